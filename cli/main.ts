@@ -1,0 +1,30 @@
+// The `dockmesh` command. Each subcommand lives in a file of its own and registers itself here.
+import { Command, CommanderError } from "commander";
+import { registerPlan } from "./plan.js";
+import { registerUp } from "./up.js";
+
+export function buildProgram(): Command {
+  const program = new Command("dockmesh")
+    .description("Docker containers on many machines, one private network: a WireGuard mesh driven by Kubernetes resources.")
+    .version(process.env.npm_package_version ?? "0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerUp(program);
+  registerPlan(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    console.error(`dockmesh: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv);
+if (code !== 0) process.exitCode = code;
