@@ -57,6 +57,7 @@ export interface MachineSpec {
   subnet?: string;
 }
 
+/** One WireGuard peer of this host. */
 export interface MachineStatusNetworkPeer {
   /** Name of the peer Machine. */
   machine: string;
@@ -72,6 +73,7 @@ export interface MachineStatusNetworkPeer {
   lastHandshakeTime?: string;
 }
 
+/** The host's state in one MeshNetwork. */
 export interface MachineStatusNetwork {
   /** Name of the MeshNetwork. */
   meshNetwork: string;
@@ -125,6 +127,7 @@ export interface Machine {
   status?: MachineStatus;
 }
 
+/** One requirement on a label. */
 export interface MeshNetworkSpecMachineSelectorMatchExpression {
   /** Label key the requirement applies to. */
   key: string;
@@ -162,6 +165,7 @@ export interface MeshNetworkSpec {
   machineSelector?: MeshNetworkSpecMachineSelector;
 }
 
+/** The subnet of one machine. */
 export interface MeshNetworkStatusAllocation {
   /** Name of the Machine. */
   machine: string;
@@ -169,6 +173,7 @@ export interface MeshNetworkStatusAllocation {
   subnet: string;
 }
 
+/** One relayed pair. */
 export interface MeshNetworkStatusRelay {
   /** The two machines, sorted. */
   machines: Array<string>;

@@ -1,12 +1,83 @@
 // `dockmesh plan -f FILES`: what would be configured on each host, without touching any.
 import type { Command } from "commander";
+import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import { planAll } from "../mesh/plan.js";
+import { renderHostPlan } from "../mesh/render.js";
+import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER } from "../mesh/defaults.js";
+import { describeManifest, readManifests, ManifestError, type Manifest } from "./manifests.js";
+import { checkManifest } from "./validate.js";
+
+export interface PlanOutput {
+  text: string;
+  errors: string[];
+}
+
+/** Plans manifests into the text `dockmesh plan` prints; errors name file, object and field. */
+export function planManifests(manifests: readonly Manifest[]): PlanOutput {
+  const errors: string[] = [];
+  const meshes: MeshNetwork[] = [];
+  const machines: Machine[] = [];
+  const origin = new Map<string, Manifest>();
+  for (const m of manifests) {
+    const problems = checkManifest(m.object);
+    if (problems === "ignore") continue;
+    if (problems.length) {
+      errors.push(...problems.map((p) => `${describeManifest(m)}: ${p.field}: ${p.message}`));
+      continue;
+    }
+    const obj = m.object as unknown as Machine | MeshNetwork;
+    const ns = obj.metadata.namespace ?? "default";
+    obj.metadata.namespace = ns;
+    const key = `${obj.kind}/${ns}/${obj.metadata.name}`;
+    const first = origin.get(key);
+    if (first) {
+      errors.push(`${describeManifest(m)}: metadata.name: declared twice (also in ${first.file}); rename one`);
+      continue;
+    }
+    origin.set(key, m);
+    if (obj.kind === "Machine") machines.push(obj);
+    else meshes.push(obj);
+  }
+  if (errors.length) return { text: "", errors };
+
+  const plan = planAll(meshes, machines);
+  for (const e of plan.errors) {
+    const m = origin.get(`${e.kind}/${e.namespace}/${e.name}`);
+    errors.push(`${m ? m.file + ": " : ""}${e.kind} ${e.namespace}/${e.name}: ${e.field}: ${e.message}`);
+  }
+  const sections = plan.meshes.map((p) => {
+    const lines = [`MeshNetwork ${p.mesh.namespace}/${p.mesh.name}: pool ${p.mesh.cidr}, /${p.mesh.subnetPrefixLength} per machine, ${p.members.length} member(s)`];
+    for (const a of p.allocations) lines.push(`  ${a.machine}: ${a.subnet}`);
+    for (const r of p.relays) lines.push(`  ${r.machines[0]} <-> ${r.machines[1]}: both behind NAT, relayed via ${r.via}`);
+    for (const u of p.unreachablePairs) lines.push(`  ${u}: UNREACHABLE (both behind NAT, no member with an endpoint)`);
+    return lines.join("\n") + "\n";
+  });
+  const byName = new Map(machines.map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, m]));
+  for (const h of plan.hosts) {
+    const m = byName.get(`${h.namespace}/${h.machine}`)!;
+    const ssh = `ssh ${m.spec.ssh.user ?? DEFAULT_SSH_USER}@${m.spec.ssh.host}:${m.spec.ssh.port ?? DEFAULT_SSH_PORT}${m.spec.ssh.bastion ? ` via ${m.spec.ssh.bastion.host}` : ""}`;
+    sections.push(renderHostPlan({ ...h, errors: [] }, ssh));
+  }
+  return { text: sections.join("\n"), errors: [...new Set(errors)] };
+}
 
 export function registerPlan(program: Command): void {
   program
     .command("plan")
-    .description("print what would be configured on each host for the given MeshNetwork and Machine manifests")
-    .requiredOption("-f, --filename <paths...>", "YAML files or directories")
-    .action(() => {
-      throw new Error("dockmesh plan is not implemented yet");
+    .description("print what would be configured on each host for the given MeshNetwork and Machine manifests (touches no host)")
+    .requiredOption("-f, --filename <paths...>", "YAML files or directories (multi-document YAML; other kinds such as Secrets are skipped)")
+    .action((opts: { filename: string[] }) => {
+      let out: PlanOutput;
+      try {
+        out = planManifests(readManifests(opts.filename));
+      } catch (err) {
+        if (err instanceof ManifestError) out = { text: "", errors: [err.message] };
+        else throw err;
+      }
+      process.stdout.write(out.text);
+      if (out.errors.length) {
+        for (const e of out.errors) process.stderr.write(`error: ${e}\n`);
+        process.exitCode = 1;
+      }
     });
 }

@@ -1,0 +1,88 @@
+// Documented defaults, applied when planning (never written into spec), and the checks a
+// structural schema cannot express.
+import type { MeshNetwork, MeshNetworkSpecMachineSelector } from "../api/types.generated.js";
+import { formatCidr, isAligned, aligned, parseCidr } from "./ipv4.js";
+
+export const DEFAULT_SUBNET_PREFIX_LENGTH = 24;
+export const DEFAULT_LISTEN_PORT = 51820;
+export const DEFAULT_PERSISTENT_KEEPALIVE = 25;
+export const DEFAULT_SSH_PORT = 22;
+export const DEFAULT_SSH_USER = "root";
+export const DEFAULT_SSH_KEY = "ssh-privatekey";
+/** WireGuard's overhead over IPv4/IPv6 (wg-quick subtracts the same 80 bytes). */
+export const WIREGUARD_OVERHEAD = 80;
+export const DEFAULT_UPLINK_MTU = 1500;
+
+const IFNAME = /^[a-zA-Z0-9_=+.-]{1,15}$/;
+
+/** A MeshNetwork's spec with every default filled in. */
+export interface ResolvedMesh {
+  namespace: string;
+  name: string;
+  cidr: string;
+  subnetPrefixLength: number;
+  dockerNetwork: string;
+  interface: string;
+  /** Linux bridge of the Docker network: "br-" + interface, cut to 15 characters. */
+  bridge: string;
+  listenPort: number;
+  mtu: number | "auto";
+  persistentKeepalive: number;
+  selector?: MeshNetworkSpecMachineSelector;
+}
+
+export interface SpecError {
+  kind: "MeshNetwork" | "Machine";
+  namespace: string;
+  name: string;
+  /** JSON path of the field to fix, e.g. "spec.cidr". */
+  field: string;
+  message: string;
+}
+
+export function bridgeNameFor(iface: string): string {
+  return `br-${iface}`.slice(0, 15);
+}
+
+export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: SpecError[] } {
+  const namespace = mesh.metadata.namespace ?? "default";
+  const name = mesh.metadata.name ?? "";
+  const errors: SpecError[] = [];
+  const err = (field: string, message: string) => errors.push({ kind: "MeshNetwork", namespace, name, field, message });
+  const s = mesh.spec;
+
+  const pool = parseCidr(s.cidr);
+  const prefix = s.subnetPrefixLength ?? DEFAULT_SUBNET_PREFIX_LENGTH;
+  if (!pool) err("spec.cidr", `${JSON.stringify(s.cidr)} is not an IPv4 CIDR; write it like 10.210.0.0/16`);
+  else if (!isAligned(pool)) err("spec.cidr", `${s.cidr} has host bits set; the pool's network address is ${formatCidr(aligned(pool))}`);
+  else if (prefix < pool.prefix) err("spec.subnetPrefixLength", `/${prefix} subnets do not fit in the /${pool.prefix} pool ${s.cidr}; use a prefix length of at least ${pool.prefix}`);
+
+  let iface = s.interface;
+  if (iface === undefined) {
+    iface = `dm-${name}`;
+    if (!IFNAME.test(iface)) err("spec.interface", `the default interface name ${iface} is longer than 15 characters; set spec.interface`);
+  } else if (!IFNAME.test(iface)) {
+    err("spec.interface", `${JSON.stringify(iface)} is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -)`);
+  }
+  if (errors.length) return { errors };
+  return {
+    errors,
+    mesh: {
+      namespace,
+      name,
+      cidr: s.cidr,
+      subnetPrefixLength: prefix,
+      dockerNetwork: s.dockerNetwork ?? name,
+      interface: iface,
+      bridge: bridgeNameFor(iface),
+      listenPort: s.listenPort ?? DEFAULT_LISTEN_PORT,
+      mtu: s.mtu ?? "auto",
+      persistentKeepalive: s.persistentKeepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
+      ...(s.machineSelector ? { selector: s.machineSelector } : {}),
+    },
+  };
+}
+
+export function tunnelMtu(mtu: number | "auto", uplinkMtu: number | undefined): number {
+  return mtu === "auto" ? (uplinkMtu ?? DEFAULT_UPLINK_MTU) - WIREGUARD_OVERHEAD : mtu;
+}

@@ -1,0 +1,366 @@
+// The planner: resources in, desired host state out. Pure: no I/O, no clock, no randomness.
+// planMesh works on one MeshNetwork (membership, allocations, relays); planHost turns the
+// meshes one machine belongs to into everything that machine needs, in O(members).
+import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import { allocateSubnets, type IpamMember } from "./ipam.js";
+import { contains, overlaps, parseCidr } from "./ipv4.js";
+import { chooseRelay } from "./relays.js";
+import { selectorMatches } from "./selector.js";
+import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
+
+/** Comment on every iptables rule dockmesh adds, so observe and teardown find exactly ours. */
+export const RULE_COMMENT_PREFIX = "dockmesh:";
+
+export interface IptablesRule {
+  table: "filter" | "nat";
+  chain: string;
+  /** The rule as `iptables -S` prints it after the chain name (canonical order), comment included. */
+  args: string[];
+}
+
+export interface Route {
+  destination: string;
+  dev: string;
+}
+
+export interface DockerNetworkPlan {
+  name: string;
+  subnet: string;
+  bridge: string;
+  mtu: number;
+  /** Driver options, sorted by key. */
+  options: Record<string, string>;
+}
+
+export interface PeerPlan {
+  machine: string;
+  /** Unknown until the peer's key pair exists (plan from manifests alone). */
+  publicKey?: string;
+  /** The peer's subnet first, then subnets of NAT'd machines it relays to us. */
+  allowedIPs: string[];
+  endpoint?: string;
+  persistentKeepalive?: number;
+  /** Machines reached through this peer acting as relay, sorted. */
+  relayFor: string[];
+}
+
+export interface WireGuardPlan {
+  interface: string;
+  listenPort: number;
+  mtu: number;
+  configPath: string;
+  peers: PeerPlan[];
+}
+
+export interface UnitPlan {
+  /** The systemd unit that brings the interface up at boot, e.g. wg-quick@dm0.service. */
+  unit: string;
+  dropInPath: string;
+  dropInContent: string;
+}
+
+export interface NetworkPlan {
+  meshNetwork: string;
+  subnet: string;
+  docker: DockerNetworkPlan;
+  wireguard: WireGuardPlan;
+  rules: IptablesRule[];
+  routes: Route[];
+  unit: UnitPlan;
+  /** Other NAT'd machines reached through a relay. */
+  relayed: Array<{ machine: string; via: string }>;
+  /** Other NAT'd machines that cannot be reached: no machine in the mesh has an endpoint. */
+  unreachable: string[];
+  /** True when this machine relays between NAT'd members (it has an endpoint and the mesh needs one). */
+  relay: boolean;
+}
+
+export interface HostPlan {
+  namespace: string;
+  machine: string;
+  networks: NetworkPlan[];
+  /** Meshes this machine belongs to but cannot be configured for, and why. */
+  errors: SpecError[];
+}
+
+/** A member as planHost needs it. */
+export interface Member {
+  name: string;
+  endpoint?: string;
+  publicKey?: string;
+  /** Allocated subnet; members without one are left out of the mesh. */
+  subnet?: string;
+}
+
+export interface MeshView {
+  mesh: ResolvedMesh;
+  members: Member[];
+  /** Healthy machines that may relay; default: every member with an endpoint. */
+  relayCandidates?: string[];
+}
+
+export interface HostFacts {
+  /** MTU of the host's uplink, for mtu: auto (default 1500). */
+  uplinkMtu?: number;
+}
+
+export interface MeshPlan {
+  mesh: ResolvedMesh;
+  /** Member machine names, sorted. */
+  members: string[];
+  allocations: Array<{ machine: string; subnet: string }>;
+  errors: SpecError[];
+  /** NAT'd pairs and their relay, sorted; capped so status stays small. */
+  relays: Array<{ machines: [string, string]; via: string }>;
+  /** NAT'd pairs with no relay, as "a<->b", sorted. */
+  unreachablePairs: string[];
+}
+
+const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+export const MAX_LISTED_PAIRS = 50;
+
+export function isMember(mesh: ResolvedMesh, machine: Machine): boolean {
+  return (machine.metadata.namespace ?? "default") === mesh.namespace && selectorMatches(mesh.selector, machine.metadata.labels);
+}
+
+/**
+ * The pin Machine.spec.subnet means for this mesh: it applies to the mesh whose pool holds it,
+ * and when none of the machine's meshes holds it, to every mesh (which then reports it).
+ */
+export function pinFor(mesh: ResolvedMesh, machine: Machine, machineMeshes: readonly ResolvedMesh[]): string | undefined {
+  const pin = machine.spec.subnet;
+  if (pin === undefined) return undefined;
+  const c = parseCidr(pin);
+  if (!c) return pin;
+  const inside = (m: ResolvedMesh) => {
+    const pool = parseCidr(m.cidr);
+    return pool !== undefined && contains(pool, c);
+  };
+  if (inside(mesh)) return pin;
+  return machineMeshes.some(inside) ? undefined : pin;
+}
+
+/** Membership, subnet allocations and relays of one mesh. */
+export function planMesh(
+  mesh: ResolvedMesh,
+  machines: readonly Machine[],
+  opts: { existing?: ReadonlyArray<{ machine: string; subnet: string }>; allMeshes?: readonly ResolvedMesh[]; relayCandidates?: readonly string[] } = {},
+): MeshPlan {
+  const members = machines.filter((m) => isMember(mesh, m)).sort((a, b) => byName({ name: a.metadata.name ?? "" }, { name: b.metadata.name ?? "" }));
+  const existing = new Map((opts.existing ?? []).map((a) => [a.machine, a.subnet]));
+  const all = opts.allMeshes ?? [mesh];
+  const ipamMembers: IpamMember[] = members.map((m) => {
+    const name = m.metadata.name ?? "";
+    const pin = pinFor(mesh, m, all.filter((x) => isMember(x, m)));
+    const ex = existing.get(name);
+    return { name, ...(pin !== undefined ? { pin } : {}), ...(ex !== undefined ? { existing: ex } : {}) };
+  });
+  const ipam = allocateSubnets(mesh.cidr, mesh.subnetPrefixLength, ipamMembers);
+  const errors: SpecError[] = ipam.errors.map((e) => ({
+    kind: e.field === "spec.cidr" ? "MeshNetwork" : "Machine",
+    namespace: mesh.namespace,
+    name: e.field === "spec.cidr" ? mesh.name : e.machine,
+    field: e.field,
+    message: e.field === "spec.cidr" ? e.message : `MeshNetwork ${mesh.name}: ${e.message}`,
+  }));
+
+  const withSubnet = members.filter((m) => ipam.allocations.has(m.metadata.name ?? ""));
+  const nat = withSubnet.filter((m) => !m.spec.endpoint).map((m) => m.metadata.name ?? "");
+  const candidates = opts.relayCandidates ?? withSubnet.filter((m) => m.spec.endpoint).map((m) => m.metadata.name ?? "");
+  const relays: MeshPlan["relays"] = [];
+  const unreachablePairs: string[] = [];
+  // Listing every NAT'd pair is quadratic; stop once both lists are full.
+  outer: for (let i = 0; i < nat.length; i++) {
+    for (let j = i + 1; j < nat.length; j++) {
+      if (relays.length >= MAX_LISTED_PAIRS && unreachablePairs.length >= MAX_LISTED_PAIRS) break outer;
+      const a = nat[i]!;
+      const b = nat[j]!;
+      const via = chooseRelay(mesh.name, a, b, candidates);
+      if (via && relays.length < MAX_LISTED_PAIRS) relays.push({ machines: [a, b], via });
+      if (!via && unreachablePairs.length < MAX_LISTED_PAIRS) unreachablePairs.push(`${a}<->${b}`);
+    }
+  }
+  return {
+    mesh,
+    members: members.map((m) => m.metadata.name ?? ""),
+    allocations: [...ipam.allocations].map(([machine, subnet]) => ({ machine, subnet })),
+    errors,
+    relays,
+    unreachablePairs,
+  };
+}
+
+function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan {
+  const { mesh } = view;
+  const iface = mesh.interface;
+  const mtu = tunnelMtu(mesh.mtu, facts.uplinkMtu);
+  const others = view.members.filter((m) => m.name !== self.name && m.subnet !== undefined).sort(byName);
+  const candidates = view.relayCandidates ?? view.members.filter((m) => m.endpoint && m.subnet).map((m) => m.name);
+  const keepalive = mesh.persistentKeepalive > 0 ? mesh.persistentKeepalive : undefined;
+
+  const peers = new Map<string, PeerPlan>();
+  const relayed: NetworkPlan["relayed"] = [];
+  const unreachable: string[] = [];
+  const natCount = view.members.filter((m) => !m.endpoint && m.subnet).length;
+  for (const p of others) {
+    if (self.endpoint || p.endpoint) {
+      peers.set(p.name, {
+        machine: p.name,
+        ...(p.publicKey ? { publicKey: p.publicKey } : {}),
+        allowedIPs: [p.subnet!],
+        ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+        ...(keepalive !== undefined && (!self.endpoint || !p.endpoint) ? { persistentKeepalive: keepalive } : {}),
+        relayFor: [],
+      });
+    }
+  }
+  if (!self.endpoint) {
+    for (const p of others) {
+      if (p.endpoint) continue;
+      const via = chooseRelay(mesh.name, self.name, p.name, candidates);
+      const relayPeer = via === undefined ? undefined : peers.get(via);
+      if (!relayPeer) {
+        unreachable.push(p.name);
+        continue;
+      }
+      relayPeer.allowedIPs.push(p.subnet!);
+      relayPeer.relayFor.push(p.name);
+      relayed.push({ machine: p.name, via: relayPeer.machine });
+    }
+  }
+  const relay = Boolean(self.endpoint) && natCount >= 2 && candidates.includes(self.name);
+  const comment = ["-m", "comment", "--comment", `${RULE_COMMENT_PREFIX}${iface}`];
+  const rules: IptablesRule[] = [
+    // Docker drops traffic from external interfaces to containers; let the tunnel in.
+    { table: "filter", chain: "DOCKER-USER", args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"] },
+    // Skip Docker's MASQUERADE for bridge traffic into the tunnel: wg has no address to masquerade to.
+    { table: "nat", chain: "POSTROUTING", args: ["-s", self.subnet!, "-o", iface, ...comment, "-j", "RETURN"] },
+  ];
+  if (relay) {
+    // Relay between NAT'd members of this mesh only: in and out of the tunnel, mesh addresses both ways.
+    rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-s", mesh.cidr, "-d", mesh.cidr, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"] });
+  }
+  const peerList = [...peers.values()];
+  const routes = peerList.flatMap((p) => p.allowedIPs.map((destination) => ({ destination, dev: iface })));
+  routes.sort((a, b) => (parseCidr(a.destination)!.base - parseCidr(b.destination)!.base));
+  const unit = `wg-quick@${iface}.service`;
+  return {
+    meshNetwork: mesh.name,
+    subnet: self.subnet!,
+    docker: {
+      name: mesh.dockerNetwork,
+      subnet: self.subnet!,
+      bridge: mesh.bridge,
+      mtu,
+      options: {
+        "com.docker.network.bridge.name": mesh.bridge,
+        "com.docker.network.bridge.trusted_host_interfaces": iface,
+        "com.docker.network.driver.mtu": String(mtu),
+      },
+    },
+    wireguard: { interface: iface, listenPort: mesh.listenPort, mtu, configPath: `/etc/wireguard/${iface}.conf`, peers: peerList },
+    rules,
+    routes,
+    unit: {
+      unit,
+      dropInPath: `/etc/systemd/system/${unit}.d/dockmesh.conf`,
+      dropInContent: [
+        "# Managed by dockmesh: the mesh interface needs Docker's bridge and DOCKER-USER chain.",
+        "[Unit]",
+        "After=docker.service",
+        "Requires=docker.service",
+        "",
+      ].join("\n"),
+    },
+    relayed: relayed.sort(byMachine),
+    unreachable: unreachable.sort(),
+    relay,
+  };
+}
+
+const byMachine = (a: { machine: string }, b: { machine: string }) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0);
+
+/** Everything one machine needs, for every mesh it belongs to. */
+export function planHost(namespace: string, machine: string, views: readonly MeshView[], facts: HostFacts = {}): HostPlan {
+  const networks: NetworkPlan[] = [];
+  const errors: SpecError[] = [];
+  const taken: Array<{ mesh: ResolvedMesh }> = [];
+  for (const view of [...views].sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
+    const self = view.members.find((m) => m.name === machine);
+    if (!self?.subnet) continue; // not a member, or no subnet: planMesh reports why
+    const clash = taken.find(({ mesh }) => sharedResource(mesh, view.mesh) !== undefined);
+    if (clash) {
+      const what = sharedResource(clash.mesh, view.mesh)!;
+      errors.push({
+        kind: "MeshNetwork",
+        namespace,
+        name: view.mesh.name,
+        field: what.field,
+        message: `MeshNetworks ${clash.mesh.name} and ${view.mesh.name} both use ${what.what} on machine ${machine}; give ${view.mesh.name} a different ${what.field}`,
+      });
+      continue;
+    }
+    taken.push({ mesh: view.mesh });
+    networks.push(networkFor(self, view, facts));
+  }
+  return { namespace, machine, networks, errors };
+}
+
+function sharedResource(a: ResolvedMesh, b: ResolvedMesh): { field: string; what: string } | undefined {
+  if (a.interface === b.interface) return { field: "spec.interface", what: `interface ${a.interface}` };
+  if (a.bridge === b.bridge) return { field: "spec.interface", what: `bridge ${a.bridge}` };
+  if (a.listenPort === b.listenPort) return { field: "spec.listenPort", what: `UDP port ${a.listenPort}` };
+  if (a.dockerNetwork === b.dockerNetwork) return { field: "spec.dockerNetwork", what: `Docker network ${a.dockerNetwork}` };
+  const pa = parseCidr(a.cidr);
+  const pb = parseCidr(b.cidr);
+  if (pa && pb && overlaps(pa, pb)) return { field: "spec.cidr", what: `overlapping pools ${a.cidr} and ${b.cidr}` };
+  return undefined;
+}
+
+/** Members of a mesh as planHost needs them, from Machines and the mesh plan. */
+export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKeys: ReadonlyMap<string, string>): Member[] {
+  const subnets = new Map(plan.allocations.map((a) => [a.machine, a.subnet]));
+  const byN = new Map(machines.map((m) => [m.metadata.name ?? "", m]));
+  return plan.members.map((name) => {
+    const m = byN.get(name);
+    const subnet = subnets.get(name);
+    const key = publicKeys.get(name);
+    return {
+      name,
+      ...(m?.spec.endpoint ? { endpoint: m.spec.endpoint } : {}),
+      ...(key ? { publicKey: key } : {}),
+      ...(subnet ? { subnet } : {}),
+    };
+  });
+}
+
+/** Plans every mesh and every machine of a set of manifests (the `dockmesh plan` view). */
+export function planAll(
+  meshes: readonly MeshNetwork[],
+  machines: readonly Machine[],
+  publicKeys: ReadonlyMap<string, string> = new Map(),
+  facts: ReadonlyMap<string, HostFacts> = new Map(),
+): { meshes: MeshPlan[]; hosts: HostPlan[]; errors: SpecError[] } {
+  const errors: SpecError[] = [];
+  const resolved: ResolvedMesh[] = [];
+  for (const m of meshes) {
+    const r = resolveMesh(m);
+    errors.push(...r.errors);
+    if (r.mesh) resolved.push(r.mesh);
+  }
+  resolved.sort((a, b) => (a.namespace + "/" + a.name < b.namespace + "/" + b.name ? -1 : 1));
+  const meshPlans = resolved.map((mesh) => planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) }));
+  for (const p of meshPlans) errors.push(...p.errors);
+  const views = meshPlans.map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys) } }));
+  const hosts = [...machines]
+    .sort((a, b) => ((a.metadata.namespace ?? "default") + "/" + a.metadata.name < (b.metadata.namespace ?? "default") + "/" + b.metadata.name ? -1 : 1))
+    .map((m) => {
+      const ns = m.metadata.namespace ?? "default";
+      const name = m.metadata.name ?? "";
+      const mine = views.filter((v) => v.plan.mesh.namespace === ns && v.plan.members.includes(name)).map((v) => v.view);
+      const h = planHost(ns, name, mine, facts.get(`${ns}/${name}`) ?? {});
+      errors.push(...h.errors);
+      return h;
+    });
+  return { meshes: meshPlans, hosts, errors };
+}
