@@ -1,0 +1,179 @@
+// The Machine's conditions, decided from what one reconcile saw. Pure: the same outcome
+// always gives the same conditions, and no message holds a time or an unsorted list, so a
+// resync that finds nothing new changes nothing.
+import type { NetworkPlan } from "../mesh/plan.js";
+import type { ConvergeResult } from "../hosts/converge.js";
+import type { HostObservation } from "../hosts/observe.js";
+import type { ConditionStatus } from "../api/meta.js";
+
+export const MACHINE_CONDITION_TYPES = ["Ready", "Reachable", "DockerReady", "WireGuardReady", "NetworkConfigured", "PeersConnected"] as const;
+export type MachineConditionType = (typeof MACHINE_CONDITION_TYPES)[number];
+
+export interface ConditionInput {
+  type: MachineConditionType;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/** A handshake younger than this counts as connected (WireGuard re-keys every 2 minutes). */
+export const CONNECTED_HANDSHAKE_AGE_S = 180;
+
+export type PeerState = "Connected" | "Stale" | "NoHandshake" | "Relayed" | "Unreachable";
+
+export interface PeerReport {
+  machine: string;
+  publicKey?: string;
+  endpoint?: string;
+  via?: string;
+  state: PeerState;
+  latestHandshake: number;
+}
+
+/** Failures before or instead of talking to the host. */
+export interface SetupProblem {
+  /** Which condition carries it. */
+  condition: "Reachable" | "NetworkConfigured";
+  reason: string;
+  message: string;
+}
+
+export type Outcome =
+  | { kind: "setup"; problem: SetupProblem }
+  | { kind: "hostError"; reason: string; message: string; stage: "connect" | "preflight" }
+  | { kind: "converged"; result: ConvergeResult; connectedVia: string; peers: PeerReport[]; planErrors: string[] };
+
+export function peerReports(networks: readonly NetworkPlan[], obs: HostObservation, nowS: number): PeerReport[] {
+  const out: PeerReport[] = [];
+  for (const net of networks) {
+    const live = new Map((obs.wg.get(net.wireguard.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
+    const stateOf = (key: string | undefined): { state: PeerState; latestHandshake: number } => {
+      const p = key ? live.get(key) : undefined;
+      const t = p?.latestHandshake ?? 0;
+      if (!t) return { state: "NoHandshake", latestHandshake: 0 };
+      return { state: nowS - t < CONNECTED_HANDSHAKE_AGE_S ? "Connected" : "Stale", latestHandshake: t };
+    };
+    const direct = new Map<string, ReturnType<typeof stateOf>>();
+    for (const p of net.wireguard.peers) {
+      const s = stateOf(p.publicKey);
+      direct.set(p.machine, s);
+      out.push({ machine: p.machine, ...(p.publicKey ? { publicKey: p.publicKey } : {}), ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...s });
+    }
+    for (const r of net.relayed) {
+      const viaState = direct.get(r.via);
+      out.push({ machine: r.machine, via: r.via, state: viaState?.state === "Connected" ? "Relayed" : viaState?.state ?? "NoHandshake", latestHandshake: viaState?.latestHandshake ?? 0 });
+    }
+    for (const u of net.unreachable) out.push({ machine: u, state: "Unreachable", latestHandshake: 0 });
+  }
+  return out.sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));
+}
+
+const ok = (s: PeerState) => s === "Connected" || s === "Relayed";
+const unknown = (type: MachineConditionType, message: string): ConditionInput => ({ type, status: "Unknown", reason: "NotObserved", message });
+
+function describeAreas(steps: ConvergeResult["remaining"], area: string): string[] {
+  return [...new Set(steps.filter((s) => s.area === area).map((s) => s.display))].sort();
+}
+
+/** Conditions other than Ready, in a fixed order. */
+export function machineConditions(outcome: Outcome): ConditionInput[] {
+  if (outcome.kind === "setup") {
+    const p = outcome.problem;
+    if (p.condition === "Reachable") {
+      return [
+        { type: "Reachable", status: "False", reason: p.reason, message: p.message },
+        unknown("DockerReady", "the host was not reached"),
+        unknown("WireGuardReady", "the host was not reached"),
+        unknown("NetworkConfigured", "the host was not reached"),
+        unknown("PeersConnected", "the host was not reached"),
+      ];
+    }
+    return [
+      { type: "Reachable", status: "Unknown", reason: "NotContacted", message: "the host is contacted once it has a network to configure" },
+      unknown("DockerReady", "the host was not contacted"),
+      unknown("WireGuardReady", "the host was not contacted"),
+      { type: "NetworkConfigured", status: "False", reason: p.reason, message: p.message },
+      unknown("PeersConnected", "the host was not contacted"),
+    ];
+  }
+  if (outcome.kind === "hostError") {
+    if (outcome.stage === "connect") {
+      return machineConditions({ kind: "setup", problem: { condition: "Reachable", reason: outcome.reason, message: outcome.message } });
+    }
+    return [
+      { type: "Reachable", status: "True", reason: "Connected", message: "SSH works" },
+      { type: "DockerReady", status: "False", reason: outcome.reason, message: outcome.message },
+      unknown("WireGuardReady", "preflight checks failed"),
+      unknown("NetworkConfigured", "preflight checks failed"),
+      unknown("PeersConnected", "preflight checks failed"),
+    ];
+  }
+
+  const { result, peers } = outcome;
+  const obs = result.observation;
+  const conds: ConditionInput[] = [
+    { type: "Reachable", status: "True", reason: "Connected", message: outcome.connectedVia },
+    { type: "DockerReady", status: "True", reason: "DockerRunning", message: `Docker ${obs.dockerVersion}` },
+  ];
+
+  // WireGuard: every planned interface up with our key and port.
+  const wgProblems: string[] = [];
+  for (const n of result.networks) {
+    const i = n.wireguard.interface;
+    const link = obs.links.get(i);
+    if (!link) wgProblems.push(`${i} does not exist`);
+    else if (!link.up) wgProblems.push(`${i} is down`);
+    else if (obs.wg.get(i)?.listenPort !== n.wireguard.listenPort) wgProblems.push(`${i} does not listen on UDP ${n.wireguard.listenPort}`);
+  }
+  const wgApply = outcome.result.applyError && outcome.result.remaining.some((s) => s.area === "wireguard");
+  if (result.networks.length === 0) conds.push({ type: "WireGuardReady", status: "True", reason: "NoNetworks", message: "not a member of any MeshNetwork" });
+  else if (wgProblems.length) conds.push({ type: "WireGuardReady", status: "False", reason: wgApply ? "ApplyFailed" : "InterfaceDown", message: [...wgProblems, ...(wgApply ? [result.applyError!.message] : [])].join("; ") });
+  else {
+    const impl = obs.wireguardImplementation === "kernel" ? "kernel" : "userspace (wireguard-go)";
+    conds.push({ type: "WireGuardReady", status: "True", reason: "InterfaceUp", message: `${result.networks.map((n) => `${n.wireguard.interface} up on UDP ${n.wireguard.listenPort}`).join(", ")}, ${impl}` });
+  }
+
+  // Network: no blockers, nothing left to change, no spec problems for this machine.
+  const leftovers = ["docker", "rules", "routes", "unit", "teardown"].flatMap((a) => describeAreas(result.remaining, a));
+  if (outcome.planErrors.length) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "InvalidSpec", message: [...outcome.planErrors].sort().join("; ") });
+  } else if (result.blockers.length) {
+    const b = [...result.blockers].sort((x, y) => (x.meshNetwork + x.reason < y.meshNetwork + y.reason ? -1 : 1));
+    conds.push({ type: "NetworkConfigured", status: "False", reason: b[0]!.reason, message: b.map((x) => `MeshNetwork ${x.meshNetwork}: ${x.message}`).join("; ") });
+  } else if (result.applyError) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "ApplyFailed", message: result.applyError.message });
+  } else if (leftovers.length) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "Drift", message: `still differs after applying: ${leftovers.join("; ")}` });
+  } else if (result.networks.length === 0) {
+    conds.push({ type: "NetworkConfigured", status: "True", reason: "NoNetworks", message: "not a member of any MeshNetwork" });
+  } else {
+    conds.push({ type: "NetworkConfigured", status: "True", reason: "Configured", message: result.networks.map((n) => `${n.docker.name} ${n.subnet} on ${n.docker.bridge}`).join(", ") });
+  }
+
+  // Peers.
+  const good = peers.filter((p) => ok(p.state));
+  const unreachable = peers.filter((p) => p.state === "Unreachable").map((p) => p.machine);
+  const waiting = peers.filter((p) => !ok(p.state) && p.state !== "Unreachable");
+  if (unreachable.length) {
+    conds.push({
+      type: "PeersConnected",
+      status: "False",
+      reason: "NoRelay",
+      message: `${good.length}/${peers.length} connected; ${unreachable.join(", ")} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint`,
+    });
+  } else if (waiting.length) {
+    const detail = waiting.map((p) => `${p.machine} (${p.state === "Stale" ? "handshake is stale" : "no handshake yet"}${p.via ? ` via relay ${p.via}` : p.endpoint ? `, endpoint ${p.endpoint}` : ", it connects in"})`).join(", ");
+    conds.push({ type: "PeersConnected", status: "False", reason: "HandshakePending", message: `${good.length}/${peers.length} connected; waiting for ${detail}; check that UDP reaches the WireGuard port` });
+  } else {
+    conds.push({ type: "PeersConnected", status: "True", reason: "AllConnected", message: `${peers.length}/${peers.length} peers connected` });
+  }
+  return conds;
+}
+
+/** Ready: the first False condition decides, else the first Unknown; all True → Converged. */
+export function readyCondition(conds: readonly ConditionInput[]): ConditionInput {
+  const rest = MACHINE_CONDITION_TYPES.slice(1).map((t) => conds.find((c) => c.type === t)).filter((c): c is ConditionInput => c !== undefined);
+  const c = rest.find((x) => x.status === "False") ?? rest.find((x) => x.status === "Unknown");
+  if (c) return { type: "Ready", status: "False", reason: c.reason, message: `${c.type}: ${c.message}` };
+  return { type: "Ready", status: "True", reason: "Converged", message: "the host matches the plan and every peer is connected" };
+}

@@ -1,0 +1,84 @@
+// One reconcile's work on a host over one SSH session: observe → plan → diff → apply →
+// re-observe. Round trips: one when nothing differs (a resync), three when something did.
+import type { NetworkPlan } from "../mesh/plan.js";
+import { applySteps } from "./apply.js";
+import { diffHost, teardownSteps, type AreaStep, type Blocker, type PreviousNetwork } from "./diff.js";
+import { HostError } from "./errors.js";
+import { observeHost, type HostObservation, type Probe } from "./observe.js";
+import type { HostSession } from "./ssh.js";
+import type { Step } from "./steps.js";
+
+export interface ConvergeInput {
+  /** Builds the desired networks once the host's facts (uplink MTU) are known. */
+  plan: (obs: HostObservation) => NetworkPlan[];
+  privateKey: string;
+  publicKey: string;
+  previous: readonly PreviousNetwork[];
+  probes?: (networks: readonly NetworkPlan[]) => Probe[];
+  log?: (line: string) => void;
+}
+
+export interface ConvergeResult {
+  networks: NetworkPlan[];
+  /** The host as it is after the changes. */
+  observation: HostObservation;
+  applied: Step[];
+  blockers: Blocker[];
+  /** Differences still there after applying (empty when converged). */
+  remaining: AreaStep[];
+  applyError?: HostError;
+}
+
+const namesOf = (networks: readonly NetworkPlan[], previous: readonly PreviousNetwork[]) => ({
+  ifaces: [...new Set([...networks.map((n) => n.wireguard.interface), ...previous.map((p) => p.interface)])].sort(),
+  nets: [...new Set([...networks.map((n) => n.docker.name), ...previous.flatMap((p) => (p.dockerNetwork ? [p.dockerNetwork] : []))])].sort(),
+});
+
+export function preflight(obs: HostObservation): HostError | undefined {
+  const missing = (["wg", "wg-quick", "iptables", "ip", "docker"] as const).filter((t) => !obs.tools[t]);
+  if (missing.length) {
+    const pkgs = [...new Set(missing.map((t) => (t === "docker" ? "docker.io (or docker-ce)" : t === "ip" ? "iproute2" : t === "iptables" ? "iptables" : "wireguard-tools")))];
+    return new HostError("MissingTools", `${missing.join(", ")} not found on the host; install ${pkgs.join(", ")} (e.g. apt-get install ${pkgs.map((p) => p.split(" ")[0]).join(" ")})`);
+  }
+  if (!obs.dockerVersion) return new HostError("DockerNotRunning", `Docker is not running: ${obs.dockerError ?? "no answer"}; start it (systemctl start docker)`);
+  return undefined;
+}
+
+export async function converge(session: HostSession, input: ConvergeInput, previousPlanGuess: readonly NetworkPlan[] = []): Promise<ConvergeResult> {
+  const guess = namesOf(previousPlanGuess, input.previous);
+  let obs = await observeHost(session, guess.ifaces, guess.nets, input.probes?.(previousPlanGuess) ?? []);
+  const pre = preflight(obs);
+  if (pre) throw pre;
+  const networks = input.plan(obs);
+  const names = namesOf(networks, input.previous);
+  // The first observation may have missed names the plan introduced (a new mesh): look again.
+  if (names.ifaces.some((i) => !guess.ifaces.includes(i)) || names.nets.some((n) => !guess.nets.includes(n))) {
+    obs = await observeHost(session, names.ifaces, names.nets);
+  }
+  const diffInput = { networks, privateKey: input.privateKey, publicKey: input.publicKey, previous: input.previous };
+  const first = diffHost(diffInput, obs);
+  if (first.steps.length === 0) return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: [] };
+
+  let applyError: HostError | undefined;
+  let applied: Step[] = [];
+  try {
+    applied = (await applySteps(session, first.steps, input.log)).done;
+  } catch (err) {
+    if (!(err instanceof HostError)) throw err;
+    applyError = err;
+  }
+  const after = await observeHost(session, names.ifaces, names.nets, input.probes?.(networks) ?? []);
+  const second = diffHost(diffInput, after);
+  return { networks, observation: after, applied, blockers: second.blockers, remaining: second.steps, ...(applyError ? { applyError } : {}) };
+}
+
+/** Removes everything of ours for the given networks; returns what is still left afterwards. */
+export async function teardown(session: HostSession, previous: readonly PreviousNetwork[], log?: (line: string) => void): Promise<AreaStep[]> {
+  const { ifaces, nets } = namesOf([], previous);
+  const obs = await observeHost(session, ifaces, nets);
+  const steps = previous.flatMap((p) => teardownSteps(p, obs));
+  if (steps.length === 0) return [];
+  await applySteps(session, steps, log);
+  const after = await observeHost(session, ifaces, nets);
+  return previous.flatMap((p) => teardownSteps(p, after));
+}

@@ -1,0 +1,250 @@
+// Decide: the plan against what a host has now → the steps that converge it, and the
+// conflicts it must not resolve by force. Pure. An empty result means the host is converged.
+import { createHash } from "node:crypto";
+import { isIP } from "node:net";
+import type { NetworkPlan, IptablesRule } from "../mesh/plan.js";
+import { RULE_COMMENT_PREFIX } from "../mesh/plan.js";
+import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
+import { displayArgv, type Step } from "./steps.js";
+import { splitRuleLine, type HostObservation, type WgInterfaceState } from "./observe.js";
+
+export type Area = "docker" | "wireguard" | "rules" | "routes" | "unit" | "teardown";
+
+export interface AreaStep extends Step {
+  area: Area;
+  meshNetwork: string;
+}
+
+export interface Blocker {
+  meshNetwork: string;
+  area: Area;
+  reason: string;
+  message: string;
+}
+
+/** What was configured for a mesh before (from Machine.status), so leftovers can be removed. */
+export interface PreviousNetwork {
+  meshNetwork: string;
+  interface: string;
+  dockerNetwork?: string;
+}
+
+export interface DiffInput {
+  networks: readonly NetworkPlan[];
+  privateKey: string;
+  publicKey: string;
+  previous?: readonly PreviousNetwork[];
+}
+
+export interface DiffResult {
+  steps: AreaStep[];
+  blockers: Blocker[];
+}
+
+/** Label on the Docker networks dockmesh creates: it never touches a network without it. */
+export const NETWORK_LABEL = "dockmesh.io/interface";
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+
+/** The rule's words after "-A CHAIN". */
+const ruleLineArgs = (line: string): string[] => splitRuleLine(line).slice(2);
+
+function isOurs(line: string, iface: string): boolean {
+  return ruleLineArgs(line).some((a, i, all) => a === `${RULE_COMMENT_PREFIX}${iface}` && all[i - 1] === "--comment");
+}
+
+/** The value after a non-negated option, e.g. "-o" → "dm0". */
+function optionOf(words: readonly string[], opt: string): string | undefined {
+  const i = words.indexOf(opt);
+  return i > 0 && words[i - 1] !== "!" ? words[i + 1] : undefined;
+}
+
+/**
+ * Whether an earlier rule can decide our rule's packets first: a verdict that ends the walk
+ * (Docker's MASQUERADE, DOCKER-USER's final RETURN, a DROP) and does not pin another interface.
+ */
+function blocksOurs(line: string, ours: readonly string[], ourComment: string): boolean {
+  const words = splitRuleLine(line);
+  if (words.includes(ourComment)) return false;
+  if (!/^(MASQUERADE|SNAT|DROP|REJECT|RETURN)$/.test(optionOf(words, "-j") ?? "")) return false;
+  for (const opt of ["-i", "-o"]) {
+    const theirs = optionOf(words, opt);
+    const mine = optionOf(ours, opt);
+    if (theirs !== undefined && mine !== undefined && theirs !== mine) return false;
+  }
+  return true;
+}
+
+function liveMatches(plan: NetworkPlan, live: WgInterfaceState | undefined, publicKey: string): boolean {
+  if (!live) return false;
+  if (live.publicKey !== publicKey || live.listenPort !== plan.wireguard.listenPort) return false;
+  const want = plan.wireguard.peers.filter((p) => p.publicKey);
+  if (want.length !== live.peers.length) return false;
+  const byKey = new Map(live.peers.map((p) => [p.publicKey, p]));
+  return want.every((p) => {
+    const l = byKey.get(p.publicKey!);
+    if (!l) return false;
+    if ([...p.allowedIPs].sort().join(",") !== l.allowedIPs.join(",")) return false;
+    if ((p.persistentKeepalive ?? 0) !== (l.persistentKeepalive ?? 0)) return false;
+    // A configured IP endpoint must be live; a DNS one is resolved by wg, so it cannot be compared.
+    if (p.endpoint && isIP(p.endpoint.replace(/^\[|\]?:\d+$/g, "")) && l.endpoint !== p.endpoint) return false;
+    return true;
+  });
+}
+
+function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string, publicKey: string, steps: AreaStep[], blockers: Blocker[]): void {
+  const mesh = net.meshNetwork;
+  const iface = net.wireguard.interface;
+  const add = (area: Area, s: Step) => steps.push({ ...s, area, meshNetwork: mesh });
+
+  // 1. Docker network.
+  const existing = obs.networks.get(net.docker.name);
+  const createArgs = [
+    "--driver", "bridge", "--subnet", net.docker.subnet, "--label", `${NETWORK_LABEL}=${iface}`,
+    ...Object.entries(net.docker.options).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
+  ];
+  const ensure: Step = { op: "ensure_network", args: [net.docker.name, ...createArgs], display: displayArgv(["docker", "network", "create", ...createArgs, net.docker.name]) };
+  if (!existing) {
+    add("docker", ensure);
+  } else {
+    const differs: string[] = [];
+    if (existing.subnet !== net.docker.subnet) differs.push(`subnet ${existing.subnet ?? "(none)"} instead of ${net.docker.subnet}`);
+    for (const [k, v] of Object.entries(net.docker.options)) {
+      // Docker before 28.2 keeps unknown options verbatim too, so all three compare.
+      if (existing.options[k] !== v) differs.push(`option ${k}=${existing.options[k] ?? "(unset)"} instead of ${v}`);
+    }
+    if (existing.labels[NETWORK_LABEL] !== iface) {
+      blockers.push({
+        meshNetwork: mesh,
+        area: "docker",
+        reason: "NetworkNameTaken",
+        message: `a Docker network named ${net.docker.name} exists that dockmesh did not create; remove it (docker network rm ${net.docker.name}) or set the MeshNetwork's spec.dockerNetwork to another name`,
+      });
+    } else if (differs.length && existing.containers > 0) {
+      blockers.push({
+        meshNetwork: mesh,
+        area: "docker",
+        reason: "NetworkInUse",
+        message: `Docker network ${net.docker.name} has ${differs.join(", ")} but ${existing.containers} container(s) attached; dockmesh does not recreate it under running containers: stop or disconnect them and it will be recreated`,
+      });
+    } else if (differs.length) {
+      add("docker", { op: "remove_network", args: [net.docker.name], display: `docker network rm ${net.docker.name}  # ${differs.join(", ")}` });
+      add("docker", ensure);
+    }
+  }
+
+  // 2. Files: the wg-quick config (0600: it holds the private key) and the systemd drop-in.
+  const files = obs.ifaces.get(iface)?.files ?? new Map<string, string | undefined>();
+  const config = renderWgConfig(net, privateKey);
+  const configChanged = files.get(net.wireguard.configPath) !== sha256(config);
+  if (configChanged) add("wireguard", { op: "write_file", args: [net.wireguard.configPath, "600", "700"], display: `write ${net.wireguard.configPath} (mode 0600)`, content: config });
+  const dropInChanged = files.get(net.unit.dropInPath) !== sha256(net.unit.dropInContent);
+  if (dropInChanged) add("unit", { op: "write_file", args: [net.unit.dropInPath, "644", "755"], display: `write ${net.unit.dropInPath}`, content: net.unit.dropInContent });
+
+  // 3. The interface: up from the config when missing; otherwise changed live (no restart).
+  const link = obs.links.get(iface);
+  if (!link) {
+    add("wireguard", { op: "wg_up", args: [iface], display: `wg-quick up ${iface}` });
+  } else {
+    if (!link.up) add("wireguard", { op: "link_up", args: [iface], display: `ip link set dev ${iface} up` });
+    if (configChanged || !liveMatches(net, obs.wg.get(iface), publicKey)) add("wireguard", { op: "wg_sync", args: [iface], display: `wg syncconf ${iface} <(wg-quick strip ${iface})` });
+    if (link.mtu !== net.wireguard.mtu) add("wireguard", { op: "link_mtu", args: [iface, String(net.wireguard.mtu)], display: `ip link set dev ${iface} mtu ${net.wireguard.mtu}` });
+  }
+
+  // 4. Routes to every peer subnet through the interface (a fresh wg-quick up adds them too).
+  const have = new Set(obs.routes.filter((r) => r.dev === iface).map((r) => r.dst));
+  const want = new Set(net.routes.map((r) => r.destination));
+  for (const r of net.routes) {
+    if (!have.has(r.destination) || !link?.up) add("routes", { op: "route_replace", args: [r.destination, iface], display: `ip route replace ${r.destination} dev ${iface}` });
+  }
+  for (const dst of [...have].sort()) if (!want.has(dst)) add("routes", { op: "route_del", args: [dst, iface], display: `ip route del ${dst} dev ${iface}` });
+
+  // 5. iptables: every planned rule present and ahead of the verdicts it must precede; ours not planned removed.
+  ruleSteps(iface, net.rules, obs, mesh, steps, blockers);
+
+  // 6. Boot persistence.
+  if (!obs.ifaces.get(iface)?.enabled) add("unit", { op: "enable_unit", args: [iface], display: `systemctl enable ${net.unit.unit}` });
+  if (dropInChanged && obs.systemd) add("unit", { op: "daemon_reload", args: [], display: "systemctl daemon-reload" });
+}
+
+function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObservation, mesh: string, steps: AreaStep[], blockers: Blocker[]): void {
+  const comment = `${RULE_COMMENT_PREFIX}${iface}`;
+  const chains = new Set(rules.map((r) => `${r.table}/${r.chain}`));
+  for (const chainKey of [...chains].sort()) {
+    const lines = obs.iptables.get(chainKey);
+    if (lines === undefined) {
+      blockers.push({
+        meshNetwork: mesh,
+        area: "rules",
+        reason: "ChainMissing",
+        message: `iptables chain ${chainKey.replace("/", " ")} is missing; Docker creates DOCKER-USER when it manages iptables: start Docker with iptables enabled`,
+      });
+    }
+  }
+  for (const r of rules) {
+    const lines = obs.iptables.get(`${r.table}/${r.chain}`);
+    if (lines === undefined) continue;
+    const want = iptablesSaveLine(r);
+    const at = lines.indexOf(want);
+    const firstBlocker = lines.findIndex((l) => blocksOurs(l, r.args, comment));
+    const display = displayArgv(["iptables", "-t", r.table, "-I", r.chain, ...r.args]);
+    if (at < 0) steps.push({ op: "ensure_rule", args: [r.table, r.chain, ...r.args], display, area: "rules", meshNetwork: mesh });
+    else if (firstBlocker >= 0 && firstBlocker < at) steps.push({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${display}  # move ahead of ${lines[firstBlocker]}`, area: "rules", meshNetwork: mesh });
+    else if (lines.indexOf(want, at + 1) >= 0) steps.push({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${display}  # once, not twice`, area: "rules", meshNetwork: mesh });
+  }
+  const wanted = new Set(rules.map((r) => `${r.table}/${iptablesSaveLine(r)}`));
+  for (const [chainKey, lines] of obs.iptables) {
+    const [table, chain] = chainKey.split("/") as [string, string];
+    for (const l of lines ?? []) {
+      if (!isOurs(l, iface) || wanted.has(`${table}/${l}`)) continue;
+      const args = ruleLineArgs(l);
+      steps.push({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv(["iptables", "-t", table, "-D", chain, ...args]), area: "rules", meshNetwork: mesh });
+    }
+  }
+}
+
+/** Steps removing everything dockmesh put on the host for one interface. */
+export function teardownSteps(prev: PreviousNetwork, obs: HostObservation): AreaStep[] {
+  const iface = prev.interface;
+  const steps: AreaStep[] = [];
+  const add = (s: Step) => steps.push({ ...s, area: "teardown", meshNetwork: prev.meshNetwork });
+  if (obs.links.has(iface)) add({ op: "wg_down", args: [iface], display: `wg-quick down ${iface}` });
+  for (const [chainKey, lines] of obs.iptables) {
+    const [table, chain] = chainKey.split("/") as [string, string];
+    for (const l of lines ?? []) {
+      if (!isOurs(l, iface)) continue;
+      const args = ruleLineArgs(l);
+      add({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv(["iptables", "-t", table, "-D", chain, ...args]) });
+    }
+  }
+  for (const r of obs.routes.filter((x) => x.dev === iface)) add({ op: "route_del", args: [r.dst, iface], display: `ip route del ${r.dst} dev ${iface}` });
+  const net = prev.dockerNetwork ? obs.networks.get(prev.dockerNetwork) : undefined;
+  if (net && net.labels[NETWORK_LABEL] === iface) add({ op: "remove_network", args: [net.name], display: `docker network rm ${net.name}` });
+  const f = obs.ifaces.get(iface);
+  if (f?.enabled) add({ op: "disable_unit", args: [iface], display: `systemctl disable wg-quick@${iface}.service` });
+  for (const [path, hash] of [...(f?.files ?? new Map<string, string | undefined>())].sort()) {
+    if (hash !== undefined) add({ op: "remove_file", args: [path], display: `rm ${path}` });
+  }
+  return steps;
+}
+
+/** Whether anything of ours is left on the host for this interface. */
+export function hasLeftovers(prev: PreviousNetwork, obs: HostObservation): boolean {
+  return teardownSteps(prev, obs).length > 0;
+}
+
+export function diffHost(input: DiffInput, obs: HostObservation): DiffResult {
+  const steps: AreaStep[] = [];
+  const blockers: Blocker[] = [];
+  for (const net of input.networks) networkSteps(net, obs, input.privateKey, input.publicKey, steps, blockers);
+  const planned = new Set(input.networks.map((n) => n.wireguard.interface));
+  const plannedNets = new Set(input.networks.map((n) => n.docker.name));
+  for (const prev of input.previous ?? []) {
+    if (planned.has(prev.interface)) continue;
+    const p = prev.dockerNetwork && plannedNets.has(prev.dockerNetwork) ? { meshNetwork: prev.meshNetwork, interface: prev.interface } : prev;
+    steps.push(...teardownSteps(p, obs));
+  }
+  // A blocked mesh gets no steps at all: no half-configured network.
+  const blocked = new Set(blockers.map((b) => b.meshNetwork));
+  return { steps: steps.filter((s) => s.area === "teardown" || !blocked.has(s.meshNetwork)), blockers };
+}

@@ -1,0 +1,295 @@
+// Observe: everything the controller needs to know about a host, read-only, in one SSH round
+// trip. The script is static text; interface and network names travel as quoted arguments.
+// WireGuard private keys are blanked on the host before anything is sent back.
+import type { HostSession } from "./ssh.js";
+import { shJoin } from "../mesh/shell.js";
+import { HostError } from "./errors.js";
+
+export const OBSERVE_SCRIPT = String.raw`
+export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+sec() { printf '@@dockmesh %s\n' "$*"; }
+ifaces() { m=if; for a in "$@"; do if [ "$a" = -- ]; then m=net; elif [ "$m" = if ]; then printf '%s\n' "$a"; fi; done; }
+nets() { m=if; for a in "$@"; do if [ "$a" = -- ]; then m=net; elif [ "$m" = net ]; then printf '%s\n' "$a"; fi; done; }
+sec tools
+for c in docker wg wg-quick iptables ip systemctl; do if command -v "$c" >/dev/null 2>&1; then echo "$c yes"; else echo "$c no"; fi; done
+sec system
+if [ -d /run/systemd/system ]; then echo "systemd yes"; else echo "systemd no"; fi
+if [ -d /sys/module/wireguard ]; then echo "wireguard kernel"; else echo "wireguard userspace"; fi
+if iptables -V 2>/dev/null | grep -q nf_tables; then echo "iptables nft"; else echo "iptables legacy"; fi
+sec docker-version
+docker version --format '{{.Server.Version}}' 2>&1; echo "rc=$?"
+sec links
+ip -j link show 2>/dev/null || echo '[]'
+sec routes
+ip -j route show table main 2>/dev/null || echo '[]'
+# Probe peers without a recent handshake (stdin: "iface bridge publickey address" lines): one
+# ping from the bridge makes WireGuard handshake, so handshake state reflects reachability
+# even on idle links. Only peers idle for 2 minutes are probed.
+now=$(date +%s)
+while read -r pi pb pk pa; do
+  t=$(wg show "$pi" latest-handshakes 2>/dev/null | awk -v k="$pk" '$1 == k { print $2 }')
+  if [ -n "$t" ] && [ $((now - t)) -lt 120 ]; then continue; fi
+  ping -c 1 -W 1 -I "$pb" "$pa" >/dev/null 2>&1 &
+done
+wait
+sec wg
+wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'
+ipt() { sec iptables "$1:$2"; iptables -w -t "$1" -S "$2" 2>&1; echo "rc=$?"; }
+ipt filter DOCKER-USER
+ipt nat POSTROUTING
+ipt filter INPUT
+ipt filter FORWARD
+ipt raw PREROUTING
+ifaces "$@" | while read -r i; do
+  sec iface "$i"
+  for f in "/etc/wireguard/$i.conf" "/etc/systemd/system/wg-quick@$i.service.d/dockmesh.conf"; do
+    if [ -f "$f" ]; then echo "file $(sha256sum < "$f" | cut -d' ' -f1) $f"; else echo "file - $f"; fi
+  done
+  if [ -L "/etc/systemd/system/multi-user.target.wants/wg-quick@$i.service" ]; then echo "enabled yes"; else echo "enabled no"; fi
+done
+nets "$@" | while read -r n; do
+  sec network "$n"
+  docker network inspect --format '{{json .}}' "$n" 2>/dev/null || echo '{}'
+done
+sec end
+`;
+
+export interface WgPeerState {
+  publicKey: string;
+  endpoint?: string;
+  allowedIPs: string[];
+  /** Seconds since the epoch; 0 = never. */
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+  persistentKeepalive?: number;
+}
+
+export interface WgInterfaceState {
+  publicKey: string;
+  listenPort: number;
+  peers: WgPeerState[];
+}
+
+export interface LinkState {
+  name: string;
+  up: boolean;
+  mtu: number;
+  kind?: string;
+}
+
+export interface DockerNetworkState {
+  id: string;
+  name: string;
+  subnet?: string;
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  containers: number;
+}
+
+export interface IfaceFiles {
+  /** path → sha256 of its content, or undefined when missing. */
+  files: Map<string, string | undefined>;
+  enabled: boolean;
+}
+
+export interface HostObservation {
+  tools: Record<"docker" | "wg" | "wg-quick" | "iptables" | "ip" | "systemctl", boolean>;
+  systemd: boolean;
+  wireguardImplementation: "kernel" | "userspace";
+  iptablesBackend: "nft" | "legacy";
+  dockerVersion?: string;
+  dockerError?: string;
+  links: Map<string, LinkState>;
+  routes: Array<{ dst: string; dev: string }>;
+  defaultDev?: string;
+  wg: Map<string, WgInterfaceState>;
+  /** "table/CHAIN" → rules as `iptables -S` prints them; undefined when the chain is missing. */
+  iptables: Map<string, string[] | undefined>;
+  ifaces: Map<string, IfaceFiles>;
+  networks: Map<string, DockerNetworkState | undefined>;
+}
+
+/** Splits an `iptables -S` line into words; quotes appear around comments (always with nft). */
+export function splitRuleLine(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line))) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!);
+  return out;
+}
+
+/** One canonical spelling per rule (POSIX-quoted words), whichever iptables backend printed it. */
+export const canonicalRule = (line: string): string => shJoin(splitRuleLine(line));
+
+function sections(text: string): Array<{ name: string; arg: string; body: string[] }> {
+  const out: Array<{ name: string; arg: string; body: string[] }> = [];
+  for (const line of text.split("\n")) {
+    const m = /^@@dockmesh (\S+) ?(.*)$/.exec(line);
+    if (m) out.push({ name: m[1]!, arg: m[2]!, body: [] });
+    else if (out.length) out[out.length - 1]!.body.push(line);
+  }
+  return out;
+}
+
+function json<T>(lines: string[], fallback: T): T {
+  const text = lines.join("\n").trim();
+  if (!text) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Parses the observe script's output. Exported for tests. */
+export function parseObservation(text: string): HostObservation {
+  const secs = sections(text);
+  if (!secs.some((s) => s.name === "end")) throw new Error("observe output is truncated (no end marker)");
+  const obs: HostObservation = {
+    tools: { docker: false, wg: false, "wg-quick": false, iptables: false, ip: false, systemctl: false },
+    systemd: false,
+    wireguardImplementation: "userspace",
+    iptablesBackend: "legacy",
+    links: new Map(),
+    routes: [],
+    wg: new Map(),
+    iptables: new Map(),
+    ifaces: new Map(),
+    networks: new Map(),
+  };
+  for (const s of secs) {
+    const body = s.body.filter((l) => l !== "");
+    switch (s.name) {
+      case "tools":
+        for (const l of body) {
+          const [c, v] = l.split(" ");
+          if (c && c in obs.tools) obs.tools[c as keyof HostObservation["tools"]] = v === "yes";
+        }
+        break;
+      case "system":
+        for (const l of body) {
+          if (l === "systemd yes") obs.systemd = true;
+          if (l === "wireguard kernel") obs.wireguardImplementation = "kernel";
+          if (l === "iptables nft") obs.iptablesBackend = "nft";
+        }
+        break;
+      case "docker-version": {
+        const rc = body.at(-1);
+        const rest = body.slice(0, -1).join("\n").trim();
+        if (rc === "rc=0" && /^\d+\.\d+/.test(rest)) obs.dockerVersion = rest;
+        else obs.dockerError = rest || "docker version failed";
+        break;
+      }
+      case "links":
+        for (const l of json<Array<{ ifname: string; flags?: string[]; mtu?: number; linkinfo?: { info_kind?: string } }>>(body, [])) {
+          obs.links.set(l.ifname, { name: l.ifname, up: (l.flags ?? []).includes("UP"), mtu: l.mtu ?? 0, ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) });
+        }
+        break;
+      case "routes":
+        for (const r of json<Array<{ dst: string; dev?: string }>>(body, [])) {
+          if (r.dst === "default") {
+            if (r.dev) obs.defaultDev = r.dev;
+          } else if (r.dev) {
+            obs.routes.push({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`, dev: r.dev });
+          }
+        }
+        break;
+      case "wg":
+        for (const l of body) {
+          const f = l.split("\t");
+          if (f.length === 5) {
+            obs.wg.set(f[0]!, { publicKey: f[2]!, listenPort: Number(f[3]), peers: [] });
+          } else if (f.length === 9) {
+            const iface = obs.wg.get(f[0]!);
+            if (!iface) continue;
+            iface.peers.push({
+              publicKey: f[1]!,
+              ...(f[3] && f[3] !== "(none)" ? { endpoint: f[3] } : {}),
+              allowedIPs: f[4] && f[4] !== "(none)" ? f[4].split(",").sort() : [],
+              latestHandshake: Number(f[5]) || 0,
+              rxBytes: Number(f[6]) || 0,
+              txBytes: Number(f[7]) || 0,
+              ...(f[8] && f[8] !== "off" ? { persistentKeepalive: Number(f[8]) } : {}),
+            });
+          }
+        }
+        break;
+      case "iptables": {
+        const rc = body.at(-1);
+        obs.iptables.set(s.arg.replace(":", "/"), rc === "rc=0" ? body.slice(0, -1).filter((l) => l.startsWith("-A ")).map(canonicalRule) : undefined);
+        break;
+      }
+      case "iface": {
+        const files = new Map<string, string | undefined>();
+        let enabled = false;
+        for (const l of body) {
+          const m = /^file (\S+) (.+)$/.exec(l);
+          if (m) files.set(m[2]!, m[1] === "-" ? undefined : m[1]);
+          if (l === "enabled yes") enabled = true;
+        }
+        obs.ifaces.set(s.arg, { files, enabled });
+        break;
+      }
+      case "network": {
+        const n = json<{
+          Id?: string;
+          Name?: string;
+          IPAM?: { Config?: Array<{ Subnet?: string }> };
+          Options?: Record<string, string>;
+          Labels?: Record<string, string>;
+          Containers?: Record<string, unknown>;
+        }>(body, {});
+        obs.networks.set(
+          s.arg,
+          n.Id
+            ? {
+                id: n.Id,
+                name: n.Name ?? s.arg,
+                ...(n.IPAM?.Config?.[0]?.Subnet ? { subnet: n.IPAM.Config[0].Subnet } : {}),
+                options: n.Options ?? {},
+                labels: n.Labels ?? {},
+                containers: Object.keys(n.Containers ?? {}).length,
+              }
+            : undefined,
+        );
+        break;
+      }
+    }
+  }
+  return obs;
+}
+
+/** Runs the observe script for the given interfaces and Docker networks. One round trip. */
+/** A peer to ping before reading handshakes, when it has been idle for two minutes. */
+export interface Probe {
+  iface: string;
+  bridge: string;
+  publicKey: string;
+  /** An address on the peer's side of the tunnel: its bridge gateway. */
+  address: string;
+}
+
+export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
+  const input = probes.map((p) => `${p.iface} ${p.bridge} ${p.publicKey} ${p.address}\n`).join("");
+  const res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000 });
+  if (res.code !== 0) throw new HostError("ObserveFailed", `observing the host failed (exit ${res.code}): ${res.stderr.trim().slice(0, 500)}`);
+  try {
+    return parseObservation(res.stdout);
+  } catch (err) {
+    throw new HostError("ObserveFailed", `observing the host failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** MTU of the uplink: the default route's device, else the smallest physical-looking link. */
+export function uplinkMtu(obs: HostObservation): number | undefined {
+  if (obs.defaultDev) {
+    const l = obs.links.get(obs.defaultDev);
+    if (l?.mtu) return l.mtu;
+  }
+  const candidates = [...obs.links.values()].filter(
+    (l) => l.up && l.name !== "lo" && !["wireguard", "bridge", "tun", "dummy"].includes(l.kind ?? "") && !/^(br-|docker|veth|wg|dm)/.test(l.name) && !obs.wg.has(l.name),
+  );
+  if (candidates.length === 0) return undefined;
+  return Math.min(...candidates.map((l) => l.mtu));
+}

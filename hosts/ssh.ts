@@ -1,0 +1,248 @@
+// SSH to a host with ssh2: key authentication, host key pinning (or trust on first use with
+// the fingerprint recorded by the caller), an optional bastion tunnelled with forwardOut (no
+// system ssh binary), sudo for non-root users, and timeouts on everything.
+import { createHash } from "node:crypto";
+import { Client, utils, type ClientChannel, type ConnectConfig } from "ssh2";
+import { shQuote } from "../mesh/shell.js";
+import { HostError } from "./errors.js";
+
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  /** OpenSSH or PEM private key text. Never logged, never put in an error. */
+  privateKey: string;
+  /** Where the key came from, for messages: "Secret default/ssh key ssh-privatekey". */
+  keySource: string;
+  /** spec pin: "ssh-ed25519 AAAA…" or "SHA256:…". */
+  hostKeyPin?: string;
+  /** Fingerprint recorded in status on first contact; enforced when there is no pin. */
+  recordedFingerprint?: string;
+}
+
+export interface SshTarget extends SshEndpoint {
+  bastion?: SshEndpoint;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Arguments for the script ($1…), each single-quoted. */
+  args?: readonly string[];
+  /** Data for the script's standard input (secrets travel here, never in argv). */
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface HostSession {
+  /** SHA256 fingerprint of the host's key, as `ssh-keygen -lf` prints it. */
+  readonly fingerprint: string;
+  readonly bastionFingerprint?: string;
+  /** Runs a static script with `sh -c` (through `sudo -n` for non-root users). */
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Number of commands run over this session (one SSH round trip each). */
+  readonly roundTrips: number;
+  close(): void;
+}
+
+export const CONNECT_TIMEOUT_MS = 10_000;
+export const EXEC_TIMEOUT_MS = 120_000;
+
+export function fingerprintOf(keyBlob: Buffer): string {
+  return `SHA256:${createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
+}
+
+/** Normalises a pin to a fingerprint: a known_hosts-style key is hashed, a fingerprint kept. */
+export function pinFingerprint(pin: string): string {
+  if (pin.startsWith("SHA256:")) return pin.replace(/=+$/, "");
+  const blob = pin.trim().split(/\s+/)[1] ?? "";
+  return fingerprintOf(Buffer.from(blob, "base64"));
+}
+
+/** The public key (authorized_keys line) for a private key, for "add this key" advice. */
+export function publicKeyLine(privateKey: string): string | undefined {
+  const parsed = utils.parseKey(privateKey);
+  if (parsed instanceof Error) return undefined;
+  const k = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!k) return undefined;
+  return `${k.type} ${k.getPublicSSH().toString("base64")}`;
+}
+
+const who = (e: SshEndpoint) => `ssh ${e.user}@${e.host}:${e.port}`;
+
+function classifyConnectError(e: SshEndpoint, err: Error & { code?: string; level?: string }, viaBastion?: SshEndpoint): HostError {
+  const where = viaBastion ? `${who(e)} (via bastion ${viaBastion.host})` : who(e);
+  const code = err.code ?? "";
+  if (err.level === "client-authentication") {
+    const pub = publicKeyLine(e.privateKey);
+    return new HostError(
+      "AuthFailed",
+      `${where}: key in ${e.keySource} rejected; add its public key${pub ? ` (${pub.slice(0, 60)}…)` : ""} to ~${e.user}/.ssh/authorized_keys on ${e.host}`,
+      { cause: err },
+    );
+  }
+  if (code === "ECONNREFUSED") return new HostError("Unreachable", `${where}: connection refused; is sshd running and listening on port ${e.port}?`, { cause: err });
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return new HostError("Unreachable", `${where}: no route to host; check the address and the network path from the controller`, { cause: err });
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return new HostError("Unreachable", `${where}: cannot resolve host name ${e.host}`, { cause: err });
+  if (code === "ETIMEDOUT" || /timed out/i.test(err.message)) {
+    return new HostError("Unreachable", `${where}: timed out after ${CONNECT_TIMEOUT_MS / 1000}s; is the host up and port ${e.port} open to the controller?`, { cause: err });
+  }
+  return new HostError("Unreachable", `${where}: ${err.message}`, { cause: err });
+}
+
+function checkKeyUsable(e: SshEndpoint): void {
+  const parsed = utils.parseKey(e.privateKey);
+  if (parsed instanceof Error) {
+    // The parser's message never contains key material.
+    throw new HostError("KeyInvalid", `${e.keySource} is not a usable SSH private key (${parsed.message}); store an unencrypted OpenSSH or PEM private key there`);
+  }
+}
+
+interface Verified {
+  fingerprint?: string;
+  mismatch?: string;
+}
+
+function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, viaBastion: SshEndpoint | undefined, pinField: string): Promise<{ client: Client; fingerprint: string }> {
+  checkKeyUsable(e);
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    const seen: Verified = {};
+    const expected = e.hostKeyPin ? pinFingerprint(e.hostKeyPin) : e.recordedFingerprint;
+    let settled = false;
+    const done = (err: HostError | undefined) => {
+      if (settled) return;
+      settled = true;
+      if (err) {
+        client.end();
+        reject(err);
+      } else resolve({ client, fingerprint: seen.fingerprint! });
+    };
+    client.once("ready", () => done(undefined));
+    client.once("error", (err: Error & { code?: string; level?: string }) => {
+      if (seen.mismatch) {
+        const source = e.hostKeyPin ? "pinned in spec.ssh.hostKey" : "recorded on first contact";
+        done(
+          new HostError(
+            "HostKeyMismatch",
+            `${who(e)}: host key changed: expected ${expected} (${source}), got ${seen.mismatch}; refusing to connect. If the host was reinstalled, pin the new key: set ${pinField} to ${seen.mismatch}`,
+          ),
+        );
+        return;
+      }
+      done(classifyConnectError(e, err, viaBastion));
+    });
+    client.once("close", () => done(new HostError("Unreachable", `${who(e)}: connection closed during the handshake`)));
+    client.connect({
+      host: e.host,
+      port: e.port,
+      username: e.user,
+      privateKey: e.privateKey,
+      readyTimeout: CONNECT_TIMEOUT_MS,
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 3,
+      ...(sock ? { sock } : {}),
+      hostVerifier: (key: Buffer) => {
+        const fp = fingerprintOf(key);
+        if (expected && fp !== expected) {
+          seen.mismatch = fp;
+          return false;
+        }
+        seen.fingerprint = fp;
+        return true;
+      },
+    });
+  });
+}
+
+function forward(bastion: Client, host: string, port: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    bastion.forwardOut("127.0.0.1", 0, host, port, (err, stream) => (err ? reject(err) : resolve(stream)));
+  });
+}
+
+export async function connect(target: SshTarget): Promise<HostSession> {
+  let bastion: { client: Client; fingerprint: string } | undefined;
+  let sock: ClientChannel | undefined;
+  if (target.bastion) {
+    bastion = await connectOne(target.bastion, undefined, undefined, "spec.ssh.bastion.hostKey").catch((err: unknown) => {
+      if (err instanceof HostError) throw new HostError(err.reason, `bastion: ${err.message}`, { cause: err });
+      throw err;
+    });
+    try {
+      sock = await forward(bastion.client, target.host, target.port);
+    } catch (err) {
+      bastion.client.end();
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new HostError("Unreachable", `${who(target)} via bastion ${target.bastion.host}: the bastion could not open a connection to ${target.host}:${target.port} (${msg})`, { cause: err });
+    }
+  }
+  let conn: { client: Client; fingerprint: string };
+  try {
+    conn = await connectOne(target, sock, target.bastion, "spec.ssh.hostKey");
+  } catch (err) {
+    bastion?.client.end();
+    throw err;
+  }
+  return new Session(conn.client, conn.fingerprint, target, bastion);
+}
+
+class Session implements HostSession {
+  roundTrips = 0;
+  readonly bastionFingerprint?: string;
+  constructor(
+    private readonly client: Client,
+    readonly fingerprint: string,
+    private readonly target: SshTarget,
+    private readonly bastion: { client: Client; fingerprint: string } | undefined,
+  ) {
+    if (bastion) this.bastionFingerprint = bastion.fingerprint;
+  }
+
+  exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const argv = ["sh", "-c", script, "sh", ...(opts.args ?? [])].map(shQuote).join(" ");
+    const command = this.target.user === "root" ? argv : `sudo -n ${argv}`;
+    const timeoutMs = opts.timeoutMs ?? EXEC_TIMEOUT_MS;
+    this.roundTrips++;
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, stream) => {
+        if (err) {
+          reject(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}`, { cause: err }));
+          return;
+        }
+        const out: Buffer[] = [];
+        const errOut: Buffer[] = [];
+        const timer = setTimeout(() => {
+          stream.close();
+          reject(new HostError("Timeout", `${who(this.target)}: a command did not finish within ${timeoutMs / 1000}s`));
+        }, timeoutMs);
+        stream.on("data", (d: Buffer) => out.push(d));
+        stream.stderr.on("data", (d: Buffer) => errOut.push(d));
+        stream.on("close", (code: number | null) => {
+          clearTimeout(timer);
+          const stderr = Buffer.concat(errOut).toString("utf8");
+          if (this.target.user !== "root" && code === 1 && /^sudo: (a password is required|a terminal is required)/m.test(stderr)) {
+            reject(
+              new HostError(
+                "SudoFailed",
+                `${who(this.target)}: ${this.target.user} cannot run sudo without a password; add "${this.target.user} ALL=(ALL) NOPASSWD: ALL" to /etc/sudoers.d/dockmesh on ${this.target.host}, or log in as root`,
+              ),
+            );
+            return;
+          }
+          resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr });
+        });
+        stream.end(opts.input ?? "");
+      });
+    });
+  }
+
+  close(): void {
+    this.client.end();
+    this.bastion?.client.end();
+  }
+}

@@ -1,0 +1,103 @@
+// Apply steps and the one script that runs them. Each step is one echoed command (like
+// wg-quick's "[#] …" lines) calling a fixed shell function with single-quoted arguments;
+// file contents (private keys among them) travel on stdin, one base64 line per file, so no
+// secret ever appears in a command line, a process list or a log.
+import { shJoin, shQuote } from "../mesh/shell.js";
+
+export type StepOp =
+  | "ensure_network"
+  | "remove_network"
+  | "write_file"
+  | "remove_file"
+  | "wg_up"
+  | "wg_down"
+  | "wg_sync"
+  | "link_up"
+  | "link_mtu"
+  | "route_replace"
+  | "route_del"
+  | "ensure_rule"
+  | "replace_rule"
+  | "delete_rule"
+  | "enable_unit"
+  | "disable_unit"
+  | "daemon_reload";
+
+export interface Step {
+  op: StepOp;
+  args: string[];
+  /** What a person would read: the command it amounts to. Never holds secrets. */
+  display: string;
+  /** write_file only: the file's content, sent over stdin. */
+  content?: string;
+}
+
+export const SCRIPT_PRELUDE = String.raw`
+set -eu
+export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+umask 077
+step() { printf '@@step %s\n' "$1"; }
+ensure_network() {
+  n=$1; shift
+  docker network inspect "$n" >/dev/null 2>&1 || docker network create "$@" "$n" >/dev/null
+}
+remove_network() {
+  docker network inspect "$1" >/dev/null 2>&1 || return 0
+  for c in $(docker network inspect -f '{{range $k, $v := .Containers}}{{$k}} {{end}}' "$1"); do
+    docker network disconnect -f "$1" "$c"
+  done
+  docker network rm "$1" >/dev/null
+}
+write_file() {
+  IFS= read -r line || { echo "no content on stdin for $1" >&2; return 1; }
+  mkdir -p -m "$3" "$(dirname "$1")"
+  tmp=$(mktemp "$1.dockmesh.XXXXXX")
+  printf '%s' "$line" | base64 -d > "$tmp"
+  chmod "$2" "$tmp"
+  mv -f "$tmp" "$1"
+}
+remove_file() { rm -f "$1"; d=$(dirname "$1"); case "$d" in *.service.d) rmdir "$d" 2>/dev/null || true ;; esac; }
+wg_up() { wg-quick up "$1" 2>&1; }
+wg_down() {
+  ip link show dev "$1" >/dev/null 2>&1 || return 0
+  if [ -f "/etc/wireguard/$1.conf" ]; then wg-quick down "$1" 2>&1 || ip link del dev "$1"; else ip link del dev "$1"; fi
+}
+wg_sync() {
+  tmp=$(mktemp)
+  wg-quick strip "$1" > "$tmp"
+  wg syncconf "$1" "$tmp" || { rm -f "$tmp"; return 1; }
+  rm -f "$tmp"
+}
+link_up() { ip link set dev "$1" up; }
+link_mtu() { ip link set dev "$1" mtu "$2"; }
+route_replace() { ip route replace "$1" dev "$2"; }
+route_del() { ip route del "$1" dev "$2" 2>/dev/null || true; }
+ensure_rule() { t=$1; c=$2; shift 2; iptables -w -t "$t" -C "$c" "$@" 2>/dev/null || iptables -w -t "$t" -I "$c" "$@"; }
+replace_rule() { t=$1; c=$2; shift 2; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; iptables -w -t "$t" -I "$c" "$@"; }
+delete_rule() { t=$1; c=$2; shift 2; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; }
+enable_unit() {
+  if command -v systemctl >/dev/null 2>&1; then systemctl enable "wg-quick@$1.service" 2>&1
+  else mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sf /lib/systemd/system/wg-quick@.service "/etc/systemd/system/multi-user.target.wants/wg-quick@$1.service"; fi
+}
+disable_unit() {
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable "wg-quick@$1.service" 2>&1 || true; fi
+  rm -f "/etc/systemd/system/multi-user.target.wants/wg-quick@$1.service"
+}
+daemon_reload() { if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; }
+`;
+
+/** The whole apply script and its stdin. */
+export function renderScript(steps: readonly Step[]): { script: string; input: string } {
+  const lines = [SCRIPT_PRELUDE];
+  const input: string[] = [];
+  steps.forEach((s, i) => {
+    lines.push(`step ${i}`);
+    // Only write_file reads stdin; everything else gets /dev/null so nothing eats file contents.
+    lines.push(`${s.op}${s.args.length ? " " + shJoin(s.args) : ""}${s.op === "write_file" ? "" : " </dev/null"}`);
+    if (s.op === "write_file") input.push(Buffer.from(s.content ?? "", "utf8").toString("base64"));
+  });
+  lines.push("step done");
+  return { script: lines.join("\n") + "\n", input: input.map((l) => l + "\n").join("") };
+}
+
+export const displayArgv = (argv: readonly string[]): string => argv.map(shQuote).join(" ");

@@ -1,0 +1,247 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { planAll, type NetworkPlan } from "../../mesh/plan.js";
+import { generateKeyPair } from "../../mesh/keys.js";
+import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
+import { diffHost, NETWORK_LABEL, type DiffInput } from "../../hosts/diff.js";
+import { canonicalRule, parseObservation, splitRuleLine, type HostObservation } from "../../hosts/observe.js";
+import { renderScript } from "../../hosts/steps.js";
+import { mesh, pub, nat } from "../support/fixtures.js";
+
+const keys = new Map(["a", "b", "c", "h"].map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 7))]));
+const pubs = new Map([...keys].map(([k, v]) => [k, v.publicKey]));
+const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+
+function planFor(machines = [pub("a", 0), pub("b", 1), nat("h")]): NetworkPlan {
+  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps" })], machines, pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
+}
+
+function input(net: NetworkPlan, extra: Partial<DiffInput> = {}): DiffInput {
+  return { networks: [net], privateKey: keys.get("a")!.privateKey, publicKey: keys.get("a")!.publicKey, ...extra };
+}
+
+function emptyHost(): HostObservation {
+  return {
+    tools: { docker: true, wg: true, "wg-quick": true, iptables: true, ip: true, systemctl: true },
+    systemd: false,
+    wireguardImplementation: "userspace",
+    iptablesBackend: "nft",
+    dockerVersion: "20.10.24",
+    links: new Map([["eth0", { name: "eth0", up: true, mtu: 1500 }]]),
+    routes: [],
+    wg: new Map(),
+    iptables: new Map<string, string[] | undefined>([
+      ["filter/DOCKER-USER", ["-A DOCKER-USER -j RETURN"]],
+      ["nat/POSTROUTING", ["-A POSTROUTING -s 10.210.0.0/24 ! -o br-dm0 -j MASQUERADE"]],
+    ]),
+    ifaces: new Map(),
+    networks: new Map(),
+  };
+}
+
+/** The host exactly as the plan wants it. */
+function convergedHost(net: NetworkPlan): HostObservation {
+  const obs = emptyHost();
+  const iface = net.wireguard.interface;
+  obs.networks.set(net.docker.name, { id: "abc", name: net.docker.name, subnet: net.docker.subnet, options: { ...net.docker.options }, labels: { [NETWORK_LABEL]: iface }, containers: 1 });
+  obs.links.set(iface, { name: iface, up: true, mtu: net.wireguard.mtu, kind: "wireguard" });
+  obs.wg.set(iface, {
+    publicKey: keys.get("a")!.publicKey,
+    listenPort: net.wireguard.listenPort,
+    peers: net.wireguard.peers.map((p) => ({ publicKey: p.publicKey!, ...(p.endpoint ? { endpoint: p.endpoint } : {}), allowedIPs: [...p.allowedIPs].sort(), latestHandshake: 1, rxBytes: 0, txBytes: 0, ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}) })),
+  });
+  obs.routes = net.routes.map((r) => ({ dst: r.destination, dev: r.dev }));
+  for (const r of net.rules) {
+    const k = `${r.table}/${r.chain}`;
+    obs.iptables.set(k, [iptablesSaveLine(r), ...(obs.iptables.get(k) ?? [])]);
+  }
+  obs.ifaces.set(iface, {
+    files: new Map([
+      [net.wireguard.configPath, sha(renderWgConfig(net, keys.get("a")!.privateKey))],
+      [net.unit.dropInPath, sha(net.unit.dropInContent)],
+    ]),
+    enabled: true,
+  });
+  return obs;
+}
+
+const ops = (r: ReturnType<typeof diffHost>) => r.steps.map((s) => `${s.op} ${s.args.join(" ")}`);
+
+test("diff: an empty host gets the whole procedure, in order", () => {
+  const net = planFor();
+  const r = diffHost(input(net), emptyHost());
+  assert.deepEqual(r.blockers, []);
+  assert.deepEqual(
+    r.steps.map((s) => s.op),
+    ["ensure_network", "write_file", "write_file", "wg_up", "route_replace", "route_replace", "ensure_rule", "ensure_rule", "enable_unit"],
+  );
+  assert.deepEqual(r.steps[0]!.args.slice(0, 5), ["apps", "--driver", "bridge", "--subnet", "10.210.0.0/24"]);
+});
+
+test("diff: a converged host needs nothing (a resync writes nothing)", () => {
+  const net = planFor();
+  assert.deepEqual(diffHost(input(net), convergedHost(net)), { steps: [], blockers: [] });
+});
+
+const driftCases: Array<{ name: string; mutate: (o: HostObservation, n: NetworkPlan) => void; want: string[] }> = [
+  {
+    name: "a deleted DOCKER-USER rule is re-added, nothing else",
+    mutate: (o) => o.iptables.set("filter/DOCKER-USER", ["-A DOCKER-USER -j RETURN"]),
+    want: ["ensure_rule filter DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT"],
+  },
+  {
+    name: "an interface taken down is brought up and its routes restored",
+    mutate: (o) => {
+      o.links.get("dm0")!.up = false;
+      o.routes = [];
+    },
+    want: ["link_up dm0", "route_replace 10.210.1.0/24 dm0", "route_replace 10.210.2.0/24 dm0"],
+  },
+  {
+    name: "our RETURN behind Docker's MASQUERADE is moved ahead of it",
+    mutate: (o) => o.iptables.set("nat/POSTROUTING", [...o.iptables.get("nat/POSTROUTING")!].reverse()),
+    want: ["replace_rule nat POSTROUTING -s 10.210.0.0/24 -o dm0 -m comment --comment dockmesh:dm0 -j RETURN"],
+  },
+  {
+    name: "a duplicated rule is collapsed to one",
+    mutate: (o) => {
+      const l = o.iptables.get("filter/DOCKER-USER")!;
+      o.iptables.set("filter/DOCKER-USER", [l[0]!, ...l]);
+    },
+    want: ["replace_rule filter DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT"],
+  },
+  {
+    name: "a stale rule of ours (old subnet) is deleted",
+    mutate: (o) => o.iptables.get("nat/POSTROUTING")!.unshift("-A POSTROUTING -s 10.210.9.0/24 -o dm0 -m comment --comment dockmesh:dm0 -j RETURN"),
+    want: ["delete_rule nat POSTROUTING -s 10.210.9.0/24 -o dm0 -m comment --comment dockmesh:dm0 -j RETURN"],
+  },
+  {
+    name: "rules of other interfaces and other software are left alone",
+    mutate: (o) => o.iptables.get("nat/POSTROUTING")!.unshift("-A POSTROUTING -s 10.9.0.0/24 -o wg7 -m comment --comment dockmesh:wg7 -j RETURN", "-A POSTROUTING -o eth0 -j ACCEPT"),
+    want: [],
+  },
+  {
+    name: "a stray route on the interface is removed",
+    mutate: (o) => o.routes.push({ dst: "10.210.77.0/24", dev: "dm0" }),
+    want: ["route_del 10.210.77.0/24 dm0"],
+  },
+  {
+    name: "a live peer change (someone ran wg set) is synced without restarting",
+    mutate: (o) => o.wg.get("dm0")!.peers.pop(),
+    want: ["wg_sync dm0"],
+  },
+  {
+    name: "a changed MTU is set live",
+    mutate: (o) => (o.links.get("dm0")!.mtu = 1500),
+    want: ["link_mtu dm0 1420"],
+  },
+  {
+    name: "a lost enable symlink is restored",
+    mutate: (o) => (o.ifaces.get("dm0")!.enabled = false),
+    want: ["enable_unit dm0"],
+  },
+];
+for (const c of driftCases) {
+  test(`diff: drift — ${c.name}`, () => {
+    const net = planFor();
+    const obs = convergedHost(net);
+    c.mutate(obs, net);
+    assert.deepEqual(ops(diffHost(input(net), obs)), c.want);
+  });
+}
+
+test("diff: a new peer is a config write + wg syncconf + route, never wg-quick down/up", () => {
+  const before = planFor([pub("a", 0), pub("b", 1)]);
+  const after = planFor([pub("a", 0), pub("b", 1), nat("h")]);
+  const r = diffHost(input(after), convergedHost(before));
+  assert.deepEqual(r.steps.map((s) => s.op), ["write_file", "wg_sync", "route_replace"]);
+  assert.ok(!r.steps.some((s) => s.op === "wg_up" || s.op === "wg_down"));
+});
+
+test("diff: a Docker network dockmesh did not create is never touched", () => {
+  const net = planFor();
+  const obs = emptyHost();
+  obs.networks.set("apps", { id: "x", name: "apps", subnet: "172.30.0.0/16", options: {}, labels: {}, containers: 0 });
+  const r = diffHost(input(net), obs);
+  assert.deepEqual(r.blockers.map((b) => b.reason), ["NetworkNameTaken"]);
+  assert.match(r.blockers[0]!.message, /spec\.dockerNetwork/);
+  assert.deepEqual(r.steps, [], "a blocked mesh gets no half configuration");
+});
+
+test("diff: our network with another subnet is recreated when empty, reported when in use", () => {
+  const net = planFor();
+  const obs = convergedHost(net);
+  obs.networks.get("apps")!.subnet = "10.210.5.0/24";
+  obs.networks.get("apps")!.containers = 0;
+  assert.deepEqual(diffHost(input(net), obs).steps.map((s) => s.op), ["remove_network", "ensure_network"]);
+  obs.networks.get("apps")!.containers = 3;
+  const r = diffHost(input(net), obs);
+  assert.deepEqual(r.blockers.map((b) => b.reason), ["NetworkInUse"]);
+  assert.match(r.blockers[0]!.message, /3 container\(s\) attached/);
+  assert.deepEqual(r.steps, []);
+});
+
+test("diff: a mesh the machine left is torn down completely", () => {
+  const old = planFor();
+  const obs = convergedHost(old);
+  const r = diffHost({ networks: [], privateKey: keys.get("a")!.privateKey, publicKey: keys.get("a")!.publicKey, previous: [{ meshNetwork: "mesh", interface: "dm0", dockerNetwork: "apps" }] }, obs);
+  assert.deepEqual(r.steps.map((s) => s.op), ["wg_down", "delete_rule", "delete_rule", "route_del", "route_del", "remove_network", "disable_unit", "remove_file", "remove_file"]);
+});
+
+test("steps: the apply script carries no key; file contents travel on stdin", () => {
+  const net = planFor();
+  const r = diffHost(input(net), emptyHost());
+  const { script, input: stdin } = renderScript(r.steps);
+  const priv = keys.get("a")!.privateKey;
+  assert.ok(!script.includes(priv), "private key in the script text");
+  assert.ok(!r.steps.some((s) => s.display.includes(priv)), "private key in a step's display");
+  const files = stdin.trim().split("\n").map((l) => Buffer.from(l, "base64").toString());
+  assert.equal(files.length, 2);
+  assert.ok(files[0]!.includes(`PrivateKey = ${priv}`));
+});
+
+test("observe: parses real command output (wg dump with the key blanked, ip -j, iptables -S)", () => {
+  const text = [
+    "@@dockmesh tools", "docker yes", "wg yes", "wg-quick yes", "iptables yes", "ip yes", "systemctl no",
+    "@@dockmesh system", "systemd no", "wireguard userspace", "iptables nft",
+    "@@dockmesh docker-version", "20.10.24+dfsg1", "rc=0",
+    "@@dockmesh links", '[{"ifname":"eth0","flags":["UP"],"mtu":1500},{"ifname":"dm0","flags":["POINTOPOINT","NOARP","UP","LOWER_UP"],"mtu":1420,"linkinfo":{"info_kind":"tun"}}]',
+    "@@dockmesh routes", '[{"dst":"198.18.0.0/15","dev":"eth0"},{"dst":"10.210.1.0/24","dev":"dm0","scope":"link"},{"dst":"10.9.9.9","dev":"dm0"}]',
+    "@@dockmesh wg",
+    "dm0\t(hidden)\tPUBKEY0=\t51820\toff",
+    "dm0\tPEER1=\t(none)\t198.18.0.11:51820\t10.210.1.0/24,10.210.3.0/24\t1700000000\t100\t200\t25",
+    "dm0\tPEER2=\t(none)\t(none)\t10.210.2.0/24\t0\t0\t0\toff",
+    "@@dockmesh iptables filter:DOCKER-USER", "-N DOCKER-USER", '-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment "dockmesh:dm0" -j ACCEPT', "-A DOCKER-USER -j RETURN", "rc=0",
+    "@@dockmesh iptables raw:PREROUTING", "iptables: No chain/target/match by that name.", "rc=1",
+    "@@dockmesh iface dm0", "file abc123 /etc/wireguard/dm0.conf", "file - /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", "enabled yes",
+    "@@dockmesh network apps", '{"Id":"f00","Name":"apps","IPAM":{"Config":[{"Subnet":"10.210.0.0/24"}]},"Options":{"com.docker.network.bridge.name":"br-dm0"},"Labels":{"dockmesh.io/interface":"dm0"},"Containers":{"c1":{},"c2":{}}}',
+    "@@dockmesh network gone", "{}",
+    "@@dockmesh end",
+  ].join("\n");
+  const o = parseObservation(text);
+  assert.equal(o.dockerVersion, "20.10.24+dfsg1");
+  assert.equal(o.tools.systemctl, false);
+  assert.equal(o.iptablesBackend, "nft");
+  assert.deepEqual(o.links.get("dm0"), { name: "dm0", up: true, mtu: 1420, kind: "tun" });
+  assert.deepEqual(o.routes, [{ dst: "198.18.0.0/15", dev: "eth0" }, { dst: "10.210.1.0/24", dev: "dm0" }, { dst: "10.9.9.9/32", dev: "dm0" }]);
+  assert.deepEqual(o.wg.get("dm0"), {
+    publicKey: "PUBKEY0=",
+    listenPort: 51820,
+    peers: [
+      { publicKey: "PEER1=", endpoint: "198.18.0.11:51820", allowedIPs: ["10.210.1.0/24", "10.210.3.0/24"], latestHandshake: 1700000000, rxBytes: 100, txBytes: 200, persistentKeepalive: 25 },
+      { publicKey: "PEER2=", allowedIPs: ["10.210.2.0/24"], latestHandshake: 0, rxBytes: 0, txBytes: 0 },
+    ],
+  });
+  assert.deepEqual(o.iptables.get("filter/DOCKER-USER"), ["-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT", "-A DOCKER-USER -j RETURN"]);
+  assert.equal(o.iptables.get("raw/PREROUTING"), undefined);
+  assert.deepEqual([...o.ifaces.get("dm0")!.files], [["/etc/wireguard/dm0.conf", "abc123"], ["/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", undefined]]);
+  assert.equal(o.networks.get("apps")!.containers, 2);
+  assert.equal(o.networks.get("gone"), undefined);
+  assert.throws(() => parseObservation("@@dockmesh tools\n"), /truncated/);
+});
+
+test("observe: iptables-nft's quoted comments and legacy's bare ones read the same", () => {
+  assert.equal(canonicalRule('-A X -m comment --comment "dockmesh:dm0" -j ACCEPT'), canonicalRule("-A X -m comment --comment dockmesh:dm0 -j ACCEPT"));
+  assert.deepEqual(splitRuleLine('-A X -m comment --comment "a \\"b\\" c" -j ACCEPT'), ["-A", "X", "-m", "comment", "--comment", 'a "b" c', "-j", "ACCEPT"]);
+});
