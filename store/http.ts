@@ -1,0 +1,464 @@
+// The HTTP surface of the store: authentication, routing of Kubernetes API paths, content
+// negotiation (JSON, Table, PartialObjectMetadata), list, watch and the write verbs.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import { parse as parseYaml } from "yaml";
+import type { KObject, StoredEvent } from "./db.js";
+import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.js";
+import { ApiError, badRequest, expired, internalError, methodNotAllowed, type Status } from "./errors.js";
+import type { ObjectStore, WriteOptions } from "./objects.js";
+import type { OpenApi } from "./openapi.js";
+import { patchTypeOf } from "./patch.js";
+import { apiVersionOf, type ResourceType } from "./registry.js";
+import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
+import { partialObjectMetadata, toTable, type IncludeObject } from "./table.js";
+import type { FieldValidation } from "./validation.js";
+import { filteredType, matches, type WatchFilter } from "./watch.js";
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface HttpOptions {
+  token: string;
+  serverAddress: string;
+  /** Watches without timeoutSeconds end after this many seconds times (1 + random), like kube-apiserver's --min-request-timeout. */
+  watchTimeoutSeconds: number;
+  bookmarkIntervalSeconds: number;
+  logger: Logger;
+  ready: () => boolean;
+}
+
+const maxBody = 3 * 1024 * 1024;
+const maxWatchBuffer = 16 * 1024 * 1024;
+
+const versionInfo = {
+  major: "1",
+  minor: "32",
+  gitVersion: "v1.32.0-dockmesh",
+  gitCommit: "0000000000000000000000000000000000000000",
+  gitTreeState: "clean",
+  buildDate: "2025-01-01T00:00:00Z",
+  goVersion: "go1.23.0",
+  compiler: "gc",
+  platform: "linux/amd64",
+};
+
+type Negotiated = { as: "json" } | { as: "table"; apiVersion: string } | { as: "meta"; apiVersion: string };
+
+function negotiate(accept: string | undefined): Negotiated {
+  if (!accept) return { as: "json" };
+  for (const part of accept.split(",")) {
+    const params = new Map<string, string>();
+    const [mt, ...rest] = part.split(";");
+    for (const p of rest) {
+      const [k, v] = p.split("=");
+      if (k && v) params.set(k.trim(), v.trim());
+    }
+    const type = (mt ?? "").trim();
+    if (type !== "application/json" && type !== "*/*") continue;
+    const as = params.get("as");
+    if (!as) return { as: "json" };
+    if (params.get("g") !== "meta.k8s.io") continue;
+    const av = `meta.k8s.io/${params.get("v") ?? "v1"}`;
+    if (as === "Table") return { as: "table", apiVersion: av };
+    if (as === "PartialObjectMetadata" || as === "PartialObjectMetadataList") return { as: "meta", apiVersion: av };
+  }
+  return { as: "json" };
+}
+
+interface Route {
+  rt: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+export class ApiHandler {
+  private readonly watches = new Set<() => void>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly openapi: OpenApi,
+    private readonly opts: HttpOptions,
+  ) {}
+
+  /** Ends every open watch (clients re-watch from their last resourceVersion). */
+  closeWatches(): void {
+    for (const end of [...this.watches]) end();
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.dispatch(req, res).catch((err: unknown) => this.fail(res, err));
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const h = req.headers.authorization ?? "";
+    const m = /^Bearer\s+(.+)$/i.exec(h);
+    if (!m) return false;
+    const given = Buffer.from((m[1] ?? "").trim());
+    const want = Buffer.from(this.opts.token);
+    return given.length === want.length && timingSafeEqual(given, want);
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    const e = err instanceof ApiError ? err : internalError(err);
+    if (!(err instanceof ApiError)) this.opts.logger.error(`store: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    this.send(res, e.code, e.toStatus());
+  }
+
+  private send(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): void {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    const headers: Record<string, string | string[]> = {
+      "Content-Type": "application/json",
+      "Cache-Control": "no-cache, private",
+      "Content-Length": String(Buffer.byteLength(text)),
+    };
+    if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(code, headers);
+    res.end(text);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.authorized(req)) {
+      const st: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "Unauthorized", reason: "Unauthorized", code: 401 };
+      this.send(res, 401, st);
+      return;
+    }
+    const url = new URL(req.url ?? "/", "https://store.invalid");
+    const path = url.pathname.replace(/\/+$/, "") || "/";
+    const method = req.method ?? "GET";
+    const q = url.searchParams;
+
+    if (path === "/healthz" || path === "/livez" || path === "/readyz" || path.startsWith("/healthz/") || path.startsWith("/livez/") || path.startsWith("/readyz/")) {
+      const ok = !path.startsWith("/readyz") || this.opts.ready();
+      res.writeHead(ok ? 200 : 500, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" });
+      res.end(ok ? "ok" : "not ready");
+      return;
+    }
+    if (path === "/version") return this.send(res, 200, versionInfo);
+    if (path === "/openapi/v2" || path === "/swagger.json") throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+    if (path === "/openapi/v3") return this.send(res, 200, this.openapi.index());
+    if (path.startsWith("/openapi/v3/")) {
+      const doc = this.openapi.document(path.slice("/openapi/v3/".length));
+      if (!doc) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+      return this.send(res, 200, doc);
+    }
+    if (path === "/api") return this.send(res, 200, apiVersions(this.opts.serverAddress));
+    if (path === "/apis") return this.send(res, 200, apiGroupList(this.store.registry));
+
+    const segs = path.split("/").filter((s) => s !== "").map(decodeURIComponent);
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (segs[0] === "api" && segs.length >= 2) {
+      group = "";
+      version = segs[1] ?? "";
+      rest = segs.slice(2);
+    } else if (segs[0] === "apis" && segs.length >= 3) {
+      group = segs[1] ?? "";
+      version = segs[2] ?? "";
+      rest = segs.slice(3);
+    } else if (segs[0] === "apis" && segs.length === 2) {
+      const g = apiGroup(this.store.registry, segs[1] ?? "");
+      if (!g) throw notFoundPath();
+      return this.send(res, 200, g);
+    } else {
+      throw notFoundPath();
+    }
+    if (rest.length === 0) {
+      const list = apiResourceList(this.store.registry, group, version);
+      if (!list) throw notFoundPath();
+      return this.send(res, 200, list);
+    }
+    const route = this.route(group, version, rest);
+    if (!route) throw notFoundPath();
+    await this.serveResource(req, res, method, route, q);
+  }
+
+  private route(group: string, version: string, rest: string[]): Route | undefined {
+    const reg = this.store.registry;
+    let namespace: string | undefined;
+    let r = rest;
+    if (r[0] === "namespaces" && r.length >= 3 && !(r.length === 3 && (r[2] === "status" || r[2] === "finalize") && group === "")) {
+      namespace = r[1];
+      r = r.slice(2);
+    }
+    const rt = reg.get(group, version, r[0] ?? "");
+    if (!rt) return undefined;
+    if (namespace !== undefined && !rt.namespaced) return undefined;
+    if (r.length > 3) return undefined;
+    const route: Route = { rt };
+    if (namespace !== undefined) route.namespace = namespace;
+    if (r[1] !== undefined) route.name = r[1];
+    if (r[2] !== undefined) {
+      if (r[2] !== "status" || !rt.statusSubresource) return undefined;
+      route.subresource = r[2];
+    }
+    return route;
+  }
+
+  private writeOptions(q: URLSearchParams): WriteOptions {
+    const dry = q.getAll("dryRun");
+    for (const d of dry) if (d !== "All") throw badRequest(`Invalid dry run value: ${JSON.stringify(dry)}: Unsupported value: "${d}": supported values: "All"`);
+    const fvRaw = q.get("fieldValidation") ?? "";
+    let fieldValidation: FieldValidation = "Warn";
+    if (fvRaw !== "") {
+      const norm = fvRaw.charAt(0).toUpperCase() + fvRaw.slice(1).toLowerCase();
+      if (norm !== "Strict" && norm !== "Warn" && norm !== "Ignore") throw badRequest(`fieldValidation must be one of "Ignore", "Warn", "Strict", got ${JSON.stringify(fvRaw)}`);
+      fieldValidation = norm;
+    }
+    return { dryRun: dry.length > 0, fieldValidation };
+  }
+
+  private async serveResource(req: IncomingMessage, res: ServerResponse, method: string, route: Route, q: URLSearchParams): Promise<void> {
+    const { rt, name } = route;
+    const ns = rt.namespaced ? route.namespace : undefined;
+    const neg = negotiate(req.headers.accept);
+    if (name === undefined) {
+      if (method === "GET") {
+        const watch = q.get("watch");
+        if (watch === "true" || watch === "1") return this.serveWatch(req, res, rt, ns, q, neg);
+        return this.serveList(res, rt, ns, q, neg);
+      }
+      if (method === "POST") {
+        if (rt.namespaced && ns === undefined) throw methodNotAllowed("POST", `${rt.plural} across all namespaces`);
+        const body = await readBody(req, "create");
+        const opts = this.writeOptions(q);
+        const out = this.store.create(rt, ns ?? "", body, opts);
+        return this.send(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
+      }
+      if (method === "DELETE") {
+        const opts = this.writeOptions(q);
+        const filter = this.filter(rt, ns, q);
+        let n = 0;
+        for (const o of this.store.list(rt, ns)) {
+          if (!matches(filter, o)) continue;
+          this.store.delete(rt, String(o.metadata.namespace ?? ""), String(o.metadata.name), {}, opts.dryRun);
+          n++;
+        }
+        void n;
+        return this.send(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 200 });
+      }
+      throw methodNotAllowed(method, rt.plural);
+    }
+    if (rt.namespaced && ns === undefined) throw notFoundPath();
+    const nsv = ns ?? "";
+    const sub = route.subresource === "status" ? "status" : undefined;
+    switch (method) {
+      case "GET":
+        return this.send(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
+      case "PUT": {
+        const body = await readBody(req, "update");
+        const out = this.store.update(rt, nsv, name, body, this.writeOptions(q), sub);
+        return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
+      }
+      case "PATCH": {
+        const ct = req.headers["content-type"] ?? "";
+        const type = patchTypeOf(ct);
+        if (!type) {
+          throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.builtin ? ", application/strategic-merge-patch+json" : ""}`);
+        }
+        const raw = await readRaw(req);
+        let patch: unknown;
+        try {
+          patch = type === "apply" ? parseYaml(raw.toString("utf8")) : JSON.parse(raw.toString("utf8"));
+        } catch (err) {
+          throw new ApiError(400, "BadRequest", `error decoding patch: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+        }
+        const out = this.store.patch(rt, nsv, name, type, patch, this.writeOptions(q), sub);
+        return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
+      }
+      case "DELETE": {
+        if (sub) throw methodNotAllowed("DELETE", `${rt.plural}/status`);
+        const raw = await readRaw(req);
+        let body: Record<string, unknown> = {};
+        if (raw.length > 0) {
+          try {
+            const parsed: unknown = JSON.parse(raw.toString("utf8"));
+            if (parsed && typeof parsed === "object") body = parsed as Record<string, unknown>;
+          } catch (err) {
+            throw new ApiError(400, "BadRequest", `error decoding DeleteOptions: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+          }
+        }
+        const dry = [...q.getAll("dryRun"), ...(Array.isArray(body.dryRun) ? (body.dryRun as string[]) : [])];
+        const out = this.store.delete(rt, nsv, name, { preconditions: body.preconditions as { uid?: string; resourceVersion?: string } | undefined }, dry.includes("All"));
+        if (out.deleted) {
+          return this.send(res, 200, {
+            kind: "Status",
+            apiVersion: "v1",
+            metadata: {},
+            status: "Success",
+            details: { name, group: rt.group, kind: rt.plural, uid: out.obj.metadata.uid },
+          });
+        }
+        return this.send(res, 200, this.render(rt, out.obj, neg, q));
+      }
+      default:
+        throw methodNotAllowed(method, rt.plural);
+    }
+  }
+
+  private render(rt: ResourceType, obj: KObject, neg: Negotiated, q: URLSearchParams): unknown {
+    if (neg.as === "table") return toTable(rt, [obj], { include: includeObject(q), apiVersion: neg.apiVersion });
+    if (neg.as === "meta") return partialObjectMetadata(obj, neg.apiVersion);
+    return obj;
+  }
+
+  private filter(rt: ResourceType, ns: string | undefined, q: URLSearchParams): WatchFilter {
+    const labels = parseLabelSelector(q.get("labelSelector") ?? "");
+    const extra = rt.fieldSelectors ?? {};
+    const fields = parseFieldSelector(q.get("fieldSelector") ?? "", (f) => f === "metadata.name" || f === "metadata.namespace" || f in extra, rt.plural);
+    return {
+      namespace: ns,
+      labels,
+      fields,
+      fieldValue: (obj, field) => {
+        if (field === "metadata.name") return String(obj.metadata.name ?? "");
+        if (field === "metadata.namespace") return String(obj.metadata.namespace ?? "");
+        const get = extra[field];
+        return get ? get(obj) : "";
+      },
+    };
+  }
+
+  private serveList(res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+    const filter = this.filter(rt, ns, q);
+    const items = this.store.list(rt, ns).filter((o) => matches(filter, o));
+    const rv = String(this.store.db.currentRv());
+    if (neg.as === "table") return this.send(res, 200, toTable(rt, items, { include: includeObject(q), resourceVersion: rv, apiVersion: neg.apiVersion }));
+    if (neg.as === "meta") {
+      return this.send(res, 200, { kind: "PartialObjectMetadataList", apiVersion: neg.apiVersion, metadata: { resourceVersion: rv }, items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)) });
+    }
+    // Items are already serialised-ready objects; build the JSON by hand to avoid a deep copy.
+    const head = JSON.stringify({ apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: rv } }).slice(0, -1);
+    const body = `${head},"items":[${items.map((o) => JSON.stringify(o)).join(",")}]}`;
+    this.send(res, 200, body);
+  }
+
+  private serveWatch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+    const filter = this.filter(rt, ns, q);
+    const db = this.store.db;
+    const rvParam = q.get("resourceVersion") ?? "";
+    const sendInitial = q.get("sendInitialEvents") === "true";
+    const bookmarks = q.get("allowWatchBookmarks") === "true" || q.get("allowWatchBookmarks") === "1";
+    if (sendInitial && q.get("resourceVersionMatch") !== "NotOlderThan") {
+      throw new ApiError(422, "Invalid", `sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to "NotOlderThan"`);
+    }
+    let startRv: number | undefined;
+    if (rvParam !== "" && rvParam !== "0" && !sendInitial) {
+      if (!/^\d+$/.test(rvParam)) throw badRequest(`invalid resource version: ${rvParam}`);
+      startRv = Number(rvParam);
+    }
+    const timeoutParam = q.get("timeoutSeconds");
+    const timeoutSec = timeoutParam !== null && /^\d+$/.test(timeoutParam) && Number(timeoutParam) > 0 ? Number(timeoutParam) : this.opts.watchTimeoutSeconds * (1 + Math.random());
+    const av = apiVersionOf(rt);
+    const include = includeObject(q);
+
+    // Everything up to subscribe() runs in one tick: no change can slip between history and live.
+    const initial: Array<{ type: string; obj: KObject }> = [];
+    let expiredAt: number | undefined;
+    if (startRv === undefined) {
+      for (const o of this.store.list(rt, ns)) if (matches(filter, o)) initial.push({ type: "ADDED", obj: o });
+    } else {
+      const evs = db.eventsAfter(rt.key, startRv);
+      if (!evs) expiredAt = startRv;
+      else for (const ev of evs) pushFiltered(ev);
+    }
+    function pushFiltered(ev: StoredEvent): void {
+      const t = filteredType(filter, ev);
+      if (t) initial.push({ type: t, obj: ev.obj });
+    }
+    let lastRv = db.currentRv();
+
+    res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
+    res.socket?.setNoDelay(true);
+    const line = (type: string, obj: unknown) => `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
+    const shape = (obj: KObject): unknown => {
+      const o = obj.apiVersion === av ? obj : { ...obj, apiVersion: av };
+      if (neg.as === "table") return toTable(rt, [o], { include, apiVersion: neg.apiVersion });
+      if (neg.as === "meta") return partialObjectMetadata(o, neg.apiVersion);
+      return o;
+    };
+    const bookmark = (annotations?: Record<string, string>) =>
+      line("BOOKMARK", { kind: rt.kind, apiVersion: av, metadata: { resourceVersion: String(lastRv), ...(annotations ? { annotations } : {}) } });
+
+    if (expiredAt !== undefined) {
+      res.end(line("ERROR", expired(`too old resource version: ${expiredAt} (${db.compactedRv() + 1})`).toStatus()));
+      return;
+    }
+
+    let closed = false;
+    const unsubscribe = this.store.hub.subscribe(rt.key, (ev) => {
+      if (closed) return;
+      lastRv = ev.rv;
+      const t = filteredType(filter, ev);
+      if (!t) return;
+      res.write(line(t, shape(ev.obj)));
+      if (res.writableLength > maxWatchBuffer) end(); // a reader this slow re-watches from its last RV
+    });
+    const end = () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearTimeout(timer);
+      if (bookmarkTimer) clearInterval(bookmarkTimer);
+      this.watches.delete(end);
+      if (!res.writableEnded) res.end();
+    };
+    this.watches.add(end);
+    const timer = setTimeout(() => {
+      if (bookmarks && !closed) res.write(bookmark());
+      end();
+    }, timeoutSec * 1000);
+    const bookmarkTimer = bookmarks ? setInterval(() => res.write(bookmark()), this.opts.bookmarkIntervalSeconds * 1000) : undefined;
+    req.on("close", end);
+    res.on("close", end);
+    res.on("error", end);
+
+    let chunk = "";
+    for (const e of initial) chunk += line(e.type, shape(e.obj));
+    if (sendInitial) chunk += bookmark({ "k8s.io/initial-events-end": "true" });
+    if (chunk) res.write(chunk);
+  }
+}
+
+function includeObject(q: URLSearchParams): IncludeObject {
+  const v = q.get("includeObject");
+  return v === "None" || v === "Object" ? v : "Metadata";
+}
+
+function notFoundPath(): ApiError {
+  return new ApiError(404, "NotFound", "the server could not find the requested resource", {});
+}
+
+async function readRaw(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    const b = c as Buffer;
+    size += b.length;
+    if (size > maxBody) throw new ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728");
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readBody(req: IncomingMessage, what: string): Promise<unknown> {
+  const ct = (req.headers["content-type"] ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
+  const raw = await readRaw(req);
+  const text = raw.toString("utf8");
+  try {
+    if (ct === "application/json" || ct === "" || ct === "*/*") return JSON.parse(text);
+    if (ct === "application/yaml" || ct === "application/x-yaml" || ct === "text/yaml") return parseYaml(text);
+  } catch (err) {
+    throw new ApiError(400, "BadRequest", `the object provided is unrecognized (${what}): ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+  }
+  throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+}
