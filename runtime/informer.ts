@@ -1,0 +1,337 @@
+// Informers: a list+watch of one resource with a local cache and an rxjs stream of
+// changes, built on client-node's ListWatch (what makeInformer returns).
+//
+// client-node's informer re-watches by itself when the server closes a watch and relists
+// after 410 Gone, but on any other error (connection refused, 5xx, a failed list) it
+// fires `error` and stops for good. This one restarts it with exponential backoff,
+// resuming from the last resourceVersion (so no event is missed while the server keeps
+// history; a 410 then relists), logging one line per restart.
+import { CoreV1Api, CustomObjectsApi, ListWatch, Watch } from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import { EMPTY, Observable, Subject, concat, defer, from, mergeMap } from "rxjs";
+import type { Subscription } from "rxjs";
+import type { Clock, TimerHandle } from "./clock.js";
+import { realClock } from "./clock.js";
+import type { Logger } from "./log.js";
+import { describeError, rootLogger } from "./log.js";
+import type { BackoffOptions } from "./workqueue.js";
+import { backoffDelay } from "./workqueue.js";
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface WatchEvent<T> {
+  type: WatchEventType;
+  /** The new state; for DELETED the last state known. */
+  object: T;
+}
+
+export interface InformerBackoff extends BackoffOptions {
+  /** A failure this long after the previous one starts the backoff from the base again (default 2 min). */
+  resetAfterMs?: number;
+}
+
+export interface InformerOptions<T extends KubernetesObject> {
+  kubeConfig: KubeConfig;
+  /** Names the informer in logs, e.g. "machines". */
+  name: string;
+  /** Collection path to watch, e.g. /apis/dockmesh.io/v1alpha1/machines or /api/v1/namespaces/ns/secrets. */
+  path: string;
+  /** Lists the same collection (with the same selectors). */
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Restart backoff: default 1 s doubling to 30 s, reset after 2 min without failures. */
+  backoff?: InformerBackoff;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** Options shared by the informer factories below. */
+export type InformerCommonOptions = Pick<InformerOptions<KubernetesObject>, "backoff" | "clock" | "logger"> & {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Watch one namespace only (default: all). */
+  namespace?: string;
+};
+
+/** "namespace/name", or "name" for cluster-scoped objects: the work-queue key. */
+export function objectKey(obj: KubernetesObject): string {
+  const name = obj.metadata?.name ?? "";
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${name}` : name;
+}
+
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf("/");
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/**
+ * client-node's Watch, except that a failure before the request is sent (no current
+ * cluster, credentials that cannot be loaded) is reported through `done` like any other
+ * watch error. ListWatch calls watch() from a callback without catching, so a rejection
+ * there would be unhandled and end the process.
+ */
+class ReportingWatch extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly connected: () => void,
+  ) {
+    super(config);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    let finished = false;
+    const onDone = (err: unknown) => {
+      finished = true;
+      done(err);
+    };
+    try {
+      const controller = await super.watch(path, queryParams, callback, onDone);
+      if (!finished) this.connected();
+      return controller;
+    } catch (err) {
+      onDone(err);
+      return new AbortController();
+    }
+  }
+}
+
+export class Informer<T extends KubernetesObject> {
+  readonly name: string;
+  /**
+   * Changes, hot. A subscriber first gets every cached object as ADDED (like client-go's
+   * AddEventHandler on a running informer), then live changes. Subscribers must not throw.
+   */
+  readonly events$: Observable<WatchEvent<T>>;
+
+  private readonly subject = new Subject<WatchEvent<T>>();
+  private readonly lw: ListWatch<T>;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly backoff: InformerBackoff;
+  private started = false;
+  private stopped = false;
+  private isSynced = false;
+  private syncWaiters: Array<() => void> = [];
+  private restartTimer: TimerHandle | undefined;
+  private failures = 0;
+  private lastFailureAt: number | undefined;
+  private restartCount = 0;
+  /** True from a failure until the watch is connected again. */
+  private degraded = false;
+
+  constructor(opts: InformerOptions<T>) {
+    this.name = opts.name;
+    this.clock = opts.clock ?? realClock;
+    this.log = (opts.logger ?? rootLogger()).child({ informer: opts.name });
+    this.backoff = { baseMs: 1000, capMs: 30_000, resetAfterMs: 120_000, ...opts.backoff };
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const result = await opts.list();
+      // ListWatch fills its cache right after this promise resolves, in the same run of
+      // microtasks; setImmediate runs after that, so synced() never sees an empty cache.
+      setImmediate(() => this.markSynced());
+      return result;
+    };
+    const watch = new ReportingWatch(opts.kubeConfig, () => this.onConnected());
+    // What makeInformer() builds, with the watch above and the field selector it omits.
+    this.lw = new ListWatch<T>(opts.path, watch, list, false, opts.labelSelector, opts.fieldSelector);
+    this.lw.on("add", (object) => this.emit("ADDED", object));
+    this.lw.on("update", (object) => this.emit("MODIFIED", object));
+    this.lw.on("delete", (object) => this.emit("DELETED", object));
+    this.lw.on("error", (err?: unknown) => this.onError(err));
+    this.events$ = defer(() => concat(from(this.lw.list().map((object): WatchEvent<T> => ({ type: "ADDED", object }))), this.subject));
+  }
+
+  /** Starts listing and watching; returns at once (see synced()). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.run();
+  }
+
+  /** Resolves once the first list is in the cache. */
+  synced(): Promise<void> {
+    if (this.isSynced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  get hasSynced(): boolean {
+    return this.isSynced;
+  }
+
+  /** Restarts after failures so far. */
+  get restarts(): number {
+    return this.restartCount;
+  }
+
+  /** The cached object with that key ("namespace/name", or "name" when cluster-scoped). */
+  get(key: string): T | undefined {
+    const { namespace, name } = splitKey(key);
+    return this.lw.get(name, namespace);
+  }
+
+  /** Cached objects, of one namespace or all. */
+  list(namespace?: string): T[] {
+    return [...this.lw.list(namespace)];
+  }
+
+  keys(): string[] {
+    return this.list().map(objectKey);
+  }
+
+  /** The resourceVersion the watch resumes from. */
+  resourceVersion(): string {
+    return this.lw.latestResourceVersion();
+  }
+
+  /** Stops watching and completes events$. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.restartTimer) this.clock.clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    await this.lw.stop();
+    this.subject.complete();
+  }
+
+  private run(): void {
+    // ListWatch.start() reports failures through the error callback; the catch is for
+    // anything thrown past it, so that nothing here ever rejects unhandled.
+    this.lw.start().catch((err: unknown) => this.onError(err));
+  }
+
+  private emit(type: WatchEventType, object: T): void {
+    if (!this.stopped) this.subject.next({ type, object });
+  }
+
+  private markSynced(): void {
+    this.onConnected();
+    if (this.isSynced) return;
+    this.isSynced = true;
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private onConnected(): void {
+    if (!this.degraded || this.stopped) return;
+    this.degraded = false;
+    this.log.info("watch restored", { resourceVersion: this.lw.latestResourceVersion() || undefined });
+  }
+
+  private onError(err: unknown): void {
+    // stop() aborts the request, which client-node reports as an error too.
+    if (this.stopped || this.restartTimer) return;
+    const now = this.clock.now();
+    if (this.lastFailureAt !== undefined && now - this.lastFailureAt >= (this.backoff.resetAfterMs ?? 120_000)) this.failures = 0;
+    this.lastFailureAt = now;
+    const delay = backoffDelay(this.failures, this.backoff);
+    this.failures++;
+    this.restartCount++;
+    this.degraded = true;
+    this.log.warn("list/watch failed; restarting", { error: describeError(err), restartInMs: delay, attempt: this.failures });
+    this.restartTimer = this.clock.setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) this.run();
+    }, delay);
+  }
+}
+
+// --- factories ---------------------------------------------------------------------
+
+export interface CustomResource {
+  group: string;
+  version: string;
+  /** Lower-case plural, e.g. "machines". */
+  plural: string;
+}
+
+/** An informer over a custom resource (CustomObjectsApi lists; items keep apiVersion and kind). */
+export function customResourceInformer<T extends KubernetesObject>(kubeConfig: KubeConfig, resource: CustomResource, opts: InformerCommonOptions = {}): Informer<T> {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const { group, version, plural } = resource;
+  const { namespace, labelSelector, fieldSelector } = opts;
+  const selectors = { ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
+  const path = namespace ? `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `/apis/${group}/${version}/${plural}`;
+  const list = async (): Promise<KubernetesListObject<T>> => {
+    const body: unknown = namespace
+      ? await api.listNamespacedCustomObject({ group, version, plural, namespace, ...selectors })
+      : await api.listClusterCustomObject({ group, version, plural, ...selectors });
+    return body as KubernetesListObject<T>;
+  };
+  return new Informer<T>({ kubeConfig, name: plural, path, list, ...opts });
+}
+
+/** A Secret as the watch delivers it (client-node's typed list turns times into Dates). */
+export interface SecretObject extends KubernetesObject {
+  type?: string;
+  data?: Record<string, string>;
+  immutable?: boolean;
+}
+
+/** An informer over core/v1 Secrets. */
+export function secretInformer(kubeConfig: KubeConfig, opts: InformerCommonOptions = {}): Informer<SecretObject> {
+  const api = kubeConfig.makeApiClient(CoreV1Api);
+  const { namespace, labelSelector, fieldSelector } = opts;
+  const selectors = { ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
+  const path = namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets` : "/api/v1/secrets";
+  const list = async (): Promise<KubernetesListObject<SecretObject>> => {
+    const res = namespace ? await api.listNamespacedSecret({ namespace, ...selectors }) : await api.listSecretForAllNamespaces(selectors);
+    // Make listed items look like watched ones: wire-format times, apiVersion and kind set.
+    const items = res.items.map((s) => ({ ...(toWire(s) as SecretObject), apiVersion: "v1", kind: "Secret" }));
+    return { apiVersion: "v1", kind: "SecretList", metadata: toWire(res.metadata) as KubernetesListObject<SecretObject>["metadata"], items };
+  };
+  return new Informer<SecretObject>({ kubeConfig, name: "secrets", path, list, ...opts });
+}
+
+/** A deserialized client-node model back in wire form: Dates as RFC 3339 strings, undefined fields gone. */
+export function toWire(value: unknown): unknown {
+  if (value instanceof Date) {
+    const iso = value.toISOString();
+    // metav1.Time has whole seconds; V1MicroTime overrides toISOString with 6 digits itself.
+    return value.constructor === Date ? iso.replace(/\.000Z$/, "Z") : iso;
+  }
+  if (Array.isArray(value)) return value.map(toWire);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toWire(v);
+  return out;
+}
+
+// --- from events to keys -----------------------------------------------------------
+
+/** What an event means for a queue: keys to reconcile (none is fine). */
+export type KeyMapper<T> = (event: WatchEvent<T>) => Iterable<string> | string | undefined | null;
+
+/**
+ * The keys a stream of watch events asks to reconcile: by default the object's own key;
+ * with `map`, any keys, e.g. the Machines that use a changed Secret. A mapper that
+ * throws loses that one event (logged), not the stream.
+ */
+export function keysOf<T extends KubernetesObject>(events$: Observable<WatchEvent<T>>, map?: KeyMapper<T>, opts: { logger?: Logger } = {}): Observable<string> {
+  const mapper: KeyMapper<T> = map ?? ((e) => objectKey(e.object));
+  return events$.pipe(
+    mergeMap((event) => {
+      let keys: Iterable<string> | string | undefined | null;
+      try {
+        keys = mapper(event);
+      } catch (err) {
+        (opts.logger ?? rootLogger()).warn("mapping a watch event to keys failed; event ignored", { object: objectKey(event.object), type: event.type, error: describeError(err) });
+        return EMPTY;
+      }
+      if (keys === undefined || keys === null) return EMPTY;
+      return from(typeof keys === "string" ? [keys] : [...new Set(keys)]);
+    }),
+  );
+}
+
+/** Feeds keys into a queue until unsubscribed (or the stream completes). */
+export function enqueue(keys$: Observable<string>, queue: { add(key: string): void }): Subscription {
+  return keys$.subscribe({ next: (key) => queue.add(key) });
+}
