@@ -9,6 +9,7 @@ import { ApiError, badRequest, expired, internalError, methodNotAllowed, type St
 import type { ObjectStore, WriteOptions } from "./objects.js";
 import type { OpenApi } from "./openapi.js";
 import { patchTypeOf } from "./patch.js";
+import { decodeKubernetesProtobuf } from "./protobuf.js";
 import { apiVersionOf, type ResourceType } from "./registry.js";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { partialObjectMetadata, toTable, type IncludeObject } from "./table.js";
@@ -453,11 +454,13 @@ async function readRaw(req: IncomingMessage): Promise<Buffer> {
 async function readBody(req: IncomingMessage, what: string): Promise<unknown> {
   const ct = (req.headers["content-type"] ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
   const raw = await readRaw(req);
-  const text = raw.toString("utf8");
+  const text = ct === "application/vnd.kubernetes.protobuf" ? "" : raw.toString("utf8");
   try {
     if (ct === "application/json" || ct === "" || ct === "*/*") return JSON.parse(text);
     if (ct === "application/yaml" || ct === "application/x-yaml" || ct === "text/yaml") return parseYaml(text);
+    if (ct === "application/vnd.kubernetes.protobuf") return decodeKubernetesProtobuf(raw);
   } catch (err) {
+    if (err instanceof ApiError) throw err;
     throw new ApiError(400, "BadRequest", `the object provided is unrecognized (${what}): ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
   }
   throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);

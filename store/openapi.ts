@@ -7,7 +7,6 @@ import type { Registry, ResourceType } from "./registry.js";
 
 type Doc = Record<string, unknown>;
 
-const metaRef = "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /** Reverse-DNS schema names, as the real server's: io.dockmesh.v1alpha1.Machine, io.k8s.api.core.v1.Secret. */
 export function schemaName(rt: Pick<ResourceType, "group" | "version" | "kind" | "builtin">, kind = rt.kind): string {
