@@ -282,3 +282,24 @@ test("informer: stop() completes the stream and does not restart", async () => {
   assert.equal(inf.restarts, 0);
   assert.equal(clock.pending(), 0);
 });
+
+test("informer: started while the API server is down, it keeps retrying and syncs once the server is up", async () => {
+  const s = await startTestServer();
+  try {
+    await createMachine(s, "f1");
+    await s.stop();
+    const clock = new FakeClock();
+    const { inf, lists } = countingInformer(s, clock);
+    inf.start();
+    await until(() => inf.restarts === 1, "failed first list", { ms: 15_000 });
+    assert.equal(inf.hasSynced, false);
+    await s.restart();
+    clock.advance(clock.pendingDelays()[0] ?? 0);
+    await inf.synced();
+    assert.equal(lists(), 2);
+    assert.deepEqual(inf.keys(), ["default/f1"]);
+    await inf.stop();
+  } finally {
+    await s.dispose();
+  }
+});

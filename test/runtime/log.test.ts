@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
+import { ApiException } from "@kubernetes/client-node";
 import { REDACTED, createLogger, describeError, redactText, redactValue, resolveLogFormat } from "../../runtime/log.js";
 import { captureLogger, flush } from "./helpers.js";
 
@@ -98,4 +99,15 @@ test("describeError joins the cause chain without repeats", () => {
   assert.equal(describeError(new Error("a", { cause: new Error("b", { cause: new Error("c") }) })), "a: b: c");
   assert.equal(describeError(new Error("reconcile: b", { cause: new Error("b") })), "reconcile: b");
   assert.equal(describeError("plain"), "plain");
+});
+
+test("describeError shortens client-node's ApiException to the server's message", () => {
+  const status = JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message: 'machines.dockmesh.io "x" not found', reason: "NotFound", code: 404 });
+  const cases: Array<{ name: string; err: unknown; want: string }> = [
+    { name: "Status body", err: new ApiException(404, "Unknown API Status Code!", status, { "content-type": "application/json" }), want: 'machines.dockmesh.io "x" not found (HTTP 404)' },
+    { name: "plain body", err: new ApiException(502, "Unknown API Status Code!", "bad gateway\n", {}), want: "bad gateway (HTTP 502)" },
+    { name: "no body", err: new ApiException(401, "Unauthorized", undefined, {}), want: "HTTP 401" },
+    { name: "wrapped", err: new Error("write status of Machine default/x", { cause: new ApiException(409, "Unknown API Status Code!", status, {}) }), want: 'write status of Machine default/x: machines.dockmesh.io "x" not found (HTTP 409)' },
+  ];
+  for (const c of cases) assert.equal(describeError(c.err), c.want, c.name);
 });
