@@ -1,28 +1,12 @@
 // The few apimachinery types dockmesh's own kinds embed.
+import type { V1ObjectMeta } from "@kubernetes/client-node";
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  deletionGracePeriodSeconds?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  ownerReferences?: OwnerReference[];
-}
+/**
+ * Object metadata: client-node's type, so our kinds are KubernetesObjects. Its timestamps are
+ * typed Date, but objects from the informers carry the wire form (RFC 3339 strings); dockmesh
+ * only tests them for presence.
+ */
+export type ObjectMeta = V1ObjectMeta;
 
 export type ConditionStatus = "True" | "False" | "Unknown";
 

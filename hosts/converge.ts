@@ -16,6 +16,8 @@ export interface ConvergeInput {
   previous: readonly PreviousNetwork[];
   probes?: (networks: readonly NetworkPlan[]) => Probe[];
   log?: (line: string) => void;
+  /** Called with the changes about to be made, before making them (to report drift first). */
+  beforeApply?: (steps: readonly AreaStep[], networks: readonly NetworkPlan[], obs: HostObservation) => Promise<void>;
 }
 
 export interface ConvergeResult {
@@ -59,6 +61,7 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
   const first = diffHost(diffInput, obs);
   if (first.steps.length === 0) return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: [] };
 
+  await input.beforeApply?.(first.steps, networks, obs);
   let applyError: HostError | undefined;
   let applied: Step[] = [];
   try {

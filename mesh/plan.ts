@@ -106,8 +106,9 @@ export interface HostFacts {
 
 export interface MeshPlan {
   mesh: ResolvedMesh;
-  /** Member machine names, sorted. */
+  /** Member machine names, sorted (machines being deleted are not members). */
   members: string[];
+  /** Members' subnets, plus those still reserved by machines being deleted. */
   allocations: Array<{ machine: string; subnet: string }>;
   errors: SpecError[];
   /** NAT'd pairs and their relay, sorted; capped so status stays small. */
@@ -146,10 +147,13 @@ export function planMesh(
   machines: readonly Machine[],
   opts: { existing?: ReadonlyArray<{ machine: string; subnet: string }>; allMeshes?: readonly ResolvedMesh[]; relayCandidates?: readonly string[] } = {},
 ): MeshPlan {
-  const members = machines.filter((m) => isMember(mesh, m)).sort((a, b) => byName({ name: a.metadata.name ?? "" }, { name: b.metadata.name ?? "" }));
+  const selected = machines.filter((m) => isMember(mesh, m)).sort((a, b) => byName({ name: a.metadata.name ?? "" }, { name: b.metadata.name ?? "" }));
+  // A machine being deleted is no longer a member (peers drop it at once), but its subnet
+  // stays reserved until it is gone, so no newcomer gets a subnet still routed on its host.
+  const members = selected.filter((m) => !m.metadata.deletionTimestamp);
   const existing = new Map((opts.existing ?? []).map((a) => [a.machine, a.subnet]));
   const all = opts.allMeshes ?? [mesh];
-  const ipamMembers: IpamMember[] = members.map((m) => {
+  const ipamMembers: IpamMember[] = selected.map((m) => {
     const name = m.metadata.name ?? "";
     const pin = pinFor(mesh, m, all.filter((x) => isMember(x, m)));
     const ex = existing.get(name);
@@ -164,6 +168,7 @@ export function planMesh(
     message: e.field === "spec.cidr" ? e.message : `MeshNetwork ${mesh.name}: ${e.message}`,
   }));
 
+  const reserved = new Set(selected.filter((m) => m.metadata.deletionTimestamp).map((m) => m.metadata.name ?? ""));
   const withSubnet = members.filter((m) => ipam.allocations.has(m.metadata.name ?? ""));
   const nat = withSubnet.filter((m) => !m.spec.endpoint).map((m) => m.metadata.name ?? "");
   const candidates = opts.relayCandidates ?? withSubnet.filter((m) => m.spec.endpoint).map((m) => m.metadata.name ?? "");
@@ -183,8 +188,8 @@ export function planMesh(
   return {
     mesh,
     members: members.map((m) => m.metadata.name ?? ""),
-    allocations: [...ipam.allocations].map(([machine, subnet]) => ({ machine, subnet })),
-    errors,
+    allocations: [...ipam.allocations].filter(([machine]) => !reserved.has(machine) || existing.has(machine)).map(([machine, subnet]) => ({ machine, subnet })),
+    errors: errors.filter((e) => !reserved.has(e.name)),
     relays,
     unreachablePairs,
   };

@@ -1,0 +1,318 @@
+// The Machine reconciler: level-triggered. Each call re-reads the Machine, its meshes and
+// Secrets from the informers' caches, plans, and converges the host over one SSH session.
+import { createHash } from "node:crypto";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
+import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
+import { isMember, planHost, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
+import { connect, type HostSession } from "../hosts/ssh.js";
+import { converge, teardown, type ConvergeResult } from "../hosts/converge.js";
+import { HostError } from "../hosts/errors.js";
+import { uplinkMtu, type Probe } from "../hosts/observe.js";
+import type { PreviousNetwork } from "../hosts/diff.js";
+import { findCondition, formatTime, setConditions } from "../runtime/conditions.js";
+import type { Informer, SecretObject } from "../runtime/informer.js";
+import type { EventRecorder } from "../runtime/events.js";
+import type { Logger } from "../runtime/log.js";
+import type { Semaphore } from "../runtime/semaphore.js";
+import type { StatusClient } from "../runtime/status.js";
+import { writeStatus } from "../runtime/status.js";
+import type { ReconcileResult } from "../runtime/workqueue.js";
+import type { Clock } from "../runtime/clock.js";
+import { ensureMachineKey, deleteMachineKey, type MachineKey } from "./keys.js";
+import { machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
+import { isProblem, sshTargetFor } from "./ssh-target.js";
+
+export interface MachineControllerDeps {
+  kubeConfig: KubeConfig;
+  machines: Informer<Machine>;
+  meshes: Informer<MeshNetwork>;
+  secrets: Informer<SecretObject>;
+  status: StatusClient<Machine>;
+  events: EventRecorder;
+  sshSlots: Semaphore;
+  clock: Clock;
+  log: Logger;
+  /** Periodic drift check (default 5 min). */
+  resyncMs: number;
+  /** Re-check sooner while peers have not handshaken yet. */
+  pendingRequeueMs: number;
+}
+
+interface Converged {
+  hash: string;
+  at: number;
+}
+
+const ORDER = MACHINE_CONDITION_TYPES as readonly string[];
+
+/** The gateway (first address) of a subnet: where a probe ping goes. */
+function gatewayOf(subnet: string): string {
+  const [ip] = subnet.split("/");
+  const o = ip!.split(".").map(Number);
+  return `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
+}
+
+export class MachineReconciler {
+  /** key → plan hash of the last converge that left nothing to do. */
+  private readonly converged = new Map<string, Converged>();
+
+  constructor(private readonly d: MachineControllerDeps) {}
+
+  private secret = (ns: string, name: string) => this.d.secrets.get(`${ns}/${name}`);
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const m = this.d.machines.get(key);
+    if (!m) {
+      this.converged.delete(key);
+      return;
+    }
+    if (isDeleting(m)) return this.finalize(m, key);
+    if (!hasFinalizer(m)) {
+      await setFinalizers(this.d.kubeConfig, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
+      return; // the update comes back through the informer and reconciles again
+    }
+
+    const ns = m.metadata.namespace ?? "default";
+    const name = m.metadata.name ?? "";
+    const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
+    const { views, waiting, keep } = this.meshViews(m, machineKey);
+    const previous = this.previousNetworks(m, keep);
+
+    const target = sshTargetFor(m, this.secret);
+    if (isProblem(target)) {
+      await this.writeOutcome(m, { kind: "setup", problem: target }, undefined, machineKey);
+      return { requeueAfter: this.d.resyncMs };
+    }
+    const hash = createHash("sha256")
+      .update(JSON.stringify({ views, previous, pub: machineKey.publicKey, target: { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") }, gen: m.metadata.generation, waiting }))
+      .digest("hex");
+    const last = this.converged.get(key);
+    const now = this.d.clock.now();
+    if (last && last.hash === hash && now - last.at < this.d.resyncMs) return { requeueAfter: this.d.resyncMs - (now - last.at) };
+
+    await this.d.sshSlots.acquire();
+    let session: HostSession | undefined;
+    try {
+      try {
+        session = await connect(target);
+      } catch (err) {
+        if (!(err instanceof HostError)) throw err;
+        this.converged.delete(key);
+        await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage: "connect" }, undefined, machineKey);
+        throw new Error(`machine ${key}: ${err.message}`, { cause: err });
+      }
+      const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
+      let result: ConvergeResult;
+      try {
+        result = await converge(session, {
+          plan: (obs) => planHost(ns, name, views, { uplinkMtu: uplinkMtu(obs) ?? 1500 }).networks,
+          privateKey: machineKey.privateKey,
+          publicKey: machineKey.publicKey,
+          previous,
+          probes: (nets) => this.probes(nets),
+          log: (line) => this.d.log.info(line, { machine: key }),
+          beforeApply: async (steps) => {
+            // Drift on a host that was converged for the same plan: say so before repairing it.
+            if (wasReady && last?.hash === hash) {
+              const what = [...new Set(steps.map((s) => s.display))].sort();
+              this.d.log.warn("drift found; repairing", { machine: key, changes: what });
+              await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${what.join("; ")}`);
+              await this.writeDrift(m, what);
+            }
+          },
+        }, this.guessPlan(m, views));
+      } catch (err) {
+        if (!(err instanceof HostError)) throw err;
+        this.converged.delete(key);
+        const stage = err.reason === "MissingTools" || err.reason === "DockerNotRunning" ? "preflight" : "connect";
+        await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage }, session, machineKey);
+        throw new Error(`machine ${key}: ${err.message}`, { cause: err });
+      }
+      const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000));
+      const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: waiting };
+      const ready = await this.writeOutcome(m, outcome, session, machineKey);
+      if (result.applied.length) {
+        await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+      }
+      if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
+      if (ready && waiting.length === 0) {
+        this.converged.set(key, { hash, at: this.d.clock.now() });
+        return { requeueAfter: this.d.resyncMs };
+      }
+      this.converged.delete(key);
+      return { requeueAfter: this.d.pendingRequeueMs };
+    } finally {
+      session?.close();
+      this.d.sshSlots.release();
+    }
+  }
+
+  /** The meshes this machine belongs to, as planHost needs them; and why some cannot be planned yet. */
+  private meshViews(m: Machine, key: MachineKey): { views: MeshView[]; waiting: string[]; keep: Set<string> } {
+    const ns = m.metadata.namespace ?? "default";
+    const name = m.metadata.name ?? "";
+    const views: MeshView[] = [];
+    const waiting: string[] = [];
+    const keep = new Set<string>();
+    const resolved: Array<{ mesh: ResolvedMesh; obj: MeshNetwork }> = [];
+    for (const obj of this.d.meshes.list(ns)) {
+      if (obj.metadata.deletionTimestamp) continue;
+      const r = resolveMesh(obj);
+      if (r.mesh && isMember(r.mesh, m)) resolved.push({ mesh: r.mesh, obj });
+    }
+    for (const { mesh, obj } of resolved.sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
+      keep.add(mesh.name);
+      const allocations = obj.status?.allocations ?? [];
+      if (!allocations.some((a) => a.machine === name)) {
+        const err = findCondition(obj.status?.conditions, "Ready");
+        const mine = err?.status === "False" && err.message.includes(name) ? `: ${err.message}` : "";
+        waiting.push(`MeshNetwork ${mesh.name} has not allocated a subnet to this machine yet${mine}`);
+        continue;
+      }
+      const members: Member[] = [];
+      for (const a of allocations) {
+        const peer = a.machine === name ? m : this.d.machines.get(`${ns}/${a.machine}`);
+        if (!peer || isDeleting(peer)) continue;
+        const publicKey = a.machine === name ? key.publicKey : peer.status?.publicKey;
+        members.push({ name: a.machine, subnet: a.subnet, ...(peer.spec.endpoint ? { endpoint: peer.spec.endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
+      }
+      // Relays must be healthy: a public member whose WireGuard is known broken is skipped.
+      const relayCandidates = members
+        .filter((x) => x.endpoint && findCondition(this.d.machines.get(`${ns}/${x.name}`)?.status?.conditions, "WireGuardReady")?.status !== "False")
+        .map((x) => x.name);
+      // Peers whose key is not known yet are left out until their first reconcile publishes it.
+      views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
+    }
+    return { views, waiting, keep };
+  }
+
+  /** Networks recorded in status that are no longer wanted: torn down. */
+  private previousNetworks(m: Machine, keep: ReadonlySet<string>): PreviousNetwork[] {
+    return (m.status?.networks ?? [])
+      .filter((n) => !keep.has(n.meshNetwork) && n.interface)
+      .map((n) => ({ meshNetwork: n.meshNetwork, interface: n.interface!, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}) }));
+  }
+
+  /** The plan as of the last status, so the first observation already looks at the right names. */
+  private guessPlan(m: Machine, views: readonly MeshView[]): NetworkPlan[] {
+    return planHost(m.metadata.namespace ?? "default", m.metadata.name ?? "", views, {}).networks;
+  }
+
+  private probes(nets: readonly NetworkPlan[]): Probe[] {
+    return nets.flatMap((n) =>
+      n.wireguard.peers.filter((p) => p.publicKey).map((p) => ({ iface: n.wireguard.interface, bridge: n.docker.bridge, publicKey: p.publicKey!, address: gatewayOf(p.allowedIPs[0]!) })),
+    );
+  }
+
+  private async writeDrift(m: Machine, what: readonly string[]): Promise<void> {
+    const gen = m.metadata.generation ?? 0;
+    const drift: ConditionInput[] = [{ type: "NetworkConfigured", status: "False", reason: "DriftDetected", message: `repairing: ${what.join("; ")}` }];
+    const conditions = setConditions(m.status?.conditions, [...drift, readyCondition([...drift])], gen, this.d.clock.now(), ORDER);
+    await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions }), { logger: this.d.log });
+  }
+
+  /** Writes status for an outcome; returns whether the machine is Ready. */
+  private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey): Promise<boolean> {
+    const gen = m.metadata.generation ?? 0;
+    const conds = machineConditions(outcome);
+    const ready = readyCondition(conds);
+    const now = this.d.clock.now();
+    const desired = (cur: MachineStatus | undefined): MachineStatus => {
+      const next: MachineStatus = { ...cur, observedGeneration: gen, publicKey: key.publicKey };
+      if (key.rotatedFor !== undefined) next.keyRotation = key.rotatedFor;
+      if (session) {
+        next.hostKeyFingerprint = session.fingerprint;
+        if (session.bastionFingerprint) next.bastionHostKeyFingerprint = session.bastionFingerprint;
+      }
+      if (outcome.kind === "converged") {
+        const obs = outcome.result.observation;
+        if (obs.dockerVersion) next.dockerVersion = obs.dockerVersion;
+        next.wireguardImplementation = obs.wireguardImplementation;
+        next.networks = networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []);
+        next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
+        const good = outcome.peers.filter((p) => p.state === "Connected" || p.state === "Relayed").length;
+        next.peers = `${good}/${outcome.peers.length}`;
+        if (!next.networks.length) delete next.networks;
+        if (!next.subnet) delete next.subnet;
+      }
+      next.conditions = setConditions(cur?.conditions, [ready, ...conds], gen, now, ORDER);
+      return next;
+    };
+    const res = await writeStatus(this.d.status, m, (cur) => desired(cur), { logger: this.d.log });
+    if (res.outcome === "written") {
+      const before = findCondition(m.status?.conditions, "Ready");
+      if (before?.status !== ready.status || before?.reason !== ready.reason) {
+        await this.d.events.event(m, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
+      }
+    }
+    return ready.status === "True";
+  }
+
+  /** Deletion: tear the host down, then let the Machine go. */
+  private async finalize(m: Machine, key: string): Promise<ReconcileResult | void> {
+    this.converged.delete(key);
+    if (!hasFinalizer(m)) return;
+    const release = m.metadata.annotations?.[RELEASE_ANNOTATION] === "true";
+    if (!release) {
+      const target = sshTargetFor(m, this.secret);
+      const previous = (m.status?.networks ?? []).filter((n) => n.interface).map((n) => ({ meshNetwork: n.meshNetwork, interface: n.interface!, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}) }));
+      try {
+        if (isProblem(target)) throw new HostError("Unreachable", target.message);
+        await this.d.sshSlots.use(async () => {
+          const session = await connect(target);
+          try {
+            const left = await teardown(session, previous, (line) => this.d.log.info(line, { machine: key }));
+            if (left.length) throw new HostError("ApplyFailed", `still on the host after teardown: ${left.map((s) => s.display).join("; ")}`);
+          } finally {
+            session.close();
+          }
+        });
+      } catch (err) {
+        const message = `deleting: cannot clean up the host: ${err instanceof Error ? err.message : String(err)}; once it is reachable this finishes by itself, or release it without cleanup: kubectl annotate machine ${m.metadata.name} ${RELEASE_ANNOTATION}=true`;
+        const cond: ConditionInput = { type: "Ready", status: "False", reason: "TeardownFailed", message };
+        await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) }), { logger: this.d.log });
+        throw new Error(`machine ${key}: ${message}`, { cause: err });
+      }
+      await this.d.events.event(m, "Normal", "TornDown", `removed ${previous.map((p) => p.interface).join(", ") || "nothing (no network was configured)"} from the host`);
+    } else {
+      await this.d.events.event(m, "Warning", "Released", `released without cleaning up the host (annotation ${RELEASE_ANNOTATION}=true); remove dockmesh's interfaces and rules from it by hand`);
+    }
+    await deleteMachineKey(this.d.kubeConfig, m);
+    await setFinalizers(this.d.kubeConfig, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+    this.d.log.info(release ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
+  }
+}
+
+function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerReport[], prev: readonly MachineStatusNetwork[]): MachineStatusNetwork[] {
+  return networks.map((n) => {
+    const before = new Map((prev.find((p) => p.meshNetwork === n.meshNetwork)?.peers ?? []).map((p) => [p.machine, p]));
+    const mine = new Set([...n.wireguard.peers.map((p) => p.machine), ...n.relayed.map((r) => r.machine), ...n.unreachable]);
+    return {
+      meshNetwork: n.meshNetwork,
+      subnet: n.subnet,
+      dockerNetwork: n.docker.name,
+      interface: n.wireguard.interface,
+      bridge: n.docker.bridge,
+      listenPort: n.wireguard.listenPort,
+      mtu: n.wireguard.mtu,
+      peers: peers
+        .filter((p) => mine.has(p.machine))
+        .map((p) => {
+          const old = before.get(p.machine);
+          // The handshake time is refreshed only when the state changes: a resync writes nothing.
+          const time = old && old.state === p.state ? old.lastHandshakeTime : p.latestHandshake ? formatTime(p.latestHandshake * 1000) : undefined;
+          return {
+            machine: p.machine,
+            ...(p.publicKey ? { publicKey: p.publicKey } : {}),
+            ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+            ...(p.via ? { via: p.via } : {}),
+            state: p.state,
+            ...(time ? { lastHandshakeTime: time } : {}),
+          };
+        }),
+    };
+  });
+}

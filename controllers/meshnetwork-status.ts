@@ -1,0 +1,64 @@
+// The MeshNetwork's status, decided from its plan and its members' conditions. Pure.
+import type { Machine, MeshNetwork, MeshNetworkStatus } from "../api/types.generated.js";
+import type { MeshPlan } from "../mesh/plan.js";
+import type { SpecError } from "../mesh/defaults.js";
+import type { ConditionInput } from "../runtime/conditions.js";
+import { findCondition } from "../runtime/conditions.js";
+
+export interface MeshStatusParts {
+  fields: Omit<MeshNetworkStatus, "conditions" | "observedGeneration">;
+  ready: ConditionInput;
+}
+
+/** At most this many names in a message; the rest are counted ("and 12 more"). */
+const NAMES_IN_MESSAGE = 5;
+
+function names(list: readonly string[]): string {
+  const head = list.slice(0, NAMES_IN_MESSAGE).join(", ");
+  return list.length > NAMES_IN_MESSAGE ? `${head} and ${list.length - NAMES_IN_MESSAGE} more` : head;
+}
+
+export function invalidMeshStatus(errors: readonly SpecError[]): MeshStatusParts {
+  return {
+    fields: { machines: "0/0", machineCount: 0, readyMachineCount: 0, allocations: [] },
+    ready: { type: "Ready", status: "False", reason: "InvalidSpec", message: errors.map((e) => `${e.field}: ${e.message}`).join("; ") },
+  };
+}
+
+export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine>): MeshStatusParts {
+  const ready = plan.members.filter((n) => findCondition(machines.get(n)?.status?.conditions, "Ready")?.status === "True");
+  const notReady = plan.members.filter((n) => !ready.includes(n));
+  const fields: MeshStatusParts["fields"] = {
+    machines: `${ready.length}/${plan.members.length}`,
+    machineCount: plan.members.length,
+    readyMachineCount: ready.length,
+    allocations: plan.allocations.map((a) => ({ machine: a.machine, subnet: a.subnet })),
+    ...(plan.relays.length ? { relays: plan.relays.map((r) => ({ machines: [...r.machines], via: r.via })) } : {}),
+    ...(plan.unreachablePairs.length ? { unreachablePairs: [...plan.unreachablePairs] } : {}),
+  };
+  const poolErrors = plan.errors.filter((e) => e.kind === "MeshNetwork");
+  const machineErrors = plan.errors.filter((e) => e.kind === "Machine");
+  let cond: ConditionInput;
+  if (poolErrors.length) {
+    cond = { type: "Ready", status: "False", reason: "PoolExhausted", message: poolErrors.map((e) => e.message).join("; ") };
+  } else if (plan.unreachablePairs.length) {
+    cond = {
+      type: "Ready",
+      status: "False",
+      reason: "NoRelay",
+      message: `${plan.unreachablePairs.length} pair(s) of machines behind NAT cannot be connected (${names(plan.unreachablePairs)}): no member has an endpoint to relay through; give one machine spec.endpoint`,
+    };
+  } else if (machineErrors.length) {
+    cond = { type: "Ready", status: "False", reason: "MachineSpecInvalid", message: machineErrors.map((e) => `${e.name}: ${e.field}: ${e.message}`).join("; ") };
+  } else if (plan.members.length === 0) {
+    cond = { type: "Ready", status: "False", reason: "NoMachines", message: "no Machine in this namespace matches spec.machineSelector" };
+  } else if (notReady.length) {
+    const detail = notReady.map((n) => `${n} (${findCondition(machines.get(n)?.status?.conditions, "Ready")?.reason ?? "NotObserved"})`);
+    cond = { type: "Ready", status: "False", reason: "MachinesNotReady", message: `${ready.length}/${plan.members.length} machines ready; not ready: ${names(detail)}` };
+  } else {
+    cond = { type: "Ready", status: "True", reason: "AllMachinesReady", message: `${ready.length}/${plan.members.length} machines ready` };
+  }
+  return { fields, ready: cond };
+}
+
+export type { MeshNetwork };

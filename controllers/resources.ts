@@ -1,0 +1,41 @@
+// Names the controllers own: resources, the finalizer, annotations, the key Secret.
+import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { Machine } from "../api/types.generated.js";
+import type { CustomResource } from "../runtime/informer.js";
+
+export const GROUP = "dockmesh.io";
+export const VERSION = "v1alpha1";
+export const MACHINES: CustomResource = { group: GROUP, version: VERSION, plural: "machines" };
+export const MESHNETWORKS: CustomResource = { group: GROUP, version: VERSION, plural: "meshnetworks" };
+
+/** Guards host cleanup: removed once the host no longer carries anything of ours. */
+export const FINALIZER = "dockmesh.io/host-cleanup";
+/** "true" on a Machine being deleted: give up on cleaning an unreachable host and let it go. */
+export const RELEASE_ANNOTATION = "dockmesh.io/release-unreachable";
+/** A new value asks for a new WireGuard key pair (status.keyRotation records the last one done). */
+export const ROTATE_ANNOTATION = "dockmesh.io/rotate-key";
+export const MANAGED_BY = { "app.kubernetes.io/managed-by": "dockmesh" };
+export const DEFAULT_SSH_SECRET_KEY = "ssh-privatekey";
+
+/** Secret holding a Machine's WireGuard private key. */
+export function keySecretName(machine: string): string {
+  const name = `${machine}-wireguard`;
+  return name.length <= 253 ? name : `${machine.slice(0, 243)}-wireguard`;
+}
+
+export const isDeleting = (m: Machine): boolean => Boolean(m.metadata.deletionTimestamp);
+export const hasFinalizer = (m: Machine): boolean => (m.metadata.finalizers ?? []).includes(FINALIZER);
+
+/** Sets metadata.finalizers with a JSON Patch guarded by a test of resourceVersion (optimistic). */
+export async function setFinalizers(kc: KubeConfig, m: Machine, finalizers: string[]): Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  await api.patchNamespacedCustomObject({
+    ...MACHINES,
+    namespace: m.metadata.namespace ?? "default",
+    name: m.metadata.name ?? "",
+    body: [
+      { op: "test", path: "/metadata/resourceVersion", value: m.metadata.resourceVersion },
+      { op: "add", path: "/metadata/finalizers", value: finalizers },
+    ],
+  });
+}
