@@ -53,7 +53,7 @@ export class Db {
   private readonly db: Database.Database;
   private rv = 0;
   private compacted = 0;
-  private lastTrim = 0;
+  private nextTimeCheck = 0;
   /** key → "ns/name" → object. The whole store lives in memory too; SQLite is the durable copy. */
   private readonly cache = new Map<string, Map<string, KObject>>();
   private readonly stmts;
@@ -188,15 +188,19 @@ export class Db {
   maybeTrim(now = Date.now()): void {
     const { events, seconds, maxEvents } = this.history;
     const retained = this.rv - this.compacted;
-    if (retained <= events) return;
-    if (retained <= maxEvents && now - this.lastTrim < 1000) return;
-    this.lastTrim = now;
+    // Trim in batches of a tenth of the window, not on every write.
+    if (retained <= events + Math.max(1, Math.floor(events / 10))) return;
+    // When the time window is what keeps the events, look again in a second.
+    if (retained <= maxEvents && now < this.nextTimeCheck) return;
     const byCount = this.rv - events;
     const young = this.stmts.firstYoung.get(now - seconds * 1000) as { rv: number } | undefined;
     const byTime = young ? young.rv - 1 : this.rv;
     let cutoff = Math.min(byCount, byTime);
     cutoff = Math.max(cutoff, this.rv - maxEvents);
-    if (cutoff <= this.compacted) return;
+    if (cutoff <= this.compacted) {
+      this.nextTimeCheck = now + 1000;
+      return;
+    }
     this.db.transaction(() => {
       this.stmts.trim.run(cutoff);
       this.stmts.setMeta.run("compactedRv", String(cutoff));

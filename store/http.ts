@@ -380,6 +380,7 @@ export class ApiHandler {
 
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
     res.socket?.setNoDelay(true);
+    res.flushHeaders(); // clients wait for the 200 before reading events
     const line = (type: string, obj: unknown) => `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
     const shape = (obj: KObject): unknown => {
       const o = obj.apiVersion === av ? obj : { ...obj, apiVersion: av };
