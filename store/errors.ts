@@ -127,7 +127,8 @@ export function internalError(err: unknown): ApiError {
 }
 
 /** A field.Error as Kubernetes renders it: "<Type>: <value>: <detail>" (the field goes alongside). */
-export function cause(type: CauseType, field: string, detail: string, value?: { v: unknown }): StatusCause {
+/** value.raw is printed as is (Go's %#v of a non-JSON value, e.g. 0x0). */
+export function cause(type: CauseType, field: string, detail: string, value?: { v: unknown; raw?: string }): StatusCause {
   const label: Record<CauseType, string> = {
     FieldValueRequired: "Required value",
     FieldValueInvalid: "Invalid value",
@@ -141,7 +142,7 @@ export function cause(type: CauseType, field: string, detail: string, value?: { 
     FieldValueUnknown: "Unknown field",
   };
   let msg = label[type];
-  if (value) msg += `: ${renderValue(value.v)}`;
+  if (value) msg += `: ${value.raw ?? renderValue(value.v)}`;
   if (detail) msg += `: ${detail}`;
   return { reason: type, field, message: msg };
 }

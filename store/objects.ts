@@ -165,7 +165,7 @@ export class ObjectStore {
     }
     const rv = m.resourceVersion;
     if (rv === undefined || rv === "") {
-      if (!rt.builtin) throw invalid(rt.group, rt.kind, name, [cause("FieldValueInvalid", "metadata.resourceVersion", "must be specified for an update", { v: "0x0" })]);
+      if (!rt.builtin) throw invalid(rt.group, rt.kind, name, [cause("FieldValueInvalid", "metadata.resourceVersion", "must be specified for an update", { v: 0, raw: "0x0" })]);
     } else if (rv !== meta(old).resourceVersion) {
       throw conflict(rt.group, rt.plural, name, staleMessage);
     }
