@@ -1,0 +1,36 @@
+// What a caller asks of a lab: the prefix, the address blocks and the hosts.
+
+export interface LabHostOptions {
+  /** Host name: lower-case letters and digits, starting with a letter, at most 10 characters. */
+  name: string;
+  /** Behind its own NAT router (MASQUERADE); it has no public endpoint. Default false. */
+  nat?: boolean;
+  /** "DROP": INPUT policy DROP apart from loopback, established traffic and SSH, like a firewalled cloud VM. */
+  inputPolicy?: "ACCEPT" | "DROP";
+  /** User the controller logs in as (default "root"); any other user gets passwordless sudo. */
+  sshUser?: string;
+  /** SSH reachable only through another lab host (the bastion), not from the controller. */
+  bastionOnly?: boolean;
+  /** The bastion for a bastionOnly host: a public, directly reachable lab host (default: the first one). */
+  bastion?: string;
+}
+
+export interface LabOptions {
+  /** Prefix of every object the lab creates: 2-8 lower-case letters/digits, starting with a letter. */
+  prefix: string;
+  /** The lab "internet": a /24 of 198.18.0.0/15, e.g. "198.18.0.0/24". */
+  labnet: string;
+  /** Third octets X of the NAT'd LANs 198.19.X.0/24, one per NAT'd host (default 198.19.0-9.x). */
+  natLans?: { first: number; last: number };
+  hosts: readonly LabHostOptions[];
+  /** Directory the lab's state directory is created in (default /tmp). */
+  stateRoot?: string;
+  /**
+   * TCP ports of the root namespace (at the lab bridge address) that the controller
+   * namespace may open connections to, e.g. an API server run by a test outside the lab.
+   * Default none: the lab cannot start connections into the root namespace.
+   */
+  rootPortsForController?: readonly number[];
+  /** Progress messages; default: none. */
+  log?: (msg: string) => void;
+}
