@@ -38,10 +38,11 @@ export async function clearLab(prefix: string, stateDir: string): Promise<Cleanu
   const report: CleanupReport = { processes: 0, containerProcesses: 0, namespaces: [], links: [], rules: 0, stateDir: false };
   const namespaces = listNetns().filter((n) => n.startsWith(`${prefix}-`));
   // Everything running in the lab's namespaces: dockerd, containerd, shims, sshd and its
-  // sessions, wireguard-go, holders. Found by namespace, never by process name.
+  // sessions, wireguard-go, holders. Found by namespace, never by process name. SIGKILL at
+  // once: everything they kept is deleted next.
   const pids = [...new Set(namespaces.flatMap(pidsInNetns))];
   report.processes = pids.length;
-  await stopPids(pids, 5000);
+  await stopPids(pids, 0);
   for (const cg of prefixedCgroups(prefix)) report.containerProcesses += await sweepCgroup(cg);
   for (const ns of namespaces) {
     await deleteNetns(ns);

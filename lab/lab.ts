@@ -15,7 +15,7 @@ import type { LabOptions } from "./options.js";
 import { planLab, type LabPlan } from "./plan.js";
 import { describeFailure, runOk, type RunOptions, type RunResult } from "./proc.js";
 import { createRouter } from "./router.js";
-import { addRootRoutes, addRootRules, createBridge, plugIntoBridge } from "./root-network.js";
+import { addRootRoutes, addRootRules, checkLabnetFree, createBridge, plugIntoBridge } from "./root-network.js";
 import { SshSession } from "./ssh.js";
 
 export type { LabHost } from "./lab-host.js";
@@ -197,6 +197,7 @@ async function buildLab(plan: LabPlan, log: (m: string) => void): Promise<Lab> {
   const imageTar = buildImageTar(plan.stateDir);
   imageTar.catch(() => undefined); // awaited by every host's first boot
 
+  await checkLabnetFree(plan);
   await createBridge(plan);
   await addRootRules(plan, log);
   await createControllerNs(plan);

@@ -110,6 +110,8 @@ export interface EnsureOptions {
   log?: (msg: string) => void;
   /** For tests: pretend to be this uid. */
   uid?: number;
+  /** For tests: check these instead of REQUIREMENTS. */
+  requirements?: readonly Requirement[];
 }
 
 /**
@@ -119,7 +121,8 @@ export interface EnsureOptions {
  */
 export async function ensureSystemPackages(opts: EnsureOptions = {}): Promise<void> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`lab: ${m}\n`));
-  const missing = findMissing();
+  const reqs = opts.requirements ?? REQUIREMENTS;
+  const missing = findMissing(reqs);
   if (!existsSync("/dev/net/tun")) {
     throw new Error("the lab needs /dev/net/tun (wireguard-go creates its interface there); load the tun module: modprobe tun");
   }
@@ -148,7 +151,7 @@ export async function ensureSystemPackages(opts: EnsureOptions = {}): Promise<vo
       cause: e,
     });
   }
-  const still = findMissing();
+  const still = findMissing(reqs);
   if (still.length > 0) {
     throw new Error(`after installing ${pkgs.join(" ")}, still missing: ${describeMissing(still)}`);
   }

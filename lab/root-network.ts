@@ -4,6 +4,8 @@
 import { runOk, run } from "./proc.js";
 import type { LabPlan } from "./plan.js";
 
+const DEAD_END_METRIC = 4095;
+
 const ipt = (...args: string[]): string[] => ["iptables", "-w", ...args];
 
 /** Links in the root namespace whose name starts with `${prefix}-`. */
@@ -34,9 +36,33 @@ export async function plugIntoBridge(plan: LabPlan, rootVeth: string, netns: str
   await runOk(["ip", "-n", netns, "link", "set", "eth0", "up"]);
 }
 
+/** Routes in the root namespace's main table for exactly this prefix, as `ip route` prints them. */
+async function routesFor(dst: string): Promise<string[]> {
+  return (await runOk(["ip", "route", "show", "exact", dst])).split("\n").filter((l) => l.trim() !== "");
+}
+
+/** Fails when another lab (or anything else) already routes the lab's block: two labs must not share one. */
+export async function checkLabnetFree(plan: LabPlan): Promise<void> {
+  const existing = await routesFor(plan.labnetCidr);
+  if (existing.length > 0) {
+    throw new Error(`the lab net ${plan.labnetCidr} is already routed here (${existing.join("; ")}): another lab uses it; give this lab another block`);
+  }
+}
+
 export async function addRootRoutes(plan: LabPlan): Promise<void> {
   for (const r of plan.rootRoutes) {
-    await runOk(["ip", "route", "replace", r.dst, ...(r.via ? ["via", r.via] : []), "dev", plan.bridge]);
+    if (r.via) {
+      const existing = (await routesFor(r.dst)).filter((l) => !l.includes(`metric ${DEAD_END_METRIC}`));
+      if (existing.length > 0) {
+        throw new Error(`the NAT'd LAN ${r.dst} is already routed here (${existing.join("; ")}): another lab uses it; give this lab another natLans range`);
+      }
+      await runOk(["ip", "route", "add", r.dst, "via", r.via, "dev", plan.bridge]);
+    } else {
+      // A dead end of low priority for the range's unused LANs (nobody answers on the bridge), so
+      // the root's default route never carries a packet meant for the lab. `append` coexists with
+      // another lab's route for the same LAN.
+      await runOk(["ip", "route", "append", r.dst, "dev", plan.bridge, "metric", String(DEAD_END_METRIC)]);
+    }
   }
 }
 
