@@ -66,6 +66,11 @@ export class Lab {
     return this.plan.stateDir;
   }
 
+  /** The PIDs the lab started and still runs, per host (holder of its namespaces, dockerd, sshd). */
+  processes(): Record<string, { holder?: number; dockerd?: number; sshd?: number }> {
+    return Object.fromEntries([...this.machines.values()].map((m) => [m.name, m.pids]));
+  }
+
   host(name: string): LabHost {
     const h = this.hosts.find((x) => x.name === name);
     if (!h) throw new Error(`lab ${this.prefix} has no host "${name}" (hosts: ${this.hosts.map((x) => x.name).join(", ")})`);

@@ -10,6 +10,12 @@ import { ensureSystemPackages, isStaticElf, packagesFor, type Requirement } from
 import { generateEd25519 } from "../../lab/keys.js";
 import { shellJoin } from "../../lab/ssh.js";
 import ssh2 from "ssh2";
+import { parseAllDocuments } from "yaml";
+import { describeHosts } from "../../lab/lab-host.js";
+import { labManifestFiles } from "../../lab/manifests.js";
+import { loadCrd } from "../../api/crd-schema.js";
+import type { Machine, MeshNetwork } from "../../api/types.generated.js";
+import { applySchema } from "../../store/validation.js";
 
 const base = { prefix: "dmt", labnet: "198.18.7.0/24", natLans: { first: 40, last: 41 } } as const;
 
@@ -138,4 +144,31 @@ test("requirements: without root, a missing package is an error naming the apt-g
     return true;
   });
   assert.equal(isStaticElf(process.execPath), false, "node is dynamically linked");
+});
+
+test("manifests: the demo's Secret, MeshNetwork and Machines validate against the CRDs", () => {
+  const p = planLab({ ...base, hosts: [{ name: "m1" }, { name: "m3", nat: true }, { name: "m4", nat: true, bastionOnly: true }] });
+  const keys = new Map(p.hosts.map((h) => [h.name, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOlf2LzhqH7bXole9bevPf7OSWVO1QYFZkMuOImj4M7j"]));
+  const hosts = describeHosts(p, keys);
+  const files = labManifestFiles(hosts, "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n");
+  assert.deepEqual(Object.keys(files), ["00-ssh-key-secret.yaml", "10-meshnetwork.yaml", "20-machines.yaml"]);
+  const docs = <T>(name: string): T[] => parseAllDocuments(files[name] ?? "").map((d) => d.toJS() as T);
+  const secret = docs<{ metadata: { name: string }; stringData: Record<string, string> }>("00-ssh-key-secret.yaml");
+  assert.equal(secret[0]?.metadata.name, "lab-ssh");
+  assert.match(secret[0]?.stringData["ssh-privatekey"] ?? "", /^-----BEGIN OPENSSH PRIVATE KEY-----/);
+  const machines = docs<Machine>("20-machines.yaml");
+  assert.deepEqual(machines.map((m) => [m.metadata.name, m.spec.endpoint]), [["m1", "198.18.7.10:51820"], ["m3", undefined], ["m4", undefined]]);
+  assert.deepEqual(machines[0]?.spec.ssh.privateKeySecretRef, { name: "lab-ssh", key: "ssh-privatekey" });
+  assert.equal(machines[2]?.spec.ssh.bastion?.host, "198.18.7.10");
+  const mesh = docs<MeshNetwork>("10-meshnetwork.yaml");
+  assert.equal(mesh[0]?.spec.cidr, "10.210.0.0/16");
+  for (const [kind, objs] of [["Machine", machines], ["MeshNetwork", mesh]] as const) {
+    const schema = loadCrd(kind).spec.versions[0]!.schema.openAPIV3Schema;
+    for (const obj of objs) {
+      const out: { causes: unknown[]; unknown: string[] } = { causes: [], unknown: [] };
+      applySchema(schema, structuredClone(obj), "", out as Parameters<typeof applySchema>[3]);
+      // metadata is checked by the API server apart from the schema.
+      assert.deepEqual({ ...out, unknown: out.unknown.filter((u) => !u.startsWith("metadata.")) }, { causes: [], unknown: [] }, `${kind} ${obj.metadata.name}`);
+    }
+  }
 });
