@@ -75,8 +75,11 @@ function urlHost(host: string): string {
   return isIP(h) === 6 ? `[${h}]` : h;
 }
 
+const lockedHere = new Set<string>();
+
 /** One store per state dir: a second one would hand out the same resourceVersions. */
 function lock(stateDir: string): () => void {
+  if (lockedHere.has(stateDir)) throw new Error(`another dockmesh store (pid ${process.pid}) is using ${stateDir}; stop it first`);
   const path = join(stateDir, "store.pid");
   if (existsSync(path)) {
     const pid = Number(readFileSync(path, "utf8").trim());
@@ -92,7 +95,11 @@ function lock(stateDir: string): () => void {
     if (alive) throw new Error(`another dockmesh store (pid ${pid}) is using ${stateDir}; stop it first`);
   }
   writeFileSync(path, `${process.pid}\n`);
-  return () => rmSync(path, { force: true });
+  lockedHere.add(stateDir);
+  return () => {
+    lockedHere.delete(stateDir);
+    rmSync(path, { force: true });
+  };
 }
 
 export function kubeconfigYaml(url: string, caCertPem: string, token: string): string {

@@ -1,5 +1,5 @@
-// Durability: kill -9 the store (a real `dockmesh up` process) while a client writes; after a
-// restart every acknowledged write is there and resourceVersions keep increasing.
+// Durability: kill -9 the store (a separate process running dist/store/serve.js) while a client
+// writes; after a restart every acknowledged write is there and resourceVersions keep increasing.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { httpRequest, tempDir, waitFor } from "./helpers.js";
 
-const bin = fileURLToPath(new URL("../../../bin/dockmesh.js", import.meta.url));
+const serve = fileURLToPath(new URL("../../store/serve.js", import.meta.url));
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.listen(0, "127.0.0.1", () => {
@@ -32,12 +32,12 @@ interface Running {
 }
 
 async function up(stateDir: string, port: number): Promise<Running> {
-  const proc = spawn(process.execPath, [bin, "up", "--state-dir", stateDir, "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [serve, "--state-dir", stateDir, "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   proc.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  await waitFor(`dockmesh up to be ready (${out})`, () => out.includes("export KUBECONFIG=") || proc.exitCode !== null, 20_000);
-  if (proc.exitCode !== null) throw new Error(`dockmesh up exited: ${out}`);
+  await waitFor(`the store to be ready (${out})`, () => out.includes("export KUBECONFIG=") || proc.exitCode !== null, 20_000);
+  if (proc.exitCode !== null) throw new Error(`the store exited: ${out}`);
   assert.match(out, new RegExp(`export KUBECONFIG=${join(stateDir, "kubeconfig").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   return {
     proc,
