@@ -1,7 +1,7 @@
 // createLab(): N simulated Docker hosts that are real to a controller (own network and mount
 // namespace, dockerd, sshd, iptables, WireGuard), on one machine, torn down by destroy().
 import type { ChildProcess, SpawnOptions } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearLab, describeCleanup, isEmptyReport } from "./cleanup.js";
 import { fetchFrom, containerIp, runContainer, startHttpd, type FetchOptions, type HttpdOptions } from "./containers.js";
@@ -195,6 +195,9 @@ export class Lab {
 
 async function buildLab(plan: LabPlan, log: (m: string) => void): Promise<Lab> {
   mkdirSync(plan.stateDir, { recursive: true, mode: 0o755 });
+  // It sits in /tmp: make sure it is ours (a real directory owned by root), not a planted link.
+  const st = lstatSync(plan.stateDir);
+  if (!st.isDirectory() || st.uid !== 0) throw new Error(`${plan.stateDir} is not a directory owned by root; remove it and try again`);
   const client = generateEd25519(`dockmesh-lab-${plan.prefix}`);
   writeFileSync(join(plan.stateDir, "authorized_keys"), `${client.publicKey}\n`, { mode: 0o644 });
   writeFileSync(join(plan.stateDir, "id_ed25519"), client.privateKey, { mode: 0o600 });
