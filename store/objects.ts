@@ -173,6 +173,10 @@ export class ObjectStore {
   }
 
   patch(rt: ResourceType, ns: string, name: string, type: PatchType, patch: unknown, opts: WriteOptions, subresource?: "status"): WriteResult {
+    if (type === "apply") {
+      // Real server-side apply needs managedFields; say so rather than pretend (kubectl falls back to a clear error).
+      throw new ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by the dockmesh store; use client-side apply (kubectl apply without --server-side)");
+    }
     const old = this.db.get(rt.key, rt.namespaced ? ns : "", name);
     if (!old) throw notFound(rt.group, rt.plural, name);
     const current = structuredClone(this.asVersion(rt, old));
@@ -191,8 +195,8 @@ export class ObjectStore {
         }
         next = applyStrategicMergePatch(current, patch);
         break;
-      case "apply":
-        throw new ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by the dockmesh store; use client-side apply (kubectl apply without --server-side)");
+      default:
+        throw new ApiError(415, "UnsupportedMediaType", `unsupported patch type ${type}`);
     }
     if (!isPlainObject(next)) throw badRequest("the patch did not produce an object");
     const obj = this.decode(rt, next);
