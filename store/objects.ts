@@ -430,6 +430,21 @@ export class ObjectStore {
       delete obj.stringData;
       if (obj.type === undefined || obj.type === "") obj.type = "Opaque";
       checkBase64(obj.data, cannot);
+      const name = str(obj.metadata.name);
+      if (old && old.type !== obj.type) {
+        throw invalid(rt.group, rt.kind, name, [cause("FieldValueInvalid", "type", "field is immutable", { v: obj.type })]);
+      }
+      const data = isPlainObject(obj.data) ? obj.data : {};
+      const causes: StatusCause[] = [];
+      for (const k of Object.keys(data)) {
+        if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253) {
+          causes.push(cause("FieldValueInvalid", "data", "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')", { v: k }));
+        }
+      }
+      // Keys the real server requires for its well-known Secret types.
+      const required: Record<string, string[]> = { "kubernetes.io/ssh-auth": ["ssh-privatekey"], "kubernetes.io/tls": ["tls.crt", "tls.key"], "kubernetes.io/dockerconfigjson": [".dockerconfigjson"] };
+      for (const k of required[String(obj.type)] ?? []) if (!(k in data)) causes.push(cause("FieldValueRequired", `data[${k}]`, ""));
+      if (causes.length > 0) throw invalid(rt.group, rt.kind, name, causes);
     }
     if (rt.key === "/configmaps") checkBase64(obj.binaryData, cannot);
     if ((rt.key === "/secrets" || rt.key === "/configmaps") && old && old.immutable === true) {

@@ -236,6 +236,27 @@ describe("API semantics", () => {
     assert.deepEqual(r.json.data, { b: "2", c: "3" });
   });
 
+  it("Secrets: stringData, base64 checks, well-known types, immutable type", async () => {
+    const S = "/api/v1/namespaces/default/secrets";
+    const cases: Array<[string, Obj, number, RegExp?]> = [
+      ["ok", { metadata: { name: "s-ok" }, type: "kubernetes.io/ssh-auth", stringData: { "ssh-privatekey": "k" } }, 201],
+      ["no key", { metadata: { name: "s-nokey" }, type: "kubernetes.io/ssh-auth", data: {} }, 422, /data\[ssh-privatekey\]: Required value/],
+      ["bad base64", { metadata: { name: "s-b64" }, data: { k: "not base64!" } }, 400, /Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3/],
+      ["bad key", { metadata: { name: "s-key" }, data: { "a/b": "" } }, 422, /a valid config key must consist of alphanumeric characters/],
+    ];
+    for (const [what, body, code, msg] of cases) {
+      const r = await s.http("POST", S, body);
+      assert.equal(r.status, code, `${what}: ${r.text}`);
+      if (msg) assert.match(r.json.message, msg, what);
+    }
+    const cur = (await s.http("GET", `${S}/s-ok`)).json;
+    assert.deepEqual(cur.data, { "ssh-privatekey": Buffer.from("k").toString("base64") });
+    assert.equal(cur.stringData, undefined);
+    const r = await s.http("PUT", `${S}/s-ok`, { ...cur, type: "Opaque" });
+    assert.equal(r.status, 422);
+    assert.match(r.json.message, /type: Invalid value: "Opaque": field is immutable/);
+  });
+
   it("dryRun=All persists nothing", async () => {
     let r = await create(machine("dry"), M, "?dryRun=All");
     assert.equal(r.status, 201);
