@@ -446,7 +446,21 @@ export class ObjectStore {
       for (const k of required[String(obj.type)] ?? []) if (!(k in data)) causes.push(cause("FieldValueRequired", `data[${k}]`, ""));
       if (causes.length > 0) throw invalid(rt.group, rt.kind, name, causes);
     }
-    if (rt.key === "/configmaps") checkBase64(obj.binaryData, cannot);
+    if (rt.key === "/configmaps") {
+      checkBase64(obj.binaryData, cannot);
+      const causes: StatusCause[] = [];
+      const data = isPlainObject(obj.data) ? obj.data : {};
+      const bin = isPlainObject(obj.binaryData) ? obj.binaryData : {};
+      for (const [field, m] of [["data", data], ["binaryData", bin]] as const) {
+        for (const k of Object.keys(m)) {
+          if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253) {
+            causes.push(cause("FieldValueInvalid", field, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')", { v: k }));
+          }
+        }
+      }
+      for (const k of Object.keys(bin)) if (k in data) causes.push(cause("FieldValueInvalid", "data", "duplicate of key present in binaryData", { v: k }));
+      if (causes.length > 0) throw invalid(rt.group, rt.kind, str(obj.metadata.name), causes);
+    }
     if ((rt.key === "/secrets" || rt.key === "/configmaps") && old && old.immutable === true) {
       const fields = rt.key === "/secrets" ? ["data", "type"] : ["data", "binaryData"];
       const changed = fields.some((f) => !deepEqual(old[f] ?? null, obj[f] ?? null)) || obj.immutable !== true;

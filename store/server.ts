@@ -88,6 +88,9 @@ function lock(stateDir: string): () => void {
       try {
         process.kill(pid, 0);
         alive = true;
+        // After a reboot the pid may belong to something else: on Linux, only a node process counts.
+        const cmdline = `/proc/${pid}/cmdline`;
+        if (existsSync(cmdline)) alive = readFileSync(cmdline, "utf8").includes("node");
       } catch {
         alive = false;
       }
