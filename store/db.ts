@@ -101,10 +101,63 @@ export class Db {
     this.rv = Math.max(maxEvent, maxObj, this.compacted, Number(meta.get("rv") ?? 0));
   }
 
+  /** owner uid → "key\0ns/name" of the objects whose ownerReferences name it (garbage collection). */
+  private readonly owners = new Map<string, Set<string>>();
+  private readonly nsCount = new Map<string, number>();
+
+  private ownerUids(obj: KObject | undefined): string[] {
+    const refs = obj?.metadata.ownerReferences;
+    if (!Array.isArray(refs)) return [];
+    return refs.map((r) => (r && typeof r === "object" ? String((r as { uid?: unknown }).uid ?? "") : "")).filter((u) => u !== "");
+  }
+
+  private index(key: string, id: string, before: KObject | undefined, after: KObject | undefined): void {
+    const ref = `${key}\0${id}`;
+    for (const uid of this.ownerUids(before)) {
+      const set = this.owners.get(uid);
+      set?.delete(ref);
+      if (set?.size === 0) this.owners.delete(uid);
+    }
+    for (const uid of this.ownerUids(after)) {
+      let set = this.owners.get(uid);
+      if (!set) this.owners.set(uid, (set = new Set()));
+      set.add(ref);
+    }
+  }
+
   private cacheSet(key: string, ns: string, name: string, obj: KObject): void {
     let m = this.cache.get(key);
     if (!m) this.cache.set(key, (m = new Map()));
-    m.set(`${ns}/${name}`, obj);
+    const id = `${ns}/${name}`;
+    const before = m.get(id);
+    this.index(key, id, before, obj);
+    if (!before) this.nsCount.set(ns, (this.nsCount.get(ns) ?? 0) + 1);
+    m.set(id, obj);
+  }
+
+  private cacheDelete(key: string, ns: string, name: string): void {
+    const m = this.cache.get(key);
+    const id = `${ns}/${name}`;
+    const before = m?.get(id);
+    this.index(key, id, before, undefined);
+    if (before) this.nsCount.set(ns, (this.nsCount.get(ns) ?? 1) - 1);
+    m?.delete(id);
+  }
+
+  /** How many objects (of any kind) live in namespace `ns`. */
+  countInNamespace(ns: string): number {
+    return this.nsCount.get(ns) ?? 0;
+  }
+
+  /** Objects whose ownerReferences name `uid`, as [storage key, object]. */
+  dependents(uid: string): Array<[string, KObject]> {
+    const out: Array<[string, KObject]> = [];
+    for (const ref of this.owners.get(uid) ?? []) {
+      const [key = "", id = ""] = ref.split("\0");
+      const o = this.cache.get(key)?.get(id);
+      if (o) out.push([key, o]);
+    }
+    return out;
   }
 
   currentRv(): number {
@@ -144,6 +197,8 @@ export class Db {
       this.rv = before;
       // The cache was changed in place only by write(), which runs after validation; reload on failure.
       this.cache.clear();
+      this.owners.clear();
+      this.nsCount.clear();
       this.load();
       throw err;
     }
@@ -165,7 +220,7 @@ export class Db {
     if (this.db.inTransaction) run();
     else this.db.transaction(run)();
     this.rv = rv;
-    if (type === "DELETED") this.cache.get(key)?.delete(`${ns}/${name}`);
+    if (type === "DELETED") this.cacheDelete(key, ns, name);
     else this.cacheSet(key, ns, name, obj);
     return { rv, key, namespace: ns, name, type, obj, prevLabels };
   }

@@ -327,14 +327,9 @@ export class ObjectStore {
     const m = obj.metadata;
     const uid = str(m.uid);
     // Garbage collection of dependents (background propagation).
-    for (const key of this.db.keys()) {
+    for (const [key, dep] of this.db.dependents(uid)) {
       const drt = this.anyTypeFor(key);
-      if (!drt) continue;
-      for (const dep of this.db.list(key)) {
-        const refs = meta(dep).ownerReferences;
-        if (!Array.isArray(refs) || !refs.some((r) => isPlainObject(r) && r.uid === uid)) continue;
-        this.deleteInternal(drt, dep);
-      }
+      if (drt && this.db.get(key, str(meta(dep).namespace), str(meta(dep).name)) === dep) this.deleteInternal(drt, dep);
     }
     if (rt.namespaced) {
       const ns = this.db.get(nsKey, "", str(m.namespace));
@@ -383,7 +378,7 @@ export class ObjectStore {
     if (!obj || !meta(obj).deletionTimestamp) return;
     if (((meta(obj).finalizers as string[] | undefined) ?? []).length > 0) return;
     if (rt.key === nsKey) {
-      for (const key of this.db.keys()) if (this.db.list(key, name).length > 0 && this.anyTypeFor(key)?.namespaced) return;
+      if (this.db.countInNamespace(name) > 0) return;
     } else if (rt.key === crdKey) {
       const spec = obj.spec as CustomResourceDefinition["spec"];
       if (this.db.list(`${spec.group}/${spec.names.plural}`).length > 0) return;
