@@ -289,7 +289,19 @@ export class ApiHandler {
           }
         }
         const dry = [...q.getAll("dryRun"), ...(Array.isArray(body.dryRun) ? (body.dryRun as string[]) : [])];
-        const out = this.store.delete(rt, nsv, name, { preconditions: body.preconditions as { uid?: string; resourceVersion?: string } | undefined }, dry.includes("All"));
+        const policy = typeof body.propagationPolicy === "string" ? body.propagationPolicy : (q.get("propagationPolicy") ?? undefined);
+        const orphanQ = q.get("orphanDependents");
+        const out = this.store.delete(
+          rt,
+          nsv,
+          name,
+          {
+            preconditions: body.preconditions as { uid?: string; resourceVersion?: string } | undefined,
+            propagationPolicy: policy,
+            orphanDependents: typeof body.orphanDependents === "boolean" ? body.orphanDependents : orphanQ === null ? undefined : orphanQ === "true",
+          },
+          dry.includes("All"),
+        );
         if (out.deleted) {
           return this.send(res, 200, {
             kind: "Status",

@@ -23,12 +23,14 @@ export interface WriteResult {
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: string;
+  orphanDependents?: boolean;
   dryRun?: string[];
 }
 
 export type DeleteResult = { deleted: true; obj: KObject } | { deleted: false; obj: KObject };
 
 const crdKey = "apiextensions.k8s.io/customresourcedefinitions";
+const orphanFinalizer = "orphan";
 const nsKey = "/namespaces";
 
 /** RFC 3339 with whole seconds, as metav1.Time serialises. */
@@ -261,7 +263,8 @@ export class ObjectStore {
     if (rt.generation && !deepEqual(specPart(rt, old), specPart(rt, next))) m.generation = Number(om.generation ?? 0) + 1;
     if (Array.isArray(m.finalizers) && m.finalizers.length === 0) delete m.finalizers;
 
-    const finalize = deleting && (((m.finalizers as string[] | undefined) ?? []).length === 0);
+    const remaining = (m.finalizers as string[] | undefined) ?? [];
+    const finalize = deleting && remaining.every((f) => f === orphanFinalizer);
     if (!finalize && deepEqual(stripRv(old), stripRv(next))) {
       // Nothing changed: no write, no new resourceVersion, no watch event (as the real server).
       return { obj: old, warnings };
@@ -269,7 +272,7 @@ export class ObjectStore {
     if (opts.dryRun) return { obj: next, warnings };
     this.run(() => {
       if (rt.key === crdKey && subresource !== "status") this.establishCrd(next);
-      if (finalize) this.removeObject(rt, next);
+      if (finalize) this.removeObject(rt, next, remaining.includes(orphanFinalizer));
       else this.write("MODIFIED", rt, next, oldStored);
     });
     return { obj: this.asVersion(rt, next), warnings };
@@ -288,7 +291,11 @@ export class ObjectStore {
       throw conflict(rt.group, rt.plural, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${str(om.resourceVersion)}`);
     }
     let result: DeleteResult = { deleted: false, obj: old };
-    const graceful = ((om.finalizers as string[] | undefined) ?? []).length > 0 || rt.key === nsKey || rt.key === crdKey;
+    // Orphan: dependents lose their owner reference instead of being deleted (the real server's
+    // "orphan" finalizer, which its garbage collector carries out; here the store does it).
+    const orphan = opts.propagationPolicy === "Orphan" || opts.orphanDependents === true;
+    const finalizers = (om.finalizers as string[] | undefined) ?? [];
+    const graceful = finalizers.length > 0 || rt.key === nsKey || rt.key === crdKey;
     if (dryRun) {
       if (!graceful) return { deleted: true, obj: old };
       const next = structuredClone(old);
@@ -301,6 +308,7 @@ export class ObjectStore {
           const next = structuredClone(old);
           next.metadata.deletionTimestamp = nowTimestamp();
           next.metadata.deletionGracePeriodSeconds = 0;
+          if (orphan && !finalizers.includes(orphanFinalizer)) next.metadata.finalizers = [...finalizers, orphanFinalizer];
           if (rt.generation) next.metadata.generation = Number(om.generation ?? 0) + 1;
           if (rt.key === nsKey) next.status = { ...(isPlainObject(next.status) ? next.status : {}), phase: "Terminating" };
           this.write("MODIFIED", rt, next, stored);
@@ -314,22 +322,28 @@ export class ObjectStore {
         if (!still) result = { deleted: true, obj: result.obj };
         else result = { deleted: false, obj: this.asVersion(rt, still) };
       } else {
-        this.removeObject(rt, structuredClone(old));
+        this.removeObject(rt, structuredClone(old), orphan);
         result = { deleted: true, obj: old };
       }
     });
     return result;
   }
 
-  /** Removes an object for good (DELETED event), then whatever depended on it. */
-  private removeObject(rt: ResourceType, obj: KObject): void {
+  /** Removes an object for good (DELETED event), then deletes (or orphans) what depended on it. */
+  private removeObject(rt: ResourceType, obj: KObject, orphan = false): void {
     this.write("DELETED", rt, obj);
     const m = obj.metadata;
     const uid = str(m.uid);
-    // Garbage collection of dependents (background propagation).
     for (const [key, dep] of this.db.dependents(uid)) {
       const drt = this.anyTypeFor(key);
-      if (drt && this.db.get(key, str(meta(dep).namespace), str(meta(dep).name)) === dep) this.deleteInternal(drt, dep);
+      if (!drt || this.db.get(key, str(meta(dep).namespace), str(meta(dep).name)) !== dep) continue;
+      if (orphan) {
+        const next = structuredClone(dep);
+        const refs = (next.metadata.ownerReferences as Array<{ uid?: string }>).filter((r) => r.uid !== uid);
+        if (refs.length > 0) next.metadata.ownerReferences = refs;
+        else delete next.metadata.ownerReferences;
+        this.write("MODIFIED", drt, next, dep);
+      } else this.deleteInternal(drt, dep);
     }
     if (rt.namespaced) {
       const ns = this.db.get(nsKey, "", str(m.namespace));

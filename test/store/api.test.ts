@@ -365,6 +365,14 @@ describe("API semantics", () => {
     assert.equal(cm.status, 201, cm.text);
     await s.http("DELETE", `${M}/owner`);
     assert.equal((await s.http("GET", "/api/v1/namespaces/default/secrets/owned-key")).status, 404);
+    // propagationPolicy=Orphan keeps the dependent and drops its owner reference
+    const owner2 = (await create(machine("owner2"))).json;
+    await s.http("POST", "/api/v1/namespaces/default/secrets", { metadata: { name: "kept-key", ownerReferences: [{ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", name: "owner2", uid: owner2.metadata.uid }] } });
+    const del = await s.http("DELETE", `${M}/owner2`, { propagationPolicy: "Orphan" });
+    assert.equal(del.status, 200);
+    const kept = await s.http("GET", "/api/v1/namespaces/default/secrets/kept-key");
+    assert.equal(kept.status, 200);
+    assert.equal(kept.json.metadata.ownerReferences, undefined);
   });
 
   it("a CRD applied at run time registers its kind: defaults, pruning, int-or-string", async () => {
