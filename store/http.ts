@@ -3,9 +3,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { parse as parseYaml } from "yaml";
-import type { KObject, StoredEvent } from "./db.js";
+import type { KObject } from "./db.js";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.js";
-import { ApiError, badRequest, expired, internalError, methodNotAllowed, type Status } from "./errors.js";
+import { ApiError, badRequest, internalError, methodNotAllowed, type Status } from "./errors.js";
 import type { ObjectStore, WriteOptions } from "./objects.js";
 import type { OpenApi } from "./openapi.js";
 import { patchTypeOf } from "./patch.js";
@@ -14,7 +14,7 @@ import { apiVersionOf, type ResourceType } from "./registry.js";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { partialObjectMetadata, toTable, type IncludeObject } from "./table.js";
 import type { FieldValidation } from "./validation.js";
-import { filteredType, matches, type WatchFilter } from "./watch.js";
+import { matches, serveWatch, type WatchFilter } from "./watch.js";
 
 export interface Logger {
   info(msg: string): void;
@@ -33,7 +33,6 @@ export interface HttpOptions {
 }
 
 const maxBody = 3 * 1024 * 1024;
-const maxWatchBuffer = 16 * 1024 * 1024;
 
 const versionInfo = {
   major: "1",
@@ -154,7 +153,12 @@ export class ApiHandler {
     if (path === "/api") return this.send(res, 200, apiVersions(this.opts.serverAddress));
     if (path === "/apis") return this.send(res, 200, apiGroupList(this.store.registry));
 
-    const segs = path.split("/").filter((s) => s !== "").map(decodeURIComponent);
+    let segs: string[];
+    try {
+      segs = path.split("/").filter((s) => s !== "").map(decodeURIComponent);
+    } catch (err) {
+      throw new ApiError(400, "BadRequest", `malformed path ${JSON.stringify(path)}`, undefined, { cause: err });
+    }
     let group: string;
     let version: string;
     let rest: string[];
@@ -356,90 +360,24 @@ export class ApiHandler {
   }
 
   private serveWatch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
-    const filter = this.filter(rt, ns, q);
-    const db = this.store.db;
-    const rvParam = q.get("resourceVersion") ?? "";
-    const sendInitial = q.get("sendInitialEvents") === "true";
-    const bookmarks = q.get("allowWatchBookmarks") === "true" || q.get("allowWatchBookmarks") === "1";
-    if (sendInitial && q.get("resourceVersionMatch") !== "NotOlderThan") {
-      throw new ApiError(422, "Invalid", `sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to "NotOlderThan"`);
-    }
-    let startRv: number | undefined;
-    if (rvParam !== "" && rvParam !== "0" && !sendInitial) {
-      if (!/^\d+$/.test(rvParam)) throw badRequest(`invalid resource version: ${rvParam}`);
-      startRv = Number(rvParam);
-    }
-    const timeoutParam = q.get("timeoutSeconds");
-    const timeoutSec = timeoutParam !== null && /^\d+$/.test(timeoutParam) && Number(timeoutParam) > 0 ? Number(timeoutParam) : this.opts.watchTimeoutSeconds * (1 + Math.random());
     const av = apiVersionOf(rt);
     const include = includeObject(q);
-
-    // Everything up to subscribe() runs in one tick: no change can slip between history and live.
-    const initial: Array<{ type: string; obj: KObject }> = [];
-    let expiredAt: number | undefined;
-    if (startRv === undefined) {
-      for (const o of this.store.list(rt, ns)) if (matches(filter, o)) initial.push({ type: "ADDED", obj: o });
-    } else {
-      const evs = db.eventsAfter(rt.key, startRv);
-      if (!evs) expiredAt = startRv;
-      else for (const ev of evs) pushFiltered(ev);
-    }
-    function pushFiltered(ev: StoredEvent): void {
-      const t = filteredType(filter, ev);
-      if (t) initial.push({ type: t, obj: ev.obj });
-    }
-    let lastRv = db.currentRv();
-
-    res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
-    res.socket?.setNoDelay(true);
-    res.flushHeaders(); // clients wait for the 200 before reading events
-    const line = (type: string, obj: unknown) => `{"type":"${type}","object":${JSON.stringify(obj)}}\n`;
-    const shape = (obj: KObject): unknown => {
-      const o = obj.apiVersion === av ? obj : { ...obj, apiVersion: av };
-      if (neg.as === "table") return toTable(rt, [o], { include, apiVersion: neg.apiVersion });
-      if (neg.as === "meta") return partialObjectMetadata(o, neg.apiVersion);
-      return o;
-    };
-    const bookmark = (annotations?: Record<string, string>) =>
-      line("BOOKMARK", { kind: rt.kind, apiVersion: av, metadata: { resourceVersion: String(lastRv), ...(annotations ? { annotations } : {}) } });
-
-    if (expiredAt !== undefined) {
-      res.end(line("ERROR", expired(`too old resource version: ${expiredAt} (${db.compactedRv() + 1})`).toStatus()));
-      return;
-    }
-
-    let closed = false;
-    const unsubscribe = this.store.hub.subscribe(rt.key, (ev) => {
-      if (closed) return;
-      lastRv = ev.rv;
-      const t = filteredType(filter, ev);
-      if (!t) return;
-      res.write(line(t, shape(ev.obj)));
-      if (res.writableLength > maxWatchBuffer) end(); // a reader this slow re-watches from its last RV
+    serveWatch(req, res, {
+      store: this.store,
+      rt,
+      namespace: ns,
+      query: q,
+      filter: this.filter(rt, ns, q),
+      shape: (obj) => {
+        const o = obj.apiVersion === av ? obj : { ...obj, apiVersion: av };
+        if (neg.as === "table") return toTable(rt, [o], { include, apiVersion: neg.apiVersion });
+        if (neg.as === "meta") return partialObjectMetadata(o, neg.apiVersion);
+        return o;
+      },
+      open: this.watches,
+      watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
+      bookmarkIntervalSeconds: this.opts.bookmarkIntervalSeconds,
     });
-    const end = () => {
-      if (closed) return;
-      closed = true;
-      unsubscribe();
-      clearTimeout(timer);
-      if (bookmarkTimer) clearInterval(bookmarkTimer);
-      this.watches.delete(end);
-      if (!res.writableEnded) res.end();
-    };
-    this.watches.add(end);
-    const timer = setTimeout(() => {
-      if (bookmarks && !closed) res.write(bookmark());
-      end();
-    }, timeoutSec * 1000);
-    const bookmarkTimer = bookmarks ? setInterval(() => res.write(bookmark()), this.opts.bookmarkIntervalSeconds * 1000) : undefined;
-    req.on("close", end);
-    res.on("close", end);
-    res.on("error", end);
-
-    let chunk = "";
-    for (const e of initial) chunk += line(e.type, shape(e.obj));
-    if (sendInitial) chunk += bookmark({ "k8s.io/initial-events-end": "true" });
-    if (chunk) res.write(chunk);
   }
 }
 
