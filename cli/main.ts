@@ -1,7 +1,8 @@
 // The `dockmesh` command. Each subcommand lives in a file of its own and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerPlan } from "./plan.js";
-import { registerUp } from "./up.js";
+import { registerUp, upComponents } from "./up.js";
+import { addControllerFlags, controllersComponent, registerController, type ControllerFlags } from "./controller.js";
 
 export function buildProgram(): Command {
   const program = new Command("dockmesh")
@@ -10,7 +11,12 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str) });
   registerUp(program);
+  registerController(program);
   registerPlan(program);
+  const up = program.commands.find((c) => c.name() === "up")!;
+  // `dockmesh up` runs the controllers too, with the same flags as `dockmesh controller`.
+  addControllerFlags(up);
+  upComponents.push(controllersComponent(() => up.opts<ControllerFlags>()));
   return program;
 }
 

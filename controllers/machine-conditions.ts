@@ -28,6 +28,8 @@ export interface PeerReport {
   via?: string;
   state: PeerState;
   latestHandshake: number;
+  /** The controller cannot reach this peer's host: its state is not held against us. */
+  unmanaged?: boolean;
 }
 
 /** Failures before or instead of talking to the host. */
@@ -41,9 +43,17 @@ export interface SetupProblem {
 export type Outcome =
   | { kind: "setup"; problem: SetupProblem }
   | { kind: "hostError"; reason: string; message: string; stage: "connect" | "preflight" }
-  | { kind: "converged"; result: ConvergeResult; connectedVia: string; peers: PeerReport[]; planErrors: string[] };
+  | {
+      kind: "converged";
+      result: ConvergeResult;
+      connectedVia: string;
+      peers: PeerReport[];
+      planErrors: string[];
+      /** Members not configured as peers yet: they have no WireGuard key so far. */
+      pendingPeers?: string[];
+    };
 
-export function peerReports(networks: readonly NetworkPlan[], obs: HostObservation, nowS: number): PeerReport[] {
+export function peerReports(networks: readonly NetworkPlan[], obs: HostObservation, nowS: number, unmanaged: ReadonlySet<string> = new Set()): PeerReport[] {
   const out: PeerReport[] = [];
   for (const net of networks) {
     const live = new Map((obs.wg.get(net.wireguard.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
@@ -65,6 +75,7 @@ export function peerReports(networks: readonly NetworkPlan[], obs: HostObservati
     }
     for (const u of net.unreachable) out.push({ machine: u, state: "Unreachable", latestHandshake: 0 });
   }
+  for (const p of out) if (unmanaged.has(p.machine)) p.unmanaged = true;
   return out.sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));
 }
 
@@ -150,22 +161,34 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
     conds.push({ type: "NetworkConfigured", status: "True", reason: "Configured", message: result.networks.map((n) => `${n.docker.name} ${n.subnet} on ${n.docker.bridge}`).join(", ") });
   }
 
-  // Peers.
-  const good = peers.filter((p) => ok(p.state));
-  const unreachable = peers.filter((p) => p.state === "Unreachable").map((p) => p.machine);
-  const waiting = peers.filter((p) => !ok(p.state) && p.state !== "Unreachable");
-  if (unreachable.length) {
+  // Peers. A peer the controller cannot reach is listed but not held against this machine:
+  // one broken host degrades alone.
+  const counted = peers.filter((p) => !p.unmanaged);
+  const good = counted.filter((p) => ok(p.state));
+  const unreachable = counted.filter((p) => p.state === "Unreachable").map((p) => p.machine);
+  const waiting = counted.filter((p) => !ok(p.state) && p.state !== "Unreachable");
+  const aside = peers.filter((p) => p.unmanaged && !ok(p.state)).map((p) => p.machine);
+  const note = aside.length ? `; not counted: ${aside.join(", ")} (the controller cannot reach ${aside.length === 1 ? "it" : "them"})` : "";
+  const pending = outcome.pendingPeers ?? [];
+  if (pending.length) {
+    conds.push({
+      type: "PeersConnected",
+      status: "False",
+      reason: "PeersPending",
+      message: `${good.length}/${counted.length + pending.length} connected; ${pending.join(", ")} ${pending.length === 1 ? "has" : "have"} no WireGuard key yet (their first reconcile creates it)${note}`,
+    });
+  } else if (unreachable.length) {
     conds.push({
       type: "PeersConnected",
       status: "False",
       reason: "NoRelay",
-      message: `${good.length}/${peers.length} connected; ${unreachable.join(", ")} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint`,
+      message: `${good.length}/${counted.length} connected; ${unreachable.join(", ")} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint${note}`,
     });
   } else if (waiting.length) {
     const detail = waiting.map((p) => `${p.machine} (${p.state === "Stale" ? "handshake is stale" : "no handshake yet"}${p.via ? ` via relay ${p.via}` : p.endpoint ? `, endpoint ${p.endpoint}` : ", it connects in"})`).join(", ");
-    conds.push({ type: "PeersConnected", status: "False", reason: "HandshakePending", message: `${good.length}/${peers.length} connected; waiting for ${detail}; check that UDP reaches the WireGuard port` });
+    conds.push({ type: "PeersConnected", status: "False", reason: "HandshakePending", message: `${good.length}/${counted.length} connected; waiting for ${detail}; check that UDP reaches the WireGuard port${note}` });
   } else {
-    conds.push({ type: "PeersConnected", status: "True", reason: "AllConnected", message: `${peers.length}/${peers.length} peers connected` });
+    conds.push({ type: "PeersConnected", status: "True", reason: "AllConnected", message: `${good.length}/${counted.length} peers connected${note}` });
   }
   return conds;
 }

@@ -77,7 +77,7 @@ export class MachineReconciler {
     const ns = m.metadata.namespace ?? "default";
     const name = m.metadata.name ?? "";
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
-    const { views, waiting, keep } = this.meshViews(m, machineKey);
+    const { views, waiting, keep, pending } = this.meshViews(m, machineKey);
     const previous = this.previousNetworks(m, keep);
 
     const target = sshTargetFor(m, this.secret);
@@ -86,7 +86,7 @@ export class MachineReconciler {
       return { requeueAfter: this.d.resyncMs };
     }
     const hash = createHash("sha256")
-      .update(JSON.stringify({ views, previous, pub: machineKey.publicKey, target: { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") }, gen: m.metadata.generation, waiting }))
+      .update(JSON.stringify({ views, previous, pub: machineKey.publicKey, target: { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") }, gen: m.metadata.generation, waiting, pending }))
       .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
@@ -130,15 +130,16 @@ export class MachineReconciler {
         await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage }, session, machineKey);
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
-      const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000));
+      const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+      const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: waiting };
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: waiting, pendingPeers: pending };
       const ready = await this.writeOutcome(m, outcome, session, machineKey);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
-      if (ready && waiting.length === 0) {
+      if (ready) {
         this.converged.set(key, { hash, at: this.d.clock.now() });
         return { requeueAfter: this.d.resyncMs };
       }
@@ -151,12 +152,13 @@ export class MachineReconciler {
   }
 
   /** The meshes this machine belongs to, as planHost needs them; and why some cannot be planned yet. */
-  private meshViews(m: Machine, key: MachineKey): { views: MeshView[]; waiting: string[]; keep: Set<string> } {
+  private meshViews(m: Machine, key: MachineKey): { views: MeshView[]; waiting: string[]; keep: Set<string>; pending: string[] } {
     const ns = m.metadata.namespace ?? "default";
     const name = m.metadata.name ?? "";
     const views: MeshView[] = [];
     const waiting: string[] = [];
     const keep = new Set<string>();
+    const pending = new Set<string>();
     const resolved: Array<{ mesh: ResolvedMesh; obj: MeshNetwork }> = [];
     for (const obj of this.d.meshes.list(ns)) {
       if (obj.metadata.deletionTimestamp) continue;
@@ -184,9 +186,10 @@ export class MachineReconciler {
         .filter((x) => x.endpoint && findCondition(this.d.machines.get(`${ns}/${x.name}`)?.status?.conditions, "WireGuardReady")?.status !== "False")
         .map((x) => x.name);
       // Peers whose key is not known yet are left out until their first reconcile publishes it.
+      for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
-    return { views, waiting, keep };
+    return { views, waiting, keep, pending: [...pending].sort() };
   }
 
   /** Networks recorded in status that are no longer wanted: torn down. */
@@ -203,7 +206,7 @@ export class MachineReconciler {
 
   private probes(nets: readonly NetworkPlan[]): Probe[] {
     return nets.flatMap((n) =>
-      n.wireguard.peers.filter((p) => p.publicKey).map((p) => ({ iface: n.wireguard.interface, bridge: n.docker.bridge, publicKey: p.publicKey!, address: gatewayOf(p.allowedIPs[0]!) })),
+      n.wireguard.peers.filter((p) => p.publicKey).map((p) => ({ iface: n.wireguard.interface, source: gatewayOf(n.subnet), publicKey: p.publicKey!, address: gatewayOf(p.allowedIPs[0]!) })),
     );
   }
 

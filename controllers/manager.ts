@@ -46,6 +46,7 @@ function peerFacts(m: Machine): string {
     Boolean(m.metadata.deletionTimestamp),
     findCondition(m.status?.conditions, "WireGuardReady")?.status ?? "",
     findCondition(m.status?.conditions, "Ready")?.status ?? "",
+    findCondition(m.status?.conditions, "Reachable")?.status ?? "",
   ]);
 }
 

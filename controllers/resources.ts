@@ -26,9 +26,24 @@ export function keySecretName(machine: string): string {
 export const isDeleting = (m: Machine): boolean => Boolean(m.metadata.deletionTimestamp);
 export const hasFinalizer = (m: Machine): boolean => (m.metadata.finalizers ?? []).includes(FINALIZER);
 
-/** Sets metadata.finalizers with a JSON Patch guarded by a test of resourceVersion (optimistic). */
-export async function setFinalizers(kc: KubeConfig, m: Machine, finalizers: string[]): Promise<void> {
+/**
+ * Sets metadata.finalizers with a JSON Patch guarded by a test of resourceVersion (optimistic).
+ * Returns false when the object changed meanwhile (the failed test is a 422, a conflict a 409):
+ * the newer version is on its way through the informer and reconciles again.
+ */
+export async function setFinalizers(kc: KubeConfig, m: Machine, finalizers: string[]): Promise<boolean> {
   const api = kc.makeApiClient(CustomObjectsApi);
+  try {
+    await patchFinalizers(api, m, finalizers);
+    return true;
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    if (code === 409 || code === 422 || code === 404) return false;
+    throw new Error(`cannot update the finalizers of machine ${m.metadata.name}`, { cause: err });
+  }
+}
+
+async function patchFinalizers(api: CustomObjectsApi, m: Machine, finalizers: string[]): Promise<void> {
   await api.patchNamespacedCustomObject({
     ...MACHINES,
     namespace: m.metadata.namespace ?? "default",

@@ -22,14 +22,22 @@ sec links
 ip -j link show 2>/dev/null || echo '[]'
 sec routes
 ip -j route show table main 2>/dev/null || echo '[]'
-# Probe peers without a recent handshake (stdin: "iface bridge publickey address" lines): one
-# ping from the bridge makes WireGuard handshake, so handshake state reflects reachability
-# even on idle links. Only peers idle for 2 minutes are probed.
+# Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
+# ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
+# handshake, so handshake state reflects reachability even on idle links. Only peers idle for
+# 2 minutes are probed.
+# Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
+# to make WireGuard handshake.
+probe() {
+  if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
+  elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
+  fi
+}
 now=$(date +%s)
 while read -r pi pb pk pa; do
   t=$(wg show "$pi" latest-handshakes 2>/dev/null | awk -v k="$pk" '$1 == k { print $2 }')
   if [ -n "$t" ] && [ $((now - t)) -lt 120 ]; then continue; fi
-  ping -c 1 -W 1 -I "$pb" "$pa" >/dev/null 2>&1 &
+  probe "$pb" "$pa" &
 done
 wait
 sec wg
@@ -264,14 +272,15 @@ export function parseObservation(text: string): HostObservation {
 /** A peer to ping before reading handshakes, when it has been idle for two minutes. */
 export interface Probe {
   iface: string;
-  bridge: string;
+  /** Our bridge's address (the source: it routes through the tunnel, and the peer answers it). */
+  source: string;
   publicKey: string;
   /** An address on the peer's side of the tunnel: its bridge gateway. */
   address: string;
 }
 
 export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
-  const input = probes.map((p) => `${p.iface} ${p.bridge} ${p.publicKey} ${p.address}\n`).join("");
+  const input = probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}\n`).join("");
   const res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000 });
   if (res.code !== 0) throw new HostError("ObserveFailed", `observing the host failed (exit ${res.code}): ${res.stderr.trim().slice(0, 500)}`);
   try {

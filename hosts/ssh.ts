@@ -2,8 +2,13 @@
 // the fingerprint recorded by the caller), an optional bastion tunnelled with forwardOut (no
 // system ssh binary), sudo for non-root users, and timeouts on everything.
 import { createHash } from "node:crypto";
-import { Client, utils, type ClientChannel, type ConnectConfig } from "ssh2";
+import ssh2 from "ssh2";
+import type { Client as ClientType, ClientChannel, ConnectConfig } from "ssh2";
 import { shQuote } from "../mesh/shell.js";
+
+// ssh2 is CommonJS: its named exports are reached through the default export.
+const { Client, utils } = ssh2;
+type Client = ClientType;
 import { HostError } from "./errors.js";
 
 export interface SshEndpoint {
