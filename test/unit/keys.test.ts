@@ -3,10 +3,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import nacl from "tweetnacl";
 import { generateKeyPair, isWireGuardKey, publicKeyOf } from "../../mesh/keys.js";
-import { requireCommands } from "../support/commands.js";
+import { ensureSystemPackages, REQUIREMENTS } from "../../lab/requirements.js";
+
+const needWg = () => ensureSystemPackages({ requirements: REQUIREMENTS.filter((r) => r.binary === "wg") });
 
 test("keys: public keys equal what `wg pubkey` prints, for 200 random private keys", async () => {
-  await requireCommands([{ command: "wg", aptPackage: "wireguard-tools" }]);
+  await needWg();
   const pairs = Array.from({ length: 200 }, () => generateKeyPair());
   // One wg process per key is slow; a shell loop over stdin lines keeps it to one.
   const out = execFileSync("sh", ["-c", 'while read -r k; do printf "%s\\n" "$k" | wg pubkey; done'], {
@@ -17,7 +19,7 @@ test("keys: public keys equal what `wg pubkey` prints, for 200 random private ke
 });
 
 test("keys: unclamped private keys (from other tools) give wg's public key too", async () => {
-  await requireCommands([{ command: "wg", aptPackage: "wireguard-tools" }]);
+  await needWg();
   for (let i = 0; i < 20; i++) {
     const raw = Buffer.from(nacl.randomBytes(32));
     raw[0]! |= 7; // set the bits clamping clears
