@@ -3,8 +3,9 @@
 // survives the process being killed (kill -9); only an OS crash or power loss can lose the last
 // commits. That trade buys ~10x the write rate of synchronous=FULL (an fsync per commit).
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { Worker } from "node:worker_threads";
 
 export type EventType = "ADDED" | "MODIFIED" | "DELETED";
 
@@ -29,6 +30,8 @@ export interface HistoryOptions {
   /** …up to this hard cap (default 200,000). */
   maxEvents: number;
 }
+
+const walLimitBytes = 64 * 1024 * 1024;
 
 export const defaultHistory: HistoryOptions = { events: 10_000, seconds: 600, maxEvents: 200_000 };
 
@@ -71,6 +74,12 @@ export class Db {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 5000");
+    // Checkpoints run in a worker (store/checkpointer.ts), off the request path. Under sustained
+    // writes a PASSIVE checkpoint never catches up and the WAL only grows: past walLimitBytes the
+    // main thread runs one TRUNCATE checkpoint (a short stall, rare).
+    this.db.pragma("wal_autocheckpoint = 0");
+    this.db.pragma(`journal_size_limit = ${32 * 1024 * 1024}`);
+    this.walPath = `${path}-wal`;
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS objects (key TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL, rv INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (key, ns, name)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS events (rv INTEGER PRIMARY KEY, key TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, prev_labels TEXT, ts INTEGER NOT NULL);
@@ -87,6 +96,38 @@ export class Db {
       setMeta: this.db.prepare("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v"),
     };
     this.load();
+    this.checkpointer = new Worker(new URL("./checkpointer.js", import.meta.url), { workerData: { path } });
+    this.checkpointer.unref();
+    this.checkpointer.on("error", () => {
+      // Without the worker the WAL only grows until close(); the data stays safe.
+    });
+    this.checkpointTimer = setInterval(() => this.requestCheckpoint(), 1000);
+    this.checkpointTimer.unref();
+  }
+
+  private readonly checkpointer: Worker;
+  private readonly checkpointTimer: NodeJS.Timeout;
+  private writesSinceCheckpoint = 0;
+
+  private readonly walPath: string;
+
+  private requestCheckpoint(): void {
+    if (this.writesSinceCheckpoint === 0) return;
+    this.writesSinceCheckpoint = 0;
+    this.checkpointer.postMessage("checkpoint");
+    let walSize = 0;
+    try {
+      walSize = statSync(this.walPath).size;
+    } catch {
+      return;
+    }
+    if (walSize > walLimitBytes) {
+      try {
+        this.db.pragma("wal_checkpoint(TRUNCATE)");
+      } catch {
+        // busy (the worker is checkpointing): next time
+      }
+    }
   }
 
   private load(): void {
@@ -220,6 +261,7 @@ export class Db {
     if (this.db.inTransaction) run();
     else this.db.transaction(run)();
     this.rv = rv;
+    if (++this.writesSinceCheckpoint >= 500) this.requestCheckpoint();
     if (type === "DELETED") this.cacheDelete(key, ns, name);
     else this.cacheSet(key, ns, name, obj);
     return { rv, key, namespace: ns, name, type, obj, prevLabels };
@@ -263,7 +305,9 @@ export class Db {
     this.compacted = cutoff;
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    clearInterval(this.checkpointTimer);
+    await this.checkpointer.terminate();
     try {
       this.db.pragma("wal_checkpoint(TRUNCATE)");
     } catch {

@@ -194,14 +194,14 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
               for (const s of sockets) s.destroy();
             }, 2000).unref();
           });
-          openDb.close();
+          await openDb.close();
           unlock();
         })();
         return closing;
       },
     };
   } catch (err) {
-    db?.close();
+    await db?.close();
     unlock();
     throw err;
   }
