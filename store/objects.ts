@@ -55,10 +55,44 @@ export class ObjectStore {
   /** Changes committed inside the current operation, published when it finishes. */
   private pending: StoredEvent[] = [];
 
+  private readonly cleanups = new Set<NodeJS.Timeout>();
+
   constructor(
     readonly db: Db,
     readonly registry: Registry,
+    /**
+     * Delay before a deleted namespace's (or CRD's) contents are deleted, as the real server's
+     * namespace controller and CRD finalizer do it asynchronously (`kubectl delete -f` of a file
+     * holding a Namespace and its objects then still finds the objects).
+     */
+    private readonly cleanupDelayMs = 1000,
   ) {}
+
+  /** Stops pending namespace/CRD cleanups (they resume at the next start). */
+  close(): void {
+    for (const t of this.cleanups) clearTimeout(t);
+    this.cleanups.clear();
+  }
+
+  private scheduleCleanup(key: string, name: string): void {
+    const t = setTimeout(() => {
+      this.cleanups.delete(t);
+      const rt = this.anyTypeFor(key);
+      const obj = this.db.get(key, "", name);
+      if (!rt || !obj || !meta(obj).deletionTimestamp) return;
+      this.run(() => {
+        if (key === nsKey) this.emptyNamespace(name);
+        else this.deleteCrdInstances(obj);
+        this.cleanupIfEmpty(rt, name);
+      });
+    }, this.cleanupDelayMs);
+    this.cleanups.add(t);
+  }
+
+  /** Namespaces and CRDs left terminating by a previous run get their cleanup now. */
+  resumeCleanups(): void {
+    for (const key of [nsKey, crdKey]) for (const o of this.db.list(key)) if (meta(o).deletionTimestamp) this.scheduleCleanup(key, str(meta(o).name));
+  }
 
   // ---- reads ----------------------------------------------------------------------------------
 
@@ -314,8 +348,7 @@ export class ObjectStore {
           if (rt.key === nsKey) next.status = { ...(isPlainObject(next.status) ? next.status : {}), phase: "Terminating" };
           this.write("MODIFIED", rt, next, stored);
           result = { deleted: false, obj: next };
-          if (rt.key === nsKey) this.emptyNamespace(name);
-          if (rt.key === crdKey) this.deleteCrdInstances(next);
+          if (rt.key === nsKey || rt.key === crdKey) this.scheduleCleanup(rt.key, name);
         }
         // A namespace or CRD with nothing left in it goes at once.
         this.cleanupIfEmpty(rt, name);

@@ -137,6 +137,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
     store.loadCrds();
     for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease"]) store.ensureNamespace(ns);
     for (const crd of loadCrds(options.crdDir)) store.installCrd(crd);
+    store.resumeCleanups();
     const openapi = new OpenApi(registry);
 
     let ready = false;
@@ -187,6 +188,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
         closing ??= (async () => {
           ready = false;
           handler.closeWatches();
+          store.close();
           await new Promise<void>((r) => {
             server.close(() => r());
             server.closeIdleConnections();

@@ -289,6 +289,35 @@ data: {a: "1", c: "3"}
     assert.match(r.stdout, /^ssh\s+Opaque\s+1\s+\d+s$/m);
   });
 
+  it("apply and delete -f of a file holding a Namespace and its objects, as on a real cluster", async () => {
+    const f = file("mix.yaml", `apiVersion: v1
+kind: Namespace
+metadata: {name: lab-x}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: key, namespace: lab-x}
+type: kubernetes.io/ssh-auth
+data: {ssh-privatekey: aGVsbG8=}
+---
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: lock, namespace: lab-x}
+spec: {holderIdentity: me, leaseDurationSeconds: 15}
+`);
+    let r = await s.kubectl(["apply", "-f", f]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await s.kubectl(["apply", "-f", f]);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["namespace/lab-x unchanged", "secret/key unchanged", "lease.coordination.k8s.io/lock unchanged"]);
+    // The namespace's contents go asynchronously (as the namespace controller does it), so the
+    // objects after the Namespace in the file are still there to delete.
+    r = await s.kubectl(["delete", "-f", f, "--timeout=20s"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    r = await s.kubectl(["get", "namespace", "lab-x"]);
+    assert.match(r.stderr, /namespaces "lab-x" not found/);
+  });
+
   it("namespaces: unknown ones are 404, create and delete work", async () => {
     let r = await s.kubectl(["apply", "-n", "nowhere", "-f", file("m2.yaml", machineYaml("m2", "203.0.113.30"))]);
     assert.notEqual(r.code, 0);
