@@ -242,14 +242,14 @@ export class ApiHandler {
       if (method === "DELETE") {
         const opts = this.writeOptions(q);
         const filter = this.filter(rt, ns, q);
-        let n = 0;
+        const policy = q.get("propagationPolicy") ?? undefined;
+        const items: KObject[] = [];
         for (const o of this.store.list(rt, ns)) {
           if (!matches(filter, o)) continue;
-          this.store.delete(rt, String(o.metadata.namespace ?? ""), String(o.metadata.name), {}, opts.dryRun);
-          n++;
+          items.push(this.store.delete(rt, String(o.metadata.namespace ?? ""), String(o.metadata.name), { propagationPolicy: policy }, opts.dryRun).obj);
         }
-        void n;
-        return this.send(res, 200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 200 });
+        // Like the real server: the list of what was deleted (or is now being deleted).
+        return this.send(res, 200, { apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: String(this.store.db.currentRv()) }, items });
       }
       throw methodNotAllowed(method, rt.plural);
     }

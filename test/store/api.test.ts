@@ -257,6 +257,16 @@ describe("API semantics", () => {
     assert.match(r.json.message, /type: Invalid value: "Opaque": field is immutable/);
   });
 
+  it("deletecollection deletes what the selector matches and returns it", async () => {
+    for (const [name, env] of [["dc-1", "tmp"], ["dc-2", "tmp"], ["dc-3", "keep"]] as const) await create(machine(name, {}, { env }));
+    const r = await s.http("DELETE", `${M}?labelSelector=env%3Dtmp`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.kind, "MachineList");
+    assert.deepEqual((r.json.items as Obj[]).map((o) => o.metadata.name), ["dc-1", "dc-2"]);
+    assert.equal((await get("dc-1")).status, 404);
+    assert.equal((await get("dc-3")).status, 200);
+  });
+
   it("dryRun=All persists nothing", async () => {
     let r = await create(machine("dry"), M, "?dryRun=All");
     assert.equal(r.status, 201);
