@@ -492,10 +492,10 @@ export class ObjectStore {
       if (!(r in obj)) res.causes.push(cause("FieldValueRequired", r, ""));
     }
     const metaCauses: StatusCause[] = validateObjectMeta(m, rt.nameRule, rt.namespaced);
-    if (old === undefined && rt.key === crdKey && typeof m.name === "string") {
-      // checked in checkCrd
-    }
-    const causes = [...metaCauses, ...res.causes];
+    // Validation ratcheting (on by default since 1.30): on update, a schema error in a value that
+    // did not change is let through, so a tightened CRD schema does not block status writes.
+    const schemaCauses = old === undefined ? res.causes : res.causes.filter((c) => !deepEqual(valueAt(old, c.field), valueAt(obj, c.field)));
+    const causes = [...metaCauses, ...schemaCauses];
     if (fv === "Strict" && res.unknown.length > 0) {
       throw badRequest(`strict decoding error: ${res.unknown.map((u) => `unknown field "${u}"`).join(", ")}`);
     }
@@ -576,6 +576,19 @@ export class ObjectStore {
     if (!rt) throw new Error("the Namespace kind is not registered");
     this.create(rt, "", { apiVersion: "v1", kind: "Namespace", metadata: { name } }, { dryRun: false, fieldValidation: "Ignore" });
   }
+}
+
+/** The value at a field path as the validation reports it ("spec.list[1].name"). */
+function valueAt(obj: unknown, field: string): unknown {
+  let cur: unknown = obj;
+  for (const part of field.split(/\.|(?=\[)/)) {
+    if (part === "") continue;
+    const idx = /^\[(\d+)\]$/.exec(part);
+    if (idx) cur = Array.isArray(cur) ? cur[Number(idx[1])] : undefined;
+    else cur = isPlainObject(cur) ? cur[part] : undefined;
+    if (cur === undefined) return undefined;
+  }
+  return cur;
 }
 
 function crdTypeKey(crd: KObject): string {

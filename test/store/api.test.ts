@@ -428,6 +428,16 @@ describe("API semantics", () => {
     assert.deepEqual(r.json.spec, { size: "10%", colour: "blue", free: { a: { b: 2 } } });
     r = await s.http("POST", "/apis/example.com/v1/widgets", { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w2" }, spec: { colour: "green" } });
     assert.equal(r.status, 422);
+    // Tighten the schema: w1's size no longer validates, but unchanged values are let through (ratcheting).
+    const tighter = (await s.http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")).json;
+    tighter.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.size = { type: "integer" };
+    r = await s.http("PUT", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", tighter);
+    assert.equal(r.status, 200, r.text);
+    r = await s.http("PATCH", "/apis/example.com/v1/widgets/w1", { metadata: { labels: { touched: "yes" } }, spec: { colour: "red" } }, { "Content-Type": "application/merge-patch+json" });
+    assert.equal(r.status, 200, r.text);
+    r = await s.http("PATCH", "/apis/example.com/v1/widgets/w1", { spec: { size: "20%" } }, { "Content-Type": "application/merge-patch+json" });
+    assert.equal(r.status, 422);
+    assert.match(r.json.message, /spec\.size: Invalid value: "string": spec\.size in body must be of type integer/);
     r = await s.http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com");
     assert.equal(r.status, 200);
     await waitFor("the kind to go", async () => (await s.http("GET", "/apis/example.com/v1")).status === 404);
