@@ -1,9 +1,16 @@
-// `dockmesh controller`: the controllers alone, against $KUBECONFIG or the in-cluster config.
-// Also the UpComponent that runs them inside `dockmesh up`.
+// `dockmesh controller`: the controllers alone, against $KUBECONFIG or the in-cluster config,
+// with /metrics, /healthz and /readyz, and (--leader-elect) leader election on a Lease so
+// that of several replicas exactly one reconciles.
+// Also the UpComponent that runs them inside `dockmesh up` (one process: no election).
+import { existsSync, readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Command } from "commander";
-import { startControllers, type ControllerOptions } from "../controllers/manager.js";
-import { createLogger, setRootLogger, type LogFormat, type LogLevel } from "../runtime/log.js";
+import { startControllers, type ControllerOptions, type RunningControllers } from "../controllers/manager.js";
+import { onRoundTrip } from "../hosts/ssh.js";
+import { createLogger, describeError, setRootLogger, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
+import { ControllerMetrics } from "../runtime/metrics.js";
+import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js";
+import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import type { UpComponent } from "./up.js";
 
 export interface ControllerFlags {
@@ -11,7 +18,21 @@ export interface ControllerFlags {
   concurrency: string;
   logLevel?: string;
   logFormat?: string;
+  /** Unset: :8080 for `dockmesh controller`, off for `dockmesh up`. */
+  metricsBindAddress?: string;
 }
+
+export interface LeaderFlags {
+  leaderElect?: boolean;
+  leaderElectionNamespace?: string;
+  leaseName: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+}
+
+export const DEFAULT_LEASE_NAME = "dockmesh-controller";
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /** "90s", "5m", "1h" or plain seconds → milliseconds. */
 export function parseDuration(text: string, flag: string): number {
@@ -33,7 +54,18 @@ export function addControllerFlags(cmd: Command): Command {
     .option("--resync-period <duration>", "how often each host is re-checked for drift (e.g. 30s, 5m)", "5m")
     .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "8")
     .option("--log-level <level>", "error, warn, info or debug", process.env.DOCKMESH_LOG_LEVEL ?? "info")
-    .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)");
+    .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)")
+    .option("--metrics-bind-address <addr>", "where /metrics, /healthz and /readyz are served: :8080, 127.0.0.1:8080, or 0 for off (default :8080 for `dockmesh controller`, off for `dockmesh up`)");
+}
+
+function addLeaderFlags(cmd: Command): Command {
+  return cmd
+    .option("--leader-elect", "take a Lease before reconciling, so that of several replicas exactly one works (the Helm chart and deploy/ turn it on)", false)
+    .option("--leader-election-namespace <ns>", "namespace of the Lease (default: the pod's namespace, else default)")
+    .option("--lease-name <name>", "name of the Lease", DEFAULT_LEASE_NAME)
+    .option("--lease-duration <duration>", "how long standbys wait before taking over a Lease that is not renewed", "15s")
+    .option("--renew-deadline <duration>", "how long the leader keeps trying to renew before it stops", "10s")
+    .option("--retry-period <duration>", "interval between attempts to acquire or renew the Lease", "2s");
 }
 
 export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig): ControllerOptions {
@@ -45,6 +77,130 @@ export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig
   return { kubeConfig, logger, resyncMs: parseDuration(flags.resyncPeriod, "--resync-period"), concurrency: positiveInt(flags.concurrency, "--concurrency") };
 }
 
+/** The Lease's namespace: the flag, else the pod's (POD_NAMESPACE, or the service account's), else default. */
+export function leaseNamespace(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  if (flag) return flag;
+  if (env["POD_NAMESPACE"]) return env["POD_NAMESPACE"];
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim();
+  return "default";
+}
+
+export function leaderTimings(flags: LeaderFlags): LeaderElectionTimings {
+  return {
+    leaseDurationMs: parseDuration(flags.leaseDuration, "--lease-duration"),
+    renewDeadlineMs: parseDuration(flags.renewDeadline, "--renew-deadline"),
+    retryPeriodMs: parseDuration(flags.retryPeriod, "--retry-period"),
+  };
+}
+
+export interface ManagedOptions {
+  /** Used when flags.metricsBindAddress is unset. */
+  defaultBindAddress: string;
+  /** With leader election: the Lease, and what to do when it is lost. */
+  leaderElection?: { namespace: string; name: string; identity: string; timings: LeaderElectionTimings; onLost: () => void };
+}
+
+export interface ManagedControllers {
+  metrics: ControllerMetrics;
+  server: OpsServer | undefined;
+  elector: LeaderElector | undefined;
+  /** The controllers, once started (at once without election, when leading with it). */
+  running(): RunningControllers | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The controllers with metrics and probes, and with leader election when asked: the
+ * controllers (informers included) start only once the Lease is held, so a standby makes no
+ * API call but its Lease checks.
+ */
+export async function startManagedControllers(flags: ControllerFlags, kc: KubeConfig, opts: ManagedOptions): Promise<ManagedControllers> {
+  const options = controllerOptions(flags, kc);
+  const log: Logger = options.logger!;
+  const metrics = new ControllerMetrics();
+  const offSsh = onRoundTrip((rt) => metrics.observeSsh(rt));
+  let running: RunningControllers | undefined;
+  let stopping = false;
+
+  const start = async (): Promise<void> => {
+    if (stopping) return;
+    const r = await startControllers(options);
+    running = r;
+    metrics.watchQueue(r.machineQueue);
+    metrics.watchQueue(r.meshQueue);
+    metrics.setMachines(() => r.machines.list());
+  };
+
+  let elector: LeaderElector | undefined;
+  const le = opts.leaderElection;
+  if (le) {
+    elector = new LeaderElector({
+      client: coordinationLeaseClient(kc),
+      namespace: le.namespace,
+      name: le.name,
+      identity: le.identity,
+      ...le.timings,
+      logger: log,
+      onStartedLeading: () =>
+        start().catch((err: unknown) => {
+          log.error("the controllers could not start; exiting so that another replica can lead", { error: describeError(err) });
+          le.onLost();
+        }),
+      onStoppedLeading: le.onLost,
+    });
+    const e = elector;
+    metrics.setLeaderElection(`${le.namespace}/${le.name}`, () => e.isLeader);
+  } else {
+    metrics.setLeaderElection("", () => true);
+  }
+
+  const synced: Check = () => {
+    if (running) {
+      const ok = running.machines.hasSynced && running.meshes.hasSynced;
+      return { ok, message: ok ? "caches synced" : "caches not synced yet" };
+    }
+    if (elector && !elector.isLeader) return { ok: true, message: "standing by (not the leader)" };
+    return { ok: false, message: "controllers not started yet" };
+  };
+  const ready: Record<string, Check> = { informers: synced };
+  if (elector) {
+    const e = elector;
+    ready["leader-election"] = () => ({ ok: e.healthy(), message: e.isLeader ? "leading" : e.healthy() ? `standing by; leader: ${e.leader || "none"}` : "cannot reach the API server to check the Lease" });
+  }
+  const server = await startOpsServer({
+    bind: flags.metricsBindAddress ?? opts.defaultBindAddress,
+    metrics,
+    live: { ping: () => ({ ok: true }) },
+    ready,
+    logger: log,
+  });
+
+  try {
+    if (elector) elector.start();
+    else await start();
+  } catch (err) {
+    offSsh();
+    await server?.close();
+    throw err;
+  }
+
+  return {
+    metrics,
+    server,
+    elector,
+    running: () => running,
+    async stop() {
+      stopping = true;
+      // Reconciles finish before the Lease is released: two replicas never reconcile at once.
+      if (running) await running.stop();
+      await elector?.stop();
+      offSsh();
+      metrics.stop();
+      await server?.close();
+    },
+  };
+}
+
 /** The controllers as a part of `dockmesh up`, connecting through the kubeconfig it wrote. */
 export function controllersComponent(flags: () => ControllerFlags): UpComponent {
   return {
@@ -52,24 +208,46 @@ export function controllersComponent(flags: () => ControllerFlags): UpComponent 
     async start(store) {
       const kc = new KubeConfig();
       kc.loadFromFile(store.kubeconfigPath);
-      return startControllers(controllerOptions(flags(), kc));
+      return startManagedControllers(flags(), kc, { defaultBindAddress: "0" });
     },
   };
 }
 
 export function registerController(program: Command): void {
-  addControllerFlags(program.command("controller").description("run the controllers against $KUBECONFIG, or the in-cluster service account")).action(async (flags: ControllerFlags) => {
+  const cmd = program.command("controller").description("run the controllers against $KUBECONFIG, or the in-cluster service account");
+  addLeaderFlags(addControllerFlags(cmd)).action(async (flags: ControllerFlags & LeaderFlags) => {
     const kc = new KubeConfig();
     kc.loadFromDefault();
     if (!kc.getCurrentCluster()) throw new Error("no cluster configured: set KUBECONFIG, or run inside a cluster");
-    const running = await startControllers(controllerOptions(flags, kc));
-    console.error(`dockmesh: controllers running against ${kc.getCurrentCluster()?.server}`);
+    const identity = defaultIdentity();
+    const managed = await startManagedControllers(flags, kc, {
+      defaultBindAddress: ":8080",
+      ...(flags.leaderElect
+        ? {
+            leaderElection: {
+              namespace: leaseNamespace(flags.leaderElectionNamespace),
+              name: flags.leaseName,
+              identity,
+              timings: leaderTimings(flags),
+              // As client-go/controller-runtime: a leader that lost its Lease exits at once. Reconciles
+              // in flight (SSH steps on hosts) cannot be recalled, but nothing new starts, and the
+              // restarted process campaigns again as a standby with empty caches.
+              onLost: () => {
+                console.error("dockmesh: leader election lost; exiting");
+                process.exit(1);
+              },
+            },
+          }
+        : {}),
+    });
+    const where = kc.getCurrentCluster()?.server;
+    console.error(flags.leaderElect ? `dockmesh: controller ${identity} campaigning for Lease ${leaseNamespace(flags.leaderElectionNamespace)}/${flags.leaseName} on ${where}` : `dockmesh: controllers running against ${where}`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
     });
     console.error("dockmesh: shutting down");
-    await running.stop();
+    await managed.stop();
   });
 }

@@ -54,6 +54,37 @@ export interface HostSession {
   close(): void;
 }
 
+/** One command run on a host: from sending it to its exit status (or failure). */
+export interface RoundTrip {
+  durationMs: number;
+  ok: boolean;
+}
+
+const roundTripListeners = new Set<(rt: RoundTrip) => void>();
+
+/** Calls listener after every command run over SSH (metrics); returns the unsubscribe function. */
+export function onRoundTrip(listener: (rt: RoundTrip) => void): () => void {
+  roundTripListeners.add(listener);
+  return () => roundTripListeners.delete(listener);
+}
+
+/** Reports the round trip of `command` to the listeners; resolves and rejects as it does. */
+function observeRoundTrip<T>(command: Promise<T>): Promise<T> {
+  if (roundTripListeners.size === 0) return command;
+  const started = performance.now();
+  const report = (ok: boolean) => {
+    for (const l of roundTripListeners) {
+      try {
+        l({ durationMs: performance.now() - started, ok });
+      } catch {
+        // an observer never breaks a command
+      }
+    }
+  };
+  command.then(() => report(true), () => report(false));
+  return command;
+}
+
 export const CONNECT_TIMEOUT_MS = 10_000;
 export const EXEC_TIMEOUT_MS = 120_000;
 
@@ -213,7 +244,7 @@ class Session implements HostSession {
     const command = this.target.user === "root" ? argv : `sudo -n ${argv}`;
     const timeoutMs = opts.timeoutMs ?? EXEC_TIMEOUT_MS;
     this.roundTrips++;
-    return new Promise((resolve, reject) => {
+    return observeRoundTrip(new Promise<ExecResult>((resolve, reject) => {
       this.client.exec(command, (err, stream) => {
         if (err) {
           reject(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}`, { cause: err }));
@@ -243,7 +274,7 @@ class Session implements HostSession {
         });
         stream.end(opts.input ?? "");
       });
-    });
+    }));
   }
 
   close(): void {
