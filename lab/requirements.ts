@@ -13,6 +13,8 @@ export interface Requirement {
   pkg: string;
   /** Extra check on the found file (e.g. busybox must be statically linked). */
   check?: (path: string) => boolean;
+  /** A file that need not be executable (e.g. a Lua module); default false. */
+  file?: boolean;
 }
 
 const inDirs = (name: string): string[] => ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map((d) => join(d, name));
@@ -70,7 +72,7 @@ export function isStaticElf(path: string): boolean {
 
 /** The requirements not met on this machine. */
 export function findMissing(reqs: readonly Requirement[] = REQUIREMENTS): Requirement[] {
-  return reqs.filter((r) => !r.paths.some((p) => isExecutable(p) && (r.check ? r.check(p) : true)));
+  return reqs.filter((r) => !r.paths.some((p) => (r.file ? existsSync(p) : isExecutable(p)) && (r.check ? r.check(p) : true)));
 }
 
 /** Distinct packages for the missing requirements, in a stable order. */

@@ -18,6 +18,8 @@ export function run(argv: readonly string[], opts: { cwd?: string; env?: Record<
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
+    // A process that exits without reading its input must not fail the test with EPIPE.
+    child.stdin?.on("error", () => {});
     child.stdin?.end(opts.input ?? "");
   });
 }
