@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { projectRoot } from "../support/golden.js";
 import { DEFAULT_LEASE_NAME } from "../../cli/controller.js";
@@ -69,7 +69,7 @@ function calledMethods(): Map<string, string[]> {
       for (const m of readFileSync(file, "utf8").matchAll(/\.([a-zA-Z]+)\s*\(/g)) {
         const name = m[1]!;
         if (!api.has(name) || !/(Namespaced|Cluster|ForAllNamespaces)/.test(name)) continue;
-        calls.set(name, [...(calls.get(name) ?? []), file.slice(projectRoot.length + 1)]);
+        calls.set(name, [...(calls.get(name) ?? []), relative(projectRoot, file)]);
       }
     }
   }
