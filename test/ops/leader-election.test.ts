@@ -141,4 +141,19 @@ describe("leader election between two controller processes", { timeout: 180_000 
     assert.equal(await meshReconciles(c) >= 0, true);
     await c.waitFor("replica-c's controllers", () => c.lines().some((l) => l.message === "controllers running"));
   });
+
+  test("a leader that cannot renew (API server gone) exits at once, within the renew deadline", async () => {
+    const d = controller("replica-d");
+    await d.waitFor("replica-d to stand by or lead", () => d.lines().some((l) => l.message === "new leader observed"));
+    const leader = procs.find((p) => !p.exited && p !== d && p.lines().some((l) => l.message === "acquired the lease; leading"));
+    assert.ok(leader, "a running leader");
+    const lastRenew = Date.parse((await lease()).spec.renewTime ?? "");
+    await store.close();
+    const code = await leader.exitCode();
+    const exitedAfter = Date.now() - lastRenew;
+    console.log(`leader exited ${exitedAfter} ms after its last renewal, code ${code}`);
+    assert.equal(code, 1);
+    assert.match(leader.output, /leader election lost; exiting/);
+    assert.ok(exitedAfter <= (RENEW_S + 2 * RETRY_S) * 1000, `stopped before the lease (${LEASE_S} s) could pass to another (${exitedAfter} ms)`);
+  });
 });
