@@ -51,6 +51,8 @@ export type Outcome =
       planErrors: string[];
       /** Members not configured as peers yet: they have no WireGuard key so far. */
       pendingPeers?: string[];
+      /** MTU changes held back because containers are attached. */
+      mtuPending?: string[];
     };
 
 export function peerReports(networks: readonly NetworkPlan[], obs: HostObservation, nowS: number, unmanaged: ReadonlySet<string> = new Set()): PeerReport[] {
@@ -153,6 +155,8 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
     conds.push({ type: "NetworkConfigured", status: "False", reason: b[0]!.reason, message: b.map((x) => `MeshNetwork ${x.meshNetwork}: ${x.message}`).join("; ") });
   } else if (result.applyError) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "ApplyFailed", message: result.applyError.message });
+  } else if (outcome.mtuPending?.length) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "MtuChangePending", message: outcome.mtuPending.join("; ") });
   } else if (leftovers.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "Drift", message: `still differs after applying: ${leftovers.join("; ")}` });
   } else if (result.networks.length === 0) {

@@ -8,7 +8,7 @@ import { isMember, planHost, type Member, type MeshView, type NetworkPlan } from
 import { connect, type HostSession } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
-import { uplinkMtu, type Probe } from "../hosts/observe.js";
+import { hostFacts, type Probe } from "../hosts/observe.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition, formatTime, setConditions } from "../runtime/conditions.js";
 import type { Informer, SecretObject } from "../runtime/informer.js";
@@ -23,6 +23,8 @@ import { ensureMachineKey, deleteMachineKey, type MachineKey } from "./keys.js";
 import { machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, sshTargetFor } from "./ssh-target.js";
+import { canRelay } from "./relays.js";
+import { holdMtuUnderContainers } from "./mtu.js";
 
 export interface MachineControllerDeps {
   kubeConfig: KubeConfig;
@@ -104,10 +106,15 @@ export class MachineReconciler {
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
       const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
+      let mtuPending: string[] = [];
       let result: ConvergeResult;
       try {
         result = await converge(session, {
-          plan: (obs) => planHost(ns, name, views, { uplinkMtu: uplinkMtu(obs) ?? 1500 }).networks,
+          plan: (obs) => {
+            const held = holdMtuUnderContainers(planHost(ns, name, views, hostFacts(obs)).networks, obs);
+            mtuPending = held.pending;
+            return held.networks;
+          },
           privateKey: machineKey.privateKey,
           publicKey: machineKey.publicKey,
           previous,
@@ -133,7 +140,7 @@ export class MachineReconciler {
       const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: waiting, pendingPeers: pending };
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: waiting, pendingPeers: pending, mtuPending };
       const ready = await this.writeOutcome(m, outcome, session, machineKey);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
@@ -181,10 +188,7 @@ export class MachineReconciler {
         const publicKey = a.machine === name ? key.publicKey : peer.status?.publicKey;
         members.push({ name: a.machine, subnet: a.subnet, ...(peer.spec.endpoint ? { endpoint: peer.spec.endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
       }
-      // Relays must be healthy: a public member whose WireGuard is known broken is skipped.
-      const relayCandidates = members
-        .filter((x) => x.endpoint && findCondition(this.d.machines.get(`${ns}/${x.name}`)?.status?.conditions, "WireGuardReady")?.status !== "False")
-        .map((x) => x.name);
+      const relayCandidates = members.filter((x) => canRelay(x.name === name ? m : this.d.machines.get(`${ns}/${x.name}`))).map((x) => x.name);
       // Peers whose key is not known yet are left out until their first reconcile publishes it.
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });

@@ -14,6 +14,7 @@ import { findCondition } from "../runtime/conditions.js";
 import { MachineReconciler } from "./machine.js";
 import { MeshNetworkReconciler } from "./meshnetwork.js";
 import { MACHINES, MESHNETWORKS, keySecretName } from "./resources.js";
+import { canRelay } from "./relays.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -44,7 +45,7 @@ function peerFacts(m: Machine): string {
     m.metadata.labels ?? {},
     m.status?.publicKey ?? "",
     Boolean(m.metadata.deletionTimestamp),
-    findCondition(m.status?.conditions, "WireGuardReady")?.status ?? "",
+    canRelay(m),
     findCondition(m.status?.conditions, "Ready")?.status ?? "",
     findCondition(m.status?.conditions, "Reachable")?.status ?? "",
   ]);

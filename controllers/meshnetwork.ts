@@ -11,6 +11,7 @@ import { writeStatus } from "../runtime/status.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Clock } from "../runtime/clock.js";
 import { invalidMeshStatus, meshStatus } from "./meshnetwork-status.js";
+import { canRelay } from "./relays.js";
 
 export interface MeshControllerDeps {
   machines: Informer<Machine>;
@@ -49,9 +50,7 @@ export class MeshNetworkReconciler {
       .list(ns)
       .filter((x) => !x.metadata.deletionTimestamp)
       .flatMap((x) => resolveMesh(x).mesh ?? []);
-    const healthy = machines
-      .filter((m) => m.spec.endpoint && !m.metadata.deletionTimestamp && findCondition(m.status?.conditions, "WireGuardReady")?.status !== "False")
-      .map((m) => m.metadata.name ?? "");
+    const healthy = machines.filter(canRelay).map((m) => m.metadata.name ?? "");
     const plan = planMesh(resolved, machines, { existing: mesh.status?.allocations ?? [], allMeshes: all, relayCandidates: healthy });
     return meshStatus(plan, new Map(machines.map((m) => [m.metadata.name ?? "", m])));
   }

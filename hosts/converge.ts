@@ -2,7 +2,7 @@
 // re-observe. Round trips: one when nothing differs (a resync), three when something did.
 import type { NetworkPlan } from "../mesh/plan.js";
 import { applySteps } from "./apply.js";
-import { diffHost, teardownSteps, type AreaStep, type Blocker, type PreviousNetwork } from "./diff.js";
+import { diffHost, type AreaStep, type Blocker, type PreviousNetwork } from "./diff.js";
 import { HostError } from "./errors.js";
 import { observeHost, type HostObservation, type Probe } from "./observe.js";
 import type { HostSession } from "./ssh.js";
@@ -79,9 +79,9 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
 export async function teardown(session: HostSession, previous: readonly PreviousNetwork[], log?: (line: string) => void): Promise<AreaStep[]> {
   const { ifaces, nets } = namesOf([], previous);
   const obs = await observeHost(session, ifaces, nets);
-  const steps = previous.flatMap((p) => teardownSteps(p, obs));
+  const all = (o: HostObservation) => diffHost({ networks: [], privateKey: "", publicKey: "", previous }, o).steps;
+  const steps = all(obs);
   if (steps.length === 0) return [];
   await applySteps(session, steps, log);
-  const after = await observeHost(session, ifaces, nets);
-  return previous.flatMap((p) => teardownSteps(p, after));
+  return all(await observeHost(session, ifaces, nets));
 }

@@ -3,7 +3,8 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { NetworkPlan, IptablesRule } from "../mesh/plan.js";
-import { RULE_COMMENT_PREFIX } from "../mesh/plan.js";
+import { INPUT_CHAIN, RULE_COMMENT_PREFIX } from "../mesh/plan.js";
+import { shJoin } from "../mesh/shell.js";
 import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
 import { displayArgv, type Step } from "./steps.js";
 import { splitRuleLine, type HostObservation, type WgInterfaceState } from "./observe.js";
@@ -172,7 +173,8 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
   const chains = new Set(rules.map((r) => `${r.table}/${r.chain}`));
   for (const chainKey of [...chains].sort()) {
     const lines = obs.iptables.get(chainKey);
-    if (lines === undefined) {
+    // dockmesh's own chains are created on demand.
+    if (lines === undefined && !chainKey.includes("/DOCKMESH-")) {
       blockers.push({
         meshNetwork: mesh,
         area: "rules",
@@ -182,7 +184,7 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
     }
   }
   for (const r of rules) {
-    const lines = obs.iptables.get(`${r.table}/${r.chain}`);
+    const lines = obs.iptables.get(`${r.table}/${r.chain}`) ?? (r.chain.startsWith("DOCKMESH-") ? [] : undefined);
     if (lines === undefined) continue;
     const want = iptablesSaveLine(r);
     const at = lines.indexOf(want);
@@ -201,6 +203,25 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
       steps.push({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv(["iptables", "-t", table, "-D", chain, ...args]), area: "rules", meshNetwork: mesh });
     }
   }
+}
+
+/**
+ * The INPUT jump and DOCKMESH-INPUT are shared by the meshes on a host: once no rule of ours
+ * is left in the chain (after `removing` go), they go too.
+ */
+function sharedChainSteps(obs: HostObservation, removing: ReadonlySet<string>, stillWanted: boolean, meshNetwork: string): AreaStep[] {
+  if (stillWanted) return [];
+  const chain = obs.iptables.get(`filter/${INPUT_CHAIN}`);
+  const jump = (obs.iptables.get("filter/INPUT") ?? []).filter((l) => splitRuleLine(l).at(-1) === INPUT_CHAIN);
+  if (chain === undefined && jump.length === 0) return [];
+  const others = (chain ?? []).filter((l) => !removing.has(l) && splitRuleLine(l).some((w) => w.startsWith(RULE_COMMENT_PREFIX)));
+  if (others.length) return [];
+  const steps: AreaStep[] = jump.map((l) => {
+    const args = ruleLineArgs(l);
+    return { op: "delete_rule", args: ["filter", "INPUT", ...args], display: displayArgv(["iptables", "-D", "INPUT", ...args]), area: "teardown", meshNetwork };
+  });
+  if (chain !== undefined) steps.push({ op: "drop_chain", args: ["filter", INPUT_CHAIN], display: `iptables -F ${INPUT_CHAIN}; iptables -X ${INPUT_CHAIN}`, area: "teardown", meshNetwork });
+  return steps;
 }
 
 /** Steps removing everything dockmesh put on the host for one interface. */
@@ -244,6 +265,9 @@ export function diffHost(input: DiffInput, obs: HostObservation): DiffResult {
     const p = prev.dockerNetwork && plannedNets.has(prev.dockerNetwork) ? { meshNetwork: prev.meshNetwork, interface: prev.interface } : prev;
     steps.push(...teardownSteps(p, obs));
   }
+  const wantsChain = input.networks.some((n) => n.rules.some((r) => r.chain === INPUT_CHAIN));
+  const removing = new Set(steps.filter((s) => s.op === "delete_rule" && s.args[1] === INPUT_CHAIN).map((s) => shJoin(["-A", ...s.args.slice(1)])));
+  steps.push(...sharedChainSteps(obs, removing, wantsChain, input.networks[0]?.meshNetwork ?? "-"));
   // A blocked mesh gets no steps at all: no half-configured network.
   const blocked = new Set(blockers.map((b) => b.meshNetwork));
   return { steps: steps.filter((s) => s.area === "teardown" || !blocked.has(s.meshNetwork)), blockers };

@@ -48,6 +48,7 @@ ipt nat POSTROUTING
 ipt filter INPUT
 ipt filter FORWARD
 ipt raw PREROUTING
+ipt filter DOCKMESH-INPUT
 ifaces "$@" | while read -r i; do
   sec iface "$i"
   for f in "/etc/wireguard/$i.conf" "/etc/systemd/system/wg-quick@$i.service.d/dockmesh.conf"; do
@@ -114,16 +115,45 @@ export interface HostObservation {
   wg: Map<string, WgInterfaceState>;
   /** "table/CHAIN" → rules as `iptables -S` prints them; undefined when the chain is missing. */
   iptables: Map<string, string[] | undefined>;
+  /** "table/CHAIN" → policy of a built-in chain (ACCEPT, DROP). */
+  policies: Map<string, string>;
   ifaces: Map<string, IfaceFiles>;
   networks: Map<string, DockerNetworkState | undefined>;
 }
 
-/** Splits an `iptables -S` line into words; quotes appear around comments (always with nft). */
+/**
+ * Splits an `iptables -S` line (or its canonical form) into words: double quotes appear around
+ * comments (always with nft), single quotes in the canonical form (POSIX quoting).
+ */
 export function splitRuleLine(line: string): string[] {
   const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(line))) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!);
+  let word: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === " " || c === "\t") {
+      if (word !== undefined) out.push(word);
+      word = undefined;
+    } else if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      word = (word ?? "") + line.slice(i + 1, end < 0 ? line.length : end);
+      i = end < 0 ? line.length : end;
+    } else if (c === '"') {
+      let j = i + 1;
+      let text = "";
+      while (j < line.length && line[j] !== '"') {
+        if (line[j] === "\\" && j + 1 < line.length) j++;
+        text += line[j];
+        j++;
+      }
+      word = (word ?? "") + text;
+      i = j;
+    } else if (c === "\\" && i + 1 < line.length) {
+      word = (word ?? "") + line[++i];
+    } else {
+      word = (word ?? "") + c;
+    }
+  }
+  if (word !== undefined) out.push(word);
   return out;
 }
 
@@ -163,6 +193,7 @@ export function parseObservation(text: string): HostObservation {
     routes: [],
     wg: new Map(),
     iptables: new Map(),
+    policies: new Map(),
     ifaces: new Map(),
     networks: new Map(),
   };
@@ -225,7 +256,10 @@ export function parseObservation(text: string): HostObservation {
         break;
       case "iptables": {
         const rc = body.at(-1);
-        obs.iptables.set(s.arg.replace(":", "/"), rc === "rc=0" ? body.slice(0, -1).filter((l) => l.startsWith("-A ")).map(canonicalRule) : undefined);
+        const key = s.arg.replace(":", "/");
+        obs.iptables.set(key, rc === "rc=0" ? body.slice(0, -1).filter((l) => l.startsWith("-A ")).map(canonicalRule) : undefined);
+        const policy = body.find((l) => l.startsWith("-P "))?.split(" ")[2];
+        if (rc === "rc=0" && policy) obs.policies.set(key, policy);
         break;
       }
       case "iface": {
@@ -288,6 +322,18 @@ export async function observeHost(session: HostSession, ifaces: readonly string[
   } catch (err) {
     throw new HostError("ObserveFailed", `observing the host failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** What the planner needs to know about the host. */
+export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops: boolean; rawTable: boolean } {
+  const input = obs.iptables.get("filter/INPUT") ?? [];
+  // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
+  const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
+  return {
+    uplinkMtu: uplinkMtu(obs) ?? 1500,
+    inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
+    rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
+  };
 }
 
 /** MTU of the uplink: the default route's device, else the smallest physical-looking link. */

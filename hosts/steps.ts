@@ -19,6 +19,7 @@ export type StepOp =
   | "ensure_rule"
   | "replace_rule"
   | "delete_rule"
+  | "drop_chain"
   | "enable_unit"
   | "disable_unit"
   | "daemon_reload";
@@ -72,8 +73,10 @@ link_up() { ip link set dev "$1" up; }
 link_mtu() { ip link set dev "$1" mtu "$2"; }
 route_replace() { ip route replace "$1" dev "$2"; }
 route_del() { ip route del "$1" dev "$2" 2>/dev/null || true; }
-ensure_rule() { t=$1; c=$2; shift 2; iptables -w -t "$t" -C "$c" "$@" 2>/dev/null || iptables -w -t "$t" -I "$c" "$@"; }
-replace_rule() { t=$1; c=$2; shift 2; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; iptables -w -t "$t" -I "$c" "$@"; }
+own_chain() { case "$2" in DOCKMESH-*) iptables -w -t "$1" -N "$2" 2>/dev/null || true ;; esac; }
+ensure_rule() { t=$1; c=$2; shift 2; own_chain "$t" "$c"; iptables -w -t "$t" -C "$c" "$@" 2>/dev/null || iptables -w -t "$t" -I "$c" "$@"; }
+replace_rule() { t=$1; c=$2; shift 2; own_chain "$t" "$c"; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; iptables -w -t "$t" -I "$c" "$@"; }
+drop_chain() { iptables -w -t "$1" -F "$2" 2>/dev/null || true; iptables -w -t "$1" -X "$2" 2>/dev/null || true; }
 delete_rule() { t=$1; c=$2; shift 2; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; }
 enable_unit() {
   if command -v systemctl >/dev/null 2>&1; then systemctl enable "wg-quick@$1.service" 2>&1

@@ -37,6 +37,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { binary: "tar", paths: inDirs("tar"), pkg: "tar" },
   // `systemctl enable wg-quick@wg0` on a lab host (no systemd runs there) only needs the binary.
   { binary: "systemctl", paths: inDirs("systemctl"), pkg: "systemd" },
+  // Pings with DF set (busybox's ping cannot) to prove the MTU across the tunnel.
+  { binary: "ping", paths: inDirs("ping"), pkg: "iputils-ping" },
 ];
 
 function isExecutable(path: string): boolean {

@@ -10,9 +10,14 @@ import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./def
 
 /** Comment on every iptables rule dockmesh adds, so observe and teardown find exactly ours. */
 export const RULE_COMMENT_PREFIX = "dockmesh:";
+/** Comment of the INPUT jump to INPUT_CHAIN, shared by every mesh on the host. */
+export const INPUT_JUMP_COMMENT = "dockmesh";
+
+/** Chain dockmesh creates in the filter table to open WireGuard's port on firewalled hosts. */
+export const INPUT_CHAIN = "DOCKMESH-INPUT";
 
 export interface IptablesRule {
-  table: "filter" | "nat";
+  table: "filter" | "nat" | "raw";
   chain: string;
   /** The rule as `iptables -S` prints it after the chain name (canonical order), comment included. */
   args: string[];
@@ -102,6 +107,10 @@ export interface MeshView {
 export interface HostFacts {
   /** MTU of the host's uplink, for mtu: auto (default 1500). */
   uplinkMtu?: number;
+  /** The host's INPUT chain drops what it does not allow (policy DROP or a final DROP/REJECT). */
+  inputDrops?: boolean;
+  /** The raw table is there: Docker 28+ drops traffic to containers in raw PREROUTING. */
+  rawTable?: boolean;
 }
 
 export interface MeshPlan {
@@ -244,6 +253,16 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   if (relay) {
     // Relay between NAT'd members of this mesh only: in and out of the tunnel, mesh addresses both ways.
     rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-s", mesh.cidr, "-d", mesh.cidr, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"] });
+  }
+  if (facts.rawTable) {
+    // Docker 28+ drops packets for a container IP that do not arrive on its bridge, in raw
+    // PREROUTING; let the tunnel's traffic for our subnet past those drops.
+    rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnet!, "-i", iface, ...comment, "-j", "ACCEPT"] });
+  }
+  if (facts.inputDrops) {
+    // A firewalled host: open the WireGuard port in dockmesh's own chain (jumped to from INPUT).
+    rules.push({ table: "filter", chain: INPUT_CHAIN, args: ["-p", "udp", "-m", "udp", "--dport", String(mesh.listenPort), ...comment, "-j", "ACCEPT"] });
+    rules.push({ table: "filter", chain: "INPUT", args: ["-m", "comment", "--comment", INPUT_JUMP_COMMENT, "-j", INPUT_CHAIN] });
   }
   const peerList = [...peers.values()];
   const routes = peerList.flatMap((p) => p.allowedIPs.map((destination) => ({ destination, dev: iface })));

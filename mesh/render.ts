@@ -1,6 +1,9 @@
 // Rendering: wg-quick configuration text, iptables and docker commands, and the human plan.
 import { shJoin } from "./shell.js";
-import type { HostPlan, IptablesRule, NetworkPlan } from "./plan.js";
+import { INPUT_CHAIN, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
+
+/** The INPUT → DOCKMESH-INPUT jump, which every mesh on a host shares. */
+export const isSharedJump = (r: IptablesRule): boolean => r.chain === "INPUT" && r.args.at(-1) === INPUT_CHAIN;
 
 export const REDACTED = "(redacted)";
 
@@ -34,8 +37,14 @@ export function renderWgConfig(net: NetworkPlan, privateKey: string | undefined)
     `PrivateKey = ${privateKey ?? REDACTED}`,
     `ListenPort = ${wg.listenPort}`,
     `MTU = ${wg.mtu}`,
+    // dockmesh's own chains first (idempotent), then every rule checked before it is inserted.
+    ...[...new Set(net.rules.filter((r) => r.chain.startsWith("DOCKMESH-")).map((r) => `${r.table} ${r.chain}`))].map((tc) => {
+      const [table, chain] = tc.split(" ") as [string, string];
+      return `PostUp = iptables -t ${table} -N ${chain} 2>/dev/null || true`;
+    }),
     ...net.rules.map((r) => `PostUp = ${shJoin(iptablesArgv(r, "-C"))} || ${shJoin(iptablesArgv(r, "-I"))}`),
-    ...net.rules.map((r) => `PostDown = ${shJoin(iptablesArgv(r, "-D"))} || true`),
+    // The shared INPUT jump stays: another mesh on the host may use the chain.
+    ...net.rules.filter((r) => !isSharedJump(r)).map((r) => `PostDown = ${shJoin(iptablesArgv(r, "-D"))} || true`),
   ];
   for (const p of wg.peers) {
     lines.push(

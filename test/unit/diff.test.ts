@@ -5,7 +5,7 @@ import { planAll, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
 import { diffHost, NETWORK_LABEL, type DiffInput } from "../../hosts/diff.js";
-import { canonicalRule, parseObservation, splitRuleLine, type HostObservation } from "../../hosts/observe.js";
+import { canonicalRule, hostFacts, parseObservation, splitRuleLine, type HostObservation } from "../../hosts/observe.js";
 import { renderScript } from "../../hosts/steps.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
 
@@ -35,6 +35,7 @@ function emptyHost(): HostObservation {
       ["filter/DOCKER-USER", ["-A DOCKER-USER -j RETURN"]],
       ["nat/POSTROUTING", ["-A POSTROUTING -s 10.210.0.0/24 ! -o br-dm0 -j MASQUERADE"]],
     ]),
+    policies: new Map(),
     ifaces: new Map(),
     networks: new Map(),
   };
@@ -244,4 +245,59 @@ test("observe: parses real command output (wg dump with the key blanked, ip -j, 
 test("observe: iptables-nft's quoted comments and legacy's bare ones read the same", () => {
   assert.equal(canonicalRule('-A X -m comment --comment "dockmesh:dm0" -j ACCEPT'), canonicalRule("-A X -m comment --comment dockmesh:dm0 -j ACCEPT"));
   assert.deepEqual(splitRuleLine('-A X -m comment --comment "a \\"b\\" c" -j ACCEPT'), ["-A", "X", "-m", "comment", "--comment", 'a "b" c', "-j", "ACCEPT"]);
+  // The canonical form quotes "!" POSIX-style; it must split back to the same words.
+  const docker28 = "-A PREROUTING -d 10.220.4.2/32 ! -i br-dm0 -j DROP";
+  assert.deepEqual(splitRuleLine(canonicalRule(docker28)), splitRuleLine(docker28));
+  assert.deepEqual(splitRuleLine(canonicalRule("-A X -m comment --comment \"it's here\" -j ACCEPT")).at(-3), "it's here");
+});
+
+function planWith(facts: { inputDrops?: boolean; rawTable?: boolean }, iface = "dm0", listenPort = 51820): NetworkPlan {
+  return planAll([mesh("mesh", { interface: iface, dockerNetwork: "apps", listenPort })], [pub("a", 0), pub("b", 1)], pubs, new Map([["default/a", facts]])).hosts.find((h) => h.machine === "a")!.networks[0]!;
+}
+
+test("plan: a firewalled host opens the WireGuard port in dockmesh's chain; the raw table gets a pass for Docker 28", () => {
+  const net = planWith({ inputDrops: true, rawTable: true });
+  assert.deepEqual(net.rules.slice(2).map((r) => `${r.table} ${iptablesSaveLine(r)}`), [
+    "raw -A PREROUTING -d 10.210.0.0/24 -i dm0 -m comment --comment dockmesh:dm0 -j ACCEPT",
+    "filter -A DOCKMESH-INPUT -p udp -m udp --dport 51820 -m comment --comment dockmesh:dm0 -j ACCEPT",
+    "filter -A INPUT -m comment --comment dockmesh -j DOCKMESH-INPUT",
+  ]);
+  const conf = renderWgConfig(net, undefined);
+  assert.match(conf, /^PostUp = iptables -t filter -N DOCKMESH-INPUT 2>\/dev\/null \|\| true$/m);
+  assert.doesNotMatch(conf, /PostDown = .*-j DOCKMESH-INPUT/, "the shared jump is not removed by one interface going down");
+  assert.equal(planWith({}).rules.length, 2, "nothing extra on an open host with no raw table");
+});
+
+test("observe: facts — INPUT policy DROP or a catch-all DROP means the port must be opened", () => {
+  const obs = emptyHost();
+  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: false, rawTable: false });
+  obs.policies.set("filter/INPUT", "DROP");
+  obs.iptables.set("raw/PREROUTING", []);
+  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: true, rawTable: true });
+  obs.policies.set("filter/INPUT", "ACCEPT");
+  obs.iptables.set("filter/INPUT", ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A INPUT -j REJECT --reject-with icmp-host-prohibited"]);
+  assert.equal(hostFacts(obs).inputDrops, true);
+  obs.links.set("eth0", { name: "eth0", up: true, mtu: 1400 });
+  assert.equal(hostFacts(obs).uplinkMtu, 1400);
+});
+
+test("diff: Docker 28's raw DROP for a container ahead of our pass is moved behind it", () => {
+  const net = planWith({ rawTable: true });
+  const obs = convergedHost(net);
+  obs.iptables.set("raw/PREROUTING", [canonicalRule("-A PREROUTING -d 10.210.0.2/32 ! -i br-dm0 -j DROP"), ...obs.iptables.get("raw/PREROUTING")!]);
+  assert.deepEqual(ops(diffHost(input(net), obs)), ["replace_rule raw PREROUTING -d 10.210.0.0/24 -i dm0 -m comment --comment dockmesh:dm0 -j ACCEPT"]);
+});
+
+test("diff: the shared INPUT chain goes with the last mesh that uses it, not before", () => {
+  const blue = planWith({ inputDrops: true }, "wg-blue", 51820);
+  const obs = convergedHost(blue);
+  const other = "-A DOCKMESH-INPUT -p udp -m udp --dport 51821 -m comment --comment dockmesh:wg-red -j ACCEPT";
+  obs.iptables.get("filter/DOCKMESH-INPUT")!.push(other);
+  const prev = [{ meshNetwork: "mesh", interface: "wg-blue", dockerNetwork: "apps" }];
+  const leaving = diffHost({ networks: [], privateKey: "", publicKey: "", previous: prev }, obs);
+  assert.ok(leaving.steps.some((s) => s.op === "delete_rule" && s.args.includes("dockmesh:wg-blue")));
+  assert.ok(!leaving.steps.some((s) => s.op === "drop_chain" || (s.op === "delete_rule" && s.args[1] === "INPUT")), "red still needs the chain");
+  obs.iptables.set("filter/DOCKMESH-INPUT", obs.iptables.get("filter/DOCKMESH-INPUT")!.filter((l) => l !== other));
+  const last = diffHost({ networks: [], privateKey: "", publicKey: "", previous: prev }, obs);
+  assert.deepEqual(last.steps.filter((s) => s.args[1] === "INPUT" || s.op === "drop_chain").map((s) => s.op), ["delete_rule", "drop_chain"]);
 });
