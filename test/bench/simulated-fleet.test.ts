@@ -1,0 +1,110 @@
+// SimulatedHostFleet over real SSH (hosts/ssh.ts → ssh2 Server on loopback): the controller's own
+// converge() configures simulated hosts, counts one round trip per command, sees peers handshake
+// once both sides are configured, and a second converge is one observe with nothing to do.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { planAll, type NetworkPlan } from "../../mesh/plan.js";
+import { generateKeyPair } from "../../mesh/keys.js";
+import { connect, type SshTarget } from "../../hosts/ssh.js";
+import { converge, type ConvergeResult } from "../../hosts/converge.js";
+import { hostFacts } from "../../hosts/observe.js";
+import { HostError } from "../../hosts/errors.js";
+import { peerReports } from "../../controllers/machine-conditions.js";
+import { generateEd25519 } from "../../lab/keys.js";
+import { SimulatedHostFleet, simulatedAddress } from "../../bench/sim/simulated-fleet.js";
+import { mesh, pub } from "../support/fixtures.js";
+
+const names = ["m0", "m1", "m2"];
+const clientKey = generateEd25519("bench");
+const wgKeys = new Map(names.map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 11))]));
+const pubs = new Map([...wgKeys].map(([k, v]) => [k, v.publicKey]));
+const machines = names.map((n, i) => pub(n, i));
+let fleet: SimulatedHostFleet;
+
+function target(name: string, privateKey = clientKey.privateKey): SshTarget {
+  const h = fleet.get(name)!;
+  return { host: h.sshHost, port: h.sshPort, user: "root", privateKey, keySource: "test key" };
+}
+
+function plan(name: string, facts = {}): NetworkPlan[] {
+  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" })], machines, pubs, new Map([[`default/${name}`, facts]])).hosts.find((h) => h.machine === name)!.networks;
+}
+
+/** What MachineReconciler does per reconcile: one session, converge with probes. */
+async function reconcile(name: string): Promise<{ result: ConvergeResult; roundTrips: number }> {
+  const session = await connect(target(name));
+  try {
+    const result = await converge(
+      session,
+      {
+        plan: (obs) => plan(name, hostFacts(obs)),
+        privateKey: wgKeys.get(name)!.privateKey,
+        publicKey: wgKeys.get(name)!.publicKey,
+        previous: [],
+        probes: (nets) => nets.flatMap((n) => n.wireguard.peers.map((p) => ({ iface: "dm0", source: "10.0.0.1", publicKey: p.publicKey!, address: p.allowedIPs[0]!.replace(/0\/\d+$/, "1") }))),
+      },
+      plan(name),
+    );
+    return { result, roundTrips: session.roundTrips };
+  } finally {
+    session.close();
+  }
+}
+
+describe("SimulatedHostFleet", () => {
+  before(async () => {
+    fleet = await SimulatedHostFleet.start({ names, authorizedKey: clientKey.publicKey });
+  });
+  after(() => fleet.close());
+
+  test("hosts listen on their own loopback addresses", () => {
+    assert.deepEqual(fleet.hosts.map((h) => h.sshHost), [simulatedAddress(0), simulatedAddress(1), simulatedAddress(2)]);
+    assert.ok(fleet.hosts.every((h) => h.sshHost.startsWith("127.") && h.sshPort > 0));
+  });
+
+  test("a first converge configures the host in three round trips; the next is one observe", async () => {
+    const first = await reconcile("m0");
+    assert.equal(first.roundTrips, 3, "observe, apply, re-observe");
+    assert.equal(first.result.applyError, undefined);
+    assert.ok(first.result.applied.length > 5);
+    assert.deepEqual(first.result.remaining, []);
+    const c = fleet.get("m0")!.counters;
+    assert.deepEqual({ sessions: c.sessions, roundTrips: c.roundTrips, observes: c.observes, applies: c.applies, failures: c.failures }, { sessions: 1, roundTrips: 3, observes: 2, applies: 1, failures: 0 });
+    assert.equal(c.steps, first.result.applied.length);
+    const again = await reconcile("m0");
+    assert.equal(again.roundTrips, 1);
+    assert.deepEqual(again.result.applied, []);
+    assert.equal(fleet.get("m1")!.counters.roundTrips, 0, "other hosts untouched");
+  });
+
+  test("peers connect once both sides are configured", async () => {
+    const nowS = () => Math.floor(Date.now() / 1000);
+    let r = (await reconcile("m0")).result;
+    assert.ok(peerReports(r.networks, r.observation, nowS()).every((p) => p.state === "NoHandshake"));
+    await reconcile("m1");
+    r = (await reconcile("m0")).result;
+    assert.deepEqual(peerReports(r.networks, r.observation, nowS()).map((p) => `${p.machine} ${p.state}`), ["m1 Connected", "m2 NoHandshake"]);
+    await reconcile("m2");
+    r = (await reconcile("m0")).result;
+    assert.deepEqual(peerReports(r.networks, r.observation, nowS()).map((p) => `${p.machine} ${p.state}`), ["m1 Connected", "m2 Connected"]);
+  });
+
+  test("anything but dockmesh's scripts exits 127; a wrong key is refused", async () => {
+    const session = await connect(target("m2"));
+    try {
+      const r = await session.exec("uname -a");
+      assert.equal(r.code, 127);
+      assert.match(r.stderr, /not a dockmesh script/);
+    } finally {
+      session.close();
+    }
+    assert.equal(fleet.get("m2")!.counters.unknown, 1);
+    await assert.rejects(connect(target("m2", generateEd25519("other").privateKey)), (err: unknown) => err instanceof HostError && err.reason === "AuthFailed");
+  });
+
+  test("many sessions at once each reach their own host", async () => {
+    const before = fleet.snapshot();
+    await Promise.all(Array.from({ length: 30 }, (_, i) => reconcile(names[i % 3]!)));
+    for (const n of names) assert.equal(fleet.get(n)!.counters.roundTrips - before.get(n)!.roundTrips, 10, n);
+  });
+});
