@@ -1,24 +1,40 @@
-// Checks a manifest the way the API server would before `dockmesh plan` trusts it.
+// Checks a manifest the way the API server would before `dockmesh plan` trusts it: the same
+// structural-schema validation the embedded store runs (crds/ is the schema), strict about
+// unknown fields, plus the object-metadata rules.
+import { loadCrds, type CustomResourceDefinition } from "../api/crd-schema.js";
+import { applySchema, isPlainObject, validateObjectMeta, type SchemaResult } from "../store/validation.js";
+
 export interface Problem {
   field: string;
   message: string;
 }
 
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const IGNORED = new Set(["v1/Secret", "v1/ConfigMap", "v1/Namespace"]);
+let crds: Map<string, CustomResourceDefinition> | undefined;
 
+function crdFor(kind: string): CustomResourceDefinition | undefined {
+  crds ??= new Map(loadCrds().map((c) => [`${c.spec.group}/${c.spec.versions[0]!.name}/${c.spec.names.kind}`, c]));
+  return crds.get(kind);
+}
+
+/** "ignore" for kinds plan does not use (Secrets, …); otherwise the problems found (none: valid). */
 export function checkManifest(obj: Record<string, unknown>): Problem[] | "ignore" {
   const gvk = `${String(obj.apiVersion)}/${String(obj.kind)}`;
   if (IGNORED.has(gvk)) return "ignore";
-  if (gvk !== "dockmesh.io/v1alpha1/Machine" && gvk !== "dockmesh.io/v1alpha1/MeshNetwork") {
-    return [{ field: "kind", message: `${gvk} is not a dockmesh kind; expected apiVersion dockmesh.io/v1alpha1 with kind Machine or MeshNetwork` }];
+  const crd = crdFor(gvk);
+  if (!crd) return [{ field: "kind", message: `${gvk} is not a dockmesh kind; expected apiVersion dockmesh.io/v1alpha1 with kind Machine or MeshNetwork` }];
+  if (!isPlainObject(obj.metadata)) return [{ field: "metadata", message: "Required value: every object needs metadata with a name" }];
+  const problems: Problem[] = validateObjectMeta({ namespace: "default", ...obj.metadata }, "subdomain", true).map((c) => ({ field: c.field, message: c.message }));
+  const schema = crd.spec.versions[0]!.schema.openAPIV3Schema;
+  for (const key of Object.keys(obj)) {
+    if (!["apiVersion", "kind", "metadata", "spec", "status"].includes(key)) problems.push({ field: key, message: `unknown field "${key}"` });
   }
-  const meta = obj.metadata as Record<string, unknown> | undefined;
-  const name = meta?.name;
-  if (typeof name !== "string" || name === "") return [{ field: "metadata.name", message: "Required value: every object needs a name" }];
-  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    return [{ field: "metadata.name", message: `Invalid value ${JSON.stringify(name)}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'` }];
+  if (obj.spec === undefined) problems.push({ field: "spec", message: "Required value" });
+  else {
+    const out: SchemaResult = { causes: [], unknown: [] };
+    applySchema(schema.properties!.spec!, structuredClone(obj.spec), "spec", out);
+    problems.push(...out.causes.map((c) => ({ field: c.field, message: c.message })));
+    problems.push(...out.unknown.map((f) => ({ field: f, message: `unknown field "${f}" (strict decoding, as kubectl apply does)` })));
   }
-  if (typeof obj.spec !== "object" || obj.spec === null) return [{ field: "spec", message: "Required value" }];
-  return [];
+  return problems;
 }

@@ -79,6 +79,10 @@ export class MachineReconciler {
     const ns = m.metadata.namespace ?? "default";
     const name = m.metadata.name ?? "";
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
+    if (m.status?.publicKey !== machineKey.publicKey) {
+      // Publish the key before touching the host: peers can add this machine while it converges.
+      await writeStatus(this.d.status, m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }), { logger: this.d.log });
+    }
     const { views, waiting, keep, pending } = this.meshViews(m, machineKey);
     const previous = this.previousNetworks(m, keep);
 
