@@ -46,6 +46,8 @@ export function registerUp(program: Command): void {
       console.log(`dockmesh: API server ${store.url} ready${parts}`);
       console.log(`  kubeconfig: ${store.kubeconfigPath}`);
       console.log(`  export KUBECONFIG=${store.kubeconfigPath}`);
+      console.log("  kubectl apply -f examples/           # edit the hosts and the SSH key Secret first");
+      console.log("  kubectl get machines -w");
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off("SIGINT", stop);
