@@ -149,7 +149,8 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
   // Network: no blockers, nothing left to change, no spec problems for this machine.
   const leftovers = ["docker", "rules", "routes", "unit", "teardown"].flatMap((a) => describeAreas(result.remaining, a));
   if (outcome.planErrors.length) {
-    conds.push({ type: "NetworkConfigured", status: "False", reason: "InvalidSpec", message: [...outcome.planErrors].sort().join("; ") });
+    // A mesh that has no subnet for this machine yet (just joined, or its spec is refused).
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "WaitingForSubnet", message: [...outcome.planErrors].sort().join("; ") });
   } else if (result.blockers.length) {
     const b = [...result.blockers].sort((x, y) => (x.meshNetwork + x.reason < y.meshNetwork + y.reason ? -1 : 1));
     conds.push({ type: "NetworkConfigured", status: "False", reason: b[0]!.reason, message: b.map((x) => `MeshNetwork ${x.meshNetwork}: ${x.message}`).join("; ") });

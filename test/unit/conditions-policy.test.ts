@@ -1,0 +1,160 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { machineConditions, readyCondition, peerReports, type Outcome, type PeerReport } from "../../controllers/machine-conditions.js";
+import { canRelay } from "../../controllers/relays.js";
+import { meshStatus } from "../../controllers/meshnetwork-status.js";
+import type { ConvergeResult } from "../../hosts/converge.js";
+import type { HostObservation } from "../../hosts/observe.js";
+import { planAll } from "../../mesh/plan.js";
+import { resolveMesh } from "../../mesh/defaults.js";
+import { planMesh } from "../../mesh/plan.js";
+import type { Condition } from "../../api/meta.js";
+import { mesh, pub, nat, machine } from "../support/fixtures.js";
+
+const pubs = new Map(["a", "b", "h"].map((n) => [n, `${n.toUpperCase().repeat(43)}=`]));
+const net = planAll([mesh("mesh", { interface: "dm0" })], [pub("a", 0), pub("b", 1), nat("h")], pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
+
+function obs(peers: Array<[string, number]>): HostObservation {
+  return {
+    tools: { docker: true, wg: true, "wg-quick": true, iptables: true, ip: true, systemctl: true },
+    systemd: false,
+    wireguardImplementation: "userspace",
+    iptablesBackend: "nft",
+    dockerVersion: "20.10.24",
+    links: new Map([["dm0", { name: "dm0", up: true, mtu: 1420 }]]),
+    routes: [],
+    wg: new Map([["dm0", { publicKey: "x", listenPort: 51820, peers: peers.map(([k, t]) => ({ publicKey: pubs.get(k)!, allowedIPs: [], latestHandshake: t, rxBytes: 0, txBytes: 0 })) }]]),
+    iptables: new Map(),
+    policies: new Map(),
+    ifaces: new Map(),
+    networks: new Map(),
+  };
+}
+
+const NOW = 1_800_000_000;
+function converged(o: HostObservation, extra: Partial<Extract<Outcome, { kind: "converged" }>> = {}): Outcome {
+  const result: ConvergeResult = { networks: [net], observation: o, applied: [], blockers: [], remaining: [] };
+  return { kind: "converged", result, connectedVia: "ssh root@a:22", peers: peerReports([net], o, NOW), planErrors: [], ...extra };
+}
+
+const summary = (o: Outcome) => {
+  const c = machineConditions(o);
+  const r = readyCondition(c);
+  return [r, ...c].map((x) => `${x.type}=${x.status}/${x.reason}`).join(" ");
+};
+
+const cases: Array<{ name: string; outcome: Outcome; want: string; message?: RegExp }> = [
+  {
+    name: "everything in place, every peer handshaking",
+    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 30]])),
+    want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
+  },
+  {
+    name: "a peer without a handshake holds Ready back and says where it should connect",
+    outcome: converged(obs([["b", NOW - 5], ["h", 0]])),
+    want: "Ready=False/HandshakePending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=False/HandshakePending",
+    message: /1\/2 connected; waiting for h \(no handshake yet, it connects in\)/,
+  },
+  {
+    name: "a stale handshake (over 3 minutes) is not connected",
+    outcome: converged(obs([["b", NOW - 200], ["h", NOW - 1]])),
+    want: "Ready=False/HandshakePending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=False/HandshakePending",
+    message: /b \(handshake is stale, endpoint 203\.0\.113\.11:51820\)/,
+  },
+  {
+    name: "a peer the controller cannot reach is listed but not held against us",
+    outcome: converged(obs([["b", NOW - 5], ["h", 0]]), { peers: peerReports([net], obs([["b", NOW - 5], ["h", 0]]), NOW, new Set(["h"])) }),
+    want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
+    message: /not counted: h \(the controller cannot reach it\)/,
+  },
+  {
+    name: "members without a key yet keep PeersConnected False",
+    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 5]]), { pendingPeers: ["c"] }),
+    want: "Ready=False/PeersPending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=False/PeersPending",
+  },
+  {
+    name: "a held MTU change is reported on NetworkConfigured",
+    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 5]]), { mtuPending: ["MeshNetwork mesh: the MTU should be 1380 but …"] }),
+    want: "Ready=False/MtuChangePending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=False/MtuChangePending PeersConnected=True/AllConnected",
+  },
+  {
+    name: "waiting for a subnet is a spec-side wait, not a host problem",
+    outcome: { kind: "setup", problem: { condition: "NetworkConfigured", reason: "WaitingForSubnet", message: "MeshNetwork mesh has not allocated a subnet" } },
+    want: "Ready=False/WaitingForSubnet Reachable=Unknown/NotContacted DockerReady=Unknown/NotObserved WireGuardReady=Unknown/NotObserved NetworkConfigured=False/WaitingForSubnet PeersConnected=Unknown/NotObserved",
+  },
+  {
+    name: "a missing Secret is a Reachable problem",
+    outcome: { kind: "setup", problem: { condition: "Reachable", reason: "SecretNotFound", message: "spec.ssh.privateKeySecretRef: Secret default/ssh not found" } },
+    want: "Ready=False/SecretNotFound Reachable=False/SecretNotFound DockerReady=Unknown/NotObserved WireGuardReady=Unknown/NotObserved NetworkConfigured=Unknown/NotObserved PeersConnected=Unknown/NotObserved",
+  },
+  {
+    name: "Docker not running is a DockerReady problem once SSH works",
+    outcome: { kind: "hostError", reason: "DockerNotRunning", message: "Docker is not running", stage: "preflight" },
+    want: "Ready=False/DockerNotRunning Reachable=True/Connected DockerReady=False/DockerNotRunning WireGuardReady=Unknown/NotObserved NetworkConfigured=Unknown/NotObserved PeersConnected=Unknown/NotObserved",
+  },
+  {
+    name: "a downed interface is WireGuardReady=False InterfaceDown",
+    outcome: converged({ ...obs([["b", NOW - 5], ["h", NOW - 5]]), links: new Map([["dm0", { name: "dm0", up: false, mtu: 1420 }]]) }),
+    want: "Ready=False/InterfaceDown Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=False/InterfaceDown NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
+  },
+];
+for (const c of cases) {
+  test(`conditions: ${c.name}`, () => {
+    assert.equal(summary(c.outcome), c.want);
+    if (c.message) assert.match(JSON.stringify(machineConditions(c.outcome)), c.message);
+  });
+}
+
+test("conditions: NAT<->NAT with no relay is NoRelay on the Machine and on the MeshNetwork", () => {
+  const machines = [nat("x"), nat("y")];
+  const { hosts, meshes } = planAll([mesh("mesh", { interface: "dm0" })], machines, new Map([["x", "X".repeat(43) + "="], ["y", "Y".repeat(43) + "="]]));
+  const x = hosts.find((h) => h.machine === "x")!.networks[0]!;
+  const o = { ...obs([]), wg: new Map([["dm0", { publicKey: "x", listenPort: 51820, peers: [] }]]) };
+  const out: Outcome = { kind: "converged", result: { networks: [x], observation: o, applied: [], blockers: [], remaining: [] }, connectedVia: "ssh", peers: peerReports([x], o, NOW), planErrors: [] };
+  const peers = machineConditions(out).find((c) => c.type === "PeersConnected")!;
+  assert.equal(peers.reason, "NoRelay");
+  assert.match(peers.message, /y cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec\.endpoint/);
+  const status = meshStatus(meshes[0]!, new Map(machines.map((m) => [m.metadata.name!, m])));
+  assert.equal(status.ready.reason, "NoRelay");
+  assert.deepEqual(status.fields.unreachablePairs, ["x<->y"]);
+});
+
+const ready = (extra: Partial<Record<string, "True" | "False">> = {}, peers = "2/2"): Condition[] =>
+  Object.entries({ Reachable: "True", WireGuardReady: "True", PeersConnected: "True", ...extra }).map(([type, status]) => ({ type, status: status as "True", reason: "X", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }));
+
+for (const c of [
+  { name: "a healthy public machine", m: { ...pub("r", 0), status: { conditions: ready(), peers: "2/2" } }, want: true },
+  { name: "a machine behind NAT", m: { ...nat("r"), status: { conditions: ready() } }, want: false },
+  { name: "the controller cannot reach it", m: { ...pub("r", 0), status: { conditions: ready({ Reachable: "False" }) } }, want: false },
+  { name: "its WireGuard is down", m: { ...pub("r", 0), status: { conditions: ready({ WireGuardReady: "False" }) } }, want: false },
+  { name: "it handshakes with none of its peers", m: { ...pub("r", 0), status: { conditions: ready({ PeersConnected: "False" }), peers: "0/3" } }, want: false },
+  { name: "some peers missing is not isolation", m: { ...pub("r", 0), status: { conditions: ready({ PeersConnected: "False" }), peers: "1/3" } }, want: true },
+  { name: "not observed yet (a new machine)", m: pub("r", 0), want: true },
+  { name: "being deleted", m: { ...pub("r", 0), metadata: { ...pub("r", 0).metadata, deletionTimestamp: new Date() } }, want: false },
+]) {
+  test(`relays: ${c.name} → ${c.want ? "may relay" : "may not relay"}`, () => assert.equal(canRelay(c.m), c.want));
+}
+
+test("mesh status: counts, allocations sorted, Ready names the machines that are not", () => {
+  const machines = [pub("a", 0), pub("b", 1), machine("c")];
+  machines[0]!.status = { conditions: ready() as Condition[] };
+  machines[0]!.status.conditions!.push({ type: "Ready", status: "True", reason: "Converged", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" });
+  machines[1]!.status = { conditions: [{ type: "Ready", status: "False", reason: "AuthFailed", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
+  const plan = planMesh(resolveMesh(mesh("mesh")).mesh!, machines);
+  const s = meshStatus(plan, new Map(machines.map((m) => [m.metadata.name!, m])));
+  assert.equal(s.fields.machines, "1/3");
+  assert.deepEqual(s.fields.allocations!.map((a) => a.machine), ["a", "b", "c"]);
+  assert.equal(s.ready.reason, "MachinesNotReady");
+  assert.match(s.ready.message, /not ready: b \(AuthFailed\), c \(NotObserved\)/);
+});
+
+test("mesh plan: a machine being deleted keeps its subnet reserved but is no member", () => {
+  const machines = [pub("a", 0), { ...pub("b", 1), metadata: { ...pub("b", 1).metadata, deletionTimestamp: new Date() } }, pub("c", 2)];
+  const plan = planMesh(resolveMesh(mesh("mesh")).mesh!, machines, { existing: [{ machine: "a", subnet: "10.210.0.0/24" }, { machine: "b", subnet: "10.210.1.0/24" }] });
+  assert.deepEqual(plan.members, ["a", "c"]);
+  assert.deepEqual(plan.allocations, [
+    { machine: "a", subnet: "10.210.0.0/24" },
+    { machine: "b", subnet: "10.210.1.0/24" },
+    { machine: "c", subnet: "10.210.2.0/24" },
+  ]);
+});
