@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { machineConditions, readyCondition, peerReports, type Outcome, type PeerReport } from "../../controllers/machine-conditions.js";
+import { machineConditions, readyCondition, peerReports, type Outcome } from "../../controllers/machine-conditions.js";
 import { canRelay } from "../../controllers/relays.js";
 import { meshStatus } from "../../controllers/meshnetwork-status.js";
 import type { ConvergeResult } from "../../hosts/converge.js";
@@ -119,7 +119,7 @@ test("conditions: NAT<->NAT with no relay is NoRelay on the Machine and on the M
   assert.deepEqual(status.fields.unreachablePairs, ["x<->y"]);
 });
 
-const ready = (extra: Partial<Record<string, "True" | "False">> = {}, peers = "2/2"): Condition[] =>
+const ready = (extra: Partial<Record<string, "True" | "False">> = {}): Condition[] =>
   Object.entries({ Reachable: "True", WireGuardReady: "True", PeersConnected: "True", ...extra }).map(([type, status]) => ({ type, status: status as "True", reason: "X", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }));
 
 for (const c of [
