@@ -42,6 +42,19 @@ export interface MachineControllerDeps {
   pendingRequeueMs: number;
 }
 
+/** What one reconcile plans from: the machine's meshes and peers as the caches have them. */
+interface Snapshot {
+  views: MeshView[];
+  /** Why some meshes cannot be planned yet (no subnet allocated). */
+  waiting: string[];
+  /** Meshes this machine belongs to. */
+  keep: Set<string>;
+  /** Peers without a published key yet. */
+  pending: string[];
+  /** Networks recorded in status that are no longer wanted: torn down. */
+  previous: PreviousNetwork[];
+}
+
 interface Converged {
   hash: string;
   at: number;
@@ -65,7 +78,7 @@ export class MachineReconciler {
   private secret = (ns: string, name: string) => this.d.secrets.get(`${ns}/${name}`);
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
-    const m = this.d.machines.get(key);
+    let m = this.d.machines.get(key);
     if (!m) {
       this.converged.delete(key);
       return;
@@ -81,22 +94,25 @@ export class MachineReconciler {
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
     if (m.status?.publicKey !== machineKey.publicKey) {
       // Publish the key before touching the host: peers can add this machine while it converges.
-      await writeStatus(this.d.status, m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }), { logger: this.d.log });
+      const published = await writeStatus(this.d.status, m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }), { logger: this.d.log });
+      // Later status writes start from the object as written, not from a copy whose resourceVersion is stale.
+      if (published.object) m = published.object;
     }
-    const { views, waiting, keep, pending } = this.meshViews(m, machineKey);
-    const previous = this.previousNetworks(m, keep);
+    let snap = this.snapshot(m, machineKey);
 
     const target = sshTargetFor(m, this.secret);
     if (isProblem(target)) {
       await this.writeOutcome(m, { kind: "setup", problem: target }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
-    const hash = createHash("sha256")
-      .update(JSON.stringify({ views, previous, pub: machineKey.publicKey, target: { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") }, gen: m.metadata.generation, waiting, pending }))
-      .digest("hex");
+    const targetHash = { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") };
+    const hashOf = (x: Snapshot) =>
+      createHash("sha256")
+        .update(JSON.stringify({ views: x.views, previous: x.previous, pub: machineKey.publicKey, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending }))
+        .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
-    if (last && last.hash === hash && now - last.at < this.d.resyncMs) return { requeueAfter: this.d.resyncMs - (now - last.at) };
+    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) return { requeueAfter: this.d.resyncMs - (now - last.at) };
 
     await this.d.sshSlots.acquire();
     let session: HostSession | undefined;
@@ -115,25 +131,29 @@ export class MachineReconciler {
       try {
         result = await converge(session, {
           plan: (obs) => {
-            const held = holdMtuUnderContainers(planHost(ns, name, views, hostFacts(obs)).networks, obs);
+            // Plan from the caches as they are now, once connected and observed: the keys peers
+            // published meanwhile (all machines of a new mesh publish theirs at about the same
+            // time) go into this apply rather than into another reconcile's.
+            snap = this.refreshed(m, machineKey, snap);
+            const held = holdMtuUnderContainers(planHost(ns, name, snap.views, hostFacts(obs)).networks, obs);
             mtuPending = held.pending;
             return held.networks;
           },
           privateKey: machineKey.privateKey,
           publicKey: machineKey.publicKey,
-          previous,
+          previous: snap.previous,
           probes: (nets) => this.probes(nets),
           log: (line) => this.d.log.info(line, { machine: key }),
           beforeApply: async (steps) => {
             // Drift on a host that was converged for the same plan: say so before repairing it.
-            if (wasReady && last?.hash === hash) {
+            if (wasReady && last?.hash === hashOf(snap)) {
               const what = [...new Set(steps.map((s) => s.display))].sort();
               this.d.log.warn("drift found; repairing", { machine: key, changes: what });
               await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${what.join("; ")}`);
               await this.writeDrift(m, what);
             }
           },
-        }, this.guessPlan(m, views));
+        }, this.guessPlan(m, snap.views));
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
         this.converged.delete(key);
@@ -144,14 +164,14 @@ export class MachineReconciler {
       const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: waiting, pendingPeers: pending, mtuPending };
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending };
       const ready = await this.writeOutcome(m, outcome, session, machineKey);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       if (ready) {
-        this.converged.set(key, { hash, at: this.d.clock.now() });
+        this.converged.set(key, { hash: hashOf(snap), at: this.d.clock.now() });
         return { requeueAfter: this.d.resyncMs };
       }
       this.converged.delete(key);
@@ -160,6 +180,18 @@ export class MachineReconciler {
       session?.close();
       this.d.sshSlots.release();
     }
+  }
+
+  private snapshot(m: Machine, key: MachineKey): Snapshot {
+    const v = this.meshViews(m, key);
+    return { ...v, previous: this.previousNetworks(m, v.keep) };
+  }
+
+  /** The snapshot taken again; kept as it was if the set of meshes changed (teardown was decided on it). */
+  private refreshed(m: Machine, key: MachineKey, before: Snapshot): Snapshot {
+    const now = this.snapshot(m, key);
+    const same = now.keep.size === before.keep.size && [...now.keep].every((k) => before.keep.has(k));
+    return same ? now : before;
   }
 
   /** The meshes this machine belongs to, as planHost needs them; and why some cannot be planned yet. */
