@@ -1,6 +1,7 @@
 // The `dockmesh` command. Each subcommand lives in a file of its own and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerPlan } from "./plan.js";
+import { describeError } from "../runtime/log.js";
 import { registerUp, upComponents } from "./up.js";
 import { addControllerFlags, controllersComponent, registerController, type ControllerFlags } from "./controller.js";
 
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    console.error(`dockmesh: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`dockmesh: ${describeError(err)}`);
     return 1;
   }
 }

@@ -163,7 +163,10 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
       // a client that does not trust the CA, or a port scan: nothing to do
     });
     await new Promise<void>((resolveListen, reject) => {
-      server.once("error", (err) => reject(new Error(`listen on ${host}:${port}`, { cause: err })));
+      server.once("error", (err: NodeJS.ErrnoException) => {
+        const why = err.code === "EADDRINUSE" ? `: the port is taken (another dockmesh up or API server?); choose another with --listen ${host}:PORT` : err.code === "EADDRNOTAVAIL" ? `: ${host} is not an address of this machine` : "";
+        reject(new Error(`cannot listen on ${host}:${port}${why}`, { cause: err }));
+      });
       server.listen(port, host, () => resolveListen());
     });
     const addr = server.address();
