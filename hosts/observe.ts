@@ -25,7 +25,7 @@ ip -j route show table main 2>/dev/null || echo '[]'
 # Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
 # ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
 # handshake, so handshake state reflects reachability even on idle links. Only peers idle for
-# 2 minutes are probed.
+# 2 minutes are probed; a peer the interface does not have (yet) is not: it cannot handshake.
 # Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
 # to make WireGuard handshake.
 probe() {
@@ -36,7 +36,7 @@ probe() {
 now=$(date +%s)
 while read -r pi pb pk pa; do
   t=$(wg show "$pi" latest-handshakes 2>/dev/null | awk -v k="$pk" '$1 == k { print $2 }')
-  if [ -n "$t" ] && [ $((now - t)) -lt 120 ]; then continue; fi
+  if [ -z "$t" ] || [ $((now - t)) -lt 120 ]; then continue; fi
   probe "$pb" "$pa" &
 done
 wait

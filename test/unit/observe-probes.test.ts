@@ -1,0 +1,34 @@
+// The observe script's probes, run by a real sh with the host's tools stubbed as shell functions:
+// a peer without a recent handshake is pinged (so it handshakes), a peer idle for less than two
+// minutes is not, and a peer the interface does not have (yet) is not either: a ping cannot make
+// it handshake and would only wait out its timeout.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { OBSERVE_SCRIPT } from "../../hosts/observe.js";
+
+const NOW = 1_800_000_000;
+
+/** Stubs: `wg show dm0 latest-handshakes` knows peers A (never) and B (10 s ago); ping records its target. */
+const STUBS = String.raw`
+date() { echo ${NOW}; }
+wg() {
+  if [ "$1 $3" = "show latest-handshakes" ]; then printf 'AAAA=\t0\nBBBB=\t%s\n' $((${NOW} - 10)); fi
+  return 0
+}
+ping() { for a in "$@"; do last=$a; done; echo "$last" >> "$PROBED"; return 0; }
+docker() { return 1; }
+ip() { echo '[]'; }
+iptables() { return 1; }
+systemctl() { return 0; }
+`;
+
+test("probes go to configured peers without a recent handshake only", () => {
+  const probed = `/tmp/dockmesh-probes-${process.pid}`;
+  const input = ["dm0 10.0.0.1 AAAA= 10.0.1.1", "dm0 10.0.0.1 BBBB= 10.0.2.1", "dm0 10.0.0.1 CCCC= 10.0.3.1", ""].join("\n");
+  const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input, env: { PROBED: probed }, encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const sent = spawnSync("sh", ["-c", `cat "${probed}" 2>/dev/null; rm -f "${probed}"`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+  assert.deepEqual(sent, ["10.0.1.1"], "A (never handshaked) is probed; B (10 s ago) and C (not a peer) are not");
+  assert.match(r.stdout, /^@@dockmesh end$/m);
+});
