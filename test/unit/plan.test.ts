@@ -214,3 +214,20 @@ test("plan: output is identical whatever the input order", () => {
   const two = planAll([mesh("other", { cidr: "10.9.0.0/16", interface: "o", listenPort: 2 }), mesh("mesh")], [...ms].reverse());
   assert.deepEqual(JSON.stringify(one), JSON.stringify(two));
 });
+
+for (const c of [
+  { sel: { matchLabels: { site: "cloud" } }, labels: { site: "cloud" }, want: true },
+  { sel: { matchLabels: { site: "cloud" } }, labels: { site: "home" }, want: false },
+  { sel: { matchExpressions: [{ key: "site", operator: "In" as const, values: ["a", "b"] }] }, labels: { site: "b" }, want: true },
+  { sel: { matchExpressions: [{ key: "site", operator: "NotIn" as const, values: ["a"] }] }, labels: {}, want: true },
+  { sel: { matchExpressions: [{ key: "site", operator: "NotIn" as const, values: ["a"] }] }, labels: { site: "a" }, want: false },
+  { sel: { matchExpressions: [{ key: "gpu", operator: "Exists" as const }] }, labels: { gpu: "" }, want: true },
+  { sel: { matchExpressions: [{ key: "gpu", operator: "DoesNotExist" as const }] }, labels: { gpu: "1" }, want: false },
+  { sel: { matchLabels: { a: "1" }, matchExpressions: [{ key: "b", operator: "Exists" as const }] }, labels: { a: "1" }, want: false },
+  { sel: {}, labels: {}, want: true },
+]) {
+  test(`selector: ${JSON.stringify(c.sel)} on ${JSON.stringify(c.labels)} → ${c.want}`, async () => {
+    const { selectorMatches } = await import("../../mesh/selector.js");
+    assert.equal(selectorMatches(c.sel, c.labels), c.want);
+  });
+}
