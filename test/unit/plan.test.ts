@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { planAll, type HostPlan, type NetworkPlan } from "../../mesh/plan.js";
 import { chooseRelay } from "../../mesh/relays.js";
+import type { MeshNetworkSpecMachineSelector } from "../../api/types.generated.js";
 import { mesh, machine, pub, nat } from "../support/fixtures.js";
 
 const host = (hosts: HostPlan[], name: string): HostPlan => hosts.find((h) => h.machine === name)!;
@@ -215,7 +216,7 @@ test("plan: output is identical whatever the input order", () => {
   assert.deepEqual(JSON.stringify(one), JSON.stringify(two));
 });
 
-for (const c of [
+const selectorCases: Array<{ sel: MeshNetworkSpecMachineSelector; labels: Record<string, string>; want: boolean }> = [
   { sel: { matchLabels: { site: "cloud" } }, labels: { site: "cloud" }, want: true },
   { sel: { matchLabels: { site: "cloud" } }, labels: { site: "home" }, want: false },
   { sel: { matchExpressions: [{ key: "site", operator: "In" as const, values: ["a", "b"] }] }, labels: { site: "b" }, want: true },
@@ -225,7 +226,8 @@ for (const c of [
   { sel: { matchExpressions: [{ key: "gpu", operator: "DoesNotExist" as const }] }, labels: { gpu: "1" }, want: false },
   { sel: { matchLabels: { a: "1" }, matchExpressions: [{ key: "b", operator: "Exists" as const }] }, labels: { a: "1" }, want: false },
   { sel: {}, labels: {}, want: true },
-]) {
+];
+for (const c of selectorCases) {
   test(`selector: ${JSON.stringify(c.sel)} on ${JSON.stringify(c.labels)} → ${c.want}`, async () => {
     const { selectorMatches } = await import("../../mesh/selector.js");
     assert.equal(selectorMatches(c.sel, c.labels), c.want);
