@@ -23,6 +23,8 @@ export interface MeshEnvOptions {
   /** API server port inside the controller namespace. */
   port: number;
   resyncPeriod?: string;
+  /** More arguments for `dockmesh up` (e.g. --metrics-bind-address). */
+  extraArgs?: readonly string[];
 }
 
 export class MeshEnv {
@@ -43,6 +45,11 @@ export class MeshEnv {
     return this.output;
   }
 
+  /** PID of the running `dockmesh up` (nsenter execs it, so it is node's own). */
+  get pid(): number | undefined {
+    return this.proc?.exitCode === null ? this.proc.pid : undefined;
+  }
+
   /** Starts `dockmesh up` in the controller namespace and waits for its API server. */
   async startController(): Promise<void> {
     if (this.proc) throw new Error("controller already running");
@@ -60,6 +67,7 @@ export class MeshEnv {
       "json",
       "--log-level",
       "debug",
+      ...(this.opts.extraArgs ?? []),
     ];
     const p = this.lab.spawnInControllerNs(argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DOCKMESH_LOG_LEVEL: "debug" } });
     this.proc = p;

@@ -1,0 +1,149 @@
+// Time-to-mesh on lab hosts (issue 7, item 1): N public hosts (2, 4, 8), from "go" to every
+// host configured and cross-host TCP proven (bench/lab-proof.ts: an httpd per host and a ring of
+// fetches, the same for every variant), for three ways of getting there:
+//   dockmesh  `kubectl apply` of the Secret, MeshNetwork and Machines → all Machines Ready (as a
+//             `kubectl get machines --watch` started before the apply sees it)
+//   manual    the DESIGN.md procedure as a person runs it: host after host, one SSH command per step
+//   floor     the same end state as dockmesh by a minimal script: keys and plan made locally, one
+//             SSH command per host, all hosts at once
+// Each variant runs on a fresh lab. Prints seconds and the ratios dockmesh/manual, dockmesh/floor.
+//   sudo node dist/bench/time-to-mesh.js            (BENCH_SIZES=2,4,8 BENCH_RUNS=1 BENCH_VERBOSE=1)
+import { writeFileSync } from "node:fs";
+import { runManualProcedure } from "../lab/manual.js";
+import { benchLab, benchMeshEnv, hostNames, meshYaml, requireRoot, secs, sizesFromEnv, subnetOf, table, MESH } from "./lab-setup.js";
+import { checkFullMatrix, proveTcp } from "./lab-proof.js";
+import { floorLeftovers, hostFactsOf, runFloor } from "./lab-floor.js";
+import { applyWindows, parseLog } from "./lab-log.js";
+import { ReadyWatch } from "./lab-watch.js";
+
+interface Result {
+  /** From go to configured (dockmesh: all Ready). */
+  configureMs: number;
+  /** httpd containers and the ring of fetches. */
+  proofMs: number;
+  totalMs: number;
+  notes: string[];
+}
+
+async function dockmeshRun(n: number): Promise<Result> {
+  const env = await benchMeshEnv(n);
+  const hosts = hostNames(n);
+  const watch = new ReadyWatch(env.kubeconfig);
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // the watch is listening before the apply
+    const logFrom = env.log.length;
+    const t0 = Date.now();
+    await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml() + env.machineYaml(hosts));
+    const applied = Date.now() - t0;
+    // All Ready: the moment the watch saw the last Machine turn Ready (kubectl wait, run after as a
+    // check, adds its own latency: one request per Machine).
+    const configureMs = (await watch.allReady(hosts, 300_000)) - t0;
+    const proof = await proveTcp(env.lab, hosts, MESH.dockerNetwork);
+    const totalMs = Date.now() - t0;
+    const w0 = Date.now();
+    await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=60s", ...hosts.map((h) => `machine/${h}`)], undefined, 90_000);
+    const waitMs = Date.now() - w0;
+    await checkFullMatrix(env.lab, hosts, MESH.dockerNetwork, proof.ips);
+    if (process.env.BENCH_LOG) {
+      const events = await env.kubectl(["get", "events", "-o", "custom-columns=FIRST:.firstTimestamp,LAST:.lastTimestamp,COUNT:.count,OBJ:.involvedObject.name,REASON:.reason,MSG:.message"]);
+      writeFileSync(process.env.BENCH_LOG, `t0 ${new Date(t0).toISOString()}\n${env.log.slice(logFrom)}\n${events.stdout}`);
+    }
+
+    // Profile: when each host's apply steps ran and when it turned Ready (ms after the apply started).
+    const windows = applyWindows(parseLog(env.log.slice(logFrom)), t0);
+    const profile = hosts.map((h) => {
+      const w = windows.get(`default/${h}`);
+      const ready = watch.readyAt.get(h);
+      return `${h} [#]×${w?.steps ?? 0} ${w ? `${secs(w.first)}–${secs(w.last)}` : "-"} Ready ${ready ? secs(ready - t0) : "?"}`;
+    });
+    return { configureMs, proofMs: totalMs - configureMs, totalMs, notes: [`kubectl apply ${secs(applied)} s`, ...profile, `fetch attempts ${proof.attempts}`, `kubectl wait on Ready machines ${secs(waitMs)} s`] };
+  } finally {
+    watch.stop();
+    await env.close();
+  }
+}
+
+async function manualRun(n: number): Promise<Result> {
+  const lab = await benchLab(n);
+  const hosts = hostNames(n);
+  try {
+    const t0 = Date.now();
+    const report = await runManualProcedure(lab, hosts.map((h, i) => ({ host: lab.host(h), subnet: subnetOf(i) })), { network: MESH.dockerNetwork, iface: MESH.iface });
+    const configureMs = Date.now() - t0;
+    const proof = await proveTcp(lab, hosts, MESH.dockerNetwork);
+    const totalMs = Date.now() - t0;
+    await checkFullMatrix(lab, hosts, MESH.dockerNetwork, proof.ips);
+    return { configureMs, proofMs: totalMs - configureMs, totalMs, notes: [`${report.steps.length} SSH commands`, `fetch attempts ${proof.attempts}`] };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+async function floorRun(n: number): Promise<Result> {
+  const lab = await benchLab(n);
+  const hosts = hostNames(n);
+  try {
+    const facts = await hostFactsOf(lab, hosts); // known in advance, not timed
+    const t0 = Date.now();
+    const run = await runFloor(lab, hosts, facts);
+    const configureMs = Date.now() - t0;
+    const proof = await proveTcp(lab, hosts, MESH.dockerNetwork);
+    const totalMs = Date.now() - t0;
+    await checkFullMatrix(lab, hosts, MESH.dockerNetwork, proof.ips);
+    const left = [...(await floorLeftovers(lab, hosts, run))].filter(([, steps]) => steps.length);
+    const same = left.length === 0 ? "dockmesh finds nothing to change (same end state)" : `NOT the same end state: ${left.map(([h, s]) => `${h}: ${s.join("; ")}`).join(" | ")}`;
+    return { configureMs, proofMs: totalMs - configureMs, totalMs, notes: [`${n} SSH commands`, `fetch attempts ${proof.attempts}`, same] };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+const VARIANTS = { floor: floorRun, manual: manualRun, dockmesh: dockmeshRun } as const;
+type Variant = keyof typeof VARIANTS;
+
+function variantsFromEnv(): Variant[] {
+  const text = process.env.BENCH_VARIANTS;
+  if (!text) return ["floor", "manual", "dockmesh"];
+  const list = text.split(",").map((s) => s.trim());
+  const bad = list.filter((v) => !(v in VARIANTS));
+  if (bad.length) throw new Error(`BENCH_VARIANTS: unknown ${bad.join(", ")}; use floor, manual, dockmesh`);
+  return list as Variant[];
+}
+
+const ratio = (a: Result | undefined, b: Result | undefined) => (a && b ? a.totalMs / b.totalMs : undefined);
+
+async function main(): Promise<void> {
+  requireRoot("bench/time-to-mesh");
+  const sizes = sizesFromEnv([2, 4, 8]);
+  const variants = variantsFromEnv();
+  const runs = Math.max(1, Math.min(10, Number(process.env.BENCH_RUNS ?? 1) || 1));
+  const rows: string[][] = [];
+  const detail: string[][] = [];
+  for (const n of sizes) {
+    for (let r = 1; r <= runs; r++) {
+      const got = new Map<Variant, Result>();
+      for (const v of variants) {
+        console.error(`time-to-mesh: N=${n} run ${r}/${runs}: ${v}…`);
+        const res = await VARIANTS[v](n);
+        console.error(`  ${v} ${secs(res.totalMs)} s`);
+        got.set(v, res);
+        detail.push([String(n), v, secs(res.configureMs), secs(res.proofMs), secs(res.totalMs), res.notes.join("; ")]);
+      }
+      const dm = got.get("dockmesh");
+      const vsManual = ratio(dm, got.get("manual"));
+      const vsFloor = ratio(dm, got.get("floor"));
+      const cell = (x: Result | undefined) => (x ? secs(x.totalMs) : "-");
+      rows.push([String(n), cell(dm), cell(got.get("manual")), cell(got.get("floor")), vsManual === undefined ? "-" : `${vsManual.toFixed(2)} (${(1 / vsManual).toFixed(1)}× faster)`, vsFloor === undefined ? "-" : vsFloor.toFixed(2)]);
+    }
+  }
+  console.log("\nTime to mesh (s), from go to every host configured and cross-host TCP proven (ring of fetches):\n");
+  console.log(table(["N", "dockmesh", "manual", "floor", "dockmesh/manual", "dockmesh/floor"], rows));
+  console.log("\nBreakdown (s): configure = until configured (dockmesh: all Ready); proof = httpd per host + ring of fetches\n");
+  console.log(table(["N", "variant", "configure", "proof", "total", "notes"], detail));
+  console.log("\nTargets at N=8: dockmesh/manual ≤ 0.33 (≥3× faster than manual), dockmesh/floor ≤ 1.5.");
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});
