@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
+import { selectorMatches } from "../mesh/selector.js";
 import { isMember, planHost, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { connect, type HostSession } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeResult } from "../hosts/converge.js";
@@ -45,8 +46,10 @@ export interface MachineControllerDeps {
 /** What one reconcile plans from: the machine's meshes and peers as the caches have them. */
 interface Snapshot {
   views: MeshView[];
-  /** Why some meshes cannot be planned yet (no subnet allocated). */
+  /** Why some meshes cannot be planned (invalid, or no subnet for this machine yet). */
   waiting: string[];
+  /** Some of those are spec errors (not merely a subnet not allocated yet). */
+  invalid: boolean;
   /** Meshes this machine belongs to. */
   keep: Set<string>;
   /** Peers without a published key yet. */
@@ -103,6 +106,13 @@ export class MachineReconciler {
     const target = sshTargetFor(m, this.secret);
     if (isProblem(target)) {
       await this.writeOutcome(m, { kind: "setup", problem: target }, undefined, machineKey);
+      return { requeueAfter: this.d.resyncMs };
+    }
+    if (snap.views.length === 0 && snap.waiting.length > 0 && snap.previous.length === 0) {
+      // Nothing to configure (its meshes are invalid or have no subnet for it yet) and nothing to
+      // tear down: the host is not contacted; the condition says what is missing.
+      const problem = { condition: "NetworkConfigured" as const, reason: snap.invalid ? "InvalidSpec" : "WaitingForSubnet", message: snap.waiting.join("; ") };
+      await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
     const targetHash = { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") };
@@ -195,18 +205,27 @@ export class MachineReconciler {
   }
 
   /** The meshes this machine belongs to, as planHost needs them; and why some cannot be planned yet. */
-  private meshViews(m: Machine, key: MachineKey): { views: MeshView[]; waiting: string[]; keep: Set<string>; pending: string[] } {
+  private meshViews(m: Machine, key: MachineKey): Omit<Snapshot, "previous"> {
     const ns = m.metadata.namespace ?? "default";
     const name = m.metadata.name ?? "";
     const views: MeshView[] = [];
     const waiting: string[] = [];
     const keep = new Set<string>();
     const pending = new Set<string>();
+    let invalid = false;
     const resolved: Array<{ mesh: ResolvedMesh; obj: MeshNetwork }> = [];
     for (const obj of this.d.meshes.list(ns)) {
       if (obj.metadata.deletionTimestamp) continue;
       const r = resolveMesh(obj);
-      if (r.mesh && isMember(r.mesh, m)) resolved.push({ mesh: r.mesh, obj });
+      if (r.mesh) {
+        if (isMember(r.mesh, m)) resolved.push({ mesh: r.mesh, obj });
+      } else if (selectorMatches(obj.spec.machineSelector, m.metadata.labels)) {
+        // An invalid MeshNetwork this machine belongs to: nothing is planned for it, and what the
+        // host has for it stays as it is (a typo in a spec tears nothing down). The machine says why.
+        keep.add(obj.metadata.name ?? "");
+        invalid = true;
+        waiting.push(`MeshNetwork ${obj.metadata.name} is invalid: ${r.errors.map((e) => `${e.field}: ${e.message}`).join("; ")}`);
+      }
     }
     for (const { mesh, obj } of resolved.sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
       keep.add(mesh.name);
@@ -214,6 +233,7 @@ export class MachineReconciler {
       if (!allocations.some((a) => a.machine === name)) {
         const err = findCondition(obj.status?.conditions, "Ready");
         const mine = err?.status === "False" && err.message.includes(name) ? `: ${err.message}` : "";
+        if (mine) invalid = true;
         waiting.push(`MeshNetwork ${mesh.name} has not allocated a subnet to this machine yet${mine}`);
         continue;
       }
@@ -229,7 +249,7 @@ export class MachineReconciler {
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
-    return { views, waiting, keep, pending: [...pending].sort() };
+    return { views, waiting: waiting.sort(), invalid, keep, pending: [...pending].sort() };
   }
 
   /** Networks recorded in status that are no longer wanted: torn down. */
