@@ -16,6 +16,18 @@ export interface ConditionInput {
   message: string;
 }
 
+/** At most this many names in a condition message; the rest are counted ("and 995 more"). */
+export const NAMES_IN_MESSAGE = 5;
+
+/**
+ * A list for a message: the first NAMES_IN_MESSAGE items and a count of the rest, so that a
+ * mesh of a thousand machines gives a message of a line, not one over the API's 32 KiB limit.
+ */
+export function listed(items: readonly string[], separator = ", "): string {
+  const head = items.slice(0, NAMES_IN_MESSAGE).join(separator);
+  return items.length > NAMES_IN_MESSAGE ? `${head} and ${items.length - NAMES_IN_MESSAGE} more` : head;
+}
+
 /** A handshake younger than this counts as connected (WireGuard re-keys every 2 minutes). */
 export const CONNECTED_HANDSHAKE_AGE_S = 180;
 
@@ -159,7 +171,7 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
   } else if (outcome.mtuPending?.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "MtuChangePending", message: outcome.mtuPending.join("; ") });
   } else if (leftovers.length) {
-    conds.push({ type: "NetworkConfigured", status: "False", reason: "Drift", message: `still differs after applying: ${leftovers.join("; ")}` });
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "Drift", message: `still differs after applying: ${listed(leftovers, "; ")}` });
   } else if (result.networks.length === 0) {
     conds.push({ type: "NetworkConfigured", status: "True", reason: "NoNetworks", message: "not a member of any MeshNetwork" });
   } else {
@@ -173,24 +185,24 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
   const unreachable = counted.filter((p) => p.state === "Unreachable").map((p) => p.machine);
   const waiting = counted.filter((p) => !ok(p.state) && p.state !== "Unreachable");
   const aside = peers.filter((p) => p.unmanaged && !ok(p.state)).map((p) => p.machine);
-  const note = aside.length ? `; not counted: ${aside.join(", ")} (the controller cannot reach ${aside.length === 1 ? "it" : "them"})` : "";
+  const note = aside.length ? `; not counted: ${listed(aside)} (the controller cannot reach ${aside.length === 1 ? "it" : "them"})` : "";
   const pending = outcome.pendingPeers ?? [];
   if (pending.length) {
     conds.push({
       type: "PeersConnected",
       status: "False",
       reason: "PeersPending",
-      message: `${good.length}/${counted.length + pending.length} connected; ${pending.join(", ")} ${pending.length === 1 ? "has" : "have"} no WireGuard key yet (their first reconcile creates it)${note}`,
+      message: `${good.length}/${counted.length + pending.length} connected; ${listed(pending)} ${pending.length === 1 ? "has" : "have"} no WireGuard key yet (their first reconcile creates it)${note}`,
     });
   } else if (unreachable.length) {
     conds.push({
       type: "PeersConnected",
       status: "False",
       reason: "NoRelay",
-      message: `${good.length}/${counted.length} connected; ${unreachable.join(", ")} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint${note}`,
+      message: `${good.length}/${counted.length} connected; ${listed(unreachable)} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint${note}`,
     });
   } else if (waiting.length) {
-    const detail = waiting.map((p) => `${p.machine} (${p.state === "Stale" ? "handshake is stale" : "no handshake yet"}${p.via ? ` via relay ${p.via}` : p.endpoint ? `, endpoint ${p.endpoint}` : ", it connects in"})`).join(", ");
+    const detail = listed(waiting.map((p) => `${p.machine} (${p.state === "Stale" ? "handshake is stale" : "no handshake yet"}${p.via ? ` via relay ${p.via}` : p.endpoint ? `, endpoint ${p.endpoint}` : ", it connects in"})`));
     conds.push({ type: "PeersConnected", status: "False", reason: "HandshakePending", message: `${good.length}/${counted.length} connected; waiting for ${detail}; check that UDP reaches the WireGuard port${note}` });
   } else {
     conds.push({ type: "PeersConnected", status: "True", reason: "AllConnected", message: `${good.length}/${counted.length} peers connected${note}` });

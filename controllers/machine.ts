@@ -21,7 +21,7 @@ import { writeStatus } from "../runtime/status.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, deleteMachineKey, type MachineKey } from "./keys.js";
-import { machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { listed, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, sshTargetFor } from "./ssh-target.js";
 import { canRelay } from "./relays.js";
@@ -159,7 +159,7 @@ export class MachineReconciler {
             if (wasReady && last?.hash === hashOf(snap)) {
               const what = [...new Set(steps.map((s) => s.display))].sort();
               this.d.log.warn("drift found; repairing", { machine: key, changes: what });
-              await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${what.join("; ")}`);
+              await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${listed(what, "; ")}`);
               await this.writeDrift(m, what);
             }
           },
@@ -272,7 +272,7 @@ export class MachineReconciler {
 
   private async writeDrift(m: Machine, what: readonly string[]): Promise<void> {
     const gen = m.metadata.generation ?? 0;
-    const drift: ConditionInput[] = [{ type: "NetworkConfigured", status: "False", reason: "DriftDetected", message: `repairing: ${what.join("; ")}` }];
+    const drift: ConditionInput[] = [{ type: "NetworkConfigured", status: "False", reason: "DriftDetected", message: `repairing: ${listed(what, "; ")}` }];
     const conditions = setConditions(m.status?.conditions, [...drift, readyCondition([...drift])], gen, this.d.clock.now(), ORDER);
     await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions }), { logger: this.d.log });
   }

@@ -13,6 +13,14 @@ export interface ConditionInput {
   message: string;
 }
 
+/**
+ * Longest condition message written. The API refuses more than 32,768 characters (the whole
+ * status write fails); a message is advice to read, so it is cut well before.
+ */
+export const MAX_CONDITION_MESSAGE = 4096;
+
+const clip = (message: string) => (message.length > MAX_CONDITION_MESSAGE ? `${message.slice(0, MAX_CONDITION_MESSAGE - 14)} … (truncated)` : message);
+
 /** RFC 3339 with whole seconds, as the API server stores metav1.Time. */
 export function formatTime(now: Date | string | number): string {
   const d = now instanceof Date ? now : new Date(now);
@@ -39,7 +47,7 @@ export function setCondition(
     observedGeneration,
     lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : formatTime(now),
     reason: input.reason,
-    message: input.message,
+    message: clip(input.message),
   };
   const rest = (list ?? []).filter((c) => c.type !== input.type);
   return sortConditions([...rest, next], order);
