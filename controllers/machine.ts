@@ -5,7 +5,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
-import { isMember, planHost, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
+import { isMember, planHost, planMesh, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { connect, type HostSession } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
@@ -214,10 +214,12 @@ export class MachineReconciler {
     const pending = new Set<string>();
     let invalid = false;
     const resolved: Array<{ mesh: ResolvedMesh; obj: MeshNetwork }> = [];
+    const all: ResolvedMesh[] = [];
     for (const obj of this.d.meshes.list(ns)) {
       if (obj.metadata.deletionTimestamp) continue;
       const r = resolveMesh(obj);
       if (r.mesh) {
+        all.push(r.mesh);
         if (isMember(r.mesh, m)) resolved.push({ mesh: r.mesh, obj });
       } else if (selectorMatches(obj.spec.machineSelector, m.metadata.labels)) {
         // An invalid MeshNetwork this machine belongs to: nothing is planned for it, and what the
@@ -231,10 +233,9 @@ export class MachineReconciler {
       keep.add(mesh.name);
       const allocations = obj.status?.allocations ?? [];
       if (!allocations.some((a) => a.machine === name)) {
-        const err = findCondition(obj.status?.conditions, "Ready");
-        const mine = err?.status === "False" && err.message.includes(name) ? `: ${err.message}` : "";
-        if (mine) invalid = true;
-        waiting.push(`MeshNetwork ${mesh.name} has not allocated a subnet to this machine yet${mine}`);
+        const refused = this.refusals(mesh, obj, name, all);
+        if (refused.length) invalid = true;
+        waiting.push(refused.length ? `MeshNetwork ${mesh.name} refuses this machine a subnet: ${refused.join("; ")}` : `MeshNetwork ${mesh.name} has not allocated a subnet to this machine yet`);
         continue;
       }
       const members: Member[] = [];
@@ -250,6 +251,17 @@ export class MachineReconciler {
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
     return { views, waiting: waiting.sort(), invalid, keep, pending: [...pending].sort() };
+  }
+
+  /**
+   * Why a mesh refuses this machine a subnet (a pin outside the pool, taken, of the wrong size; a
+   * full pool): the errors the MeshNetwork controller's own plan gives for it, from the same caches.
+   */
+  private refusals(mesh: ResolvedMesh, obj: MeshNetwork, name: string, all: readonly ResolvedMesh[]): string[] {
+    const plan = planMesh(mesh, this.d.machines.list(mesh.namespace), { existing: obj.status?.allocations ?? [], allMeshes: all });
+    return plan.errors
+      .filter((e) => (e.kind === "Machine" && e.name === name) || (e.field === "spec.cidr" && e.message.includes(` left for ${name} (`)))
+      .map((e) => `${e.field}: ${e.message.replace(`MeshNetwork ${mesh.name}: `, "")}`);
   }
 
   /** Networks recorded in status that are no longer wanted: torn down. */

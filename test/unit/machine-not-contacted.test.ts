@@ -24,11 +24,13 @@ after(() => fleet.close());
 
 function m0(extra: Partial<Machine> = {}): Machine {
   const host = fleet.get("m0")!;
+  const base = pub("m0", 0, { spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } });
   return {
-    ...pub("m0", 0, { spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } }),
+    ...base,
     metadata: { name: "m0", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "1" },
     status: { publicKey: wg.publicKey },
     ...extra,
+    spec: { ...base.spec, ...extra.spec, ssh: base.spec.ssh },
   };
 }
 
@@ -50,9 +52,18 @@ const cases: Array<{ name: string; meshes: MeshNetwork[]; machine?: Partial<Mach
   },
   {
     name: "the mesh refuses the machine's pin",
-    meshes: [{ ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }), status: { allocations: [], conditions: [{ type: "Ready", status: "False", reason: "MachineSpecInvalid", message: "m0: spec.subnet: MeshNetwork mesh: subnet 10.9.0.0/24 is outside the mesh's pool 10.0.0.0/16; pin a subnet inside it or remove spec.subnet", lastTransitionTime: "2026-01-01T00:00:00Z" }] } }],
+    meshes: [mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" })],
+    machine: { spec: { ...pub("m0", 0).spec, subnet: "10.9.0.0/24" } },
     reason: "InvalidSpec",
-    message: /MeshNetwork mesh has not allocated a subnet to this machine yet: m0: spec\.subnet: .*outside the mesh's pool/,
+    message: /^MeshNetwork mesh refuses this machine a subnet: spec\.subnet: subnet 10\.9\.0\.0\/24 is outside the mesh's pool 10\.0\.0\.0\/16; pin a subnet inside it or remove spec\.subnet$/,
+  },
+  {
+    // The mesh's own Ready message mentions other machines (and contains this one's name, "m0",
+    // as a substring of "m01"): only this machine's own refusal counts.
+    name: "no subnet allocated yet, while the mesh reports another machine's error",
+    meshes: [{ ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }), status: { allocations: [], conditions: [{ type: "Ready", status: "False", reason: "MachineSpecInvalid", message: "m01: spec.subnet: MeshNetwork mesh: subnet 10.9.0.0/24 is outside the mesh's pool", lastTransitionTime: "2026-01-01T00:00:00Z" }] } }],
+    reason: "WaitingForSubnet",
+    message: /^MeshNetwork mesh has not allocated a subnet to this machine yet$/,
   },
   {
     name: "no subnet allocated yet",
