@@ -86,6 +86,12 @@ function observeRoundTrip<T>(command: Promise<T>): Promise<T> {
 }
 
 export const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A connection whose host stops answering (cut off, powered off) is given up after this many
+ * unanswered keepalives this far apart: ~20 s, instead of waiting out the command's own timeout.
+ */
+export const KEEPALIVE_INTERVAL_MS = 5_000;
+export const KEEPALIVE_COUNT_MAX = 3;
 export const EXEC_TIMEOUT_MS = 120_000;
 
 export function fingerprintOf(keyBlob: Buffer): string {
@@ -179,8 +185,8 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
       username: e.user,
       privateKey: e.privateKey,
       readyTimeout: CONNECT_TIMEOUT_MS,
-      keepaliveInterval: 15_000,
-      keepaliveCountMax: 3,
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
       ...(sock ? { sock } : {}),
       hostVerifier: (key: Buffer) => {
         const fp = fingerprintOf(key);
@@ -237,6 +243,9 @@ class Session implements HostSession {
     private readonly bastion: { client: Client; fingerprint: string } | undefined,
   ) {
     if (bastion) this.bastionFingerprint = bastion.fingerprint;
+    // Errors after the handshake (a keepalive timeout, a reset) end the connection; what was
+    // running learns it from its channel closing, so they must not go unhandled here.
+    for (const c of [client, bastion?.client]) c?.on("error", () => undefined);
   }
 
   exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -247,7 +256,7 @@ class Session implements HostSession {
     return observeRoundTrip(new Promise<ExecResult>((resolve, reject) => {
       this.client.exec(command, (err, stream) => {
         if (err) {
-          reject(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}`, { cause: err }));
+          reject(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}; is the host up and reachable from the controller?`, { cause: err }));
           return;
         }
         const out: Buffer[] = [];
@@ -258,8 +267,14 @@ class Session implements HostSession {
         }, timeoutMs);
         stream.on("data", (d: Buffer) => out.push(d));
         stream.stderr.on("data", (d: Buffer) => errOut.push(d));
-        stream.on("close", (code: number | null) => {
+        // ssh2 closes a channel with the exit status (a number), or null and the signal when the
+        // command was killed; with neither, the connection itself went away mid-command.
+        stream.on("close", (code: number | null | undefined, signal?: string) => {
           clearTimeout(timer);
+          if (code === undefined && signal === undefined) {
+            reject(new HostError("Unreachable", `${who(this.target)}: the connection was lost while a command ran; is the host up and reachable from the controller?`));
+            return;
+          }
           const stderr = Buffer.concat(errOut).toString("utf8");
           if (this.target.user !== "root" && code === 1 && /^sudo: (a password is required|a terminal is required)/m.test(stderr)) {
             reject(

@@ -36,6 +36,11 @@ async function sshServer(): Promise<Running> {
         accept().on("exec", (acceptExec, _reject, info) => {
           const stream = acceptExec();
           commands.push(info.command);
+          if (info.command.includes("lose-connection")) {
+            // The host goes away mid-command: no exit status, the connection just ends.
+            setTimeout(() => client.end(), 50);
+            return;
+          }
           if (user === "nosudo" && info.command.startsWith("sudo -n ")) {
             stream.stderr.write("sudo: a password is required\n");
             stream.exit(1);
@@ -140,6 +145,22 @@ describe("SSH to hosts", () => {
     const e = await failure(to(target, { privateKey: "hunter2 not a key" }));
     assert.equal(e.reason, "KeyInvalid");
     assert.ok(!e.message.includes("hunter2"));
+  });
+
+  test("a connection lost mid-command is Unreachable, at once, saying so", async () => {
+    const s = await connect(to(target));
+    try {
+      const t0 = Date.now();
+      await assert.rejects(s.exec("lose-connection"), (err: unknown) => {
+        assert.ok(err instanceof HostError, String(err));
+        assert.equal(err.reason, "Unreachable");
+        assert.match(err.message, /^ssh root@127\.0\.0\.1:\d+: the connection was lost while a command ran; is the host up and reachable from the controller\?$/);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 5_000, "not after the command's timeout");
+    } finally {
+      s.close();
+    }
   });
 
   test("nothing listening: Unreachable, connection refused", async () => {
