@@ -1,10 +1,8 @@
 // Counters for the steady-state benchmark, read from outside the controller: its /metrics
 // (Prometheus text), the store's global resourceVersion (one per committed write), the
-// process's CPU time (/proc), and SSH logins in each lab host's sshd log.
+// process's CPU time (/proc).
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { request } from "node:http";
-import type { Lab } from "../lab/lab.js";
 import type { MeshEnv } from "../test/support/mesh-env.js";
 
 /** Sum of a metric's samples whose labels include all of `labels`. */
@@ -45,13 +43,4 @@ export function cpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-}
-
-/** SSH logins accepted by a lab host's sshd so far. */
-export function sshLogins(lab: Lab, host: string): number {
-  try {
-    return (readFileSync(join(lab.stateDir, "hosts", host, "logs", "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
-  } catch {
-    return 0;
-  }
 }

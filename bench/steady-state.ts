@@ -11,7 +11,8 @@
 //   sudo node dist/bench/steady-state.js          (BENCH_HOSTS=4 BENCH_SECONDS=60)
 import { sleep, appliedSteps } from "../test/support/mesh-env.js";
 import { benchMeshEnv, hostNames, meshYaml, requireRoot, table, BENCH_METRICS_PORT } from "./lab-setup.js";
-import { cpuMs, metricSum, scrape, sshLogins, storeRv } from "./lab-metrics.js";
+import { sshLogins } from "../test/support/lab-checks.js";
+import { cpuMs, metricSum, scrape, storeRv } from "./lab-metrics.js";
 
 const RESYNC_S = 5;
 
