@@ -7,7 +7,9 @@
 //   floor     the same end state as dockmesh by a minimal script: keys and plan made locally, one
 //             SSH command per host, all hosts at once
 // Each variant runs on a fresh lab. Prints seconds and the ratios dockmesh/manual, dockmesh/floor.
-//   sudo node dist/bench/time-to-mesh.js            (BENCH_SIZES=2,4,8 BENCH_RUNS=1 BENCH_VERBOSE=1)
+//   sudo node dist/bench/time-to-mesh.js
+// Environment: BENCH_SIZES=2,4,8  BENCH_RUNS=1 (more: medians too)  BENCH_VARIANTS=floor,manual,dockmesh
+//   BENCH_LOG=<file> (the controller's log and Events of the last dockmesh run)  BENCH_VERBOSE=1 (lab progress)
 import { writeFileSync } from "node:fs";
 import { runManualProcedure } from "../lab/manual.js";
 import { benchLab, benchMeshEnv, hostNames, meshYaml, requireRoot, secs, sizesFromEnv, subnetOf, table, MESH } from "./lab-setup.js";
@@ -110,6 +112,14 @@ function variantsFromEnv(): Variant[] {
   return list as Variant[];
 }
 
+function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+const fmt = (ms: number | undefined) => (ms === undefined ? "-" : secs(ms));
+
 const ratio = (a: Result | undefined, b: Result | undefined) => (a && b ? a.totalMs / b.totalMs : undefined);
 
 async function main(): Promise<void> {
@@ -118,6 +128,7 @@ async function main(): Promise<void> {
   const variants = variantsFromEnv();
   const runs = Math.max(1, Math.min(10, Number(process.env.BENCH_RUNS ?? 1) || 1));
   const rows: string[][] = [];
+  const all = new Map<string, number[]>(); // "N variant" → totals, for medians
   const detail: string[][] = [];
   for (const n of sizes) {
     for (let r = 1; r <= runs; r++) {
@@ -127,17 +138,27 @@ async function main(): Promise<void> {
         const res = await VARIANTS[v](n);
         console.error(`  ${v} ${secs(res.totalMs)} s`);
         got.set(v, res);
+        all.set(`${n} ${v}`, [...(all.get(`${n} ${v}`) ?? []), res.totalMs]);
         detail.push([String(n), v, secs(res.configureMs), secs(res.proofMs), secs(res.totalMs), res.notes.join("; ")]);
       }
       const dm = got.get("dockmesh");
       const vsManual = ratio(dm, got.get("manual"));
       const vsFloor = ratio(dm, got.get("floor"));
       const cell = (x: Result | undefined) => (x ? secs(x.totalMs) : "-");
-      rows.push([String(n), cell(dm), cell(got.get("manual")), cell(got.get("floor")), vsManual === undefined ? "-" : `${vsManual.toFixed(2)} (${(1 / vsManual).toFixed(1)}× faster)`, vsFloor === undefined ? "-" : vsFloor.toFixed(2)]);
+      rows.push([runs > 1 ? `${n} (run ${r})` : String(n), cell(dm), cell(got.get("manual")), cell(got.get("floor")), vsManual === undefined ? "-" : `${vsManual.toFixed(2)} (${(1 / vsManual).toFixed(1)}× faster)`, vsFloor === undefined ? "-" : vsFloor.toFixed(2)]);
     }
   }
   console.log("\nTime to mesh (s), from go to every host configured and cross-host TCP proven (ring of fetches):\n");
   console.log(table(["N", "dockmesh", "manual", "floor", "dockmesh/manual", "dockmesh/floor"], rows));
+  if (runs > 1) {
+    const med = (n: number, v: Variant) => median(all.get(`${n} ${v}`) ?? []);
+    const mrows = sizes.map((n) => {
+      const [d, m, f] = [med(n, "dockmesh"), med(n, "manual"), med(n, "floor")];
+      return [String(n), fmt(d), fmt(m), fmt(f), d && m ? (d / m).toFixed(2) : "-", d && f ? (d / f).toFixed(2) : "-"];
+    });
+    console.log(`\nMedians of ${runs} runs (s):\n`);
+    console.log(table(["N", "dockmesh", "manual", "floor", "dockmesh/manual", "dockmesh/floor"], mrows));
+  }
   console.log("\nBreakdown (s): configure = until configured (dockmesh: all Ready); proof = httpd per host + ring of fetches\n");
   console.log(table(["N", "variant", "configure", "proof", "total", "notes"], detail));
   console.log("\nTargets at N=8: dockmesh/manual ≤ 0.33 (≥3× faster than manual), dockmesh/floor ≤ 1.5.");
