@@ -7,7 +7,7 @@ import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
 import { isMember, planHost, planMesh, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { connect, type HostSession } from "../hosts/ssh.js";
-import { converge, teardown, type ConvergeResult } from "../hosts/converge.js";
+import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
@@ -64,6 +64,9 @@ interface Converged {
 }
 
 const ORDER = MACHINE_CONDITION_TYPES as readonly string[];
+
+/** Converges in one reconcile: the first, and again while the plan changed under it. */
+const MAX_CONVERGE_PASSES = 3;
 
 /** The gateway (first address) of a subnet: where a probe ping goes. */
 function gatewayOf(subnet: string): string {
@@ -138,32 +141,41 @@ export class MachineReconciler {
       const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
       let mtuPending: string[] = [];
       let result: ConvergeResult;
+      const input: ConvergeInput = {
+        plan: (obs) => {
+          // Plan from the caches as they are now, once connected and observed: the keys peers
+          // published meanwhile (all machines of a new mesh publish theirs at about the same
+          // time) go into this apply rather than into another reconcile's.
+          snap = this.refreshed(m, machineKey, snap);
+          const held = holdMtuUnderContainers(planHost(ns, name, snap.views, hostFacts(obs)).networks, obs);
+          mtuPending = held.pending;
+          return held.networks;
+        },
+        privateKey: machineKey.privateKey,
+        publicKey: machineKey.publicKey,
+        previous: snap.previous,
+        probes: (nets) => this.probes(nets),
+        log: (line) => this.d.log.info(line, { machine: key }),
+        beforeApply: async (steps) => {
+          // Drift on a host that was converged for the same plan: say so before repairing it.
+          if (wasReady && last?.hash === hashOf(snap)) {
+            const what = [...new Set(steps.map((s) => s.display))].sort();
+            this.d.log.warn("drift found; repairing", { machine: key, changes: what });
+            await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${listed(what, "; ")}`);
+            await this.writeDrift(m, what);
+          }
+        },
+      };
       try {
-        result = await converge(session, {
-          plan: (obs) => {
-            // Plan from the caches as they are now, once connected and observed: the keys peers
-            // published meanwhile (all machines of a new mesh publish theirs at about the same
-            // time) go into this apply rather than into another reconcile's.
-            snap = this.refreshed(m, machineKey, snap);
-            const held = holdMtuUnderContainers(planHost(ns, name, snap.views, hostFacts(obs)).networks, obs);
-            mtuPending = held.pending;
-            return held.networks;
-          },
-          privateKey: machineKey.privateKey,
-          publicKey: machineKey.publicKey,
-          previous: snap.previous,
-          probes: (nets) => this.probes(nets),
-          log: (line) => this.d.log.info(line, { machine: key }),
-          beforeApply: async (steps) => {
-            // Drift on a host that was converged for the same plan: say so before repairing it.
-            if (wasReady && last?.hash === hashOf(snap)) {
-              const what = [...new Set(steps.map((s) => s.display))].sort();
-              this.d.log.warn("drift found; repairing", { machine: key, changes: what });
-              await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${listed(what, "; ")}`);
-              await this.writeDrift(m, what);
-            }
-          },
-        }, this.guessPlan(m, snap.views));
+        result = await converge(session, input, this.guessPlan(m, snap.views));
+        // Keys peers published while this converge ran (machines created together publish theirs
+        // within a second or so): apply them now on this session, rather than in another
+        // reconcile after a status write, a new connection and its observe. Bounded.
+        for (let pass = 1; pass < MAX_CONVERGE_PASSES && !result.applyError && hashOf(this.refreshed(m, machineKey, snap)) !== hashOf(snap); pass++) {
+          const applied = result.applied;
+          result = await converge(session, input, result.networks, { probeBeforePlan: false });
+          result = { ...result, applied: [...applied, ...result.applied] };
+        }
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
         this.converged.delete(key);

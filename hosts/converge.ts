@@ -46,9 +46,18 @@ export function preflight(obs: HostObservation): HostError | undefined {
   return undefined;
 }
 
-export async function converge(session: HostSession, input: ConvergeInput, previousPlanGuess: readonly NetworkPlan[] = []): Promise<ConvergeResult> {
+export interface ConvergeOptions {
+  /**
+   * Probe idle peers in the observation before planning too (default true). A second pass right
+   * after a first does without: the first pass's re-observe has just probed them.
+   */
+  probeBeforePlan?: boolean;
+}
+
+export async function converge(session: HostSession, input: ConvergeInput, previousPlanGuess: readonly NetworkPlan[] = [], opts: ConvergeOptions = {}): Promise<ConvergeResult> {
   const guess = namesOf(previousPlanGuess, input.previous);
-  let obs = await observeHost(session, guess.ifaces, guess.nets, input.probes?.(previousPlanGuess) ?? []);
+  const firstProbes = opts.probeBeforePlan === false ? [] : (input.probes?.(previousPlanGuess) ?? []);
+  let obs = await observeHost(session, guess.ifaces, guess.nets, firstProbes);
   const pre = preflight(obs);
   if (pre) throw pre;
   const networks = input.plan(obs);
