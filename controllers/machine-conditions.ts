@@ -94,6 +94,23 @@ export function peerReports(networks: readonly NetworkPlan[], obs: HostObservati
 }
 
 const ok = (s: PeerState) => s === "Connected" || s === "Relayed";
+
+/** At most this many peers per mesh are listed in a Machine's status; status.peers counts them all. */
+export const MAX_LISTED_PEERS = 50;
+
+/**
+ * The peers a Machine's status lists: every one up to MAX_LISTED_PEERS; beyond that, those not
+ * connected first (what needs looking at), then connected ones, by name, sorted by machine.
+ * Listing all of them made each Machine of a 1,000-machine mesh ~150 KB of status, written on
+ * every change and cached by the controller for every Machine: O(N²) memory and traffic.
+ */
+export function listedPeers(reports: readonly PeerReport[]): PeerReport[] {
+  if (reports.length <= MAX_LISTED_PEERS) return [...reports];
+  const byName = (a: PeerReport, b: PeerReport) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0);
+  const attention = reports.filter((p) => !ok(p.state));
+  const fine = reports.filter((p) => ok(p.state));
+  return [...attention.sort(byName), ...fine.sort(byName)].slice(0, MAX_LISTED_PEERS).sort(byName);
+}
 const unknown = (type: MachineConditionType, message: string): ConditionInput => ({ type, status: "Unknown", reason: "NotObserved", message });
 
 function describeAreas(steps: ConvergeResult["remaining"], area: string): string[] {

@@ -21,7 +21,7 @@ import { writeStatus } from "../runtime/status.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, deleteMachineKey, type MachineKey } from "./keys.js";
-import { listed, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, sshTargetFor } from "./ssh-target.js";
 import { canRelay } from "./relays.js";
@@ -70,9 +70,10 @@ const MAX_CONVERGE_PASSES = 3;
 
 /** The gateway (first address) of a subnet: where a probe ping goes. */
 function gatewayOf(subnet: string): string {
-  const [ip] = subnet.split("/");
-  const o = ip!.split(".").map(Number);
-  return `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
+  const slash = subnet.indexOf("/");
+  const ip = slash < 0 ? subnet : subnet.slice(0, slash);
+  const dot = ip.lastIndexOf(".");
+  return `${ip.slice(0, dot + 1)}${Number(ip.slice(dot + 1)) + 1}`;
 }
 
 export class MachineReconciler {
@@ -385,21 +386,19 @@ function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerRep
       bridge: n.docker.bridge,
       listenPort: n.wireguard.listenPort,
       mtu: n.wireguard.mtu,
-      peers: peers
-        .filter((p) => mine.has(p.machine))
-        .map((p) => {
-          const old = before.get(p.machine);
-          // The handshake time is refreshed only when the state changes: a resync writes nothing.
-          const time = old && old.state === p.state ? old.lastHandshakeTime : p.latestHandshake ? formatTime(p.latestHandshake * 1000) : undefined;
-          return {
-            machine: p.machine,
-            ...(p.publicKey ? { publicKey: p.publicKey } : {}),
-            ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-            ...(p.via ? { via: p.via } : {}),
-            state: p.state,
-            ...(time ? { lastHandshakeTime: time } : {}),
-          };
-        }),
+      peers: listedPeers(peers.filter((p) => mine.has(p.machine))).map((p) => {
+        const old = before.get(p.machine);
+        // The handshake time is refreshed only when the state changes: a resync writes nothing.
+        const time = old && old.state === p.state ? old.lastHandshakeTime : p.latestHandshake ? formatTime(p.latestHandshake * 1000) : undefined;
+        return {
+          machine: p.machine,
+          ...(p.publicKey ? { publicKey: p.publicKey } : {}),
+          ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+          ...(p.via ? { via: p.via } : {}),
+          state: p.state,
+          ...(time ? { lastHandshakeTime: time } : {}),
+        };
+      }),
     };
   });
 }

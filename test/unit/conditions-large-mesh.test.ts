@@ -3,7 +3,7 @@
 // every status write of a machine waiting for its peers failed with 422 and it never got Ready.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { machineConditions, readyCondition, peerReports, listed, NAMES_IN_MESSAGE, type Outcome } from "../../controllers/machine-conditions.js";
+import { machineConditions, readyCondition, peerReports, listed, listedPeers, MAX_LISTED_PEERS, NAMES_IN_MESSAGE, type Outcome } from "../../controllers/machine-conditions.js";
 import type { ConvergeResult } from "../../hosts/converge.js";
 import type { HostObservation } from "../../hosts/observe.js";
 import { planAll } from "../../mesh/plan.js";
@@ -75,4 +75,19 @@ test("setCondition cuts a message the API would refuse", () => {
   assert.match(c!.message, /… \(truncated\)$/);
   const [short] = setCondition([], { type: "Ready", status: "False", reason: "X", message: "fine" }, 1, 0);
   assert.equal(short!.message, "fine");
+});
+
+test("status lists at most 50 peers of a large mesh: those not connected first, sorted by machine", () => {
+  const o = outcome(obs((i) => (i % 100 === 7 ? 0 : NOW - 5)));
+  const all = o.kind === "converged" ? o.peers : [];
+  assert.equal(all.length, 999);
+  const shown = listedPeers(all);
+  assert.equal(shown.length, MAX_LISTED_PEERS);
+  const waiting = all.filter((p) => p.state === "NoHandshake").map((p) => p.machine);
+  assert.equal(waiting.length, 10);
+  assert.ok(waiting.every((m) => shown.some((p) => p.machine === m)), "every peer without a handshake is listed");
+  assert.deepEqual(shown.map((p) => p.machine), [...shown.map((p) => p.machine)].sort(), "sorted by machine");
+  assert.deepEqual(shown.filter((p) => p.state === "Connected").map((p) => p.machine), all.filter((p) => p.state === "Connected").slice(0, 40).map((p) => p.machine), "then the first connected ones by name");
+  assert.deepEqual(listedPeers(all), shown, "the same peers every time (a resync writes nothing)");
+  assert.deepEqual(listedPeers(all.slice(0, 3)), all.slice(0, 3), "a small mesh lists every peer");
 });
