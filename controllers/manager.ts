@@ -10,11 +10,10 @@ import { customResourceStatusClient } from "../runtime/status.js";
 import { eventRecorder } from "../runtime/events.js";
 import { realClock, type Clock } from "../runtime/clock.js";
 import { rootLogger, type Logger } from "../runtime/log.js";
-import { findCondition } from "../runtime/conditions.js";
 import { MachineReconciler } from "./machine.js";
 import { MeshNetworkReconciler } from "./meshnetwork.js";
 import { MACHINES, MESHNETWORKS, keySecretName } from "./resources.js";
-import { canRelay } from "./relays.js";
+import { FanOut } from "./fanout.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -36,19 +35,6 @@ export interface RunningControllers {
   machineQueue: WorkQueue;
   meshQueue: WorkQueue;
   stop(): Promise<void>;
-}
-
-/** What about a Machine its peers and meshes depend on; a change here re-plans them. */
-function peerFacts(m: Machine): string {
-  return JSON.stringify([
-    m.spec.endpoint ?? "",
-    m.metadata.labels ?? {},
-    m.status?.publicKey ?? "",
-    Boolean(m.metadata.deletionTimestamp),
-    canRelay(m),
-    findCondition(m.status?.conditions, "Ready")?.status ?? "",
-    findCondition(m.status?.conditions, "Reachable")?.status ?? "",
-  ]);
 }
 
 export async function startControllers(opts: ControllerOptions): Promise<RunningControllers> {
@@ -81,29 +67,25 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   });
   const meshReconciler = new MeshNetworkReconciler({ machines, meshes, status: customResourceStatusClient<MeshNetwork>(kc, MESHNETWORKS), events, clock, log });
 
-  const machinesIn = (ns: string | undefined) => machines.list(ns).map(objectKey);
   const meshesIn = (ns: string | undefined) => meshes.list(ns).map(objectKey);
-  const facts = new Map<string, string>();
+  const fanOut = new FanOut();
 
   const subs: Subscription[] = [
-    // A Machine: itself; its namespace's meshes (membership, counts); and, when something its
-    // peers plan with changed, the other machines of the namespace.
+    // A Machine: itself; its namespace's meshes when their status depends on what changed; and
+    // the other machines that plan or wait with it (controllers/fanout.ts).
     enqueue(
       keysOf(machines.events$, (e: WatchEvent<Machine>) => {
-        const key = objectKey(e.object);
-        const f = e.type === "DELETED" ? "" : peerFacts(e.object);
-        const changed = facts.get(key) !== f;
-        if (e.type === "DELETED") facts.delete(key);
-        else facts.set(key, f);
-        if (changed) for (const k of meshesIn(e.object.metadata?.namespace)) meshQueue.add(k);
-        return changed ? [key, ...machinesIn(e.object.metadata?.namespace)] : [key];
+        const ns = e.object.metadata?.namespace;
+        const to = fanOut.onMachine(e, () => machines.list(ns));
+        if (to.meshes) for (const k of meshesIn(ns)) meshQueue.add(k);
+        return to.machines;
       }),
       machineQueue,
     ),
     enqueue(keysOf(meshes.events$), meshQueue),
     // A MeshNetwork's spec or allocations: every machine of its namespace re-plans.
     enqueue(
-      keysOf(meshes.events$, (e) => machinesIn(e.object.metadata?.namespace)),
+      keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMesh(e, () => machines.list(e.object.metadata?.namespace))),
       machineQueue,
     ),
     // A Secret: the machines that log in with it or keep their WireGuard key in it.

@@ -27,7 +27,8 @@ export function invalidMeshStatus(errors: readonly SpecError[]): MeshStatusParts
 
 export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine>): MeshStatusParts {
   const ready = plan.members.filter((n) => findCondition(machines.get(n)?.status?.conditions, "Ready")?.status === "True");
-  const notReady = plan.members.filter((n) => !ready.includes(n));
+  const readySet = new Set(ready);
+  const notReady = plan.members.filter((n) => !readySet.has(n));
   const fields: MeshStatusParts["fields"] = {
     machines: `${ready.length}/${plan.members.length}`,
     machineCount: plan.members.length,

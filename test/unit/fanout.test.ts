@@ -1,0 +1,92 @@
+// controllers/fanout.ts: a watch event reconciles the machines that plan or wait with what
+// changed, and no others. A status write that changes nothing a peer uses (a peer count, a
+// condition message) reconciles only the machine itself; a MeshNetwork's recount, no machine.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Machine, MeshNetwork } from "../../api/types.generated.js";
+import type { Condition } from "../../api/meta.js";
+import { FanOut } from "../../controllers/fanout.js";
+import { mesh, pub, nat } from "../support/fixtures.js";
+
+const cond = (type: string, status: "True" | "False" | "Unknown", reason = "X"): Condition => ({ type, status, reason, message: "", lastTransitionTime: "2026-01-01T00:00:00Z", observedGeneration: 1 });
+
+function withStatus(m: Machine, status: Machine["status"]): Machine {
+  return { ...m, status: { ...m.status, ...status } };
+}
+
+const ready = (m: Machine, yes: boolean) => withStatus(m, { conditions: [cond("Ready", yes ? "True" : "False"), cond("Reachable", "True"), cond("WireGuardReady", "True")], peers: yes ? "2/2" : "1/2" });
+
+function setup() {
+  const fan = new FanOut();
+  let all: Machine[] = [ready(withStatus(pub("a", 0), { publicKey: "A" }), true), ready(withStatus(pub("b", 1), { publicKey: "B" }), false), ready(withStatus(nat("h"), { publicKey: "H" }), false)];
+  const ns = () => all;
+  for (const m of all) fan.onMachine({ type: "ADDED", object: m }, ns);
+  const modify = (m: Machine) => {
+    all = all.map((x) => (x.metadata.name === m.metadata.name ? m : x));
+    return fan.onMachine({ type: "MODIFIED", object: m }, ns);
+  };
+  return { fan, ns, get: (name: string) => all.find((m) => m.metadata.name === name)!, modify };
+}
+
+test("fan-out: ADDED reconciles the machine and recounts meshes; its peers learn of it from the mesh's allocation", () => {
+  const fan = new FanOut();
+  const m = pub("new", 5);
+  assert.deepEqual(fan.onMachine({ type: "ADDED", object: m }, () => [m, pub("a", 0)]), { machines: ["default/new"], meshes: true });
+});
+
+test("fan-out: a published key, a new endpoint, new labels, deletion or unreachability reach every machine", () => {
+  const every = ["default/a", "default/b", "default/h"];
+  for (const change of [
+    (m: Machine) => withStatus(m, { publicKey: "B2" }),
+    (m: Machine) => ({ ...m, spec: { ...m.spec, endpoint: "203.0.113.99:51820" } }),
+    (m: Machine) => ({ ...m, metadata: { ...m.metadata, labels: { zone: "x" } } }),
+    (m: Machine) => ({ ...m, metadata: { ...m.metadata, deletionTimestamp: new Date("2026-01-01T00:00:00Z") } }),
+    (m: Machine) => withStatus(m, { conditions: [cond("Ready", "False"), cond("Reachable", "False")] }),
+  ]) {
+    const s = setup();
+    const r = s.modify(change(s.get("b")));
+    assert.deepEqual(r.machines.slice(1).sort(), every);
+    assert.equal(r.meshes, true);
+  }
+  const s = setup();
+  assert.deepEqual(s.fan.onMachine({ type: "DELETED", object: s.get("b") }, s.ns).machines.slice(1).sort(), every);
+});
+
+test("fan-out: a status write that changes nothing peers use reconciles only the machine itself", () => {
+  const s = setup();
+  const b = s.get("b");
+  const r = s.modify(withStatus(b, { conditions: [cond("Ready", "False", "HandshakePending"), cond("Reachable", "True"), cond("WireGuardReady", "True")], subnet: "10.0.1.0/24", dockerVersion: "27.5.1" }));
+  assert.deepEqual(r, { machines: ["default/b"], meshes: false });
+});
+
+test("fan-out: a machine becoming Ready reconciles the ones still waiting, not the Ready ones", () => {
+  const s = setup();
+  const r = s.modify(ready(s.get("b"), true));
+  assert.deepEqual(r.machines, ["default/b", "default/h"], "a is Ready already; h is waiting");
+  assert.equal(r.meshes, true, "the mesh's ready count changed");
+});
+
+test("fan-out: a public machine that can no longer relay reconciles the machines behind NAT only", () => {
+  const s = setup();
+  const a = s.get("a");
+  const cut = withStatus(a, { peers: "0/2", conditions: [cond("Ready", "True"), cond("Reachable", "True"), cond("WireGuardReady", "True"), cond("PeersConnected", "False")] });
+  const r = s.modify(cut);
+  assert.deepEqual(r.machines, ["default/a", "default/h"]);
+});
+
+test("fan-out: a MeshNetwork's allocations or spec reach every machine; a recount none; its Ready message the unallocated", () => {
+  const fan = new FanOut();
+  const machines = [pub("a", 0), pub("b", 1), pub("c", 2)];
+  const ns = () => machines;
+  const base: MeshNetwork = { ...mesh("m"), status: { allocations: [{ machine: "a", subnet: "10.0.0.0/24" }, { machine: "b", subnet: "10.0.1.0/24" }], machines: "0/2", conditions: [cond("Ready", "False", "MachinesNotReady")] } };
+  assert.equal(fan.onMesh({ type: "ADDED", object: base }, ns).length, 3);
+  const recount = { ...base, status: { ...base.status, machines: "1/2", readyMachineCount: 1 } };
+  assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: recount }, ns), []);
+  const exhausted = { ...recount, status: { ...recount.status, conditions: [cond("Ready", "False", "PoolExhausted")] } };
+  assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: exhausted }, ns), ["default/c"], "only the machine without a subnet quotes that message");
+  const more = { ...exhausted, status: { ...exhausted.status, allocations: [...exhausted.status!.allocations!, { machine: "c", subnet: "10.0.2.0/24" }] } };
+  assert.equal(fan.onMesh({ type: "MODIFIED", object: more }, ns).length, 3);
+  const spec = { ...more, spec: { ...more.spec, mtu: 1380 } };
+  assert.equal(fan.onMesh({ type: "MODIFIED", object: spec }, ns).length, 3);
+  assert.equal(fan.onMesh({ type: "DELETED", object: spec }, ns).length, 3);
+});
