@@ -41,6 +41,10 @@ export interface SteadyState {
   periods: number;
   roundTripsPerHostPerResync: number;
   sessionsPerHostPerResync: number;
+  /** Round trips per SSH session (one session per reconcile that contacts the host). */
+  roundTripsPerSession: number;
+  /** Round trips of the busiest host in the window, per period. */
+  maxRoundTripsPerHostPerResync: number;
   writesPerResync: number;
   cpuMsPerResync: number;
   reconcilesPerResync: number;
@@ -176,6 +180,7 @@ async function readyMachines(store: StoreHandle): Promise<number> {
   return t.rows.filter((r) => r.cells[col] === "True").length;
 }
 
+const fmtPeriods = (p: number) => p.toFixed(2);
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
 
 export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
@@ -260,15 +265,22 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
       // Let requeues of the last reconciles run out, then measure whole resync periods.
       opts.progress(`N=${n}: steady state: settling for one resync period (${opts.resyncMs / 1000} s), then measuring ${opts.steadyPeriods} periods`);
       await sleep(opts.resyncMs);
+      const hostsBefore = f.snapshot();
       const a = { rv: await currentRv(s), fleet: f.totals(), cpu: c.stats().cpuMs, rec: metricSum(await c.metrics(), "dockmesh_reconcile_total", { kind: "Machine" }), t: performance.now() };
       await sleep(opts.resyncMs * opts.steadyPeriods);
       const b = { rv: await currentRv(s), fleet: f.totals(), cpu: c.stats().cpuMs, rec: metricSum(await c.metrics(), "dockmesh_reconcile_total", { kind: "Machine" }), t: performance.now() };
       const periods = (b.t - a.t) / opts.resyncMs;
+      const perHostWindow = f.hosts.map((h) => h.counters.roundTrips - (hostsBefore.get(h.name)?.roundTrips ?? 0));
+      const histogram = new Map<number, number>();
+      for (const x of perHostWindow) histogram.set(x, (histogram.get(x) ?? 0) + 1);
+      opts.progress(`N=${n}: round trips per host in ${fmtPeriods(periods)} resync periods: ${[...histogram].sort((x, y) => x[0] - y[0]).map(([rt, hosts]) => `${rt} on ${hosts} host(s)`).join(", ")}`);
       result.steady = {
         windowMs: b.t - a.t,
         periods,
         roundTripsPerHostPerResync: (b.fleet.roundTrips - a.fleet.roundTrips) / n / periods,
         sessionsPerHostPerResync: (b.fleet.sessions - a.fleet.sessions) / n / periods,
+        roundTripsPerSession: (b.fleet.roundTrips - a.fleet.roundTrips) / Math.max(1, b.fleet.sessions - a.fleet.sessions),
+        maxRoundTripsPerHostPerResync: Math.max(...perHostWindow) / periods,
         writesPerResync: (b.rv - a.rv) / periods,
         cpuMsPerResync: (b.cpu - a.cpu) / periods,
         reconcilesPerResync: (b.rec - a.rec) / periods,

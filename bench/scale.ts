@@ -89,10 +89,20 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     console.log("\nSteady state (after convergence), per resync period");
     console.log(
       table(
-        ["machines", "window (periods)", "SSH round trips per host", "SSH sessions per host", "API writes", "controller CPU ms", "CPU ms per host", "reconciles"],
+        ["machines", "window (periods)", "SSH round trips per host (max)", "SSH sessions per host", "round trips per session", "API writes", "controller CPU ms", "CPU ms per host", "reconciles"],
         steady.map((r) => {
           const s = r.steady!;
-          return [String(r.machines), fmt(s.periods, 2), fmt(s.roundTripsPerHostPerResync, 2), fmt(s.sessionsPerHostPerResync, 2), fmt(s.writesPerResync, 1), fmt(s.cpuMsPerResync, 0), fmt(s.cpuMsPerResync / r.machines, 2), fmt(s.reconcilesPerResync, 0)];
+          return [
+            String(r.machines),
+            fmt(s.periods, 2),
+            `${fmt(s.roundTripsPerHostPerResync, 2)} (${fmt(s.maxRoundTripsPerHostPerResync, 2)})`,
+            fmt(s.sessionsPerHostPerResync, 2),
+            fmt(s.roundTripsPerSession, 2),
+            fmt(s.writesPerResync, 1),
+            fmt(s.cpuMsPerResync, 0),
+            fmt(s.cpuMsPerResync / r.machines, 2),
+            fmt(s.reconcilesPerResync, 0),
+          ];
         }),
       ),
     );
@@ -103,7 +113,7 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     const checks = [
       `RSS ≤ 150 MB: ${r.peakRssBytes <= 150 * 2 ** 20 ? "met" : "MISSED"} (${mb(r.peakRssBytes)})`,
       `converged: ${r.converged ? "yes" : "NO"}`,
-      ...(s ? [`round trips per host per resync ≤ 1: ${s.roundTripsPerHostPerResync <= 1.05 ? "met" : "MISSED"} (${fmt(s.roundTripsPerHostPerResync, 2)})`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
+      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 && s.roundTripsPerSession <= 1 ? "met" : "MISSED"} (mean ${fmt(s.roundTripsPerHostPerResync, 2)}, busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)})`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
     ];
     console.log(`  N=${r.machines}: ${checks.join("; ")}`);
   }
