@@ -183,10 +183,13 @@ export function planMesh(
   const candidates = opts.relayCandidates ?? withSubnet.filter((m) => m.spec.endpoint).map((m) => m.metadata.name ?? "");
   const relays: MeshPlan["relays"] = [];
   const unreachablePairs: string[] = [];
-  // Listing every NAT'd pair is quadratic; stop once both lists are full.
+  // Listing every NAT'd pair is quadratic; stop once the lists are full. A candidate that is not
+  // itself behind NAT relays every pair, so then no pair is unreachable and relays alone can fill.
+  const natSet = new Set(nat);
+  const everyPairRelayed = candidates.some((c) => !natSet.has(c));
   outer: for (let i = 0; i < nat.length; i++) {
     for (let j = i + 1; j < nat.length; j++) {
-      if (relays.length >= MAX_LISTED_PAIRS && unreachablePairs.length >= MAX_LISTED_PAIRS) break outer;
+      if (relays.length >= MAX_LISTED_PAIRS && (everyPairRelayed || unreachablePairs.length >= MAX_LISTED_PAIRS)) break outer;
       const a = nat[i]!;
       const b = nat[j]!;
       const via = chooseRelay(mesh.name, a, b, candidates);
@@ -265,8 +268,11 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     rules.push({ table: "filter", chain: "INPUT", args: ["-m", "comment", "--comment", INPUT_JUMP_COMMENT, "-j", INPUT_CHAIN] });
   }
   const peerList = [...peers.values()];
-  const routes = peerList.flatMap((p) => p.allowedIPs.map((destination) => ({ destination, dev: iface })));
-  routes.sort((a, b) => (parseCidr(a.destination)!.base - parseCidr(b.destination)!.base));
+  // Sorted by address, each destination parsed once (not in the comparator: O(N log N) parses per host).
+  const routes = peerList
+    .flatMap((p) => p.allowedIPs.map((destination) => ({ route: { destination, dev: iface }, base: parseCidr(destination)!.base })))
+    .sort((a, b) => a.base - b.base)
+    .map((r) => r.route);
   const unit = `wg-quick@${iface}.service`;
   return {
     meshNetwork: mesh.name,

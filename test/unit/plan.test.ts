@@ -90,7 +90,7 @@ test("plan: no public machine → NAT<->NAT pairs are reported unreachable, not 
   assert.deepEqual(meshes[0]!.unreachablePairs, ["x<->y", "x<->z", "y<->z"]);
 });
 
-test("relays: rendezvous hashing spreads pairs and moves only the removed relay's pairs", () => {
+test("relays: consistent hashing spreads pairs and moves only the removed relay's pairs", () => {
   const cands = ["r1", "r2", "r3", "r4"];
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i < 40; i++) for (let j = i + 1; j < 40; j++) pairs.push([`n${i}`, `n${j}`]);
@@ -105,6 +105,26 @@ test("relays: rendezvous hashing spreads pairs and moves only the removed relay'
   });
   assert.equal(chooseRelay("mesh", "a", "b", cands), chooseRelay("mesh", "b", "a", cands), "symmetric");
   assert.equal(chooseRelay("mesh", "a", "b", []), undefined);
+});
+
+test("relays: 20 relays for 4,950 pairs each carry a share near 1/20; a new relay takes pairs only for itself", () => {
+  const cands = Array.from({ length: 20 }, (_, i) => `pub-${i}`);
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i < 100; i++) for (let j = i + 1; j < 100; j++) pairs.push([`nat-${i}`, `nat-${j}`]);
+  const before = pairs.map(([a, b]) => chooseRelay("mesh", a, b, cands)!);
+  const load = new Map<string, number>();
+  for (const r of before) load.set(r, (load.get(r) ?? 0) + 1);
+  const mean = pairs.length / cands.length;
+  for (const c of cands) {
+    const l = load.get(c) ?? 0;
+    assert.ok(l > mean * 0.5 && l < mean * 1.6, `relay ${c} carries ${l} pairs, mean ${mean}`);
+  }
+  const grown = [...cands, "pub-new"];
+  const after = pairs.map(([a, b]) => chooseRelay("mesh", a, b, grown)!);
+  const moved = after.filter((r, i) => r !== before[i]);
+  assert.ok(moved.length > 0 && moved.every((r) => r === "pub-new"), "pairs move only onto the new relay");
+  assert.equal(chooseRelay("mesh", "nat-1", "nat-2", ["nat-1", "nat-2"]), undefined, "a pair never relays through itself");
+  assert.equal(chooseRelay("mesh", "nat-1", "nat-2", ["nat-2", "pub-0", "nat-1"]), "pub-0");
 });
 
 test("plan: relayCandidates (healthy relays) steer the choice away from a failed relay", async () => {
