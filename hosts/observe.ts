@@ -33,13 +33,12 @@ probe() {
   elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
   fi
 }
+# One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
+# would run a thousand, each printing a thousand lines), joined with the candidates in awk.
 now=$(date +%s)
-while read -r pi pb pk pa; do
-  t=$(wg show "$pi" latest-handshakes 2>/dev/null | awk -v k="$pk" '$1 == k { print $2 }')
-  if [ -z "$t" ] || [ $((now - t)) -lt 120 ]; then continue; fi
-  probe "$pb" "$pa" &
-done
-wait
+{ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; sed 's/^/p /'; } |
+  awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $3, $5 }' |
+  { while read -r pb pa; do probe "$pb" "$pa" & done; wait; }
 sec wg
 wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'
 ipt() { sec iptables "$1:$2"; iptables -w -t "$1" -S "$2" 2>&1; echo "rc=$?"; }

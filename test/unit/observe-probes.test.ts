@@ -9,11 +9,16 @@ import { OBSERVE_SCRIPT } from "../../hosts/observe.js";
 
 const NOW = 1_800_000_000;
 
-/** Stubs: `wg show dm0 latest-handshakes` knows peers A (never) and B (10 s ago); ping records its target. */
+/**
+ * Stubs: `wg show all latest-handshakes` knows, on dm0, peers A (never) and B (10 s ago), and on
+ * dm1 peer C (never: C is on dm1, not on dm0); a per-interface `wg show` fails the test (one call
+ * for all peers, not one per peer); ping records its target.
+ */
 const STUBS = String.raw`
 date() { echo ${NOW}; }
 wg() {
-  if [ "$1 $3" = "show latest-handshakes" ]; then printf 'AAAA=\t0\nBBBB=\t%s\n' $((${NOW} - 10)); fi
+  if [ "$1 $2 $3" = "show all latest-handshakes" ]; then printf 'dm0\tAAAA=\t0\ndm0\tBBBB=\t%s\ndm1\tCCCC=\t0\n' $((${NOW} - 10)); return 0; fi
+  if [ "$1 $3" = "show latest-handshakes" ]; then echo "per-peer wg show" >> "$PROBED"; fi
   return 0
 }
 ping() { for a in "$@"; do last=$a; done; echo "$last" >> "$PROBED"; return 0; }
@@ -29,6 +34,6 @@ test("probes go to configured peers without a recent handshake only", () => {
   const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input, env: { PROBED: probed }, encoding: "utf8", timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   const sent = spawnSync("sh", ["-c", `cat "${probed}" 2>/dev/null; rm -f "${probed}"`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
-  assert.deepEqual(sent, ["10.0.1.1"], "A (never handshaked) is probed; B (10 s ago) and C (not a peer) are not");
+  assert.deepEqual(sent, ["10.0.1.1"], "A (never handshaked) is probed; B (10 s ago) and C (a peer of dm1, not of dm0) are not");
   assert.match(r.stdout, /^@@dockmesh end$/m);
 });
