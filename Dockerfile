@@ -60,5 +60,7 @@ WORKDIR /app
 # file system, as a non-root user, without capabilities (the Deployment does).
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/bin/dockmesh.js"]
+# A small young generation: the controller's garbage is short-lived (one reconcile), and the
+# default (16 MB semi-spaces) costs ~40 MB of RSS for nothing (runtime/heap.ts sizes the rest).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/bin/dockmesh.js"]
 CMD ["controller", "--leader-elect", "--metrics-bind-address=:8080"]

@@ -6,6 +6,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { IMAGE_NODE_FLAGS } from "../runtime/heap.js";
 
 const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 
@@ -90,7 +91,8 @@ export class ControllerChild {
     this.proc = spawn(
       process.execPath,
       // BENCH_CONTROLLER_NODE_OPTIONS: Node options for the controller only (e.g. --cpu-prof to profile it).
-      [...(process.env["BENCH_CONTROLLER_NODE_OPTIONS"] ?? "").split(" ").filter(Boolean), main, "controller", "--resync-period", opts.resyncPeriod, "--concurrency", String(opts.concurrency), "--metrics-bind-address", `127.0.0.1:${port}`, "--log-format", "json"],
+      // The controller runs as the image runs it: with the ENTRYPOINT's node flags.
+      [...IMAGE_NODE_FLAGS, ...(process.env["BENCH_CONTROLLER_NODE_OPTIONS"] ?? "").split(" ").filter(Boolean), main, "controller", "--resync-period", opts.resyncPeriod, "--concurrency", String(opts.concurrency), "--metrics-bind-address", `127.0.0.1:${port}`, "--log-format", "json"],
       { stdio: ["ignore", fd, fd], env: { ...process.env, KUBECONFIG: opts.kubeconfig } },
     );
     closeSync(fd);

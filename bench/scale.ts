@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "../cli/controller.js";
 import { exponent, planTime, type PlanPoint } from "./scale-plan.js";
 import { runScale, type ScaleRunResult } from "./scale-run.js";
+import { HEAP_GROWING_PERCENT, IMAGE_NODE_FLAGS } from "../runtime/heap.js";
 
 const { values } = parseArgs({
   options: {
@@ -64,7 +65,8 @@ function printPlanCurve(title: string, points: PlanPoint[]): void {
 
 function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number): void {
   const base = runs[0]!;
-  console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command)`);
+  const nodeFlags = [...IMAGE_NODE_FLAGS, ...(process.env["BENCH_CONTROLLER_NODE_OPTIONS"] ?? "").split(" ").filter(Boolean)].join(" ");
+  console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${nodeFlags}, heap growing ${HEAP_GROWING_PERCENT} %)`);
   const rows = runs.map((r) => [
     String(r.machines),
     r.converged ? fmt(r.convergeMs / 1000, 1) : `> ${fmt(r.convergeMs / 1000, 0)} (not converged)`,
@@ -113,7 +115,7 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     const checks = [
       `RSS ≤ 150 MB: ${r.peakRssBytes <= 150 * 2 ** 20 ? "met" : "MISSED"} (${mb(r.peakRssBytes)})`,
       `converged: ${r.converged ? "yes" : "NO"}`,
-      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 && s.roundTripsPerSession <= 1 ? "met" : "MISSED"} (mean ${fmt(s.roundTripsPerHostPerResync, 2)}, busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)})`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
+      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)})`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
     ];
     console.log(`  N=${r.machines}: ${checks.join("; ")}`);
   }

@@ -12,6 +12,7 @@ import { ControllerMetrics } from "../runtime/metrics.js";
 import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js";
 import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import type { UpComponent } from "./up.js";
+import { keepHeapNearLive } from "../runtime/heap.js";
 
 export interface ControllerFlags {
   resyncPeriod: string;
@@ -216,6 +217,7 @@ export function controllersComponent(flags: () => ControllerFlags): UpComponent 
 export function registerController(program: Command): void {
   const cmd = program.command("controller").description("run the controllers against $KUBECONFIG, or the in-cluster service account");
   addLeaderFlags(addControllerFlags(cmd)).action(async (flags: ControllerFlags & LeaderFlags) => {
+    keepHeapNearLive();
     const kc = new KubeConfig();
     kc.loadFromDefault();
     if (!kc.getCurrentCluster()) throw new Error("no cluster configured: set KUBECONFIG, or run inside a cluster");

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { isLoopback, parseListen, startStore, type Logger, type StoreHandle } from "../store/server.js";
+import { keepHeapNearLive } from "../runtime/heap.js";
 
 /** Something `dockmesh up` runs next to the store, e.g. the controllers. */
 export interface UpComponent {
@@ -32,6 +33,7 @@ export function registerUp(program: Command): void {
     .option("--state-dir <dir>", "where the database, certificates, token and kubeconfig live", join(homedir(), ".dockmesh"))
     .option("--listen <host:port>", "address of the API server; anything but loopback must be given explicitly", "127.0.0.1:6443")
     .action(async (opts: { stateDir: string; listen: string }, cmd: Command) => {
+      keepHeapNearLive();
       const explicitListen = cmd.getOptionValueSource("listen") === "cli";
       const { host } = parseListen(opts.listen);
       const store = await startStore({ stateDir: opts.stateDir, listen: opts.listen, allowNonLoopback: explicitListen && !isLoopback(host), logger: consoleLogger });

@@ -198,6 +198,9 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
         return true;
       },
     });
+    // No Nagle: a command is a few small writes (channel open, exec, stdin, EOF), and with Nagle
+    // each waits for the peer's delayed ACK (~40 ms a write on Linux) before it is sent.
+    client.setNoDelay(true);
   });
 }
 

@@ -16,6 +16,7 @@ import { createLab, type Lab } from "../../lab/lab.js";
 import { ensureSystemPackages } from "../../lab/requirements.js";
 import { projectRoot } from "../support/golden.js";
 import { runOk, type RunResult } from "./tools.js";
+import { IMAGE_NODE_FLAGS } from "../../runtime/heap.js";
 
 const PREFIX = "dmops";
 const LABNET = "198.18.6.0/24";
@@ -124,7 +125,7 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
 
     const config = JSON.parse(await dockerOk(["image", "inspect", IMAGE, "--format", "{{json .Config}}"])) as { User: string; Entrypoint: string[]; Cmd: string[]; ExposedPorts: Record<string, unknown> };
     assert.equal(config.User, "65532:65532");
-    assert.deepEqual(config.Entrypoint, ["node", "/app/bin/dockmesh.js"]);
+    assert.deepEqual(config.Entrypoint, ["node", ...IMAGE_NODE_FLAGS, "/app/bin/dockmesh.js"]);
     assert.deepEqual(config.Cmd, ["controller", "--leader-elect", "--metrics-bind-address=:8080"]);
     assert.ok("8080/tcp" in config.ExposedPorts);
     const size = Number(await dockerOk(["image", "inspect", IMAGE, "--format", "{{.Size}}"]));
