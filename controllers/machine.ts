@@ -128,7 +128,9 @@ export class MachineReconciler {
     const now = this.d.clock.now();
     if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) return { requeueAfter: this.d.resyncMs - (now - last.at) };
 
+    const t0 = performance.now();
     await this.d.sshSlots.acquire();
+    const tSlot = performance.now();
     let session: HostSession | undefined;
     try {
       try {
@@ -139,6 +141,7 @@ export class MachineReconciler {
         await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage: "connect" }, undefined, machineKey);
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
+      const tConnected = performance.now();
       const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
       let mtuPending: string[] = [];
       let result: ConvergeResult;
@@ -173,9 +176,9 @@ export class MachineReconciler {
         // within a second or so): apply them now on this session, rather than in another
         // reconcile after a status write, a new connection and its observe. Bounded.
         for (let pass = 1; pass < MAX_CONVERGE_PASSES && !result.applyError && hashOf(this.refreshed(m, machineKey, snap)) !== hashOf(snap); pass++) {
-          const applied = result.applied;
+          const { applied, timings } = result;
           result = await converge(session, input, result.networks, { probeBeforePlan: false });
-          result = { ...result, applied: [...applied, ...result.applied] };
+          result = { ...result, applied: [...applied, ...result.applied], timings: [...(timings ?? []), ...(result.timings ?? [])] };
         }
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
@@ -184,6 +187,7 @@ export class MachineReconciler {
         await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage }, session, machineKey);
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
+      const tConverged = performance.now();
       const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
@@ -192,6 +196,8 @@ export class MachineReconciler {
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
+      const ms = (a: number, b: number) => Math.round(b - a);
+      this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       if (ready) {
         this.converged.set(key, { hash: hashOf(snap), at: this.d.clock.now() });

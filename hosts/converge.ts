@@ -29,6 +29,8 @@ export interface ConvergeResult {
   /** Differences still there after applying (empty when converged). */
   remaining: AreaStep[];
   applyError?: HostError;
+  /** Each round trip of this converge with its milliseconds, in order ("observe 412"), for debug logs. */
+  timings?: string[];
 }
 
 const namesOf = (networks: readonly NetworkPlan[], previous: readonly PreviousNetwork[]) => ({
@@ -57,31 +59,40 @@ export interface ConvergeOptions {
 export async function converge(session: HostSession, input: ConvergeInput, previousPlanGuess: readonly NetworkPlan[] = [], opts: ConvergeOptions = {}): Promise<ConvergeResult> {
   const guess = namesOf(previousPlanGuess, input.previous);
   const firstProbes = opts.probeBeforePlan === false ? [] : (input.probes?.(previousPlanGuess) ?? []);
-  let obs = await observeHost(session, guess.ifaces, guess.nets, firstProbes);
+  const timings: string[] = [];
+  const timed = async <T>(what: string, p: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    try {
+      return await p();
+    } finally {
+      timings.push(`${what} ${Math.round(performance.now() - t)}`);
+    }
+  };
+  let obs = await timed("observe", () => observeHost(session, guess.ifaces, guess.nets, firstProbes));
   const pre = preflight(obs);
   if (pre) throw pre;
   const networks = input.plan(obs);
   const names = namesOf(networks, input.previous);
   // The first observation may have missed names the plan introduced (a new mesh): look again.
   if (names.ifaces.some((i) => !guess.ifaces.includes(i)) || names.nets.some((n) => !guess.nets.includes(n))) {
-    obs = await observeHost(session, names.ifaces, names.nets);
+    obs = await timed("observe", () => observeHost(session, names.ifaces, names.nets));
   }
   const diffInput = { networks, privateKey: input.privateKey, publicKey: input.publicKey, previous: input.previous };
   const first = diffHost(diffInput, obs);
-  if (first.steps.length === 0) return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: [] };
+  if (first.steps.length === 0) return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: [], timings };
 
   await input.beforeApply?.(first.steps, networks, obs);
   let applyError: HostError | undefined;
   let applied: Step[] = [];
   try {
-    applied = (await applySteps(session, first.steps, input.log)).done;
+    applied = (await timed("apply", () => applySteps(session, first.steps, input.log))).done;
   } catch (err) {
     if (!(err instanceof HostError)) throw err;
     applyError = err;
   }
-  const after = await observeHost(session, names.ifaces, names.nets, input.probes?.(networks) ?? []);
+  const after = await timed("observe", () => observeHost(session, names.ifaces, names.nets, input.probes?.(networks) ?? []));
   const second = diffHost(diffInput, after);
-  return { networks, observation: after, applied, blockers: second.blockers, remaining: second.steps, ...(applyError ? { applyError } : {}) };
+  return { networks, observation: after, applied, blockers: second.blockers, remaining: second.steps, timings, ...(applyError ? { applyError } : {}) };
 }
 
 /** Removes everything of ours for the given networks; returns what is still left afterwards. */
