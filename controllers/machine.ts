@@ -264,7 +264,11 @@ export class MachineReconciler {
         const publicKey = a.machine === name ? key.publicKey : peer.status?.publicKey;
         members.push({ name: a.machine, subnet: a.subnet, ...(peer.spec.endpoint ? { endpoint: peer.spec.endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
       }
-      const relayCandidates = members.filter((x) => canRelay(x.name === name ? m : this.d.machines.get(`${ns}/${x.name}`))).map((x) => x.name);
+      // Relays matter only where two members are behind NAT (a pair to relay). Elsewhere the list is
+      // left empty, so peers' status changing (which decides who can relay) leaves this plan, and
+      // its hash, as they are: no re-converge of every host when the others turn Ready.
+      const natMembers = members.filter((x) => !x.endpoint).length;
+      const relayCandidates = natMembers >= 2 ? members.filter((x) => canRelay(x.name === name ? m : this.d.machines.get(`${ns}/${x.name}`))).map((x) => x.name) : [];
       // Peers whose key is not known yet are left out until their first reconcile publishes it.
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
