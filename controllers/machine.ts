@@ -6,7 +6,7 @@ import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
 import { isMember, planHost, planMesh, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
-import { connect, type HostSession } from "../hosts/ssh.js";
+import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
@@ -76,6 +76,18 @@ function gatewayOf(subnet: string): string {
   return `${ip.slice(0, dot + 1)}${Number(ip.slice(dot + 1)) + 1}`;
 }
 
+/**
+ * The SSH target as far as it bears on what a reconcile does, for the converged hash: keys as
+ * digests, and without the host keys recorded on first contact. Recording them is this
+ * controller's own status write; it changes nothing on the host and must not make the next
+ * reconcile contact the host again (a pin in spec still counts).
+ */
+function targetIdentity(t: SshTarget): object {
+  const digest = (s: string) => createHash("sha256").update(s).digest("hex");
+  const strip = ({ recordedFingerprint: _recorded, privateKey, ...rest }: SshEndpoint) => ({ ...rest, privateKey: digest(privateKey) });
+  return { ...strip(t), ...(t.bastion ? { bastion: strip(t.bastion) } : {}) };
+}
+
 export class MachineReconciler {
   /** key → plan hash of the last converge that left nothing to do. */
   private readonly converged = new Map<string, Converged>();
@@ -119,7 +131,7 @@ export class MachineReconciler {
       await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
-    const targetHash = { ...target, privateKey: createHash("sha256").update(target.privateKey).digest("hex") };
+    const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
         .update(JSON.stringify({ views: x.views, previous: x.previous, pub: machineKey.publicKey, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending }))

@@ -61,3 +61,18 @@ test("in a mesh without NAT'd pairs, another machine losing the ability to relay
   assert.equal(fleet.get("m0")!.counters.sessions, sessions, "m0's host is not contacted: its plan did not change");
   assert.ok(result && (result.requeueAfter ?? 0) > 0, "m0 stays on its resync");
 });
+
+test("right after first contact recorded the host key, a reconcile with nothing new does not contact the host", async () => {
+  // The hosts are configured by the test above; a fresh reconciler with no recorded host keys.
+  const fresh = NAMES.map(machineOf);
+  assert.equal(fresh[0]!.status?.hostKeyFingerprint, undefined);
+  const h = machineReconciler(fresh, [theMesh], secrets());
+  for (const n of NAMES) await h.reconciler.reconcile(`default/${n}`);
+  const m0 = h.machines.informer.get("default/m0");
+  assert.ok(ready(m0), "m0 Ready on its first reconcile");
+  assert.match(m0?.status?.hostKeyFingerprint ?? "", /^SHA256:/, "the host key was recorded");
+
+  const sessions = fleet.get("m0")!.counters.sessions;
+  await h.reconciler.reconcile("default/m0");
+  assert.equal(fleet.get("m0")!.counters.sessions, sessions, "not contacted again: recording the host key changed nothing on the host");
+});
