@@ -61,6 +61,7 @@ WORKDIR /app
 USER 65532:65532
 EXPOSE 8080
 # A small young generation: the controller's garbage is short-lived (one reconcile), and the
-# default (16 MB semi-spaces) costs ~40 MB of RSS for nothing (runtime/heap.ts sizes the rest).
+# default (semi-spaces of up to 16 MB) costs tens of MB of RSS for nothing (runtime/heap.ts
+# sizes the old generation; docs/benchmarks.md has the figures).
 ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/bin/dockmesh.js"]
 CMD ["controller", "--leader-elect", "--metrics-bind-address=:8080"]

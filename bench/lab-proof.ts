@@ -25,8 +25,7 @@ async function fetchUntilOk(lab: Lab, network: string, from: string, to: string,
   const deadline = Date.now() + FETCH_DEADLINE_MS;
   let last = "";
   for (let attempt = 1; attempt <= 200; attempt++) {
-    // busybox `timeout` bounds it: busybox wget's own -T crashes (exit 139) in the static build.
-    const r = await lab.exec(from, ["docker", "exec", WEB, "timeout", "3", "wget", "-q", "-O", "-", `http://${ip}:80/`], { timeoutMs: 30_000 });
+    const r = await lab.fetch(from, { network, url: `http://${ip}:80/`, timeoutSec: 3, container: WEB });
     if (r.code === 0 && r.stdout === page(to)) return attempt;
     last = `exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`;
     if (Date.now() > deadline) break;

@@ -78,6 +78,14 @@ export interface ControllerChildOptions {
   logFile: string;
 }
 
+/**
+ * Node flags of the benchmark's controller: the image's ENTRYPOINT flags, then
+ * BENCH_CONTROLLER_NODE_OPTIONS (for the controller only, e.g. --cpu-prof to profile it).
+ */
+export function controllerNodeFlags(): string[] {
+  return [...IMAGE_NODE_FLAGS, ...(process.env["BENCH_CONTROLLER_NODE_OPTIONS"] ?? "").split(" ").filter(Boolean)];
+}
+
 /** `dockmesh controller` against the benchmark's store, with /metrics on a loopback port. */
 export class ControllerChild {
   readonly proc: ChildProcess;
@@ -90,9 +98,7 @@ export class ControllerChild {
     this.metricsUrl = `http://127.0.0.1:${port}/metrics`;
     this.proc = spawn(
       process.execPath,
-      // BENCH_CONTROLLER_NODE_OPTIONS: Node options for the controller only (e.g. --cpu-prof to profile it).
-      // The controller runs as the image runs it: with the ENTRYPOINT's node flags.
-      [...IMAGE_NODE_FLAGS, ...(process.env["BENCH_CONTROLLER_NODE_OPTIONS"] ?? "").split(" ").filter(Boolean), main, "controller", "--resync-period", opts.resyncPeriod, "--concurrency", String(opts.concurrency), "--metrics-bind-address", `127.0.0.1:${port}`, "--log-format", "json"],
+      [...controllerNodeFlags(), main, "controller", "--resync-period", opts.resyncPeriod, "--concurrency", String(opts.concurrency), "--metrics-bind-address", `127.0.0.1:${port}`, "--log-format", "json"],
       { stdio: ["ignore", fd, fd], env: { ...process.env, KUBECONFIG: opts.kubeconfig } },
     );
     closeSync(fd);

@@ -14,7 +14,8 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "../cli/controller.js";
 import { exponent, planTime, type PlanPoint } from "./scale-plan.js";
 import { runScale, type ScaleRunResult } from "./scale-run.js";
-import { HEAP_GROWING_PERCENT, IMAGE_NODE_FLAGS } from "../runtime/heap.js";
+import { HEAP_GROWING_PERCENT } from "../runtime/heap.js";
+import { controllerNodeFlags } from "./scale-proc.js";
 
 const { values } = parseArgs({
   options: {
@@ -65,8 +66,7 @@ function printPlanCurve(title: string, points: PlanPoint[]): void {
 
 function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number): void {
   const base = runs[0]!;
-  const nodeFlags = [...IMAGE_NODE_FLAGS, ...(process.env["BENCH_CONTROLLER_NODE_OPTIONS"] ?? "").split(" ").filter(Boolean)].join(" ");
-  console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${nodeFlags}, heap growing ${HEAP_GROWING_PERCENT} %)`);
+  console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${controllerNodeFlags().join(" ")}, heap growing ${HEAP_GROWING_PERCENT} %)`);
   const rows = runs.map((r) => [
     String(r.machines),
     r.converged ? fmt(r.convergeMs / 1000, 1) : `> ${fmt(r.convergeMs / 1000, 0)} (not converged)`,

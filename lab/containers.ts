@@ -45,6 +45,8 @@ export interface FetchOptions {
   /** Full URL with an explicit port (busybox wget needs it): http://10.200.2.2:80/ */
   url: string;
   timeoutSec?: number;
+  /** Run the fetch in this running container of the host (e.g. an httpd) instead of the idle fetcher. */
+  container?: string;
 }
 
 /** Name of the idle container fetches run in (one per network, started on first use). */
@@ -69,7 +71,7 @@ async function ensureFetcher(host: HostMachine, network: string): Promise<string
  */
 export async function fetchFrom(host: HostMachine, o: FetchOptions): Promise<RunResult> {
   const t = String(o.timeoutSec ?? 5);
-  const name = await ensureFetcher(host, o.network);
+  const name = o.container ?? (await ensureFetcher(host, o.network));
   // busybox `timeout` bounds it: busybox wget's own -T crashes (exit 139) in the static build.
   return host.exec(["docker", "exec", name, "timeout", t, "wget", "-q", "-O", "-", o.url], {
     timeoutMs: (o.timeoutSec ?? 5) * 1000 + 30_000,
