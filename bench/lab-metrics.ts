@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import type { MeshEnv } from "../test/support/mesh-env.js";
+import { CLOCK_TICKS_PER_S, procStats } from "./scale-proc.js";
 
 /** Sum of a metric's samples whose labels include all of `labels`. */
 export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -38,9 +39,14 @@ export async function storeRv(env: MeshEnv): Promise<number> {
 }
 
 /** CPU time (user + system, ms) of a process so far. */
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+export const cpuMs = (pid: number): number => procStats(pid).cpuMs;
+
+/**
+ * CPU time (ms) the whole machine has spent busy so far (user, nice, system, irq, softirq of
+ * /proc/stat): lab hosts are namespaces on this one kernel, so this counts every host's work,
+ * the controller's and Docker's alike.
+ */
+export function machineCpuMs(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 1000) / CLOCK_TICKS_PER_S;
 }

@@ -8,7 +8,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { IMAGE_NODE_FLAGS } from "../runtime/heap.js";
 
-const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
+export const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 
 export interface ProcStats {
   /** Resident set size now, bytes. */

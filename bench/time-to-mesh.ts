@@ -10,13 +10,15 @@
 //   sudo node dist/bench/time-to-mesh.js
 // Environment: BENCH_SIZES=2,4,8  BENCH_RUNS=1 (more: medians too)  BENCH_VARIANTS=floor,manual,dockmesh
 //   BENCH_LOG=<file> (the controller's log and Events of the last dockmesh run)  BENCH_VERBOSE=1 (lab progress)
+import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { runManualProcedure } from "../lab/manual.js";
 import { benchLab, benchMeshEnv, hostNames, meshYaml, requireRoot, secs, sizesFromEnv, subnetOf, table, MESH } from "./lab-setup.js";
-import { checkFullMatrix, proveTcp } from "./lab-proof.js";
+import { checkFullMatrix, prepareProof, proveTcp } from "./lab-proof.js";
 import { floorLeftovers, hostFactsOf, runFloor } from "./lab-floor.js";
 import { applyWindows, parseLog } from "./lab-log.js";
 import { ReadyWatch } from "./lab-watch.js";
+import { cpuMs, machineCpuMs } from "./lab-metrics.js";
 
 interface Result {
   /** From go to configured (dockmesh: all Ready). */
@@ -24,7 +26,39 @@ interface Result {
   /** httpd containers and the ring of fetches. */
   proofMs: number;
   totalMs: number;
+  /** CPU seconds the whole machine spent while configuring (every host, the controller, Docker). */
+  configureCpuMs: number;
+  proofCpuMs: number;
   notes: string[];
+}
+
+/**
+ * Marks of wall time and machine CPU at go, configured and proven. With BENCH_PERF=<dir>, the
+ * configure phase also runs under `perf record -a` (<dir>/<variant>-<n>.data; read it with
+ * `perf report -i FILE --sort comm`): which programs the CPU went to, short-lived ones too.
+ */
+class Clock {
+  private readonly perf: ChildProcess | undefined;
+  readonly t0: number;
+  private readonly c0: number;
+  private c1 = 0;
+  configureMs = 0;
+  constructor(variant: string, n: number) {
+    const dir = process.env.BENCH_PERF;
+    this.perf = dir ? spawn("perf", ["record", "-a", "-q", "-F", "499", "-o", `${dir}/${variant}-${n}.data`], { stdio: "ignore" }) : undefined;
+    this.t0 = Date.now();
+    this.c0 = machineCpuMs();
+  }
+  configured(): void {
+    this.configureMs = Date.now() - this.t0;
+    this.c1 = machineCpuMs();
+    this.perf?.kill("SIGINT");
+  }
+  /** Call when proven: the Result's figures. */
+  proven(notes: string[], configureMs = this.configureMs): Result {
+    const totalMs = Date.now() - this.t0;
+    return { configureMs, proofMs: totalMs - configureMs, totalMs, configureCpuMs: this.c1 - this.c0, proofCpuMs: machineCpuMs() - this.c1, notes };
+  }
 }
 
 async function dockmeshRun(n: number): Promise<Result> {
@@ -32,16 +66,22 @@ async function dockmeshRun(n: number): Promise<Result> {
   const hosts = hostNames(n);
   const watch = new ReadyWatch(env.kubeconfig);
   try {
+    await prepareProof(env.lab, hosts);
     await new Promise((r) => setTimeout(r, 300)); // the watch is listening before the apply
     const logFrom = env.log.length;
-    const t0 = Date.now();
+    const pid = env.pid;
+    const ctl0 = pid ? cpuMs(pid) : 0;
+    const clock = new Clock("dockmesh", n);
+    const t0 = clock.t0;
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml() + env.machineYaml(hosts));
     const applied = Date.now() - t0;
     // All Ready: the moment the watch saw the last Machine turn Ready (kubectl wait, run after as a
     // check, adds its own latency: one request per Machine).
-    const configureMs = (await watch.allReady(hosts, 300_000)) - t0;
+    const readyAt = await watch.allReady(hosts, 300_000);
+    clock.configured();
+    const controllerCpuMs = pid ? cpuMs(pid) - ctl0 : NaN;
     const proof = await proveTcp(env.lab, hosts, MESH.dockerNetwork);
-    const totalMs = Date.now() - t0;
+    const result = clock.proven([], readyAt - t0);
     const w0 = Date.now();
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=60s", ...hosts.map((h) => `machine/${h}`)], undefined, 90_000);
     const waitMs = Date.now() - w0;
@@ -58,7 +98,8 @@ async function dockmeshRun(n: number): Promise<Result> {
       const ready = watch.readyAt.get(h);
       return `${h} [#]×${w?.steps ?? 0} ${w ? `${secs(w.first)}–${secs(w.last)}` : "-"} Ready ${ready ? secs(ready - t0) : "?"}`;
     });
-    return { configureMs, proofMs: totalMs - configureMs, totalMs, notes: [`kubectl apply ${secs(applied)} s`, ...profile, `fetch attempts ${proof.attempts}`, `kubectl wait on Ready machines ${secs(waitMs)} s`] };
+    result.notes.push(`kubectl apply ${secs(applied)} s`, `dockmesh up CPU ${secs(controllerCpuMs)} s`, ...profile, `fetch attempts ${proof.attempts}`, `kubectl wait on Ready machines ${secs(waitMs)} s`);
+    return result;
   } finally {
     watch.stop();
     await env.close();
@@ -69,13 +110,14 @@ async function manualRun(n: number): Promise<Result> {
   const lab = await benchLab(n);
   const hosts = hostNames(n);
   try {
-    const t0 = Date.now();
+    await prepareProof(lab, hosts);
+    const clock = new Clock("manual", n);
     const report = await runManualProcedure(lab, hosts.map((h, i) => ({ host: lab.host(h), subnet: subnetOf(i) })), { network: MESH.dockerNetwork, iface: MESH.iface });
-    const configureMs = Date.now() - t0;
+    clock.configured();
     const proof = await proveTcp(lab, hosts, MESH.dockerNetwork);
-    const totalMs = Date.now() - t0;
+    const result = clock.proven([`${report.steps.length} SSH commands`, `fetch attempts ${proof.attempts}`]);
     await checkFullMatrix(lab, hosts, MESH.dockerNetwork, proof.ips);
-    return { configureMs, proofMs: totalMs - configureMs, totalMs, notes: [`${report.steps.length} SSH commands`, `fetch attempts ${proof.attempts}`] };
+    return result;
   } finally {
     await lab.destroy();
   }
@@ -86,15 +128,17 @@ async function floorRun(n: number): Promise<Result> {
   const hosts = hostNames(n);
   try {
     const facts = await hostFactsOf(lab, hosts); // known in advance, not timed
-    const t0 = Date.now();
+    await prepareProof(lab, hosts);
+    const clock = new Clock("floor", n);
     const run = await runFloor(lab, hosts, facts);
-    const configureMs = Date.now() - t0;
+    clock.configured();
     const proof = await proveTcp(lab, hosts, MESH.dockerNetwork);
-    const totalMs = Date.now() - t0;
+    const result = clock.proven([`${n} SSH commands`, `fetch attempts ${proof.attempts}`]);
     await checkFullMatrix(lab, hosts, MESH.dockerNetwork, proof.ips);
     const left = [...(await floorLeftovers(lab, hosts, run))].filter(([, steps]) => steps.length);
     const same = left.length === 0 ? "dockmesh finds nothing to change (same end state)" : `NOT the same end state: ${left.map(([h, s]) => `${h}: ${s.join("; ")}`).join(" | ")}`;
-    return { configureMs, proofMs: totalMs - configureMs, totalMs, notes: [`${n} SSH commands`, `fetch attempts ${proof.attempts}`, same] };
+    result.notes.push(same);
+    return result;
   } finally {
     await lab.destroy();
   }
@@ -139,7 +183,7 @@ async function main(): Promise<void> {
         console.error(`  ${v} ${secs(res.totalMs)} s`);
         got.set(v, res);
         all.set(`${n} ${v}`, [...(all.get(`${n} ${v}`) ?? []), res.totalMs]);
-        detail.push([String(n), v, secs(res.configureMs), secs(res.proofMs), secs(res.totalMs), res.notes.join("; ")]);
+        detail.push([String(n), v, secs(res.configureMs), secs(res.proofMs), secs(res.totalMs), secs(res.configureCpuMs), secs(res.proofCpuMs), res.notes.join("; ")]);
       }
       const dm = got.get("dockmesh");
       const vsManual = ratio(dm, got.get("manual"));
@@ -159,8 +203,9 @@ async function main(): Promise<void> {
     console.log(`\nMedians of ${runs} runs (s):\n`);
     console.log(table(["N", "dockmesh", "manual", "floor", "dockmesh/manual", "dockmesh/floor"], mrows));
   }
-  console.log("\nBreakdown (s): configure = until configured (dockmesh: all Ready); proof = httpd per host + ring of fetches\n");
-  console.log(table(["N", "variant", "configure", "proof", "total", "notes"], detail));
+  console.log("\nBreakdown (s): configure = until configured (dockmesh: all Ready); proof = each host's httpd joins the network + ring of fetches;");
+  console.log("CPU = CPU seconds the whole machine spent in that phase (all hosts, the controller, Docker; two cores give at most 2 per second)\n");
+  console.log(table(["N", "variant", "configure", "proof", "total", "configure CPU", "proof CPU", "notes"], detail));
   console.log("\nTargets at N=8: dockmesh/manual ≤ 0.33 (≥3× faster than manual), dockmesh/floor ≤ 1.5.");
 }
 

@@ -152,23 +152,29 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
     if (link.mtu !== net.wireguard.mtu) add("wireguard", { op: "link_mtu", args: [iface, String(net.wireguard.mtu)], display: `ip link set dev ${iface} mtu ${net.wireguard.mtu}` });
   }
 
-  // 4. Routes to every peer subnet through the interface (a fresh wg-quick up adds them too).
+  // 4. Routes to every peer subnet through the interface. A fresh `wg-quick up` of this config
+  // adds a route for every AllowedIPs and runs its PostUp rules (step 5) itself: planning them
+  // again cost a first apply ~15 processes per host. The re-observe after the apply checks it.
+  const freshUp = !link;
+  const byWgQuick = new Set(freshUp ? net.wireguard.peers.flatMap((p) => p.allowedIPs) : []);
   const have = new Set(obs.routes.filter((r) => r.dev === iface).map((r) => r.dst));
   const want = new Set(net.routes.map((r) => r.destination));
   for (const r of net.routes) {
+    if (byWgQuick.has(r.destination)) continue;
     if (!have.has(r.destination) || !link?.up) add("routes", { op: "route_replace", args: [r.destination, iface], display: `ip route replace ${r.destination} dev ${iface}` });
   }
   for (const dst of [...have].sort()) if (!want.has(dst)) add("routes", { op: "route_del", args: [dst, iface], display: `ip route del ${dst} dev ${iface}` });
 
   // 5. iptables: every planned rule present and ahead of the verdicts it must precede; ours not planned removed.
-  ruleSteps(iface, net.rules, obs, mesh, steps, blockers);
+  ruleSteps(iface, net.rules, obs, mesh, steps, blockers, freshUp);
 
   // 6. Boot persistence.
   if (!obs.ifaces.get(iface)?.enabled) add("unit", { op: "enable_unit", args: [iface], display: `systemctl enable ${net.unit.unit}` });
   if (dropInChanged && obs.systemd) add("unit", { op: "daemon_reload", args: [], display: "systemctl daemon-reload" });
 }
 
-function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObservation, mesh: string, steps: AreaStep[], blockers: Blocker[]): void {
+/** `freshUp`: the interface comes up from our config in this apply, whose PostUp adds missing rules. */
+function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObservation, mesh: string, steps: AreaStep[], blockers: Blocker[], freshUp: boolean): void {
   const comment = `${RULE_COMMENT_PREFIX}${iface}`;
   const chains = new Set(rules.map((r) => `${r.table}/${r.chain}`));
   for (const chainKey of [...chains].sort()) {
@@ -190,6 +196,7 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
     const at = lines.indexOf(want);
     const firstBlocker = lines.findIndex((l) => blocksOurs(l, r.args, comment));
     const display = displayArgv(["iptables", "-t", r.table, "-I", r.chain, ...r.args]);
+    if (at < 0 && freshUp) continue;
     if (at < 0) steps.push({ op: "ensure_rule", args: [r.table, r.chain, ...r.args], display, area: "rules", meshNetwork: mesh });
     else if (firstBlocker >= 0 && firstBlocker < at) steps.push({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${display}  # move ahead of ${lines[firstBlocker]}`, area: "rules", meshNetwork: mesh });
     else if (lines.indexOf(want, at + 1) >= 0) steps.push({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${display}  # once, not twice`, area: "rules", meshNetwork: mesh });

@@ -38,9 +38,11 @@ set -eu
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 077
 step() { printf '@@step %s\n' "$1"; }
+# The diff saw no such network, so create first (each docker CLI call costs ~80 ms of CPU); one
+# that appeared meanwhile is as good, and a real failure is run again for its message.
 ensure_network() {
   n=$1; shift
-  docker network inspect "$n" >/dev/null 2>&1 || docker network create "$@" "$n" >/dev/null
+  docker network create "$@" "$n" >/dev/null 2>&1 || docker network inspect "$n" >/dev/null 2>&1 || docker network create "$@" "$n" >/dev/null
 }
 remove_network() {
   docker network inspect "$1" >/dev/null 2>&1 || return 0

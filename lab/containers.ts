@@ -22,13 +22,18 @@ export interface HttpdOptions {
 
 /** Starts busybox httpd serving `content` at / and returns the container's address. */
 export async function startHttpd(host: HostMachine, o: HttpdOptions): Promise<{ ip: string }> {
+  await runHttpd(host, o);
+  return { ip: await containerIp(host, o.name, o.network) };
+}
+
+/** startHttpd without the address lookup (for `network: "none"`: it has none until connected). */
+export async function runHttpd(host: HostMachine, o: HttpdOptions): Promise<void> {
   const args = ["--network", o.network, ...(o.ip ? ["--ip", o.ip] : []), ...(o.restart ? ["--restart", o.restart] : [])];
   // The page arrives as a positional parameter, never as script text.
   // sh stays PID 1 and exits on SIGTERM (httpd as PID 1 would ignore it, and every docker stop
   // or lab.reboot would wait out the 10 s stop timeout).
   const script = 'mkdir -p /www && printf "%s" "$1" > /www/index.html && httpd -f -p 80 -h /www & trap "exit 0" TERM; wait';
   await runContainer(host, o.name, [...args, LAB_IMAGE, "sh", "-c", script, "httpd", o.content]);
-  return { ip: await containerIp(host, o.name, o.network) };
 }
 
 /** The container's address in the named network. */

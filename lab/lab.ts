@@ -4,7 +4,7 @@ import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearLab, describeCleanup, isEmptyReport } from "./cleanup.js";
-import { fetchFrom, containerIp, runContainer, startHttpd, type FetchOptions, type HttpdOptions } from "./containers.js";
+import { fetchFrom, containerIp, runContainer, runHttpd, startHttpd, type FetchOptions, type HttpdOptions } from "./containers.js";
 import { createControllerNs, runInNetns, spawnInNetns } from "./controller-ns.js";
 import { HostMachine, type BootReport, type HostCommand } from "./host-machine.js";
 import { buildImageTar, LAB_IMAGE } from "./image.js";
@@ -129,6 +129,11 @@ export class Lab {
   /** Starts an httpd container serving `content` at /; returns its address in `network`. */
   startHttpd(host: string | LabHost, opts: HttpdOptions): Promise<{ ip: string }> {
     return startHttpd(this.machine(host), opts);
+  }
+
+  /** startHttpd without the address lookup (for `network: "none"`, connected later). */
+  runHttpd(host: string | LabHost, opts: HttpdOptions): Promise<void> {
+    return runHttpd(this.machine(host), opts);
   }
 
   /** Fetches a URL (with an explicit :port) from a container on the host in `network` (see fetchFrom). */

@@ -81,7 +81,7 @@ test("a fresh simulated host gets the whole procedure; afterwards it diffs empty
   assert.deepEqual(r.before.blockers, []);
   assert.deepEqual(
     [...new Set(r.before.steps.map((s) => s.op))],
-    ["ensure_network", "write_file", "wg_up", "route_replace", "ensure_rule", "enable_unit", "daemon_reload"],
+    ["ensure_network", "write_file", "wg_up", "enable_unit", "daemon_reload"],
   );
   assert.equal(r.run.code, 0, r.run.stderr);
   assert.equal(r.run.completed, r.before.steps.length);

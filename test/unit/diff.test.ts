@@ -69,15 +69,25 @@ function convergedHost(net: NetworkPlan): HostObservation {
 
 const ops = (r: ReturnType<typeof diffHost>) => r.steps.map((s) => `${s.op} ${s.args.join(" ")}`);
 
-test("diff: an empty host gets the whole procedure, in order", () => {
+test("diff: an empty host gets the whole procedure, in order; wg-quick up's own routes and PostUp rules are not planned twice", () => {
   const net = planFor();
   const r = diffHost(input(net), emptyHost());
   assert.deepEqual(r.blockers, []);
-  assert.deepEqual(
-    r.steps.map((s) => s.op),
-    ["ensure_network", "write_file", "write_file", "wg_up", "route_replace", "route_replace", "ensure_rule", "ensure_rule", "enable_unit"],
-  );
+  assert.deepEqual(r.steps.map((s) => s.op), ["ensure_network", "write_file", "write_file", "wg_up", "enable_unit"]);
+  // What wg-quick up does instead: a route for every AllowedIPs, every planned rule in PostUp.
+  const config = renderWgConfig(net, "k");
+  for (const route of net.routes) assert.ok(net.wireguard.peers.some((p) => p.allowedIPs.includes(route.destination)), `${route.destination} is some peer's AllowedIPs`);
+  assert.equal(config.split("\n").filter((l) => l.startsWith("PostUp = iptables") && l.includes(" -C ")).length, net.rules.length);
   assert.deepEqual(r.steps[0]!.args.slice(0, 5), ["apps", "--driver", "bridge", "--subnet", "10.210.0.0/24"]);
+});
+
+test("diff: with the interface gone, a rule of ours behind Docker's MASQUERADE is still moved (PostUp's -C would find it and leave it there)", () => {
+  const net = planFor();
+  const obs = convergedHost(net);
+  obs.links.delete(net.wireguard.interface);
+  const ours = obs.iptables.get("nat/POSTROUTING")!.find((l) => l.includes("dockmesh:"))!;
+  obs.iptables.set("nat/POSTROUTING", ["-A POSTROUTING -s 10.210.0.0/24 ! -o br-dm0 -j MASQUERADE", ours]);
+  assert.deepEqual(diffHost(input(net), obs).steps.map((s) => `${s.op} ${s.args.slice(0, 2).join(" ")}`), ["wg_up dm0", "replace_rule nat POSTROUTING"]);
 });
 
 test("diff: a converged host needs nothing (a resync writes nothing)", () => {

@@ -1,0 +1,97 @@
+// The observe script reads Docker through its API on the local socket (curl) and falls back to
+// the docker CLI whenever that may not be the daemon the CLI talks to, or the API answers
+// anything but 200/404. Run by a real sh with curl and docker stubbed as shell functions that
+// log their calls; the socket is a real one (the script checks `[ -S ]`).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createServer, type Server } from "node:net";
+import { rmSync } from "node:fs";
+import { OBSERVE_SCRIPT, parseObservation } from "../../hosts/observe.js";
+
+const SOCK = `/tmp/dockmesh-observe-api-${process.pid}.sock`;
+const CALLS = `/tmp/dockmesh-observe-api-${process.pid}.calls`;
+let server: Server;
+
+before(async () => {
+  rmSync(SOCK, { force: true });
+  server = createServer();
+  await new Promise<void>((resolve) => server.listen(SOCK, resolve));
+});
+after(() => {
+  server.close();
+  rmSync(SOCK, { force: true });
+  rmSync(CALLS, { force: true });
+});
+
+const NET = JSON.stringify({ Name: "mesh", Id: "abc123", IPAM: { Config: [{ Subnet: "10.210.0.0/24" }] }, Options: { "com.docker.network.driver.mtu": "1420" }, Labels: { "dockmesh.io/interface": "dm0" }, Containers: { c1: {} } });
+
+/** curl answers with $API_STATUS (the body only for 200); docker answers like the CLI. */
+const STUBS = String.raw`
+curl() {
+  for a in "$@"; do last=$a; done
+  echo "curl $last" >> "$CALLS"
+  case "$API_STATUS:$last" in
+    200:*/version) printf '{"Version":"27.5.1","ApiVersion":"1.47"}\n\n200' ;;
+    200:*/networks/mesh) printf '%s\n\n200' "$NET" ;;
+    404:*) printf '{"message":"not found"}\n404' ;;
+    fail:*) return 7 ;;
+    *) printf '{"message":"boom"}\n%s' "$API_STATUS" ;;
+  esac
+}
+docker() {
+  echo "docker $1 $2" >> "$CALLS"
+  case "$1 $2" in
+    "version --format") echo 24.0.9 ;;
+    "network inspect") printf '%s\n' "$NET" ;;
+  esac
+}
+wg() { return 0; }
+ip() { echo '[]'; }
+iptables() { return 1; }
+systemctl() { return 0; }
+`;
+
+interface Case {
+  name: string;
+  env: Record<string, string>;
+  /** Calls the stubs saw, in order. */
+  calls: string[];
+  version: string | undefined;
+  network: "found" | "missing";
+}
+
+const api = (p: string) => `curl http://docker${p}`;
+const cases: Case[] = [
+  { name: "the API on the default socket answers: no docker CLI at all", env: { API_STATUS: "200" }, calls: [api("/version"), api("/networks/mesh")], version: "27.5.1", network: "found" },
+  { name: "a missing network is a 404, not a reason to ask the CLI", env: { API_STATUS: "404" }, calls: [api("/version"), "docker version --format", api("/networks/mesh")], version: "24.0.9", network: "missing" },
+  { name: "an API error falls back to the CLI", env: { API_STATUS: "500" }, calls: [api("/version"), "docker version --format", api("/networks/mesh"), "docker network inspect"], version: "24.0.9", network: "found" },
+  { name: "curl failing (daemon down) falls back to the CLI and its message", env: { API_STATUS: "fail" }, calls: [api("/version"), "docker version --format", api("/networks/mesh"), "docker network inspect"], version: "24.0.9", network: "found" },
+  { name: "DOCKER_HOST on TCP: the CLI only", env: { API_STATUS: "200", DOCKER_HOST: "tcp://10.0.0.1:2376" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
+  { name: "a Docker context: the CLI only", env: { API_STATUS: "200", DOCKER_CONTEXT: "remote" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
+];
+
+for (const c of cases) {
+  test(`observe, Docker: ${c.name}`, () => {
+    rmSync(CALLS, { force: true });
+    const env = { DOCKER_HOST: `unix://${SOCK}`, HOME: "/nonexistent", CALLS, NET, ...c.env };
+    const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--", "mesh"], { input: "", env, encoding: "utf8", timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const calls = spawnSync("sh", ["-c", `cat "${CALLS}" 2>/dev/null`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+    assert.deepEqual(calls.map((l) => l.replace(SOCK, "SOCK")), c.calls);
+    const obs = parseObservation(r.stdout);
+    assert.equal(obs.dockerVersion, c.version);
+    const net = obs.networks.get("mesh");
+    if (c.network === "missing") assert.equal(net, undefined);
+    else assert.deepEqual(net, { id: "abc123", name: "mesh", subnet: "10.210.0.0/24", options: { "com.docker.network.driver.mtu": "1420" }, labels: { "dockmesh.io/interface": "dm0" }, containers: 1 });
+  });
+}
+
+test("observe, Docker: a network name that is not URL-safe never reaches the API", () => {
+  rmSync(CALLS, { force: true });
+  const env = { DOCKER_HOST: `unix://${SOCK}`, HOME: "/nonexistent", CALLS, NET, API_STATUS: "200" };
+  const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--", "a b?c"], { input: "", env, encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const calls = spawnSync("sh", ["-c", `cat "${CALLS}" 2>/dev/null`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+  assert.deepEqual(calls, [api("/version"), "docker network inspect"]);
+});
