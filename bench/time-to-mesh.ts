@@ -46,6 +46,7 @@ class Clock {
   constructor(variant: string, n: number) {
     const dir = process.env.BENCH_PERF;
     this.perf = dir ? spawn("perf", ["record", "-a", "-q", "-F", "499", "-o", `${dir}/${variant}-${n}.data`], { stdio: "ignore" }) : undefined;
+    this.perf?.on("error", (err) => console.error(`BENCH_PERF: perf could not run (${err.message}); install linux-perf, or unset BENCH_PERF`));
     this.t0 = Date.now();
     this.c0 = machineCpuMs();
   }
