@@ -31,7 +31,7 @@ async function fetchUntilOk(lab: Lab, network: string, from: string, to: string,
     const r = await lab.fetch(from, { network, url: `http://${ip}:80/`, timeoutSec: 3, container: WEB });
     if (r.code === 0 && r.stdout === page(to)) return attempt;
     last = `exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}`;
-    if (process.env.BENCH_VERBOSE) console.error(`[proof] ${from} → ${to} attempt ${attempt} at ${Date.now() % 100000}: ${last}`);
+    if (process.env.BENCH_VERBOSE) console.error(`[proof] ${from} → ${to} attempt ${attempt}: ${last}`);
     if (Date.now() > deadline) break;
     await sleep(100);
   }

@@ -1,15 +1,18 @@
 // Time-to-mesh on lab hosts (issue 7, item 1): N public hosts (2, 4, 8), from "go" to every
-// host configured and cross-host TCP proven (bench/lab-proof.ts: an httpd per host and a ring of
-// fetches, the same for every variant), for three ways of getting there:
+// host configured and cross-host TCP proven (bench/lab-proof.ts: each host's httpd, started before
+// go, moves onto the mesh network, then a ring of fetches; the same for every variant), for three
+// ways of getting there:
 //   dockmesh  `kubectl apply` of the Secret, MeshNetwork and Machines → all Machines Ready (as a
 //             `kubectl get machines --watch` started before the apply sees it)
 //   manual    the DESIGN.md procedure as a person runs it: host after host, one SSH command per step
 //   floor     the same end state as dockmesh by a minimal script: keys and plan made locally, one
 //             SSH command per host, all hosts at once
-// Each variant runs on a fresh lab. Prints seconds and the ratios dockmesh/manual, dockmesh/floor.
+// Each variant runs on a fresh lab. Prints seconds, the ratios dockmesh/manual and dockmesh/floor,
+// and the CPU seconds the machine spent in each phase.
 //   sudo node dist/bench/time-to-mesh.js
 // Environment: BENCH_SIZES=2,4,8  BENCH_RUNS=1 (more: medians too)  BENCH_VARIANTS=floor,manual,dockmesh
 //   BENCH_LOG=<file> (the controller's log and Events of the last dockmesh run)  BENCH_VERBOSE=1 (lab progress)
+//   BENCH_PERF=<dir> (a perf profile of each configure phase, see Clock)
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { runManualProcedure } from "../lab/manual.js";
@@ -23,7 +26,7 @@ import { cpuMs, machineCpuMs } from "./lab-metrics.js";
 interface Result {
   /** From go to configured (dockmesh: all Ready). */
   configureMs: number;
-  /** httpd containers and the ring of fetches. */
+  /** The httpd containers' move onto the network and the ring of fetches. */
   proofMs: number;
   totalMs: number;
   /** CPU seconds the whole machine spent while configuring (every host, the controller, Docker). */
@@ -50,15 +53,16 @@ class Clock {
     this.t0 = Date.now();
     this.c0 = machineCpuMs();
   }
-  configured(): void {
-    this.configureMs = Date.now() - this.t0;
+  /** `at`: when configuring ended (dockmesh: when the watch saw the last Ready), default now. */
+  configured(at = Date.now()): void {
+    this.configureMs = at - this.t0;
     this.c1 = machineCpuMs();
     this.perf?.kill("SIGINT");
   }
   /** Call when proven: the Result's figures. */
-  proven(notes: string[], configureMs = this.configureMs): Result {
+  proven(notes: string[]): Result {
     const totalMs = Date.now() - this.t0;
-    return { configureMs, proofMs: totalMs - configureMs, totalMs, configureCpuMs: this.c1 - this.c0, proofCpuMs: machineCpuMs() - this.c1, notes };
+    return { configureMs: this.configureMs, proofMs: totalMs - this.configureMs, totalMs, configureCpuMs: this.c1 - this.c0, proofCpuMs: machineCpuMs() - this.c1, notes };
   }
 }
 
@@ -78,11 +82,10 @@ async function dockmeshRun(n: number): Promise<Result> {
     const applied = Date.now() - t0;
     // All Ready: the moment the watch saw the last Machine turn Ready (kubectl wait, run after as a
     // check, adds its own latency: one request per Machine).
-    const readyAt = await watch.allReady(hosts, 300_000);
-    clock.configured();
+    clock.configured(await watch.allReady(hosts, 300_000));
     const controllerCpuMs = pid ? cpuMs(pid) - ctl0 : NaN;
     const proof = await proveTcp(env.lab, hosts, MESH.dockerNetwork);
-    const result = clock.proven([], readyAt - t0);
+    const result = clock.proven([]);
     const w0 = Date.now();
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=60s", ...hosts.map((h) => `machine/${h}`)], undefined, 90_000);
     const waitMs = Date.now() - w0;

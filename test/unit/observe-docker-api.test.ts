@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { OBSERVE_SCRIPT, parseObservation } from "../../hosts/observe.js";
 
 const SOCK = `/tmp/dockmesh-observe-api-${process.pid}.sock`;
@@ -71,14 +71,20 @@ const cases: Case[] = [
   { name: "a Docker context: the CLI only", env: { API_STATUS: "200", DOCKER_CONTEXT: "remote" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
 ];
 
+/** Runs the observe script for one network; its stdout and the stub calls it made, in order. */
+function observe(network: string, extraEnv: Record<string, string>): { stdout: string; calls: string[] } {
+  rmSync(CALLS, { force: true });
+  const env = { DOCKER_HOST: `unix://${SOCK}`, HOME: "/nonexistent", CALLS, NET, ...extraEnv };
+  const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--", network], { input: "", env, encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const calls = existsSync(CALLS) ? readFileSync(CALLS, "utf8").trim().split("\n").filter(Boolean) : [];
+  return { stdout: r.stdout, calls };
+}
+
 for (const c of cases) {
   test(`observe, Docker: ${c.name}`, () => {
-    rmSync(CALLS, { force: true });
-    const env = { DOCKER_HOST: `unix://${SOCK}`, HOME: "/nonexistent", CALLS, NET, ...c.env };
-    const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--", "mesh"], { input: "", env, encoding: "utf8", timeout: 20_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const calls = spawnSync("sh", ["-c", `cat "${CALLS}" 2>/dev/null`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
-    assert.deepEqual(calls.map((l) => l.replace(SOCK, "SOCK")), c.calls);
+    const r = observe("mesh", c.env);
+    assert.deepEqual(r.calls, c.calls);
     const obs = parseObservation(r.stdout);
     assert.equal(obs.dockerVersion, c.version);
     const net = obs.networks.get("mesh");
@@ -88,10 +94,5 @@ for (const c of cases) {
 }
 
 test("observe, Docker: a network name that is not URL-safe never reaches the API", () => {
-  rmSync(CALLS, { force: true });
-  const env = { DOCKER_HOST: `unix://${SOCK}`, HOME: "/nonexistent", CALLS, NET, API_STATUS: "200" };
-  const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--", "a b?c"], { input: "", env, encoding: "utf8", timeout: 20_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const calls = spawnSync("sh", ["-c", `cat "${CALLS}" 2>/dev/null`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
-  assert.deepEqual(calls, [api("/version"), "docker network inspect"]);
+  assert.deepEqual(observe("a b?c", { API_STATUS: "200" }).calls, [api("/version"), "docker network inspect"]);
 });
