@@ -153,7 +153,7 @@ export interface MeshNetworkSpec {
   subnetPrefixLength?: number;
   /** Name of the Docker bridge network created on every member host (default: the MeshNetwork's name). Run containers with --network <this name> to join the mesh. */
   dockerNetwork?: string;
-  /** WireGuard interface name on every member host, at most 15 characters (default "dm-" + the MeshNetwork's name when that fits, else required). The bridge is named "br-" + this name (cut to 15 characters). */
+  /** WireGuard interface name on every member host: 1-15 of a-z A-Z 0-9 _ = . -, not starting with "." (no "+": iptables reads it as a wildcard). Default "dm-" + the MeshNetwork's name when that fits, else required. The bridge is named "br-" + this name (cut to 15 characters). */
   interface?: string;
   /** UDP port WireGuard listens on on every member host (default 51820). A Machine in several MeshNetworks needs a different port for each. */
   listenPort?: number;

@@ -3,17 +3,21 @@
 // watch event; in a mesh of N machines, re-reconciling all N on each one made convergence do
 // O(N²) reconciles (and a Ready machine's reconcile still re-plans the whole mesh to find it has
 // nothing to do). Pure bookkeeping: the caller passes the namespace's machines.
+import { createHash } from "node:crypto";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import type { SecretObject } from "../runtime/informer.js";
 import { findCondition } from "../runtime/conditions.js";
 import { objectKey, type WatchEvent } from "../runtime/informer.js";
 import { canRelay } from "./relays.js";
 
-/** What other machines plan with (peer keys, endpoints, membership) or report (a peer the controller cannot reach). */
+/**
+ * What other machines plan with (endpoints, membership) or report (a peer the controller cannot
+ * reach). Peer keys come from the key Secrets (onKeySecret), not from status.publicKey.
+ */
 export function peerPlanFacts(m: Machine): string {
   return JSON.stringify([
     m.spec.endpoint ?? "",
     m.metadata.labels ?? {},
-    m.status?.publicKey ?? "",
     Boolean(m.metadata.deletionTimestamp),
     findCondition(m.status?.conditions, "Reachable")?.status === "False",
   ]);
@@ -43,6 +47,29 @@ export class FanOut {
   private readonly meshStatus = new Map<string, string>();
   private readonly meshPlan = new Map<string, string>();
   private readonly meshReady = new Map<string, string>();
+  private readonly keys = new Map<string, string>();
+
+  /**
+   * A machine's WireGuard key Secret → the machines that configure it as a peer from there:
+   * created, only those not Ready (a machine whose peer has no key yet waits, not Ready; at start
+   * the informer lists every Secret, and Ready machines have nothing to add); its key changed
+   * (rotation), every machine of the namespace.
+   */
+  onKeySecret(e: WatchEvent<SecretObject>, isKeySecret: (secretName: string) => boolean, namespace: () => readonly Machine[]): string[] {
+    const key = objectKey(e.object);
+    if (!isKeySecret(e.object.metadata?.name ?? "")) return [];
+    if (e.type === "DELETED") {
+      this.keys.delete(key);
+      return [];
+    }
+    const digest = createHash("sha256").update(e.object.data?.privateKey ?? "").digest("hex");
+    const before = this.keys.get(key);
+    this.keys.set(key, digest);
+    if (before === digest) return [];
+    return namespace()
+      .filter((m) => before !== undefined || !isReady(m))
+      .map(objectKey);
+  }
 
   /**
    * A Machine event: the machine itself, plus (for changes and deletions)

@@ -62,6 +62,31 @@ export async function ensureMachineKey(kc: KubeConfig, m: Machine, cached: Secre
   return { ...pair, ...(wantsRotation ? { rotatedFor: rotate } : {}) };
 }
 
+/** Public keys derived from key Secrets, by Secret uid and resourceVersion: deriving one is an X25519 multiplication. */
+const derived = new Map<string, string | undefined>();
+const MAX_DERIVED = 20_000;
+
+/**
+ * A Machine's WireGuard public key, from the key Secret the controller generated for it: what
+ * every peer's config is built from. Machine.status.publicKey only shows it (anyone who may patch
+ * status could write anything there). A Secret made for an earlier Machine of the same name
+ * (another owner uid) does not count.
+ */
+export function publicKeyFromSecret(secret: SecretObject | undefined, m: Machine): string | undefined {
+  if (!secret) return undefined;
+  const owner = secret.metadata?.ownerReferences?.find((r) => r.kind === "Machine" && r.controller);
+  if (owner && m.metadata.uid && owner.uid !== m.metadata.uid) return undefined;
+  const uid = secret.metadata?.uid;
+  const rv = secret.metadata?.resourceVersion;
+  if (!uid || !rv) return keyFrom(secret)?.publicKey;
+  const id = `${uid}/${rv}`;
+  if (derived.has(id)) return derived.get(id);
+  const pub = keyFrom(secret)?.publicKey;
+  if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value!);
+  derived.set(id, pub);
+  return pub;
+}
+
 export async function deleteMachineKey(kc: KubeConfig, m: Machine): Promise<void> {
   const api = kc.makeApiClient(CoreV1Api);
   try {

@@ -65,6 +65,8 @@ export type Outcome =
       pendingPeers?: string[];
       /** MTU changes held back because containers are attached. */
       mtuPending?: string[];
+      /** Values refused where they were read (a forged status, a bad Secret), naming the field; left out of the plan. */
+      refusedValues?: string[];
     };
 
 export function peerReports(networks: readonly NetworkPlan[], obs: HostObservation, nowS: number, unmanaged: ReadonlySet<string> = new Set()): PeerReport[] {
@@ -180,6 +182,8 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
   if (outcome.planErrors.length) {
     // A mesh that has no subnet for this machine yet (just joined, or its spec is refused).
     conds.push({ type: "NetworkConfigured", status: "False", reason: "WaitingForSubnet", message: [...outcome.planErrors].sort().join("; ") });
+  } else if (outcome.refusedValues?.length) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "UnsafeValue", message: `refused: ${listed([...outcome.refusedValues].sort(), "; ")}` });
   } else if (result.blockers.length) {
     const b = [...result.blockers].sort((x, y) => (x.meshNetwork + x.reason < y.meshNetwork + y.reason ? -1 : 1));
     conds.push({ type: "NetworkConfigured", status: "False", reason: b[0]!.reason, message: b.map((x) => `MeshNetwork ${x.meshNetwork}: ${x.message}`).join("; ") });

@@ -20,7 +20,10 @@ import type { StatusClient } from "../runtime/status.js";
 import { writeStatus } from "../runtime/status.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
-import { ensureMachineKey, deleteMachineKey, type MachineKey } from "./keys.js";
+import { ensureMachineKey, deleteMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
+import { checkAllocations } from "../mesh/allocations.js";
+import { ENDPOINT, shown } from "../mesh/formats.js";
+import { previousFromStatus } from "./previous-networks.js";
 import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, sshTargetFor } from "./ssh-target.js";
@@ -56,6 +59,8 @@ interface Snapshot {
   pending: string[];
   /** Networks recorded in status that are no longer wanted: torn down. */
   previous: PreviousNetwork[];
+  /** Values refused where they were read (status, Secrets, spec), naming the field; left out of the plan. */
+  refused: string[];
 }
 
 interface Converged {
@@ -134,7 +139,7 @@ export class MachineReconciler {
     const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
-        .update(JSON.stringify({ views: x.views, previous: x.previous, pub: machineKey.publicKey, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending }))
+        .update(JSON.stringify({ views: x.views, previous: x.previous, pub: machineKey.publicKey, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending, refused: x.refused }))
         .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
@@ -203,7 +208,7 @@ export class MachineReconciler {
       const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending };
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
       const ready = await this.writeOutcome(m, outcome, session, machineKey);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
@@ -225,7 +230,8 @@ export class MachineReconciler {
 
   private snapshot(m: Machine, key: MachineKey): Snapshot {
     const v = this.meshViews(m, key);
-    return { ...v, previous: this.previousNetworks(m, v.keep) };
+    const prev = previousFromStatus(m, v.keep);
+    return { ...v, previous: prev.previous, refused: [...v.refused, ...prev.refused].sort() };
   }
 
   /** The snapshot taken again; kept as it was if the set of meshes changed (teardown was decided on it). */
@@ -243,6 +249,7 @@ export class MachineReconciler {
     const waiting: string[] = [];
     const keep = new Set<string>();
     const pending = new Set<string>();
+    const refused: string[] = [];
     let invalid = false;
     const resolved: Array<{ mesh: ResolvedMesh; obj: MeshNetwork }> = [];
     const all: ResolvedMesh[] = [];
@@ -262,7 +269,9 @@ export class MachineReconciler {
     }
     for (const { mesh, obj } of resolved.sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
       keep.add(mesh.name);
-      const allocations = obj.status?.allocations ?? [];
+      const checked = checkAllocations(mesh, obj.status?.allocations ?? []);
+      refused.push(...checked.refused);
+      const allocations = checked.valid;
       if (!allocations.some((a) => a.machine === name)) {
         const refused = this.refusals(mesh, obj, name, all);
         if (refused.length) invalid = true;
@@ -273,8 +282,14 @@ export class MachineReconciler {
       for (const a of allocations) {
         const peer = a.machine === name ? m : this.d.machines.get(`${ns}/${a.machine}`);
         if (!peer || isDeleting(peer)) continue;
-        const publicKey = a.machine === name ? key.publicKey : peer.status?.publicKey;
-        members.push({ name: a.machine, subnet: a.subnet, ...(peer.spec.endpoint ? { endpoint: peer.spec.endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
+        // The peer's key from the Secret the controller generated for it, never from its status.
+        const publicKey = a.machine === name ? key.publicKey : publicKeyFromSecret(this.secret(ns, keySecretName(a.machine)), peer);
+        const endpoint = peer.spec.endpoint;
+        if (endpoint !== undefined && !ENDPOINT.test(endpoint)) {
+          refused.push(`Machine ${a.machine} spec.endpoint: ${shown(endpoint)} is not host:port; it is left out of MeshNetwork ${mesh.name}`);
+          continue;
+        }
+        members.push({ name: a.machine, subnet: a.subnet, ...(endpoint ? { endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
       }
       // Relays matter only where two members are behind NAT (a pair to relay). Elsewhere the list is
       // left empty, so peers' status changing (which decides who can relay) leaves this plan, and
@@ -285,7 +300,7 @@ export class MachineReconciler {
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
-    return { views, waiting: waiting.sort(), invalid, keep, pending: [...pending].sort() };
+    return { views, waiting: waiting.sort(), invalid, keep, pending: [...pending].sort(), refused };
   }
 
   /**
@@ -297,13 +312,6 @@ export class MachineReconciler {
     return plan.errors
       .filter((e) => (e.kind === "Machine" && e.name === name) || (e.field === "spec.cidr" && e.message.includes(` left for ${name} (`)))
       .map((e) => `${e.field}: ${e.message.replace(`MeshNetwork ${mesh.name}: `, "")}`);
-  }
-
-  /** Networks recorded in status that are no longer wanted: torn down. */
-  private previousNetworks(m: Machine, keep: ReadonlySet<string>): PreviousNetwork[] {
-    return (m.status?.networks ?? [])
-      .filter((n) => !keep.has(n.meshNetwork) && n.interface)
-      .map((n) => ({ meshNetwork: n.meshNetwork, interface: n.interface!, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}) }));
   }
 
   /** The plan as of the last status, so the first observation already looks at the right names. */
@@ -368,7 +376,7 @@ export class MachineReconciler {
     const release = m.metadata.annotations?.[RELEASE_ANNOTATION] === "true";
     if (!release) {
       const target = sshTargetFor(m, this.secret);
-      const previous = (m.status?.networks ?? []).filter((n) => n.interface).map((n) => ({ meshNetwork: n.meshNetwork, interface: n.interface!, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}) }));
+      const { previous } = previousFromStatus(m, new Set());
       try {
         if (isProblem(target)) throw new HostError("Unreachable", target.message);
         await this.d.sshSlots.use(async () => {

@@ -100,6 +100,15 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       }),
       machineQueue,
     ),
+    // A machine's key Secret whose key changed: the machines of its namespace, which configure it as a peer.
+    enqueue(
+      keysOf(secrets.events$, (e: WatchEvent<SecretObject>) => {
+        const ns = e.object.metadata?.namespace;
+        const isKeySecret = (secret: string) => secret.endsWith("-wireguard") && machines.list(ns).some((m) => keySecretName(m.metadata.name ?? "") === secret);
+        return fanOut.onKeySecret(e, isKeySecret, () => machines.list(ns));
+      }),
+      machineQueue,
+    ),
   ];
 
   for (const inf of [machines, meshes, secrets]) inf.start();

@@ -5,6 +5,7 @@ import type { HostSession } from "./ssh.js";
 import { HostError } from "./errors.js";
 import { shQuote } from "../mesh/shell.js";
 import { renderScript, SCRIPT_PRELUDE, type Step } from "./steps.js";
+import { UnsafeValueError } from "../mesh/formats.js";
 
 export interface ApplyResult {
   /** Steps that ran to completion, in order. */
@@ -44,9 +45,16 @@ export function chunkSteps(steps: readonly Step[], maxBytes = MAX_SCRIPT_BYTES):
 }
 
 export async function applySteps(session: HostSession, steps: readonly Step[], log?: (line: string) => void): Promise<ApplyResult> {
+  // Every chunk rendered before the first is sent: a refused value applies nothing at all.
+  let scripts: Array<{ chunk: Step[]; script: string; input: string }>;
+  try {
+    scripts = chunkSteps(steps).map((chunk) => ({ chunk, ...renderScript(chunk) }));
+  } catch (err) {
+    if (!(err instanceof UnsafeValueError)) throw err;
+    throw new HostError("ApplyFailed", `nothing applied: ${err.message}`, { cause: err });
+  }
   let offset = 0;
-  for (const chunk of chunkSteps(steps)) {
-    const { script, input } = renderScript(chunk);
+  for (const { chunk, script, input } of scripts) {
     const res = await session.exec(script, { input, timeoutMs: 180_000 });
     const reached = [...res.stdout.matchAll(/^@@step (\S+)$/gm)].map((m) => m[1]!);
     const last = reached.at(-1);

@@ -6,6 +6,7 @@ import type { NetworkPlan, IptablesRule } from "../mesh/plan.js";
 import { INPUT_CHAIN, RULE_COMMENT_PREFIX } from "../mesh/plan.js";
 import { shJoin } from "../mesh/shell.js";
 import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
+import { DOCKER_NETWORK_NAME, INTERFACE_NAME, UnsafeValueError } from "../mesh/formats.js";
 import { displayArgv, type Step } from "./steps.js";
 import { splitRuleLine, type HostObservation, type WgInterfaceState } from "./observe.js";
 
@@ -98,6 +99,17 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
   const iface = net.wireguard.interface;
   const add = (area: Area, s: Step) => steps.push({ ...s, area, meshNetwork: mesh });
 
+  // The config first: a value it refuses (a key with a newline, a name that is no interface name)
+  // blocks the whole mesh on this host, so nothing of it is half-configured.
+  let config: string;
+  try {
+    config = renderWgConfig(net, privateKey);
+  } catch (err) {
+    if (!(err instanceof UnsafeValueError)) throw err;
+    blockers.push({ meshNetwork: mesh, area: "wireguard", reason: "UnsafeValue", message: `refused to configure it: ${err.message}` });
+    return;
+  }
+
   // 1. Docker network.
   const existing = obs.networks.get(net.docker.name);
   const createArgs = [
@@ -136,7 +148,6 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
 
   // 2. Files: the wg-quick config (0600: it holds the private key) and the systemd drop-in.
   const files = obs.ifaces.get(iface)?.files ?? new Map<string, string | undefined>();
-  const config = renderWgConfig(net, privateKey);
   const configChanged = files.get(net.wireguard.configPath) !== sha256(config);
   if (configChanged) add("wireguard", { op: "write_file", args: [net.wireguard.configPath, "600", "700"], display: `write ${net.wireguard.configPath} (mode 0600)`, content: config });
   const dropInChanged = files.get(net.unit.dropInPath) !== sha256(net.unit.dropInContent);
@@ -231,12 +242,23 @@ function sharedChainSteps(obs: HostObservation, removing: ReadonlySet<string>, s
   return steps;
 }
 
-/** Steps removing everything dockmesh put on the host for one interface. */
+/**
+ * Steps removing everything dockmesh put on the host for one interface. The names come from
+ * Machine.status, which others may write: only what the host itself shows as ours is touched —
+ * rules tagged dockmesh:<iface>, a Docker network with our label, and an interface, its routes, unit
+ * and files only when its wg-quick config or unit drop-in starts with our "Managed by dockmesh" line.
+ * A name that is no interface (or Docker network) name touches nothing.
+ */
 export function teardownSteps(prev: PreviousNetwork, obs: HostObservation): AreaStep[] {
   const iface = prev.interface;
+  if (!INTERFACE_NAME.test(iface)) return [];
   const steps: AreaStep[] = [];
   const add = (s: Step) => steps.push({ ...s, area: "teardown", meshNetwork: prev.meshNetwork });
-  if (obs.links.has(iface)) add({ op: "wg_down", args: [iface], display: `wg-quick down ${iface}` });
+  const f = obs.ifaces.get(iface);
+  const ours = (f?.mine.size ?? 0) > 0;
+  // A WireGuard interface (wg lists it) of ours: docker0 or a user's own wg0 never qualify.
+  const ourLink = ours && obs.links.has(iface) && obs.wg.has(iface);
+  if (ourLink) add({ op: "wg_down", args: [iface], display: `wg-quick down ${iface}` });
   for (const [chainKey, lines] of obs.iptables) {
     const [table, chain] = chainKey.split("/") as [string, string];
     for (const l of lines ?? []) {
@@ -245,14 +267,11 @@ export function teardownSteps(prev: PreviousNetwork, obs: HostObservation): Area
       add({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv(["iptables", "-t", table, "-D", chain, ...args]) });
     }
   }
-  for (const r of obs.routes.filter((x) => x.dev === iface)) add({ op: "route_del", args: [r.dst, iface], display: `ip route del ${r.dst} dev ${iface}` });
-  const net = prev.dockerNetwork ? obs.networks.get(prev.dockerNetwork) : undefined;
+  if (ourLink) for (const r of obs.routes.filter((x) => x.dev === iface)) add({ op: "route_del", args: [r.dst, iface], display: `ip route del ${r.dst} dev ${iface}` });
+  const net = prev.dockerNetwork && DOCKER_NETWORK_NAME.test(prev.dockerNetwork) ? obs.networks.get(prev.dockerNetwork) : undefined;
   if (net && net.labels[NETWORK_LABEL] === iface) add({ op: "remove_network", args: [net.name], display: `docker network rm ${net.name}` });
-  const f = obs.ifaces.get(iface);
-  if (f?.enabled) add({ op: "disable_unit", args: [iface], display: `systemctl disable wg-quick@${iface}.service` });
-  for (const [path, hash] of [...(f?.files ?? new Map<string, string | undefined>())].sort()) {
-    if (hash !== undefined) add({ op: "remove_file", args: [path], display: `rm ${path}` });
-  }
+  if (ours && f?.enabled) add({ op: "disable_unit", args: [iface], display: `systemctl disable wg-quick@${iface}.service` });
+  for (const path of [...(f?.mine ?? [])].sort()) add({ op: "remove_file", args: [path], display: `rm ${path}` });
   return steps;
 }
 

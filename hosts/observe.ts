@@ -79,6 +79,8 @@ ifaces "$@" | while read -r i; do
   sec iface "$i"
   for f in "/etc/wireguard/$i.conf" "/etc/systemd/system/wg-quick@$i.service.d/dockmesh.conf"; do
     if [ -f "$f" ]; then echo "file $(sha256sum < "$f" | cut -d' ' -f1) $f"; else echo "file - $f"; fi
+    # Ours: our files start with this line (teardown touches no other interface's files or unit).
+    if [ -f "$f" ] && head -n 1 "$f" | grep -q '^# Managed by dockmesh'; then echo "mine $f"; fi
   done
   if [ -L "/etc/systemd/system/multi-user.target.wants/wg-quick@$i.service" ]; then echo "enabled yes"; else echo "enabled no"; fi
 done
@@ -130,6 +132,8 @@ export interface DockerNetworkState {
 export interface IfaceFiles {
   /** path → sha256 of its content, or undefined when missing. */
   files: Map<string, string | undefined>;
+  /** Those of the files that start with dockmesh's "Managed by dockmesh" line. */
+  mine: Set<string>;
   enabled: boolean;
 }
 
@@ -301,13 +305,17 @@ export function parseObservation(text: string): HostObservation {
       }
       case "iface": {
         const files = new Map<string, string | undefined>();
+        const mine = new Set<string>();
         let enabled = false;
         for (const l of body) {
           const m = /^file (\S+) (.+)$/.exec(l);
           if (m) files.set(m[2]!, m[1] === "-" ? undefined : m[1]);
+          // Only a path the script was asked about (one of the "file" lines) counts as ours.
+          const mp = /^mine (.+)$/.exec(l);
+          if (mp && files.has(mp[1]!) && files.get(mp[1]!) !== undefined) mine.add(mp[1]!);
           if (l === "enabled yes") enabled = true;
         }
-        obs.ifaces.set(s.arg, { files, enabled });
+        obs.ifaces.set(s.arg, { files, mine, enabled });
         break;
       }
       case "network": {

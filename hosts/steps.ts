@@ -3,6 +3,7 @@
 // file contents (private keys among them) travel on stdin, one base64 line per file, so no
 // secret ever appears in a command line, a process list or a log.
 import { shJoin, shQuote } from "../mesh/shell.js";
+import { NO_CONTROL, UnsafeValueError, controlCharacter } from "../mesh/formats.js";
 
 export type StepOp =
   | "ensure_network"
@@ -91,11 +92,18 @@ disable_unit() {
 daemon_reload() { if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; }
 `;
 
-/** The whole apply script and its stdin. */
+/**
+ * The whole apply script and its stdin. An argument with a control character is refused (an
+ * UnsafeValueError): quoting keeps it one shell word, but no value dockmesh plans has one, so it
+ * can only come from a forged or broken input, and would go on into a config line or a log.
+ */
 export function renderScript(steps: readonly Step[]): { script: string; input: string } {
   const lines = [SCRIPT_PRELUDE];
   const input: string[] = [];
   steps.forEach((s, i) => {
+    s.args.forEach((a, j) => {
+      if (!NO_CONTROL.test(a)) throw new UnsafeValueError(`step ${s.op} argument ${j + 1}`, `contains a control character (${controlCharacter(a)}); refused`);
+    });
     lines.push(`step ${i}`);
     // Only write_file reads stdin; everything else gets /dev/null so nothing eats file contents.
     lines.push(`${s.op}${s.args.length ? " " + shJoin(s.args) : ""}${s.op === "write_file" ? "" : " </dev/null"}`);

@@ -2,6 +2,7 @@
 // structural schema cannot express.
 import type { MeshNetwork, MeshNetworkSpecMachineSelector } from "../api/types.generated.js";
 import { formatCidr, isAligned, aligned, parseCidr } from "./ipv4.js";
+import { INTERFACE_NAME } from "./formats.js";
 
 export const DEFAULT_SUBNET_PREFIX_LENGTH = 24;
 export const DEFAULT_LISTEN_PORT = 51820;
@@ -12,8 +13,6 @@ export const DEFAULT_SSH_KEY = "ssh-privatekey";
 /** WireGuard's overhead over IPv4/IPv6 (wg-quick subtracts the same 80 bytes). */
 export const WIREGUARD_OVERHEAD = 80;
 export const DEFAULT_UPLINK_MTU = 1500;
-
-const IFNAME = /^[a-zA-Z0-9_=+.-]{1,15}$/;
 
 /** A MeshNetwork's spec with every default filled in. */
 export interface ResolvedMesh {
@@ -60,9 +59,9 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
   let iface = s.interface;
   if (iface === undefined) {
     iface = `dm-${name}`;
-    if (!IFNAME.test(iface)) err("spec.interface", `the default interface name ${iface} is longer than 15 characters; set spec.interface`);
-  } else if (!IFNAME.test(iface)) {
-    err("spec.interface", `${JSON.stringify(iface)} is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -)`);
+    if (!INTERFACE_NAME.test(iface)) err("spec.interface", `the default interface name ${iface} is longer than 15 characters; set spec.interface`);
+  } else if (!INTERFACE_NAME.test(iface)) {
+    err("spec.interface", `${JSON.stringify(iface)} is not a valid interface name: use 1-15 of a-z A-Z 0-9 _ = . - (no "+", which iptables reads as a wildcard), e.g. dm0`);
   }
   if (errors.length) return { errors };
   return {

@@ -1,16 +1,15 @@
 // WireGuard keys: Curve25519 (X25519) via tweetnacl, with WireGuard's clamping, base64 like `wg genkey`.
 import nacl from "tweetnacl";
+import { WIREGUARD_KEY } from "./formats.js";
 
 export interface KeyPair {
   privateKey: string;
   publicKey: string;
 }
 
-const KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
-
 /** True for a base64 32-byte key as wg(8) prints it. */
 export function isWireGuardKey(text: string): boolean {
-  return KEY_RE.test(text);
+  return WIREGUARD_KEY.test(text);
 }
 
 /** Clamps a Curve25519 scalar in place, exactly as `wg genkey` does. */

@@ -1,6 +1,7 @@
 // Rendering: wg-quick configuration text, iptables and docker commands, and the human plan.
 import { shJoin } from "./shell.js";
 import { INPUT_CHAIN, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
+import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "./formats.js";
 
 /** The INPUT → DOCKMESH-INPUT jump, which every mesh on a host shares. */
 export const isSharedJump = (r: IptablesRule): boolean => r.chain === "INPUT" && r.args.at(-1) === INPUT_CHAIN;
@@ -24,41 +25,67 @@ export function dockerNetworkCreateArgv(net: NetworkPlan): string[] {
   return ["docker", "network", "create", "--driver", "bridge", "--subnet", net.docker.subnet, ...opts, net.docker.name];
 }
 
+/** An integer in [min, max], or UnsafeValueError naming the field. */
+function integer(value: number, min: number, max: number, field: string): number {
+  if (Number.isInteger(value) && value >= min && value <= max) return value;
+  throw new UnsafeValueError(field, `${String(value)} is not an integer from ${min} to ${max}; refused`);
+}
+
+/** Text for one line of a config file: refused when it holds a control character (a newline would start a line of its own). */
+const oneLine = (value: string, field: string): string => checked(value, NO_CONTROL, field, "one line of printable text");
+
 /**
  * wg-quick configuration. PostUp/PostDown re-create the iptables rules whenever the interface
  * comes up (at boot, after Docker), so the mesh survives a reboot without the controller.
- * Every value in it was validated (interface names, CIDRs, host:port), none is free text.
+ * wg-quick runs every PostUp line as root, so each value is checked here against its format,
+ * whatever its source (spec, status, a Secret, the host): a value with a newline would add lines
+ * of its own, such as another PostUp. A refusal is an UnsafeValueError naming the field.
  */
 export function renderWgConfig(net: NetworkPlan, privateKey: string | undefined): string {
   const wg = net.wireguard;
+  const where = `MeshNetwork ${shownName(net.meshNetwork)}`;
+  checked(net.meshNetwork, OBJECT_NAME, `${where} name`, "a Kubernetes object name");
+  checked(wg.interface, INTERFACE_NAME, `${where} interface`, "an interface name");
+  if (privateKey !== undefined) checked(privateKey, WIREGUARD_KEY, `${where} private key`, "a WireGuard key");
+  const ruleLine = (r: IptablesRule, op: "-C" | "-I" | "-D", i: number): string => {
+    const argv = iptablesArgv(r, op);
+    argv.forEach((a, j) => oneLine(a, `${where} rule ${i + 1} (${r.table} ${r.chain}) argument ${j + 1}`));
+    return shJoin(argv);
+  };
   const lines = [
     `# Managed by dockmesh (MeshNetwork ${net.meshNetwork}); changes here are overwritten.`,
     "[Interface]",
     `PrivateKey = ${privateKey ?? REDACTED}`,
-    `ListenPort = ${wg.listenPort}`,
-    `MTU = ${wg.mtu}`,
+    `ListenPort = ${integer(wg.listenPort, 1, 65535, `${where} listenPort`)}`,
+    `MTU = ${integer(wg.mtu, 68, 65535, `${where} mtu`)}`,
     // dockmesh's own chains first (idempotent), then every rule checked before it is inserted.
     ...[...new Set(net.rules.filter((r) => r.chain.startsWith("DOCKMESH-")).map((r) => `${r.table} ${r.chain}`))].map((tc) => {
       const [table, chain] = tc.split(" ") as [string, string];
-      return `PostUp = iptables -t ${table} -N ${chain} 2>/dev/null || true`;
+      return `PostUp = ${shJoin(["iptables", "-t", oneLine(table, `${where} rule table`), "-N", oneLine(chain, `${where} rule chain`)])} 2>/dev/null || true`;
     }),
-    ...net.rules.map((r) => `PostUp = ${shJoin(iptablesArgv(r, "-C"))} || ${shJoin(iptablesArgv(r, "-I"))}`),
+    ...net.rules.map((r, i) => `PostUp = ${ruleLine(r, "-C", i)} || ${ruleLine(r, "-I", i)}`),
     // The shared INPUT jump stays: another mesh on the host may use the chain.
-    ...net.rules.filter((r) => !isSharedJump(r)).map((r) => `PostDown = ${shJoin(iptablesArgv(r, "-D"))} || true`),
+    ...net.rules.flatMap((r, i) => (isSharedJump(r) ? [] : [`PostDown = ${ruleLine(r, "-D", i)} || true`])),
   ];
   for (const p of wg.peers) {
+    const peer = `${where} peer ${shownName(p.machine)}`;
+    checked(p.machine, OBJECT_NAME, `${peer} name`, "a Kubernetes object name");
+    p.relayFor.forEach((m) => checked(m, OBJECT_NAME, `${peer} relayFor`, "a Kubernetes object name"));
     lines.push(
       "",
       "[Peer]",
       `# ${p.machine}${p.relayFor.length ? ` (relay for ${p.relayFor.join(", ")})` : ""}`,
-      `PublicKey = ${p.publicKey ?? `(public key of ${p.machine}, generated on first apply)`}`,
-      `AllowedIPs = ${p.allowedIPs.join(", ")}`,
+      `PublicKey = ${p.publicKey !== undefined ? checked(p.publicKey, WIREGUARD_KEY, `${peer} publicKey`, "a WireGuard key") : `(public key of ${p.machine}, generated on first apply)`}`,
+      `AllowedIPs = ${p.allowedIPs.map((c) => checked(c, IPV4_CIDR, `${peer} allowedIPs`, "an IPv4 CIDR")).join(", ")}`,
     );
-    if (p.endpoint) lines.push(`Endpoint = ${p.endpoint}`);
-    if (p.persistentKeepalive !== undefined) lines.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
+    if (p.endpoint !== undefined) lines.push(`Endpoint = ${checked(p.endpoint, ENDPOINT, `${peer} endpoint`, "host:port")}`);
+    if (p.persistentKeepalive !== undefined) lines.push(`PersistentKeepalive = ${integer(p.persistentKeepalive, 1, 65535, `${peer} persistentKeepalive`)}`);
   }
   return lines.join("\n") + "\n";
 }
+
+/** A name for a message: as it is when printable, else quoted and cut. */
+const shownName = (name: string): string => (NO_CONTROL.test(name) && name.length <= 253 ? name : JSON.stringify(name.slice(0, 40)));
 
 const indent = (text: string, by = "    ") =>
   text

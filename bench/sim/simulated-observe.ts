@@ -167,6 +167,7 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
     for (const path of [`/etc/wireguard/${i}.conf`, `/etc/systemd/system/wg-quick@${i}.service.d/dockmesh.conf`]) {
       const f = host.files.get(path);
       out.push(`file ${f ? sha256(f.content) : "-"} ${path}`);
+      if (f?.content.startsWith("# Managed by dockmesh")) out.push(`mine ${path}`);
     }
     out.push(`enabled ${host.enabled.has(i) ? "yes" : "no"}`);
   }

@@ -37,6 +37,8 @@ export function secret(name: string, data: Record<string, string>, namespace = "
 export interface Harness {
   reconciler: MachineReconciler;
   machines: FakeInformer<Machine>;
+  /** The Secrets cache: a peer's key is published by setting its <machine>-wireguard Secret here. */
+  secrets: FakeInformer<SecretObject>;
   /** Every status written, in order. */
   statuses: Machine[];
 }
@@ -47,6 +49,7 @@ export interface Harness {
  */
 export function machineReconciler(machines: readonly Machine[], meshes: readonly MeshNetwork[], secrets: readonly SecretObject[]): Harness {
   const m = fakeInformer(machines);
+  const sec = fakeInformer(secrets);
   const statuses: Machine[] = [];
   const status: StatusClient<Machine> = {
     get: async (ns, name) => m.informer.get(`${ns ?? "default"}/${name}`)!,
@@ -63,7 +66,7 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
     kubeConfig,
     machines: m.informer,
     meshes: fakeInformer(meshes).informer,
-    secrets: fakeInformer(secrets).informer,
+    secrets: sec.informer,
     status,
     events: { event: async () => undefined } as unknown as EventRecorder,
     sshSlots: new Semaphore(2),
@@ -72,5 +75,5 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
     resyncMs: 60_000,
     pendingRequeueMs: 5_000,
   });
-  return { reconciler, machines: m, statuses };
+  return { reconciler, machines: m, secrets: sec, statuses };
 }

@@ -61,7 +61,7 @@ for (const c of [
   { field: "Machine:spec.subnet", ok: ["10.0.0.0/24", "192.168.1.0/32"], bad: ["10.0.0.0", "10.0.0.256/24", "10.0.0.0/33", "10.0.0.0/24 "] },
   { field: "Machine:spec.ssh.user", ok: ["root", "deploy", "_svc", "a-b_c"], bad: ["Root", "a b", "-x", "a;b", "a$"] },
   { field: "Machine:spec.ssh.hostKey", ok: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", `SHA256:${"A".repeat(43)}`], bad: ["ssh-ed25519", "SHA256:short", "ssh-ed25519 AAAA; rm"] },
-  { field: "MeshNetwork:spec.interface", ok: ["wg0", "dm-mesh", "a.b=c+d_e"], bad: ["0123456789abcdef", "wg 0", "wg/0", "$(x)"] },
+  { field: "MeshNetwork:spec.interface", ok: ["wg0", "dm-mesh", "a.b=c-d_e"], bad: ["0123456789abcdef", "wg 0", "wg/0", "$(x)", "+", "wg+", ".", "..", ".x"] },
   { field: "MeshNetwork:spec.dockerNetwork", ok: ["mesh", "my_net.1"], bad: ["-x", "a b", "a/b"] },
   { field: "MeshNetwork:spec.cidr", ok: ["10.210.0.0/16"], bad: ["10.210.0.0", "fd00::/8", "10.210.0.0/16,1"] },
 ] satisfies PatternCase[]) {

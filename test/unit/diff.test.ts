@@ -62,6 +62,7 @@ function convergedHost(net: NetworkPlan): HostObservation {
       [net.wireguard.configPath, sha(renderWgConfig(net, keys.get("a")!.privateKey))],
       [net.unit.dropInPath, sha(net.unit.dropInContent)],
     ]),
+    mine: new Set([net.wireguard.configPath, net.unit.dropInPath]),
     enabled: true,
   });
   return obs;
@@ -75,7 +76,7 @@ test("diff: an empty host gets the whole procedure, in order; wg-quick up's own 
   assert.deepEqual(r.blockers, []);
   assert.deepEqual(r.steps.map((s) => s.op), ["ensure_network", "write_file", "write_file", "wg_up", "enable_unit"]);
   // What wg-quick up does instead: a route for every AllowedIPs, every planned rule in PostUp.
-  const config = renderWgConfig(net, "k");
+  const config = renderWgConfig(net, keys.get("a")!.privateKey);
   for (const route of net.routes) assert.ok(net.wireguard.peers.some((p) => p.allowedIPs.includes(route.destination)), `${route.destination} is some peer's AllowedIPs`);
   assert.equal(config.split("\n").filter((l) => l.startsWith("PostUp = iptables") && l.includes(" -C ")).length, net.rules.length);
   assert.deepEqual(r.steps[0]!.args.slice(0, 5), ["apps", "--driver", "bridge", "--subnet", "10.210.0.0/24"]);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import type { Condition } from "../../api/meta.js";
 import { FanOut } from "../../controllers/fanout.js";
+import type { SecretObject } from "../../runtime/informer.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
 
 const cond = (type: string, status: "True" | "False" | "Unknown", reason = "X"): Condition => ({ type, status, reason, message: "", lastTransitionTime: "2026-01-01T00:00:00Z", observedGeneration: 1 });
@@ -34,10 +35,9 @@ test("fan-out: ADDED reconciles the machine and recounts meshes; its peers learn
   assert.deepEqual(fan.onMachine({ type: "ADDED", object: m }, () => [m, pub("a", 0)]), { machines: ["default/new"], meshes: true });
 });
 
-test("fan-out: a published key, a new endpoint, new labels, deletion or unreachability reach every machine", () => {
+test("fan-out: a new endpoint, new labels, deletion or unreachability reach every machine", () => {
   const every = ["default/a", "default/b", "default/h"];
   for (const change of [
-    (m: Machine) => withStatus(m, { publicKey: "B2" }),
     (m: Machine) => ({ ...m, spec: { ...m.spec, endpoint: "203.0.113.99:51820" } }),
     (m: Machine) => ({ ...m, metadata: { ...m.metadata, labels: { zone: "x" } } }),
     (m: Machine) => ({ ...m, metadata: { ...m.metadata, deletionTimestamp: new Date("2026-01-01T00:00:00Z") } }),
@@ -50,6 +50,22 @@ test("fan-out: a published key, a new endpoint, new labels, deletion or unreacha
   }
   const s = setup();
   assert.deepEqual(s.fan.onMachine({ type: "DELETED", object: s.get("b") }, s.ns).machines.slice(1).sort(), every);
+});
+
+test("fan-out: status.publicKey alone reconciles only the machine itself (peers take keys from the key Secrets)", () => {
+  const s = setup();
+  assert.deepEqual(s.modify(withStatus(s.get("b"), { publicKey: "B2" })), { machines: ["default/b"], meshes: false });
+});
+
+test("fan-out: a key Secret created reaches the machines not Ready; a new key in it every machine; anything else none", () => {
+  const s = setup();
+  const keySecret = (name: string, privateKey: string): SecretObject => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "default" }, data: { privateKey } });
+  const isKey = (n: string) => ["a-wireguard", "b-wireguard", "h-wireguard"].includes(n);
+  assert.deepEqual(s.fan.onKeySecret({ type: "ADDED", object: keySecret("b-wireguard", "K1") }, isKey, s.ns).sort(), ["default/b", "default/h"], "a is Ready: nothing to add");
+  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K1") }, isKey, s.ns), [], "same key");
+  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K2") }, isKey, s.ns).sort(), ["default/a", "default/b", "default/h"], "rotated");
+  assert.deepEqual(s.fan.onKeySecret({ type: "ADDED", object: keySecret("ssh", "x") }, isKey, s.ns), [], "not a key Secret");
+  assert.deepEqual(s.fan.onKeySecret({ type: "DELETED", object: keySecret("b-wireguard", "K2") }, isKey, s.ns), []);
 });
 
 test("fan-out: a status write that changes nothing peers use reconciles only the machine itself", () => {
