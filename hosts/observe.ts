@@ -414,11 +414,12 @@ export interface Probe {
 
 /**
  * Bounds of the observe script's output. Its largest real answer: a host with 1,000 peers
- * prints ~80 KB in the simulated fleet (bench/sim: routes 62 KB, `wg show dump` 13 KB) and,
- * by line lengths of the real tools, ~0.3 MB (`wg show dump` ~150 bytes a peer, `ip -j route`
- * ~60 a route); a busy Docker host adds ~0.7 KB of `ip -j link` per container veth and ~0.3 KB
- * per container in its network's JSON: ~2 MB at 1,000 containers. 16 MiB is 8 times that;
- * the script's standard error carries only tool errors, shown in a condition.
+ * prints 160 KiB as the simulated host renders it (bench/sim; test/security/observe-limits:
+ * `wg show dump` 99 KB, `ip -j route` 62 KB) and ~0.3 MB by the real tools' line lengths (a
+ * real dump line carries handshake times and byte counts); a busy Docker host adds ~0.7 KB of
+ * `ip -j link` per container veth and ~0.3 KB per container in its network's JSON: ~2 MB at
+ * 1,000 containers. 16 MiB is 8 times that. The script's standard error carries only tool
+ * errors (most are sent to /dev/null), shown in a condition.
  */
 export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
 

@@ -1,5 +1,6 @@
 // Security finding 3: host text that goes into conditions (observe's and apply's standard error,
-// docker's own error) has its escape sequences and control characters removed and is bounded.
+// docker's own error) has its escape sequences and control characters removed and is bounded;
+// a command's output past its bound is ObserveFailed or ApplyFailed, saying how much came.
 /* eslint-disable no-control-regex -- finding control characters in host text is the point */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -7,7 +8,7 @@ import { hostText } from "../../hosts/host-text.js";
 import { observeHost } from "../../hosts/observe.js";
 import { applySteps } from "../../hosts/apply.js";
 import { HostError } from "../../hosts/errors.js";
-import type { ExecOptions, ExecResult, HostSession } from "../../hosts/ssh.js";
+import { OutputTooLargeError, type ExecOptions, type ExecResult, type HostSession } from "../../hosts/ssh.js";
 
 const cases: Array<{ name: string; text: string; max?: number; want: string }> = [
   { name: "plain text is kept", text: "iptables: No chain/target/match by that name.", want: "iptables: No chain/target/match by that name." },
@@ -32,10 +33,12 @@ for (const c of cases) {
 class FixedAnswerSessionFake implements HostSession {
   readonly fingerprint = "SHA256:fake";
   roundTrips = 0;
-  constructor(private readonly answer: ExecResult) {}
-  exec(_script: string, _opts?: ExecOptions): Promise<ExecResult> {
+  readonly opts: Array<ExecOptions | undefined> = [];
+  constructor(private readonly answer: ExecResult | Error) {}
+  exec(_script: string, opts?: ExecOptions): Promise<ExecResult> {
     this.roundTrips++;
-    return Promise.resolve(this.answer);
+    this.opts.push(opts);
+    return this.answer instanceof Error ? Promise.reject(this.answer) : Promise.resolve(this.answer);
   }
   close(): void {}
 }
@@ -66,3 +69,32 @@ test("applySteps: a step number the host made up counts as none reached", async 
   assert.ok(err instanceof HostError);
   assert.equal(err.message, "step 1 of 1 (ip link set dev dm0 up) failed: boom");
 });
+
+const MiB = 1024 * 1024;
+const overflow = [
+  {
+    name: "observeHost",
+    run: (s: HostSession) => observeHost(s, ["dm0"], ["mesh"]),
+    reason: "ObserveFailed",
+    message: /^observing the host failed: the host answered more than 17 MiB on stdout \(limit 16 MiB\); /,
+    limits: { maxStdoutBytes: 16 * MiB, maxStderrBytes: MiB },
+  },
+  {
+    name: "applySteps",
+    run: (s: HostSession) => applySteps(s, [{ op: "link_up", args: ["dm0"], display: "ip link set dev dm0 up" }]),
+    reason: "ApplyFailed",
+    message: /^applying changes failed: the host answered more than 17 MiB on stdout \(limit 4 MiB\); /,
+    limits: { maxStdoutBytes: 4 * MiB, maxStderrBytes: MiB },
+  },
+];
+for (const c of overflow) {
+  test(`${c.name}: bounds its output and reports an overflow as ${c.reason}`, async () => {
+    const session = new FixedAnswerSessionFake(new OutputTooLargeError("stdout", 17 * MiB + 5, c.limits.maxStdoutBytes, "ssh root@h:22"));
+    const err = await c.run(session).catch((e: unknown) => e);
+    assert.ok(err instanceof HostError);
+    assert.equal(err.reason, c.reason);
+    assert.match(err.message, c.message);
+    assert.equal(session.opts[0]?.maxStdoutBytes, c.limits.maxStdoutBytes);
+    assert.equal(session.opts[0]?.maxStderrBytes, c.limits.maxStderrBytes);
+  });
+}
