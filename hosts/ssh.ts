@@ -54,9 +54,10 @@ export interface ExecOptions {
 }
 
 /**
- * Output bound of a command whose caller sets none: 1 MiB a stream. At 600 MiB of output an
- * unbounded buffer took `dockmesh up` from 200 MB to over 1 GB RSS and ended it with
- * ERR_STRING_TOO_LONG, the API server with it.
+ * Output bound of a command whose caller sets none: 1 MiB a stream. Unbounded, 256 MiB of
+ * output took `dockmesh up` from 200 MB to 1.15 GB RSS, and 600 MiB ended it with
+ * ERR_STRING_TOO_LONG, the API server with it. Past the bound at most ssh2's channel window
+ * (2 MiB) more arrives: a paused channel grants the host no more.
  */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
 
@@ -186,6 +187,9 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
   checkKeyUsable(e);
   return new Promise((resolve, reject) => {
     const client = new Client();
+    // A second error (after the first settled this, or after client.end()) would otherwise find
+    // no listener and become an uncaught exception: the whole process would end with it.
+    client.on("error", () => undefined);
     const seen: Verified = {};
     const expected = e.hostKeyPin ? pinFingerprint(e.hostKeyPin) : e.recordedFingerprint;
     let settled = false;
@@ -198,9 +202,6 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
       } else resolve({ client, fingerprint: seen.fingerprint! });
     };
     client.once("ready", () => done(undefined));
-    // A second error (after the first settled this, or after client.end()) would otherwise find
-    // no listener and become an uncaught exception: the whole process would end with it.
-    client.on("error", () => undefined);
     client.once("error", (err: Error & { code?: string; level?: string }) => {
       if (seen.mismatch) {
         const source = e.hostKeyPin ? "pinned in spec.ssh.hostKey" : "recorded on first contact";
