@@ -1,8 +1,9 @@
 // Apply: run the steps as one script over the session (one round trip), report which step
 // failed with the host's own words. A script too long for one SSH command (a first apply in a
 // mesh of hundreds of machines has a route per peer) is split into several, run in order.
-import type { HostSession } from "./ssh.js";
+import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { HostError } from "./errors.js";
+import { hostText, sizeText } from "./host-text.js";
 import { shQuote } from "../mesh/shell.js";
 import { renderScript, SCRIPT_PRELUDE, type Step } from "./steps.js";
 import { UnsafeValueError } from "../mesh/formats.js";
@@ -44,6 +45,22 @@ export function chunkSteps(steps: readonly Step[], maxBytes = MAX_SCRIPT_BYTES):
   return chunks;
 }
 
+/**
+ * Bounds of an apply's output. Its largest real answer: a "@@step N" line per step and what
+ * wg-quick prints ("[#] …" a command); the first apply on a host with 1,000 peers printed 621
+ * bytes on the simulated host (test/security/observe-limits), and even a step per peer with a
+ * line of wg-quick each stays under 100 KB. 4 MiB is far above that; standard error holds
+ * failures, of which the last lines are shown.
+ */
+export const APPLY_LIMITS = { maxStdoutBytes: 4 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
+
+/** The last 3 lines of a failed step's standard error, for a condition: each bounded, without control characters. */
+export function stderrTail(stderr: string): string {
+  // Only the end is read: a host may print megabytes before it.
+  const lines = stderr.slice(-64 * 1024).trim().split("\n").slice(-3);
+  return lines.map((l) => hostText(l, 160)).filter((l) => l.trim() !== "").join("; ");
+}
+
 export async function applySteps(session: HostSession, steps: readonly Step[], log?: (line: string) => void): Promise<ApplyResult> {
   // Every chunk rendered before the first is sent: a refused value applies nothing at all.
   let scripts: Array<{ chunk: Step[]; script: string; input: string }>;
@@ -55,14 +72,23 @@ export async function applySteps(session: HostSession, steps: readonly Step[], l
   }
   let offset = 0;
   for (const { chunk, script, input } of scripts) {
-    const res = await session.exec(script, { input, timeoutMs: 180_000 });
+    const res = await session.exec(script, { input, timeoutMs: 180_000, ...APPLY_LIMITS }).catch((err: unknown) => {
+      if (!(err instanceof OutputTooLargeError)) throw err;
+      throw new HostError(
+        "ApplyFailed",
+        `applying changes failed: the host answered more than ${sizeText(err.receivedBytes)} on ${err.stream} (limit ${sizeText(err.limitBytes)}); something on the host (a wrapper, a login script, a forced command) prints more than the apply script does; the command was stopped`,
+        { cause: err },
+      );
+    });
     const reached = [...res.stdout.matchAll(/^@@step (\S+)$/gm)].map((m) => m[1]!);
     const last = reached.at(-1);
-    const finished = last === "done" ? chunk.length : Math.max(0, Number(last ?? 0));
+    // The step reached, as the host says: anything but a step number of this chunk counts as none.
+    const reachedStep = Number(last ?? 0);
+    const finished = last === "done" ? chunk.length : Number.isInteger(reachedStep) && reachedStep >= 0 && reachedStep <= chunk.length ? reachedStep : 0;
     for (const s of chunk.slice(0, finished)) log?.(`[#] ${s.display}`);
     if (res.code !== 0 || last !== "done") {
       const failed = chunk[finished];
-      const detail = res.stderr.trim().split("\n").slice(-3).join("; ") || `exit code ${res.code}`;
+      const detail = stderrTail(res.stderr) || `exit code ${res.code}`;
       throw new HostError("ApplyFailed", failed ? `step ${offset + finished + 1} of ${steps.length} (${failed.display}) failed: ${detail}` : `apply failed: ${detail}`);
     }
     offset += chunk.length;

@@ -10,7 +10,9 @@ export type HostErrorReason =
   | "MissingTools"
   | "DockerNotRunning"
   | "ApplyFailed"
-  | "ObserveFailed";
+  | "ObserveFailed"
+  /** A command's output passed its bound (see ExecOptions.maxStdoutBytes); observe and apply report it as theirs. */
+  | "OutputTooLarge";
 
 export class HostError extends Error {
   constructor(

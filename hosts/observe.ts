@@ -1,9 +1,29 @@
 // Observe: everything the controller needs to know about a host, read-only, in one SSH round
 // trip. The script is static text; interface and network names travel as quoted arguments.
 // WireGuard private keys are blanked on the host before anything is sent back.
-import type { HostSession } from "./ssh.js";
+import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { shJoin } from "../mesh/shell.js";
 import { HostError } from "./errors.js";
+import { hostText, sizeText } from "./host-text.js";
+import {
+  counter,
+  isCidr,
+  isDockerId,
+  isDockerNetworkName,
+  isDockerVersion,
+  isEndpoint,
+  isIpv4Cidr,
+  isLinkKind,
+  isLinkName,
+  isMtu,
+  isPolicy,
+  isRuleLine,
+  isSha256,
+  isWgKey,
+  port,
+  routeDestination,
+  stringMap,
+} from "./observe-values.js";
 
 /**
  * Docker through its API on the local socket when curl is there: the docker CLI, a Go program,
@@ -215,7 +235,102 @@ function json<T>(lines: string[], fallback: T): T {
   }
 }
 
-/** Parses the observe script's output. Exported for tests. */
+/** A chain the observe script lists, as its section names it ("filter:DOCKER-USER"). */
+const CHAIN_SECTION = /^(filter|nat|raw|mangle):[A-Za-z0-9_-]{1,28}$/;
+
+/** The files the observe script hashes for interface i (nothing else is kept). */
+const ifaceFiles = (i: string) => [`/etc/wireguard/${i}.conf`, `/etc/systemd/system/wg-quick@${i}.service.d/dockmesh.conf`];
+
+/** The Docker version, or why there is none; throws when the host printed something that is not one. */
+function dockerVersion(body: string[]): { dockerVersion: string } | { dockerError: string } {
+  const refuse = (v: string) =>
+    new Error(`the Docker version the host reported is not a version like 27.5.1 (got "${hostText(v, 40)}", ${v.length} characters); check the host's docker`);
+  if (body[0]?.startsWith("api ")) {
+    const v = json<{ Version?: unknown }>([body.join("\n").slice(4)], {}).Version;
+    if (v === undefined) return { dockerError: "the Docker API's /version has no version" };
+    if (!isDockerVersion(v)) throw refuse(String(v));
+    return { dockerVersion: v };
+  }
+  const rc = body.at(-1);
+  const rest = body.slice(0, -1).join("\n").trim();
+  if (rc === "rc=0" && /^\d+\.\d+/.test(rest)) {
+    if (!isDockerVersion(rest)) throw refuse(rest);
+    return { dockerVersion: rest };
+  }
+  // The docker CLI's own error ("Cannot connect to the Docker daemon …"), shown in a condition.
+  return { dockerError: hostText(rest, 300) || "docker version failed" };
+}
+
+function parseLinks(body: string[], obs: HostObservation): void {
+  const links = json<unknown>(body, []);
+  for (const l of Array.isArray(links) ? (links as Array<Record<string, unknown> | null>) : []) {
+    if (!l || typeof l !== "object" || !isLinkName(l.ifname)) continue;
+    const flags = Array.isArray(l.flags) ? l.flags : [];
+    const kind = (l.linkinfo as { info_kind?: unknown } | undefined)?.info_kind;
+    obs.links.set(l.ifname, { name: l.ifname, up: flags.includes("UP"), mtu: isMtu(l.mtu) ? l.mtu : 0, ...(isLinkKind(kind) ? { kind } : {}) });
+  }
+}
+
+function parseRoutes(body: string[], obs: HostObservation): void {
+  const routes = json<unknown>(body, []);
+  for (const r of Array.isArray(routes) ? (routes as Array<Record<string, unknown> | null>) : []) {
+    if (!r || typeof r !== "object" || !isLinkName(r.dev)) continue;
+    if (r.dst === "default") obs.defaultDev = r.dev;
+    else {
+      const dst = routeDestination(r.dst);
+      if (dst) obs.routes.push({ dst, dev: r.dev });
+    }
+  }
+}
+
+/** `wg show all dump`: an interface line (5 fields), then its peers (9 fields); anything invalid is dropped. */
+function parseWg(body: string[], obs: HostObservation): void {
+  for (const l of body) {
+    const f = l.split("\t");
+    if (f.length === 5) {
+      const listenPort = port(f[3], true);
+      if (isLinkName(f[0]) && isWgKey(f[2]) && listenPort !== undefined) obs.wg.set(f[0], { publicKey: f[2], listenPort, peers: [] });
+    } else if (f.length === 9) {
+      const iface = obs.wg.get(f[0]!);
+      if (!iface || !isWgKey(f[1])) continue;
+      const keepalive = port(f[8]);
+      iface.peers.push({
+        publicKey: f[1],
+        ...(isEndpoint(f[3]) ? { endpoint: f[3] } : {}),
+        allowedIPs: (f[4] ?? "").split(",").filter(isCidr).sort(),
+        latestHandshake: counter(f[5]) ?? 0,
+        rxBytes: counter(f[6]) ?? 0,
+        txBytes: counter(f[7]) ?? 0,
+        ...(keepalive !== undefined ? { persistentKeepalive: keepalive } : {}),
+      });
+    }
+  }
+}
+
+function parseNetwork(body: string[], arg: string): DockerNetworkState | undefined {
+  const n = json<Record<string, unknown> | null>(body, {});
+  if (!n || typeof n !== "object" || !isDockerId(n.Id)) return undefined;
+  const ipam = n.IPAM as { Config?: unknown } | undefined;
+  const configs = Array.isArray(ipam?.Config) ? (ipam.Config as Array<{ Subnet?: unknown } | null>) : [];
+  // Ours are IPv4 networks: a dual-stack network's IPv6 subnet may come first.
+  const subnet = configs.map((c) => c?.Subnet).find(isIpv4Cidr);
+  const containers = n.Containers && typeof n.Containers === "object" ? Object.keys(n.Containers).length : 0;
+  return {
+    id: n.Id,
+    name: isDockerNetworkName(n.Name) ? n.Name : arg,
+    ...(subnet ? { subnet } : {}),
+    options: stringMap(n.Options),
+    labels: stringMap(n.Labels),
+    containers,
+  };
+}
+
+/**
+ * Parses the observe script's output. Exported for tests. Every value is checked before it is
+ * kept (hosts/observe-values.ts): what does not look like what the host's tools print is
+ * dropped, and a Docker version that is not one refuses the whole observation (it is shown in
+ * status and conditions).
+ */
 export function parseObservation(text: string): HostObservation {
   const secs = sections(text);
   if (!secs.some((s) => s.name === "end")) throw new Error("observe output is truncated (no end marker)");
@@ -238,7 +353,7 @@ export function parseObservation(text: string): HostObservation {
       case "tools":
         for (const l of body) {
           const [c, v] = l.split(" ");
-          if (c && c in obs.tools) obs.tools[c as keyof HostObservation["tools"]] = v === "yes";
+          if (c && Object.hasOwn(obs.tools, c)) obs.tools[c as keyof HostObservation["tools"]] = v === "yes";
         }
         break;
       case "system":
@@ -248,68 +363,36 @@ export function parseObservation(text: string): HostObservation {
           if (l === "iptables nft") obs.iptablesBackend = "nft";
         }
         break;
-      case "docker-version": {
-        if (body[0]?.startsWith("api ")) {
-          const v = json<{ Version?: unknown }>([body.join("\n").slice(4)], {}).Version;
-          if (typeof v === "string" && /^\d+\.\d+/.test(v)) obs.dockerVersion = v;
-          else obs.dockerError = "the Docker API's /version has no version";
-          break;
-        }
-        const rc = body.at(-1);
-        const rest = body.slice(0, -1).join("\n").trim();
-        if (rc === "rc=0" && /^\d+\.\d+/.test(rest)) obs.dockerVersion = rest;
-        else obs.dockerError = rest || "docker version failed";
+      case "docker-version":
+        Object.assign(obs, dockerVersion(body));
         break;
-      }
       case "links":
-        for (const l of json<Array<{ ifname: string; flags?: string[]; mtu?: number; linkinfo?: { info_kind?: string } }>>(body, [])) {
-          obs.links.set(l.ifname, { name: l.ifname, up: (l.flags ?? []).includes("UP"), mtu: l.mtu ?? 0, ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) });
-        }
+        parseLinks(body, obs);
         break;
       case "routes":
-        for (const r of json<Array<{ dst: string; dev?: string }>>(body, [])) {
-          if (r.dst === "default") {
-            if (r.dev) obs.defaultDev = r.dev;
-          } else if (r.dev) {
-            obs.routes.push({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`, dev: r.dev });
-          }
-        }
+        parseRoutes(body, obs);
         break;
       case "wg":
-        for (const l of body) {
-          const f = l.split("\t");
-          if (f.length === 5) {
-            obs.wg.set(f[0]!, { publicKey: f[2]!, listenPort: Number(f[3]), peers: [] });
-          } else if (f.length === 9) {
-            const iface = obs.wg.get(f[0]!);
-            if (!iface) continue;
-            iface.peers.push({
-              publicKey: f[1]!,
-              ...(f[3] && f[3] !== "(none)" ? { endpoint: f[3] } : {}),
-              allowedIPs: f[4] && f[4] !== "(none)" ? f[4].split(",").sort() : [],
-              latestHandshake: Number(f[5]) || 0,
-              rxBytes: Number(f[6]) || 0,
-              txBytes: Number(f[7]) || 0,
-              ...(f[8] && f[8] !== "off" ? { persistentKeepalive: Number(f[8]) } : {}),
-            });
-          }
-        }
+        parseWg(body, obs);
         break;
       case "iptables": {
+        if (!CHAIN_SECTION.test(s.arg)) break;
         const rc = body.at(-1);
         const key = s.arg.replace(":", "/");
-        obs.iptables.set(key, rc === "rc=0" ? body.slice(0, -1).filter((l) => l.startsWith("-A ")).map(canonicalRule) : undefined);
+        obs.iptables.set(key, rc === "rc=0" ? body.slice(0, -1).filter((l) => l.startsWith("-A ") && isRuleLine(l)).map(canonicalRule) : undefined);
         const policy = body.find((l) => l.startsWith("-P "))?.split(" ")[2];
-        if (rc === "rc=0" && policy) obs.policies.set(key, policy);
+        if (rc === "rc=0" && isPolicy(policy)) obs.policies.set(key, policy);
         break;
       }
       case "iface": {
+        if (!isLinkName(s.arg)) break;
+        const expected = ifaceFiles(s.arg);
         const files = new Map<string, string | undefined>();
         const mine = new Set<string>();
         let enabled = false;
         for (const l of body) {
           const m = /^file (\S+) (.+)$/.exec(l);
-          if (m) files.set(m[2]!, m[1] === "-" ? undefined : m[1]);
+          if (m && expected.includes(m[2]!) && (m[1] === "-" || isSha256(m[1]))) files.set(m[2]!, m[1] === "-" ? undefined : m[1]);
           // Only a path the script was asked about (one of the "file" lines) counts as ours.
           const mp = /^mine (.+)$/.exec(l);
           if (mp && files.has(mp[1]!) && files.get(mp[1]!) !== undefined) mine.add(mp[1]!);
@@ -318,30 +401,9 @@ export function parseObservation(text: string): HostObservation {
         obs.ifaces.set(s.arg, { files, mine, enabled });
         break;
       }
-      case "network": {
-        const n = json<{
-          Id?: string;
-          Name?: string;
-          IPAM?: { Config?: Array<{ Subnet?: string }> };
-          Options?: Record<string, string>;
-          Labels?: Record<string, string>;
-          Containers?: Record<string, unknown>;
-        }>(body, {});
-        obs.networks.set(
-          s.arg,
-          n.Id
-            ? {
-                id: n.Id,
-                name: n.Name ?? s.arg,
-                ...(n.IPAM?.Config?.[0]?.Subnet ? { subnet: n.IPAM.Config[0].Subnet } : {}),
-                options: n.Options ?? {},
-                labels: n.Labels ?? {},
-                containers: Object.keys(n.Containers ?? {}).length,
-              }
-            : undefined,
-        );
+      case "network":
+        if (isDockerNetworkName(s.arg)) obs.networks.set(s.arg, parseNetwork(body, s.arg));
         break;
-      }
     }
   }
   return obs;
@@ -358,14 +420,37 @@ export interface Probe {
   address: string;
 }
 
+/**
+ * Bounds of the observe script's output. Its largest real answer: a host with 1,000 peers
+ * prints 160 KiB as the simulated host renders it (bench/sim; test/security/observe-limits:
+ * `wg show dump` 99 KB, `ip -j route` 62 KB) and ~0.3 MB by the real tools' line lengths (a
+ * real dump line carries handshake times and byte counts); a busy Docker host adds ~0.7 KB of
+ * `ip -j link` per container veth and ~0.3 KB per container in its network's JSON: ~2 MB at
+ * 1,000 containers. 16 MiB is 8 times that. The script's standard error carries only tool
+ * errors (most are sent to /dev/null), shown in a condition.
+ */
+export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
+
 export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
   const input = probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}\n`).join("");
-  const res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000 });
-  if (res.code !== 0) throw new HostError("ObserveFailed", `observing the host failed (exit ${res.code}): ${res.stderr.trim().slice(0, 500)}`);
+  let res;
+  try {
+    res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000, ...OBSERVE_LIMITS });
+  } catch (err) {
+    if (err instanceof OutputTooLargeError) {
+      throw new HostError(
+        "ObserveFailed",
+        `observing the host failed: the host answered more than ${sizeText(err.receivedBytes)} on ${err.stream} (limit ${sizeText(err.limitBytes)}); the observe script prints well under that even with 1,000 peers, so something on the host (a wrapper, a login script, a forced command in authorized_keys or sshd_config) prints more; the command was stopped`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  if (res.code !== 0) throw new HostError("ObserveFailed", `observing the host failed (exit ${res.code}): ${hostText(res.stderr.trim())}`);
   try {
     return parseObservation(res.stdout);
   } catch (err) {
-    throw new HostError("ObserveFailed", `observing the host failed: ${(err as Error).message}`, { cause: err });
+    throw new HostError("ObserveFailed", `observing the host failed: ${hostText((err as Error).message)}`, { cause: err });
   }
 }
 

@@ -10,6 +10,7 @@ import { shQuote } from "../mesh/shell.js";
 const { Client, utils } = ssh2;
 type Client = ClientType;
 import { HostError } from "./errors.js";
+import { sizeText } from "./host-text.js";
 
 export interface SshEndpoint {
   host: string;
@@ -41,6 +42,39 @@ export interface ExecOptions {
   /** Data for the script's standard input (secrets travel here, never in argv). */
   input?: string;
   timeoutMs?: number;
+  /**
+   * Most bytes of standard output kept (default DEFAULT_MAX_OUTPUT_BYTES). A host is untrusted:
+   * past this the command is given up (its channel closed) and exec fails with an
+   * OutputTooLarge HostError, instead of buffering whatever the host sends. Callers size it to
+   * their largest real answer (see OBSERVE_LIMITS, APPLY_LIMITS).
+   */
+  maxStdoutBytes?: number;
+  /** The same for standard error (default DEFAULT_MAX_OUTPUT_BYTES). */
+  maxStderrBytes?: number;
+}
+
+/**
+ * Output bound of a command whose caller sets none: 1 MiB a stream. Unbounded, 256 MiB of
+ * output took `dockmesh up` from 200 MB to 1.15 GB RSS, and 600 MiB ended it with
+ * ERR_STRING_TOO_LONG, the API server with it. Past the bound at most ssh2's channel window
+ * (2 MiB) more arrives: a paused channel grants the host no more.
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/** exec's failure when a stream passes its bound: which stream, how much came, the bound. */
+export class OutputTooLargeError extends HostError {
+  constructor(
+    readonly stream: "stdout" | "stderr",
+    readonly receivedBytes: number,
+    readonly limitBytes: number,
+    where: string,
+  ) {
+    super(
+      "OutputTooLarge",
+      `${where}: the host answered more than ${sizeText(receivedBytes)} on ${stream} (limit ${sizeText(limitBytes)}); the command was stopped`,
+    );
+    this.name = "OutputTooLargeError";
+  }
 }
 
 export interface HostSession {
@@ -153,6 +187,9 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
   checkKeyUsable(e);
   return new Promise((resolve, reject) => {
     const client = new Client();
+    // A second error (after the first settled this, or after client.end()) would otherwise find
+    // no listener and become an uncaught exception: the whole process would end with it.
+    client.on("error", () => undefined);
     const seen: Verified = {};
     const expected = e.hostKeyPin ? pinFingerprint(e.hostKeyPin) : e.recordedFingerprint;
     let settled = false;
@@ -255,43 +292,101 @@ class Session implements HostSession {
     const argv = ["sh", "-c", script, "sh", ...(opts.args ?? [])].map(shQuote).join(" ");
     const command = this.target.user === "root" ? argv : `sudo -n ${argv}`;
     const timeoutMs = opts.timeoutMs ?? EXEC_TIMEOUT_MS;
+    const limits = { stdout: opts.maxStdoutBytes ?? DEFAULT_MAX_OUTPUT_BYTES, stderr: opts.maxStderrBytes ?? DEFAULT_MAX_OUTPUT_BYTES };
     this.roundTrips++;
     return observeRoundTrip(new Promise<ExecResult>((resolve, reject) => {
-      this.client.exec(command, (err, stream) => {
-        if (err) {
-          reject(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}; is the host up and reachable from the controller?`, { cause: err }));
-          return;
+      // Everything below runs in ssh2's event handlers: a throw there would be an uncaught
+      // exception and end the process (API server included), so each handler settles the
+      // promise instead, once.
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (err: HostError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      };
+      const succeed = (r: ExecResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const guarded = <A extends unknown[]>(what: string, fn: (...a: A) => void) => (...a: A): void => {
+        try {
+          fn(...a);
+        } catch (err) {
+          fail(new HostError("Unreachable", `${who(this.target)}: ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         }
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        const timer = setTimeout(() => {
-          stream.close();
-          reject(new HostError("Timeout", `${who(this.target)}: a command did not finish within ${timeoutMs / 1000}s`));
-        }, timeoutMs);
-        stream.on("data", (d: Buffer) => out.push(d));
-        stream.stderr.on("data", (d: Buffer) => errOut.push(d));
-        // ssh2 closes a channel with the exit status (a number), or null and the signal when the
-        // command was killed; with neither, the connection itself went away mid-command.
-        stream.on("close", (code: number | null | undefined, signal?: string) => {
-          clearTimeout(timer);
-          if (code === undefined && signal === undefined) {
-            reject(new HostError("Unreachable", `${who(this.target)}: the connection was lost while a command ran; is the host up and reachable from the controller?`));
+      };
+      try {
+        this.client.exec(command, guarded("running a command", (err: Error | undefined, stream: ClientChannel) => {
+          if (err) {
+            fail(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}; is the host up and reachable from the controller?`, { cause: err }));
             return;
           }
-          const stderr = Buffer.concat(errOut).toString("utf8");
-          if (this.target.user !== "root" && code === 1 && /^sudo: (a password is required|a terminal is required)/m.test(stderr)) {
-            reject(
-              new HostError(
-                "SudoFailed",
-                `${who(this.target)}: ${this.target.user} cannot run sudo without a password; add "${this.target.user} ALL=(ALL) NOPASSWD: ALL" to /etc/sudoers.d/dockmesh on ${this.target.host}, or log in as root`,
-              ),
-            );
-            return;
-          }
-          resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString("utf8"), stderr });
-        });
-        stream.end(opts.input ?? "");
-      });
+          const bufs = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+          const sizes = { stdout: 0, stderr: 0 };
+          const giveUp = () => {
+            // Stop reading: nothing more is kept, the channel is closed (sshd then ends the
+            // command), and a host that goes on sending fills ssh2's flow-control window and
+            // is then held back, since a paused stream no longer grants it more.
+            bufs.stdout = [];
+            bufs.stderr = [];
+            for (const s of [stream, stream.stderr]) {
+              s.removeAllListeners("data");
+              s.pause();
+            }
+            stream.close();
+          };
+          timer = setTimeout(() => {
+            fail(new HostError("Timeout", `${who(this.target)}: a command did not finish within ${timeoutMs / 1000}s`));
+            giveUp();
+          }, timeoutMs);
+          const collect = (which: "stdout" | "stderr") =>
+            guarded(`reading its ${which}`, (d: Buffer) => {
+              if (settled) return;
+              sizes[which] += d.length;
+              if (sizes[which] > limits[which]) {
+                fail(new OutputTooLargeError(which, sizes[which], limits[which], who(this.target)));
+                giveUp();
+                return;
+              }
+              bufs[which].push(d);
+            });
+          stream.on("data", collect("stdout"));
+          stream.stderr.on("data", collect("stderr"));
+          // A channel error (a broken packet, a write after close) must not go unhandled.
+          const onError = (e: Error) => fail(new HostError("Unreachable", `${who(this.target)}: the command's channel failed: ${e.message}`, { cause: e }));
+          stream.on("error", onError);
+          stream.stderr.on("error", onError);
+          // ssh2 closes a channel with the exit status (a number), or null and the signal when the
+          // command was killed; with neither, the connection itself went away mid-command.
+          stream.on("close", guarded("finishing a command", (code: number | null | undefined, signal?: string) => {
+            if (settled) return;
+            if (code === undefined && signal === undefined) {
+              fail(new HostError("Unreachable", `${who(this.target)}: the connection was lost while a command ran; is the host up and reachable from the controller?`));
+              return;
+            }
+            // Bounded by the limits above, so the decode cannot exceed a string's maximum length.
+            const stderr = Buffer.concat(bufs.stderr).toString("utf8");
+            if (this.target.user !== "root" && code === 1 && /^sudo: (a password is required|a terminal is required)/m.test(stderr)) {
+              fail(
+                new HostError(
+                  "SudoFailed",
+                  `${who(this.target)}: ${this.target.user} cannot run sudo without a password; add "${this.target.user} ALL=(ALL) NOPASSWD: ALL" to /etc/sudoers.d/dockmesh on ${this.target.host}, or log in as root`,
+                ),
+              );
+              return;
+            }
+            succeed({ code: code ?? 255, stdout: Buffer.concat(bufs.stdout).toString("utf8"), stderr });
+          }));
+          stream.end(opts.input ?? "");
+        }));
+      } catch (err) {
+        // ssh2 throws synchronously when the connection is already gone ("Not connected").
+        fail(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err }));
+      }
     }));
   }
 

@@ -80,6 +80,8 @@ export function renderSshdConfig(plan: LabPlan, host: HostPlan, hostKeyPath: str
     // A controller opens many connections at once.
     "MaxStartups 200:30:400",
     "MaxSessions 100",
+    // A broken or hostile host (LabHostOptions.forceCommand): every login runs this instead.
+    ...(host.forceCommand !== undefined ? [`ForceCommand ${host.forceCommand}`] : []),
     "",
   ].join("\n");
 }

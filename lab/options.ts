@@ -13,6 +13,12 @@ export interface LabHostOptions {
   bastionOnly?: boolean;
   /** The bastion for a bastionOnly host: a public, directly reachable lab host (default: the first one). */
   bastion?: string;
+  /**
+   * A broken or hostile host: its sshd runs this shell command for every login instead of the
+   * one asked for (sshd_config ForceCommand), e.g. "head -c 629145600 /dev/zero" (600 MiB).
+   * One line. Default none.
+   */
+  forceCommand?: string;
 }
 
 export interface LabOptions {

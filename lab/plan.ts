@@ -45,6 +45,8 @@ export interface HostPlan {
   bastionOnly: boolean;
   /** Name of the lab host that is its bastion. */
   bastion: string | undefined;
+  /** sshd's ForceCommand (LabHostOptions.forceCommand), when set. */
+  forceCommand?: string;
   /** Address SSH is accepted from when bastionOnly and public (a security-group-like rule). */
   sshOnlyFrom: string | undefined;
   /** cgroup parent of its containers, so leftovers can be found after a crash. */
@@ -100,6 +102,8 @@ export function planLab(opts: LabOptions): LabPlan {
     if (names.has(h.name)) throw new Error(`host name "${h.name}" is used twice`);
     names.add(h.name);
     if (h.sshUser !== undefined && !USER_PATTERN.test(h.sshUser)) throw new Error(`host ${h.name}: sshUser "${h.sshUser}" is not a valid user name`);
+    // It becomes one line of sshd_config: a line break would add configuration.
+    if (h.forceCommand !== undefined && (h.forceCommand.trim() === "" || /[\r\n]/.test(h.forceCommand))) throw new Error(`host ${h.name}: forceCommand must be one non-empty line`);
   }
   const natCount = opts.hosts.filter((h) => h.nat).length;
   if (natCount > Math.min(MAX_NAT, lans.last - lans.first + 1)) {
@@ -140,6 +144,7 @@ export function planLab(opts: LabOptions): LabPlan {
       bastion,
       cgroupParent: netns,
       dir: join(stateDir, "hosts", h.name),
+      ...(h.forceCommand !== undefined ? { forceCommand: h.forceCommand } : {}),
     } as const;
     if (!h.nat) {
       const address = publicAddress(i);

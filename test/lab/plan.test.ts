@@ -68,6 +68,8 @@ test("plan: invalid options are refused with what to change", () => {
     [{ ...base, hosts: [{ name: "a", nat: true, bastionOnly: true }] }, /no public host to be its bastion/],
     [{ ...base, hosts: [{ name: "a" }, { name: "b", bastion: "a" }] }, /bastionOnly is not/],
     [{ ...base, hosts: [{ name: "a", sshUser: "Bad User" }] }, /sshUser/],
+    [{ ...base, hosts: [{ name: "a", forceCommand: "true\nPermitRootLogin yes" }] }, /forceCommand must be one non-empty line/],
+    [{ ...base, hosts: [{ name: "a", forceCommand: " " }] }, /forceCommand must be one non-empty line/],
     [{ ...base, hosts: [] }, /at least one host/],
   ];
   for (const [opts, re] of bad) assert.throws(() => planLab(opts as Parameters<typeof planLab>[0]), re, JSON.stringify(opts));

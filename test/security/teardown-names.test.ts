@@ -12,6 +12,7 @@ import { teardownSteps } from "../../hosts/diff.js";
 import { parseObservation } from "../../hosts/observe.js";
 import { INTERFACE_NAME } from "../../mesh/formats.js";
 import { resolveMesh } from "../../mesh/defaults.js";
+import { generateKeyPair } from "../../mesh/keys.js";
 import { mesh, pub } from "../support/fixtures.js";
 
 const withNetworks = (networks: Array<{ meshNetwork: string; interface?: string; dockerNetwork?: string }>): Machine => ({ ...pub("m1", 1), status: { networks } });
@@ -61,8 +62,8 @@ const HOST = [
     { dst: "10.210.1.0/24", dev: "dm0" },
   ]),
   "@@dockmesh wg",
-  ["wg0", "(hidden)", "PUB0", "51820", "off"].join("\t"),
-  ["dm0", "(hidden)", "PUB1", "51821", "off"].join("\t"),
+  ["wg0", "(hidden)", generateKeyPair().publicKey, "51820", "off"].join("\t"),
+  ["dm0", "(hidden)", generateKeyPair().publicKey, "51821", "off"].join("\t"),
   "@@dockmesh iptables filter:DOCKER-USER",
   "-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT",
   "-A DOCKER-USER -i wg0 -j ACCEPT",

@@ -221,12 +221,12 @@ test("observe: parses real command output (wg dump with the key blanked, ip -j, 
     "@@dockmesh links", '[{"ifname":"eth0","flags":["UP"],"mtu":1500},{"ifname":"dm0","flags":["POINTOPOINT","NOARP","UP","LOWER_UP"],"mtu":1420,"linkinfo":{"info_kind":"tun"}}]',
     "@@dockmesh routes", '[{"dst":"198.18.0.0/15","dev":"eth0"},{"dst":"10.210.1.0/24","dev":"dm0","scope":"link"},{"dst":"10.9.9.9","dev":"dm0"}]',
     "@@dockmesh wg",
-    "dm0\t(hidden)\tPUBKEY0=\t51820\toff",
-    "dm0\tPEER1=\t(none)\t198.18.0.11:51820\t10.210.1.0/24,10.210.3.0/24\t1700000000\t100\t200\t25",
-    "dm0\tPEER2=\t(none)\t(none)\t10.210.2.0/24\t0\t0\t0\toff",
+    "dm0\t(hidden)\thF1dBgKvUYQw4R0l7tGMrXc1n9s2e6WjpZ3qaDyOxEA=\t51820\toff",
+    "dm0\tYxL2gKp7RjW9nQ0t3VbC5mZs8dFh1aE6oUiPqJrTkGg=\t(none)\t198.18.0.11:51820\t10.210.1.0/24,10.210.3.0/24\t1700000000\t100\t200\t25",
+    "dm0\tb0Ma8sHYqgN3c7WkTz2PjLfR9vE1xUoD5iQhCtKyVnw=\t(none)\t(none)\t10.210.2.0/24\t0\t0\t0\toff",
     "@@dockmesh iptables filter:DOCKER-USER", "-N DOCKER-USER", '-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment "dockmesh:dm0" -j ACCEPT', "-A DOCKER-USER -j RETURN", "rc=0",
     "@@dockmesh iptables raw:PREROUTING", "iptables: No chain/target/match by that name.", "rc=1",
-    "@@dockmesh iface dm0", "file abc123 /etc/wireguard/dm0.conf", "file - /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", "enabled yes",
+    "@@dockmesh iface dm0", "file 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 /etc/wireguard/dm0.conf", "file - /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", "enabled yes",
     "@@dockmesh network apps", '{"Id":"f00","Name":"apps","IPAM":{"Config":[{"Subnet":"10.210.0.0/24"}]},"Options":{"com.docker.network.bridge.name":"br-dm0"},"Labels":{"dockmesh.io/interface":"dm0"},"Containers":{"c1":{},"c2":{}}}',
     "@@dockmesh network gone", "{}",
     "@@dockmesh end",
@@ -238,16 +238,16 @@ test("observe: parses real command output (wg dump with the key blanked, ip -j, 
   assert.deepEqual(o.links.get("dm0"), { name: "dm0", up: true, mtu: 1420, kind: "tun" });
   assert.deepEqual(o.routes, [{ dst: "198.18.0.0/15", dev: "eth0" }, { dst: "10.210.1.0/24", dev: "dm0" }, { dst: "10.9.9.9/32", dev: "dm0" }]);
   assert.deepEqual(o.wg.get("dm0"), {
-    publicKey: "PUBKEY0=",
+    publicKey: "hF1dBgKvUYQw4R0l7tGMrXc1n9s2e6WjpZ3qaDyOxEA=",
     listenPort: 51820,
     peers: [
-      { publicKey: "PEER1=", endpoint: "198.18.0.11:51820", allowedIPs: ["10.210.1.0/24", "10.210.3.0/24"], latestHandshake: 1700000000, rxBytes: 100, txBytes: 200, persistentKeepalive: 25 },
-      { publicKey: "PEER2=", allowedIPs: ["10.210.2.0/24"], latestHandshake: 0, rxBytes: 0, txBytes: 0 },
+      { publicKey: "YxL2gKp7RjW9nQ0t3VbC5mZs8dFh1aE6oUiPqJrTkGg=", endpoint: "198.18.0.11:51820", allowedIPs: ["10.210.1.0/24", "10.210.3.0/24"], latestHandshake: 1700000000, rxBytes: 100, txBytes: 200, persistentKeepalive: 25 },
+      { publicKey: "b0Ma8sHYqgN3c7WkTz2PjLfR9vE1xUoD5iQhCtKyVnw=", allowedIPs: ["10.210.2.0/24"], latestHandshake: 0, rxBytes: 0, txBytes: 0 },
     ],
   });
   assert.deepEqual(o.iptables.get("filter/DOCKER-USER"), ["-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT", "-A DOCKER-USER -j RETURN"]);
   assert.equal(o.iptables.get("raw/PREROUTING"), undefined);
-  assert.deepEqual([...o.ifaces.get("dm0")!.files], [["/etc/wireguard/dm0.conf", "abc123"], ["/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", undefined]]);
+  assert.deepEqual([...o.ifaces.get("dm0")!.files], [["/etc/wireguard/dm0.conf", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"], ["/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", undefined]]);
   assert.equal(o.networks.get("apps")!.containers, 2);
   assert.equal(o.networks.get("gone"), undefined);
   assert.throws(() => parseObservation("@@dockmesh tools\n"), /truncated/);
