@@ -5,14 +5,12 @@
 /* eslint-disable no-control-regex -- finding control characters in host text is the point */
 import { isIP } from "node:net";
 import { parseCidr } from "../mesh/ipv4.js";
+import { DOCKER_VERSION, WIREGUARD_KEY } from "../mesh/formats.js";
 
-/** "27.5.1", "24.0.7-ce", "20.10.24+dfsg1", "28.0.0-rc.1": digits first, printable version characters only. */
-const DOCKER_VERSION = /^\d{1,4}\.\d{1,4}(?:\.\d{1,4})?(?:[-+~][0-9A-Za-z.+~-]{1,40})?$/;
 export const isDockerVersion = (v: unknown): v is string => typeof v === "string" && v.length <= 64 && DOCKER_VERSION.test(v);
 
 /** A WireGuard key: 32 bytes in base64, whose last character only takes the values 32 bytes can give. */
-const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/;
-export const isWgKey = (v: unknown): v is string => typeof v === "string" && WG_KEY.test(v);
+export const isWgKey = (v: unknown): v is string => typeof v === "string" && WIREGUARD_KEY.test(v);
 
 /**
  * A Linux interface name (dev_valid_name): 1-15 bytes, not "." or "..", no "/", ":" or white

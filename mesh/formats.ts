@@ -30,8 +30,8 @@ export const ENDPOINT =
 /** An SSH host key fingerprint as `ssh-keygen -lf` prints it. */
 export const SSH_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
-/** A Docker engine version: "28.2.2", "20.10.24+dfsg1". */
-export const DOCKER_VERSION = /^[0-9]+\.[0-9]+[0-9A-Za-z.+~-]{0,62}$/;
+/** A Docker engine version: "27.5.1", "24.0.7-ce", "20.10.24+dfsg1", "28.0.0-rc.1": digits first, printable version characters only. */
+export const DOCKER_VERSION = /^\d{1,4}\.\d{1,4}(?:\.\d{1,4})?(?:[-+~][0-9A-Za-z.+~-]{1,40})?$/;
 
 /** Printable text on one line: no control characters (C0, DEL, C1), which would end a line in a config file or drive a terminal. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
