@@ -34,6 +34,8 @@ export interface StoreOptions {
   bookmarkIntervalSeconds?: number;
   /** CRD manifests installed at start (default: dockmesh's own, crds/*.yaml). */
   crdDir?: string;
+  /** Called with every request's method and URL (path and query) as it arrives: audits in tests. */
+  onRequest?: (method: string, url: string) => void;
 }
 
 export interface StoreHandle {
@@ -154,7 +156,11 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
       logger,
       ready: () => ready,
     });
-    server.on("request", (req, res) => handler.handle(req, res));
+    const onRequest = options.onRequest;
+    server.on("request", (req, res) => {
+      onRequest?.(req.method ?? "", req.url ?? "");
+      handler.handle(req, res);
+    });
     server.on("secureConnection", (s: Socket) => {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
