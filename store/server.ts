@@ -6,6 +6,7 @@ import { hostname, networkInterfaces } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import type { Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { stringify } from "yaml";
 import { loadCrds } from "../api/crd-schema.js";
 import { builtinTypes } from "./builtins.js";
@@ -34,8 +35,8 @@ export interface StoreOptions {
   bookmarkIntervalSeconds?: number;
   /** CRD manifests installed at start (default: dockmesh's own, crds/*.yaml). */
   crdDir?: string;
-  /** Called with every request's method and URL (path and query) as it arrives: audits in tests. */
-  onRequest?: (method: string, url: string) => void;
+  /** Called with every request as it arrives, before it is handled: audits in tests. */
+  onRequest?: (req: IncomingMessage) => void;
 }
 
 export interface StoreHandle {
@@ -158,7 +159,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
     });
     const onRequest = options.onRequest;
     server.on("request", (req, res) => {
-      onRequest?.(req.method ?? "", req.url ?? "");
+      onRequest?.(req);
       handler.handle(req, res);
     });
     server.on("secureConnection", (s: Socket) => {
