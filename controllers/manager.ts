@@ -14,7 +14,8 @@ import { MachineReconciler } from "./machine.js";
 import { MeshNetworkReconciler } from "./meshnetwork.js";
 import { MACHINES, MESHNETWORKS, OWNED_SECRETS_SELECTOR, keySecretName } from "./resources.js";
 import { apiSecretReader, hostKeyRecordNamesOf } from "./ssh-target.js";
-import { apiHostKeyRecords } from "./host-keys.js";
+import { HOST_KEY_LABEL, apiHostKeyRecords } from "./host-keys.js";
+import { findCondition } from "../runtime/conditions.js";
 import { FanOut } from "./fanout.js";
 
 export interface ControllerOptions {
@@ -104,10 +105,11 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       keysOf(secrets.events$, (e: WatchEvent<SecretObject>) => {
         const ns = e.object.metadata?.namespace;
         const name = e.object.metadata?.name ?? "";
-        return machines
-          .list(ns)
-          .filter((m) => keySecretName(m.metadata.name ?? "") === name || hostKeyRecordNamesOf(m).includes(name))
-          .map(objectKey);
+        if (!e.object.metadata?.labels?.[HOST_KEY_LABEL]) return machines.list(ns).filter((m) => keySecretName(m.metadata.name ?? "") === name).map(objectKey);
+        // A record this controller just made (and the replay of all of them at start) needs no
+        // reconcile, save for machines waiting for one; names are hashes, so filter on that first.
+        const candidates = machines.list(ns).filter((m) => e.type !== "ADDED" || findCondition(m.status?.conditions, "Reachable")?.reason === "HostKeyUnknown");
+        return candidates.filter((m) => hostKeyRecordNamesOf(m).includes(name)).map(objectKey);
       }),
       machineQueue,
     ),
