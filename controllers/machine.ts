@@ -20,7 +20,7 @@ import type { StatusClient } from "../runtime/status.js";
 import { writeStatus } from "../runtime/status.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
-import { ensureMachineKey, deleteMachineKey, type MachineKey } from "./keys.js";
+import { ensureMachineKey, type MachineKey } from "./keys.js";
 import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type SecretReader } from "./ssh-target.js";
@@ -432,7 +432,8 @@ export class MachineReconciler {
     } else {
       await this.d.events.event(m, "Warning", "Released", `released without cleaning up the host (annotation ${RELEASE_ANNOTATION}=true); remove dockmesh's interfaces and rules from it by hand`);
     }
-    await deleteMachineKey(this.d.kubeConfig, m);
+    // The WireGuard key Secret is owned by the Machine: the garbage collector removes it with
+    // the Machine, so the controller needs no right to delete Secrets.
     await setFinalizers(this.d.kubeConfig, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     this.d.log.info(release ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
   }

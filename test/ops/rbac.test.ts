@@ -24,7 +24,6 @@ const NEEDS: Record<string, string[]> = {
   // WireGuard key Secrets; host key records (created on first contact, replaced to follow a pin).
   createNamespacedSecret: ["core secrets create"],
   replaceNamespacedSecret: ["core secrets update"],
-  deleteNamespacedSecret: ["core secrets delete"],
   // Only with the label selector app.kubernetes.io/managed-by=dockmesh (RBAC cannot say so;
   // test/security/secrets-watch.test.ts checks the requests, the test below the call).
   listNamespacedSecret: ["core secrets list", "core secrets watch"],

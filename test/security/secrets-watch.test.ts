@@ -5,7 +5,8 @@
 // client-node), kubectl creates the objects, and the host is a simulated one behind a real SSH
 // server on loopback (bench/sim). An unrelated, unlabelled Secret is there from the start: the
 // controller never asks for it, and no list or watch of Secrets goes out without the selector.
-// And since no watch sees an SSH key Secret being created any more, a Machine made before its
+// A deleted Machine's WireGuard key Secret goes by garbage collection: the controller deletes no
+// Secret. And since no watch sees an SSH key Secret being created any more, a Machine made before its
 // Secret is looked at again within seconds (10 s, then 20 s), not at the 5-minute resync.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -128,4 +129,13 @@ test("the controller lists and watches only its own Secrets, never reads an unre
   const owned = JSON.parse(await kubectl(["get", "secrets", "-l", "app.kubernetes.io/managed-by=dockmesh", "-o", "json"])) as { items: Array<{ metadata: { name: string } }> };
   assert.deepEqual(owned.items.map((s) => s.metadata.name).filter((n) => !n.startsWith("dockmesh-hostkey-")), ["m0-wireguard"]);
   assert.equal(owned.items.filter((s) => s.metadata.name.startsWith("dockmesh-hostkey-")).length, 1, "one host key record");
+
+  // The Machine deleted (released: the simulated host is not torn down): its WireGuard key Secret
+  // goes with it by garbage collection, not by a delete from the controller (it has no such
+  // right); the host key record stays.
+  await kubectl(["annotate", "machine", "m0", "dockmesh.io/release-unreachable=true"]);
+  await kubectl(["delete", "machine", "m0", "--timeout=60s"]);
+  const left = JSON.parse(await kubectl(["get", "secrets", "-o", "json"])) as { items: Array<{ metadata: { name: string } }> };
+  assert.deepEqual(left.items.map((s) => s.metadata.name.replace(/-[0-9a-f]{20}$/, "-…")).sort(), ["dockmesh-hostkey-…", "ssh", "unrelated"]);
+  assert.deepEqual(show(requests.filter((r) => !r.agent.startsWith("kubectl") && r.method === "DELETE" && r.path.includes("/secrets"))), [], "the controller deletes no Secret");
 });
