@@ -1,5 +1,6 @@
-// The Machine reconciler: level-triggered. Each call re-reads the Machine, its meshes and
-// Secrets from the informers' caches, plans, and converges the host over one SSH session.
+// The Machine reconciler: level-triggered. Each call re-reads the Machine, its meshes and its
+// own Secrets from the informers' caches (SSH key Secrets by name), plans, and converges the
+// host over one SSH session.
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
