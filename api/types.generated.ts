@@ -41,7 +41,7 @@ export interface MachineSpecSsh {
   user?: string;
   /** Secret in the Machine's namespace holding the SSH private key (OpenSSH or PEM format, unencrypted) whose public key is in the user's authorized_keys. */
   privateKeySecretRef: MachineSpecSshPrivateKeySecretRef;
-  /** Pin of the host's SSH host key: a public key as in known_hosts ("ssh-ed25519 AAAA...") or its fingerprint ("SHA256:..."). Left out, the key seen on first contact is recorded in status.hostKeyFingerprint and enforced afterwards. */
+  /** Pin of the host's SSH host key: a public key as in known_hosts ("ssh-ed25519 AAAA...") or its fingerprint ("SHA256:..."). Left out, the key seen on first contact is recorded in a controller-owned Secret (dockmesh-hostkey-...) and enforced afterwards. */
   hostKey?: string;
   /** Jump host to reach the host through, for hosts the controller cannot reach directly (a homelab behind NAT). The connection is tunnelled through the bastion's SSH server; the same host key rules apply to both. */
   bastion?: MachineSpecSshBastion;
@@ -97,9 +97,9 @@ export interface MachineStatusNetwork {
 export interface MachineStatus {
   /** The metadata.generation this status was computed from. */
   observedGeneration?: number;
-  /** SHA256 fingerprint of the host's SSH key, recorded on first contact and enforced afterwards. */
+  /** SHA256 fingerprint of the host's SSH key as last seen. Display only; the key enforced is the pin or the controller's host key record (Secret dockmesh-hostkey-...). */
   hostKeyFingerprint?: string;
-  /** SHA256 fingerprint of the bastion's SSH key, recorded on first contact and enforced afterwards. */
+  /** SHA256 fingerprint of the bastion's SSH key as last seen. Display only, like hostKeyFingerprint. */
   bastionHostKeyFingerprint?: string;
   /** Version of the host's Docker engine. */
   dockerVersion?: string;

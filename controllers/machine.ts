@@ -1,5 +1,6 @@
-// The Machine reconciler: level-triggered. Each call re-reads the Machine, its meshes and
-// Secrets from the informers' caches, plans, and converges the host over one SSH session.
+// The Machine reconciler: level-triggered. Each call re-reads the Machine, its meshes and its
+// own Secrets from the informers' caches (SSH key Secrets by name), plans, and converges the
+// host over one SSH session.
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
@@ -20,13 +21,14 @@ import type { StatusClient } from "../runtime/status.js";
 import { writeStatus } from "../runtime/status.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
-import { ensureMachineKey, deleteMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
+import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
 import { checkAllocations } from "../mesh/allocations.js";
 import { ENDPOINT, shown } from "../mesh/formats.js";
 import { previousFromStatus } from "./previous-networks.js";
 import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
-import { isProblem, sshTargetFor } from "./ssh-target.js";
+import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type SecretReader } from "./ssh-target.js";
+import type { HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
 
@@ -34,7 +36,12 @@ export interface MachineControllerDeps {
   kubeConfig: KubeConfig;
   machines: Informer<Machine>;
   meshes: Informer<MeshNetwork>;
+  /** The Secrets the controller owns (labelled): WireGuard keys and host key records. */
   secrets: Informer<SecretObject>;
+  /** Reads an SSH key Secret by name (those are not watched). */
+  readSecret: SecretReader;
+  /** SSH host keys recorded on first contact (controllers/host-keys.ts). */
+  hostKeys: HostKeyRecords;
   status: StatusClient<Machine>;
   events: EventRecorder;
   sshSlots: Semaphore;
@@ -44,6 +51,11 @@ export interface MachineControllerDeps {
   resyncMs: number;
   /** Re-check sooner while peers have not handshaken yet. */
   pendingRequeueMs: number;
+  /**
+   * First retry after an SSH key Secret was missing or lacked its key, doubling up to three
+   * times this (default 10 s): no watch sees that Secret being created.
+   */
+  secretRetryMs?: number;
 }
 
 /** What one reconcile plans from: the machine's meshes and peers as the caches have them. */
@@ -96,6 +108,8 @@ function targetIdentity(t: SshTarget): object {
 export class MachineReconciler {
   /** key → plan hash of the last converge that left nothing to do. */
   private readonly converged = new Map<string, Converged>();
+  /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
+  private readonly secretMisses = new Map<string, number>();
 
   constructor(private readonly d: MachineControllerDeps) {}
 
@@ -105,6 +119,7 @@ export class MachineReconciler {
     let m = this.d.machines.get(key);
     if (!m) {
       this.converged.delete(key);
+      this.secretMisses.delete(key);
       return;
     }
     if (isDeleting(m)) return this.finalize(m, key);
@@ -124,11 +139,14 @@ export class MachineReconciler {
     }
     let snap = this.snapshot(m, machineKey);
 
-    const target = sshTargetFor(m, this.secret);
-    if (isProblem(target)) {
-      await this.writeOutcome(m, { kind: "setup", problem: target }, undefined, machineKey);
-      return { requeueAfter: this.d.resyncMs };
+    const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
+    if (isProblem(resolved)) {
+      this.converged.delete(key);
+      await this.writeOutcome(m, { kind: "setup", problem: resolved }, undefined, machineKey);
+      return { requeueAfter: this.problemRetry(key, resolved.reason) };
     }
+    this.secretMisses.delete(key);
+    const target = resolved.target;
     if (snap.views.length === 0 && snap.waiting.length > 0 && snap.previous.length === 0) {
       // Nothing to configure (its meshes are invalid or have no subnet for it yet) and nothing to
       // tear down: the host is not contacted; the condition says what is missing.
@@ -152,6 +170,7 @@ export class MachineReconciler {
     try {
       try {
         session = await connect(target);
+        await this.recordHostKeys(m, resolved.hostKeys, session);
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
         this.converged.delete(key);
@@ -225,6 +244,28 @@ export class MachineReconciler {
     } finally {
       session?.close();
       this.d.sshSlots.release();
+    }
+  }
+
+  /** When to look again at a Machine with a setup problem: soon for a missing SSH key Secret. */
+  private problemRetry(key: string, reason: string): number {
+    if (reason !== "SecretNotFound" && reason !== "SecretKeyMissing") return this.d.resyncMs;
+    const base = this.d.secretRetryMs ?? 10_000;
+    const n = this.secretMisses.get(key) ?? 0;
+    this.secretMisses.set(key, n + 1);
+    return Math.min(base * 2 ** n, 3 * base, this.d.resyncMs);
+  }
+
+  /** Records host keys seen on first contact (and follows pins) before anything is sent to the host. */
+  private async recordHostKeys(m: Machine, plans: readonly HostKeyPlan[], session: HostSession): Promise<void> {
+    for (const r of await recordHostKeys(m, plans, session, this.d.hostKeys)) {
+      this.d.log.info("host key recorded on first contact", { machine: `${m.metadata.namespace}/${m.metadata.name}`, endpoint: r.id, fingerprint: r.fingerprint });
+      await this.d.events.event(
+        m,
+        "Normal",
+        "HostKeyRecorded",
+        `first contact with ssh ${r.id}: recorded its host key ${r.fingerprint}, enforced from now on; verify it out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and pin it: set ${r.field}.hostKey`,
+      );
     }
   }
 
@@ -372,16 +413,18 @@ export class MachineReconciler {
   /** Deletion: tear the host down, then let the Machine go. */
   private async finalize(m: Machine, key: string): Promise<ReconcileResult | void> {
     this.converged.delete(key);
+    this.secretMisses.delete(key);
     if (!hasFinalizer(m)) return;
     const release = m.metadata.annotations?.[RELEASE_ANNOTATION] === "true";
     if (!release) {
-      const target = sshTargetFor(m, this.secret);
       const { previous } = previousFromStatus(m, new Set());
       try {
-        if (isProblem(target)) throw new HostError("Unreachable", target.message);
+        const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
+        if (isProblem(resolved)) throw new HostError("Unreachable", resolved.message);
         await this.d.sshSlots.use(async () => {
-          const session = await connect(target);
+          const session = await connect(resolved.target);
           try {
+            await this.recordHostKeys(m, resolved.hostKeys, session);
             const left = await teardown(session, previous, (line) => this.d.log.info(line, { machine: key }));
             if (left.length) throw new HostError("ApplyFailed", `still on the host after teardown: ${left.map((s) => s.display).join("; ")}`);
           } finally {
@@ -398,7 +441,8 @@ export class MachineReconciler {
     } else {
       await this.d.events.event(m, "Warning", "Released", `released without cleaning up the host (annotation ${RELEASE_ANNOTATION}=true); remove dockmesh's interfaces and rules from it by hand`);
     }
-    await deleteMachineKey(this.d.kubeConfig, m);
+    // The WireGuard key Secret is owned by the Machine: the garbage collector removes it with
+    // the Machine, so the controller needs no right to delete Secrets.
     await setFinalizers(this.d.kubeConfig, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
     this.d.log.info(release ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
   }

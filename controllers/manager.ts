@@ -12,7 +12,10 @@ import { realClock, type Clock } from "../runtime/clock.js";
 import { rootLogger, type Logger } from "../runtime/log.js";
 import { MachineReconciler } from "./machine.js";
 import { MeshNetworkReconciler } from "./meshnetwork.js";
-import { MACHINES, MESHNETWORKS, keySecretName } from "./resources.js";
+import { MACHINES, MESHNETWORKS, OWNED_SECRETS_SELECTOR, keySecretName } from "./resources.js";
+import { apiSecretReader, hostKeyRecordNamesOf } from "./ssh-target.js";
+import { HOST_KEY_LABEL, apiHostKeyRecords } from "./host-keys.js";
+import { findCondition } from "../runtime/conditions.js";
 import { FanOut } from "./fanout.js";
 
 export interface ControllerOptions {
@@ -27,6 +30,8 @@ export interface ControllerOptions {
   concurrency?: number;
   /** SSH sessions open at once (default: concurrency). */
   sshConcurrency?: number;
+  /** First retry after a missing SSH key Secret (default 10 s, doubling to 30 s). */
+  secretRetryMs?: number;
 }
 
 export interface RunningControllers {
@@ -46,7 +51,10 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
 
   const machines = customResourceInformer<Machine>(kc, MACHINES, common);
   const meshes = customResourceInformer<MeshNetwork>(kc, MESHNETWORKS, common);
-  const secrets = secretInformer(kc, common);
+  // Only the Secrets the controller made (WireGuard keys, host key records): a label selector on
+  // list and watch, so no other Secret of the cluster is ever sent to or cached by it. SSH key
+  // Secrets are read by name when a reconcile needs them.
+  const secrets = secretInformer(kc, { ...common, labelSelector: OWNED_SECRETS_SELECTOR });
   const events = eventRecorder(kc, { logger: log, clock });
 
   const machineQueue = new WorkQueue({ name: "machine", concurrency, clock, logger: log });
@@ -57,6 +65,8 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     machines,
     meshes,
     secrets,
+    readSecret: apiSecretReader(kc),
+    hostKeys: apiHostKeyRecords(kc, secrets),
     status: customResourceStatusClient<Machine>(kc, MACHINES),
     events,
     sshSlots: new Semaphore(opts.sshConcurrency ?? concurrency),
@@ -64,6 +74,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     log,
     resyncMs: opts.resyncMs ?? 5 * 60_000,
     pendingRequeueMs: opts.pendingRequeueMs ?? 5_000,
+    ...(opts.secretRetryMs !== undefined ? { secretRetryMs: opts.secretRetryMs } : {}),
   });
   const meshReconciler = new MeshNetworkReconciler({ machines, meshes, status: customResourceStatusClient<MeshNetwork>(kc, MESHNETWORKS), events, clock, log });
 
@@ -88,15 +99,17 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMesh(e, () => machines.list(e.object.metadata?.namespace))),
       machineQueue,
     ),
-    // A Secret: the machines that log in with it or keep their WireGuard key in it.
+    // One of our Secrets: the machine that keeps its WireGuard key in it, or the machines whose
+    // host key it records (a deleted record makes them stop: HostKeyUnknown).
     enqueue(
       keysOf(secrets.events$, (e: WatchEvent<SecretObject>) => {
         const ns = e.object.metadata?.namespace;
         const name = e.object.metadata?.name ?? "";
-        return machines
-          .list(ns)
-          .filter((m) => m.spec.ssh.privateKeySecretRef.name === name || m.spec.ssh.bastion?.privateKeySecretRef.name === name || keySecretName(m.metadata.name ?? "") === name)
-          .map(objectKey);
+        if (!e.object.metadata?.labels?.[HOST_KEY_LABEL]) return machines.list(ns).filter((m) => keySecretName(m.metadata.name ?? "") === name).map(objectKey);
+        // A record this controller just made (and the replay of all of them at start) needs no
+        // reconcile, save for machines waiting for one; names are hashes, so filter on that first.
+        const candidates = machines.list(ns).filter((m) => e.type !== "ADDED" || findCondition(m.status?.conditions, "Reachable")?.reason === "HostKeyUnknown");
+        return candidates.filter((m) => hostKeyRecordNamesOf(m).includes(name)).map(objectKey);
       }),
       machineQueue,
     ),

@@ -15,6 +15,8 @@ export const RELEASE_ANNOTATION = "dockmesh.io/release-unreachable";
 /** A new value asks for a new WireGuard key pair (status.keyRotation records the last one done). */
 export const ROTATE_ANNOTATION = "dockmesh.io/rotate-key";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "dockmesh" };
+/** Selects the Secrets the controller made (MANAGED_BY): the only ones it lists and watches. */
+export const OWNED_SECRETS_SELECTOR = "app.kubernetes.io/managed-by=dockmesh";
 export const DEFAULT_SSH_SECRET_KEY = "ssh-privatekey";
 
 /** Secret holding a Machine's WireGuard private key. */

@@ -22,7 +22,7 @@ export interface SshEndpoint {
   keySource: string;
   /** spec pin: "ssh-ed25519 AAAA…" or "SHA256:…". */
   hostKeyPin?: string;
-  /** Fingerprint recorded in status on first contact; enforced when there is no pin. */
+  /** Fingerprint recorded on first contact (controllers/host-keys.ts); enforced when there is no pin. */
   recordedFingerprint?: string;
 }
 
@@ -208,7 +208,9 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
         done(
           new HostError(
             "HostKeyMismatch",
-            `${who(e)}: host key changed: expected ${expected} (${source}), got ${seen.mismatch}; refusing to connect. If the host was reinstalled, pin the new key: set ${pinField} to ${seen.mismatch}`,
+            `${who(e)}: host key changed: expected ${expected} (${source}), got ${seen.mismatch}; refusing to connect. ` +
+              `If the host was reinstalled, check the new key on the host itself (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and only then pin it: set ${pinField} to ${seen.mismatch}; ` +
+              `if you did not reinstall it, someone may be intercepting the connection`,
           ),
         );
         return;

@@ -6,6 +6,7 @@ import { hostname, networkInterfaces } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import type { Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
 import { stringify } from "yaml";
 import { loadCrds } from "../api/crd-schema.js";
 import { builtinTypes } from "./builtins.js";
@@ -34,6 +35,8 @@ export interface StoreOptions {
   bookmarkIntervalSeconds?: number;
   /** CRD manifests installed at start (default: dockmesh's own, crds/*.yaml). */
   crdDir?: string;
+  /** Called with every request as it arrives, before it is handled: audits in tests. */
+  onRequest?: (req: IncomingMessage) => void;
 }
 
 export interface StoreHandle {
@@ -154,7 +157,11 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
       logger,
       ready: () => ready,
     });
-    server.on("request", (req, res) => handler.handle(req, res));
+    const onRequest = options.onRequest;
+    server.on("request", (req, res) => {
+      onRequest?.(req);
+      handler.handle(req, res);
+    });
     server.on("secureConnection", (s: Socket) => {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));

@@ -205,15 +205,12 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
       assert.match(cond(m, "Reachable")!.message, msg);
       assert.equal(cond(m, "Ready")?.reason, reason);
     }
-    // A host whose key changes after first contact (recorded in status): point h5's Machine
-    // at another host's address once its key is recorded.
+    // h5's own Machine converges. (A host key that changes after first contact: recorded per SSH
+    // endpoint in a controller-owned Secret, see test/security/host-key-record.test.ts; pointing h5
+    // at h2's address would now find h2's genuine key recorded by h2's Machine, as known_hosts would.)
     await env.kubectlOk(["apply", "-f", "-"], env.machineYaml(["h5"]));
     await waitReady(["h5"]);
-    const recorded = (await machine("h5")).status?.hostKeyFingerprint;
-    assert.match(recorded ?? "", /^SHA256:/);
-    await env.kubectlOk(["patch", "machine", "h5", "--type=merge", "-p", JSON.stringify({ spec: { ssh: { host: env.lab.host("h2").sshHost } } })]);
-    const moved = await waitReason("h5", "Reachable", "HostKeyMismatch", 60_000);
-    assert.match(cond(moved, "Reachable")!.message, new RegExp(`expected ${recorded!.replace(/[+/]/g, "\\$&")} \\(recorded on first contact\\)`));
+    assert.match((await machine("h5")).status?.hostKeyFingerprint ?? "", /^SHA256:/);
     // The good machines stay Ready; the broken ones are listed but not held against them.
     await sleep(3000);
     for (const h of ["h1", "h2", "h4"]) {
@@ -222,7 +219,6 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
     }
     await env.kubectlOk(["delete", "machine", "wrongkey", "nohost", "pinned", "--wait=false"]);
     await env.kubectlOk(["annotate", "machine", "wrongkey", "nohost", "pinned", "dockmesh.io/release-unreachable=true"]);
-    await env.kubectlOk(["patch", "machine", "h5", "--type=merge", "-p", JSON.stringify({ spec: { ssh: { host: env.lab.host("h5").sshHost } } })]);
     await eventually("released machines are gone", async () => ((await env.kubectlOk(["get", "machines", "-o", "name"])).match(/wrongkey|nohost|pinned/) ? undefined : true), 60_000);
     await waitReady(["h5"]);
   });

@@ -19,10 +19,13 @@ const lease = (verb: string, named: boolean) => `ns:coordination.k8s.io leases $
 
 /** client-node method → the permissions it needs (an informer's list also watches). */
 const NEEDS: Record<string, string[]> = {
+  // SSH key Secrets by name (not watched), and the controller's own ones by name.
   readNamespacedSecret: ["core secrets get"],
+  // WireGuard key Secrets; host key records (created on first contact, replaced to follow a pin).
   createNamespacedSecret: ["core secrets create"],
   replaceNamespacedSecret: ["core secrets update"],
-  deleteNamespacedSecret: ["core secrets delete"],
+  // Only with the label selector app.kubernetes.io/managed-by=dockmesh (RBAC cannot say so;
+  // test/security/secrets-watch.test.ts checks the requests, the test below the call).
   listNamespacedSecret: ["core secrets list", "core secrets watch"],
   listSecretForAllNamespaces: ["core secrets list", "core secrets watch"],
   createNamespacedEvent: ["core events create"],
@@ -89,6 +92,12 @@ describe("RBAC is least privilege", () => {
   test("every client-node call in the controller's code has a known permission", () => {
     const unknown = [...calledMethods()].filter(([m]) => !(m in NEEDS));
     assert.deepEqual(unknown, [], "a new API call: add its permission to NEEDS here and to deploy/rbac and the chart");
+  });
+
+  test("the controllers' Secret informer is made with the label selector of the Secrets they own", () => {
+    const calls = sources(join(projectRoot, "controllers")).flatMap((f) => [...readFileSync(f, "utf8").matchAll(/secretInformer\(([^;]*)\);/g)].map((m) => `${relative(projectRoot, f)}: ${m[1]}`));
+    assert.ok(calls.length > 0, "a Secret informer is made");
+    for (const c of calls) assert.match(c, /labelSelector: OWNED_SECRETS_SELECTOR/, `an informer over all Secrets: ${c}`);
   });
 
   test("deploy/ grants exactly what the code needs", async () => {

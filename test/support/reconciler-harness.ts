@@ -3,6 +3,7 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MachineReconciler } from "../../controllers/machine.js";
+import type { HostKeyRecords } from "../../controllers/host-keys.js";
 import { realClock } from "../../runtime/clock.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import type { Informer, SecretObject } from "../../runtime/informer.js";
@@ -34,11 +35,30 @@ export function secret(name: string, data: Record<string, string>, namespace = "
   return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data } as SecretObject;
 }
 
+/** Host key records in a map ("namespace endpoint" → fingerprint), for the reconciler on fakes. */
+export function fakeHostKeyRecords(): HostKeyRecords & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  const k = (ns: string, id: string) => `${ns} ${id}`;
+  return {
+    map,
+    get: async (ns, id) => map.get(k(ns, id)),
+    create: async (ns, id, fp) => {
+      if (!map.has(k(ns, id))) map.set(k(ns, id), fp);
+      return map.get(k(ns, id))!;
+    },
+    put: async (ns, id, fp) => void map.set(k(ns, id), fp),
+  };
+}
+
 export interface Harness {
   reconciler: MachineReconciler;
+  /** The host key records the reconciler keeps. */
+  hostKeys: ReturnType<typeof fakeHostKeyRecords>;
+  /** SSH key Secrets as the reconciler reads them by name: change to add or remove one. */
+  secrets: Map<string, SecretObject>;
   machines: FakeInformer<Machine>;
-  /** The Secrets cache: a peer's key is published by setting its <machine>-wireguard Secret here. */
-  secrets: FakeInformer<SecretObject>;
+  /** The informer's cache of owned Secrets: a peer's key is published by setting its <machine>-wireguard Secret here. */
+  keySecrets: FakeInformer<SecretObject>;
   /** Every status written, in order. */
   statuses: Machine[];
 }
@@ -47,9 +67,11 @@ export interface Harness {
  * The reconciler on fakes. Its kubeConfig points nowhere: a test must give it what it would
  * otherwise create through the API (machines with the finalizer, key Secrets in `secrets`).
  */
-export function machineReconciler(machines: readonly Machine[], meshes: readonly MeshNetwork[], secrets: readonly SecretObject[]): Harness {
+export function machineReconciler(machines: readonly Machine[], meshes: readonly MeshNetwork[], secrets: readonly SecretObject[], opts: { secretRetryMs?: number } = {}): Harness {
   const m = fakeInformer(machines);
   const sec = fakeInformer(secrets);
+  const byKey = new Map(secrets.map((s) => [keyOf(s), s]));
+  const hostKeys = fakeHostKeyRecords();
   const statuses: Machine[] = [];
   const status: StatusClient<Machine> = {
     get: async (ns, name) => m.informer.get(`${ns ?? "default"}/${name}`)!,
@@ -67,6 +89,8 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
     machines: m.informer,
     meshes: fakeInformer(meshes).informer,
     secrets: sec.informer,
+    readSecret: async (ns, name) => byKey.get(`${ns}/${name}`),
+    hostKeys,
     status,
     events: { event: async () => undefined } as unknown as EventRecorder,
     sshSlots: new Semaphore(2),
@@ -74,6 +98,7 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
     log: silentLogger(),
     resyncMs: 60_000,
     pendingRequeueMs: 5_000,
+    ...opts,
   });
-  return { reconciler, machines: m, secrets: sec, statuses };
+  return { reconciler, machines: m, keySecrets: sec, statuses, hostKeys, secrets: byKey };
 }

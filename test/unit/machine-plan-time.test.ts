@@ -42,7 +42,7 @@ test("a peer key published while the reconcile connects is in the first apply", 
   for (let i = 0; i < 500 && host.counters.sessions === 0; i++) await new Promise((r) => setTimeout(r, 2));
   assert.equal(host.counters.sessions, 1, "the reconcile connected");
   assert.equal(host.counters.applies, 0, "nothing applied yet");
-  h.secrets.set(secret("m1-wireguard", { privateKey: b64(wg.m1.privateKey), publicKey: b64(wg.m1.publicKey) }));
+  h.keySecrets.set(secret("m1-wireguard", { privateKey: b64(wg.m1.privateKey), publicKey: b64(wg.m1.publicKey) }));
   await running;
 
   const peers = [...(host.host.wg.get("dm0")?.peers.keys() ?? [])];
@@ -74,7 +74,7 @@ test("a peer key published after the apply is applied in a second pass on the sa
     for (let i = 0; i < 1000 && host.counters.applies === 0; i++) await new Promise((r) => setTimeout(r, 2));
     assert.equal(host.counters.applies, 1, "the first apply ran");
     assert.deepEqual([...(host.host.wg.get("dm0")?.peers.keys() ?? [])], [], "without m1");
-    h.secrets.set(secret("m1-wireguard", { privateKey: b64(wg.m1.privateKey), publicKey: b64(wg.m1.publicKey) }));
+    h.keySecrets.set(secret("m1-wireguard", { privateKey: b64(wg.m1.privateKey), publicKey: b64(wg.m1.publicKey) }));
     await running;
     assert.deepEqual([...(host.host.wg.get("dm0")?.peers.keys() ?? [])], [wg.m1.publicKey], "m1 is a peer after one reconcile");
     assert.equal(host.counters.sessions, 1, "one SSH session");
