@@ -52,7 +52,8 @@ export async function clearLab(prefix: string, stateDir: string): Promise<Cleanu
   for (const link of await listPrefixedLinks(prefix)) {
     const r = await run(["ip", "link", "delete", link]);
     if (r.code === 0) report.links.push(link);
-    else if (!/Cannot find device/.test(r.stderr)) throw new Error(`ip link delete ${link}: ${r.stderr.trim()}`);
+    // Gone meanwhile: a veth vanishes when its peer's namespace is deleted, which the kernel may finish after the listing.
+    else if (!/Cannot find device|No such device/.test(r.stderr)) throw new Error(`ip link delete ${link}: ${r.stderr.trim()}`);
   }
   report.rules = await removeRootRules(tagFor(prefix));
   if (existsSync(stateDir)) {
