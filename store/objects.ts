@@ -4,7 +4,7 @@
 import { randomUUID, randomInt } from "node:crypto";
 import type { CustomResourceDefinition } from "../api/crd-schema.js";
 import { Db, type KObject, type StoredEvent, type EventType } from "./db.js";
-import { ApiError, alreadyExists, badRequest, cause, conflict, forbidden, invalid, notFound, staleMessage, type StatusCause } from "./errors.js";
+import { ApiError, alreadyExists, badRequest, cause, conflict, forbidden, invalid, notFound, serverSideApplyUnsupported, staleMessage, type StatusCause } from "./errors.js";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, type PatchType } from "./patch.js";
 import { apiVersionOf, Registry, typesFromCrd, type ResourceType } from "./registry.js";
 import { applySchema, deepEqual, isPlainObject, objectMetaFields, validateObjectMeta, type FieldValidation, type SchemaResult } from "./validation.js";
@@ -211,8 +211,7 @@ export class ObjectStore {
 
   patch(rt: ResourceType, ns: string, name: string, type: PatchType, patch: unknown, opts: WriteOptions, subresource?: "status"): WriteResult {
     if (type === "apply") {
-      // Real server-side apply needs managedFields; say so rather than pretend (kubectl falls back to a clear error).
-      throw new ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by the dockmesh store; use client-side apply (kubectl apply without --server-side)");
+      throw serverSideApplyUnsupported();
     }
     const old = this.db.get(rt.key, rt.namespaced ? ns : "", name);
     if (!old) throw notFound(rt.group, rt.plural, name);
