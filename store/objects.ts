@@ -440,10 +440,14 @@ export class ObjectStore {
 
   // ---- decoding and validation ----------------------------------------------------------------
 
-  /** Checks apiVersion/kind and the shape of metadata; returns a private copy. */
+  /**
+   * Checks apiVersion/kind and the shape of metadata. Takes `body` over: every caller passes an
+   * object of its own (parsed from the request, a patch result on a clone, or a clone). Copying it
+   * again cost 240 ms of the event loop for a 3 MiB ConfigMap.
+   */
   private decode(rt: ResourceType, body: unknown): KObject {
-    if (!isPlainObject(body)) throw badRequest(`Object '${rt.kind}' is missing in '${JSON.stringify(body)}'`);
-    const obj = structuredClone(body) as KObject;
+    if (!isPlainObject(body)) throw badRequest(`Object '${rt.kind}' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
+    const obj = body as KObject;
     const av = apiVersionOf(rt);
     if (obj.kind !== undefined && obj.kind !== rt.kind) {
       throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the kind in the data (${String(obj.kind)}) does not match the expected kind (${rt.kind})`);
