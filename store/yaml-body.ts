@@ -59,7 +59,11 @@ export class YamlBodyParser {
         finish(() => reject(new ApiError(413, "RequestEntityTooLarge", `YAML request body too complex: not parsed within ${budgetMs} ms; send it as JSON or make it smaller`)));
       }, budgetMs);
       worker.once("message", (r: YamlResult) => finish(() => resolve(r)));
-      worker.once("error", (err) => finish(() => reject(new ApiError(413, "RequestEntityTooLarge", `YAML request body too complex: ${err.message}`, undefined, { cause: err }))));
+      worker.once("error", (err: NodeJS.ErrnoException) => {
+        // Past its heap limit the worker dies with ERR_WORKER_OUT_OF_MEMORY: the body's fault.
+        const e = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? new ApiError(413, "RequestEntityTooLarge", `YAML request body too complex: ${err.message}`, undefined, { cause: err }) : new ApiError(500, "InternalError", `YAML parser failed: ${err.message}`, undefined, { cause: err });
+        finish(() => reject(e));
+      });
       worker.once("exit", (code) => finish(() => reject(new ApiError(500, "InternalError", `YAML parser exited with code ${code}`))));
     });
   }

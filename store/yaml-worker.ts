@@ -22,7 +22,7 @@ function check(job: YamlJob, root: Node | null): void {
   while (stack.length > 0) {
     const { node, depth, path } = stack.pop() as { node: unknown; depth: number; path: string };
     if (++nodes > job.maxNodes) throw new Limit(`more than ${job.maxNodes} values; send fewer fields or split the object`);
-    if (depth > job.maxDepth) throw new Limit(`nested deeper than ${job.maxDepth} levels at ${path || "the top"}`);
+    if (depth > job.maxDepth) throw new Limit(`nested deeper than ${job.maxDepth} levels at ${path.length > 80 ? `${path.slice(0, 80)}…` : path}`);
     if (isMap(node)) {
       const seen = new Set<string>();
       for (const pair of node.items) {
