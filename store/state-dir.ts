@@ -2,7 +2,7 @@
 // owner may read it. Modes are enforced at each start, not only when a file is created (a mode
 // given to writeFileSync or mkdir applies at creation only, and an older dockmesh or the user may
 // have left 0644 files in a 0755 dir).
-import { chmodSync, closeSync, fstatSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, writeSync, ftruncateSync, constants, type Stats } from "node:fs";
+import { chmodSync, closeSync, fstatSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, writeSync, ftruncateSync, constants, type Stats } from "node:fs";
 import { join } from "node:path";
 
 /** Files of the state dir (besides everything in pki/). */
@@ -47,7 +47,8 @@ export function secureStateDir(stateDir: string): void {
   } catch (err) {
     throw new Error(`create state dir ${stateDir}`, { cause: err });
   }
-  enforce(stateDir, 0o700, "dir");
+  // The dir itself may be a link (e.g. to another disk): its target is checked.
+  enforce(realpathSync(stateDir), 0o700, "dir");
   const pki = join(stateDir, "pki");
   enforce(pki, 0o700, "dir");
   if (lstatOrUndefined(pki)) for (const name of readdirSync(pki)) enforce(join(pki, name), 0o600, "file");

@@ -123,6 +123,21 @@ describe("security: modes of the state dir and its files (issue 11, finding 6)",
     }
   });
 
+  it("a state dir that is a symbolic link to a dir of the same user is followed and made private", async () => {
+    const parent = openParent("sec-modes-link");
+    parents.push(parent);
+    const target = join(parent, "elsewhere");
+    mkdirSync(target, { mode: 0o755 });
+    chmodSync(target, 0o755);
+    symlinkSync(target, join(parent, "state"));
+    const store = await startTestStore({}, join(parent, "state"));
+    try {
+      assertPrivate(target, "after start");
+    } finally {
+      await store.close();
+    }
+  });
+
   const refusals: Array<{ name: string; setup: (stateDir: string) => void; error: RegExp }> = [
     {
       name: "a state dir owned by another user",
