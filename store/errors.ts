@@ -13,6 +13,7 @@ export type StatusReason =
   | "Forbidden"
   | "NotAcceptable"
   | "RequestEntityTooLarge"
+  | "TooManyRequests"
   | "InternalError"
   | "Timeout";
 
@@ -153,4 +154,9 @@ export function renderValue(v: unknown): string {
   if (v === null || v === undefined) return "null";
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
+}
+
+export function serverSideApplyUnsupported(): ApiError {
+  // Real server-side apply needs managedFields; say so rather than pretend (kubectl falls back to a clear error).
+  return new ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by the dockmesh store; use client-side apply (kubectl apply without --server-side)");
 }

@@ -2,10 +2,9 @@
 // negotiation (JSON, Table, PartialObjectMetadata), list, watch and the write verbs.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
-import { parse as parseYaml } from "yaml";
 import type { KObject } from "./db.js";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.js";
-import { ApiError, badRequest, internalError, methodNotAllowed, type Status } from "./errors.js";
+import { ApiError, badRequest, internalError, methodNotAllowed, serverSideApplyUnsupported, type Status } from "./errors.js";
 import type { ObjectStore, WriteOptions } from "./objects.js";
 import type { OpenApi } from "./openapi.js";
 import { patchTypeOf } from "./patch.js";
@@ -15,6 +14,7 @@ import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import { partialObjectMetadata, toTable, type IncludeObject } from "./table.js";
 import type { FieldValidation } from "./validation.js";
 import { matches, serveWatch, type WatchFilter } from "./watch.js";
+import { YamlBodyParser } from "./yaml-body.js";
 
 export interface Logger {
   info(msg: string): void;
@@ -30,9 +30,14 @@ export interface HttpOptions {
   bookmarkIntervalSeconds: number;
   logger: Logger;
   ready: () => boolean;
+  /** Called for each request that carries the token (before it is served). */
+  authenticated?: (req: IncomingMessage) => void;
+  /** Parses application/yaml bodies off the event loop (default: store/yaml-body.ts's limits). */
+  yaml?: YamlBodyParser;
 }
 
-const maxBody = 3 * 1024 * 1024;
+/** Largest request body, as kube-apiserver's 3 MiB (MaxRequestBodyBytes). */
+export const maxBody = 3 * 1024 * 1024;
 
 const versionInfo = {
   major: "1",
@@ -78,12 +83,15 @@ interface Route {
 
 export class ApiHandler {
   private readonly watches = new Set<() => void>();
+  private readonly yaml: YamlBodyParser;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly openapi: OpenApi,
     private readonly opts: HttpOptions,
-  ) {}
+  ) {
+    this.yaml = opts.yaml ?? new YamlBodyParser();
+  }
 
   /** Ends every open watch (clients re-watch from their last resourceVersion). */
   closeWatches(): void {
@@ -110,6 +118,8 @@ export class ApiHandler {
       res.destroy();
       return;
     }
+    // After a 413 the rest of the body is not read: close rather than keep draining it.
+    if (e.code === 413) res.setHeader("Connection", "close");
     this.send(res, e.code, e.toStatus());
   }
 
@@ -128,9 +138,12 @@ export class ApiHandler {
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.authorized(req)) {
       const st: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "Unauthorized", reason: "Unauthorized", code: 401 };
+      // Its body is not read, and a client without the token gets no keep-alive connection.
+      res.setHeader("Connection", "close");
       this.send(res, 401, st);
       return;
     }
+    this.opts.authenticated?.(req);
     const url = new URL(req.url ?? "/", "https://store.invalid");
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
@@ -234,7 +247,7 @@ export class ApiHandler {
       }
       if (method === "POST") {
         if (rt.namespaced && ns === undefined) throw methodNotAllowed("POST", `${rt.plural} across all namespaces`);
-        const body = await readBody(req, "create");
+        const body = await this.readBody(req, "create");
         const opts = this.writeOptions(q);
         const out = this.store.create(rt, ns ?? "", body, opts);
         return this.send(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
@@ -260,7 +273,7 @@ export class ApiHandler {
       case "GET":
         return this.send(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
       case "PUT": {
-        const body = await readBody(req, "update");
+        const body = await this.readBody(req, "update");
         const out = this.store.update(rt, nsv, name, body, this.writeOptions(q), sub);
         return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
@@ -270,14 +283,17 @@ export class ApiHandler {
         if (!type) {
           throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.builtin ? ", application/strategic-merge-patch+json" : ""}`);
         }
+        const opts = this.writeOptions(q);
+        // Not supported: answered before the body is read (it would be YAML to parse).
+        if (type === "apply") throw serverSideApplyUnsupported();
         const raw = await readRaw(req);
         let patch: unknown;
         try {
-          patch = type === "apply" ? parseYaml(raw.toString("utf8")) : JSON.parse(raw.toString("utf8"));
+          patch = JSON.parse(raw.toString("utf8"));
         } catch (err) {
           throw new ApiError(400, "BadRequest", `error decoding patch: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
         }
-        const out = this.store.patch(rt, nsv, name, type, patch, this.writeOptions(q), sub);
+        const out = this.store.patch(rt, nsv, name, type, patch, opts, sub);
         return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
       case "DELETE": {
@@ -319,6 +335,23 @@ export class ApiHandler {
       }
       default:
         throw methodNotAllowed(method, rt.plural);
+    }
+  }
+
+  private async readBody(req: IncomingMessage, what: string): Promise<unknown> {
+    const ct = (req.headers["content-type"] ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
+    const isYaml = ct === "application/yaml" || ct === "application/x-yaml" || ct === "text/yaml";
+    if (!isYaml && ct !== "application/json" && ct !== "" && ct !== "*/*" && ct !== "application/vnd.kubernetes.protobuf") {
+      throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+    }
+    const raw = await readRaw(req);
+    try {
+      if (isYaml) return await this.yaml.parse(raw.toString("utf8"));
+      if (ct === "application/vnd.kubernetes.protobuf") return decodeKubernetesProtobuf(raw);
+      return JSON.parse(raw.toString("utf8"));
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(400, "BadRequest", `the object provided is unrecognized (${what}): ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
     }
   }
 
@@ -390,29 +423,20 @@ function notFoundPath(): ApiError {
   return new ApiError(404, "NotFound", "the server could not find the requested resource", {});
 }
 
+function tooLarge(): ApiError {
+  return new ApiError(413, "RequestEntityTooLarge", `Request entity too large: limit is ${maxBody}`);
+}
+
 async function readRaw(req: IncomingMessage): Promise<Buffer> {
+  // A declared length over the limit is refused before anything is read.
+  if (Number(req.headers["content-length"] ?? 0) > maxBody) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     const b = c as Buffer;
     size += b.length;
-    if (size > maxBody) throw new ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728");
+    if (size > maxBody) throw tooLarge();
     chunks.push(b);
   }
   return Buffer.concat(chunks);
-}
-
-async function readBody(req: IncomingMessage, what: string): Promise<unknown> {
-  const ct = (req.headers["content-type"] ?? "application/json").split(";")[0]?.trim().toLowerCase() ?? "";
-  const raw = await readRaw(req);
-  const text = ct === "application/vnd.kubernetes.protobuf" ? "" : raw.toString("utf8");
-  try {
-    if (ct === "application/json" || ct === "" || ct === "*/*") return JSON.parse(text);
-    if (ct === "application/yaml" || ct === "application/x-yaml" || ct === "text/yaml") return parseYaml(text);
-    if (ct === "application/vnd.kubernetes.protobuf") return decodeKubernetesProtobuf(raw);
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError(400, "BadRequest", `the object provided is unrecognized (${what}): ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
-  }
-  throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
 }

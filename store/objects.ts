@@ -4,7 +4,7 @@
 import { randomUUID, randomInt } from "node:crypto";
 import type { CustomResourceDefinition } from "../api/crd-schema.js";
 import { Db, type KObject, type StoredEvent, type EventType } from "./db.js";
-import { ApiError, alreadyExists, badRequest, cause, conflict, forbidden, invalid, notFound, staleMessage, type StatusCause } from "./errors.js";
+import { ApiError, alreadyExists, badRequest, cause, conflict, forbidden, invalid, notFound, serverSideApplyUnsupported, staleMessage, type StatusCause } from "./errors.js";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, type PatchType } from "./patch.js";
 import { apiVersionOf, Registry, typesFromCrd, type ResourceType } from "./registry.js";
 import { applySchema, deepEqual, isPlainObject, objectMetaFields, validateObjectMeta, type FieldValidation, type SchemaResult } from "./validation.js";
@@ -211,8 +211,7 @@ export class ObjectStore {
 
   patch(rt: ResourceType, ns: string, name: string, type: PatchType, patch: unknown, opts: WriteOptions, subresource?: "status"): WriteResult {
     if (type === "apply") {
-      // Real server-side apply needs managedFields; say so rather than pretend (kubectl falls back to a clear error).
-      throw new ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by the dockmesh store; use client-side apply (kubectl apply without --server-side)");
+      throw serverSideApplyUnsupported();
     }
     const old = this.db.get(rt.key, rt.namespaced ? ns : "", name);
     if (!old) throw notFound(rt.group, rt.plural, name);
@@ -441,10 +440,14 @@ export class ObjectStore {
 
   // ---- decoding and validation ----------------------------------------------------------------
 
-  /** Checks apiVersion/kind and the shape of metadata; returns a private copy. */
+  /**
+   * Checks apiVersion/kind and the shape of metadata. Takes `body` over: every caller passes an
+   * object of its own (parsed from the request, a patch result on a clone, or a clone). Copying it
+   * again cost 240 ms of the event loop for a 3 MiB ConfigMap.
+   */
   private decode(rt: ResourceType, body: unknown): KObject {
-    if (!isPlainObject(body)) throw badRequest(`Object '${rt.kind}' is missing in '${JSON.stringify(body)}'`);
-    const obj = structuredClone(body) as KObject;
+    if (!isPlainObject(body)) throw badRequest(`Object '${rt.kind}' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
+    const obj = body as KObject;
     const av = apiVersionOf(rt);
     if (obj.kind !== undefined && obj.kind !== rt.kind) {
       throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: the kind in the data (${String(obj.kind)}) does not match the expected kind (${rt.kind})`);

@@ -1,7 +1,7 @@
 // startStore(): the embedded Kubernetes-compatible API server — SQLite state, PKI, bearer token,
 // kubeconfig and the HTTPS listener. `dockmesh up` and the tests share it.
 import { createServer, type Server } from "node:https";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
@@ -10,14 +10,18 @@ import type { IncomingMessage } from "node:http";
 import { stringify } from "yaml";
 import { loadCrds } from "../api/crd-schema.js";
 import { builtinTypes } from "./builtins.js";
+import { ConnectionGuard, connectionLimits, serverTimeoutOptions, type ConnectionLimits } from "./connections.js";
 import { Db, type HistoryOptions } from "./db.js";
 import { ApiHandler, type Logger } from "./http.js";
 import { ObjectStore } from "./objects.js";
 import { OpenApi } from "./openapi.js";
 import { Registry } from "./registry.js";
-import { ensureTls, ensureToken } from "./tls.js";
+import { ensurePrivateFile, secureStateDir, secureStateFiles, writePrivateFile } from "./state-dir.js";
+import { defaultYamlLimits, YamlBodyParser, type YamlLimits } from "./yaml-body.js";
+import { ensureTls, ensureToken, tlsServerOptions } from "./tls.js";
 
 export type { Logger } from "./http.js";
+export type { ConnectionLimits } from "./connections.js";
 
 export interface StoreOptions {
   /** Where the database, PKI, token and kubeconfig live (created if missing). */
@@ -37,6 +41,10 @@ export interface StoreOptions {
   crdDir?: string;
   /** Called with every request as it arrives, before it is handled: audits in tests. */
   onRequest?: (req: IncomingMessage) => void;
+  /** Timeouts and caps of connections (defaults like kube-apiserver's: headers 32 s, idle 90 s; see connections.ts). */
+  connections?: Partial<ConnectionLimits>;
+  /** Limits of application/yaml request bodies, parsed in a worker (defaults in yaml-body.ts: 2 s, 200,000 values, depth 1000). */
+  yaml?: Partial<YamlLimits>;
 }
 
 export interface StoreHandle {
@@ -100,7 +108,7 @@ function lock(stateDir: string): () => void {
     }
     if (alive) throw new Error(`another dockmesh store (pid ${pid}) is using ${stateDir}; stop it first`);
   }
-  writeFileSync(path, `${process.pid}\n`);
+  writePrivateFile(path, `${process.pid}\n`);
   lockedHere.add(stateDir);
   return () => {
     lockedHere.delete(stateDir);
@@ -127,13 +135,17 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
   if (!isLoopback(host) && !options.allowNonLoopback) {
     throw new Error(`refusing to listen on ${host}, which is not a loopback address: pass it explicitly (dockmesh up --listen ${host}:${port}) to expose the API server to the network`);
   }
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const limits = connectionLimits(options.connections);
+  secureStateDir(stateDir);
   const unlock = lock(stateDir);
   let db: Db | undefined;
   try {
     const tls = ensureTls(stateDir, certHosts(host));
     const token = ensureToken(stateDir);
-    db = new Db(join(stateDir, "store.db"), options.history);
+    const dbPath = join(stateDir, "store.db");
+    ensurePrivateFile(dbPath);
+    db = new Db(dbPath, options.history);
+    secureStateFiles(stateDir);
     const registry = new Registry();
     for (const rt of builtinTypes()) registry.add(rt);
     const store = new ObjectStore(db, registry);
@@ -145,7 +157,8 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
 
     let ready = false;
     const sockets = new Set<Socket>();
-    const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem, noDelay: true, keepAliveTimeout: 65_000, requestTimeout: 0 });
+    const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem, noDelay: true, ...tlsServerOptions, ...serverTimeoutOptions(limits) });
+    const guard = new ConnectionGuard(server, limits);
     let serverAddress = `${urlHost(host)}:${port}`;
     const handler = new ApiHandler(store, openapi, {
       token,
@@ -156,6 +169,8 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
       bookmarkIntervalSeconds: options.bookmarkIntervalSeconds ?? 60,
       logger,
       ready: () => ready,
+      authenticated: (req) => guard.trust(req),
+      yaml: new YamlBodyParser({ ...defaultYamlLimits, ...options.yaml }),
     });
     const onRequest = options.onRequest;
     server.on("request", (req, res) => {
@@ -181,7 +196,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
     serverAddress = `${urlHost(host)}:${actualPort}`;
     const url = `https://${serverAddress}`;
     const kubeconfigPath = join(stateDir, "kubeconfig");
-    writeFileSync(kubeconfigPath, kubeconfigYaml(url, tls.caCertPem, token), { mode: 0o600 });
+    writePrivateFile(kubeconfigPath, kubeconfigYaml(url, tls.caCertPem, token));
     ready = true;
     logger.info(`store: API server ${url} ready (state in ${stateDir}, resourceVersion ${db.currentRv()})`);
     if (!isLoopback(host)) logger.warn(`store: listening on ${host}: reachable from the network; the bearer token in ${kubeconfigPath} is the only guard`);

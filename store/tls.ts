@@ -2,10 +2,11 @@
 // state dir (pki/), plus the bearer token clients present. node-forge builds the certificates
 // (Node 20 has no X.509 writer); the RSA keys come from Node's crypto, which forge uses when present.
 import { randomBytes, generateKeyPairSync, X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import forge from "node-forge";
+import { writePrivateFile } from "./state-dir.js";
 
 export interface TlsMaterial {
   caCertPem: string;
@@ -27,10 +28,6 @@ function serial(): string {
   const b = randomBytes(16);
   b[0] = (b[0] ?? 0) & 0x7f;
   return b.toString("hex");
-}
-
-function writeSecret(path: string, data: string): void {
-  writeFileSync(path, data, { mode: 0o600 });
 }
 
 function createCa(): { certPem: string; keyPem: string } {
@@ -96,14 +93,14 @@ export function ensureTls(stateDir: string, hosts: string[]): TlsMaterial {
   try {
     if (!existsSync(caCrt) || !existsSync(caKey)) {
       const ca = createCa();
-      writeSecret(caKey, ca.keyPem);
-      writeFileSync(caCrt, ca.certPem);
+      writePrivateFile(caKey, ca.keyPem);
+      writePrivateFile(caCrt, ca.certPem);
     }
     const caCertPem = readFileSync(caCrt, "utf8");
     if (!existsSync(crt) || !existsSync(key) || !servingCertFits(readFileSync(crt, "utf8"), hosts)) {
       const s = createServing(caCertPem, readFileSync(caKey, "utf8"), hosts);
-      writeSecret(key, s.keyPem);
-      writeFileSync(crt, s.certPem);
+      writePrivateFile(key, s.keyPem);
+      writePrivateFile(crt, s.certPem);
     }
     return { caCertPem, certPem: readFileSync(crt, "utf8"), keyPem: readFileSync(key, "utf8") };
   } catch (err) {
@@ -119,6 +116,27 @@ export function ensureToken(stateDir: string): string {
     if (t) return t;
   }
   const t = randomBytes(32).toString("base64url");
-  writeSecret(path, `${t}\n`);
+  writePrivateFile(path, `${t}\n`);
   return t;
 }
+
+/**
+ * TLS 1.3, and for TLS 1.2 only forward-secret AEAD suites (ECDHE with AES-GCM or ChaCha20-Poly1305),
+ * as kube-apiserver offers: no static-RSA key exchange, no CBC-SHA1. kubectl, client-go and
+ * @kubernetes/client-node all speak TLS 1.3.
+ */
+export const tlsServerOptions = {
+  minVersion: "TLSv1.2",
+  ciphers: [
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+  ].join(":"),
+  honorCipherOrder: true,
+} as const;
