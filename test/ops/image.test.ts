@@ -9,7 +9,7 @@
 // path (npm ci and tsc in a node:20-bookworm-slim build stage).
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { createLab, type Lab } from "../../lab/lab.js";
@@ -138,8 +138,9 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
     // An embedded store from the same image (state in a directory of the work dir), then the
     // controller, hardened, on the host's network.
     const state = join(work, "store");
-    mkdirSync(state);
-    chmodSync(state, 0o777);
+    // The image runs as 65532, and the store refuses a state dir owned by someone else.
+    mkdirSync(state, { mode: 0o700 });
+    chownSync(state, 65532, 65532);
     await dockerOk(["run", "-d", "--name", "dm-store", "--network", "host", "-v", `${state}:${state}`, "--entrypoint", "node", IMAGE, "/app/dist/store/serve.js", "--state-dir", state, "--listen", `127.0.0.1:${STORE_PORT}`]);
     const deadline = Date.now() + 60_000;
     while (!existsSync(join(state, "kubeconfig")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
