@@ -160,6 +160,17 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     await fleet?.close();
   });
 
+  test("kubectl explain states the endpoint rule and the per-mesh port override", async () => {
+    const r = await store.kubectl(["explain", "machine.spec.endpoint"]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = r.stdout.replace(/\s+/g, " ");
+    assert.match(text, /the port spec\.endpointPorts gives for that mesh; else this port, if the mesh's listenPort is this port, or if none of the machine's meshes listens on this port \(a port forward/);
+    assert.match(text, /host:51820 in meshes listening on 51820 and 51822 gives host:51820 and host:51822/);
+    const ports = await store.kubectl(["explain", "machine.spec.endpointPorts"]);
+    assert.equal(ports.code, 0, ports.stderr);
+    assert.match(ports.stdout.replace(/\s+/g, " "), /Per-MeshNetwork port of spec\.endpoint, for a host behind a port forward/);
+  });
+
   test("two meshes over the same machines: every status write is accepted; each network lists each peer once, on that mesh's port", async () => {
     const errors = await converge(reconciler());
     assert.deepEqual(errors, [], "no reconcile failed (before: 422 Duplicate value on every status write)");
@@ -192,7 +203,20 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     assert.ok(leftovers("m1", "one").length > 0 && leftovers("m3", "one").length > 0, "mesh one stays");
   });
 
-  test("deleting mesh two removes everything of it from every host", async () => {
+  test("mesh two turned invalid (a typo): its host state and its status entry stay, so that a later delete still finds it", async () => {
+    const valid = meshes.get("two")!;
+    meshes.set("two", { ...valid, spec: { ...valid.spec, cidr: "10.231.0.1/16" } });
+    const errors = await converge(reconciler(), ["m1", "m2"], 1);
+    assert.deepEqual(errors, []);
+    for (const n of ["m1", "m2"]) {
+      const m = await stored(n);
+      assert.equal(m.status?.conditions?.find((c) => c.type === "NetworkConfigured")?.reason, "WaitingForSubnet", n);
+      assert.deepEqual(m.status?.networks?.map((x) => x.meshNetwork), ["one", "two"], `${n} keeps mesh two on record (before: dropped, and deleting the mesh then left it all on the host)`);
+      assert.ok(leftovers(n, "two").length > 0, `${n} keeps mesh two on the host`);
+    }
+  });
+
+  test("deleting mesh two (while invalid) removes everything of it from every host", async () => {
     meshes.delete("two");
     const errors = await converge(reconciler());
     assert.deepEqual(errors, []);
