@@ -121,7 +121,7 @@ export interface MachineStatus {
   keyRotation?: string;
   /** The host's Docker subnets, one per mesh, comma-separated. */
   subnet?: string;
-  /** Peers with a recent handshake over all peers, e.g. "2/2". */
+  /** Peers with a recent handshake over all peers, e.g. "2/2"; counted per mesh (a machine that is a peer in two meshes counts twice). */
   peers?: string;
   /** What the host has for each MeshNetwork it belongs to, sorted by mesh. */
   networks?: Array<MachineStatusNetwork>;
