@@ -23,7 +23,7 @@ import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
 import { checkAllocations } from "../mesh/allocations.js";
-import { endpointIn } from "../mesh/endpoints.js";
+import { ambiguousForward, endpointIn } from "../mesh/endpoints.js";
 import { previousFromStatus, recordedNetworks, withIntended } from "./previous-networks.js";
 import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
@@ -231,6 +231,8 @@ export class MachineReconciler {
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
+      const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
+      if (ambiguous) await this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }

@@ -58,3 +58,19 @@ export function endpointIn(m: Machine, mesh: MeshPort, machineMeshes: readonly M
   if (mesh.listenPort === port || forwarded) return { endpoint: written, refused };
   return { endpoint: `${host}:${mesh.listenPort}`, refused };
 }
+
+/**
+ * When the rule cannot be right for every mesh: the endpoint's port is none of the machine's
+ * meshes' listenPorts (a port forward) and two or more of them have no spec.endpointPorts entry,
+ * so their peers all send to the one forwarded port. A message naming the fix, or undefined.
+ */
+export function ambiguousForward(m: Machine, machineMeshes: readonly MeshPort[]): string | undefined {
+  const written = m.spec.endpoint;
+  if (!written || !ENDPOINT.test(written)) return undefined;
+  const { port } = splitEndpoint(written);
+  if (machineMeshes.some((x) => x.listenPort === port)) return undefined;
+  const listed = new Set((Array.isArray(m.spec.endpointPorts) ? m.spec.endpointPorts : []).map((e) => e?.meshNetwork));
+  const open = machineMeshes.filter((x) => !listed.has(x.name)).map((x) => `${x.name} (listenPort ${x.listenPort})`).sort();
+  if (open.length < 2) return undefined;
+  return `spec.endpoint's port ${port} is no listenPort of this machine's meshes, so it is taken as a port forward, and the peers of ${open.join(", ")} all use it; give each mesh it does not forward to its own port in spec.endpointPorts ([{meshNetwork, port}])`;
+}

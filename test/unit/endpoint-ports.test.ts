@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
-import { endpointIn } from "../../mesh/endpoints.js";
+import { ambiguousForward, endpointIn } from "../../mesh/endpoints.js";
 import { machine } from "../support/fixtures.js";
 
 const ONE = { name: "one", listenPort: 51820 };
@@ -55,3 +55,16 @@ for (const c of CASES) {
     }
   });
 }
+
+test("a forwarded port that two meshes without endpointPorts would share is reported, naming the fix", () => {
+  const fwd = machine("a", { endpoint: "gw.example.com:40000" });
+  assert.match(ambiguousForward(fwd, [ONE, TWO]) ?? "", /port 40000 is no listenPort .* the peers of one \(listenPort 51820\), two \(listenPort 51822\) all use it; .* spec\.endpointPorts/);
+  for (const [what, m, meshes] of [
+    ["one mesh", fwd, [ONE]],
+    ["an entry for the other mesh", machine("a", { endpoint: "gw.example.com:40000", spec: ports([{ meshNetwork: "two", port: 40002 }]) }), [ONE, TWO]],
+    ["a port a mesh listens on", machine("a", { endpoint: "198.51.100.1:51820" }), [ONE, TWO]],
+    ["behind NAT", machine("a"), [ONE, TWO]],
+  ] as const) {
+    assert.equal(ambiguousForward(m, meshes), undefined, what);
+  }
+});
