@@ -475,7 +475,7 @@ export class MachineReconciler {
   }
 }
 
-export function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerReport[], prev: readonly MachineStatusNetwork[]): MachineStatusNetwork[] {
+function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerReport[], prev: readonly MachineStatusNetwork[]): MachineStatusNetwork[] {
   return networks.map((n) => {
     const before = new Map((prev.find((p) => p.meshNetwork === n.meshNetwork)?.peers ?? []).map((p) => [p.machine, p]));
     // This mesh's reports only: a peer in two meshes with this machine has a report in each, and
