@@ -391,12 +391,23 @@ export class MachineReconciler {
    * a Warning Event, and Ready False (StatusWriteFailed) on the status as the server last took it.
    */
   private writeStatus(m: Machine, desired: (cur: MachineStatus | undefined) => MachineStatus) {
-    const fallback = (cur: MachineStatus | undefined, problem: string): MachineStatus => {
+    const failed = (cur: MachineStatus | undefined, problem: string): MachineStatus["conditions"] => {
       const message = `the controller could not write this Machine's status, so the rest of it is out of date: ${problem}`;
       const cond: ConditionInput = { type: "Ready", status: "False", reason: STATUS_WRITE_FAILED, message };
-      return { ...cur, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) };
+      return setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER);
     };
-    return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallback });
+    // The status as stored, with Ready saying so; failing that, only what teardown needs (the
+    // networks' names, checked), the key peers use and the last key rotation done.
+    const fallbacks = [
+      (cur: MachineStatus | undefined, problem: string): MachineStatus => ({ ...cur, conditions: failed(cur, problem) }),
+      (cur: MachineStatus | undefined, problem: string): MachineStatus => {
+        const { previous } = previousFromStatus({ ...m, status: cur }, new Set());
+        const networks = previous.map((p) => ({ meshNetwork: p.meshNetwork, interface: p.interface, ...(p.dockerNetwork ? { dockerNetwork: p.dockerNetwork } : {}) }));
+        const kept = { ...(cur?.publicKey ? { publicKey: cur.publicKey } : {}), ...(cur?.keyRotation !== undefined ? { keyRotation: cur.keyRotation } : {}) };
+        return { ...kept, ...(networks.length ? { networks } : {}), conditions: failed(undefined, problem) };
+      },
+    ];
+    return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallbacks });
   }
 
   /** Writes status for an outcome; returns whether the machine is Ready. */

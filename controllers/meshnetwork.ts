@@ -42,7 +42,7 @@ export class MeshNetworkReconciler {
       this.d.status,
       mesh,
       (cur) => ({ ...parts.fields, observedGeneration: gen, conditions: setConditions(cur?.conditions, [parts.ready], gen, this.d.clock.now(), ["Ready"]) }),
-      { events: this.d.events, logger: this.d.log, fallback: failed },
+      { events: this.d.events, logger: this.d.log, fallbacks: [failed] },
     );
     if (res.outcome === "written" && (before?.status !== parts.ready.status || before?.reason !== parts.ready.reason)) {
       await this.d.events.event(mesh, parts.ready.status === "True" ? "Normal" : "Warning", parts.ready.reason, parts.ready.message);

@@ -18,8 +18,12 @@ export const MAX_PROBLEM = 2000;
 export interface VisibleStatusOptions<S> {
   events: Pick<EventRecorder, "event">;
   logger: Logger;
-  /** The status to write instead: the current one (as stored) with a condition saying `problem`. */
-  fallback: (current: S | undefined, problem: string) => S;
+  /**
+   * Statuses to write instead, tried in order until the server takes one: the current one (as
+   * stored) with a condition saying `problem`; then less of it, in case the stored status itself
+   * no longer passes the schema (a CRD upgrade, a forged write).
+   */
+  fallbacks: ReadonlyArray<(current: S | undefined, problem: string) => S>;
 }
 
 export function statusWriteProblem(err: unknown): string {
@@ -40,12 +44,14 @@ export async function writeStatusVisibly<T extends StatusObject<unknown>>(
     const what = `${object.kind ?? "object"} ${objectKey(object)}`;
     opts.logger.error("status write failed", { object: what, error: problem });
     await opts.events.event(object, "Warning", STATUS_WRITE_FAILED, `the controller could not write this object's status, which is therefore out of date: ${problem}`);
-    try {
-      await writeStatus(client, object, (cur) => opts.fallback(cur, problem), { logger: opts.logger });
-    } catch (again) {
-      // Even the status as the server last took it, with one condition changed, was refused: the
-      // Event above is what is left.
-      opts.logger.error("status write failed; the fallback status too", { object: what, error: statusWriteProblem(again) });
+    for (const [i, fallback] of opts.fallbacks.entries()) {
+      try {
+        await writeStatus(client, object, (cur) => fallback(cur, problem), { logger: opts.logger });
+        break;
+      } catch (again) {
+        // When every fallback is refused too, the Event above is what is left.
+        opts.logger.error("status write failed; the fallback status too", { object: what, fallback: i + 1, error: statusWriteProblem(again) });
+      }
     }
     throw err;
   }

@@ -266,4 +266,31 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     assert.equal(ready(after)?.status, "True", "a good write replaces StatusWriteFailed");
     assert.deepEqual(after.status?.networks?.map((x) => x.meshNetwork), ["one"]);
   });
+
+  test("when even the stored status is refused, a minimal one is written: the networks' names (for teardown), the key, Ready False StatusWriteFailed", async () => {
+    // The server refuses every status of m2 that lists a peer, the stored one included.
+    forge = (o) => (o.metadata?.name === "m2" && o.status?.networks?.some((x) => x.peers?.length) ? { ...o, status: { ...o.status, networks: o.status.networks.map((x) => ({ ...x, peers: [...(x.peers ?? []), ...(x.peers ?? []).slice(0, 1)] })) } } : undefined);
+    const before = await stored("m2");
+    // Something to write: the stored peer count is stale.
+    const put = await store.http("PUT", `${api("m2")}/status`, { ...before, status: { ...before.status, peers: "0/0" } });
+    assert.equal(put.status, 200, put.text);
+    await sync("m2");
+    let failure: Error | undefined;
+    try {
+      await reconciler().reconcile("default/m2");
+    } catch (err) {
+      failure = err as Error;
+    }
+    assert.match(failure?.message ?? "", /Duplicate value/);
+    const m2 = await stored("m2");
+    assert.equal(ready(m2)?.reason, "StatusWriteFailed");
+    assert.deepEqual(m2.status?.networks, [{ meshNetwork: "one", interface: "dm1", dockerNetwork: "one" }]);
+    assert.equal(m2.status?.publicKey, wg.get("m2")!.publicKey);
+    forge = undefined;
+    await sync("m2");
+    assert.deepEqual(await converge(reconciler(), ["m2"]), []);
+    const back = await stored("m2");
+    assert.equal(ready(back)?.status, "True");
+    assert.deepEqual(back.status?.networks?.[0]?.peers?.map((p) => p.machine), ["m1", "m3"]);
+  });
 });
