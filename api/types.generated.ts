@@ -47,12 +47,22 @@ export interface MachineSpecSsh {
   bastion?: MachineSpecSshBastion;
 }
 
+/** The port peers of one MeshNetwork use. */
+export interface MachineSpecEndpointPort {
+  /** Name of the MeshNetwork (in the Machine's namespace). */
+  meshNetwork: string;
+  /** UDP port the peers of that mesh send to. */
+  port: number;
+}
+
 /** Desired state, owned by the user (the controller never writes it). Fields left out take the documented defaults, applied by the controller, not written back. */
 export interface MachineSpec {
   /** How the controller reaches the host over SSH. */
   ssh: MachineSpecSsh;
-  /** host:port where the other machines reach this host's WireGuard port (an IPv6 address goes in brackets). Leave it out for a host behind NAT: it then connects out to the peers that have an endpoint, with keepalives, and reaches other NAT'd machines through a relay. */
+  /** host:port where the other machines reach this host's WireGuard port (an IPv6 address goes in brackets). Leave it out for a host behind NAT: it then connects out to the peers that have an endpoint, with keepalives, and reaches other NAT'd machines through a relay. The host is the address for every MeshNetwork the machine is in; each mesh has its own WireGuard port, and the peers of a mesh use, in this order: the port spec.endpointPorts gives for that mesh; else this port, if the mesh's listenPort is this port, or if none of the machine's meshes listens on this port (a port forward, e.g. host:40000 forwarded to 51820); else the mesh's own listenPort. So host:51820 in meshes listening on 51820 and 51822 gives host:51820 and host:51822. */
   endpoint?: string;
+  /** Per-MeshNetwork port of spec.endpoint, for a host behind a port forward: the peers of that mesh reach this host at spec.endpoint's host and this port (forwarded to the mesh's listenPort). Meshes not listed follow the rule in spec.endpoint. Ignored without spec.endpoint. */
+  endpointPorts?: Array<MachineSpecEndpointPort>;
   /** Pin of this host's Docker subnet (CIDR) in the MeshNetwork whose pool contains it; its prefix length must equal the mesh's subnetPrefixLength. Left out, a free subnet is allocated. */
   subnet?: string;
 }
@@ -111,7 +121,7 @@ export interface MachineStatus {
   keyRotation?: string;
   /** The host's Docker subnets, one per mesh, comma-separated. */
   subnet?: string;
-  /** Peers with a recent handshake over all peers, e.g. "2/2". */
+  /** Peers with a recent handshake over all peers, e.g. "2/2"; counted per mesh (a machine that is a peer in two meshes counts twice). */
   peers?: string;
   /** What the host has for each MeshNetwork it belongs to, sorted by mesh. */
   networks?: Array<MachineStatusNetwork>;

@@ -17,6 +17,7 @@ import { canRelay } from "./relays.js";
 export function peerPlanFacts(m: Machine): string {
   return JSON.stringify([
     m.spec.endpoint ?? "",
+    m.spec.endpointPorts ?? [],
     m.metadata.labels ?? {},
     Boolean(m.metadata.deletionTimestamp),
     findCondition(m.status?.conditions, "Reachable")?.status === "False",

@@ -35,6 +35,8 @@ export type PeerState = "Connected" | "Stale" | "NoHandshake" | "Relayed" | "Unr
 
 export interface PeerReport {
   machine: string;
+  /** The mesh this report is for: a peer in two meshes with this machine has a report in each. */
+  meshNetwork?: string;
   publicKey?: string;
   endpoint?: string;
   via?: string;
@@ -83,13 +85,13 @@ export function peerReports(networks: readonly NetworkPlan[], obs: HostObservati
     for (const p of net.wireguard.peers) {
       const s = stateOf(p.publicKey);
       direct.set(p.machine, s);
-      out.push({ machine: p.machine, ...(p.publicKey ? { publicKey: p.publicKey } : {}), ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...s });
+      out.push({ machine: p.machine, meshNetwork: net.meshNetwork, ...(p.publicKey ? { publicKey: p.publicKey } : {}), ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...s });
     }
     for (const r of net.relayed) {
       const viaState = direct.get(r.via);
-      out.push({ machine: r.machine, via: r.via, state: viaState?.state === "Connected" ? "Relayed" : viaState?.state ?? "NoHandshake", latestHandshake: viaState?.latestHandshake ?? 0 });
+      out.push({ machine: r.machine, meshNetwork: net.meshNetwork, via: r.via, state: viaState?.state === "Connected" ? "Relayed" : viaState?.state ?? "NoHandshake", latestHandshake: viaState?.latestHandshake ?? 0 });
     }
-    for (const u of net.unreachable) out.push({ machine: u, state: "Unreachable", latestHandshake: 0 });
+    for (const u of net.unreachable) out.push({ machine: u, meshNetwork: net.meshNetwork, state: "Unreachable", latestHandshake: 0 });
   }
   for (const p of out) if (unmanaged.has(p.machine)) p.unmanaged = true;
   return out.sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));

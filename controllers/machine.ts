@@ -18,13 +18,13 @@ import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
 import type { Semaphore } from "../runtime/semaphore.js";
 import type { StatusClient } from "../runtime/status.js";
-import { writeStatus } from "../runtime/status.js";
+import { STATUS_WRITE_FAILED, writeStatusVisibly } from "../runtime/status-failure.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
 import { checkAllocations } from "../mesh/allocations.js";
-import { ENDPOINT, shown } from "../mesh/formats.js";
-import { previousFromStatus } from "./previous-networks.js";
+import { ambiguousForward, endpointIn } from "../mesh/endpoints.js";
+import { previousFromStatus, recordedNetworks, withIntended } from "./previous-networks.js";
 import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type SecretReader } from "./ssh-target.js";
@@ -133,7 +133,7 @@ export class MachineReconciler {
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
     if (m.status?.publicKey !== machineKey.publicKey) {
       // Publish the key before touching the host: peers can add this machine while it converges.
-      const published = await writeStatus(this.d.status, m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }), { logger: this.d.log });
+      const published = await this.writeStatus(m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }));
       // Later status writes start from the object as written, not from a copy whose resourceVersion is stale.
       if (published.object) m = published.object;
     }
@@ -196,7 +196,9 @@ export class MachineReconciler {
         previous: snap.previous,
         probes: (nets) => this.probes(nets),
         log: (line) => this.d.log.info(line, { machine: key }),
-        beforeApply: async (steps) => {
+        beforeApply: async (steps, networks) => {
+          // On record before the host has it: a new mesh's names go into status first.
+          await this.recordIntended(m, networks);
           // Drift on a host that was converged for the same plan: say so before repairing it.
           if (wasReady && last?.hash === hashOf(snap)) {
             const what = [...new Set(steps.map((s) => s.display))].sort();
@@ -228,7 +230,9 @@ export class MachineReconciler {
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
-      const ready = await this.writeOutcome(m, outcome, session, machineKey);
+      const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
+      const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
+      if (ambiguous) await this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
@@ -325,11 +329,11 @@ export class MachineReconciler {
         if (!peer || isDeleting(peer)) continue;
         // The peer's key from the Secret the controller generated for it, never from its status.
         const publicKey = a.machine === name ? key.publicKey : publicKeyFromSecret(this.secret(ns, keySecretName(a.machine)), peer);
-        const endpoint = peer.spec.endpoint;
-        if (endpoint !== undefined && !ENDPOINT.test(endpoint)) {
-          refused.push(`Machine ${a.machine} spec.endpoint: ${shown(endpoint)} is not host:port; it is left out of MeshNetwork ${mesh.name}`);
-          continue;
-        }
+        // Each mesh's own port on the peer's one endpoint (mesh/endpoints.ts has the rule).
+        const written = peer.spec.endpoint;
+        const { endpoint, refused: bad } = endpointIn(peer, mesh, all.filter((x) => isMember(x, peer)));
+        refused.push(...bad);
+        if (written && !endpoint) continue;
         members.push({ name: a.machine, subnet: a.subnet, ...(endpoint ? { endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
       }
       // Relays matter only where two members are behind NAT (a pair to relay). Elsewhere the list is
@@ -370,11 +374,44 @@ export class MachineReconciler {
     const gen = m.metadata.generation ?? 0;
     const drift: ConditionInput[] = [{ type: "NetworkConfigured", status: "False", reason: "DriftDetected", message: `repairing: ${listed(what, "; ")}` }];
     const conditions = setConditions(m.status?.conditions, [...drift, readyCondition([...drift])], gen, this.d.clock.now(), ORDER);
-    await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions }), { logger: this.d.log });
+    await this.writeStatus(m, (cur) => ({ ...cur, conditions }));
+  }
+
+  /** Records the planned networks status does not list yet (controllers/previous-networks.ts withIntended). */
+  private async recordIntended(m: Machine, networks: readonly NetworkPlan[]): Promise<void> {
+    if (!withIntended(m.status?.networks ?? [], networks)) return;
+    await this.writeStatus(m, (cur) => {
+      const next = withIntended(cur?.networks ?? [], networks);
+      return next ? { ...cur, networks: next } : { ...cur };
+    });
+  }
+
+  /**
+   * Every status write of this controller. One the API server refuses is not only a log line:
+   * a Warning Event, and Ready False (StatusWriteFailed) on the status as the server last took it.
+   */
+  private writeStatus(m: Machine, desired: (cur: MachineStatus | undefined) => MachineStatus) {
+    const failed = (cur: MachineStatus | undefined, problem: string): MachineStatus["conditions"] => {
+      const message = `the controller could not write this Machine's status, so the rest of it is out of date: ${problem}`;
+      const cond: ConditionInput = { type: "Ready", status: "False", reason: STATUS_WRITE_FAILED, message };
+      return setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER);
+    };
+    // The status as stored, with Ready saying so; failing that, only what teardown needs (the
+    // networks' names, checked), the key peers use and the last key rotation done.
+    const fallbacks = [
+      (cur: MachineStatus | undefined, problem: string): MachineStatus => ({ ...cur, conditions: failed(cur, problem) }),
+      (cur: MachineStatus | undefined, problem: string): MachineStatus => {
+        const { previous } = previousFromStatus({ ...m, status: cur }, new Set());
+        const networks = previous.map((p) => ({ meshNetwork: p.meshNetwork, interface: p.interface, ...(p.dockerNetwork ? { dockerNetwork: p.dockerNetwork } : {}) }));
+        const kept = { ...(cur?.publicKey ? { publicKey: cur.publicKey } : {}), ...(cur?.keyRotation !== undefined ? { keyRotation: cur.keyRotation } : {}) };
+        return { ...kept, ...(networks.length ? { networks } : {}), conditions: failed(undefined, problem) };
+      },
+    ];
+    return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallbacks });
   }
 
   /** Writes status for an outcome; returns whether the machine is Ready. */
-  private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey): Promise<boolean> {
+  private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey, keep: ReadonlySet<string> = new Set()): Promise<boolean> {
     const gen = m.metadata.generation ?? 0;
     const conds = machineConditions(outcome);
     const ready = readyCondition(conds);
@@ -390,7 +427,8 @@ export class MachineReconciler {
         const obs = outcome.result.observation;
         if (obs.dockerVersion) next.dockerVersion = obs.dockerVersion;
         next.wireguardImplementation = obs.wireguardImplementation;
-        next.networks = networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []);
+        const leftovers = new Set(outcome.result.remaining.filter((s) => s.area === "teardown").map((s) => s.meshNetwork));
+        next.networks = recordedNetworks(networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []), cur?.networks ?? [], keep, leftovers);
         next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
         const good = outcome.peers.filter((p) => p.state === "Connected" || p.state === "Relayed").length;
         next.peers = `${good}/${outcome.peers.length}`;
@@ -400,7 +438,7 @@ export class MachineReconciler {
       next.conditions = setConditions(cur?.conditions, [ready, ...conds], gen, now, ORDER);
       return next;
     };
-    const res = await writeStatus(this.d.status, m, (cur) => desired(cur), { logger: this.d.log });
+    const res = await this.writeStatus(m, (cur) => desired(cur));
     if (res.outcome === "written") {
       const before = findCondition(m.status?.conditions, "Ready");
       if (before?.status !== ready.status || before?.reason !== ready.reason) {
@@ -434,7 +472,7 @@ export class MachineReconciler {
       } catch (err) {
         const message = `deleting: cannot clean up the host: ${err instanceof Error ? err.message : String(err)}; once it is reachable this finishes by itself, or release it without cleanup: kubectl annotate machine ${m.metadata.name} ${RELEASE_ANNOTATION}=true`;
         const cond: ConditionInput = { type: "Ready", status: "False", reason: "TeardownFailed", message };
-        await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) }), { logger: this.d.log });
+        await this.writeStatus(m, (cur) => ({ ...cur, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) }));
         throw new Error(`machine ${key}: ${message}`, { cause: err });
       }
       await this.d.events.event(m, "Normal", "TornDown", `removed ${previous.map((p) => p.interface).join(", ") || "nothing (no network was configured)"} from the host`);
@@ -451,7 +489,10 @@ export class MachineReconciler {
 function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerReport[], prev: readonly MachineStatusNetwork[]): MachineStatusNetwork[] {
   return networks.map((n) => {
     const before = new Map((prev.find((p) => p.meshNetwork === n.meshNetwork)?.peers ?? []).map((p) => [p.machine, p]));
+    // This mesh's reports only: a peer in two meshes with this machine has a report in each, and
+    // taking both made peers[] list it twice (the API server refuses the write: 422 Duplicate value).
     const mine = new Set([...n.wireguard.peers.map((p) => p.machine), ...n.relayed.map((r) => r.machine), ...n.unreachable]);
+    const reports = peers.filter((p) => (p.meshNetwork === undefined || p.meshNetwork === n.meshNetwork) && mine.has(p.machine));
     return {
       meshNetwork: n.meshNetwork,
       subnet: n.subnet,
@@ -460,7 +501,7 @@ function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerRep
       bridge: n.docker.bridge,
       listenPort: n.wireguard.listenPort,
       mtu: n.wireguard.mtu,
-      peers: listedPeers(peers.filter((p) => mine.has(p.machine))).map((p) => {
+      peers: listedPeers(reports).map((p) => {
         const old = before.get(p.machine);
         // The handshake time is refreshed only when the state changes: a resync writes nothing.
         const time = old && old.state === p.state ? old.lastHandshakeTime : p.latestHandshake ? formatTime(p.latestHandshake * 1000) : undefined;

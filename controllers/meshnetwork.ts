@@ -7,7 +7,7 @@ import { findCondition, setConditions } from "../runtime/conditions.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
 import type { StatusClient } from "../runtime/status.js";
-import { writeStatus } from "../runtime/status.js";
+import { STATUS_WRITE_FAILED, writeStatusVisibly } from "../runtime/status-failure.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Clock } from "../runtime/clock.js";
 import { invalidMeshStatus, meshStatus } from "./meshnetwork-status.js";
@@ -33,11 +33,16 @@ export class MeshNetworkReconciler {
     const parts = r.mesh ? this.plan(r.mesh, mesh, ns) : invalidMeshStatus(r.errors);
     const gen = mesh.metadata.generation ?? 0;
     const before = findCondition(mesh.status?.conditions, "Ready");
-    const res = await writeStatus(
+    // A refused write is an Event and Ready False (StatusWriteFailed), not only a log line.
+    const failed = (cur: MeshNetwork["status"], problem: string) => {
+      const cond = { type: "Ready", status: "False" as const, reason: STATUS_WRITE_FAILED, message: `the controller could not write this MeshNetwork's status, so the rest of it is out of date: ${problem}` };
+      return { ...cur, conditions: setConditions(cur?.conditions, [cond], gen, this.d.clock.now(), ["Ready"]) };
+    };
+    const res = await writeStatusVisibly(
       this.d.status,
       mesh,
       (cur) => ({ ...parts.fields, observedGeneration: gen, conditions: setConditions(cur?.conditions, [parts.ready], gen, this.d.clock.now(), ["Ready"]) }),
-      { logger: this.d.log },
+      { events: this.d.events, logger: this.d.log, fallbacks: [failed] },
     );
     if (res.outcome === "written" && (before?.status !== parts.ready.status || before?.reason !== parts.ready.reason)) {
       await this.d.events.event(mesh, parts.ready.status === "True" ? "Normal" : "Warning", parts.ready.reason, parts.ready.message);

@@ -2,7 +2,8 @@
 // the controller's alone (whoever may patch machines/status can write it), so every name is
 // checked before it reaches the host, and teardown itself touches only what the host shows as
 // dockmesh's (hosts/diff.ts teardownSteps).
-import type { Machine } from "../api/types.generated.js";
+import type { Machine, MachineStatusNetwork } from "../api/types.generated.js";
+import type { NetworkPlan } from "../mesh/plan.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { DOCKER_NETWORK_NAME, INTERFACE_NAME, OBJECT_NAME, shown } from "../mesh/formats.js";
 
@@ -34,4 +35,32 @@ export function previousFromStatus(m: Machine, keep: ReadonlySet<string>): Previ
     previous.push({ meshNetwork: n.meshNetwork, interface: n.interface, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}) });
   });
   return { previous, refused };
+}
+
+/**
+ * status.networks after a converge: the planned networks, and the entries of status kept for
+ * meshes not planned this time that are still on the host — a mesh the machine still belongs to
+ * (invalid for now, or waiting for a subnet: its host state is kept), or one whose teardown left
+ * something (`leftovers`). Dropping those entries lost the only record of what to tear down, and
+ * deleting the mesh then left its interface, network, rules and files on the host (issue 12).
+ * Sorted by mesh, one entry per mesh (the list-map key).
+ */
+export function recordedNetworks(planned: readonly MachineStatusNetwork[], current: readonly MachineStatusNetwork[], keep: ReadonlySet<string>, leftovers: ReadonlySet<string>): MachineStatusNetwork[] {
+  const mine = new Set(planned.map((n) => n.meshNetwork));
+  const kept = current.filter((n) => !mine.has(n.meshNetwork) && (keep.has(n.meshNetwork) || leftovers.has(n.meshNetwork)));
+  return [...planned, ...kept].sort((a, b) => (a.meshNetwork < b.meshNetwork ? -1 : a.meshNetwork > b.meshNetwork ? 1 : 0));
+}
+
+/**
+ * status.networks with an entry for every planned network that has none yet: written before
+ * anything of a new mesh is applied, so that whatever happens next (a failed status write, a
+ * crash), what is on the host is on record for its teardown. Undefined when nothing is new.
+ */
+export function withIntended(current: readonly MachineStatusNetwork[], planned: readonly NetworkPlan[]): MachineStatusNetwork[] | undefined {
+  const have = new Set(current.map((n) => n.meshNetwork));
+  const added = planned
+    .filter((n) => !have.has(n.meshNetwork))
+    .map((n) => ({ meshNetwork: n.meshNetwork, subnet: n.subnet, dockerNetwork: n.docker.name, interface: n.wireguard.interface, bridge: n.docker.bridge, listenPort: n.wireguard.listenPort, mtu: n.wireguard.mtu }));
+  if (!added.length) return undefined;
+  return recordedNetworks(added, current, new Set(current.map((n) => n.meshNetwork)), new Set());
 }

@@ -7,6 +7,7 @@ import { contains, overlaps, parseCidr } from "./ipv4.js";
 import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
 import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
+import { endpointIn } from "./endpoints.js";
 
 /** Comment on every iptables rule dockmesh adds, so observe and teardown find exactly ours. */
 export const RULE_COMMENT_PREFIX = "dockmesh:";
@@ -347,17 +348,21 @@ function sharedResource(a: ResolvedMesh, b: ResolvedMesh): { field: string; what
   return undefined;
 }
 
-/** Members of a mesh as planHost needs them, from Machines and the mesh plan. */
-export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKeys: ReadonlyMap<string, string>): Member[] {
+/**
+ * Members of a mesh as planHost needs them, from Machines and the mesh plan. `allMeshes` (the
+ * namespace's meshes) decide each member's port in this mesh (mesh/endpoints.ts).
+ */
+export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKeys: ReadonlyMap<string, string>, allMeshes: readonly ResolvedMesh[] = [plan.mesh]): Member[] {
   const subnets = new Map(plan.allocations.map((a) => [a.machine, a.subnet]));
   const byN = new Map(machines.map((m) => [m.metadata.name ?? "", m]));
   return plan.members.map((name) => {
     const m = byN.get(name);
     const subnet = subnets.get(name);
     const key = publicKeys.get(name);
+    const endpoint = m ? endpointIn(m, plan.mesh, allMeshes.filter((x) => isMember(x, m))).endpoint : undefined;
     return {
       name,
-      ...(m?.spec.endpoint ? { endpoint: m.spec.endpoint } : {}),
+      ...(endpoint ? { endpoint } : {}),
       ...(key ? { publicKey: key } : {}),
       ...(subnet ? { subnet } : {}),
     };
@@ -381,7 +386,7 @@ export function planAll(
   resolved.sort((a, b) => (a.namespace + "/" + a.name < b.namespace + "/" + b.name ? -1 : 1));
   const meshPlans = resolved.map((mesh) => planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) }));
   for (const p of meshPlans) errors.push(...p.errors);
-  const views = meshPlans.map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys) } }));
+  const views = meshPlans.map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys, resolved.filter((r) => r.namespace === p.mesh.namespace)) } }));
   const hosts = [...machines]
     .sort((a, b) => ((a.metadata.namespace ?? "default") + "/" + a.metadata.name < (b.metadata.namespace ?? "default") + "/" + b.metadata.name ? -1 : 1))
     .map((m) => {

@@ -32,6 +32,7 @@ const FIELDS: Array<[kind: "Machine" | "MeshNetwork", path: string, format: RegE
   ["Machine", "status.networks.[].peers.[].endpoint", ENDPOINT],
   ["Machine", "status.networks.[].peers.[].via", OBJECT_NAME],
   ["Machine", "spec.endpoint", ENDPOINT],
+  ["Machine", "spec.endpointPorts.[].meshNetwork", OBJECT_NAME],
   ["MeshNetwork", "spec.interface", INTERFACE_NAME],
   ["MeshNetwork", "spec.dockerNetwork", DOCKER_NETWORK_NAME],
   ["MeshNetwork", "spec.cidr", IPV4_CIDR],

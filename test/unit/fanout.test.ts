@@ -39,6 +39,8 @@ test("fan-out: a new endpoint, new labels, deletion or unreachability reach ever
   const every = ["default/a", "default/b", "default/h"];
   for (const change of [
     (m: Machine) => ({ ...m, spec: { ...m.spec, endpoint: "203.0.113.99:51820" } }),
+    // A per-mesh port (issue 12): the peers of that mesh configure it.
+    (m: Machine) => ({ ...m, spec: { ...m.spec, endpointPorts: [{ meshNetwork: "two", port: 40002 }] } }),
     (m: Machine) => ({ ...m, metadata: { ...m.metadata, labels: { zone: "x" } } }),
     (m: Machine) => ({ ...m, metadata: { ...m.metadata, deletionTimestamp: new Date("2026-01-01T00:00:00Z") } }),
     (m: Machine) => withStatus(m, { conditions: [cond("Ready", "False"), cond("Reachable", "False")] }),
