@@ -47,6 +47,7 @@ export function planManifests(manifests: readonly Manifest[]): PlanOutput {
   }
   const sections = plan.meshes.map((p) => {
     const lines = [`MeshNetwork ${p.mesh.namespace}/${p.mesh.name}: pool ${p.mesh.cidr}, /${p.mesh.subnetPrefixLength} per machine, ${p.members.length} member(s)`];
+    if (p.refused) lines.push(`  REFUSED (${p.refused.field}, see the errors): nothing allocated, configured on no machine`);
     for (const a of p.allocations) lines.push(`  ${a.machine}: ${a.subnet}`);
     for (const r of p.relays) lines.push(`  ${r.machines[0]} <-> ${r.machines[1]}: both behind NAT, relayed via ${r.via}`);
     for (const u of p.unreachablePairs) lines.push(`  ${u}: UNREACHABLE (both behind NAT, no member with an endpoint)`);
@@ -56,7 +57,7 @@ export function planManifests(manifests: readonly Manifest[]): PlanOutput {
   for (const h of plan.hosts) {
     const m = byName.get(`${h.namespace}/${h.machine}`)!;
     const ssh = `ssh ${m.spec.ssh.user ?? DEFAULT_SSH_USER}@${m.spec.ssh.host}:${m.spec.ssh.port ?? DEFAULT_SSH_PORT}${m.spec.ssh.bastion ? ` via ${m.spec.ssh.bastion.host}` : ""}`;
-    sections.push(renderHostPlan({ ...h, errors: [] }, ssh));
+    sections.push(renderHostPlan(h, ssh));
   }
   return { text: sections.join("\n"), errors: [...new Set(errors)] };
 }
@@ -74,10 +75,9 @@ export function registerPlan(program: Command): void {
         if (err instanceof ManifestError) out = { text: "", errors: [err.message] };
         else throw err;
       }
+      // Errors first: what is refused matters more than what would be configured.
+      for (const e of out.errors) process.stderr.write(`error: ${e}\n`);
       process.stdout.write(out.text);
-      if (out.errors.length) {
-        for (const e of out.errors) process.stderr.write(`error: ${e}\n`);
-        process.exitCode = 1;
-      }
+      if (out.errors.length) process.exitCode = 1;
     });
 }

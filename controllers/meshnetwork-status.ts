@@ -26,6 +26,14 @@ export function invalidMeshStatus(errors: readonly SpecError[]): MeshStatusParts
 }
 
 export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine>): MeshStatusParts {
+  if (plan.refused) {
+    // Configured on none of its machines: none counts as ready for it, and it holds no subnet.
+    const n = plan.members.length;
+    return {
+      fields: { machines: `0/${n}`, machineCount: n, readyMachineCount: 0, allocations: [] },
+      ready: { type: "Ready", status: "False", reason: "MeshConflict", message: `${plan.refused.field}: ${plan.refused.message}` },
+    };
+  }
   const ready = plan.members.filter((n) => findCondition(machines.get(n)?.status?.conditions, "Ready")?.status === "True");
   const readySet = new Set(ready);
   const notReady = plan.members.filter((n) => !readySet.has(n));

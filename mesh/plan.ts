@@ -3,7 +3,8 @@
 // meshes one machine belongs to into everything that machine needs, in O(members).
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { allocateSubnets, type IpamMember } from "./ipam.js";
-import { contains, overlaps, parseCidr } from "./ipv4.js";
+import { contains, parseCidr } from "./ipv4.js";
+import { meshConflicts, meshKey, sharedResource } from "./conflicts.js";
 import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
 import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
@@ -124,6 +125,8 @@ export interface MeshPlan {
   relays: Array<{ machines: [string, string]; via: string }>;
   /** NAT'd pairs with no relay, as "a<->b", sorted. */
   unreachablePairs: string[];
+  /** Why the mesh is refused as a whole (mesh/conflicts.ts): then it allocates nothing. */
+  refused?: SpecError;
 }
 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -205,6 +208,16 @@ export function planMesh(
     relays,
     unreachablePairs,
   };
+}
+
+/**
+ * The plan of a mesh refused by meshConflicts: its members, and nothing else. It allocates no
+ * subnet (a subnet of an overlapping pool would be routed twice on a shared machine), so no
+ * machine configures it; what its machines already have of it is left as it is.
+ */
+export function refusedMeshPlan(mesh: ResolvedMesh, machines: readonly Machine[], refusal: SpecError): MeshPlan {
+  const members = machines.filter((m) => isMember(mesh, m) && !m.metadata.deletionTimestamp).map((m) => m.metadata.name ?? "").sort();
+  return { mesh, members, allocations: [], errors: [refusal], relays: [], unreachablePairs: [], refused: refusal };
 }
 
 function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan {
@@ -336,17 +349,6 @@ export function planHost(namespace: string, machine: string, views: readonly Mes
   return { namespace, machine, networks, errors };
 }
 
-function sharedResource(a: ResolvedMesh, b: ResolvedMesh): { field: string; what: string } | undefined {
-  if (a.interface === b.interface) return { field: "spec.interface", what: `interface ${a.interface}` };
-  if (a.bridge === b.bridge) return { field: "spec.interface", what: `bridge ${a.bridge}` };
-  if (a.listenPort === b.listenPort) return { field: "spec.listenPort", what: `UDP port ${a.listenPort}` };
-  if (a.dockerNetwork === b.dockerNetwork) return { field: "spec.dockerNetwork", what: `Docker network ${a.dockerNetwork}` };
-  const pa = parseCidr(a.cidr);
-  const pb = parseCidr(b.cidr);
-  if (pa && pb && overlaps(pa, pb)) return { field: "spec.cidr", what: `overlapping pools ${a.cidr} and ${b.cidr}` };
-  return undefined;
-}
-
 /** Members of a mesh as planHost needs them, from Machines and the mesh plan. */
 export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKeys: ReadonlyMap<string, string>): Member[] {
   const subnets = new Map(plan.allocations.map((a) => [a.machine, a.subnet]));
@@ -379,9 +381,14 @@ export function planAll(
     if (r.mesh) resolved.push(r.mesh);
   }
   resolved.sort((a, b) => (a.namespace + "/" + a.name < b.namespace + "/" + b.name ? -1 : 1));
-  const meshPlans = resolved.map((mesh) => planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) }));
+  // The same decision as the controllers': a mesh clashing with an earlier one on a machine is refused whole.
+  const refused = meshConflicts(resolved, machines);
+  const meshPlans = resolved.map((mesh) => {
+    const refusal = refused.get(meshKey(mesh));
+    return refusal ? refusedMeshPlan(mesh, machines, refusal) : planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) });
+  });
   for (const p of meshPlans) errors.push(...p.errors);
-  const views = meshPlans.map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys) } }));
+  const views = meshPlans.filter((p) => !p.refused).map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys) } }));
   const hosts = [...machines]
     .sort((a, b) => ((a.metadata.namespace ?? "default") + "/" + a.metadata.name < (b.metadata.namespace ?? "default") + "/" + b.metadata.name ? -1 : 1))
     .map((m) => {
@@ -390,7 +397,9 @@ export function planAll(
       const mine = views.filter((v) => v.plan.mesh.namespace === ns && v.plan.members.includes(name)).map((v) => v.view);
       const h = planHost(ns, name, mine, facts.get(`${ns}/${name}`) ?? {});
       errors.push(...h.errors);
-      return h;
+      // A refused mesh this machine belongs to: said on the machine too (already counted above).
+      const refusals = meshPlans.filter((p) => p.refused && p.mesh.namespace === ns && p.members.includes(name)).map((p) => p.refused!);
+      return { ...h, errors: [...refusals, ...h.errors] };
     });
   return { meshes: meshPlans, hosts, errors };
 }

@@ -98,7 +98,8 @@ const indent = (text: string, by = "    ") =>
 export function renderHostPlan(host: HostPlan, ssh: string): string {
   const out: string[] = [`Machine ${host.namespace}/${host.machine} (${ssh})`];
   if (host.networks.length === 0 && host.errors.length === 0) out.push("  not a member of any MeshNetwork: nothing to configure");
-  for (const e of host.errors) out.push(`  ERROR ${e.kind} ${e.namespace}/${e.name} ${e.field}: ${e.message}`);
+  // The message itself is among the plan's errors; here only which mesh is left out of this machine.
+  for (const e of host.errors) out.push(`  ${e.kind} ${e.namespace}/${e.name}: REFUSED (${e.field}, see the errors): nothing of it configured on this machine`);
   for (const net of host.networks) {
     out.push(`  MeshNetwork ${host.namespace}/${net.meshNetwork}: subnet ${net.subnet}, interface ${net.wireguard.interface}, bridge ${net.docker.bridge}, mtu ${net.docker.mtu}`);
     out.push("    docker network:", `      ${shJoin(dockerNetworkCreateArgv(net))}`);
