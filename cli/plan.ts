@@ -6,14 +6,19 @@ import { renderHostPlan } from "../mesh/render.js";
 import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER } from "../mesh/defaults.js";
 import { describeManifest, readManifests, ManifestError, type Manifest } from "./manifests.js";
 import { checkManifest } from "./validate.js";
+import { DEFAULT_PLAN_FACTS, readHostFacts } from "./host-facts.js";
+import type { HostFacts } from "../mesh/plan.js";
 
 export interface PlanOutput {
   text: string;
   errors: string[];
 }
 
-/** Plans manifests into the text `dockmesh plan` prints; errors name file, object and field. */
-export function planManifests(manifests: readonly Manifest[]): PlanOutput {
+/**
+ * Plans manifests into the text `dockmesh plan` prints; errors name file, object and field.
+ * `facts`: per Machine ("namespace/name"), as --host-facts gives them; others get DEFAULT_PLAN_FACTS.
+ */
+export function planManifests(manifests: readonly Manifest[], facts: ReadonlyMap<string, HostFacts> = new Map(), factsFile?: string): PlanOutput {
   const errors: string[] = [];
   const meshes: MeshNetwork[] = [];
   const machines: Machine[] = [];
@@ -38,9 +43,12 @@ export function planManifests(manifests: readonly Manifest[]): PlanOutput {
     if (obj.kind === "Machine") machines.push(obj);
     else meshes.push(obj);
   }
+  const known = new Set(machines.map((m) => `${m.metadata.namespace}/${m.metadata.name}`));
+  for (const k of facts.keys()) if (!known.has(k)) errors.push(`${factsFile ?? "host facts"}: ${k}: no such Machine in the manifests`);
   if (errors.length) return { text: "", errors };
 
-  const plan = planAll(meshes, machines);
+  const hostFacts = new Map([...known].map((k) => [k, facts.get(k) ?? DEFAULT_PLAN_FACTS]));
+  const plan = planAll(meshes, machines, new Map(), hostFacts);
   for (const e of plan.errors) {
     const m = origin.get(`${e.kind}/${e.namespace}/${e.name}`);
     errors.push(`${m ? m.file + ": " : ""}${e.kind} ${e.namespace}/${e.name}: ${e.field}: ${e.message}`);
@@ -57,7 +65,7 @@ export function planManifests(manifests: readonly Manifest[]): PlanOutput {
   for (const h of plan.hosts) {
     const m = byName.get(`${h.namespace}/${h.machine}`)!;
     const ssh = `ssh ${m.spec.ssh.user ?? DEFAULT_SSH_USER}@${m.spec.ssh.host}:${m.spec.ssh.port ?? DEFAULT_SSH_PORT}${m.spec.ssh.bastion ? ` via ${m.spec.ssh.bastion.host}` : ""}`;
-    sections.push(renderHostPlan(h, ssh));
+    sections.push(renderHostPlan(h, ssh, facts.has(`${h.namespace}/${h.machine}`) ? `from ${factsFile ?? "--host-facts"}` : "assumed; set with --host-facts FILE"));
   }
   return { text: sections.join("\n"), errors: [...new Set(errors)] };
 }
@@ -67,10 +75,14 @@ export function registerPlan(program: Command): void {
     .command("plan")
     .description("print what would be configured on each host for the given MeshNetwork and Machine manifests (touches no host)")
     .requiredOption("-f, --filename <paths...>", "YAML files or directories (multi-document YAML; other kinds such as Secrets are skipped)")
-    .action((opts: { filename: string[] }) => {
+    .option(
+      "--host-facts <file>",
+      "YAML mapping Machine name → what the controller would observe on it: uplinkMtu, rawTable, inputDrops, systemd (default: 1500, true, false, true)",
+    )
+    .action((opts: { filename: string[]; hostFacts?: string }) => {
       let out: PlanOutput;
       try {
-        out = planManifests(readManifests(opts.filename));
+        out = planManifests(readManifests(opts.filename), opts.hostFacts ? readHostFacts(opts.hostFacts) : new Map(), opts.hostFacts);
       } catch (err) {
         if (err instanceof ManifestError) out = { text: "", errors: [err.message] };
         else throw err;

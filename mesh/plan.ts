@@ -14,6 +14,9 @@ export const RULE_COMMENT_PREFIX = "dockmesh:";
 /** Comment of the INPUT jump to INPUT_CHAIN, shared by every mesh on the host. */
 export const INPUT_JUMP_COMMENT = "dockmesh";
 
+/** Label on the Docker networks dockmesh creates (value: the interface): it never touches a network without it. */
+export const NETWORK_LABEL = "dockmesh.io/interface";
+
 /** Chain dockmesh creates in the filter table to open WireGuard's port on firewalled hosts. */
 export const INPUT_CHAIN = "DOCKMESH-INPUT";
 
@@ -36,6 +39,8 @@ export interface DockerNetworkPlan {
   mtu: number;
   /** Driver options, sorted by key. */
   options: Record<string, string>;
+  /** Labels, NETWORK_LABEL among them. */
+  labels: Record<string, string>;
 }
 
 export interface PeerPlan {
@@ -87,6 +92,8 @@ export interface HostPlan {
   networks: NetworkPlan[];
   /** Meshes this machine belongs to but cannot be configured for, and why. */
   errors: SpecError[];
+  /** The host facts it was planned with. */
+  facts: HostFacts;
 }
 
 /** A member as planHost needs it. */
@@ -112,6 +119,8 @@ export interface HostFacts {
   inputDrops?: boolean;
   /** The raw table is there: Docker 28+ drops traffic to containers in raw PREROUTING. */
   rawTable?: boolean;
+  /** systemd runs the host (/run/systemd/system): a changed unit drop-in is followed by daemon-reload. */
+  systemd?: boolean;
 }
 
 export interface MeshPlan {
@@ -300,6 +309,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
         "com.docker.network.bridge.trusted_host_interfaces": iface,
         "com.docker.network.driver.mtu": String(mtu),
       },
+      labels: { [NETWORK_LABEL]: iface },
     },
     wireguard: { interface: iface, listenPort: mesh.listenPort, mtu, configPath: `/etc/wireguard/${iface}.conf`, peers: peerList },
     rules,
@@ -346,7 +356,7 @@ export function planHost(namespace: string, machine: string, views: readonly Mes
     taken.push({ mesh: view.mesh });
     networks.push(networkFor(self, view, facts));
   }
-  return { namespace, machine, networks, errors };
+  return { namespace, machine, networks, errors, facts };
 }
 
 /** Members of a mesh as planHost needs them, from Machines and the mesh plan. */

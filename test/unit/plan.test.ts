@@ -32,6 +32,7 @@ test("plan: three public machines form a full mesh with endpoints and no keepali
       "com.docker.network.bridge.trusted_host_interfaces": "dm-mesh",
       "com.docker.network.driver.mtu": "1420",
     },
+    labels: { "dockmesh.io/interface": "dm-mesh" },
   });
   assert.deepEqual(a.rules, [
     { table: "filter", chain: "DOCKER-USER", args: ["-i", "dm-mesh", "-o", "br-dm-mesh", "-m", "comment", "--comment", "dockmesh:dm-mesh", "-j", "ACCEPT"] },
