@@ -231,7 +231,7 @@ export class MachineReconciler {
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
-      const ready = await this.writeOutcome(m, outcome, session, machineKey);
+      const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
       if (result.applied.length) {
         await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
@@ -386,8 +386,12 @@ export class MachineReconciler {
     await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions }), { logger: this.d.log });
   }
 
-  /** Writes status for an outcome; returns whether the machine is Ready. */
-  private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey): Promise<boolean> {
+  /**
+   * Writes status for an outcome; returns whether the machine is Ready. `keep`: the machine's
+   * meshes; one of them not planned (invalid, or refused for a clash) keeps its entry in
+   * status.networks, as the host keeps what it has of it: it is torn down when the mesh goes.
+   */
+  private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey, keep: ReadonlySet<string> = new Set()): Promise<boolean> {
     const gen = m.metadata.generation ?? 0;
     const conds = machineConditions(outcome);
     const ready = readyCondition(conds);
@@ -404,6 +408,8 @@ export class MachineReconciler {
         if (obs.dockerVersion) next.dockerVersion = obs.dockerVersion;
         next.wireguardImplementation = obs.wireguardImplementation;
         next.networks = networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []);
+        const planned = new Set(next.networks.map((n) => n.meshNetwork));
+        next.networks.push(...(cur?.networks ?? []).filter((n) => keep.has(n.meshNetwork) && !planned.has(n.meshNetwork)));
         next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
         const good = outcome.peers.filter((p) => p.state === "Connected" || p.state === "Relayed").length;
         next.peers = `${good}/${outcome.peers.length}`;
