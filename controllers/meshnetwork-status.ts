@@ -25,6 +25,18 @@ export function invalidMeshStatus(errors: readonly SpecError[]): MeshStatusParts
   };
 }
 
+/**
+ * Whether a member is ready as far as this mesh goes: Ready, or not Ready only because another
+ * mesh it is in was refused for a clash (MeshConflict) while everything else on it is fine.
+ */
+function readyForMesh(m: Machine | undefined): boolean {
+  const conds = m?.status?.conditions;
+  const ready = findCondition(conds, "Ready");
+  if (ready?.status === "True") return true;
+  if (ready?.reason !== "MeshConflict") return false;
+  return ["Reachable", "DockerReady", "WireGuardReady", "PeersConnected"].every((t) => findCondition(conds, t)?.status === "True");
+}
+
 export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine>): MeshStatusParts {
   if (plan.refused) {
     // Configured on none of its machines: none counts as ready for it, and it holds no subnet.
@@ -34,7 +46,7 @@ export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine
       ready: { type: "Ready", status: "False", reason: "MeshConflict", message: `${plan.refused.field}: ${plan.refused.message}` },
     };
   }
-  const ready = plan.members.filter((n) => findCondition(machines.get(n)?.status?.conditions, "Ready")?.status === "True");
+  const ready = plan.members.filter((n) => readyForMesh(machines.get(n)));
   const readySet = new Set(ready);
   const notReady = plan.members.filter((n) => !readySet.has(n));
   const fields: MeshStatusParts["fields"] = {

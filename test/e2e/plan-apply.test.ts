@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Machine } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, appliedSteps, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, appliedSteps, eventually, yamlDoc } from "../support/mesh-env.js";
 import { projectRoot } from "../support/golden.js";
 
 // This file's own lab (issue 12 §6): prefix, address blocks and ports differ from every other test's.
@@ -129,6 +129,11 @@ describe("dockmesh plan = what apply runs, on lab hosts", { timeout: 900_000 }, 
     for (const h of HOSTS) await wipe(h);
     const from = appliedSteps(env.log).length;
     await env.startController();
+    // Ready in status may still be the one from before the wipe: wait for each host's apply to end first.
+    await eventually("every host re-applied", async () => {
+      const lines = appliedSteps(env.log).slice(from);
+      return HOSTS.every((h) => lines.includes(`default/${h} [#] systemctl enable wg-quick@dm0.service`)) ? true : undefined;
+    }, 180_000);
     await wait();
 
     const facts: Record<string, Record<string, number | boolean>> = {};

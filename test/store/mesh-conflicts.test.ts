@@ -154,6 +154,12 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
     assert.ok(!host.links.has("dm1") && !host.networks.has("second"), `${n}: nothing of second on the host`);
   }
   assert.ok(fleet.get("m1")!.host.links.has("dm0"), "the first mesh stays configured");
+  // The mesh that kept the machines is fine on them: it says so, the conflict is said where it is.
+  await until("mesh counted ready", async () => {
+    const m = await mesh("mesh");
+    return m.status?.machines === "2/2" && cond(m, "Ready")?.reason === "AllMachinesReady" ? true : undefined;
+  }, 30_000);
+  console.log(`# kubectl get meshnetworks,machines:\n${(await kubectl(["get", "meshnetworks,machines"])).replace(/^/gm, "# ")}`);
   assert.equal(fleet.get("m3")!.counters.sessions, m3Sessions, "m3 has nothing to configure since: not contacted");
 
   // The same cidr as the first: refused too, and no /24 handed out twice.

@@ -134,3 +134,18 @@ test("conflicts: refusedMeshPlan lists members and nothing else", () => {
   assert.deepEqual(p.members, ["m1", "m2", "m3"]);
   assert.deepEqual([p.allocations, p.relays, p.unreachablePairs, p.errors], [[], [], [], [err]]);
 });
+
+test("conflicts: the mesh that keeps a machine counts it ready when only the refused mesh keeps it from Ready", () => {
+  const c = (type: string, status: "True" | "False", reason = "X") => ({ type, status, reason, message: "", lastTransitionTime: "2026-01-01T00:00:00Z" });
+  const withConds = (name: string, i: number, conds: ReturnType<typeof c>[]) => ({ ...pub(name, i), status: { conditions: conds } });
+  const fine = ["Reachable", "DockerReady", "WireGuardReady", "PeersConnected"].map((t) => c(t, "True"));
+  const machines = [
+    withConds("m1", 0, [c("Ready", "False", "MeshConflict"), c("NetworkConfigured", "False", "MeshConflict"), ...fine]),
+    withConds("m2", 1, [c("Ready", "True", "Converged"), ...fine]),
+    withConds("m3", 2, [c("Ready", "False", "MeshConflict"), c("NetworkConfigured", "False", "MeshConflict"), ...fine.slice(0, 3), c("PeersConnected", "False", "HandshakePending")]),
+  ];
+  const p = planMesh(resolved(mesh("mesh")), machines);
+  const st = meshStatus(p, new Map(machines.map((m) => [m.metadata.name!, m])));
+  assert.equal(st.fields.machines, "2/3", "m1 counts; m3 has a problem of its own (peers)");
+  assert.match(st.ready.message, /not ready: m3 \(MeshConflict\)/);
+});
