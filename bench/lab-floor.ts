@@ -6,10 +6,10 @@ import type { Lab, LabHost } from "../lab/lab.js";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { connect, type HostSession, type SshTarget } from "../hosts/ssh.js";
 import { observeHost, hostFacts } from "../hosts/observe.js";
-import { diffHost, NETWORK_LABEL } from "../hosts/diff.js";
+import { diffHost } from "../hosts/diff.js";
 import { generateKeyPair, type KeyPair } from "../mesh/keys.js";
 import { planAll, type HostFacts, type NetworkPlan } from "../mesh/plan.js";
-import { renderWgConfig } from "../mesh/render.js";
+import { dockerNetworkCreateArgv, renderWgConfig } from "../mesh/render.js";
 import { shJoin } from "../mesh/shell.js";
 import { MESH } from "./lab-setup.js";
 
@@ -56,11 +56,8 @@ function manifests(lab: Lab, hosts: readonly string[]): { mesh: MeshNetwork; mac
 
 /** The one command a host gets: its files arrive on stdin (one base64 line each). */
 function hostScript(net: NetworkPlan): string {
-  const createArgs = [
-    "docker", "network", "create", "--driver", "bridge", "--subnet", net.docker.subnet, "--label", `${NETWORK_LABEL}=${net.wireguard.interface}`,
-    ...Object.entries(net.docker.options).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
-    net.docker.name,
-  ];
+  // The same argv apply's ensure_network uses (mesh/commands.ts).
+  const createArgs = dockerNetworkCreateArgv(net);
   const conf = net.wireguard.configPath;
   const dropIn = net.unit.dropInPath;
   const dir = (p: string) => p.slice(0, p.lastIndexOf("/"));

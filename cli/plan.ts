@@ -6,14 +6,19 @@ import { renderHostPlan } from "../mesh/render.js";
 import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER } from "../mesh/defaults.js";
 import { describeManifest, readManifests, ManifestError, type Manifest } from "./manifests.js";
 import { checkManifest } from "./validate.js";
+import { DEFAULT_PLAN_FACTS, readHostFacts } from "./host-facts.js";
+import type { HostFacts } from "../mesh/plan.js";
 
 export interface PlanOutput {
   text: string;
   errors: string[];
 }
 
-/** Plans manifests into the text `dockmesh plan` prints; errors name file, object and field. */
-export function planManifests(manifests: readonly Manifest[]): PlanOutput {
+/**
+ * Plans manifests into the text `dockmesh plan` prints; errors name file, object and field.
+ * `facts`: per Machine ("namespace/name"), as --host-facts gives them; others get DEFAULT_PLAN_FACTS.
+ */
+export function planManifests(manifests: readonly Manifest[], facts: ReadonlyMap<string, HostFacts> = new Map(), factsFile?: string): PlanOutput {
   const errors: string[] = [];
   const meshes: MeshNetwork[] = [];
   const machines: Machine[] = [];
@@ -38,15 +43,19 @@ export function planManifests(manifests: readonly Manifest[]): PlanOutput {
     if (obj.kind === "Machine") machines.push(obj);
     else meshes.push(obj);
   }
+  const known = new Set(machines.map((m) => `${m.metadata.namespace}/${m.metadata.name}`));
+  for (const k of facts.keys()) if (!known.has(k)) errors.push(`${factsFile ?? "host facts"}: ${k}: no such Machine in the manifests`);
   if (errors.length) return { text: "", errors };
 
-  const plan = planAll(meshes, machines);
+  const hostFacts = new Map([...known].map((k) => [k, facts.get(k) ?? DEFAULT_PLAN_FACTS]));
+  const plan = planAll(meshes, machines, new Map(), hostFacts);
   for (const e of plan.errors) {
     const m = origin.get(`${e.kind}/${e.namespace}/${e.name}`);
     errors.push(`${m ? m.file + ": " : ""}${e.kind} ${e.namespace}/${e.name}: ${e.field}: ${e.message}`);
   }
   const sections = plan.meshes.map((p) => {
     const lines = [`MeshNetwork ${p.mesh.namespace}/${p.mesh.name}: pool ${p.mesh.cidr}, /${p.mesh.subnetPrefixLength} per machine, ${p.members.length} member(s)`];
+    if (p.refused) lines.push(`  REFUSED (${p.refused.field}, see the errors): nothing allocated, configured on no machine`);
     for (const a of p.allocations) lines.push(`  ${a.machine}: ${a.subnet}`);
     for (const r of p.relays) lines.push(`  ${r.machines[0]} <-> ${r.machines[1]}: both behind NAT, relayed via ${r.via}`);
     for (const u of p.unreachablePairs) lines.push(`  ${u}: UNREACHABLE (both behind NAT, no member with an endpoint)`);
@@ -56,7 +65,7 @@ export function planManifests(manifests: readonly Manifest[]): PlanOutput {
   for (const h of plan.hosts) {
     const m = byName.get(`${h.namespace}/${h.machine}`)!;
     const ssh = `ssh ${m.spec.ssh.user ?? DEFAULT_SSH_USER}@${m.spec.ssh.host}:${m.spec.ssh.port ?? DEFAULT_SSH_PORT}${m.spec.ssh.bastion ? ` via ${m.spec.ssh.bastion.host}` : ""}`;
-    sections.push(renderHostPlan({ ...h, errors: [] }, ssh));
+    sections.push(renderHostPlan(h, ssh, facts.has(`${h.namespace}/${h.machine}`) ? `from ${factsFile ?? "--host-facts"}` : "assumed; set with --host-facts FILE"));
   }
   return { text: sections.join("\n"), errors: [...new Set(errors)] };
 }
@@ -66,18 +75,21 @@ export function registerPlan(program: Command): void {
     .command("plan")
     .description("print what would be configured on each host for the given MeshNetwork and Machine manifests (touches no host)")
     .requiredOption("-f, --filename <paths...>", "YAML files or directories (multi-document YAML; other kinds such as Secrets are skipped)")
-    .action((opts: { filename: string[] }) => {
+    .option(
+      "--host-facts <file>",
+      "YAML mapping Machine name → what the controller would observe on it: uplinkMtu, rawTable, inputDrops, systemd (default: 1500, true, false, true)",
+    )
+    .action((opts: { filename: string[]; hostFacts?: string }) => {
       let out: PlanOutput;
       try {
-        out = planManifests(readManifests(opts.filename));
+        out = planManifests(readManifests(opts.filename), opts.hostFacts ? readHostFacts(opts.hostFacts) : new Map(), opts.hostFacts);
       } catch (err) {
         if (err instanceof ManifestError) out = { text: "", errors: [err.message] };
         else throw err;
       }
+      // Errors first: what is refused matters more than what would be configured.
+      for (const e of out.errors) process.stderr.write(`error: ${e}\n`);
       process.stdout.write(out.text);
-      if (out.errors.length) {
-        for (const e of out.errors) process.stderr.write(`error: ${e}\n`);
-        process.exitCode = 1;
-      }
+      if (out.errors.length) process.exitCode = 1;
     });
 }

@@ -49,6 +49,7 @@ export class FanOut {
   private readonly meshPlan = new Map<string, string>();
   private readonly meshReady = new Map<string, string>();
   private readonly keys = new Map<string, string>();
+  private readonly meshSpec = new Map<string, string>();
 
   /**
    * A machine's WireGuard key Secret → the machines that configure it as a peer from there:
@@ -108,6 +109,23 @@ export class FanOut {
     if (plan) return { machines: [key, ...namespace().map(objectKey)], meshes };
     const others = namespace().filter((m) => (relay && !m.spec.endpoint) || (readiness && !isReady(m)));
     return { machines: [key, ...others.map(objectKey)], meshes };
+  }
+
+  /**
+   * A MeshNetwork event → meshes: itself; and every mesh of the namespace when it came, went, or
+   * its spec changed, since any of them may clash with it on a machine (mesh/conflicts.ts) or no
+   * longer do. Its status alone (each write of it) concerns no other mesh.
+   */
+  onMeshForMeshes(e: WatchEvent<MeshNetwork>, namespace: () => readonly MeshNetwork[]): string[] {
+    const key = objectKey(e.object);
+    if (e.type === "DELETED") {
+      this.meshSpec.delete(key);
+      return namespace().map(objectKey);
+    }
+    const spec = JSON.stringify([e.object.spec, Boolean(e.object.metadata?.deletionTimestamp)]);
+    const changed = this.meshSpec.get(key) !== spec;
+    this.meshSpec.set(key, spec);
+    return changed ? [key, ...namespace().map(objectKey)] : [key];
   }
 
   /**

@@ -63,6 +63,8 @@ export type Outcome =
       connectedVia: string;
       peers: PeerReport[];
       planErrors: string[];
+      /** The reason planErrors are given under (default WaitingForSubnet). */
+      planErrorReason?: string;
       /** Members not configured as peers yet: they have no WireGuard key so far. */
       pendingPeers?: string[];
       /** MTU changes held back because containers are attached. */
@@ -183,7 +185,7 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
   const leftovers = ["docker", "rules", "routes", "unit", "teardown"].flatMap((a) => describeAreas(result.remaining, a));
   if (outcome.planErrors.length) {
     // A mesh that has no subnet for this machine yet (just joined, or its spec is refused).
-    conds.push({ type: "NetworkConfigured", status: "False", reason: "WaitingForSubnet", message: [...outcome.planErrors].sort().join("; ") });
+    conds.push({ type: "NetworkConfigured", status: "False", reason: outcome.planErrorReason ?? "WaitingForSubnet", message: [...outcome.planErrors].sort().join("; ") });
   } else if (outcome.refusedValues?.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "UnsafeValue", message: `refused: ${listed([...outcome.refusedValues].sort(), "; ")}` });
   } else if (result.blockers.length) {

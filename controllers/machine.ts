@@ -7,6 +7,7 @@ import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
 import { isMember, planHost, planMesh, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
+import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
@@ -65,6 +66,8 @@ interface Snapshot {
   waiting: string[];
   /** Some of those are spec errors (not merely a subnet not allocated yet). */
   invalid: boolean;
+  /** Some of those are meshes refused for clashing with another (mesh/conflicts.ts). */
+  conflict: boolean;
   /** Meshes this machine belongs to. */
   keep: Set<string>;
   /** Peers without a published key yet. */
@@ -150,7 +153,7 @@ export class MachineReconciler {
     if (snap.views.length === 0 && snap.waiting.length > 0 && snap.previous.length === 0) {
       // Nothing to configure (its meshes are invalid or have no subnet for it yet) and nothing to
       // tear down: the host is not contacted; the condition says what is missing.
-      const problem = { condition: "NetworkConfigured" as const, reason: snap.invalid ? "InvalidSpec" : "WaitingForSubnet", message: snap.waiting.join("; ") };
+      const problem = { condition: "NetworkConfigured" as const, reason: snap.conflict ? "MeshConflict" : snap.invalid ? "InvalidSpec" : "WaitingForSubnet", message: snap.waiting.join("; ") };
       await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
@@ -229,7 +232,7 @@ export class MachineReconciler {
       const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
       const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
       if (ambiguous) await this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
@@ -296,6 +299,7 @@ export class MachineReconciler {
     const pending = new Set<string>();
     const refused: string[] = [];
     let invalid = false;
+    let conflict = false;
     const resolved: Array<{ mesh: ResolvedMesh; obj: MeshNetwork }> = [];
     const all: ResolvedMesh[] = [];
     for (const obj of this.d.meshes.list(ns)) {
@@ -312,8 +316,17 @@ export class MachineReconciler {
         waiting.push(`MeshNetwork ${obj.metadata.name} is invalid: ${r.errors.map((e) => `${e.field}: ${e.message}`).join("; ")}`);
       }
     }
+    // Meshes that clash on a machine with one that came first: the decision `dockmesh plan` makes.
+    const conflicts = resolved.length ? meshConflicts(all, this.d.machines.list(ns)) : new Map<string, never>();
     for (const { mesh, obj } of resolved.sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
       keep.add(mesh.name);
+      const refusal = conflicts.get(meshKey(mesh));
+      if (refusal) {
+        // Like an invalid spec: nothing planned for it, and nothing of it torn down (kept).
+        invalid = conflict = true;
+        waiting.push(`MeshNetwork ${mesh.name}: ${refusal.field}: ${refusal.message}`);
+        continue;
+      }
       const checked = checkAllocations(mesh, obj.status?.allocations ?? []);
       refused.push(...checked.refused);
       const allocations = checked.valid;
@@ -345,7 +358,7 @@ export class MachineReconciler {
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
-    return { views, waiting: waiting.sort(), invalid, keep, pending: [...pending].sort(), refused };
+    return { views, waiting: waiting.sort(), invalid, conflict, keep, pending: [...pending].sort(), refused };
   }
 
   /**
@@ -410,7 +423,11 @@ export class MachineReconciler {
     return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallbacks });
   }
 
-  /** Writes status for an outcome; returns whether the machine is Ready. */
+  /**
+   * Writes status for an outcome; returns whether the machine is Ready. `keep`: the machine's
+   * meshes; one of them not planned (invalid, or refused for a clash) keeps its entry in
+   * status.networks, as the host keeps what it has of it: it is torn down when the mesh goes.
+   */
   private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey, keep: ReadonlySet<string> = new Set()): Promise<boolean> {
     const gen = m.metadata.generation ?? 0;
     const conds = machineConditions(outcome);

@@ -93,7 +93,8 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       }),
       machineQueue,
     ),
-    enqueue(keysOf(meshes.events$), meshQueue),
+    // A MeshNetwork: itself; the namespace's other meshes when it may clash with them, or no longer.
+    enqueue(keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMeshForMeshes(e, () => meshes.list(e.object.metadata?.namespace))), meshQueue),
     // A MeshNetwork's spec or allocations: every machine of its namespace re-plans.
     enqueue(
       keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMesh(e, () => machines.list(e.object.metadata?.namespace))),

@@ -25,8 +25,28 @@ export function invalidMeshStatus(errors: readonly SpecError[]): MeshStatusParts
   };
 }
 
+/**
+ * Whether a member is ready as far as this mesh goes: Ready, or not Ready only because another
+ * mesh it is in was refused for a clash (MeshConflict) while everything else on it is fine.
+ */
+function readyForMesh(m: Machine | undefined): boolean {
+  const conds = m?.status?.conditions;
+  const ready = findCondition(conds, "Ready");
+  if (ready?.status === "True") return true;
+  if (ready?.reason !== "MeshConflict") return false;
+  return ["Reachable", "DockerReady", "WireGuardReady", "PeersConnected"].every((t) => findCondition(conds, t)?.status === "True");
+}
+
 export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine>): MeshStatusParts {
-  const ready = plan.members.filter((n) => findCondition(machines.get(n)?.status?.conditions, "Ready")?.status === "True");
+  if (plan.refused) {
+    // Configured on none of its machines: none counts as ready for it, and it holds no subnet.
+    const n = plan.members.length;
+    return {
+      fields: { machines: `0/${n}`, machineCount: n, readyMachineCount: 0, allocations: [] },
+      ready: { type: "Ready", status: "False", reason: "MeshConflict", message: `${plan.refused.field}: ${plan.refused.message}` },
+    };
+  }
+  const ready = plan.members.filter((n) => readyForMesh(machines.get(n)));
   const readySet = new Set(ready);
   const notReady = plan.members.filter((n) => !readySet.has(n));
   const fields: MeshStatusParts["fields"] = {

@@ -2,7 +2,8 @@
 // No SSH: it only decides and records; the Machine reconcilers act on what it records.
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
-import { planMesh } from "../mesh/plan.js";
+import { planMesh, refusedMeshPlan } from "../mesh/plan.js";
+import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { findCondition, setConditions } from "../runtime/conditions.js";
 import type { Informer } from "../runtime/informer.js";
 import type { Logger } from "../runtime/log.js";
@@ -55,6 +56,9 @@ export class MeshNetworkReconciler {
       .list(ns)
       .filter((x) => !x.metadata.deletionTimestamp)
       .flatMap((x) => resolveMesh(x).mesh ?? []);
+    // Refused when it clashes on a machine with a mesh that came first: the decision `dockmesh plan` makes.
+    const refusal = meshConflicts(all, machines).get(meshKey(resolved));
+    if (refusal) return meshStatus(refusedMeshPlan(resolved, machines, refusal), new Map());
     const healthy = machines.filter(canRelay).map((m) => m.metadata.name ?? "");
     const plan = planMesh(resolved, machines, { existing: mesh.status?.allocations ?? [], allMeshes: all, relayCandidates: healthy });
     return meshStatus(plan, new Map(machines.map((m) => [m.metadata.name ?? "", m])));

@@ -3,7 +3,8 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { NetworkPlan, IptablesRule } from "../mesh/plan.js";
-import { INPUT_CHAIN, RULE_COMMENT_PREFIX } from "../mesh/plan.js";
+import { INPUT_CHAIN, NETWORK_LABEL, RULE_COMMENT_PREFIX } from "../mesh/plan.js";
+import { createNetwork, enableUnit, daemonReload, ensureRule, linkMtu, linkUp, removeNetwork, replaceRule, deleteRule, routeDel, routeReplace, wgSync, wgUp, writeDropIn, writeWgConfig } from "../mesh/commands.js";
 import { shJoin } from "../mesh/shell.js";
 import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
 import { DOCKER_NETWORK_NAME, INTERFACE_NAME, UnsafeValueError } from "../mesh/formats.js";
@@ -43,8 +44,7 @@ export interface DiffResult {
   blockers: Blocker[];
 }
 
-/** Label on the Docker networks dockmesh creates: it never touches a network without it. */
-export const NETWORK_LABEL = "dockmesh.io/interface";
+export { NETWORK_LABEL };
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
@@ -110,13 +110,10 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
     return;
   }
 
+  // Every command comes from the plan (mesh/commands.ts); here only which ones this host needs.
   // 1. Docker network.
   const existing = obs.networks.get(net.docker.name);
-  const createArgs = [
-    "--driver", "bridge", "--subnet", net.docker.subnet, "--label", `${NETWORK_LABEL}=${iface}`,
-    ...Object.entries(net.docker.options).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
-  ];
-  const ensure: Step = { op: "ensure_network", args: [net.docker.name, ...createArgs], display: displayArgv(["docker", "network", "create", ...createArgs, net.docker.name]) };
+  const ensure = createNetwork(net);
   if (!existing) {
     add("docker", ensure);
   } else {
@@ -141,7 +138,7 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
         message: `Docker network ${net.docker.name} has ${differs.join(", ")} but ${existing.containers} container(s) attached; dockmesh does not recreate it under running containers: stop or disconnect them and it will be recreated`,
       });
     } else if (differs.length) {
-      add("docker", { op: "remove_network", args: [net.docker.name], display: `docker network rm ${net.docker.name}  # ${differs.join(", ")}` });
+      add("docker", removeNetwork(net.docker.name, differs.join(", ")));
       add("docker", ensure);
     }
   }
@@ -149,18 +146,18 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
   // 2. Files: the wg-quick config (0600: it holds the private key) and the systemd drop-in.
   const files = obs.ifaces.get(iface)?.files ?? new Map<string, string | undefined>();
   const configChanged = files.get(net.wireguard.configPath) !== sha256(config);
-  if (configChanged) add("wireguard", { op: "write_file", args: [net.wireguard.configPath, "600", "700"], display: `write ${net.wireguard.configPath} (mode 0600)`, content: config });
+  if (configChanged) add("wireguard", writeWgConfig(net, config));
   const dropInChanged = files.get(net.unit.dropInPath) !== sha256(net.unit.dropInContent);
-  if (dropInChanged) add("unit", { op: "write_file", args: [net.unit.dropInPath, "644", "755"], display: `write ${net.unit.dropInPath}`, content: net.unit.dropInContent });
+  if (dropInChanged) add("unit", writeDropIn(net));
 
   // 3. The interface: up from the config when missing; otherwise changed live (no restart).
   const link = obs.links.get(iface);
   if (!link) {
-    add("wireguard", { op: "wg_up", args: [iface], display: `wg-quick up ${iface}` });
+    add("wireguard", wgUp(iface));
   } else {
-    if (!link.up) add("wireguard", { op: "link_up", args: [iface], display: `ip link set dev ${iface} up` });
-    if (configChanged || !liveMatches(net, obs.wg.get(iface), publicKey)) add("wireguard", { op: "wg_sync", args: [iface], display: `wg syncconf ${iface} <(wg-quick strip ${iface})` });
-    if (link.mtu !== net.wireguard.mtu) add("wireguard", { op: "link_mtu", args: [iface, String(net.wireguard.mtu)], display: `ip link set dev ${iface} mtu ${net.wireguard.mtu}` });
+    if (!link.up) add("wireguard", linkUp(iface));
+    if (configChanged || !liveMatches(net, obs.wg.get(iface), publicKey)) add("wireguard", wgSync(iface));
+    if (link.mtu !== net.wireguard.mtu) add("wireguard", linkMtu(iface, net.wireguard.mtu));
   }
 
   // 4. Routes to every peer subnet through the interface. A fresh `wg-quick up` of this config
@@ -172,16 +169,16 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
   const want = new Set(net.routes.map((r) => r.destination));
   for (const r of net.routes) {
     if (byWgQuick.has(r.destination)) continue;
-    if (!have.has(r.destination) || !link?.up) add("routes", { op: "route_replace", args: [r.destination, iface], display: `ip route replace ${r.destination} dev ${iface}` });
+    if (!have.has(r.destination) || !link?.up) add("routes", routeReplace({ destination: r.destination, dev: iface }));
   }
-  for (const dst of [...have].sort()) if (!want.has(dst)) add("routes", { op: "route_del", args: [dst, iface], display: `ip route del ${dst} dev ${iface}` });
+  for (const dst of [...have].sort()) if (!want.has(dst)) add("routes", routeDel(dst, iface));
 
   // 5. iptables: every planned rule present and ahead of the verdicts it must precede; ours not planned removed.
   ruleSteps(iface, net.rules, obs, mesh, steps, blockers, freshUp);
 
   // 6. Boot persistence.
-  if (!obs.ifaces.get(iface)?.enabled) add("unit", { op: "enable_unit", args: [iface], display: `systemctl enable ${net.unit.unit}` });
-  if (dropInChanged && obs.systemd) add("unit", { op: "daemon_reload", args: [], display: "systemctl daemon-reload" });
+  if (!obs.ifaces.get(iface)?.enabled) add("unit", enableUnit(net));
+  if (dropInChanged && obs.systemd) add("unit", daemonReload());
 }
 
 /** `freshUp`: the interface comes up from our config in this apply, whose PostUp adds missing rules. */
@@ -206,19 +203,17 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
     const want = iptablesSaveLine(r);
     const at = lines.indexOf(want);
     const firstBlocker = lines.findIndex((l) => blocksOurs(l, r.args, comment));
-    const display = displayArgv(["iptables", "-t", r.table, "-I", r.chain, ...r.args]);
     if (at < 0 && freshUp) continue;
-    if (at < 0) steps.push({ op: "ensure_rule", args: [r.table, r.chain, ...r.args], display, area: "rules", meshNetwork: mesh });
-    else if (firstBlocker >= 0 && firstBlocker < at) steps.push({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${display}  # move ahead of ${lines[firstBlocker]}`, area: "rules", meshNetwork: mesh });
-    else if (lines.indexOf(want, at + 1) >= 0) steps.push({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${display}  # once, not twice`, area: "rules", meshNetwork: mesh });
+    if (at < 0) steps.push({ ...ensureRule(r), area: "rules", meshNetwork: mesh });
+    else if (firstBlocker >= 0 && firstBlocker < at) steps.push({ ...replaceRule(r, `move ahead of ${lines[firstBlocker]}`), area: "rules", meshNetwork: mesh });
+    else if (lines.indexOf(want, at + 1) >= 0) steps.push({ ...replaceRule(r, "once, not twice"), area: "rules", meshNetwork: mesh });
   }
   const wanted = new Set(rules.map((r) => `${r.table}/${iptablesSaveLine(r)}`));
   for (const [chainKey, lines] of obs.iptables) {
     const [table, chain] = chainKey.split("/") as [string, string];
     for (const l of lines ?? []) {
       if (!isOurs(l, iface) || wanted.has(`${table}/${l}`)) continue;
-      const args = ruleLineArgs(l);
-      steps.push({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv(["iptables", "-t", table, "-D", chain, ...args]), area: "rules", meshNetwork: mesh });
+      steps.push({ ...deleteRule(table, chain, ruleLineArgs(l)), area: "rules", meshNetwork: mesh });
     }
   }
 }

@@ -455,7 +455,7 @@ export async function observeHost(session: HostSession, ifaces: readonly string[
 }
 
 /** What the planner needs to know about the host. */
-export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops: boolean; rawTable: boolean } {
+export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops: boolean; rawTable: boolean; systemd: boolean } {
   const input = obs.iptables.get("filter/INPUT") ?? [];
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
@@ -463,6 +463,7 @@ export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops
     uplinkMtu: uplinkMtu(obs) ?? 1500,
     inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
+    systemd: obs.systemd,
   };
 }
 

@@ -5,34 +5,9 @@
 import { shJoin, shQuote } from "../mesh/shell.js";
 import { NO_CONTROL, UnsafeValueError, controlCharacter } from "../mesh/formats.js";
 
-export type StepOp =
-  | "ensure_network"
-  | "remove_network"
-  | "write_file"
-  | "remove_file"
-  | "wg_up"
-  | "wg_down"
-  | "wg_sync"
-  | "link_up"
-  | "link_mtu"
-  | "route_replace"
-  | "route_del"
-  | "ensure_rule"
-  | "replace_rule"
-  | "delete_rule"
-  | "drop_chain"
-  | "enable_unit"
-  | "disable_unit"
-  | "daemon_reload";
-
-export interface Step {
-  op: StepOp;
-  args: string[];
-  /** What a person would read: the command it amounts to. Never holds secrets. */
-  display: string;
-  /** write_file only: the file's content, sent over stdin. */
-  content?: string;
-}
+import type { Step } from "../mesh/commands.js";
+// The steps themselves are built from the plan in mesh/commands.ts.
+export type { Step, StepOp } from "../mesh/commands.js";
 
 export const SCRIPT_PRELUDE = String.raw`
 set -eu

@@ -28,6 +28,8 @@ export interface ResolvedMesh {
   mtu: number | "auto";
   persistentKeepalive: number;
   selector?: MeshNetworkSpecMachineSelector;
+  /** metadata.creationTimestamp: of two meshes that conflict on a machine, the older keeps it (mesh/conflicts.ts). */
+  created?: string;
 }
 
 export interface SpecError {
@@ -78,8 +80,17 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
       mtu: s.mtu ?? "auto",
       persistentKeepalive: s.persistentKeepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
       ...(s.machineSelector ? { selector: s.machineSelector } : {}),
+      ...createdOf(mesh),
     },
   };
+}
+
+/** creationTimestamp as RFC 3339 text: typed Date by client-node, a string on the wire. */
+function createdOf(mesh: MeshNetwork): { created?: string } {
+  const c = mesh.metadata.creationTimestamp as unknown;
+  if (typeof c === "string" && c !== "") return { created: c };
+  if (c instanceof Date && !Number.isNaN(c.getTime())) return { created: c.toISOString() };
+  return {};
 }
 
 export function tunnelMtu(mtu: number | "auto", uplinkMtu: number | undefined): number {

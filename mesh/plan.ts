@@ -3,7 +3,8 @@
 // meshes one machine belongs to into everything that machine needs, in O(members).
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { allocateSubnets, type IpamMember } from "./ipam.js";
-import { contains, overlaps, parseCidr } from "./ipv4.js";
+import { contains, parseCidr } from "./ipv4.js";
+import { meshConflicts, meshKey, sharedResource } from "./conflicts.js";
 import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
 import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
@@ -13,6 +14,9 @@ import { endpointIn } from "./endpoints.js";
 export const RULE_COMMENT_PREFIX = "dockmesh:";
 /** Comment of the INPUT jump to INPUT_CHAIN, shared by every mesh on the host. */
 export const INPUT_JUMP_COMMENT = "dockmesh";
+
+/** Label on the Docker networks dockmesh creates (value: the interface): it never touches a network without it. */
+export const NETWORK_LABEL = "dockmesh.io/interface";
 
 /** Chain dockmesh creates in the filter table to open WireGuard's port on firewalled hosts. */
 export const INPUT_CHAIN = "DOCKMESH-INPUT";
@@ -36,6 +40,8 @@ export interface DockerNetworkPlan {
   mtu: number;
   /** Driver options, sorted by key. */
   options: Record<string, string>;
+  /** Labels, NETWORK_LABEL among them. */
+  labels: Record<string, string>;
 }
 
 export interface PeerPlan {
@@ -87,6 +93,8 @@ export interface HostPlan {
   networks: NetworkPlan[];
   /** Meshes this machine belongs to but cannot be configured for, and why. */
   errors: SpecError[];
+  /** The host facts it was planned with. */
+  facts: HostFacts;
 }
 
 /** A member as planHost needs it. */
@@ -112,6 +120,8 @@ export interface HostFacts {
   inputDrops?: boolean;
   /** The raw table is there: Docker 28+ drops traffic to containers in raw PREROUTING. */
   rawTable?: boolean;
+  /** systemd runs the host (/run/systemd/system): a changed unit drop-in is followed by daemon-reload. */
+  systemd?: boolean;
 }
 
 export interface MeshPlan {
@@ -125,6 +135,8 @@ export interface MeshPlan {
   relays: Array<{ machines: [string, string]; via: string }>;
   /** NAT'd pairs with no relay, as "a<->b", sorted. */
   unreachablePairs: string[];
+  /** Why the mesh is refused as a whole (mesh/conflicts.ts): then it allocates nothing. */
+  refused?: SpecError;
 }
 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -208,6 +220,16 @@ export function planMesh(
   };
 }
 
+/**
+ * The plan of a mesh refused by meshConflicts: its members, and nothing else. It allocates no
+ * subnet (a subnet of an overlapping pool would be routed twice on a shared machine), so no
+ * machine configures it; what its machines already have of it is left as it is.
+ */
+export function refusedMeshPlan(mesh: ResolvedMesh, machines: readonly Machine[], refusal: SpecError): MeshPlan {
+  const members = machines.filter((m) => isMember(mesh, m) && !m.metadata.deletionTimestamp).map((m) => m.metadata.name ?? "").sort();
+  return { mesh, members, allocations: [], errors: [refusal], relays: [], unreachablePairs: [], refused: refusal };
+}
+
 function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan {
   const { mesh } = view;
   const iface = mesh.interface;
@@ -288,6 +310,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
         "com.docker.network.bridge.trusted_host_interfaces": iface,
         "com.docker.network.driver.mtu": String(mtu),
       },
+      labels: { [NETWORK_LABEL]: iface },
     },
     wireguard: { interface: iface, listenPort: mesh.listenPort, mtu, configPath: `/etc/wireguard/${iface}.conf`, peers: peerList },
     rules,
@@ -334,18 +357,7 @@ export function planHost(namespace: string, machine: string, views: readonly Mes
     taken.push({ mesh: view.mesh });
     networks.push(networkFor(self, view, facts));
   }
-  return { namespace, machine, networks, errors };
-}
-
-function sharedResource(a: ResolvedMesh, b: ResolvedMesh): { field: string; what: string } | undefined {
-  if (a.interface === b.interface) return { field: "spec.interface", what: `interface ${a.interface}` };
-  if (a.bridge === b.bridge) return { field: "spec.interface", what: `bridge ${a.bridge}` };
-  if (a.listenPort === b.listenPort) return { field: "spec.listenPort", what: `UDP port ${a.listenPort}` };
-  if (a.dockerNetwork === b.dockerNetwork) return { field: "spec.dockerNetwork", what: `Docker network ${a.dockerNetwork}` };
-  const pa = parseCidr(a.cidr);
-  const pb = parseCidr(b.cidr);
-  if (pa && pb && overlaps(pa, pb)) return { field: "spec.cidr", what: `overlapping pools ${a.cidr} and ${b.cidr}` };
-  return undefined;
+  return { namespace, machine, networks, errors, facts };
 }
 
 /**
@@ -384,9 +396,14 @@ export function planAll(
     if (r.mesh) resolved.push(r.mesh);
   }
   resolved.sort((a, b) => (a.namespace + "/" + a.name < b.namespace + "/" + b.name ? -1 : 1));
-  const meshPlans = resolved.map((mesh) => planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) }));
+  // The same decision as the controllers': a mesh clashing with an earlier one on a machine is refused whole.
+  const refused = meshConflicts(resolved, machines);
+  const meshPlans = resolved.map((mesh) => {
+    const refusal = refused.get(meshKey(mesh));
+    return refusal ? refusedMeshPlan(mesh, machines, refusal) : planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) });
+  });
   for (const p of meshPlans) errors.push(...p.errors);
-  const views = meshPlans.map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys, resolved.filter((r) => r.namespace === p.mesh.namespace)) } }));
+  const views = meshPlans.filter((p) => !p.refused).map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys, resolved.filter((r) => r.namespace === p.mesh.namespace)) } }));
   const hosts = [...machines]
     .sort((a, b) => ((a.metadata.namespace ?? "default") + "/" + a.metadata.name < (b.metadata.namespace ?? "default") + "/" + b.metadata.name ? -1 : 1))
     .map((m) => {
@@ -395,7 +412,9 @@ export function planAll(
       const mine = views.filter((v) => v.plan.mesh.namespace === ns && v.plan.members.includes(name)).map((v) => v.view);
       const h = planHost(ns, name, mine, facts.get(`${ns}/${name}`) ?? {});
       errors.push(...h.errors);
-      return h;
+      // A refused mesh this machine belongs to: said on the machine too (already counted above).
+      const refusals = meshPlans.filter((p) => p.refused && p.mesh.namespace === ns && p.members.includes(name)).map((p) => p.refused!);
+      return { ...h, errors: [...refusals, ...h.errors] };
     });
   return { meshes: meshPlans, hosts, errors };
 }

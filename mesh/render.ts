@@ -1,6 +1,7 @@
 // Rendering: wg-quick configuration text, iptables and docker commands, and the human plan.
 import { shJoin } from "./shell.js";
-import { INPUT_CHAIN, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
+import { INPUT_CHAIN, type HostFacts, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
+import { firstApply, networkCreateArgs } from "./commands.js";
 import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "./formats.js";
 
 /** The INPUT → DOCKMESH-INPUT jump, which every mesh on a host shares. */
@@ -18,11 +19,9 @@ export function iptablesSaveLine(rule: IptablesRule): string {
   return shJoin(["-A", rule.chain, ...rule.args]);
 }
 
+/** The argv apply's ensure_network amounts to (mesh/commands.ts builds both). */
 export function dockerNetworkCreateArgv(net: NetworkPlan): string[] {
-  const opts = Object.entries(net.docker.options)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .flatMap(([k, v]) => ["-o", `${k}=${v}`]);
-  return ["docker", "network", "create", "--driver", "bridge", "--subnet", net.docker.subnet, ...opts, net.docker.name];
+  return ["docker", "network", "create", ...networkCreateArgs(net), net.docker.name];
 }
 
 /** An integer in [min, max], or UnsafeValueError naming the field. */
@@ -94,18 +93,33 @@ const indent = (text: string, by = "    ") =>
     .map((l) => (l ? by + l : l))
     .join("\n");
 
-/** The human-readable plan of one host, as `dockmesh plan` prints it. Deterministic. */
-export function renderHostPlan(host: HostPlan, ssh: string): string {
-  const out: string[] = [`Machine ${host.namespace}/${host.machine} (${ssh})`];
+/** Host facts in one line, as the plan was made for them. */
+export function describeFacts(f: HostFacts): string {
+  return `uplinkMtu=${f.uplinkMtu ?? "unknown (1500)"} rawTable=${Boolean(f.rawTable)} inputDrops=${Boolean(f.inputDrops)} systemd=${Boolean(f.systemd)}`;
+}
+
+/**
+ * The human-readable plan of one host, as `dockmesh plan` prints it. Deterministic. Each "$ " line
+ * is a step a first apply runs on a host without any of it, in order, exactly as the controller
+ * logs it ("[#] …"); file contents and what `wg-quick up` does itself are indented below.
+ * `factsFrom` says where the host facts came from.
+ */
+export function renderHostPlan(host: HostPlan, ssh: string, factsFrom = "observed"): string {
+  const out: string[] = [`Machine ${host.namespace}/${host.machine} (${ssh})`, `  host facts (${factsFrom}): ${describeFacts(host.facts)}`];
   if (host.networks.length === 0 && host.errors.length === 0) out.push("  not a member of any MeshNetwork: nothing to configure");
-  for (const e of host.errors) out.push(`  ERROR ${e.kind} ${e.namespace}/${e.name} ${e.field}: ${e.message}`);
+  // The message itself is among the plan's errors; here only which mesh is left out of this machine.
+  for (const e of host.errors) out.push(`  ${e.kind} ${e.namespace}/${e.name}: REFUSED (${e.field}, see the errors): nothing of it configured on this machine`);
   for (const net of host.networks) {
     out.push(`  MeshNetwork ${host.namespace}/${net.meshNetwork}: subnet ${net.subnet}, interface ${net.wireguard.interface}, bridge ${net.docker.bridge}, mtu ${net.docker.mtu}`);
-    out.push("    docker network:", `      ${shJoin(dockerNetworkCreateArgv(net))}`);
-    out.push(`    wireguard: ${net.wireguard.configPath} (mode 0600)`, indent(renderWgConfig(net, undefined), "      "));
-    out.push("    iptables:", ...net.rules.map((r) => `      ${shJoin(iptablesArgv(r, "-I"))}`));
-    out.push("    routes:", ...(net.routes.length ? net.routes.map((r) => `      ip route replace ${r.destination} dev ${r.dev}`) : ["      (none: no peers yet)"]));
-    out.push("    units:", `      ${net.unit.dropInPath}:`, indent(net.unit.dropInContent, "        "), `      systemctl enable ${net.unit.unit}`);
+    const first = firstApply(net, renderWgConfig(net, undefined), host.facts);
+    for (const s of first.run) {
+      out.push(`    $ ${s.display}`);
+      if (s.content !== undefined) out.push(indent(s.content, "        "));
+      if (s.op !== "wg_up") continue;
+      out.push("        # runs the config's PostUp rules and adds a route per AllowedIPs; one missing later is re-added with:");
+      out.push(...first.byWgQuick.map((b) => `        ${b.display}`));
+      if (net.routes.length === 0) out.push("        # (no routes: no peers yet)");
+    }
     if (net.relay) out.push("    relay: forwards between NAT'd members of this mesh");
     for (const r of net.relayed) out.push(`    peer ${r.machine}: both behind NAT, relayed via ${r.via}`);
     for (const u of net.unreachable) out.push(`    peer ${u}: UNREACHABLE, both behind NAT and no member has an endpoint to relay through`);

@@ -18,6 +18,7 @@ const keyOf = (o: Named) => `${o.metadata?.namespace ?? "default"}/${o.metadata?
 export interface FakeInformer<T> {
   informer: Informer<T & Named>;
   set(o: T): void;
+  delete(key: string): void;
 }
 
 export function fakeInformer<T extends Named>(objects: readonly T[]): FakeInformer<T> {
@@ -26,7 +27,7 @@ export function fakeInformer<T extends Named>(objects: readonly T[]): FakeInform
     get: (key: string) => byKey.get(key),
     list: (ns?: string) => [...byKey.values()].filter((o) => ns === undefined || (o.metadata?.namespace ?? "default") === ns),
   } as unknown as Informer<T>;
-  return { informer, set: (o) => byKey.set(keyOf(o), o) };
+  return { informer, set: (o) => byKey.set(keyOf(o), o), delete: (key) => byKey.delete(key) };
 }
 
 export const b64 = (s: string): string => Buffer.from(s).toString("base64");
@@ -57,6 +58,8 @@ export interface Harness {
   /** SSH key Secrets as the reconciler reads them by name: change to add or remove one. */
   secrets: Map<string, SecretObject>;
   machines: FakeInformer<Machine>;
+  /** The MeshNetworks as the reconciler's informer has them: set or delete one between reconciles. */
+  meshes: FakeInformer<MeshNetwork>;
   /** The informer's cache of owned Secrets: a peer's key is published by setting its <machine>-wireguard Secret here. */
   keySecrets: FakeInformer<SecretObject>;
   /** Every status written, in order. */
@@ -69,6 +72,7 @@ export interface Harness {
  */
 export function machineReconciler(machines: readonly Machine[], meshes: readonly MeshNetwork[], secrets: readonly SecretObject[], opts: { secretRetryMs?: number } = {}): Harness {
   const m = fakeInformer(machines);
+  const meshInformer = fakeInformer(meshes);
   const sec = fakeInformer(secrets);
   const byKey = new Map(secrets.map((s) => [keyOf(s), s]));
   const hostKeys = fakeHostKeyRecords();
@@ -87,7 +91,7 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
   const reconciler = new MachineReconciler({
     kubeConfig,
     machines: m.informer,
-    meshes: fakeInformer(meshes).informer,
+    meshes: meshInformer.informer,
     secrets: sec.informer,
     readSecret: async (ns, name) => byKey.get(`${ns}/${name}`),
     hostKeys,
@@ -100,5 +104,5 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
     pendingRequeueMs: 5_000,
     ...opts,
   });
-  return { reconciler, machines: m, keySecrets: sec, statuses, hostKeys, secrets: byKey };
+  return { reconciler, machines: m, meshes: meshInformer, keySecrets: sec, statuses, hostKeys, secrets: byKey };
 }

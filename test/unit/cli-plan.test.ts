@@ -62,3 +62,49 @@ test("cli: plan of a missing path says so", () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /\/nonexistent\/dir: no such file or directory/);
 });
+
+test("cli: on a conflict plan prints the errors first, and the refused mesh as refused, not as 'not a member' or allocations", () => {
+  const second = "apiVersion: dockmesh.io/v1alpha1\nkind: MeshNetwork\nmetadata: {name: second}\nspec: {cidr: 10.210.128.0/17, interface: dm1, listenPort: 51822, dockerNetwork: second}\n";
+  const { dir } = planOf({ "a.yaml": MESH, "b.yaml": second, "c.yaml": machineYaml("m1", `{ssh: ${SSH}}`) });
+  // One stream, as in a terminal: what comes first is what is read first.
+  const r = spawnSync("sh", ["-c", `"$0" "$1" plan -f "$2" 2>&1`, process.execPath, `${projectRoot}bin/dockmesh.js`, dir], { encoding: "utf8" });
+  assert.equal(r.status, 1, r.stdout);
+  const lines = r.stdout.split("\n");
+  assert.match(lines[0]!, /^error: .*b\.yaml: MeshNetwork default\/second: spec\.cidr: pool 10\.210\.128\.0\/17 overlaps the pool 10\.210\.0\.0\/16 of MeshNetwork mesh, .* shares machine m1 with it/);
+  assert.equal(lines.filter((l) => l.startsWith("error: ")).length, 1, "said once, not once per machine");
+  assert.match(r.stdout, /^ {2}REFUSED \(spec\.cidr, see the errors\): nothing allocated, configured on no machine$/m);
+  assert.match(r.stdout, /^ {2}MeshNetwork default\/second: REFUSED \(spec\.cidr, see the errors\): nothing of it configured on this machine$/m);
+  assert.doesNotMatch(r.stdout, /not a member|10\.210\.128\.0\/24/);
+});
+
+const factsCases: Array<{ name: string; facts: string; want: RegExp }> = [
+  { name: "an unknown fact", facts: "m1: {rawtable: true}\n", want: /facts\.yaml\.txt: m1\.rawtable: unknown host fact; known: uplinkMtu, rawTable, inputDrops, systemd/ },
+  { name: "an MTU out of range", facts: "m1: {uplinkMtu: 70000}\n", want: /m1\.uplinkMtu: 70000 is not an MTU; give an integer from 576 to 65535/ },
+  { name: "a fact that is no boolean", facts: "m1: {inputDrops: yes-please}\n", want: /m1\.inputDrops: "yes-please" is not true or false/ },
+  { name: "a machine not in the manifests", facts: "m9: {systemd: false}\n", want: /facts\.yaml\.txt: default\/m9: no such Machine in the manifests/ },
+  { name: "no mapping", facts: "- m1\n", want: /host facts must be a mapping from Machine name to facts, e\.g\. h1: \{uplinkMtu: 1500/ },
+];
+for (const c of factsCases) {
+  test(`cli: plan --host-facts refuses ${c.name}, naming the field`, () => {
+    const { dir } = planOf({ "a.yaml": MESH, "b.yaml": machineYaml("m1", `{ssh: ${SSH}}`) });
+    writeFileSync(join(dir, "facts.yaml.txt"), c.facts);
+    const r = dockmesh("plan", "-f", dir, "--host-facts", join(dir, "facts.yaml.txt"));
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, c.want);
+  });
+}
+
+test("cli: plan --host-facts plans each host for its facts and says where they came from", () => {
+  const { dir } = planOf({ "a.yaml": MESH, "b.yaml": machineYaml("m1", `{ssh: ${SSH}}`) + "---\n" + machineYaml("m2", `{ssh: ${SSH}}`) });
+  writeFileSync(join(dir, "facts.yaml.txt"), "m1: {uplinkMtu: 9001, rawTable: false, inputDrops: true, systemd: false}\n");
+  const r = dockmesh("plan", "-f", dir, "--host-facts", join(dir, "facts.yaml.txt"));
+  assert.equal(r.status, 0, r.stderr);
+  const [m1, m2] = r.stdout.split(/^Machine /m).slice(1) as [string, string];
+  assert.match(m1, /host facts \(from .*facts\.yaml\.txt\): uplinkMtu=9001 rawTable=false inputDrops=true systemd=false/);
+  assert.match(m1, /mtu 8921/);
+  assert.match(m1, /iptables -t filter -I DOCKMESH-INPUT -p udp -m udp --dport 51820 /);
+  assert.doesNotMatch(m1, /-t raw|daemon-reload/);
+  assert.match(m2, /host facts \(assumed; set with --host-facts FILE\): uplinkMtu=1500 rawTable=true inputDrops=false systemd=true/);
+  assert.match(m2, /iptables -t raw -I PREROUTING /);
+  assert.match(m2, /^ {4}\$ systemctl daemon-reload$/m);
+});

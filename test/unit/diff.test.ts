@@ -281,10 +281,11 @@ test("plan: a firewalled host opens the WireGuard port in dockmesh's chain; the 
 
 test("observe: facts — INPUT policy DROP or a catch-all DROP means the port must be opened", () => {
   const obs = emptyHost();
-  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: false, rawTable: false });
+  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: false, rawTable: false, systemd: false });
   obs.policies.set("filter/INPUT", "DROP");
   obs.iptables.set("raw/PREROUTING", []);
-  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: true, rawTable: true });
+  obs.systemd = true;
+  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: true, rawTable: true, systemd: true });
   obs.policies.set("filter/INPUT", "ACCEPT");
   obs.iptables.set("filter/INPUT", ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A INPUT -j REJECT --reject-with icmp-host-prohibited"]);
   assert.equal(hostFacts(obs).inputDrops, true);

@@ -108,3 +108,19 @@ test("fan-out: a MeshNetwork's allocations or spec reach every machine; a recoun
   assert.equal(fan.onMesh({ type: "MODIFIED", object: spec }, ns).length, 3);
   assert.equal(fan.onMesh({ type: "DELETED", object: spec }, ns).length, 3);
 });
+
+test("fanout: a MeshNetwork's arrival, spec change or deletion re-reconciles its namespace's meshes (they may clash with it, or no longer); its status alone only itself", () => {
+  const fan = new FanOut();
+  const a = mesh("a", { interface: "dma" });
+  const b = mesh("b", { interface: "dmb", listenPort: 51821 });
+  const all = () => [a, b];
+  const keys = (e: Parameters<FanOut["onMeshForMeshes"]>[0]) => fan.onMeshForMeshes(e, all).sort();
+  const cases: Array<[string, Parameters<FanOut["onMeshForMeshes"]>[0], string[]]> = [
+    ["added", { type: "ADDED", object: a }, ["default/a", "default/a", "default/b"]],
+    ["status written", { type: "MODIFIED", object: { ...a, status: { machines: "1/1" } } as MeshNetwork }, ["default/a"]],
+    ["spec changed", { type: "MODIFIED", object: { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" } } }, ["default/a", "default/a", "default/b"]],
+    ["being deleted", { type: "MODIFIED", object: { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" }, metadata: { ...a.metadata, deletionTimestamp: "2026-01-01T00:00:00Z" as unknown as Date } } }, ["default/a", "default/a", "default/b"]],
+    ["deleted", { type: "DELETED", object: a }, ["default/a", "default/b"]],
+  ];
+  for (const [what, e, want] of cases) assert.deepEqual(keys(e), want, what);
+});

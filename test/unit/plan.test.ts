@@ -32,6 +32,7 @@ test("plan: three public machines form a full mesh with endpoints and no keepali
       "com.docker.network.bridge.trusted_host_interfaces": "dm-mesh",
       "com.docker.network.driver.mtu": "1420",
     },
+    labels: { "dockmesh.io/interface": "dm-mesh" },
   });
   assert.deepEqual(a.rules, [
     { table: "filter", chain: "DOCKER-USER", args: ["-i", "dm-mesh", "-o", "br-dm-mesh", "-m", "comment", "--comment", "dockmesh:dm-mesh", "-j", "ACCEPT"] },
@@ -169,9 +170,9 @@ test("plan: two meshes clashing on a machine: the second is refused with an erro
   const { hosts, errors } = planAll(meshes, [pub("a", 0)]);
   assert.deepEqual(host(hosts, "a").networks.map((n) => n.meshNetwork), ["blue"]);
   assert.equal(errors.length, 1);
-  assert.match(errors[0]!.message, /MeshNetworks blue and red both use interface wg0 on machine a; give red a different spec\.interface/);
+  assert.match(errors[0]!.message, /^interface wg0 is also the interface of MeshNetwork blue, which came first .* shares machine a with it: nothing of red is allocated or configured; give it a different spec\.interface/);
   const ports = planAll([mesh("blue", { cidr: "10.1.0.0/16", interface: "b" }), mesh("red", { cidr: "10.1.128.0/17", interface: "r", listenPort: 1 })], [pub("a", 0)]);
-  assert.match(ports.errors[0]!.message, /overlapping pools/);
+  assert.match(ports.errors[0]!.message, /^pool 10\.1\.128\.0\/17 overlaps the pool 10\.1\.0\.0\/16 of MeshNetwork blue/);
 });
 
 interface MtuCase {

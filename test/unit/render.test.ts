@@ -48,6 +48,7 @@ test("render: rule lines match iptables -S's canonical form and docker's argv", 
   ]);
   assert.deepEqual(dockerNetworkCreateArgv(r), [
     "docker", "network", "create", "--driver", "bridge", "--subnet", "10.210.0.0/24",
+    "--label", "dockmesh.io/interface=dm0",
     "-o", "com.docker.network.bridge.name=br-dm0",
     "-o", "com.docker.network.bridge.trusted_host_interfaces=dm0",
     "-o", "com.docker.network.driver.mtu=1420",

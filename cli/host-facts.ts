@@ -1,0 +1,46 @@
+// What `dockmesh plan` assumes about each host, where the controller observes it: the uplink's
+// MTU (for mtu: auto), whether INPUT drops (then the WireGuard port is opened), whether the raw
+// table is there (Docker 28+ drops tunnel traffic there unless let past), whether systemd runs it.
+// Defaults are a typical current host; --host-facts FILE sets them per Machine.
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import type { HostFacts } from "../mesh/plan.js";
+import { ManifestError } from "./manifests.js";
+
+/** A typical host today: Ethernet MTU, Docker 28+ (raw table), no INPUT firewall, systemd. */
+export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = { uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true };
+
+const EXAMPLE = "h1: {uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true}";
+
+/**
+ * Reads a --host-facts file: a YAML mapping from Machine ("name" in namespace default, or
+ * "namespace/name") to its facts; a fact left out keeps its default. Keys are "namespace/name".
+ */
+export function readHostFacts(file: string): Map<string, Required<HostFacts>> {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(file, "utf8"));
+  } catch (cause) {
+    throw new ManifestError(`${file}: cannot read host facts: ${(cause as Error).message.split("\n")[0]}`, { cause });
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new ManifestError(`${file}: host facts must be a mapping from Machine name to facts, e.g. ${EXAMPLE}`);
+  const out = new Map<string, Required<HostFacts>>();
+  for (const [machine, value] of Object.entries(doc as Record<string, unknown>)) {
+    const key = machine.includes("/") ? machine : `default/${machine}`;
+    if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ManifestError(`${file}: ${machine}: facts must be a mapping, e.g. ${EXAMPLE}`);
+    const facts: Required<HostFacts> = { ...DEFAULT_PLAN_FACTS };
+    for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
+      if (field === "uplinkMtu") {
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 576 || v > 65535) throw new ManifestError(`${file}: ${machine}.uplinkMtu: ${JSON.stringify(v)} is not an MTU; give an integer from 576 to 65535`);
+        facts.uplinkMtu = v;
+      } else if (field === "rawTable" || field === "inputDrops" || field === "systemd") {
+        if (typeof v !== "boolean") throw new ManifestError(`${file}: ${machine}.${field}: ${JSON.stringify(v)} is not true or false`);
+        facts[field] = v;
+      } else {
+        throw new ManifestError(`${file}: ${machine}.${field}: unknown host fact; known: uplinkMtu, rawTable, inputDrops, systemd`);
+      }
+    }
+    out.set(key, facts);
+  }
+  return out;
+}
