@@ -158,3 +158,17 @@ test("mesh plan: a machine being deleted keeps its subnet reserved but is no mem
     { machine: "c", subnet: "10.210.2.0/24" },
   ]);
 });
+
+// Issue 12: the NoMachines message named spec.machineSelector for a mesh that has none.
+for (const c of [
+  { name: "no selector", spec: {}, want: /^no Machine in namespace default; spec\.machineSelector is not set, so every Machine created in it joins$/ },
+  { name: "an empty selector", spec: { machineSelector: {} }, want: /^no Machine in namespace default; spec\.machineSelector is not set/ },
+  { name: "a selector", spec: { machineSelector: { matchLabels: { zone: "a" } } }, want: /^no Machine in namespace default matches spec\.machineSelector$/ },
+]) {
+  test(`mesh status: NoMachines with ${c.name} says why`, () => {
+    const m = mesh("mesh");
+    const s = meshStatus(planMesh(resolveMesh({ ...m, spec: { ...m.spec, ...c.spec } }).mesh!, []), new Map());
+    assert.equal(s.ready.reason, "NoMachines");
+    assert.match(s.ready.message, c.want);
+  });
+}
