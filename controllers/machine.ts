@@ -11,6 +11,7 @@ import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
+import { checkLiveness, type Liveness } from "../hosts/liveness.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition, formatTime, setConditions } from "../runtime/conditions.js";
 import type { Informer, SecretObject } from "../runtime/informer.js";
@@ -25,9 +26,9 @@ import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.j
 import { checkAllocations } from "../mesh/allocations.js";
 import { ENDPOINT, shown } from "../mesh/formats.js";
 import { previousFromStatus } from "./previous-networks.js";
-import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { listed, listedPeers, machineConditions, peerReports, peersColumn, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
-import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type SecretReader } from "./ssh-target.js";
+import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type ResolvedTarget, type SecretReader } from "./ssh-target.js";
 import type { HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
@@ -51,6 +52,12 @@ export interface MachineControllerDeps {
   resyncMs: number;
   /** Re-check sooner while peers have not handshaken yet. */
   pendingRequeueMs: number;
+  /**
+   * How often a Ready Machine's host is checked between resyncs (default 30 s; 0: never): one
+   * light command over SSH (interfaces up, peers' handshakes). Ready=True is then at most this
+   * plus the SSH connect timeout (10 s) old: a host that went away is Unreachable within 45 s.
+   */
+  readyCheckMs?: number;
   /**
    * First retry after an SSH key Secret was missing or lacked its key, doubling up to three
    * times this (default 10 s): no watch sees that Secret being created.
@@ -78,9 +85,27 @@ interface Snapshot {
 interface Converged {
   hash: string;
   at: number;
+  /** Last time the host was looked at (the converge, or a Ready check since). */
+  checkedAt: number;
+  /**
+   * Digest of the peers' states as status shows them (peerState), to notice a change. Digests,
+   * not the plan: kept for every Machine, they stay O(1) in the mesh's size.
+   */
+  peers: string;
+  /** Which of its peers the controller could not reach (unmanagedOf). */
+  unmanaged: string;
 }
 
 const ORDER = MACHINE_CONDITION_TYPES as readonly string[];
+
+/** A Ready Machine's host is checked this often between resyncs (MachineControllerDeps.readyCheckMs). */
+export const DEFAULT_READY_CHECK_MS = 30_000;
+
+/** Peers' states as status shows them, to compare one look at the host with the last. */
+const peerState = (peers: readonly PeerReport[]): string =>
+  createHash("sha256")
+    .update(JSON.stringify(peers.map((p) => [p.machine, p.state, Boolean(p.unmanaged)])))
+    .digest("hex");
 
 /** Converges in one reconcile: the first, and again while the plan changed under it. */
 const MAX_CONVERGE_PASSES = 3;
@@ -110,6 +135,8 @@ export class MachineReconciler {
   private readonly converged = new Map<string, Converged>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
+  /** Ready checks made (stillReady), for tests and benchmarks. */
+  readyChecks = 0;
 
   constructor(private readonly d: MachineControllerDeps) {}
 
@@ -161,7 +188,20 @@ export class MachineReconciler {
         .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
-    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) return { requeueAfter: this.d.resyncMs - (now - last.at) };
+    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) {
+      const toResync = this.d.resyncMs - (now - last.at);
+      const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
+      if (!(every > 0)) return { requeueAfter: toResync };
+      const due = last.checkedAt + every - now;
+      // Unless a peer's Machine turned Reachable=False or back (its state counts differently now),
+      // Ready is claimed: once due, check it still holds (the host answers, interfaces up, peers
+      // handshaking). Otherwise converge below and write what it finds.
+      if (last.unmanaged === this.unmanagedOf(m, snap.views)) {
+        if (due > 0) return { requeueAfter: Math.min(due, toResync) };
+        // The plan is the one converged (same hash); its MTU aside, which peer reports do not use.
+        if (await this.stillReady(m, key, resolved, last, machineKey, this.guessPlan(m, snap.views))) return { requeueAfter: Math.min(every, toResync) };
+      }
+    }
 
     const t0 = performance.now();
     await this.d.sshSlots.acquire();
@@ -224,7 +264,7 @@ export class MachineReconciler {
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
       const tConverged = performance.now();
-      const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+      const unmanaged = this.unmanaged(ns);
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
@@ -236,11 +276,67 @@ export class MachineReconciler {
       this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       if (ready) {
-        this.converged.set(key, { hash: hashOf(snap), at: this.d.clock.now() });
-        return { requeueAfter: this.d.resyncMs };
+        const at = this.d.clock.now();
+        this.converged.set(key, { hash: hashOf(snap), at, checkedAt: at, peers: peerState(peers), unmanaged: this.unmanagedOf(m, snap.views) });
+        const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
+        return { requeueAfter: every > 0 ? Math.min(every, this.d.resyncMs) : this.d.resyncMs };
       }
       this.converged.delete(key);
       return { requeueAfter: this.d.pendingRequeueMs };
+    } finally {
+      session?.close();
+      this.d.sshSlots.release();
+    }
+  }
+
+  /** Peers whose own Machine says the controller cannot reach them (not held against this one). */
+  private unmanaged(ns: string): Set<string> {
+    return new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+  }
+
+  /** The peers' states with these handshakes, as peerState writes them. */
+  private peerStates(m: Machine, networks: readonly NetworkPlan[], wg: Liveness["wg"]): string {
+    return peerState(peerReports(networks, { wg }, Math.floor(this.d.clock.now() / 1000), this.unmanaged(m.metadata.namespace ?? "default")));
+  }
+
+  /** The members of these meshes the controller cannot reach now, sorted. */
+  private unmanagedOf(m: Machine, views: readonly MeshView[]): string {
+    const out = this.unmanaged(m.metadata.namespace ?? "default");
+    return JSON.stringify([...new Set(views.flatMap((v) => v.members.map((x) => x.name)).filter((x) => out.has(x)))].sort());
+  }
+
+  /**
+   * The Ready check of a converged Machine: one SSH connection and one light command. True: it
+   * still holds, nothing to write. False: something changed (an interface gone or down, a peer's
+   * state): the caller converges and writes what it finds. A host that cannot be reached is
+   * written as such at once (Ready=False), and retried with backoff.
+   */
+  private async stillReady(m: Machine, key: string, resolved: ResolvedTarget, last: Converged, machineKey: MachineKey, networks: readonly NetworkPlan[]): Promise<boolean> {
+    this.readyChecks++;
+    await this.d.sshSlots.acquire();
+    let session: HostSession | undefined;
+    try {
+      let live: Liveness;
+      try {
+        session = await connect(resolved.target);
+        await this.recordHostKeys(m, resolved.hostKeys, session);
+        live = await checkLiveness(
+          session,
+          networks.map((n) => n.wireguard.interface),
+          this.probes(networks),
+        );
+      } catch (err) {
+        if (!(err instanceof HostError)) throw err;
+        this.converged.delete(key);
+        await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage: "connect" }, undefined, machineKey);
+        throw new Error(`machine ${key}: ${err.message}`, { cause: err });
+      }
+      // An interface without peers prints no handshake line: "up" is the link's state.
+      const up = networks.every((n) => live.links.get(n.wireguard.interface) === true);
+      const same = up && this.peerStates(m, networks, live.wg) === last.peers;
+      if (same) last.checkedAt = this.d.clock.now();
+      else this.converged.delete(key);
+      return same;
     } finally {
       session?.close();
       this.d.sshSlots.release();
@@ -392,11 +488,13 @@ export class MachineReconciler {
         next.wireguardImplementation = obs.wireguardImplementation;
         next.networks = networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []);
         next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
-        const good = outcome.peers.filter((p) => p.state === "Connected" || p.state === "Relayed").length;
-        next.peers = `${good}/${outcome.peers.length}`;
         if (!next.networks.length) delete next.networks;
         if (!next.subnet) delete next.subnet;
       }
+      // The same counts as PeersConnected; none when the host was not observed.
+      const peers = peersColumn(outcome);
+      if (peers === undefined) delete next.peers;
+      else next.peers = peers;
       next.conditions = setConditions(cur?.conditions, [ready, ...conds], gen, now, ORDER);
       return next;
     };

@@ -45,6 +45,30 @@ dapi() { [ -n "$dsock" ] && curl -s --max-time 20 --unix-socket "$dsock" -w '\n%
 `;
 
 /**
+ * Probes idle peers, then nothing else: shared by the observe and the Ready check
+ * (hosts/liveness.ts). Reads "iface source publickey address" lines on stdin.
+ */
+export const PROBE_IDLE_PEERS = String.raw`
+# Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
+# ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
+# handshake, so handshake state reflects reachability even on idle links. Only peers idle for
+# 2 minutes are probed; a peer the interface does not have (yet) is not: it cannot handshake.
+# Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
+# to make WireGuard handshake.
+probe() {
+  if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
+  elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
+  fi
+}
+# One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
+# would run a thousand, each printing a thousand lines), joined with the candidates in awk.
+now=$(date +%s)
+{ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; sed 's/^/p /'; } |
+  awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $3, $5 }' |
+  { while read -r pb pa; do probe "$pb" "$pa" & done; wait; }
+`;
+
+/**
  * The script, written with "@{" for the shell's "${" (a template literal cannot hold "${").
  */
 export const OBSERVE_SCRIPT = String.raw`
@@ -69,23 +93,7 @@ sec links
 ip -j link show 2>/dev/null || echo '[]'
 sec routes
 ip -j route show table main 2>/dev/null || echo '[]'
-# Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
-# ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
-# handshake, so handshake state reflects reachability even on idle links. Only peers idle for
-# 2 minutes are probed; a peer the interface does not have (yet) is not: it cannot handshake.
-# Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
-# to make WireGuard handshake.
-probe() {
-  if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
-  elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
-  fi
-}
-# One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
-# would run a thousand, each printing a thousand lines), joined with the candidates in awk.
-now=$(date +%s)
-{ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; sed 's/^/p /'; } |
-  awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $3, $5 }' |
-  { while read -r pb pa; do probe "$pb" "$pa" & done; wait; }
+${PROBE_IDLE_PEERS}
 sec wg
 wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'
 ipt() { sec iptables "$1:$2"; iptables -w -t "$1" -S "$2" 2>&1; echo "rc=$?"; }
