@@ -12,6 +12,7 @@ import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
 import { checkLiveness, type Liveness } from "../hosts/liveness.js";
+import { containersDetached, describeDetached } from "../hosts/detach.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition, formatTime, setConditions } from "../runtime/conditions.js";
 import type { Informer, SecretObject } from "../runtime/informer.js";
@@ -28,8 +29,8 @@ import { ENDPOINT, shown } from "../mesh/formats.js";
 import { previousFromStatus } from "./previous-networks.js";
 import { listed, listedPeers, machineConditions, peerReports, peersColumn, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
-import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type ResolvedTarget, type SecretReader } from "./ssh-target.js";
-import type { HostKeyRecords } from "./host-keys.js";
+import { isProblem, recordHostKeys, sshEndpointIdOf, sshTargetFor, type HostKeyPlan, type ResolvedTarget, type SecretReader } from "./ssh-target.js";
+import { hostKeyRecordName, type HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
 
@@ -236,7 +237,13 @@ export class MachineReconciler {
         previous: snap.previous,
         probes: (nets) => this.probes(nets),
         log: (line) => this.d.log.info(line, { machine: key }),
-        beforeApply: async (steps) => {
+        beforeApply: async (steps, _networks, obs) => {
+          // A mesh this machine left (deleted, or its labels no longer match): its Docker network
+          // goes, and containers on it are disconnected first. Say which.
+          const detached = containersDetached(steps, obs);
+          if (detached.length) {
+            await this.d.events.event(m, "Warning", "ContainersDetached", `leaving a MeshNetwork: ${describeDetached(detached)}; they keep running without that network`);
+          }
           // Drift on a host that was converged for the same plan: say so before repairing it.
           if (wasReady && last?.hash === hashOf(snap)) {
             const what = [...new Set(steps.map((s) => s.display))].sort();
@@ -514,7 +521,10 @@ export class MachineReconciler {
     this.secretMisses.delete(key);
     if (!hasFinalizer(m)) return;
     const release = m.metadata.annotations?.[RELEASE_ANNOTATION] === "true";
-    if (!release) {
+    const never = release ? undefined : await this.neverContacted(m);
+    if (never) {
+      await this.d.events.event(m, "Normal", "Released", `nothing to clean up: ${never}; released without contacting the host`);
+    } else if (!release) {
       const { previous } = previousFromStatus(m, new Set());
       try {
         const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
@@ -523,16 +533,29 @@ export class MachineReconciler {
           const session = await connect(resolved.target);
           try {
             await this.recordHostKeys(m, resolved.hostKeys, session);
-            const left = await teardown(session, previous, (line) => this.d.log.info(line, { machine: key }));
+            const left = await teardown(
+              session,
+              previous,
+              (line) => this.d.log.info(line, { machine: key }),
+              async (steps, obs) => {
+                const detached = containersDetached(steps, obs);
+                if (detached.length) await this.d.events.event(m, "Warning", "ContainersDetached", `deleting the Machine: ${describeDetached(detached)}; they keep running without that network`);
+              },
+            );
             if (left.length) throw new HostError("ApplyFailed", `still on the host after teardown: ${left.map((s) => s.display).join("; ")}`);
           } finally {
             session.close();
           }
         });
       } catch (err) {
-        const message = `deleting: cannot clean up the host: ${err instanceof Error ? err.message : String(err)}; once it is reachable this finishes by itself, or release it without cleanup: kubectl annotate machine ${m.metadata.name} ${RELEASE_ANNOTATION}=true`;
+        const message = `deleting: cannot clean up the host: ${err instanceof Error ? err.message : String(err)}; once it is reachable this finishes by itself, or release it without cleanup: kubectl -n ${m.metadata.namespace ?? "default"} annotate machine ${m.metadata.name} ${RELEASE_ANNOTATION}=true`;
         const cond: ConditionInput = { type: "Ready", status: "False", reason: "TeardownFailed", message };
-        await writeStatus(this.d.status, m, (cur) => ({ ...cur, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) }), { logger: this.d.log });
+        // The host was not observed: no PEERS count next to Ready=False.
+        const failed = (cur: MachineStatus | undefined): MachineStatus => {
+          const { peers: _peers, ...rest } = cur ?? {};
+          return { ...rest, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) };
+        };
+        await writeStatus(this.d.status, m, failed, { logger: this.d.log });
         throw new Error(`machine ${key}: ${message}`, { cause: err });
       }
       await this.d.events.event(m, "Normal", "TornDown", `removed ${previous.map((p) => p.interface).join(", ") || "nothing (no network was configured)"} from the host`);
@@ -542,7 +565,28 @@ export class MachineReconciler {
     // The WireGuard key Secret is owned by the Machine: the garbage collector removes it with
     // the Machine, so the controller needs no right to delete Secrets.
     await setFinalizers(this.d.kubeConfig, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-    this.d.log.info(release ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
+    this.d.log.info(release || never ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
+  }
+
+  /**
+   * Why nothing can have been applied to the host, or undefined. The evidence is what only the
+   * controller writes: no host key record for the endpoint means no SSH handshake with it ever
+   * completed (the record is made right after the handshake, before any command). Status is a
+   * hint that can only keep the finalizer: a fingerprint, networks or Reachable=True there (an
+   * object contacted before records existed) mean a teardown is tried.
+   */
+  private async neverContacted(m: Machine): Promise<string | undefined> {
+    const s = m.status;
+    if (s?.hostKeyFingerprint || s?.networks?.length || findCondition(s?.conditions, "Reachable")?.status === "True") return undefined;
+    const ns = m.metadata.namespace ?? "default";
+    const id = sshEndpointIdOf(m);
+    try {
+      if ((await this.d.hostKeys.get(ns, id)) !== undefined) return undefined;
+    } catch (err) {
+      this.d.log.warn("cannot read the host key record; tearing down as usual", { machine: `${ns}/${m.metadata.name}`, error: String(err) });
+      return undefined;
+    }
+    return `the controller never connected to ssh ${id} (no host key record Secret ${ns}/${hostKeyRecordName(id)})`;
   }
 }
 

@@ -155,7 +155,13 @@ export interface DockerNetworkState {
   options: Record<string, string>;
   labels: Record<string, string>;
   containers: number;
+  /** Names of the attached containers (checked; at most MAX_CONTAINER_NAMES, sorted): for messages. */
+  containerNames?: string[];
 }
+
+/** Container names kept per network: enough to name them in an Event. */
+export const MAX_CONTAINER_NAMES = 50;
+const isContainerName = (v: unknown): v is string => typeof v === "string" && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(v);
 
 export interface IfaceFiles {
   /** path → sha256 of its content, or undefined when missing. */
@@ -322,7 +328,13 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
   const configs = Array.isArray(ipam?.Config) ? (ipam.Config as Array<{ Subnet?: unknown } | null>) : [];
   // Ours are IPv4 networks: a dual-stack network's IPv6 subnet may come first.
   const subnet = configs.map((c) => c?.Subnet).find(isIpv4Cidr);
-  const containers = n.Containers && typeof n.Containers === "object" ? Object.keys(n.Containers).length : 0;
+  const attached = n.Containers && typeof n.Containers === "object" ? Object.values(n.Containers as Record<string, { Name?: unknown } | null>) : [];
+  const containers = attached.length;
+  const containerNames = attached
+    .map((c) => c?.Name)
+    .filter(isContainerName)
+    .sort()
+    .slice(0, MAX_CONTAINER_NAMES);
   return {
     id: n.Id,
     name: isDockerNetworkName(n.Name) ? n.Name : arg,
@@ -330,6 +342,7 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
     options: stringMap(n.Options),
     labels: stringMap(n.Labels),
     containers,
+    ...(containerNames.length ? { containerNames } : {}),
   };
 }
 

@@ -47,7 +47,7 @@ async function up(dir: string): Promise<void> {
       "  npx dockmesh up                                   # in another terminal; reaches the hosts from here",
       "  export KUBECONFIG=~/.dockmesh/kubeconfig",
       `  kubectl apply -f ${manifests}/`,
-      "  kubectl get machines -w",
+      "  kubectl -n default get machines -w",
       `Log in to a host:  ssh -i ${dir}/id_ed25519 root@${lab.hosts[0]?.sshHost ?? ""}`,
       "Remove it all:     npm run lab:down",
     ].join("\n"),
