@@ -6,7 +6,15 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { knownHosts, sshConfig } from "../../lab/demo-files.js";
+
+const execFileP = promisify(execFile);
 
 const PREFIX = "dmdel";
 const LABNET = "198.18.56.0/24";
@@ -72,6 +80,25 @@ describe("deletes and status on lab hosts", { timeout: 900_000 }, () => {
   after(async () => {
     if (process.env.DOCKMESH_TEST_KEEP) return;
     await env?.close();
+  });
+
+  test("docs/lab.md's commands work as written, without a terminal: ssh -F ssh_config, timeout 5 wget", async () => {
+    // The files lab:up writes, for this lab's hosts; ssh runs with no TTY (stdin closed). The
+    // arguments are what the doc's shell lines leave after the local shell's quote removal.
+    const dir = mkdtempSync(join(tmpdir(), "dmdel-ssh-"));
+    try {
+      writeFileSync(join(dir, "id_ed25519"), env.lab.sshPrivateKey, { mode: 0o600 });
+      writeFileSync(join(dir, "known_hosts"), knownHosts(env.lab.hosts));
+      writeFileSync(join(dir, "ssh_config"), sshConfig(dir, env.lab.hosts));
+      const ssh = (...args: string[]) => execFileP("ssh", ["-F", join(dir, "ssh_config"), ...args], { timeout: 60_000 }).then((r) => r.stdout);
+      await ssh("h2", "docker", "run", "-d", "--name", "web", "--network", "mesh", "dockmesh-lab/busybox", "sh", "-c", "'echo hello from h2 > /index.html; exec httpd -f -p 80 -h /'");
+      const ip = (await ssh("h2", "docker", "inspect", "-f", "'{{.NetworkSettings.Networks.mesh.IPAddress}}'", "web")).trim();
+      assert.match(ip, /^10\.231\.\d+\.\d+$/);
+      assert.equal(await ssh("h1", "docker", "run", "--rm", "--network", "mesh", "dockmesh-lab/busybox", "timeout", "5", "wget", "-qO-", `http://${ip}:80/`), "hello from h2\n");
+      await ssh("h2", "docker", "rm", "-f", "web");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a host that goes away is Ready=False within a minute, and Ready again within a minute of coming back", async () => {
