@@ -104,18 +104,26 @@ describe("deletes and status on lab hosts", { timeout: 900_000 }, () => {
   test("a host that goes away is Ready=False within a minute, and Ready again within a minute of coming back", async () => {
     await until("all Ready 2/2", (c) => HOSTS.every((h) => c.get(h)?.ready === "True" && c.get(h)?.peers === "2/2"), 60_000);
     await env.lab.cut("h2");
-    const down = await until("h2 Ready=False", (c) => c.get("h2")?.ready === "False", READY_BOUND_MS);
-    const c = await columns();
-    assert.equal(c.get("h2")?.reason, "Unreachable");
-    await env.lab.heal("h2");
+    let down: number;
+    try {
+      down = await until("h2 Ready=False", (c) => c.get("h2")?.ready === "False", READY_BOUND_MS);
+      const c = await columns();
+      assert.equal(c.get("h2")?.reason, "Unreachable");
+    } finally {
+      await env.lab.heal("h2"); // the next tests start from a whole lab, whatever happened here
+    }
     const back = await until("h2 Ready again", (c) => c.get("h2")?.ready === "True", 90_000);
     console.log(`h2 cut: Ready=False after ${down} ms; healed: Ready=True after ${back} ms`);
   });
 
   test("every host gone: every Machine Ready=False within a minute, PEERS removed; all back", async () => {
     for (const h of HOSTS) await env.lab.cut(h);
-    const down = await until("all Ready=False", (c) => HOSTS.every((h) => c.get(h)?.ready === "False" && c.get(h)?.peers === ""), READY_BOUND_MS);
-    for (const h of HOSTS) await env.lab.heal(h);
+    let down: number;
+    try {
+      down = await until("all Ready=False", (c) => HOSTS.every((h) => c.get(h)?.ready === "False" && c.get(h)?.peers === ""), READY_BOUND_MS);
+    } finally {
+      for (const h of HOSTS) await env.lab.heal(h);
+    }
     const back = await until("all Ready again", (c) => HOSTS.every((h) => c.get(h)?.ready === "True" && c.get(h)?.peers === "2/2"), 120_000);
     console.log(`all cut: all Ready=False after ${down} ms; healed: all Ready=True 2/2 after ${back} ms`);
   });
