@@ -114,13 +114,13 @@ export function listedPeers(reports: readonly PeerReport[]): PeerReport[] {
   return [...attention.sort(byName), ...fine.sort(byName)].slice(0, MAX_LISTED_PEERS).sort(byName);
 }
 /**
- * The peers PeersConnected counts, and those of them connected: every peer, save one the
- * controller cannot reach (its own Machine is Reachable=False) that is not connected either: it is
- * named in the message, not held against this machine. status.peers shows the same two numbers,
- * so the PEERS column and Ready never disagree (issue 12: "PEERS 0/2, READY True").
+ * The peers PeersConnected counts, and those of them connected: every peer save those the
+ * controller cannot reach (their own Machine is Reachable=False): those are not held against
+ * this machine, and the message names the ones not connected. status.peers shows the same two
+ * numbers, so the PEERS column and Ready never disagree (issue 12: "PEERS 0/2, READY True").
  */
 export function countPeers(peers: readonly PeerReport[]): { counted: PeerReport[]; good: PeerReport[] } {
-  const counted = peers.filter((p) => !p.unmanaged || ok(p.state));
+  const counted = peers.filter((p) => !p.unmanaged);
   return { counted, good: counted.filter((p) => ok(p.state)) };
 }
 
