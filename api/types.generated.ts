@@ -121,7 +121,7 @@ export interface MachineStatus {
   keyRotation?: string;
   /** The host's Docker subnets, one per mesh, comma-separated. */
   subnet?: string;
-  /** Peers with a recent handshake over all peers, e.g. "2/2"; counted per mesh (a machine that is a peer in two meshes counts twice). */
+  /** Peers with a recent handshake over the peers PeersConnected counts, e.g. "2/2", counted per mesh (a machine that is a peer in two meshes counts twice): a peer the controller cannot reach (its Machine is Reachable=False) is in neither number. Removed while the host is not reached (not observed). */
   peers?: string;
   /** What the host has for each MeshNetwork it belongs to, sorted by mesh. */
   networks?: Array<MachineStatusNetwork>;

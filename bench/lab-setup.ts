@@ -5,14 +5,17 @@ import { createLab, type Lab } from "../lab/lab.js";
 import { ensureSystemPackages } from "../lab/requirements.js";
 import { startMeshEnv, yamlDoc, type MeshEnv } from "../test/support/mesh-env.js";
 
+// Overridable from the environment (BENCH_PREFIX, BENCH_LABNET, BENCH_NAT_FIRST/LAST,
+// BENCH_API_PORT, BENCH_METRICS_PORT), so a benchmark can run where another lab holds the defaults.
+const env = process.env;
 /** Every lab object of the benchmarks carries this prefix; its blocks differ from every test's. */
-export const BENCH_PREFIX = "dmbench";
-export const BENCH_LABNET = "198.18.7.0/24";
-export const BENCH_NAT_LANS = { first: 70, last: 79 };
+export const BENCH_PREFIX = env.BENCH_PREFIX ?? "dmbench";
+export const BENCH_LABNET = env.BENCH_LABNET ?? "198.18.7.0/24";
+export const BENCH_NAT_LANS = { first: Number(env.BENCH_NAT_FIRST ?? 70), last: Number(env.BENCH_NAT_LAST ?? 79) };
 /** API server port of `dockmesh up`, inside the lab's controller namespace. */
-export const BENCH_API_PORT = 16447;
+export const BENCH_API_PORT = Number(env.BENCH_API_PORT ?? 16447);
 /** /metrics of `dockmesh up` (steady-state only), inside the controller namespace. */
-export const BENCH_METRICS_PORT = 18447;
+export const BENCH_METRICS_PORT = Number(env.BENCH_METRICS_PORT ?? 18447);
 
 /** The mesh every benchmark builds: the same names for dockmesh, the manual procedure and the floor. */
 export const MESH = { name: "mesh", cidr: "10.210.0.0/16", prefixLength: 24, dockerNetwork: "mesh", iface: "dm0", listenPort: 51820 } as const;

@@ -39,7 +39,10 @@ export interface WriteCounts {
 export interface SteadyState {
   windowMs: number;
   periods: number;
+  /** Round trips of resyncs (observe, apply), the Ready checks apart. */
   roundTripsPerHostPerResync: number;
+  /** Ready checks (hosts/liveness.ts) per host, between resyncs. */
+  readyChecksPerHostPerResync: number;
   sessionsPerHostPerResync: number;
   /** Round trips per SSH session (one session per reconcile that contacts the host). */
   roundTripsPerSession: number;
@@ -270,14 +273,15 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
       await sleep(opts.resyncMs * opts.steadyPeriods);
       const b = { rv: await currentRv(s), fleet: f.totals(), cpu: c.stats().cpuMs, rec: metricSum(await c.metrics(), "dockmesh_reconcile_total", { kind: "Machine" }), t: performance.now() };
       const periods = (b.t - a.t) / opts.resyncMs;
-      const perHostWindow = f.hosts.map((h) => h.counters.roundTrips - (hostsBefore.get(h.name)?.roundTrips ?? 0));
+      const perHostWindow = f.hosts.map((h) => h.counters.roundTrips - h.counters.readyChecks - ((hostsBefore.get(h.name)?.roundTrips ?? 0) - (hostsBefore.get(h.name)?.readyChecks ?? 0)));
       const histogram = new Map<number, number>();
       for (const x of perHostWindow) histogram.set(x, (histogram.get(x) ?? 0) + 1);
       opts.progress(`N=${n}: round trips per host in ${fmtPeriods(periods)} resync periods: ${[...histogram].sort((x, y) => x[0] - y[0]).map(([rt, hosts]) => `${rt} on ${hosts} host(s)`).join(", ")}`);
       result.steady = {
         windowMs: b.t - a.t,
         periods,
-        roundTripsPerHostPerResync: (b.fleet.roundTrips - a.fleet.roundTrips) / n / periods,
+        roundTripsPerHostPerResync: (b.fleet.roundTrips - b.fleet.readyChecks - (a.fleet.roundTrips - a.fleet.readyChecks)) / n / periods,
+        readyChecksPerHostPerResync: (b.fleet.readyChecks - a.fleet.readyChecks) / n / periods,
         sessionsPerHostPerResync: (b.fleet.sessions - a.fleet.sessions) / n / periods,
         roundTripsPerSession: (b.fleet.roundTrips - a.fleet.roundTrips) / Math.max(1, b.fleet.sessions - a.fleet.sessions),
         maxRoundTripsPerHostPerResync: Math.max(...perHostWindow) / periods,

@@ -115,7 +115,7 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     const checks = [
       `RSS ≤ 150 MB: ${r.peakRssBytes <= 150 * 2 ** 20 ? "met" : "MISSED"} (${mb(r.peakRssBytes)})`,
       `converged: ${r.converged ? "yes" : "NO"}`,
-      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)})`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
+      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)}; Ready checks apart: ${fmt(s.readyChecksPerHostPerResync, 2)} per host)`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
     ];
     console.log(`  N=${r.machines}: ${checks.join("; ")}`);
   }

@@ -14,7 +14,10 @@ import { benchMeshEnv, hostNames, meshYaml, requireRoot, table, BENCH_METRICS_PO
 import { sshLogins } from "../test/support/lab-checks.js";
 import { cpuMs, metricSum, scrape, storeRv } from "./lab-metrics.js";
 
-const RESYNC_S = 5;
+/** Resync period (BENCH_RESYNC, default 5s: every reconcile a resync) and Ready check period (BENCH_READY_CHECK, default dockmesh's 30s). */
+const RESYNC = process.env.BENCH_RESYNC ?? "5s";
+const READY_CHECK = process.env.BENCH_READY_CHECK ?? "30s";
+const RESYNC_S = Number(/^(\d+)s$/.exec(RESYNC)?.[1] ?? /^(\d+)m$/.exec(RESYNC)?.[1] ?? 5) * (RESYNC.endsWith("m") ? 60 : 1);
 
 interface Sample {
   at: number;
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   const windowS = Math.max(10, Math.min(600, Number(process.env.BENCH_SECONDS ?? 60) || 60));
   const hosts = hostNames(n);
   // Log level info: the debug lines of the test harness's default would cost CPU of their own.
-  const env = await benchMeshEnv(n, { resyncPeriod: `${RESYNC_S}s`, extraArgs: ["--metrics-bind-address", `:${BENCH_METRICS_PORT}`, "--log-level", "info"] });
+  const env = await benchMeshEnv(n, { resyncPeriod: RESYNC, extraArgs: ["--metrics-bind-address", `:${BENCH_METRICS_PORT}`, "--log-level", "info", "--ready-check-period", READY_CHECK] });
   try {
     const pid = env.pid;
     if (!pid) throw new Error("dockmesh up is not running");
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
     console.error(`steady-state: ${n} hosts, resync every ${RESYNC_S} s; converging…`);
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml() + env.machineYaml(hosts));
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", ...hosts.map((h) => `machine/${h}`)], undefined, 200_000);
-    await sleep(3 * RESYNC_S * 1000); // settle: handshakes recorded, the MeshNetwork's counts written
+    await sleep(Math.min(3 * RESYNC_S, 30) * 1000); // settle: handshakes recorded, the MeshNetwork's counts written
     console.error(`steady-state: measuring ${windowS} s…`);
     const s0 = await sample();
     await sleep(windowS * 1000);
@@ -74,7 +77,7 @@ async function main(): Promise<void> {
     const per = (x: number) => (resyncs > 0 ? (x / resyncs).toFixed(2) : "-");
     const ready = (await env.kubectlOk(["get", "machines", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\" \"}{end}"])).trim();
 
-    console.log(`\nSteady state: ${n} hosts Ready (${ready}), resync every ${RESYNC_S} s, window ${(elapsed / 1000).toFixed(1)} s, ${resyncs} machine resyncs (${meshReconciles} MeshNetwork reconciles)\n`);
+    console.log(`\nSteady state: ${n} hosts Ready (${ready}), resync every ${RESYNC}, Ready check every ${READY_CHECK}, window ${(elapsed / 1000).toFixed(1)} s, ${resyncs} machine reconciles (${meshReconciles} MeshNetwork reconciles)\n`);
     console.log(
       table(["per resync per host", "measured", "target", "window total"], [
         ["SSH round trips (commands)", per(ssh), "≤ 1", String(ssh)],
@@ -85,6 +88,16 @@ async function main(): Promise<void> {
         ["controller CPU ms, as measured", per(cpu), "—", `${Math.round(cpu)} ms (idle rate ${(idleRate * 1000).toFixed(1)} ms/s)`],
         ["reconcile wall time ms", per(reconcileSeconds * 1000), "—", `SSH round trip avg ${ssh ? ((sshSeconds * 1000) / ssh).toFixed(0) : "-"} ms`],
       ]),
+    );
+    // The same per machine and minute: what the Ready check (or a short resync) costs at steady state.
+    const perMin = (x: number) => ((x / n / elapsed) * 60_000).toFixed(2);
+    console.log(
+      `\n${table(["per machine per minute", "measured"], [
+        ["SSH logins", perMin(logins)],
+        ["SSH round trips", perMin(ssh)],
+        ["API writes", perMin(writes)],
+        ["controller CPU ms, less idle", perMin(cpu - idleCpu)],
+      ])}`,
     );
   } finally {
     await env.close();

@@ -4,7 +4,7 @@
 // ways of getting there:
 //   dockmesh  `kubectl apply` of the Secret, MeshNetwork and Machines → all Machines Ready (as a
 //             `kubectl get machines --watch` started before the apply sees it)
-//   manual    the DESIGN.md procedure as a person runs it: host after host, one SSH command per step
+//   manual    the manual procedure (lab/manual.ts) as a person runs it: host after host, one SSH command per step
 //   floor     the same end state as dockmesh by a minimal script: keys and plan made locally, one
 //             SSH command per host, all hosts at once
 // Each variant runs on a fresh lab. Prints seconds, the ratios dockmesh/manual and dockmesh/floor,

@@ -16,6 +16,8 @@ import { keepHeapNearLive } from "../runtime/heap.js";
 
 export interface ControllerFlags {
   resyncPeriod: string;
+  /** Unset: 30s. */
+  readyCheckPeriod?: string;
   concurrency: string;
   logLevel?: string;
   logFormat?: string;
@@ -53,6 +55,7 @@ function positiveInt(text: string, flag: string): number {
 export function addControllerFlags(cmd: Command): Command {
   return cmd
     .option("--resync-period <duration>", "how often each host is re-checked for drift (e.g. 30s, 5m)", "5m")
+    .option("--ready-check-period <duration>", "how often a Ready machine's host is checked between resyncs (one light SSH command: interfaces up, handshakes fresh); Ready=True is at most this plus 10 s old; 0 turns it off", "30s")
     .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "8")
     .option("--log-level <level>", "error, warn, info or debug", process.env.DOCKMESH_LOG_LEVEL ?? "info")
     .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)")
@@ -75,7 +78,14 @@ export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig
   if (flags.logFormat !== undefined && !["json", "text"].includes(flags.logFormat)) throw new Error(`--log-format: ${JSON.stringify(flags.logFormat)} must be json or text`);
   const logger = createLogger({ level, ...(flags.logFormat ? { format: flags.logFormat as LogFormat } : {}) });
   setRootLogger(logger);
-  return { kubeConfig, logger, resyncMs: parseDuration(flags.resyncPeriod, "--resync-period"), concurrency: positiveInt(flags.concurrency, "--concurrency") };
+  const readyCheckMs = flags.readyCheckPeriod === undefined ? undefined : parseDuration(flags.readyCheckPeriod, "--ready-check-period");
+  return {
+    kubeConfig,
+    logger,
+    resyncMs: parseDuration(flags.resyncPeriod, "--resync-period"),
+    ...(readyCheckMs !== undefined ? { readyCheckMs } : {}),
+    concurrency: positiveInt(flags.concurrency, "--concurrency"),
+  };
 }
 
 /** The Lease's namespace: the flag, else the pod's (POD_NAMESPACE, or the service account's), else default. */

@@ -49,7 +49,7 @@ export function registerUp(program: Command): void {
       console.log(`  kubeconfig: ${store.kubeconfigPath}`);
       console.log(`  export KUBECONFIG=${store.kubeconfigPath}`);
       console.log("  kubectl apply -f examples/           # edit the hosts and the SSH key Secret first");
-      console.log("  kubectl get machines -w");
+      console.log("  kubectl -n default get machines -w    # the namespace of the examples");
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off("SIGINT", stop);

@@ -3,7 +3,7 @@
 // resync that finds nothing new changes nothing.
 import type { NetworkPlan } from "../mesh/plan.js";
 import type { ConvergeResult } from "../hosts/converge.js";
-import type { HostObservation } from "../hosts/observe.js";
+import type { HostObservation, WgPeerState } from "../hosts/observe.js";
 import type { ConditionStatus } from "../api/meta.js";
 
 export const MACHINE_CONDITION_TYPES = ["Ready", "Reachable", "DockerReady", "WireGuardReady", "NetworkConfigured", "PeersConnected"] as const;
@@ -73,7 +73,7 @@ export type Outcome =
       refusedValues?: string[];
     };
 
-export function peerReports(networks: readonly NetworkPlan[], obs: HostObservation, nowS: number, unmanaged: ReadonlySet<string> = new Set()): PeerReport[] {
+export function peerReports(networks: readonly NetworkPlan[], obs: Pick<HostObservation, "wg"> | { wg: ReadonlyMap<string, { peers: readonly WgPeerState[] }> }, nowS: number, unmanaged: ReadonlySet<string> = new Set()): PeerReport[] {
   const out: PeerReport[] = [];
   for (const net of networks) {
     const live = new Map((obs.wg.get(net.wireguard.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
@@ -117,6 +117,28 @@ export function listedPeers(reports: readonly PeerReport[]): PeerReport[] {
   const fine = reports.filter((p) => ok(p.state));
   return [...attention.sort(byName), ...fine.sort(byName)].slice(0, MAX_LISTED_PEERS).sort(byName);
 }
+/**
+ * The peers PeersConnected counts, and those of them connected: every peer save those the
+ * controller cannot reach (their own Machine is Reachable=False): those are not held against
+ * this machine, and the message names the ones not connected. status.peers shows the same two
+ * numbers, so the PEERS column and Ready never disagree (issue 12: "PEERS 0/2, READY True").
+ */
+export function countPeers(peers: readonly PeerReport[]): { counted: PeerReport[]; good: PeerReport[] } {
+  const counted = peers.filter((p) => !p.unmanaged);
+  return { counted, good: counted.filter((p) => ok(p.state)) };
+}
+
+/**
+ * status.peers for an outcome: "connected/counted" (members without a key yet count, as in
+ * PeersConnected), or undefined when this outcome did not observe the host: the old count is
+ * then removed, not left standing next to Ready=False (issue 12: "PEERS 2/2" under HostKeyMismatch).
+ */
+export function peersColumn(outcome: Outcome): string | undefined {
+  if (outcome.kind !== "converged") return undefined;
+  const { counted, good } = countPeers(outcome.peers);
+  return `${good.length}/${counted.length + (outcome.pendingPeers?.length ?? 0)}`;
+}
+
 const unknown = (type: MachineConditionType, message: string): ConditionInput => ({ type, status: "Unknown", reason: "NotObserved", message });
 
 function describeAreas(steps: ConvergeResult["remaining"], area: string): string[] {
@@ -205,8 +227,7 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
 
   // Peers. A peer the controller cannot reach is listed but not held against this machine:
   // one broken host degrades alone.
-  const counted = peers.filter((p) => !p.unmanaged);
-  const good = counted.filter((p) => ok(p.state));
+  const { counted, good } = countPeers(peers);
   const unreachable = counted.filter((p) => p.state === "Unreachable").map((p) => p.machine);
   const waiting = counted.filter((p) => !ok(p.state) && p.state !== "Unreachable");
   const aside = peers.filter((p) => p.unmanaged && !ok(p.state)).map((p) => p.machine);

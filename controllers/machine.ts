@@ -12,6 +12,8 @@ import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
+import { checkLiveness, type Liveness } from "../hosts/liveness.js";
+import { containersDetached, describeDetached } from "../hosts/detach.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition, formatTime, setConditions } from "../runtime/conditions.js";
 import type { Informer, SecretObject } from "../runtime/informer.js";
@@ -26,10 +28,10 @@ import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.j
 import { checkAllocations } from "../mesh/allocations.js";
 import { ambiguousForward, endpointIn } from "../mesh/endpoints.js";
 import { previousFromStatus, recordedNetworks, withIntended } from "./previous-networks.js";
-import { listed, listedPeers, machineConditions, peerReports, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { listed, listedPeers, machineConditions, peerReports, peersColumn, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, RELEASE_ANNOTATION, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
-import { isProblem, recordHostKeys, sshTargetFor, type HostKeyPlan, type SecretReader } from "./ssh-target.js";
-import type { HostKeyRecords } from "./host-keys.js";
+import { isProblem, recordHostKeys, sshEndpointIdOf, sshTargetFor, type HostKeyPlan, type ResolvedTarget, type SecretReader } from "./ssh-target.js";
+import { hostKeyRecordName, type HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
 
@@ -52,6 +54,12 @@ export interface MachineControllerDeps {
   resyncMs: number;
   /** Re-check sooner while peers have not handshaken yet. */
   pendingRequeueMs: number;
+  /**
+   * How often a Ready Machine's host is checked between resyncs (default 30 s; 0: never): one
+   * light command over SSH (interfaces up, peers' handshakes). Ready=True is then at most this
+   * plus the SSH connect timeout (10 s) old: a host that went away is Unreachable within 45 s.
+   */
+  readyCheckMs?: number;
   /**
    * First retry after an SSH key Secret was missing or lacked its key, doubling up to three
    * times this (default 10 s): no watch sees that Secret being created.
@@ -81,9 +89,27 @@ interface Snapshot {
 interface Converged {
   hash: string;
   at: number;
+  /** Last time the host was looked at (the converge, or a Ready check since). */
+  checkedAt: number;
+  /**
+   * Digest of the peers' states as status shows them (peerState), to notice a change. Digests,
+   * not the plan: kept for every Machine, they stay O(1) in the mesh's size.
+   */
+  peers: string;
+  /** Which of its peers the controller could not reach (unmanagedOf). */
+  unmanaged: string;
 }
 
 const ORDER = MACHINE_CONDITION_TYPES as readonly string[];
+
+/** A Ready Machine's host is checked this often between resyncs (MachineControllerDeps.readyCheckMs). */
+export const DEFAULT_READY_CHECK_MS = 30_000;
+
+/** Peers' states as status shows them, to compare one look at the host with the last. */
+const peerState = (peers: readonly PeerReport[]): string =>
+  createHash("sha256")
+    .update(JSON.stringify(peers.map((p) => [p.machine, p.state, Boolean(p.unmanaged)])))
+    .digest("hex");
 
 /** Converges in one reconcile: the first, and again while the plan changed under it. */
 const MAX_CONVERGE_PASSES = 3;
@@ -113,6 +139,8 @@ export class MachineReconciler {
   private readonly converged = new Map<string, Converged>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
+  /** Ready checks made (stillReady), for tests and benchmarks. */
+  readyChecks = 0;
 
   constructor(private readonly d: MachineControllerDeps) {}
 
@@ -164,7 +192,20 @@ export class MachineReconciler {
         .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
-    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) return { requeueAfter: this.d.resyncMs - (now - last.at) };
+    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) {
+      const toResync = this.d.resyncMs - (now - last.at);
+      const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
+      if (!(every > 0)) return { requeueAfter: toResync };
+      const due = last.checkedAt + every - now;
+      // Unless a peer's Machine turned Reachable=False or back (its state counts differently now),
+      // Ready is claimed: once due, check it still holds (the host answers, interfaces up, peers
+      // handshaking). Otherwise converge below and write what it finds.
+      if (last.unmanaged === this.unmanagedOf(m, snap.views)) {
+        if (due > 0) return { requeueAfter: Math.min(due, toResync) };
+        // The plan is the one converged (same hash); its MTU aside, which peer reports do not use.
+        if (await this.stillReady(m, key, resolved, last, machineKey, this.guessPlan(m, snap.views))) return { requeueAfter: Math.min(every, toResync) };
+      }
+    }
 
     const t0 = performance.now();
     await this.d.sshSlots.acquire();
@@ -199,9 +240,15 @@ export class MachineReconciler {
         previous: snap.previous,
         probes: (nets) => this.probes(nets),
         log: (line) => this.d.log.info(line, { machine: key }),
-        beforeApply: async (steps, networks) => {
+        beforeApply: async (steps, networks, obs) => {
           // On record before the host has it: a new mesh's names go into status first.
           await this.recordIntended(m, networks);
+          // A mesh this machine left (deleted, or its labels no longer match): its Docker network
+          // goes, and containers on it are disconnected first. Say which.
+          const detached = containersDetached(steps, obs);
+          if (detached.length) {
+            await this.d.events.event(m, "Warning", "ContainersDetached", `leaving a MeshNetwork: ${describeDetached(detached)}; they keep running without that network`);
+          }
           // Drift on a host that was converged for the same plan: say so before repairing it.
           if (wasReady && last?.hash === hashOf(snap)) {
             const what = [...new Set(steps.map((s) => s.display))].sort();
@@ -229,7 +276,7 @@ export class MachineReconciler {
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
       const tConverged = performance.now();
-      const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+      const unmanaged = this.unmanaged(ns);
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
@@ -243,11 +290,67 @@ export class MachineReconciler {
       this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       if (ready) {
-        this.converged.set(key, { hash: hashOf(snap), at: this.d.clock.now() });
-        return { requeueAfter: this.d.resyncMs };
+        const at = this.d.clock.now();
+        this.converged.set(key, { hash: hashOf(snap), at, checkedAt: at, peers: peerState(peers), unmanaged: this.unmanagedOf(m, snap.views) });
+        const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
+        return { requeueAfter: every > 0 ? Math.min(every, this.d.resyncMs) : this.d.resyncMs };
       }
       this.converged.delete(key);
       return { requeueAfter: this.d.pendingRequeueMs };
+    } finally {
+      session?.close();
+      this.d.sshSlots.release();
+    }
+  }
+
+  /** Peers whose own Machine says the controller cannot reach them (not held against this one). */
+  private unmanaged(ns: string): Set<string> {
+    return new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+  }
+
+  /** The peers' states with these handshakes, as peerState writes them. */
+  private peerStates(m: Machine, networks: readonly NetworkPlan[], wg: Liveness["wg"]): string {
+    return peerState(peerReports(networks, { wg }, Math.floor(this.d.clock.now() / 1000), this.unmanaged(m.metadata.namespace ?? "default")));
+  }
+
+  /** The members of these meshes the controller cannot reach now, sorted. */
+  private unmanagedOf(m: Machine, views: readonly MeshView[]): string {
+    const out = this.unmanaged(m.metadata.namespace ?? "default");
+    return JSON.stringify([...new Set(views.flatMap((v) => v.members.map((x) => x.name)).filter((x) => out.has(x)))].sort());
+  }
+
+  /**
+   * The Ready check of a converged Machine: one SSH connection and one light command. True: it
+   * still holds, nothing to write. False: something changed (an interface gone or down, a peer's
+   * state): the caller converges and writes what it finds. A host that cannot be reached is
+   * written as such at once (Ready=False), and retried with backoff.
+   */
+  private async stillReady(m: Machine, key: string, resolved: ResolvedTarget, last: Converged, machineKey: MachineKey, networks: readonly NetworkPlan[]): Promise<boolean> {
+    this.readyChecks++;
+    await this.d.sshSlots.acquire();
+    let session: HostSession | undefined;
+    try {
+      let live: Liveness;
+      try {
+        session = await connect(resolved.target);
+        await this.recordHostKeys(m, resolved.hostKeys, session);
+        live = await checkLiveness(
+          session,
+          networks.map((n) => n.wireguard.interface),
+          this.probes(networks),
+        );
+      } catch (err) {
+        if (!(err instanceof HostError)) throw err;
+        this.converged.delete(key);
+        await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage: "connect" }, undefined, machineKey);
+        throw new Error(`machine ${key}: ${err.message}`, { cause: err });
+      }
+      // An interface without peers prints no handshake line: "up" is the link's state.
+      const up = networks.every((n) => live.links.get(n.wireguard.interface) === true);
+      const same = up && this.peerStates(m, networks, live.wg) === last.peers;
+      if (same) last.checkedAt = this.d.clock.now();
+      else this.converged.delete(key);
+      return same;
     } finally {
       session?.close();
       this.d.sshSlots.release();
@@ -447,11 +550,13 @@ export class MachineReconciler {
         const leftovers = new Set(outcome.result.remaining.filter((s) => s.area === "teardown").map((s) => s.meshNetwork));
         next.networks = recordedNetworks(networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []), cur?.networks ?? [], keep, leftovers);
         next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
-        const good = outcome.peers.filter((p) => p.state === "Connected" || p.state === "Relayed").length;
-        next.peers = `${good}/${outcome.peers.length}`;
         if (!next.networks.length) delete next.networks;
         if (!next.subnet) delete next.subnet;
       }
+      // The same counts as PeersConnected; none when the host was not observed.
+      const peers = peersColumn(outcome);
+      if (peers === undefined) delete next.peers;
+      else next.peers = peers;
       next.conditions = setConditions(cur?.conditions, [ready, ...conds], gen, now, ORDER);
       return next;
     };
@@ -471,7 +576,10 @@ export class MachineReconciler {
     this.secretMisses.delete(key);
     if (!hasFinalizer(m)) return;
     const release = m.metadata.annotations?.[RELEASE_ANNOTATION] === "true";
-    if (!release) {
+    const never = release ? undefined : await this.neverContacted(m);
+    if (never) {
+      await this.d.events.event(m, "Normal", "Released", `nothing to clean up: ${never}; released without contacting the host`);
+    } else if (!release) {
       const { previous } = previousFromStatus(m, new Set());
       try {
         const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
@@ -480,16 +588,29 @@ export class MachineReconciler {
           const session = await connect(resolved.target);
           try {
             await this.recordHostKeys(m, resolved.hostKeys, session);
-            const left = await teardown(session, previous, (line) => this.d.log.info(line, { machine: key }));
+            const left = await teardown(
+              session,
+              previous,
+              (line) => this.d.log.info(line, { machine: key }),
+              async (steps, obs) => {
+                const detached = containersDetached(steps, obs);
+                if (detached.length) await this.d.events.event(m, "Warning", "ContainersDetached", `deleting the Machine: ${describeDetached(detached)}; they keep running without that network`);
+              },
+            );
             if (left.length) throw new HostError("ApplyFailed", `still on the host after teardown: ${left.map((s) => s.display).join("; ")}`);
           } finally {
             session.close();
           }
         });
       } catch (err) {
-        const message = `deleting: cannot clean up the host: ${err instanceof Error ? err.message : String(err)}; once it is reachable this finishes by itself, or release it without cleanup: kubectl annotate machine ${m.metadata.name} ${RELEASE_ANNOTATION}=true`;
+        const message = `deleting: cannot clean up the host: ${err instanceof Error ? err.message : String(err)}; once it is reachable this finishes by itself, or release it without cleanup: kubectl -n ${m.metadata.namespace ?? "default"} annotate machine ${m.metadata.name} ${RELEASE_ANNOTATION}=true`;
         const cond: ConditionInput = { type: "Ready", status: "False", reason: "TeardownFailed", message };
-        await this.writeStatus(m, (cur) => ({ ...cur, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) }));
+        // The host was not observed: no PEERS count next to Ready=False.
+        const failed = (cur: MachineStatus | undefined): MachineStatus => {
+          const { peers: _peers, ...rest } = cur ?? {};
+          return { ...rest, conditions: setConditions(cur?.conditions, [cond], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) };
+        };
+        await this.writeStatus(m, failed);
         throw new Error(`machine ${key}: ${message}`, { cause: err });
       }
       await this.d.events.event(m, "Normal", "TornDown", `removed ${previous.map((p) => p.interface).join(", ") || "nothing (no network was configured)"} from the host`);
@@ -499,7 +620,28 @@ export class MachineReconciler {
     // The WireGuard key Secret is owned by the Machine: the garbage collector removes it with
     // the Machine, so the controller needs no right to delete Secrets.
     await setFinalizers(this.d.kubeConfig, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-    this.d.log.info(release ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
+    this.d.log.info(release || never ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
+  }
+
+  /**
+   * Why nothing can have been applied to the host, or undefined. The evidence is what only the
+   * controller writes: no host key record for the endpoint means no SSH handshake with it ever
+   * completed (the record is made right after the handshake, before any command). Status is a
+   * hint that can only keep the finalizer: a fingerprint, networks or Reachable=True there (an
+   * object contacted before records existed) mean a teardown is tried.
+   */
+  private async neverContacted(m: Machine): Promise<string | undefined> {
+    const s = m.status;
+    if (s?.hostKeyFingerprint || s?.networks?.length || findCondition(s?.conditions, "Reachable")?.status === "True") return undefined;
+    const ns = m.metadata.namespace ?? "default";
+    const id = sshEndpointIdOf(m);
+    try {
+      if ((await this.d.hostKeys.get(ns, id)) !== undefined) return undefined;
+    } catch (err) {
+      this.d.log.warn("cannot read the host key record; tearing down as usual", { machine: `${ns}/${m.metadata.name}`, error: String(err) });
+      return undefined;
+    }
+    return `the controller never connected to ssh ${id} (no host key record Secret ${ns}/${hostKeyRecordName(id)})`;
   }
 }
 

@@ -26,6 +26,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Re-check interval while peers have not handshaken (default 5 s). */
   pendingRequeueMs?: number;
+  /** Ready check of a Ready machine's host between resyncs (default 30 s; 0: off). */
+  readyCheckMs?: number;
   /** Machines reconciled at once (default 8). */
   concurrency?: number;
   /** SSH sessions open at once (default: concurrency). */
@@ -74,6 +76,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     log,
     resyncMs: opts.resyncMs ?? 5 * 60_000,
     pendingRequeueMs: opts.pendingRequeueMs ?? 5_000,
+    ...(opts.readyCheckMs !== undefined ? { readyCheckMs: opts.readyCheckMs } : {}),
     ...(opts.secretRetryMs !== undefined ? { secretRetryMs: opts.secretRetryMs } : {}),
   });
   const meshReconciler = new MeshNetworkReconciler({ machines, meshes, status: customResourceStatusClient<MeshNetwork>(kc, MESHNETWORKS), events, clock, log });

@@ -72,7 +72,12 @@ export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine
   } else if (machineErrors.length) {
     cond = { type: "Ready", status: "False", reason: "MachineSpecInvalid", message: machineErrors.map((e) => `${e.name}: ${e.field}: ${e.message}`).join("; ") };
   } else if (plan.members.length === 0) {
-    cond = { type: "Ready", status: "False", reason: "NoMachines", message: "no Machine in this namespace matches spec.machineSelector" };
+    // Without a selector every Machine of the namespace joins: then there is none at all.
+    const sel = plan.mesh.selector;
+    const selects = Object.keys(sel?.matchLabels ?? {}).length > 0 || (sel?.matchExpressions?.length ?? 0) > 0;
+    const ns = plan.mesh.namespace;
+    const message = selects ? `no Machine in namespace ${ns} matches spec.machineSelector` : `no Machine in namespace ${ns}; spec.machineSelector is not set, so every Machine created in it joins`;
+    cond = { type: "Ready", status: "False", reason: "NoMachines", message };
   } else if (notReady.length) {
     const detail = notReady.map((n) => `${n} (${findCondition(machines.get(n)?.status?.conditions, "Ready")?.reason ?? "NotObserved"})`);
     cond = { type: "Ready", status: "False", reason: "MachinesNotReady", message: `${ready.length}/${plan.members.length} machines ready; not ready: ${names(detail)}` };

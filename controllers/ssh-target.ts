@@ -176,9 +176,15 @@ export async function recordHostKeys(m: Machine, plans: readonly HostKeyPlan[], 
 
 export { isProblem };
 
+const addr = (s: EndpointSpec) => ({ host: s.host, port: s.port ?? DEFAULT_SSH_PORT, user: s.user ?? DEFAULT_SSH_USER });
+
+/** The endpoint id of the Machine's host itself (through its bastion, if any): its host key record's key. */
+export function sshEndpointIdOf(m: Machine): string {
+  return endpointId(addr(m.spec.ssh), m.spec.ssh.bastion ? addr(m.spec.ssh.bastion) : undefined);
+}
+
 /** Names of the host key records a Machine's connection uses (to map their watch events to it). */
 export function hostKeyRecordNamesOf(m: Machine): string[] {
-  const addr = (s: EndpointSpec) => ({ host: s.host, port: s.port ?? DEFAULT_SSH_PORT, user: s.user ?? DEFAULT_SSH_USER });
   const b = m.spec.ssh.bastion ? addr(m.spec.ssh.bastion) : undefined;
   return [endpointId(addr(m.spec.ssh), b), ...(b ? [endpointId(b)] : [])].map(hostKeyRecordName);
 }

@@ -95,13 +95,22 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
   return { networks, observation: after, applied, blockers: second.blockers, remaining: second.steps, timings, ...(applyError ? { applyError } : {}) };
 }
 
-/** Removes everything of ours for the given networks; returns what is still left afterwards. */
-export async function teardown(session: HostSession, previous: readonly PreviousNetwork[], log?: (line: string) => void): Promise<AreaStep[]> {
+/**
+ * Removes everything of ours for the given networks; returns what is still left afterwards.
+ * beforeApply sees the steps and the host first (to say which containers are disconnected).
+ */
+export async function teardown(
+  session: HostSession,
+  previous: readonly PreviousNetwork[],
+  log?: (line: string) => void,
+  beforeApply?: (steps: readonly AreaStep[], obs: HostObservation) => Promise<void>,
+): Promise<AreaStep[]> {
   const { ifaces, nets } = namesOf([], previous);
   const obs = await observeHost(session, ifaces, nets);
   const all = (o: HostObservation) => diffHost({ networks: [], privateKey: "", publicKey: "", previous }, o).steps;
   const steps = all(obs);
   if (steps.length === 0) return [];
+  await beforeApply?.(steps, obs);
   await applySteps(session, steps, log);
   return all(await observeHost(session, ifaces, nets));
 }

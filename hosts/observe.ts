@@ -45,6 +45,30 @@ dapi() { [ -n "$dsock" ] && curl -s --max-time 20 --unix-socket "$dsock" -w '\n%
 `;
 
 /**
+ * Probes idle peers, then nothing else: shared by the observe and the Ready check
+ * (hosts/liveness.ts). Reads "iface source publickey address" lines on stdin.
+ */
+export const PROBE_IDLE_PEERS = String.raw`
+# Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
+# ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
+# handshake, so handshake state reflects reachability even on idle links. Only peers idle for
+# 2 minutes are probed; a peer the interface does not have (yet) is not: it cannot handshake.
+# Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
+# to make WireGuard handshake.
+probe() {
+  if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
+  elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
+  fi
+}
+# One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
+# would run a thousand, each printing a thousand lines), joined with the candidates in awk.
+now=$(date +%s)
+{ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; sed 's/^/p /'; } |
+  awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $3, $5 }' |
+  { while read -r pb pa; do probe "$pb" "$pa" & done; wait; }
+`;
+
+/**
  * The script, written with "@{" for the shell's "${" (a template literal cannot hold "${").
  */
 export const OBSERVE_SCRIPT = String.raw`
@@ -69,23 +93,7 @@ sec links
 ip -j link show 2>/dev/null || echo '[]'
 sec routes
 ip -j route show table main 2>/dev/null || echo '[]'
-# Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
-# ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
-# handshake, so handshake state reflects reachability even on idle links. Only peers idle for
-# 2 minutes are probed; a peer the interface does not have (yet) is not: it cannot handshake.
-# Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
-# to make WireGuard handshake.
-probe() {
-  if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
-  elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
-  fi
-}
-# One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
-# would run a thousand, each printing a thousand lines), joined with the candidates in awk.
-now=$(date +%s)
-{ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; sed 's/^/p /'; } |
-  awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $3, $5 }' |
-  { while read -r pb pa; do probe "$pb" "$pa" & done; wait; }
+${PROBE_IDLE_PEERS}
 sec wg
 wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'
 ipt() { sec iptables "$1:$2"; iptables -w -t "$1" -S "$2" 2>&1; echo "rc=$?"; }
@@ -147,7 +155,13 @@ export interface DockerNetworkState {
   options: Record<string, string>;
   labels: Record<string, string>;
   containers: number;
+  /** Names of the attached containers (checked; at most MAX_CONTAINER_NAMES, sorted): for messages. */
+  containerNames?: string[];
 }
+
+/** Container names kept per network: enough to name them in an Event. */
+export const MAX_CONTAINER_NAMES = 50;
+const isContainerName = (v: unknown): v is string => typeof v === "string" && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(v);
 
 export interface IfaceFiles {
   /** path → sha256 of its content, or undefined when missing. */
@@ -314,7 +328,13 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
   const configs = Array.isArray(ipam?.Config) ? (ipam.Config as Array<{ Subnet?: unknown } | null>) : [];
   // Ours are IPv4 networks: a dual-stack network's IPv6 subnet may come first.
   const subnet = configs.map((c) => c?.Subnet).find(isIpv4Cidr);
-  const containers = n.Containers && typeof n.Containers === "object" ? Object.keys(n.Containers).length : 0;
+  const attached = n.Containers && typeof n.Containers === "object" ? Object.values(n.Containers as Record<string, { Name?: unknown } | null>) : [];
+  const containers = attached.length;
+  const containerNames = attached
+    .map((c) => c?.Name)
+    .filter(isContainerName)
+    .sort()
+    .slice(0, MAX_CONTAINER_NAMES);
   return {
     id: n.Id,
     name: isDockerNetworkName(n.Name) ? n.Name : arg,
@@ -322,6 +342,7 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
     options: stringMap(n.Options),
     labels: stringMap(n.Labels),
     containers,
+    ...(containerNames.length ? { containerNames } : {}),
   };
 }
 

@@ -157,7 +157,7 @@ function classifyConnectError(e: SshEndpoint, err: Error & { code?: string; leve
     const pub = publicKeyLine(e.privateKey);
     return new HostError(
       "AuthFailed",
-      `${where}: key in ${e.keySource} rejected; add its public key${pub ? ` (${pub.slice(0, 60)}…)` : ""} to ~${e.user}/.ssh/authorized_keys on ${e.host}`,
+      `${where}: key in ${e.keySource} rejected; add its public key${pub ? ` (${pub})` : ""} to ~${e.user}/.ssh/authorized_keys on ${e.host}`,
       { cause: err },
     );
   }

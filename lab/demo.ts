@@ -7,7 +7,8 @@ import { clearLab, createLab } from "./lab.js";
 import { describeCleanup } from "./cleanup.js";
 import { labManifestFiles } from "./manifests.js";
 import { stateDirFor } from "./plan.js";
-import { ensureSystemPackages } from "./requirements.js";
+import { REQUIREMENTS, ensureSystemPackages } from "./requirements.js";
+import { KEYS_FILE, demoKeys, knownHosts, sshConfig } from "./demo-files.js";
 
 export const DEMO = {
   prefix: "dmdemo",
@@ -25,16 +26,24 @@ function usage(): string {
   ].join("\n");
 }
 
+/** What the demo needs on the machine: its hosts log in as root, so no sudo (a root-only machine may have none). */
+export const DEMO_REQUIREMENTS = REQUIREMENTS.filter((r) => r.binary !== "sudo");
+
 async function up(dir: string): Promise<void> {
-  await ensureSystemPackages({ log: (m) => console.log(`lab: ${m}`) });
-  console.log(`lab: creating ${DEMO.hosts.length} hosts (prefix ${DEMO.prefix}, lab net ${DEMO.labnet}); an earlier demo lab is replaced`);
-  const lab = await createLab({ ...DEMO, hosts: [...DEMO.hosts], log: (m) => console.log(`lab: ${m}`) });
+  await ensureSystemPackages({ requirements: DEMO_REQUIREMENTS, log: (m) => console.log(`lab: ${m}`) });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The same keys as the last lab:up in this directory: the manifests applied then stay valid.
+  const keys = demoKeys(dir, DEMO.prefix, DEMO.hosts.map((h) => h.name));
+  console.log(`lab: creating ${DEMO.hosts.length} hosts (prefix ${DEMO.prefix}, lab net ${DEMO.labnet}); an earlier demo lab is replaced, its keys (${join(dir, KEYS_FILE)}) kept`);
+  const lab = await createLab({ ...DEMO, hosts: [...DEMO.hosts], keys, log: (m) => console.log(`lab: ${m}`) });
   // Only manifests in manifests/: `kubectl apply -f` reads every .yaml and .json of a directory.
   const manifests = join(dir, "manifests");
   mkdirSync(manifests, { recursive: true });
   for (const [name, text] of Object.entries(labManifestFiles(lab.hosts, lab.sshPrivateKey))) writeFileSync(join(manifests, name), text);
   chmodSync(join(manifests, "00-ssh-key-secret.yaml"), 0o600);
   writeFileSync(join(dir, "id_ed25519"), lab.sshPrivateKey, { mode: 0o600 });
+  writeFileSync(join(dir, "known_hosts"), knownHosts(lab.hosts), { mode: 0o644 });
+  writeFileSync(join(dir, "ssh_config"), sshConfig(dir, lab.hosts), { mode: 0o644 });
   writeFileSync(join(dir, "hosts.json"), `${JSON.stringify({ controllerNs: lab.controllerNs, controllerAddress: lab.controllerAddress, hosts: lab.hosts }, null, 2)}\n`);
   const rows = lab.hosts.map((h) => `  ${h.name}  ssh ${h.sshUser}@${h.sshHost}  ${h.publicEndpoint ? `endpoint ${h.publicEndpoint}:51820` : `behind NAT (router ${h.routerAddress})`}`);
   console.log(
@@ -47,8 +56,8 @@ async function up(dir: string): Promise<void> {
       "  npx dockmesh up                                   # in another terminal; reaches the hosts from here",
       "  export KUBECONFIG=~/.dockmesh/kubeconfig",
       `  kubectl apply -f ${manifests}/`,
-      "  kubectl get machines -w",
-      `Log in to a host:  ssh -i ${dir}/id_ed25519 root@${lab.hosts[0]?.sshHost ?? ""}`,
+      "  kubectl -n default get machines -w",
+      `Run on a host:     ssh -F ${dir}/ssh_config ${lab.hosts[0]?.name ?? "m1"} docker ps    # no terminal needed`,
       "Remove it all:     npm run lab:down",
     ].join("\n"),
   );
@@ -62,7 +71,7 @@ async function down(): Promise<void> {
 export async function demoMain(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (process.getuid?.() !== 0) {
-    console.error("lab: the demo creates network namespaces and runs dockerd and sshd: run it as root (sudo npm run lab:up)");
+    console.error("lab: the demo creates network namespaces and runs dockerd and sshd: run it as root (npm run lab:up in a root shell, or sudo npm run lab:up)");
     return 1;
   }
   try {

@@ -198,12 +198,12 @@ export class Lab {
   }
 }
 
-async function buildLab(plan: LabPlan, log: (m: string) => void): Promise<Lab> {
+async function buildLab(plan: LabPlan, log: (m: string) => void, keys: LabOptions["keys"]): Promise<Lab> {
   mkdirSync(plan.stateDir, { recursive: true, mode: 0o755 });
   // It sits in /tmp: make sure it is ours (a real directory owned by root), not a planted link.
   const st = lstatSync(plan.stateDir);
   if (!st.isDirectory() || st.uid !== 0) throw new Error(`${plan.stateDir} is not a directory owned by root; remove it and try again`);
-  const client = generateEd25519(`dockmesh-lab-${plan.prefix}`);
+  const client = keys?.client ?? generateEd25519(`dockmesh-lab-${plan.prefix}`);
   writeFileSync(join(plan.stateDir, "authorized_keys"), `${client.publicKey}\n`, { mode: 0o644 });
   writeFileSync(join(plan.stateDir, "id_ed25519"), client.privateKey, { mode: 0o600 });
   writeFileSync(join(plan.stateDir, "id_ed25519.pub"), `${client.publicKey}\n`, { mode: 0o644 });
@@ -226,7 +226,7 @@ async function buildLab(plan: LabPlan, log: (m: string) => void): Promise<Lab> {
   const machines = new Map<string, HostMachine>();
   const hostKeys = new Map<string, string>();
   for (const h of plan.hosts) {
-    const k = generateEd25519(`${plan.prefix}-${h.name}`);
+    const k = keys?.hosts.get(h.name) ?? generateEd25519(`${plan.prefix}-${h.name}`);
     hostKeys.set(h.name, keyWithoutComment(k.publicKey));
     machines.set(h.name, new HostMachine(h, plan, k.privateKey, imageTar, log));
   }
@@ -252,7 +252,7 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   const leftovers = await clearLab(plan.prefix, plan.stateDir);
   if (!isEmptyReport(leftovers)) log(`lab ${plan.prefix}: removed leftovers of an earlier run: ${describeCleanup(leftovers)}`);
   try {
-    const lab = await buildLab(plan, log);
+    const lab = await buildLab(plan, log, opts.keys);
     lab.timings.createMs = Date.now() - t0;
     log(`lab ${plan.prefix} with ${plan.hosts.length} hosts created in ${lab.timings.createMs} ms`);
     return lab;

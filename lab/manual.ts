@@ -1,4 +1,4 @@
-// The manual procedure of the seed article (DESIGN.md, "What it automates"), scripted the
+// The manual procedure dockmesh automates (WireGuard and a Docker network per host, by hand), scripted the
 // way a person follows it: logged in to every machine over SSH, one command per step,
 // step by step across the machines, copying keys from one terminal to the others.
 // It proves the lab works, and is the "manual procedure" baseline of the benchmarks.

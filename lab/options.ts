@@ -1,4 +1,5 @@
 // What a caller asks of a lab: the prefix, the address blocks and the hosts.
+import type { KeyPair } from "./keys.js";
 
 export interface LabHostOptions {
   /** Host name: lower-case letters and digits, starting with a letter, at most 10 characters. */
@@ -39,4 +40,10 @@ export interface LabOptions {
   rootPortsForController?: readonly number[];
   /** Progress messages; default: none. */
   log?: (msg: string) => void;
+  /**
+   * Keys to use instead of new ones: the client key authorized on every host, and host keys by
+   * host name (a host without one gets a new key). The demo keeps its keys across `lab:up`, so
+   * manifests applied before stay valid.
+   */
+  keys?: { client: KeyPair; hosts: ReadonlyMap<string, KeyPair> };
 }

@@ -53,7 +53,10 @@ export const RECONCILE_OUTCOMES: readonly ReconcileOutcome[] = ["success", "requ
 export interface BackoffOptions {
   /** First retry delay (default 1 s). */
   baseMs?: number;
-  /** Longest delay (default 5 min). */
+  /**
+   * Longest delay (default 1 min). A failing key is mostly a host that cannot be reached: once it
+   * is back, it is seen within this long (it was 5 min, which kept Machines Unreachable that long).
+   */
   capMs?: number;
   /** Fraction 0..1 of each delay taken off at random (default 0: deterministic). */
   jitter?: number;
@@ -64,7 +67,7 @@ export interface BackoffOptions {
 /** Delay before retry number failures+1: base·2^failures, capped, minus jitter. */
 export function backoffDelay(failures: number, opts: BackoffOptions = {}): number {
   const base = opts.baseMs ?? 1000;
-  const cap = opts.capMs ?? 300_000;
+  const cap = opts.capMs ?? 60_000;
   const raw = failures >= 52 ? cap : base * 2 ** failures;
   const delay = Math.min(cap, raw);
   const jitter = Math.min(1, Math.max(0, opts.jitter ?? 0));

@@ -1,7 +1,7 @@
 // startStore(): the embedded Kubernetes-compatible API server — SQLite state, PKI, bearer token,
 // kubeconfig and the HTTPS listener. `dockmesh up` and the tests share it.
 import { createServer, type Server } from "node:https";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
@@ -138,6 +138,9 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
   const limits = connectionLimits(options.connections);
   secureStateDir(stateDir);
   const unlock = lock(stateDir);
+  // What the directory held before: a start that fails (the port is taken, a bad CRD) removes
+  // what it made (PKI, token, database), leaving the directory as it found it.
+  const before = new Set(readdirSync(stateDir));
   let db: Db | undefined;
   try {
     const tls = ensureTls(stateDir, certHosts(host));
@@ -230,6 +233,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
   } catch (err) {
     await db?.close();
     unlock();
+    for (const f of readdirSync(stateDir)) if (!before.has(f)) rmSync(join(stateDir, f), { recursive: true, force: true });
     throw err;
   }
 }

@@ -3,6 +3,7 @@
 // field paths and messages. Written by hand because ajv's semantics (and messages) differ.
 import type { JSONSchemaProps } from "../api/crd-schema.js";
 import { cause, type StatusCause } from "./errors.js";
+import { describePattern } from "./pattern-descriptions.js";
 
 export type FieldValidation = "Strict" | "Warn" | "Ignore";
 
@@ -129,7 +130,8 @@ function walk(schema: JSONSchemaProps, value: unknown, path: string, out: Schema
       out.causes.push(cause("FieldValueInvalid", path, `${path} in body should be at least ${schema.minLength} chars long`, { v: value }));
     }
     if (schema.pattern !== undefined && !regex(schema.pattern).test(value)) {
-      out.causes.push(cause("FieldValueInvalid", path, `${path} in body should match '${schema.pattern}'`, { v: value }));
+      const expected = describePattern(schema.pattern);
+      out.causes.push(cause("FieldValueInvalid", path, expected ? `${path} in body should be ${expected}` : `${path} in body should match '${schema.pattern}'`, { v: value }));
     }
     if (schema.format !== undefined && !formatOk(schema.format, value)) {
       out.causes.push(cause("FieldValueInvalid", path, `${path} in body must be of type ${schema.format}: ${JSON.stringify(value)}`, { v: value }));

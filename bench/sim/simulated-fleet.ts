@@ -9,10 +9,11 @@ import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import type { Connection, ServerChannel } from "ssh2";
 import { OBSERVE_SCRIPT } from "../../hosts/observe.js";
+import { LIVENESS_SCRIPT } from "../../hosts/liveness.js";
 import { SCRIPT_PRELUDE } from "../../hosts/steps.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHost, type SimulatedPeer, type WireGuardKeyListener } from "./simulated-host.js";
-import { renderObservation, type PeerDirectory } from "./simulated-observe.js";
+import { renderLiveness, renderObservation, type PeerDirectory } from "./simulated-observe.js";
 import { runApplyScript } from "./simulated-apply.js";
 import { parseExecCommand } from "./simulated-shell.js";
 
@@ -25,6 +26,8 @@ export interface SimulatedHostCounters {
   /** Commands run (one SSH round trip each). */
   roundTrips: number;
   observes: number;
+  /** Ready checks (hosts/liveness.ts). */
+  readyChecks: number;
   applies: number;
   /** Steps applied (completed calls of the apply script). */
   steps: number;
@@ -41,6 +44,8 @@ export interface SimulatedHostEntry {
   sshHost: string;
   sshPort: number;
   counters: SimulatedHostCounters;
+  /** Gone away: every connection is closed at once, before SSH's greeting, and no peer handshakes with it. */
+  down?: boolean;
 }
 
 export interface SimulatedHostFleetOptions {
@@ -56,7 +61,7 @@ export interface SimulatedHostFleetOptions {
   nowS?: () => number;
 }
 
-const zero = (): SimulatedHostCounters => ({ sessions: 0, roundTrips: 0, observes: 0, applies: 0, steps: 0, failures: 0, unknown: 0 });
+const zero = (): SimulatedHostCounters => ({ sessions: 0, roundTrips: 0, observes: 0, readyChecks: 0, applies: 0, steps: 0, failures: 0, unknown: 0 });
 
 /** The loopback address of host number i (0-based): 127.1.0.1 … 127.1.0.250, 127.1.1.1 … */
 export function simulatedAddress(i: number, prefix = "127.1"): string {
@@ -129,6 +134,8 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
     const mine = host.wg.get(iface)?.publicKey;
     const other = this.byKey.get(peerKey);
     if (!mine || !other || other.host === host || !other.host.links.get(other.iface)?.up) return undefined;
+    // A host gone away answers no handshake either.
+    if (this.hosts.some((e) => e.host === other.host && e.down)) return undefined;
     return other.host.wg.get(other.iface)?.peers.get(mine);
   }
 
@@ -164,6 +171,10 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
   }
 
   private accept(socket: Socket, entry: SimulatedHostEntry): void {
+    if (entry.down) {
+      socket.destroy();
+      return;
+    }
     this.connections.add(socket);
     socket.once("close", () => this.connections.delete(socket));
     socket.on("error", () => {});
@@ -255,6 +266,9 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
     if (parsed?.script === OBSERVE_SCRIPT) {
       c.observes++;
       r = { code: 0, stdout: renderObservation(entry.host, parsed.args, stdin, this.nowS(), this), stderr: "" };
+    } else if (parsed?.script === LIVENESS_SCRIPT) {
+      c.readyChecks++;
+      r = { code: 0, stdout: renderLiveness(entry.host, parsed.args, stdin, this.nowS(), this), stderr: "" };
     } else if (parsed?.script.startsWith(SCRIPT_PRELUDE)) {
       c.applies++;
       const run = runApplyScript(entry.host, parsed.script.slice(SCRIPT_PRELUDE.length), stdin);

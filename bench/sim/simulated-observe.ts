@@ -178,3 +178,18 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
   sec("end");
   return out.join("\n") + "\n";
 }
+
+/** The Ready check's output (hosts/liveness.ts): probes first, then handshakes and the asked interfaces' links. */
+export function renderLiveness(host: SimulatedHost, ifaces: readonly string[], probesInput: string, nowS: number, dir: PeerDirectory): string {
+  simulateHandshakes(host, probesInput, nowS, dir);
+  const out = ["@@handshakes"];
+  for (const [iface, wg] of host.wg) for (const p of wg.peers.values()) out.push([iface, p.publicKey, String(p.handshake)].join("\t"));
+  out.push("@@links");
+  let i = 1;
+  for (const name of ifaces) {
+    const l = host.links.get(name);
+    if (l) out.push(`${i++}: ${name}: <POINTOPOINT,NOARP${l.up ? ",UP,LOWER_UP" : ""}> mtu ${l.mtu} qdisc noqueue state ${l.up ? "UNKNOWN" : "DOWN"} mode DEFAULT group default qlen 1000`);
+  }
+  out.push("@@end");
+  return `${out.join("\n")}\n`;
+}

@@ -8,6 +8,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { meshLeftovers } from "../support/lab-checks.js";
 
 // This file's own lab: prefix, address blocks and ports differ from every other test's.
 const PREFIX = "dmmm";
@@ -59,27 +60,7 @@ async function pings(from: string, to: string, net: Net, ms = 30_000): Promise<v
   }, ms, 500);
 }
 
-/**
- * Everything dockmesh could have left on a host for one interface / Docker network, as the host
- * shows it: the link, rules tagged dockmesh:<iface> in every table, routes through it, the Docker
- * network, the wg-quick config and the unit drop-in and enablement. Empty: nothing is left.
- */
-async function leftovers(host: string, net: Net): Promise<string[]> {
-  const { iface, cidr } = NETS[net];
-  const found: string[] = [];
-  if ((await env.lab.exec(host, ["ip", "link", "show", "dev", iface])).code === 0) found.push(`link ${iface}`);
-  for (const table of ["filter", "nat", "raw", "mangle"]) {
-    const rules = await env.lab.execOk(host, ["iptables", "-w", "-t", table, "-S"]);
-    for (const l of rules.split("\n")) if (l.includes(`dockmesh:${iface}`)) found.push(`${table}: ${l}`);
-  }
-  const prefix = cidr.split(".").slice(0, 2).join(".") + ".";
-  for (const l of (await env.lab.execOk(host, ["ip", "route", "show"])).split("\n")) if (l.includes(`dev ${iface}`) || l.startsWith(prefix)) found.push(`route ${l}`);
-  const networks = (await env.lab.execOk(host, ["docker", "network", "ls", "--format", "{{.Name}}"])).split("\n");
-  if (networks.includes(net)) found.push(`docker network ${net}`);
-  const files = await env.lab.exec(host, ["sh", "-c", `ls -d /etc/wireguard/${iface}.conf /etc/systemd/system/wg-quick@${iface}.service.d /etc/systemd/system/*/wg-quick@${iface}.service 2>/dev/null`]);
-  for (const f of files.stdout.split("\n").filter(Boolean)) found.push(`file ${f}`);
-  return found;
-}
+const leftovers = (host: string, net: Net): Promise<string[]> => meshLeftovers(env.lab, host, { iface: NETS[net].iface, cidr: NETS[net].cidr, dockerNetwork: net });
 
 async function nothingLeft(host: string, net: Net): Promise<void> {
   let last: string[] = [];

@@ -18,9 +18,12 @@ test("backoffDelay: doubling from base to cap, deterministic without jitter", ()
     { failures: 0, want: 1000 },
     { failures: 1, want: 2000 },
     { failures: 2, want: 4000 },
-    { failures: 8, want: 256_000 },
-    { failures: 9, want: 300_000 },
-    { failures: 1000, want: 300_000 },
+    { failures: 5, want: 32_000 },
+    // Capped at a minute (issue 12: an unreachable host that came back stayed Unreachable for up
+    // to 5 minutes because its retries had backed off that far).
+    { failures: 6, want: 60_000 },
+    { failures: 9, want: 60_000 },
+    { failures: 1000, want: 60_000 },
     { failures: 0, opts: { baseMs: 5, capMs: 20 }, want: 5 },
     { failures: 3, opts: { baseMs: 5, capMs: 20 }, want: 20 },
     { failures: 1, opts: { jitter: 0.5, random: () => 0.5 }, want: 1500 },

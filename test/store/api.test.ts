@@ -211,7 +211,7 @@ describe("API semantics", () => {
     assert.equal(r.status, 422);
     assert.equal(r.json.reason, "Invalid");
     assert.deepEqual(r.json.details.causes, [
-      { reason: "FieldValueInvalid", message: `Invalid value: "bad host!": spec.ssh.host in body should match '^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|[0-9A-Fa-f:.]+)$'`, field: "spec.ssh.host" },
+      { reason: "FieldValueInvalid", message: `Invalid value: "bad host!": spec.ssh.host in body should be a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)`, field: "spec.ssh.host" },
       { reason: "FieldValueRequired", message: "Required value", field: "spec.ssh.privateKeySecretRef.name" },
     ]);
     assert.match(r.json.message, /^Machine\.dockmesh\.io "fv4" is invalid: \[spec\.ssh\.host: Invalid value/);

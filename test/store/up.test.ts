@@ -3,7 +3,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,6 +73,20 @@ describe("dockmesh up and startStore", () => {
       assert.equal(statSync(join(dir, "pki", "ca.key")).mode & 0o777, 0o600);
     } finally {
       await b.close();
+    }
+  });
+
+  it("a start that fails (the port is taken) leaves no PKI, token or database behind", async () => {
+    const taken = tempDir("taken");
+    const dir = tempDir("failed");
+    dirs.push(taken, dir);
+    const a = await startStore({ stateDir: taken, listen: "127.0.0.1:0" });
+    try {
+      const port = Number(new URL(a.url).port);
+      await assert.rejects(startStore({ stateDir: dir, listen: `127.0.0.1:${port}` }), /the port is taken/);
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      await a.close();
     }
   });
 

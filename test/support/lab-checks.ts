@@ -33,3 +33,25 @@ export async function dockmeshRules(lab: Lab, host: string, iface: string): Prom
   const out = await lab.execOk(host, ["sh", "-c", "iptables -S; iptables -t nat -S; iptables -t raw -S"]);
   return out.split("\n").filter((l) => l.includes(`dockmesh:${iface}`));
 }
+
+/**
+ * Everything dockmesh could have left on a host for one mesh, as the host shows it: the link,
+ * rules tagged dockmesh:<iface> in every table, routes through it or into the pool, the Docker
+ * network, the wg-quick config, the unit drop-in and its enablement. Empty: nothing is left.
+ */
+export async function meshLeftovers(lab: Lab, host: string, mesh: { iface: string; cidr: string; dockerNetwork: string }): Promise<string[]> {
+  const { iface, cidr, dockerNetwork } = mesh;
+  const found: string[] = [];
+  if ((await lab.exec(host, ["ip", "link", "show", "dev", iface])).code === 0) found.push(`link ${iface}`);
+  for (const table of ["filter", "nat", "raw", "mangle"]) {
+    const rules = await lab.execOk(host, ["iptables", "-w", "-t", table, "-S"]);
+    for (const l of rules.split("\n")) if (l.includes(`dockmesh:${iface}`)) found.push(`${table}: ${l}`);
+  }
+  const prefix = cidr.split(".").slice(0, 2).join(".") + ".";
+  for (const l of (await lab.execOk(host, ["ip", "route", "show"])).split("\n")) if (l.includes(`dev ${iface}`) || l.startsWith(prefix)) found.push(`route ${l}`);
+  const networks = (await lab.execOk(host, ["docker", "network", "ls", "--format", "{{.Name}}"])).split("\n");
+  if (networks.includes(dockerNetwork)) found.push(`docker network ${dockerNetwork}`);
+  const files = await lab.exec(host, ["sh", "-c", `ls -d /etc/wireguard/${iface}.conf /etc/systemd/system/wg-quick@${iface}.service.d /etc/systemd/system/*/wg-quick@${iface}.service 2>/dev/null`]);
+  for (const f of files.stdout.split("\n").filter(Boolean)) found.push(`file ${f}`);
+  return found;
+}

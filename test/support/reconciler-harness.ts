@@ -4,7 +4,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MachineReconciler } from "../../controllers/machine.js";
 import type { HostKeyRecords } from "../../controllers/host-keys.js";
-import { realClock } from "../../runtime/clock.js";
+import { realClock, type Clock } from "../../runtime/clock.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import type { Informer, SecretObject } from "../../runtime/informer.js";
 import { silentLogger } from "../../runtime/log.js";
@@ -64,19 +64,27 @@ export interface Harness {
   keySecrets: FakeInformer<SecretObject>;
   /** Every status written, in order. */
   statuses: Machine[];
+  /** Every Event recorded, in order. */
+  events: Array<{ type: string; reason: string; message: string }>;
 }
 
 /**
  * The reconciler on fakes. Its kubeConfig points nowhere: a test must give it what it would
  * otherwise create through the API (machines with the finalizer, key Secrets in `secrets`).
  */
-export function machineReconciler(machines: readonly Machine[], meshes: readonly MeshNetwork[], secrets: readonly SecretObject[], opts: { secretRetryMs?: number } = {}): Harness {
+export function machineReconciler(
+  machines: readonly Machine[],
+  meshes: readonly MeshNetwork[],
+  secrets: readonly SecretObject[],
+  opts: { secretRetryMs?: number; readyCheckMs?: number; clock?: Clock; kubeConfig?: KubeConfig } = {},
+): Harness {
   const m = fakeInformer(machines);
   const meshInformer = fakeInformer(meshes);
   const sec = fakeInformer(secrets);
   const byKey = new Map(secrets.map((s) => [keyOf(s), s]));
   const hostKeys = fakeHostKeyRecords();
   const statuses: Machine[] = [];
+  const events: Harness["events"] = [];
   const status: StatusClient<Machine> = {
     get: async (ns, name) => m.informer.get(`${ns ?? "default"}/${name}`)!,
     replaceStatus: async (o) => {
@@ -86,8 +94,8 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
       return written;
     },
   };
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({ clusters: [{ name: "c", server: "https://127.0.0.1:1" }], users: [{ name: "u" }], contexts: [{ name: "x", cluster: "c", user: "u" }], currentContext: "x" });
+  const kubeConfig = opts.kubeConfig ?? new KubeConfig();
+  if (!opts.kubeConfig) kubeConfig.loadFromOptions({ clusters: [{ name: "c", server: "https://127.0.0.1:1" }], users: [{ name: "u" }], contexts: [{ name: "x", cluster: "c", user: "u" }], currentContext: "x" });
   const reconciler = new MachineReconciler({
     kubeConfig,
     machines: m.informer,
@@ -96,13 +104,15 @@ export function machineReconciler(machines: readonly Machine[], meshes: readonly
     readSecret: async (ns, name) => byKey.get(`${ns}/${name}`),
     hostKeys,
     status,
-    events: { event: async () => undefined } as unknown as EventRecorder,
+    events: { event: async (_o: unknown, type: string, reason: string, message: string) => void events.push({ type, reason, message }) } as unknown as EventRecorder,
     sshSlots: new Semaphore(2),
-    clock: realClock,
+    clock: opts.clock ?? realClock,
     log: silentLogger(),
     resyncMs: 60_000,
     pendingRequeueMs: 5_000,
-    ...opts,
+    ...(opts.secretRetryMs !== undefined ? { secretRetryMs: opts.secretRetryMs } : {}),
+    // Off unless asked for: tests that reconcile twice in a row expect no second contact.
+    readyCheckMs: opts.readyCheckMs ?? 0,
   });
-  return { reconciler, machines: m, meshes: meshInformer, keySecrets: sec, statuses, hostKeys, secrets: byKey };
+  return { reconciler, machines: m, meshes: meshInformer, keySecrets: sec, statuses, hostKeys, secrets: byKey, events };
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { machineConditions, readyCondition, peerReports, type Outcome } from "../../controllers/machine-conditions.js";
+import { machineConditions, readyCondition, peerReports, peersColumn, type Outcome } from "../../controllers/machine-conditions.js";
 import { canRelay } from "../../controllers/relays.js";
 import { meshStatus } from "../../controllers/meshnetwork-status.js";
 import type { ConvergeResult } from "../../hosts/converge.js";
@@ -98,6 +98,66 @@ const cases: Array<{ name: string; outcome: Outcome; want: string; message?: Reg
     want: "Ready=False/InterfaceDown Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=False/InterfaceDown NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
   },
 ];
+// Issue 12 §4: the columns never contradict each other. "PEERS 0/2, READY True" (two peers the
+// controller could not reach, not counted by PeersConnected but counted by status.peers) and
+// "PEERS 2/2" left standing under Ready=False HostKeyMismatch (the host was not observed).
+cases.push(
+  {
+    name: "peers the controller cannot reach and that do not handshake are counted by neither PeersConnected nor PEERS",
+    outcome: converged(obs([["b", 0], ["h", NOW - 500]]), { peers: peerReports([net], obs([["b", 0], ["h", NOW - 500]]), NOW, new Set(["b", "h"])) }),
+    want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
+    message: /0\/0 peers connected; not counted: b, h \(the controller cannot reach them\)/,
+  },
+  {
+    name: "a peer the controller cannot reach is left out of both counts even while it handshakes",
+    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 5]]), { peers: peerReports([net], obs([["b", NOW - 5], ["h", NOW - 5]]), NOW, new Set(["h"])) }),
+    want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
+    message: /"1\/1 peers connected"/,
+  },
+  {
+    name: "a host key mismatch is a connect failure: nothing observed",
+    outcome: { kind: "hostError", reason: "HostKeyMismatch", message: "ssh root@a:22: host key changed", stage: "connect" },
+    want: "Ready=False/HostKeyMismatch Reachable=False/HostKeyMismatch DockerReady=Unknown/NotObserved WireGuardReady=Unknown/NotObserved NetworkConfigured=Unknown/NotObserved PeersConnected=Unknown/NotObserved",
+  },
+  {
+    name: "a host that went away",
+    outcome: { kind: "hostError", reason: "Unreachable", message: "ssh root@a:22: connection refused", stage: "connect" },
+    want: "Ready=False/Unreachable Reachable=False/Unreachable DockerReady=Unknown/NotObserved WireGuardReady=Unknown/NotObserved NetworkConfigured=Unknown/NotObserved PeersConnected=Unknown/NotObserved",
+  },
+);
+
+/** The PEERS column as status.peers shows it for an outcome ("" when removed). */
+const PEERS: Record<string, string> = {
+  "everything in place, every peer handshaking": "2/2",
+  "a peer without a handshake holds Ready back and says where it should connect": "1/2",
+  "a stale handshake (over 3 minutes) is not connected": "1/2",
+  "a peer the controller cannot reach is listed but not held against us": "1/1",
+  "members without a key yet keep PeersConnected False": "2/3",
+  "peers the controller cannot reach and that do not handshake are counted by neither PeersConnected nor PEERS": "0/0",
+  "a peer the controller cannot reach is left out of both counts even while it handshakes": "1/1",
+  "a host key mismatch is a connect failure: nothing observed": "",
+  "a host that went away": "",
+  "a missing Secret is a Reachable problem": "",
+  "Docker not running is a DockerReady problem once SSH works": "",
+};
+
+for (const c of cases) {
+  test(`columns agree: ${c.name}`, () => {
+    const conds = machineConditions(c.outcome);
+    const ready = readyCondition(conds);
+    const peers = peersColumn(c.outcome) ?? "";
+    if (c.name in PEERS) assert.equal(peers, PEERS[c.name]);
+    // PEERS is shown only from an observation of the host, and Ready=True means all of them connected.
+    if (c.outcome.kind !== "converged") assert.equal(peers, "", "no PEERS without an observation");
+    if (ready.status === "True") {
+      const [good, all] = peers.split("/");
+      assert.equal(good, all, `Ready=True with PEERS ${peers}`);
+    }
+    const pc = conds.find((x) => x.type === "PeersConnected")!;
+    if (peers) assert.ok(pc.message.startsWith(peers), `PeersConnected "${pc.message}" counts as PEERS ${peers}`);
+  });
+}
+
 for (const c of cases) {
   test(`conditions: ${c.name}`, () => {
     assert.equal(summary(c.outcome), c.want);
@@ -158,3 +218,17 @@ test("mesh plan: a machine being deleted keeps its subnet reserved but is no mem
     { machine: "c", subnet: "10.210.2.0/24" },
   ]);
 });
+
+// Issue 12: the NoMachines message named spec.machineSelector for a mesh that has none.
+for (const c of [
+  { name: "no selector", spec: {}, want: /^no Machine in namespace default; spec\.machineSelector is not set, so every Machine created in it joins$/ },
+  { name: "an empty selector", spec: { machineSelector: {} }, want: /^no Machine in namespace default; spec\.machineSelector is not set/ },
+  { name: "a selector", spec: { machineSelector: { matchLabels: { zone: "a" } } }, want: /^no Machine in namespace default matches spec\.machineSelector$/ },
+]) {
+  test(`mesh status: NoMachines with ${c.name} says why`, () => {
+    const m = mesh("mesh");
+    const s = meshStatus(planMesh(resolveMesh({ ...m, spec: { ...m.spec, ...c.spec } }).mesh!, []), new Map());
+    assert.equal(s.ready.reason, "NoMachines");
+    assert.match(s.ready.message, c.want);
+  });
+}

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { connect as netConnect, type AddressInfo } from "node:net";
 import ssh2 from "ssh2";
 import { generateEd25519 } from "../../lab/keys.js";
-import { connect, fingerprintOf, pinFingerprint, type SshTarget } from "../../hosts/ssh.js";
+import { connect, fingerprintOf, pinFingerprint, publicKeyLine, type SshTarget } from "../../hosts/ssh.js";
 import { HostError } from "../../hosts/errors.js";
 
 const { Server, utils } = ssh2;
@@ -137,7 +137,9 @@ describe("SSH to hosts", () => {
   test("a rejected key names the Secret and the public key to authorize", async () => {
     const e = await failure(to(target, { privateKey: otherKey.privateKey }));
     assert.equal(e.reason, "AuthFailed");
-    assert.match(e.message, /^ssh root@127\.0\.0\.1:\d+: key in Secret default\/ssh key ssh-privatekey rejected; add its public key \(ssh-ed25519 AAAA.*…\) to ~root\/\.ssh\/authorized_keys on 127\.0\.0\.1$/);
+    assert.match(e.message, /^ssh root@127\.0\.0\.1:\d+: key in Secret default\/ssh key ssh-privatekey rejected; add its public key \(ssh-ed25519 AAAA[^ )]*\) to ~root\/\.ssh\/authorized_keys on 127\.0\.0\.1$/);
+    // The whole key, ready to paste (issue 12: it was cut after 60 characters).
+    assert.ok(e.message.includes(`(${publicKeyLine(otherKey.privateKey)})`), e.message);
     assert.ok(!e.message.includes("PRIVATE KEY"));
   });
 
