@@ -1,6 +1,7 @@
 // The `dockmesh` command. Each subcommand lives in a file of its own and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerPlan } from "./plan.js";
+import { registerGraph } from "./graph.js";
 import { describeError } from "../runtime/log.js";
 import { registerUp, upComponents } from "./up.js";
 import { addControllerFlags, controllersComponent, registerController, type ControllerFlags } from "./controller.js";
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerController(program);
   registerPlan(program);
+  registerGraph(program);
   const up = program.commands.find((c) => c.name() === "up")!;
   // `dockmesh up` runs the controllers too, with the same flags as `dockmesh controller`.
   addControllerFlags(up);
