@@ -11,7 +11,8 @@ import { buildMeshGraph, GraphTooLargeError, MAX_GRAPH_MACHINES, type LinkHealth
 import { cleanText, dotEscape, HEALTH_COLOR, mermaidEscape, renderDot, renderMermaid } from "../../mesh/graph-render.js";
 import { dotToSvg, GraphvizError } from "../../cli/graphviz.js";
 import { ensureSystemPackages } from "../../lab/requirements.js";
-import { assertGolden } from "../support/golden.js";
+import { spawnSync } from "node:child_process";
+import { assertGolden, projectRoot } from "../support/golden.js";
 import { machine, mesh } from "../support/fixtures.js";
 
 type PeerState = NonNullable<MachineStatusNetworkPeer["state"]>;
@@ -227,4 +228,19 @@ test("graph: -o svg without Graphviz says what to install; a dot that hangs or f
   await assert.rejects(dotToSvg("graph {}", { command: script("fake-dot-hangs", "exec sleep 30"), timeoutMs: 300 }), /did not finish within 0.3 s/);
   assert.ok(Date.now() - t0 < 5000);
   await assert.rejects(dotToSvg("x".repeat(100), { command: script("fake-dot-floods", "exec cat"), maxBytes: 10 }), /more than 10 bytes/);
+});
+
+test("graph: bad flags and a missing kubeconfig are clear errors naming the flag (exit 1, nothing on stdout)", () => {
+  const rows: Array<[string[], RegExp]> = [
+    [["-o", "png"], /-o\/--output: "png" must be one of dot, svg, mermaid/],
+    [["--mesh", "Bad_Name"], /--mesh: "Bad_Name" is not a MeshNetwork name/],
+    [["-n", "no/such"], /-n\/--namespace: "no\/such" is not a namespace name/],
+    [["--kubeconfig", "/nonexistent/kubeconfig"], /cannot read the kubeconfig \/nonexistent\/kubeconfig: ENOENT/],
+  ];
+  for (const [args, want] of rows) {
+    const r = spawnSync(process.execPath, [`${projectRoot}bin/dockmesh.js`, "graph", ...args], { encoding: "utf8", env: { ...process.env, KUBECONFIG: "/nonexistent/kubeconfig" } });
+    assert.equal(r.status, 1, args.join(" "));
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, want, args.join(" "));
+  }
 });
