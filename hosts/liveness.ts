@@ -21,7 +21,7 @@ for i in "$@"; do ip -o link show dev "$i" 2>/dev/null; done
 echo "@@end"
 `;
 
-/** A thousand peers print ~100 KiB; a host that prints far more is refused, as for the observe. */
+/** A thousand peers print ~170 KiB (handshakes and byte counters); a host that prints far more is refused, as for the observe. */
 export const LIVENESS_LIMITS = { maxStdoutBytes: 4 * 1024 * 1024, maxStderrBytes: 64 * 1024 } as const;
 
 export interface Liveness {
