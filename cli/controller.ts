@@ -9,6 +9,7 @@ import { startControllers, type ControllerOptions, type RunningControllers } fro
 import { onRoundTrip } from "../hosts/ssh.js";
 import { createLogger, describeError, setRootLogger, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
 import { ControllerMetrics } from "../runtime/metrics.js";
+import { DEFAULT_MAX_PAIRS } from "../controllers/peer-stats.js";
 import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js";
 import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import type { UpComponent } from "./up.js";
@@ -23,6 +24,8 @@ export interface ControllerFlags {
   logFormat?: string;
   /** Unset: :8080 for `dockmesh controller`, off for `dockmesh up`. */
   metricsBindAddress?: string;
+  /** Unset: DEFAULT_MAX_PAIRS. */
+  peerMetricsMaxPairs?: string;
 }
 
 export interface LeaderFlags {
@@ -52,6 +55,14 @@ function positiveInt(text: string, flag: string): number {
   return n;
 }
 
+/** --peer-metrics-max-pairs: a whole number from 0 to 1,000,000 (unset: DEFAULT_MAX_PAIRS). */
+export function peerMetricsMaxPairs(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_PAIRS;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 1_000_000) throw new Error(`--peer-metrics-max-pairs: ${JSON.stringify(text)} must be a whole number from 0 to 1000000 (0: only per-machine totals)`);
+  return n;
+}
+
 export function addControllerFlags(cmd: Command): Command {
   return cmd
     .option("--resync-period <duration>", "how often each host is re-checked for drift (e.g. 30s, 5m)", "5m")
@@ -59,7 +70,8 @@ export function addControllerFlags(cmd: Command): Command {
     .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "8")
     .option("--log-level <level>", "error, warn, info or debug", process.env.DOCKMESH_LOG_LEVEL ?? "info")
     .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)")
-    .option("--metrics-bind-address <addr>", "where /metrics, /healthz and /readyz are served: :8080, 127.0.0.1:8080, or 0 for off (default :8080 for `dockmesh controller`, off for `dockmesh up`)");
+    .option("--metrics-bind-address <addr>", "where /metrics, /healthz and /readyz are served: :8080, 127.0.0.1:8080, or 0 for off (default :8080 for `dockmesh controller`, off for `dockmesh up`)")
+    .option("--peer-metrics-max-pairs <n>", `per-peer series on /metrics for at most this many (machine, peer) pairs, the worst handshakes first (~5 series each; a mesh of N machines has N·(N-1) pairs); the rest are counted in dockmesh_peer_pairs_dropped; 0: only per-machine totals (default ${DEFAULT_MAX_PAIRS})`);
 }
 
 function addLeaderFlags(cmd: Command): Command {
@@ -128,7 +140,7 @@ export interface ManagedControllers {
 export async function startManagedControllers(flags: ControllerFlags, kc: KubeConfig, opts: ManagedOptions): Promise<ManagedControllers> {
   const options = controllerOptions(flags, kc);
   const log: Logger = options.logger!;
-  const metrics = new ControllerMetrics();
+  const metrics = new ControllerMetrics({ maxPeerPairs: peerMetricsMaxPairs(flags.peerMetricsMaxPairs) });
   const offSsh = onRoundTrip((rt) => metrics.observeSsh(rt));
   let running: RunningControllers | undefined;
   let stopping = false;
@@ -140,6 +152,7 @@ export async function startManagedControllers(flags: ControllerFlags, kc: KubeCo
     metrics.watchQueue(r.machineQueue);
     metrics.watchQueue(r.meshQueue);
     metrics.setMachines(() => r.machines.list());
+    metrics.setPeerStats(r.peerStats, () => r.meshes.list());
   };
 
   let elector: LeaderElector | undefined;

@@ -34,6 +34,7 @@ import { isProblem, recordHostKeys, sshEndpointIdOf, sshTargetFor, type HostKeyP
 import { hostKeyRecordName, type HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
+import { peerSamples, type PeerStats } from "./peer-stats.js";
 
 export interface MachineControllerDeps {
   kubeConfig: KubeConfig;
@@ -65,6 +66,8 @@ export interface MachineControllerDeps {
    * times this (default 10 s): no watch sees that Secret being created.
    */
   secretRetryMs?: number;
+  /** Where each look at a host leaves its per-peer numbers, for /metrics (controllers/peer-stats.ts). */
+  peerStats?: PeerStats;
 }
 
 /** What one reconcile plans from: the machine's meshes and peers as the caches have them. */
@@ -151,6 +154,7 @@ export class MachineReconciler {
     if (!m) {
       this.converged.delete(key);
       this.secretMisses.delete(key);
+      this.d.peerStats?.forget(key);
       return;
     }
     if (isDeleting(m)) return this.finalize(m, key);
@@ -278,6 +282,7 @@ export class MachineReconciler {
       const tConverged = performance.now();
       const unmanaged = this.unmanaged(ns);
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
+      this.d.peerStats?.record(ns, name, peerSamples(result.networks, result.observation.wg));
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
@@ -345,6 +350,7 @@ export class MachineReconciler {
         await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage: "connect" }, undefined, machineKey);
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
+      this.d.peerStats?.record(m.metadata.namespace ?? "default", m.metadata.name ?? "", peerSamples(networks, live.wg));
       // An interface without peers prints no handshake line: "up" is the link's state.
       const up = networks.every((n) => live.links.get(n.wireguard.interface) === true);
       const same = up && this.peerStates(m, networks, live.wg) === last.peers;
@@ -574,6 +580,7 @@ export class MachineReconciler {
   private async finalize(m: Machine, key: string): Promise<ReconcileResult | void> {
     this.converged.delete(key);
     this.secretMisses.delete(key);
+    this.d.peerStats?.forget(key);
     if (!hasFinalizer(m)) return;
     const release = m.metadata.annotations?.[RELEASE_ANNOTATION] === "true";
     const never = release ? undefined : await this.neverContacted(m);

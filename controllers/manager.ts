@@ -17,6 +17,7 @@ import { apiSecretReader, hostKeyRecordNamesOf } from "./ssh-target.js";
 import { HOST_KEY_LABEL, apiHostKeyRecords } from "./host-keys.js";
 import { findCondition } from "../runtime/conditions.js";
 import { FanOut } from "./fanout.js";
+import { PeerStats } from "./peer-stats.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -41,6 +42,8 @@ export interface RunningControllers {
   meshes: Informer<MeshNetwork>;
   machineQueue: WorkQueue;
   meshQueue: WorkQueue;
+  /** Per-peer numbers of each machine's last look at its host, for /metrics. */
+  peerStats: PeerStats;
   stop(): Promise<void>;
 }
 
@@ -62,7 +65,9 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const machineQueue = new WorkQueue({ name: "machine", concurrency, clock, logger: log });
   const meshQueue = new WorkQueue({ name: "meshnetwork", concurrency: 2, clock, logger: log });
 
+  const peerStats = new PeerStats();
   const machineReconciler = new MachineReconciler({
+    peerStats,
     kubeConfig: kc,
     machines,
     meshes,
@@ -139,6 +144,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     meshes,
     machineQueue,
     meshQueue,
+    peerStats,
     async stop() {
       for (const s of subs) s.unsubscribe();
       await Promise.all([machineQueue.shutdown(), meshQueue.shutdown()]);

@@ -6,10 +6,18 @@
 // - SSH: dockmesh_ssh_roundtrip_seconds{outcome}, one observation per command on a host;
 // - fleet state, computed from the Machine informer's cache at scrape time:
 //   dockmesh_machines{condition,status} and dockmesh_peers_recent_handshake{namespace,machine};
+// - per peer (controllers/peer-stats.ts), as each machine's last look at its host saw them:
+//   dockmesh_peer_last_handshake_age_seconds, dockmesh_peer_handshake_stale,
+//   dockmesh_peer_receive_bytes_total, dockmesh_peer_transmit_bytes_total and dockmesh_peer_relayed
+//   {namespace,mesh,machine,peer}, capped at maxPeerPairs pairs (the worst handshakes; a mesh of
+//   N machines has N·(N-1) pairs: ~4 million series at 1,000), dockmesh_peer_pairs_dropped for
+//   the rest, and per-machine byte totals that are never capped;
 // - leader election: dockmesh_leader_election_is_leader{lease};
 // - the process (CPU, memory, event loop lag, …) with prom-client's default collectors.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Machine } from "../api/types.generated.js";
+import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import { CONNECTED_HANDSHAKE_AGE_S } from "../controllers/machine-conditions.js";
+import { DEFAULT_MAX_PAIRS, type Exported, type PeerStats } from "../controllers/peer-stats.js";
 import type { QueueMetrics } from "./workqueue.js";
 import { RECONCILE_OUTCOMES } from "./workqueue.js";
 
@@ -37,7 +45,13 @@ export interface SshRoundTrip {
 export interface MetricsOptions {
   /** Include prom-client's process and Node.js metrics (default true). */
   processMetrics?: boolean;
+  /** Per-peer pairs exported at most (default DEFAULT_MAX_PAIRS; 0: none, only per-machine totals). */
+  maxPeerPairs?: number;
+  /** Seconds since the epoch, for handshake ages (default: the system clock). */
+  nowS?: () => number;
 }
+
+const PEER_LABELS = ["namespace", "mesh", "machine", "peer"] as const;
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -45,6 +59,8 @@ export class ControllerMetrics {
   private readonly unsubscribers: Array<() => void> = [];
   private machines: () => readonly Machine[] = () => [];
   private leader: { lease: string; isLeader: () => boolean } | undefined;
+  private peers: { stats: PeerStats; meshes: () => readonly MeshNetwork[] } | undefined;
+  private peerScrape: { at: number; data: Exported } | undefined;
 
   private readonly reconciles: Counter<"kind" | "outcome">;
   private readonly errors: Counter<"kind">;
@@ -110,6 +126,7 @@ export class ControllerMetrics {
         for (const m of machines()) this.set({ namespace: m.metadata.namespace ?? "", machine: m.metadata.name ?? "" }, allPeers(m));
       },
     });
+    this.peerMetrics(opts.maxPeerPairs ?? DEFAULT_MAX_PAIRS, opts.nowS ?? (() => Date.now() / 1000));
     new Gauge({
       name: "dockmesh_leader_election_is_leader",
       help: "1 while this process holds the leader election Lease (always 1 without leader election).",
@@ -145,6 +162,12 @@ export class ControllerMetrics {
     this.machines = list;
   }
 
+  /** Where the per-peer series come from, and the meshes that still exist (the others' series go). */
+  setPeerStats(stats: PeerStats, meshes: () => readonly MeshNetwork[]): void {
+    this.peers = { stats, meshes };
+    this.peerScrape = undefined;
+  }
+
   setLeaderElection(lease: string, isLeader: () => boolean): void {
     this.leader = { lease, isLeader };
   }
@@ -165,6 +188,99 @@ export class ControllerMetrics {
 
   stop(): void {
     for (const u of this.unsubscribers.splice(0)) u();
+  }
+
+  /** The per-peer view, computed once per scrape (every per-peer metric's collect reads it). */
+  private peerData(maxPairs: number): Exported {
+    const now = performance.now();
+    if (this.peerScrape && now - this.peerScrape.at < 1000) return this.peerScrape.data;
+    const p = this.peers;
+    if (!p) return { pairs: [], machines: [], dropped: 0 };
+    const machines = new Set(this.machines().map((m) => `${m.metadata.namespace ?? ""}/${m.metadata.name ?? ""}`));
+    const meshes = new Set(p.meshes().map((m) => `${m.metadata.namespace ?? ""}/${m.metadata.name ?? ""}`));
+    const data = p.stats.exported(maxPairs, { machine: (ns, name) => machines.has(`${ns}/${name}`), mesh: (ns, name) => meshes.has(`${ns}/${name}`) });
+    this.peerScrape = { at: now, data };
+    return data;
+  }
+
+  private peerMetrics(maxPairs: number, nowS: () => number): void {
+    const registers = [this.registry];
+    const data = () => this.peerData(maxPairs);
+    const labels = (p: Exported["pairs"][number]) => ({ namespace: p.namespace, mesh: p.mesh, machine: p.machine, peer: p.peer });
+    const labelNames = [...PEER_LABELS];
+    new Gauge({
+      name: "dockmesh_peer_last_handshake_age_seconds",
+      help: "Seconds since the latest WireGuard handshake with the peer (a relayed peer: with its relay), as of the machine's last look at its host; absent when there was none.",
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        const now = nowS();
+        for (const p of data().pairs) if (p.latestHandshake > 0) this.set(labels(p), Math.max(0, Math.round(now - p.latestHandshake)));
+      },
+    });
+    new Gauge({
+      name: "dockmesh_peer_handshake_stale",
+      help: `1 when the peer has had no WireGuard handshake for ${CONNECTED_HANDSHAKE_AGE_S} s or never had one (the link is down), else 0.`,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        const now = nowS();
+        for (const p of data().pairs) this.set(labels(p), p.latestHandshake > 0 && now - p.latestHandshake < CONNECTED_HANDSHAKE_AGE_S ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: "dockmesh_peer_relayed",
+      help: "1 when the machine reaches the peer through a relay machine (both behind NAT), else 0.",
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const p of data().pairs) this.set(labels(p), p.relayed ? 1 : 0);
+      },
+    });
+    for (const [name, field, help] of [
+      ["dockmesh_peer_receive_bytes_total", "rxBytes", "Bytes received from the peer over WireGuard (`wg show transfer`; restarts at 0 when the interface is recreated). Direct peers only: a relayed peer's bytes are its relay's."],
+      ["dockmesh_peer_transmit_bytes_total", "txBytes", "Bytes sent to the peer over WireGuard (`wg show transfer`; restarts at 0 when the interface is recreated). Direct peers only."],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const p of data().pairs) {
+            const v = p[field];
+            if (v !== undefined) this.inc(labels(p), v);
+          }
+        },
+      });
+    }
+    for (const [name, field, help] of [
+      ["dockmesh_machine_peer_receive_bytes_total", "rxBytes", "Bytes a machine received from all its direct peers over WireGuard (never capped)."],
+      ["dockmesh_machine_peer_transmit_bytes_total", "txBytes", "Bytes a machine sent to all its direct peers over WireGuard (never capped)."],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ["namespace", "machine"],
+        registers,
+        collect() {
+          this.reset();
+          for (const m of data().machines) this.inc({ namespace: m.namespace, machine: m.machine }, m[field]);
+        },
+      });
+    }
+    new Gauge({
+      name: "dockmesh_peer_pairs_dropped",
+      help: "Pairs (machine, peer) observed but left out of the per-peer series at this scrape: over --peer-metrics-max-pairs (the worst handshakes are kept) or beyond a machine's 64 worst.",
+      registers,
+      collect() {
+        this.set(data().dropped);
+      },
+    });
   }
 
   private queueGauge(name: string, help: string, value: (s: ReturnType<QueueMetrics["stats"]>) => number): void {

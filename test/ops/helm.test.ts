@@ -89,6 +89,48 @@ describe("helm/dockmesh (real helm)", () => {
     }
   });
 
+  test("optional ServiceMonitor (prometheus-operator schema) and Grafana dashboard ConfigMap", async () => {
+    const objs = await template("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=kps", "--set", "metrics.serviceMonitor.interval=15s", "--set", "grafanaDashboard.enabled=true", "--set", "metrics.peerMaxPairs=250");
+    await validateAll(objs);
+    const sm = objs.find((o) => o.kind === "ServiceMonitor") as KubeObject & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string; interval: string }> } };
+    const svc = objs.find((o) => o.kind === "Service") as KubeObject & { spec: { ports: Array<{ name: string }> } };
+    assert.ok(sm && svc, "a ServiceMonitor and the metrics Service");
+    assert.equal(sm.apiVersion, "monitoring.coreos.com/v1");
+    assert.equal(sm.metadata.labels?.["release"], "kps");
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels?.[k], v, `the ServiceMonitor selects the Service (${k})`);
+    assert.deepEqual(sm.spec.endpoints.map((e) => [e.port, e.path, e.interval]), [["metrics", "/metrics", "15s"]]);
+    assert.ok(svc.spec.ports.some((p) => p.name === "metrics"), "the Service's port is named metrics");
+    const cm = objs.find((o) => o.kind === "ConfigMap") as KubeObject & { data: Record<string, string> };
+    assert.equal(cm.metadata.labels?.["grafana_dashboard"], "1");
+    assert.deepEqual(JSON.parse(cm.data["dockmesh.json"]!), JSON.parse(readFileSync(join(projectRoot, "helm/dockmesh/dashboards/dockmesh.json"), "utf8")), "the ConfigMap carries dashboards/dockmesh.json");
+    assert.ok(controllerContainer(objs).container.args?.includes("--peer-metrics-max-pairs=250"));
+    checkInstall(objs, { namespace: "dockmesh-system", leaseName: DEFAULT_LEASE_NAME });
+    assert.ok(controllerContainer(await template()).container.args?.includes("--peer-metrics-max-pairs=1000"), "the default cap");
+  });
+
+  test("the ServiceMonitor schema check fails on a broken ServiceMonitor; the chart refuses one without its Service", async () => {
+    const objs = await template("--set", "metrics.serviceMonitor.enabled=true");
+    const sm = objs.find((o) => o.kind === "ServiceMonitor")!;
+    const table: Array<[string, (o: KubeObject & { spec: Record<string, unknown> }) => void]> = [
+      ["endpoints is not a list", (o) => (o.spec["endpoints"] = { port: "metrics" })],
+      ["selector is a string", (o) => (o.spec["selector"] = "app=dockmesh")],
+      ["scheme is not http or https", (o) => (o.spec["endpoints"] = [{ port: "metrics", scheme: "gopher" }])],
+    ];
+    for (const [what, breakIt] of table) {
+      const bad = structuredClone(sm) as KubeObject & { spec: Record<string, unknown> };
+      breakIt(bad);
+      await assert.rejects(validateAll([bad]), /does not validate against the monitoring\.coreos\.com\/v1 ServiceMonitor schema/, what);
+    }
+    const r = await run([helm, "template", "dockmesh", "helm/dockmesh", "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"], { env: helmEnv(home) });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /metrics\.serviceMonitor\.enabled needs metrics\.service\.enabled/);
+    for (const bad of ["metrics.serviceMonitor.interval=often", "metrics.peerMaxPairs=-1", "grafanaDashboard.enable=true"]) {
+      const b = await run([helm, "template", "dockmesh", "helm/dockmesh", "--set", bad], { env: helmEnv(home) });
+      assert.notEqual(b.code, 0, `--set ${bad} must fail`);
+      assert.match(b.stderr, /schema/i, bad);
+    }
+  });
+
   test("the chart's RBAC is deploy/'s", async () => {
     const fromKustomize = parseObjects(await runOk(["kubectl", "kustomize", "deploy/"]));
     assert.deepEqual(permissions(await template()), permissions(fromKustomize));

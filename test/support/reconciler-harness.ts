@@ -1,5 +1,6 @@
 // A MachineReconciler on in-memory caches, status and events, for tests that drive one
 // reconcile at a time against simulated hosts (bench/sim) over real SSH.
+import type { PeerStats } from "../../controllers/peer-stats.js";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MachineReconciler } from "../../controllers/machine.js";
@@ -76,7 +77,7 @@ export function machineReconciler(
   machines: readonly Machine[],
   meshes: readonly MeshNetwork[],
   secrets: readonly SecretObject[],
-  opts: { secretRetryMs?: number; readyCheckMs?: number; clock?: Clock; kubeConfig?: KubeConfig } = {},
+  opts: { secretRetryMs?: number; readyCheckMs?: number; clock?: Clock; kubeConfig?: KubeConfig; peerStats?: PeerStats } = {},
 ): Harness {
   const m = fakeInformer(machines);
   const meshInformer = fakeInformer(meshes);
@@ -113,6 +114,7 @@ export function machineReconciler(
     ...(opts.secretRetryMs !== undefined ? { secretRetryMs: opts.secretRetryMs } : {}),
     // Off unless asked for: tests that reconcile twice in a row expect no second contact.
     readyCheckMs: opts.readyCheckMs ?? 0,
+    ...(opts.peerStats ? { peerStats: opts.peerStats } : {}),
   });
   return { reconciler, machines: m, meshes: meshInformer, keySecrets: sec, statuses, hostKeys, secrets: byKey, events };
 }

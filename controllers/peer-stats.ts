@@ -1,0 +1,134 @@
+// Per-peer numbers for /metrics (issue 15): for each Machine, what its last look at the host (a
+// converge's observe, or a Ready check) saw of each peer: latest handshake, bytes received and
+// sent, and whether the pair goes through a relay.
+//
+// Trust: every label comes from the controller's own plan (mesh and machine names, which are
+// object names in validated formats); the host's output only supplies numbers, matched to a
+// peer by the public key the plan configured. Nothing the host prints becomes a label.
+//
+// Cardinality: a mesh of N machines has N·(N-1) pairs, each seen from both ends; at 1,000
+// machines that is 999,000 pairs, ~4 million series. So each Machine keeps only its
+// MAX_STORED_PER_MACHINE worst pairs (never handshaken first, then the oldest handshake) plus
+// its totals, and /metrics exports at most --peer-metrics-max-pairs of those (the worst across
+// the fleet); the rest are counted in dockmesh_peer_series_dropped.
+import type { NetworkPlan } from "../mesh/plan.js";
+import type { WgPeerState } from "../hosts/observe.js";
+
+/** Pairs kept per Machine (its worst): bounds the controller's memory at N·64, not N². */
+export const MAX_STORED_PER_MACHINE = 64;
+/** Pairs exported on /metrics unless --peer-metrics-max-pairs says otherwise (~5 series each). */
+export const DEFAULT_MAX_PAIRS = 1000;
+
+export interface PeerSample {
+  mesh: string;
+  /** The peer Machine's name (from the plan). */
+  peer: string;
+  /** Reached through a relay: its handshake is the relay's; it has no bytes of its own. */
+  relayed: boolean;
+  /** Seconds since the epoch (host clock); 0: never. */
+  latestHandshake: number;
+  rxBytes?: number;
+  txBytes?: number;
+}
+
+export interface MachinePeers {
+  namespace: string;
+  machine: string;
+  /** Its worst pairs, at most MAX_STORED_PER_MACHINE. */
+  peers: PeerSample[];
+  /** All pairs of the machine, and the bytes over all its direct peers. */
+  pairs: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+type WgPeers = ReadonlyMap<string, { peers: readonly Pick<WgPeerState, "publicKey" | "latestHandshake" | "rxBytes" | "txBytes">[] }>;
+
+/** Worst first: never handshaken, then the oldest handshake; then by mesh and peer (stable output). */
+export function worstFirst(a: PeerSample, b: PeerSample): number {
+  const ha = a.latestHandshake || -1;
+  const hb = b.latestHandshake || -1;
+  if (ha !== hb) return ha - hb;
+  if (a.mesh !== b.mesh) return a.mesh < b.mesh ? -1 : 1;
+  return a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0;
+}
+
+/** The pairs of one machine from its plan and what `wg show` printed (matched by the planned key). */
+export function peerSamples(networks: readonly NetworkPlan[], wg: WgPeers): PeerSample[] {
+  const out: PeerSample[] = [];
+  for (const net of networks) {
+    const live = new Map((wg.get(net.wireguard.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
+    const handshake = new Map<string, number>();
+    for (const p of net.wireguard.peers) {
+      const s = p.publicKey ? live.get(p.publicKey) : undefined;
+      handshake.set(p.machine, s?.latestHandshake ?? 0);
+      out.push({ mesh: net.meshNetwork, peer: p.machine, relayed: false, latestHandshake: s?.latestHandshake ?? 0, ...(s ? { rxBytes: s.rxBytes, txBytes: s.txBytes } : {}) });
+    }
+    for (const r of net.relayed) out.push({ mesh: net.meshNetwork, peer: r.machine, relayed: true, latestHandshake: handshake.get(r.via) ?? 0 });
+    for (const u of net.unreachable) out.push({ mesh: net.meshNetwork, peer: u, relayed: false, latestHandshake: 0 });
+  }
+  return out;
+}
+
+export interface Exported {
+  pairs: Array<PeerSample & { namespace: string; machine: string }>;
+  machines: MachinePeers[];
+  /** Pairs observed but not exported (over the cap, or past a machine's stored worst). */
+  dropped: number;
+}
+
+export class PeerStats {
+  private readonly byMachine = new Map<string, MachinePeers>();
+
+  /** Replaces what is known of a machine (its meshes and peers as planned now). */
+  record(namespace: string, machine: string, samples: readonly PeerSample[]): void {
+    let rx = 0;
+    let tx = 0;
+    for (const s of samples) {
+      rx += s.rxBytes ?? 0;
+      tx += s.txBytes ?? 0;
+    }
+    const peers = [...samples].sort(worstFirst).slice(0, MAX_STORED_PER_MACHINE);
+    this.byMachine.set(`${namespace}/${machine}`, { namespace, machine, peers, pairs: samples.length, rxBytes: rx, txBytes: tx });
+  }
+
+  /** A deleted (or finalized) Machine: its series go. */
+  forget(key: string): void {
+    this.byMachine.delete(key);
+  }
+
+  get size(): number {
+    return this.byMachine.size;
+  }
+
+  /**
+   * What /metrics shows: the maxPairs worst pairs of machines and peers that still exist, in
+   * meshes that still exist (a Machine, a peer or a mesh deleted meanwhile disappears at once).
+   */
+  exported(maxPairs: number, exists: { machine(ns: string, name: string): boolean; mesh(ns: string, name: string): boolean }): Exported {
+    const machines: MachinePeers[] = [];
+    // References first, copies only of the pairs kept: at 1,000 machines there are 64,000 candidates.
+    const candidates: Array<{ p: PeerSample; m: MachinePeers }> = [];
+    const limit = Math.max(0, maxPairs);
+    let seen = 0;
+    for (const [key, m] of this.byMachine) {
+      if (!exists.machine(m.namespace, m.machine)) {
+        this.byMachine.delete(key);
+        continue;
+      }
+      machines.push(m);
+      let live = 0;
+      for (const p of m.peers) {
+        if (!exists.machine(m.namespace, p.peer) || !exists.mesh(m.namespace, p.mesh)) continue;
+        live++;
+        // A machine's list is sorted worst first: more than `limit` of it can never be kept.
+        if (live <= limit) candidates.push({ p, m });
+      }
+      seen += m.pairs - (m.peers.length - live);
+    }
+    const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    candidates.sort((a, b) => worstFirst(a.p, b.p) || byName(a.m.namespace, b.m.namespace) || byName(a.m.machine, b.m.machine));
+    const pairs = candidates.slice(0, limit).map(({ p, m }) => ({ ...p, namespace: m.namespace, machine: m.machine }));
+    return { pairs, machines, dropped: seen - pairs.length };
+  }
+}
