@@ -12,14 +12,11 @@
 // and the Ready check.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MeshEnv, eventually, startMeshEnv, yamlDoc } from "../support/mesh-env.js";
 import { meshLeftovers } from "../support/lab-checks.js";
-import { projectRoot } from "../support/golden.js";
+import { machineColumns } from "../support/columns.js";
+import { planErrors } from "../support/plan-cli.js";
 
 const PREFIX = "dmscn";
 const LABNET = "198.18.57.0/24";
@@ -43,21 +40,7 @@ const ips = new Map<string, string>();
 const machine = (name: string) => env.getJson<Machine>(["get", "machine", name]);
 const cond = (o: Machine | MeshNetwork, type: string) => o.status?.conditions?.find((c) => c.type === type);
 
-/** Every Machine's Ready and PEERS; asserts the columns agree (READY True → PEERS n/n; not reached → no PEERS). */
-async function columns(): Promise<Map<string, { ready: string; reason: string; peers: string }>> {
-  const out = new Map<string, { ready: string; reason: string; peers: string }>();
-  for (const m of (await env.getJson<{ items: Machine[] }>(["get", "machines"])).items) {
-    const ready = cond(m, "Ready");
-    const peers = m.status?.peers ?? "";
-    out.set(m.metadata.name ?? "", { ready: ready?.status ?? "", reason: ready?.reason ?? "", peers });
-    if (ready?.status === "True") {
-      const [good, all] = peers.split("/");
-      assert.equal(good, all, `${m.metadata.name}: READY True with PEERS ${peers}`);
-    }
-    if (cond(m, "Reachable")?.status === "False") assert.equal(peers, "", `${m.metadata.name}: PEERS ${peers} on a host that is not reached`);
-  }
-  return out;
-}
+const columns = () => machineColumns((args) => env.getJson(args));
 
 const allReady = (names: readonly string[]) => async () => {
   const c = await columns();
@@ -78,19 +61,6 @@ async function pings(from: string, to: string, net: Net, ms = 30_000): Promise<v
     const r = await env.lab.exec(from, ["docker", "exec", `c-${net}`, "ping", "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
     return r.code === 0 ? true : undefined;
   }, ms, 500);
-}
-
-/** `dockmesh plan` of these manifests: its error lines, without the "error: FILE: " part. */
-function planErrors(manifests: string): string[] {
-  const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-plan-`));
-  try {
-    writeFileSync(join(dir, "all.yaml"), manifests);
-    const r = spawnSync(process.execPath, [join(projectRoot, "bin/dockmesh.js"), "plan", "-f", dir], { encoding: "utf8" });
-    assert.equal(r.status, 1, r.stderr);
-    return r.stderr.trim().split("\n").map((l) => l.replace(/^error: [^:]+: /, ""));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 1_200_000 }, () => {

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { machineColumns } from "../support/columns.js";
 import { knownHosts, sshConfig } from "../../lab/demo-files.js";
 
 const execFileP = promisify(execFile);
@@ -34,22 +35,7 @@ const MESH = yamlDoc({
 let env: MeshEnv;
 const cond = (m: Machine, type: string) => m.status?.conditions?.find((c) => c.type === type);
 
-/** Every Machine's READY and PEERS columns; asserts they agree (Ready=True → PEERS n/n). */
-async function columns(): Promise<Map<string, { ready: string; reason: string; peers: string }>> {
-  const list = await env.getJson<{ items: Machine[] }>(["get", "machines"]);
-  const out = new Map<string, { ready: string; reason: string; peers: string }>();
-  for (const m of list.items) {
-    const ready = cond(m, "Ready");
-    const peers = m.status?.peers ?? "";
-    out.set(m.metadata.name ?? "", { ready: ready?.status ?? "", reason: ready?.reason ?? "", peers });
-    if (ready?.status === "True") {
-      const [good, all] = peers.split("/");
-      assert.equal(good, all, `${m.metadata.name}: READY True with PEERS ${peers}`);
-    }
-    if (cond(m, "Reachable")?.status === "False") assert.equal(peers, "", `${m.metadata.name}: PEERS ${peers} on a host that is not reached`);
-  }
-  return out;
-}
+const columns = () => machineColumns((args) => env.getJson(args));
 
 async function until(what: string, pred: (c: Awaited<ReturnType<typeof columns>>) => boolean, timeoutMs: number): Promise<number> {
   const t0 = Date.now();

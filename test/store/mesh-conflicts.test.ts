@@ -8,8 +8,8 @@
 // kubectl, and simulated hosts behind a real SSH server on loopback (bench/sim).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -20,7 +20,7 @@ import { startControllers, type RunningControllers } from "../../controllers/man
 import { silentLogger } from "../../runtime/log.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
-import { projectRoot } from "../support/golden.js";
+import { planErrors } from "../support/plan-cli.js";
 
 const sshKey = generateEd25519("mesh-conflicts");
 let stateDir: string;
@@ -85,19 +85,6 @@ function machinesDoc(): string {
 const mesh = async (name: string) => JSON.parse(await kubectl(["get", "meshnetwork", name, "-o", "json"])) as MeshNetwork;
 const machine = async (name: string) => JSON.parse(await kubectl(["get", "machine", name, "-o", "json"])) as Machine;
 const cond = (o: Machine | MeshNetwork, type: string) => o.status?.conditions?.find((c) => c.type === type);
-
-/** `dockmesh plan` of these manifests: its error lines, without the "error: FILE: " part. */
-function planErrors(manifests: string): string[] {
-  const dir = mkdtempSync(join(tmpdir(), "dockmesh-conflicts-plan-"));
-  try {
-    writeFileSync(join(dir, "all.yaml"), manifests);
-    const r = spawnSync(process.execPath, [join(projectRoot, "bin/dockmesh.js"), "plan", "-f", dir], { encoding: "utf8" });
-    assert.equal(r.status, 1, r.stderr);
-    return r.stderr.trim().split("\n").map((l) => l.replace(/^error: [^:]+: /, ""));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 before(async () => {
   fleet = await SimulatedHostFleet.start({ names: ["m1", "m2", "m3"], authorizedKey: sshKey.publicKey, addressPrefix: "127.0" });
