@@ -2,7 +2,7 @@
 // network would cut them off): the host keeps the MTU it has, and the condition says so.
 import type { NetworkPlan } from "../mesh/plan.js";
 import type { HostObservation } from "../hosts/observe.js";
-import { NETWORK_LABEL } from "../hosts/diff.js";
+import { NETWORK_LABEL } from "../mesh/plan.js";
 
 const MTU_OPTION = "com.docker.network.driver.mtu";
 

@@ -10,7 +10,7 @@
 // machines that is 999,000 pairs, ~4 million series. So each Machine keeps only its
 // MAX_STORED_PER_MACHINE worst pairs (never handshaken first, then the oldest handshake) plus
 // its totals, and /metrics exports at most --peer-metrics-max-pairs of those (the worst across
-// the fleet); the rest are counted in dockmesh_peer_series_dropped.
+// the fleet); the rest are counted in dockmesh_peer_pairs_dropped.
 import type { NetworkPlan } from "../mesh/plan.js";
 import type { WgPeerState } from "../hosts/observe.js";
 

@@ -44,8 +44,6 @@ export interface DiffResult {
   blockers: Blocker[];
 }
 
-export { NETWORK_LABEL };
-
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 /** The rule's words after "-A CHAIN". */

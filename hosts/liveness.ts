@@ -6,7 +6,7 @@
 import { HostError } from "./errors.js";
 import { hostText } from "./host-text.js";
 import { counter, isLinkName, isWgKey } from "./observe-values.js";
-import { PROBE_IDLE_PEERS, type Probe, type WgInterfaceState } from "./observe.js";
+import { PROBE_IDLE_PEERS, probeInput, type Probe, type WgInterfaceState } from "./observe.js";
 import type { HostSession } from "./ssh.js";
 
 export const LIVENESS_SCRIPT = String.raw`
@@ -68,7 +68,7 @@ export function parseLiveness(stdout: string): Liveness {
 
 /** One round trip: probes idle peers, then reads handshakes and the interfaces' state. */
 export async function checkLiveness(session: HostSession, ifaces: readonly string[], probes: readonly Probe[]): Promise<Liveness> {
-  const input = probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}\n`).join("");
+  const input = probeInput(probes);
   const res = await session.exec(LIVENESS_SCRIPT, { args: ifaces, input, timeoutMs: 30_000, ...LIVENESS_LIMITS });
   if (res.code !== 0) throw new HostError("ObserveFailed", `checking the host failed (exit ${res.code}): ${hostText(res.stderr.trim())}`);
   try {

@@ -452,8 +452,11 @@ export interface Probe {
  */
 export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
 
+/** The probes as PROBE_IDLE_PEERS reads them on stdin: "iface source publickey address" lines. */
+export const probeInput = (probes: readonly Probe[]): string => probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}\n`).join("");
+
 export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
-  const input = probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}\n`).join("");
+  const input = probeInput(probes);
   let res;
   try {
     res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000, ...OBSERVE_LIMITS });

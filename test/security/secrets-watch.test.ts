@@ -10,7 +10,6 @@
 // Secret is looked at again within seconds (10 s, then 20 s), not at the 5-minute resync.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +22,8 @@ import { startControllers, type RunningControllers } from "../../controllers/man
 import { silentLogger } from "../../runtime/log.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
+import { kubectlOk } from "../store/helpers.js";
+import { eventually } from "../support/mesh-env.js";
 
 interface Request {
   method: string;
@@ -38,35 +39,11 @@ let store: StoreHandle;
 let fleet: SimulatedHostFleet;
 let controllers: RunningControllers | undefined;
 
-function kubectl(args: readonly string[], input = ""): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn("kubectl", args, { env: { ...process.env, KUBECONFIG: store.kubeconfigPath }, stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    p.on("close", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`kubectl ${args.join(" ")}: exit ${code}: ${err}`));
-    });
-    p.stdin.end(input);
-  });
-}
+const kubectl = (args: readonly string[], input = "") => kubectlOk(store.kubeconfigPath, [...args], input);
 
 const doc = (o: unknown) => `---\n${stringify(o)}`;
 const secretDoc = (name: string, data: Record<string, string>) => doc({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "default" }, stringData: data });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const reachable = async () => {
   const m = JSON.parse(await kubectl(["get", "machine", "m0", "-o", "json"])) as Machine;
@@ -104,11 +81,11 @@ test("the controller lists and watches only its own Secrets, never reads an unre
   kubeConfig.loadFromFile(store.kubeconfigPath);
   controllers = await startControllers({ kubeConfig, logger: silentLogger(), resyncMs: 5 * 60_000 });
 
-  const missing = await until("Reachable=False SecretNotFound", async () => ((await reachable())?.reason === "SecretNotFound" ? true : undefined), 30_000);
+  const missing = await eventually("Reachable=False SecretNotFound", async () => ((await reachable())?.reason === "SecretNotFound" ? true : undefined), 30_000);
   assert.ok(missing);
   const created = Date.now();
   await kubectl(["create", "-f", "-"], secretDoc("ssh", { "ssh-privatekey": sshKey.privateKey }));
-  await until("Reachable=True once the Secret exists", async () => ((await reachable())?.status === "True" ? true : undefined), 40_000);
+  await eventually("Reachable=True once the Secret exists", async () => ((await reachable())?.status === "True" ? true : undefined), 40_000);
   const tookMs = Date.now() - created;
   console.log(`# SSH key Secret created after the Machine: Reachable=True ${(tookMs / 1000).toFixed(1)} s later (resync is 300 s)`);
   assert.ok(tookMs < 35_000, `took ${tookMs} ms`);

@@ -66,6 +66,13 @@ export function runKubectl(args: string[], env: Record<string, string>, input?: 
   });
 }
 
+/** kubectl against a kubeconfig; its stdout, or an error with its stderr unless it exits 0. */
+export async function kubectlOk(kubeconfig: string, args: string[], input?: string): Promise<string> {
+  const r = await runKubectl(args, { KUBECONFIG: kubeconfig, HOME: process.env.HOME ?? "/root" }, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
 export function httpRequest(handle: Pick<StoreHandle, "url" | "token" | "caCertPem">, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, handle.url);

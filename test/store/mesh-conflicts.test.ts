@@ -8,7 +8,6 @@
 // kubectl, and simulated hosts behind a real SSH server on loopback (bench/sim).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +19,8 @@ import { startControllers, type RunningControllers } from "../../controllers/man
 import { silentLogger } from "../../runtime/log.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
+import { kubectlOk } from "./helpers.js";
+import { eventually } from "../support/mesh-env.js";
 import { planErrors } from "../support/plan-cli.js";
 
 const sshKey = generateEd25519("mesh-conflicts");
@@ -28,40 +29,11 @@ let store: StoreHandle;
 let fleet: SimulatedHostFleet;
 let controllers: RunningControllers | undefined;
 
-function kubectl(args: readonly string[], input = ""): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn("kubectl", args, { env: { ...process.env, KUBECONFIG: store.kubeconfigPath }, stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    p.on("close", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`kubectl ${args.join(" ")}: exit ${code}: ${err}`));
-    });
-    p.stdin.end(input);
-  });
-}
+const kubectl = (args: readonly string[], input = "") => kubectlOk(store.kubeconfigPath, [...args], input);
 
 const doc = (o: unknown) => `---\n${stringify(o)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ""}`);
-    await sleep(250);
-  }
-}
 
 const meshDoc = (name: string, spec: Record<string, unknown>) => doc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name, namespace: "default" }, spec });
 const FIRST = meshDoc("mesh", { cidr: "10.210.0.0/16", interface: "dm0", machineSelector: { matchLabels: { site: "a" } } });
@@ -105,13 +77,13 @@ after(async () => {
 test("overlapping and identical pools are refused on the MeshNetwork and its Machines, with plan's message; nothing of them allocated or on a host", { timeout: 180_000 }, async () => {
   const secret = doc({ apiVersion: "v1", kind: "Secret", metadata: { name: "ssh", namespace: "default" }, stringData: { "ssh-privatekey": sshKey.privateKey } });
   await kubectl(["apply", "-f", "-"], secret + FIRST + machinesDoc());
-  await until("mesh Ready", async () => (cond(await mesh("mesh"), "Ready")?.status === "True" ? true : undefined), 90_000);
+  await eventually("mesh Ready", async () => (cond(await mesh("mesh"), "Ready")?.status === "True" ? true : undefined), 90_000);
   await sleep(1_100); // creationTimestamps have whole seconds: the next mesh is the younger one
 
   const m3Sessions = fleet.get("m3")!.counters.sessions;
   await kubectl(["apply", "-f", "-"], SECOND);
   // Decided either way: refused, or (as before the fix) allocating subnets from the overlapping pool.
-  const second = await until("second decided", async () => {
+  const second = await eventually("second decided", async () => {
     const m = await mesh("second");
     return cond(m, "Ready")?.reason === "MeshConflict" || (m.status?.allocations?.length ?? 0) > 0 ? m : undefined;
   }, 90_000);
@@ -131,7 +103,7 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
 
   // Every Machine of it says so: m3 (only in second: not contacted) and m1, m2 (configured for mesh only).
   for (const n of ["m1", "m2", "m3"]) {
-    const m = await until(`${n} MeshConflict`, async () => {
+    const m = await eventually(`${n} MeshConflict`, async () => {
       const x = await machine(n);
       return cond(x, "NetworkConfigured")?.reason === "MeshConflict" ? x : undefined;
     });
@@ -142,7 +114,7 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
   }
   assert.ok(fleet.get("m1")!.host.links.has("dm0"), "the first mesh stays configured");
   // The mesh that kept the machines is fine on them: it says so, the conflict is said where it is.
-  await until("mesh counted ready", async () => {
+  await eventually("mesh counted ready", async () => {
     const m = await mesh("mesh");
     return m.status?.machines === "2/2" && cond(m, "Ready")?.reason === "AllMachinesReady" ? true : undefined;
   }, 30_000);
@@ -152,7 +124,7 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
   // The same cidr as the first: refused too, and no /24 handed out twice.
   await sleep(1_100);
   await kubectl(["apply", "-f", "-"], SAME);
-  const same = await until("same refused", async () => {
+  const same = await eventually("same refused", async () => {
     const m = await mesh("same");
     return cond(m, "Ready")?.reason === "MeshConflict" ? m : undefined;
   });
@@ -164,15 +136,15 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
 
   // The first mesh goes: second (older than same) takes the machines, same is now refused for second.
   await kubectl(["delete", "meshnetwork", "mesh", "--wait=false"]);
-  const taken = await until("second allocates", async () => {
+  const taken = await eventually("second allocates", async () => {
     const m = await mesh("second");
     return (m.status?.allocations?.length ?? 0) === 3 ? m : undefined;
   });
   assert.notEqual(cond(taken, "Ready")?.reason, "MeshConflict");
-  const now = await until("same refused for second", async () => {
+  const now = await eventually("same refused for second", async () => {
     const m = await mesh("same");
     return cond(m, "Ready")?.message?.includes("of MeshNetwork second,") ? m : undefined;
   });
   assert.match(cond(now, "Ready")?.message ?? "", /^spec\.cidr: pool 10\.210\.0\.0\/16 overlaps the pool 10\.210\.128\.0\/17 of MeshNetwork second, .*machines m1, m2, m3/);
-  await until("m3 configured for second", async () => (fleet.get("m3")!.host.links.has("dm1") ? true : undefined));
+  await eventually("m3 configured for second", async () => (fleet.get("m3")!.host.links.has("dm1") ? true : undefined));
 });

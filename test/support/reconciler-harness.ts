@@ -11,6 +11,11 @@ import type { Informer, SecretObject } from "../../runtime/informer.js";
 import { silentLogger } from "../../runtime/log.js";
 import { Semaphore } from "../../runtime/semaphore.js";
 import type { StatusClient } from "../../runtime/status.js";
+import { FINALIZER } from "../../controllers/resources.js";
+import { generateKeyPair, type KeyPair } from "../../mesh/keys.js";
+import { generateEd25519 } from "../../lab/keys.js";
+import { SimulatedHostFleet, type SimulatedHostFleetOptions } from "../../bench/sim/simulated-fleet.js";
+import { mesh, pub } from "./fixtures.js";
 
 type Named = { metadata?: { name?: string; namespace?: string } };
 const keyOf = (o: Named) => `${o.metadata?.namespace ?? "default"}/${o.metadata?.name}`;
@@ -117,4 +122,54 @@ export function machineReconciler(
     ...(opts.peerStats ? { peerStats: opts.peerStats } : {}),
   });
   return { reconciler, machines: m, meshes: meshInformer, keySecrets: sec, statuses, hostKeys, secrets: byKey, events };
+}
+
+/**
+ * A mesh of public machines on simulated hosts, as the reconciler tests use it: each machine
+ * with the finalizer and its WireGuard key published, the mesh with a /24 allocated to each, the
+ * SSH key Secret and every key Secret. Start the fleet in `before`, close it in `after`.
+ */
+export class SimulatedMesh {
+  readonly sshKey: ReturnType<typeof generateEd25519>;
+  readonly wg: Map<string, KeyPair>;
+  readonly mesh: MeshNetwork;
+  private hosts: SimulatedHostFleet | undefined;
+
+  constructor(
+    readonly names: readonly string[],
+    label: string,
+  ) {
+    this.sshKey = generateEd25519(label);
+    this.wg = new Map(names.map((n) => [n, generateKeyPair()]));
+    this.mesh = { ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }), status: { allocations: names.map((machine, i) => ({ machine, subnet: `10.0.${i}.0/24` })) } };
+  }
+
+  async start(opts: Omit<SimulatedHostFleetOptions, "names" | "authorizedKey"> = {}): Promise<void> {
+    this.hosts = await SimulatedHostFleet.start({ names: [...this.names], authorizedKey: this.sshKey.publicKey, ...opts });
+  }
+
+  get fleet(): SimulatedHostFleet {
+    if (!this.hosts) throw new Error("SimulatedMesh: start() it first");
+    return this.hosts;
+  }
+
+  close(): Promise<void> {
+    return this.hosts?.close() ?? Promise.resolve();
+  }
+
+  /** Every machine of the mesh, each reaching its simulated host. */
+  machines(): Machine[] {
+    return this.names.map((name, i) => {
+      const host = this.fleet.get(name)!;
+      const base = pub(name, i, { spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } });
+      return { ...base, metadata: { name, namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "1" }, status: { publicKey: this.wg.get(name)!.publicKey } };
+    });
+  }
+
+  secrets(): SecretObject[] {
+    return [
+      secret("ssh", { "ssh-privatekey": b64(this.sshKey.privateKey) }),
+      ...this.names.map((n) => secret(`${n}-wireguard`, { privateKey: b64(this.wg.get(n)!.privateKey), publicKey: b64(this.wg.get(n)!.publicKey) })),
+    ];
+  }
 }

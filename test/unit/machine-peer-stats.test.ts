@@ -4,47 +4,22 @@
 // Hosts are simulated (bench/sim) behind a real ssh2 server on loopback; nothing leaves it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Machine, MeshNetwork } from "../../api/types.generated.js";
-import { FINALIZER } from "../../controllers/resources.js";
 import { PeerStats } from "../../controllers/peer-stats.js";
-import { generateKeyPair, type KeyPair } from "../../mesh/keys.js";
-import { generateEd25519 } from "../../lab/keys.js";
 import { FakeClock } from "../../runtime/clock.js";
-import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
-import { mesh, pub } from "../support/fixtures.js";
-import { b64, machineReconciler, secret, type Harness } from "../support/reconciler-harness.js";
+import { SimulatedMesh, machineReconciler, type Harness } from "../support/reconciler-harness.js";
 
-const NAMES = ["m0", "m1", "m2"];
-const sshKey = generateEd25519("peer-stats");
-const wg = new Map<string, KeyPair>(NAMES.map((n) => [n, generateKeyPair()]));
+const sim = new SimulatedMesh(["m0", "m1", "m2"], "peer-stats");
+const NAMES = sim.names;
 const clock = new FakeClock(Date.now());
-let fleet: SimulatedHostFleet;
 
-before(async () => {
-  fleet = await SimulatedHostFleet.start({ names: NAMES, authorizedKey: sshKey.publicKey, nowS: () => Math.floor(clock.now() / 1000) });
-});
-after(() => fleet.close());
-
-function machineOf(name: string, i: number): Machine {
-  const host = fleet.get(name)!;
-  const base = pub(name, i, { spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } });
-  return { ...base, metadata: { name, namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "1" }, status: { publicKey: wg.get(name)!.publicKey } };
-}
-
-const theMesh: MeshNetwork = {
-  ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }),
-  status: { allocations: NAMES.map((machine, i) => ({ machine, subnet: `10.0.${i}.0/24` })) },
-};
-const secrets = () => [
-  secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }),
-  ...NAMES.map((n) => secret(`${n}-wireguard`, { privateKey: b64(wg.get(n)!.privateKey), publicKey: b64(wg.get(n)!.publicKey) })),
-];
+before(() => sim.start({ nowS: () => Math.floor(clock.now() / 1000) }));
+after(() => sim.close());
 const ready = (h: Harness, n: string) => h.machines.informer.get(`default/${n}`)?.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
 const exists = { machine: () => true, mesh: () => true };
 
 test("converge and Ready check record each peer (named from the plan) with its bytes; a deleted Machine is forgotten", async () => {
   const stats = new PeerStats();
-  const h = machineReconciler(NAMES.map(machineOf), [theMesh], secrets(), { clock, readyCheckMs: 30_000, peerStats: stats });
+  const h = machineReconciler(sim.machines(), [sim.mesh], sim.secrets(), { clock, readyCheckMs: 30_000, peerStats: stats });
   for (let round = 0; round < 4 && !NAMES.every((n) => ready(h, n)); round++) for (const n of NAMES) await h.reconciler.reconcile(`default/${n}`);
   assert.ok(NAMES.every((n) => ready(h, n)), "all Ready");
   const m0 = () => stats.exported(1000, exists).machines.find((m) => m.machine === "m0")!;
@@ -52,11 +27,11 @@ test("converge and Ready check record each peer (named from the plan) with its b
   const before = m0().rxBytes;
 
   // Traffic on the host, then a Ready check (not an observe): the bytes it read are recorded.
-  for (const p of fleet.get("m0")!.host.wg.get("dm0")!.peers.values()) p.rx += 1_000_000;
-  const observes = fleet.get("m0")!.counters.observes;
+  for (const p of sim.fleet.get("m0")!.host.wg.get("dm0")!.peers.values()) p.rx += 1_000_000;
+  const observes = sim.fleet.get("m0")!.counters.observes;
   clock.advance(30_000);
   await h.reconciler.reconcile("default/m0");
-  assert.equal(fleet.get("m0")!.counters.observes, observes, "a Ready check, not an observe");
+  assert.equal(sim.fleet.get("m0")!.counters.observes, observes, "a Ready check, not an observe");
   assert.ok(m0().rxBytes - before >= 2_000_000, `rx grew by ${m0().rxBytes - before}`);
 
   h.machines.delete("default/m0");

@@ -6,40 +6,16 @@
 // Hosts are simulated (bench/sim) behind a real ssh2 server on loopback; nothing leaves it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Machine, MeshNetwork } from "../../api/types.generated.js";
-import { FINALIZER } from "../../controllers/resources.js";
-import { generateKeyPair, type KeyPair } from "../../mesh/keys.js";
-import { generateEd25519 } from "../../lab/keys.js";
+import type { Machine } from "../../api/types.generated.js";
 import { FakeClock } from "../../runtime/clock.js";
-import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
-import { mesh, pub } from "../support/fixtures.js";
-import { b64, machineReconciler, secret, type Harness } from "../support/reconciler-harness.js";
+import { SimulatedMesh, machineReconciler, type Harness } from "../support/reconciler-harness.js";
 
-const NAMES = ["m0", "m1", "m2"];
-const sshKey = generateEd25519("ready-check");
-const wg = new Map<string, KeyPair>(NAMES.map((n) => [n, generateKeyPair()]));
+const sim = new SimulatedMesh(["m0", "m1", "m2"], "ready-check");
+const NAMES = sim.names;
 const clock = new FakeClock(Date.now());
-let fleet: SimulatedHostFleet;
 
-before(async () => {
-  fleet = await SimulatedHostFleet.start({ names: NAMES, authorizedKey: sshKey.publicKey, nowS: () => Math.floor(clock.now() / 1000) });
-});
-after(() => fleet.close());
-
-function machineOf(name: string, i: number): Machine {
-  const host = fleet.get(name)!;
-  const base = pub(name, i, { spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } });
-  return { ...base, metadata: { name, namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "1" }, status: { publicKey: wg.get(name)!.publicKey } };
-}
-
-const theMesh: MeshNetwork = {
-  ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }),
-  status: { allocations: NAMES.map((machine, i) => ({ machine, subnet: `10.0.${i}.0/24` })) },
-};
-const secrets = () => [
-  secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }),
-  ...NAMES.map((n) => secret(`${n}-wireguard`, { privateKey: b64(wg.get(n)!.privateKey), publicKey: b64(wg.get(n)!.publicKey) })),
-];
+before(() => sim.start({ nowS: () => Math.floor(clock.now() / 1000) }));
+after(() => sim.close());
 const cond = (m: Machine | undefined, type: string) => m?.status?.conditions?.find((c) => c.type === type);
 const get = (h: Harness, n: string) => h.machines.informer.get(`default/${n}`);
 
@@ -51,21 +27,21 @@ async function convergeAll(h: Harness): Promise<void> {
 }
 
 test("a Ready machine's host is checked every 30 s: one login, one command, nothing written while it holds", async () => {
-  const h = machineReconciler(NAMES.map(machineOf), [theMesh], secrets(), { clock, readyCheckMs: 30_000 });
+  const h = machineReconciler(sim.machines(), [sim.mesh], sim.secrets(), { clock, readyCheckMs: 30_000 });
   await convergeAll(h);
   assert.equal(get(h, "m0")?.status?.peers, "2/2");
 
   // Not due yet: the host is not contacted, and the next look is at most 30 s away.
-  const c0 = { ...fleet.get("m0")!.counters };
+  const c0 = { ...sim.fleet.get("m0")!.counters };
   const writes = h.statuses.length;
   const r1 = await h.reconciler.reconcile("default/m0");
-  assert.equal(fleet.get("m0")!.counters.sessions, c0.sessions);
+  assert.equal(sim.fleet.get("m0")!.counters.sessions, c0.sessions);
   assert.ok(r1 && r1.requeueAfter !== undefined && r1.requeueAfter <= 30_000, `requeue in ${r1?.requeueAfter} ms`);
 
   // Due: one SSH login, one command (the light check, no observe), no status write.
   clock.advance(30_000);
   const r2 = await h.reconciler.reconcile("default/m0");
-  const c1 = fleet.get("m0")!.counters;
+  const c1 = sim.fleet.get("m0")!.counters;
   assert.equal(c1.sessions - c0.sessions, 1, "one SSH login");
   assert.equal(c1.roundTrips - c0.roundTrips, 1, "one command");
   assert.equal(c1.readyChecks - c0.readyChecks, 1, "the Ready check, not an observe");
@@ -75,9 +51,9 @@ test("a Ready machine's host is checked every 30 s: one login, one command, noth
 });
 
 test("every host gone: each Machine is Unreachable at its next check, and PEERS is removed, not left at 2/2", async () => {
-  const h = machineReconciler(NAMES.map(machineOf), [theMesh], secrets(), { clock, readyCheckMs: 30_000 });
+  const h = machineReconciler(sim.machines(), [sim.mesh], sim.secrets(), { clock, readyCheckMs: 30_000 });
   await convergeAll(h);
-  for (const n of NAMES) fleet.get(n)!.down = true;
+  for (const n of NAMES) sim.fleet.get(n)!.down = true;
   try {
     clock.advance(30_000);
     for (const n of NAMES) {
@@ -88,14 +64,14 @@ test("every host gone: each Machine is Unreachable at its next check, and PEERS 
       assert.equal(m?.status?.peers, undefined, `${n} PEERS`);
     }
   } finally {
-    for (const n of NAMES) fleet.get(n)!.down = false;
+    for (const n of NAMES) sim.fleet.get(n)!.down = false;
   }
 });
 
 test("one host gone: the others stay Ready and their PEERS agrees with Ready (the gone peer is not counted once stale)", async () => {
-  const h = machineReconciler(NAMES.map(machineOf), [theMesh], secrets(), { clock, readyCheckMs: 30_000 });
+  const h = machineReconciler(sim.machines(), [sim.mesh], sim.secrets(), { clock, readyCheckMs: 30_000 });
   await convergeAll(h);
-  fleet.get("m2")!.down = true;
+  sim.fleet.get("m2")!.down = true;
   try {
     clock.advance(30_000);
     await assert.rejects(h.reconciler.reconcile("default/m2"));
@@ -112,6 +88,6 @@ test("one host gone: the others stay Ready and their PEERS agrees with Ready (th
       assert.match(cond(m, "PeersConnected")?.message ?? "", /not counted: m2 \(the controller cannot reach it\)/);
     }
   } finally {
-    fleet.get("m2")!.down = false;
+    sim.fleet.get("m2")!.down = false;
   }
 });
