@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { startControllers, type ControllerOptions, type RunningControllers } from "../controllers/manager.js";
+import { DEFAULT_READY_CHECK_MS } from "../controllers/machine.js";
 import { onRoundTrip } from "../hosts/ssh.js";
 import { createLogger, describeError, setRootLogger, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
 import { ControllerMetrics } from "../runtime/metrics.js";
@@ -49,24 +50,22 @@ export function parseDuration(text: string, flag: string): number {
   return Math.round(n * (unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000));
 }
 
-function positiveInt(text: string, flag: string): number {
+/** A whole number from min to max, or an error naming the flag (and what the bounds mean, in `note`). */
+function wholeNumber(text: string, flag: string, min: number, max: number, note = ""): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`${flag}: ${JSON.stringify(text)} must be a whole number from 1 to 1000`);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${flag}: ${JSON.stringify(text)} must be a whole number from ${min} to ${max}${note}`);
   return n;
 }
 
 /** --peer-metrics-max-pairs: a whole number from 0 to 1,000,000 (unset: DEFAULT_MAX_PAIRS). */
 export function peerMetricsMaxPairs(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_MAX_PAIRS;
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n > 1_000_000) throw new Error(`--peer-metrics-max-pairs: ${JSON.stringify(text)} must be a whole number from 0 to 1000000 (0: only per-machine totals)`);
-  return n;
+  return text === undefined ? DEFAULT_MAX_PAIRS : wholeNumber(text, "--peer-metrics-max-pairs", 0, 1_000_000, " (0: only per-machine totals)");
 }
 
 export function addControllerFlags(cmd: Command): Command {
   return cmd
     .option("--resync-period <duration>", "how often each host is re-checked for drift (e.g. 30s, 5m)", "5m")
-    .option("--ready-check-period <duration>", "how often a Ready machine's host is checked between resyncs (one light SSH command: interfaces up, handshakes fresh); Ready=True is at most this plus 10 s old; 0 turns it off", "30s")
+    .option("--ready-check-period <duration>", "how often a Ready machine's host is checked between resyncs (one light SSH command: interfaces up, handshakes fresh); Ready=True is at most this plus 10 s old; 0 turns it off", `${DEFAULT_READY_CHECK_MS / 1000}s`)
     .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "8")
     .option("--log-level <level>", "error, warn, info or debug", process.env.DOCKMESH_LOG_LEVEL ?? "info")
     .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)")
@@ -96,7 +95,7 @@ export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig
     logger,
     resyncMs: parseDuration(flags.resyncPeriod, "--resync-period"),
     ...(readyCheckMs !== undefined ? { readyCheckMs } : {}),
-    concurrency: positiveInt(flags.concurrency, "--concurrency"),
+    concurrency: wholeNumber(flags.concurrency, "--concurrency", 1, 1000),
   };
 }
 

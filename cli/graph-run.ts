@@ -2,21 +2,20 @@
 // from the API of the current kubeconfig, build the graph, render it.
 import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
-import { OBJECT_NAME } from "../mesh/formats.js";
+import { OBJECT_NAME } from "../api/formats.js";
 import { buildMeshGraph, MAX_GRAPH_MACHINES } from "../mesh/graph.js";
 import { renderGraph } from "../mesh/graph-render.js";
 import { dotToSvg } from "./graphviz.js";
+import { GROUP, VERSION } from "../controllers/resources.js";
 import { GRAPH_FORMATS, type GraphFlags, type GraphOutput } from "./graph.js";
 
-const GROUP = "dockmesh.io";
-const VERSION = "v1alpha1";
 const PAGE = 250;
 /** Objects listed per kind at most: past this, the command stops reading and says so. */
-export const MAX_LISTED = 2000;
+const MAX_LISTED = 2000;
 /** A namespace name (DNS-1123 label). */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-export class GraphInputError extends Error {}
+class GraphInputError extends Error {}
 
 function loadKubeConfig(file: string | undefined): KubeConfig {
   const kc = new KubeConfig();

@@ -5,10 +5,11 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import type { HostFacts } from "../mesh/plan.js";
+import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
 import { ManifestError } from "./manifests.js";
 
 /** A typical host today: Ethernet MTU, Docker 28+ (raw table), no INPUT firewall, systemd. */
-export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = { uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true };
+export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = { uplinkMtu: DEFAULT_UPLINK_MTU, rawTable: true, inputDrops: false, systemd: true };
 
 const EXAMPLE = "h1: {uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true}";
 

@@ -31,6 +31,9 @@ export function listed(items: readonly string[], separator = ", "): string {
 /** A handshake younger than this counts as connected (WireGuard re-keys every 2 minutes). */
 export const CONNECTED_HANDSHAKE_AGE_S = 180;
 
+/** A latest handshake (seconds since the epoch, 0: never) young enough to count as connected: status and /metrics alike. */
+export const isFreshHandshake = (t: number, nowS: number): boolean => t > 0 && nowS - t < CONNECTED_HANDSHAKE_AGE_S;
+
 export type PeerState = "Connected" | "Stale" | "NoHandshake" | "Relayed" | "Unreachable";
 
 export interface PeerReport {
@@ -81,7 +84,7 @@ export function peerReports(networks: readonly NetworkPlan[], obs: Pick<HostObse
       const p = key ? live.get(key) : undefined;
       const t = p?.latestHandshake ?? 0;
       if (!t) return { state: "NoHandshake", latestHandshake: 0 };
-      return { state: nowS - t < CONNECTED_HANDSHAKE_AGE_S ? "Connected" : "Stale", latestHandshake: t };
+      return { state: isFreshHandshake(t, nowS) ? "Connected" : "Stale", latestHandshake: t };
     };
     const direct = new Map<string, ReturnType<typeof stateOf>>();
     for (const p of net.wireguard.peers) {

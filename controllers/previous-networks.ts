@@ -5,7 +5,7 @@
 import type { Machine, MachineStatusNetwork } from "../api/types.generated.js";
 import type { NetworkPlan } from "../mesh/plan.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
-import { DOCKER_NETWORK_NAME, INTERFACE_NAME, OBJECT_NAME, shown } from "../mesh/formats.js";
+import { DOCKER_NETWORK_NAME, INTERFACE_NAME, OBJECT_NAME, shown } from "../api/formats.js";
 
 export interface PreviousNetworks {
   /** Networks in status for meshes not in `keep`: to tear down. */

@@ -3,10 +3,10 @@
 // mesh of hundreds of machines has a route per peer) is split into several, run in order.
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { HostError } from "./errors.js";
-import { hostText, sizeText } from "./host-text.js";
+import { hostText } from "./host-text.js";
 import { shQuote } from "../mesh/shell.js";
 import { renderScript, SCRIPT_PRELUDE, type Step } from "./steps.js";
-import { UnsafeValueError } from "../mesh/formats.js";
+import { UnsafeValueError } from "../api/formats.js";
 
 export interface ApplyResult {
   /** Steps that ran to completion, in order. */
@@ -73,12 +73,7 @@ export async function applySteps(session: HostSession, steps: readonly Step[], l
   let offset = 0;
   for (const { chunk, script, input } of scripts) {
     const res = await session.exec(script, { input, timeoutMs: 180_000, ...APPLY_LIMITS }).catch((err: unknown) => {
-      if (!(err instanceof OutputTooLargeError)) throw err;
-      throw new HostError(
-        "ApplyFailed",
-        `applying changes failed: the host answered more than ${sizeText(err.receivedBytes)} on ${err.stream} (limit ${sizeText(err.limitBytes)}); something on the host (a wrapper, a login script, a forced command) prints more than the apply script does; the command was stopped`,
-        { cause: err },
-      );
+      throw err instanceof OutputTooLargeError ? err.as("ApplyFailed", "applying changes") : err;
     });
     const reached = [...res.stdout.matchAll(/^@@step (\S+)$/gm)].map((m) => m[1]!);
     const last = reached.at(-1);

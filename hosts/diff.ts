@@ -7,7 +7,7 @@ import { INPUT_CHAIN, NETWORK_LABEL, RULE_COMMENT_PREFIX } from "../mesh/plan.js
 import { createNetwork, enableUnit, daemonReload, ensureRule, linkMtu, linkUp, removeNetwork, replaceRule, deleteRule, routeDel, routeReplace, wgSync, wgUp, writeDropIn, writeWgConfig } from "../mesh/commands.js";
 import { shJoin } from "../mesh/shell.js";
 import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
-import { DOCKER_NETWORK_NAME, INTERFACE_NAME, UnsafeValueError } from "../mesh/formats.js";
+import { DOCKER_NETWORK_NAME, INTERFACE_NAME, UnsafeValueError } from "../api/formats.js";
 import { displayArgv, type Step } from "./steps.js";
 import { splitRuleLine, type HostObservation, type WgInterfaceState } from "./observe.js";
 

@@ -31,11 +31,6 @@ export function hostText(text: string, maxChars = HOST_TEXT_MAX_CHARS, keepNewli
   return `${cut}…`;
 }
 
-/** True when text holds anything hostText would remove or change (escapes, controls, tabs, newlines). */
-export function hasControls(text: string): boolean {
-  return /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]/.test(text);
-}
-
 /** Byte counts for messages: "600 MiB", "16 MiB", "512 KiB", "12 bytes". */
 export function sizeText(bytes: number): string {
   if (bytes >= 1024 * 1024) return `${Math.floor(bytes / (1024 * 1024))} MiB`;

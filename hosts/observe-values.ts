@@ -2,10 +2,9 @@
 // untrusted: what it prints goes into status (kubectl prints it to terminals) and, for some
 // values (link names, routes, rules, network names), into later commands on that host. Every
 // pattern is anchored and bounded.
-/* eslint-disable no-control-regex -- finding control characters in host text is the point */
 import { isIP } from "node:net";
 import { parseCidr } from "../mesh/ipv4.js";
-import { DOCKER_VERSION, WIREGUARD_KEY } from "../mesh/formats.js";
+import { DOCKER_NETWORK_NAME, DOCKER_VERSION, NO_CONTROL, WIREGUARD_KEY } from "../api/formats.js";
 
 export const isDockerVersion = (v: unknown): v is string => typeof v === "string" && v.length <= 64 && DOCKER_VERSION.test(v);
 
@@ -68,7 +67,7 @@ export const isLinkKind = (v: unknown): v is string => typeof v === "string" && 
 /** An `iptables -S` line longer than this is not one iptables prints (a comment is at most 256 characters). */
 export const MAX_RULE_CHARS = 4096;
 /** A rule line: bounded, printable (a rule's words go back to the host in later commands). */
-export const isRuleLine = (v: string): boolean => v.length <= MAX_RULE_CHARS && !/[\x00-\x1f\x7f-\x9f]/.test(v);
+export const isRuleLine = (v: string): boolean => v.length <= MAX_RULE_CHARS && NO_CONTROL.test(v);
 /** A chain policy: ACCEPT, DROP. */
 export const isPolicy = (v: unknown): v is string => typeof v === "string" && /^[A-Z]{1,16}$/.test(v);
 
@@ -77,13 +76,16 @@ export const isSha256 = (v: unknown): v is string => typeof v === "string" && /^
 
 /** A Docker network id (64 hex digits; a prefix of one too). */
 export const isDockerId = (v: unknown): v is string => typeof v === "string" && /^[0-9a-f]{1,64}$/.test(v);
-/** A Docker network name as Docker accepts it (and the observe script asks for). */
-export const isDockerNetworkName = (v: unknown): v is string => typeof v === "string" && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(v);
+/** A Docker network name as dockmesh creates them (the only ones the observe script asks for). */
+export const isDockerNetworkName = (v: unknown): v is string => typeof v === "string" && DOCKER_NETWORK_NAME.test(v);
+
+/** A container name as Docker prints it (letters, digits, _ . -; Docker allows more than a network name's 64). */
+export const isContainerName = (v: unknown): v is string => typeof v === "string" && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(v);
 
 /** Docker option and label keys ("com.docker.network.driver.mtu", "io.dockmesh.interface"). */
 const isMapKey = (v: string) => v.length <= 256 && /^[!-~]+$/.test(v);
 /** Their values: bounded, no control characters. */
-const isMapValue = (v: unknown): v is string => typeof v === "string" && v.length <= 1024 && !/[\x00-\x1f\x7f-\x9f]/.test(v);
+const isMapValue = (v: unknown): v is string => typeof v === "string" && v.length <= 1024 && NO_CONTROL.test(v);
 
 /** The string entries of a Docker options/labels object that pass the checks above; others dropped. */
 export function stringMap(v: unknown): Record<string, string> {

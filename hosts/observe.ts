@@ -3,11 +3,13 @@
 // WireGuard private keys are blanked on the host before anything is sent back.
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { shJoin } from "../mesh/shell.js";
+import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
 import { HostError } from "./errors.js";
-import { hostText, sizeText } from "./host-text.js";
+import { hostText } from "./host-text.js";
 import {
   counter,
   isCidr,
+  isContainerName,
   isDockerId,
   isDockerNetworkName,
   isDockerVersion,
@@ -43,6 +45,12 @@ if [ -n "$dsock" ] && [ -f "@{HOME:-/root}/.docker/config.json" ] && grep -q cur
 # The body, a newline, the HTTP status; nothing when curl itself fails.
 dapi() { [ -n "$dsock" ] && curl -s --max-time 20 --unix-socket "$dsock" -w '\n%{http_code}' "http://docker$1" 2>/dev/null; }
 `;
+
+/**
+ * Every WireGuard interface and peer in one `wg show` (handshake, bytes, endpoint, allowed IPs),
+ * with the interfaces' private keys blanked on the host before anything is sent back.
+ */
+export const WG_DUMP = String.raw`wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'`;
 
 /**
  * Probes idle peers, then nothing else: shared by the observe and the Ready check
@@ -95,7 +103,7 @@ sec routes
 ip -j route show table main 2>/dev/null || echo '[]'
 ${PROBE_IDLE_PEERS}
 sec wg
-wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'
+${WG_DUMP}
 ipt() { sec iptables "$1:$2"; iptables -w -t "$1" -S "$2" 2>&1; echo "rc=$?"; }
 ipt filter DOCKER-USER
 ipt nat POSTROUTING
@@ -161,7 +169,6 @@ export interface DockerNetworkState {
 
 /** Container names kept per network: enough to name them in an Event. */
 export const MAX_CONTAINER_NAMES = 50;
-const isContainerName = (v: unknown): v is string => typeof v === "string" && /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(v);
 
 export interface IfaceFiles {
   /** path → sha256 of its content, or undefined when missing. */
@@ -298,14 +305,15 @@ function parseRoutes(body: string[], obs: HostObservation): void {
 }
 
 /** `wg show all dump`: an interface line (5 fields), then its peers (9 fields); anything invalid is dropped. */
-function parseWg(body: string[], obs: HostObservation): void {
+export function parseWgDump(body: readonly string[]): Map<string, WgInterfaceState> {
+  const wg = new Map<string, WgInterfaceState>();
   for (const l of body) {
     const f = l.split("\t");
     if (f.length === 5) {
       const listenPort = port(f[3], true);
-      if (isLinkName(f[0]) && isWgKey(f[2]) && listenPort !== undefined) obs.wg.set(f[0], { publicKey: f[2], listenPort, peers: [] });
+      if (isLinkName(f[0]) && isWgKey(f[2]) && listenPort !== undefined) wg.set(f[0], { publicKey: f[2], listenPort, peers: [] });
     } else if (f.length === 9) {
-      const iface = obs.wg.get(f[0]!);
+      const iface = wg.get(f[0]!);
       if (!iface || !isWgKey(f[1])) continue;
       const keepalive = port(f[8]);
       iface.peers.push({
@@ -319,6 +327,7 @@ function parseWg(body: string[], obs: HostObservation): void {
       });
     }
   }
+  return wg;
 }
 
 function parseNetwork(body: string[], arg: string): DockerNetworkState | undefined {
@@ -394,7 +403,7 @@ export function parseObservation(text: string): HostObservation {
         parseRoutes(body, obs);
         break;
       case "wg":
-        parseWg(body, obs);
+        obs.wg = parseWgDump(body);
         break;
       case "iptables": {
         if (!CHAIN_SECTION.test(s.arg)) break;
@@ -461,13 +470,7 @@ export async function observeHost(session: HostSession, ifaces: readonly string[
   try {
     res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000, ...OBSERVE_LIMITS });
   } catch (err) {
-    if (err instanceof OutputTooLargeError) {
-      throw new HostError(
-        "ObserveFailed",
-        `observing the host failed: the host answered more than ${sizeText(err.receivedBytes)} on ${err.stream} (limit ${sizeText(err.limitBytes)}); the observe script prints well under that even with 1,000 peers, so something on the host (a wrapper, a login script, a forced command in authorized_keys or sshd_config) prints more; the command was stopped`,
-        { cause: err },
-      );
-    }
+    if (err instanceof OutputTooLargeError) throw err.as("ObserveFailed", "observing the host");
     throw err;
   }
   if (res.code !== 0) throw new HostError("ObserveFailed", `observing the host failed (exit ${res.code}): ${hostText(res.stderr.trim())}`);
@@ -484,7 +487,7 @@ export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
   return {
-    uplinkMtu: uplinkMtu(obs) ?? 1500,
+    uplinkMtu: uplinkMtu(obs) ?? DEFAULT_UPLINK_MTU,
     inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
     systemd: obs.systemd,

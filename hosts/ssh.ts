@@ -9,7 +9,7 @@ import { shQuote } from "../mesh/shell.js";
 // ssh2 is CommonJS: its named exports are reached through the default export.
 const { Client, utils } = ssh2;
 type Client = ClientType;
-import { HostError } from "./errors.js";
+import { HostError, type HostErrorReason } from "./errors.js";
 import { sizeText } from "./host-text.js";
 
 export interface SshEndpoint {
@@ -74,6 +74,15 @@ export class OutputTooLargeError extends HostError {
       `${where}: the host answered more than ${sizeText(receivedBytes)} on ${stream} (limit ${sizeText(limitBytes)}); the command was stopped`,
     );
     this.name = "OutputTooLargeError";
+  }
+
+  /** The same failure as the caller's reason: "observing the host failed: the host answered more than …". */
+  as(reason: HostErrorReason, doing: string): HostError {
+    return new HostError(
+      reason,
+      `${doing} failed: the host answered more than ${sizeText(this.receivedBytes)} on ${this.stream} (limit ${sizeText(this.limitBytes)}); dockmesh's command prints far less, so something on the host (a wrapper, a login script, a forced command in authorized_keys or sshd_config) prints more; the command was stopped`,
+      { cause: this },
+    );
   }
 }
 

@@ -3,7 +3,7 @@
 // file contents (private keys among them) travel on stdin, one base64 line per file, so no
 // secret ever appears in a command line, a process list or a log.
 import { shJoin, shQuote } from "../mesh/shell.js";
-import { NO_CONTROL, UnsafeValueError, controlCharacter } from "../mesh/formats.js";
+import { NO_CONTROL, UnsafeValueError, controlCharacter } from "../api/formats.js";
 
 import type { Step } from "../mesh/commands.js";
 // The steps themselves are built from the plan in mesh/commands.ts.

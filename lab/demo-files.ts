@@ -2,7 +2,8 @@
 // builds hosts with the same host keys and the same client key, and the manifests applied
 // before stay valid), and an ssh_config with a known_hosts file, so `ssh -F DIR/ssh_config m1 CMD`
 // works from a script, without a terminal to answer ssh's host key question.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { writePrivateFile } from "../store/state-dir.js";
 import { join } from "node:path";
 import { generateEd25519, keyWithoutComment, type KeyPair } from "./keys.js";
 import type { LabHost } from "./lab-host.js";
@@ -35,7 +36,8 @@ export function demoKeys(dir: string, prefix: string, hostNames: readonly string
     hosts.set(n, isPair(k) ? k : generateEd25519(`${prefix}-${n}`));
   }
   const out: KeysFile = { client, hosts: Object.fromEntries(hosts) };
-  writeFileSync(path, `${JSON.stringify(out, null, 2)}\n`, { mode: 0o600 });
+  // Private keys: 0600 whatever the file was, never through a link (as the store's own secrets).
+  writePrivateFile(path, `${JSON.stringify(out, null, 2)}\n`);
   return { client, hosts };
 }
 
@@ -53,6 +55,8 @@ export function knownHosts(hosts: readonly LabHost[]): string {
 
 /** An ssh_config naming each host: `ssh -F DIR/ssh_config m1 docker ps` needs no terminal. */
 export function sshConfig(dir: string, hosts: readonly LabHost[]): string {
+  // Paths are quoted values of ssh_config lines: a quote or a line break would end them.
+  if (/["\r\n]/.test(dir)) throw new Error(`the lab directory ${JSON.stringify(dir)} has a quote or a line break, which an ssh_config cannot hold; use another --dir`);
   const blocks = hosts.map((h) =>
     [
       `Host ${h.name}`,
@@ -64,9 +68,9 @@ export function sshConfig(dir: string, hosts: readonly LabHost[]): string {
   );
   const common = [
     "Host *",
-    `  IdentityFile ${join(dir, "id_ed25519")}`,
+    `  IdentityFile "${join(dir, "id_ed25519")}"`,
     "  IdentitiesOnly yes",
-    `  UserKnownHostsFile ${join(dir, "known_hosts")}`,
+    `  UserKnownHostsFile "${join(dir, "known_hosts")}"`,
     "  StrictHostKeyChecking yes",
     "  BatchMode yes",
     "  LogLevel ERROR",

@@ -9,6 +9,7 @@ import { labManifestFiles } from "./manifests.js";
 import { stateDirFor } from "./plan.js";
 import { REQUIREMENTS, ensureSystemPackages } from "./requirements.js";
 import { KEYS_FILE, demoKeys, knownHosts, sshConfig } from "./demo-files.js";
+import { writePrivateFile } from "../store/state-dir.js";
 
 export const DEMO = {
   prefix: "dmdemo",
@@ -41,7 +42,7 @@ async function up(dir: string): Promise<void> {
   mkdirSync(manifests, { recursive: true });
   for (const [name, text] of Object.entries(labManifestFiles(lab.hosts, lab.sshPrivateKey))) writeFileSync(join(manifests, name), text);
   chmodSync(join(manifests, "00-ssh-key-secret.yaml"), 0o600);
-  writeFileSync(join(dir, "id_ed25519"), lab.sshPrivateKey, { mode: 0o600 });
+  writePrivateFile(join(dir, "id_ed25519"), lab.sshPrivateKey);
   writeFileSync(join(dir, "known_hosts"), knownHosts(lab.hosts), { mode: 0o644 });
   writeFileSync(join(dir, "ssh_config"), sshConfig(dir, lab.hosts), { mode: 0o644 });
   writeFileSync(join(dir, "hosts.json"), `${JSON.stringify({ controllerNs: lab.controllerNs, controllerAddress: lab.controllerAddress, hosts: lab.hosts }, null, 2)}\n`);

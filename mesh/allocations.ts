@@ -3,7 +3,7 @@
 // AllowedIPs, routes and iptables rules on every host of the mesh. Only allocations the mesh's
 // own IPAM could have made are used (a /prefix inside the pool, one per machine, no overlaps).
 import type { ResolvedMesh } from "./defaults.js";
-import { IPV4_CIDR, OBJECT_NAME, shown } from "./formats.js";
+import { IPV4_CIDR, OBJECT_NAME, shown } from "../api/formats.js";
 import { contains, isAligned, parseCidr, type Cidr } from "./ipv4.js";
 
 export interface Allocation {

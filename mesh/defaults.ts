@@ -2,7 +2,7 @@
 // structural schema cannot express.
 import type { MeshNetwork, MeshNetworkSpecMachineSelector } from "../api/types.generated.js";
 import { formatCidr, isAligned, aligned, parseCidr } from "./ipv4.js";
-import { INTERFACE_NAME } from "./formats.js";
+import { INTERFACE_NAME } from "../api/formats.js";
 
 export const DEFAULT_SUBNET_PREFIX_LENGTH = 24;
 export const DEFAULT_LISTEN_PORT = 51820;

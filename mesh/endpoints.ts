@@ -9,7 +9,7 @@
 //   3. else the endpoint's host with the mesh's own listenPort.
 // Pure; every value is checked against its format where it is read (status and spec are input).
 import type { Machine } from "../api/types.generated.js";
-import { ENDPOINT, OBJECT_NAME, shown } from "./formats.js";
+import { ENDPOINT, OBJECT_NAME, shown } from "../api/formats.js";
 
 /** What the rule needs of a mesh. */
 export interface MeshPort {

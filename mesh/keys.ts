@@ -1,6 +1,6 @@
 // WireGuard keys: Curve25519 (X25519) via tweetnacl, with WireGuard's clamping, base64 like `wg genkey`.
 import nacl from "tweetnacl";
-import { WIREGUARD_KEY } from "./formats.js";
+import { WIREGUARD_KEY } from "../api/formats.js";
 
 export interface KeyPair {
   privateKey: string;

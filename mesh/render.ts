@@ -2,7 +2,7 @@
 import { shJoin } from "./shell.js";
 import { INPUT_CHAIN, type HostFacts, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
 import { firstApply, networkCreateArgs } from "./commands.js";
-import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "./formats.js";
+import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "../api/formats.js";
 
 /** The INPUT → DOCKMESH-INPUT jump, which every mesh on a host shares. */
 export const isSharedJump = (r: IptablesRule): boolean => r.chain === "INPUT" && r.args.at(-1) === INPUT_CHAIN;

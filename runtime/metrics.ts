@@ -16,8 +16,8 @@
 // - the process (CPU, memory, event loop lag, …) with prom-client's default collectors.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
-import { CONNECTED_HANDSHAKE_AGE_S } from "../controllers/machine-conditions.js";
-import { DEFAULT_MAX_PAIRS, type Exported, type PeerStats } from "../controllers/peer-stats.js";
+import { CONNECTED_HANDSHAKE_AGE_S, isFreshHandshake } from "../controllers/machine-conditions.js";
+import { DEFAULT_MAX_PAIRS, MAX_STORED_PER_MACHINE, type Exported, type PeerStats } from "../controllers/peer-stats.js";
 import type { QueueMetrics } from "./workqueue.js";
 import { RECONCILE_OUTCOMES } from "./workqueue.js";
 
@@ -227,7 +227,7 @@ export class ControllerMetrics {
       collect() {
         this.reset();
         const now = nowS();
-        for (const p of data().pairs) this.set(labels(p), p.latestHandshake > 0 && now - p.latestHandshake < CONNECTED_HANDSHAKE_AGE_S ? 0 : 1);
+        for (const p of data().pairs) this.set(labels(p), isFreshHandshake(p.latestHandshake, now) ? 0 : 1);
       },
     });
     new Gauge({
@@ -275,7 +275,7 @@ export class ControllerMetrics {
     }
     new Gauge({
       name: "dockmesh_peer_pairs_dropped",
-      help: "Pairs (machine, peer) observed but left out of the per-peer series at this scrape: over --peer-metrics-max-pairs (the worst handshakes are kept) or beyond a machine's 64 worst.",
+      help: `Pairs (machine, peer) observed but left out of the per-peer series at this scrape: over --peer-metrics-max-pairs (the worst handshakes are kept) or beyond a machine's ${MAX_STORED_PER_MACHINE} worst.`,
       registers,
       collect() {
         this.set(data().dropped);

@@ -8,7 +8,7 @@ import type { EventRecorder } from "./events.js";
 import type { Logger } from "./log.js";
 import { describeError } from "./log.js";
 import { objectKey } from "./informer.js";
-import { writeStatus, type DesiredStatus, type StatusClient, type StatusObject, type StatusOf, type StatusWriteResult } from "./status.js";
+import { httpStatus, writeStatus, type DesiredStatus, type StatusClient, type StatusObject, type StatusOf, type StatusWriteResult } from "./status.js";
 
 export const STATUS_WRITE_FAILED = "StatusWriteFailed";
 
@@ -26,6 +26,14 @@ export interface VisibleStatusOptions<S> {
   fallbacks: ReadonlyArray<(current: S | undefined, problem: string) => S>;
 }
 
+/**
+ * The API server refused the write as such (its schema, its size limit, RBAC): worth an Event and
+ * a fallback status. Anything else (the server unreachable, a 5xx, conflicts that went on) is
+ * retried by the work queue as it is: a fallback would fail the same way.
+ */
+const REFUSED = new Set([400, 403, 413, 422]);
+const refused = (err: unknown): boolean => REFUSED.has(httpStatus((err as { cause?: unknown }).cause) ?? 0);
+
 export function statusWriteProblem(err: unknown): string {
   const text = describeError(err);
   return text.length > MAX_PROBLEM ? `${text.slice(0, MAX_PROBLEM)}…` : text;
@@ -40,6 +48,7 @@ export async function writeStatusVisibly<T extends StatusObject<unknown>>(
   try {
     return await writeStatus(client, object, desired, { logger: opts.logger });
   } catch (err) {
+    if (!refused(err)) throw err;
     const problem = statusWriteProblem(err);
     const what = `${object.kind ?? "object"} ${objectKey(object)}`;
     opts.logger.error("status write failed", { object: what, error: problem });

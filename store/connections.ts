@@ -91,8 +91,4 @@ export class ConnectionGuard {
   trust(req: IncomingMessage): void {
     this.untrusted.delete(keyOf(req.socket));
   }
-
-  get untrustedCount(): number {
-    return this.untrusted.size;
-  }
 }

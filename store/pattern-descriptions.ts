@@ -4,34 +4,34 @@
 // such as 10.210.0.0/16"), in the same "FIELD: Invalid value: VALUE: DETAIL" form. Keyed by
 // the pattern exactly as the CRD writes it; test/store/pattern-descriptions.test.ts checks that
 // every pattern in crds/ has one. A pattern not listed here is printed as before.
-const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-const CIDR = `(${OCTET}\\.){3}${OCTET}/([0-9]|[12][0-9]|3[0-2])`;
-const LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
-const HOSTNAME = `(${LABEL})(\\.(${LABEL}))*`;
-const PORT = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
-const DNS1123 = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+import { DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY, crdPattern } from "../api/formats.js";
+
+// The formats dockmesh checks in code are keyed as the CRDs write them (api/formats.ts); the rest
+// are patterns only the schema has.
+const CIDR = crdPattern(IPV4_CIDR).slice(1, -1);
+const DNS1123 = crdPattern(OBJECT_NAME).slice(1, -1);
 
 export const PATTERN_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
-  [`^${CIDR}$`, "an IPv4 CIDR such as 10.210.0.0/16"],
+  [crdPattern(IPV4_CIDR), "an IPv4 CIDR such as 10.210.0.0/16"],
   [`^${CIDR}(,${CIDR})*$`, "IPv4 CIDRs separated by commas, such as 10.210.1.0/24,10.211.1.0/24"],
-  [`^(${HOSTNAME}|\\[[0-9A-Fa-f:.]+\\]):${PORT}$`, "host:port or [IPv6]:port with a port from 1 to 65535, such as 203.0.113.10:51820"],
-  [`^(${HOSTNAME}|[0-9A-Fa-f:.]+)$`, "a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)"],
-  ["^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", "a WireGuard key: 44 characters of base64 ending in =, as wg pubkey prints it"],
-  [`^${DNS1123}$`, "a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, such as m1"],
+  [crdPattern(ENDPOINT), "host:port or [IPv6]:port with a port from 1 to 65535, such as 203.0.113.10:51820"],
+  ["^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|[0-9A-Fa-f:.]+)$", "a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)"],
+  [crdPattern(WIREGUARD_KEY), "a WireGuard key: 44 characters of base64 ending in =, as wg pubkey prints it"],
+  [crdPattern(OBJECT_NAME), "a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, such as m1"],
   [`^${DNS1123}<->${DNS1123}$`, "two Machine names joined by <->, such as m1<->m2"],
   ["^[-._a-zA-Z0-9]+$", "a Secret data key: letters, digits, '-', '_' and '.', such as ssh-privatekey"],
   [
     "^((ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,3}|SHA256:[A-Za-z0-9+/]{43}=?)$",
     "an SSH host key without its comment, such as ssh-ed25519 AAAAC3Nz… (the first two words of /etc/ssh/ssh_host_ed25519_key.pub), or its fingerprint as ssh-keygen -lf prints it, such as SHA256:uNiV…",
   ],
-  ["^SHA256:[A-Za-z0-9+/]{43}$", "an SSH host key fingerprint as ssh-keygen -lf prints it: SHA256: and 43 characters of base64"],
+  [crdPattern(SSH_FINGERPRINT), "an SSH host key fingerprint as ssh-keygen -lf prints it: SHA256: and 43 characters of base64"],
   ["^[a-z_][a-z0-9_-]*$", "a Unix user name such as root or deploy"],
   ["^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$", "a label key such as zone or example.com/zone"],
   ["^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", "a CamelCase reason such as Converged"],
   ["^[0-9]+/[0-9]+$", "a count such as 2/3"],
-  ["^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$", "a Docker network name: a letter or digit, then up to 63 letters, digits, '_', '.' or '-', such as mesh"],
-  ["^[a-zA-Z0-9_=-][a-zA-Z0-9_=.-]{0,14}$", "a network interface name: 1 to 15 letters, digits, '_', '=', '.' or '-', not starting with '.', such as dm0"],
-  ["^\\d{1,4}\\.\\d{1,4}(?:\\.\\d{1,4})?(?:[-+~][0-9A-Za-z.+~-]{1,40})?$", "a Docker version such as 27.5.1"],
+  [crdPattern(DOCKER_NETWORK_NAME), "a Docker network name: a letter or digit, then up to 63 letters, digits, '_', '.' or '-', such as mesh"],
+  [crdPattern(INTERFACE_NAME), "a network interface name: 1 to 15 letters, digits, '_', '=', '.' or '-', not starting with '.', such as dm0"],
+  [crdPattern(DOCKER_VERSION), "a Docker version such as 27.5.1"],
 ]);
 
 /** The words for a pattern, or undefined when it has none. */

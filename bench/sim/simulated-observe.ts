@@ -179,14 +179,10 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
   return out.join("\n") + "\n";
 }
 
-/** The Ready check's output (hosts/liveness.ts): probes first, then handshakes, byte counters and the asked interfaces' links. */
+/** The Ready check's output (hosts/liveness.ts): probes first, then the wg dump and the asked interfaces' links. */
 export function renderLiveness(host: SimulatedHost, ifaces: readonly string[], probesInput: string, nowS: number, dir: PeerDirectory): string {
   simulateHandshakes(host, probesInput, nowS, dir);
-  const out = ["@@handshakes"];
-  for (const [iface, wg] of host.wg) for (const p of wg.peers.values()) out.push([iface, p.publicKey, String(p.handshake)].join("\t"));
-  out.push("@@transfer");
-  for (const [iface, wg] of host.wg) for (const p of wg.peers.values()) out.push([iface, p.publicKey, String(p.rx), String(p.tx)].join("\t"));
-  out.push("@@links");
+  const out = ["@@wg", ...wgDump(host), "@@links"];
   let i = 1;
   for (const name of ifaces) {
     const l = host.links.get(name);

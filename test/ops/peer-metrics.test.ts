@@ -154,8 +154,9 @@ describe("per-peer metrics", () => {
     env.metrics.stop();
   });
 
-  test("the Ready check reads byte counters for the peers its handshake lines named", () => {
-    const out = ["@@handshakes", `dm0\t${key("B")}\t${NOW}`, "@@transfer", `dm0\t${key("B")}\t123\t456`, `dm0\t${key("Z")}\t9\t9`, `dm0\t${key("B")}x\tbad\t1`, "@@links", "@@end", ""].join("\n");
+  test("the Ready check reads handshakes and byte counters from the wg dump; lines that are not valid are dropped", () => {
+    const peer = (k: string, t: string, rx: string, tx: string) => ["dm0", k, "(none)", "(none)", "10.0.1.0/24", t, rx, tx, "off"].join("\t");
+    const out = ["@@wg", ["dm0", "(hidden)", key("A"), "51820", "off"].join("\t"), peer(key("B"), String(NOW), "123", "456"), ["wg9", key("Z"), "(none)", "(none)", "(none)", "1", "9", "9", "off"].join("\t"), peer(`${key("B")}x`, "bad", "1", "1"), "@@links", "@@end", ""].join("\n");
     const live = parseLiveness(out);
     assert.deepEqual(live.wg.get("dm0")?.peers.map((p) => [p.publicKey, p.latestHandshake, p.rxBytes, p.txBytes]), [[key("B"), NOW, 123, 456]]);
   });

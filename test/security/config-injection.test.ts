@@ -13,7 +13,7 @@ import { generateEd25519 } from "../../lab/keys.js";
 import { planHost, type NetworkPlan } from "../../mesh/plan.js";
 import { resolveMesh } from "../../mesh/defaults.js";
 import { renderWgConfig } from "../../mesh/render.js";
-import { UnsafeValueError } from "../../mesh/formats.js";
+import { UnsafeValueError } from "../../api/formats.js";
 import { checkAllocations } from "../../mesh/allocations.js";
 import { renderScript } from "../../hosts/steps.js";
 import { diffHost } from "../../hosts/diff.js";

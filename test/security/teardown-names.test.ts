@@ -10,7 +10,7 @@ import type { Machine } from "../../api/types.generated.js";
 import { previousFromStatus } from "../../controllers/previous-networks.js";
 import { teardownSteps } from "../../hosts/diff.js";
 import { parseObservation } from "../../hosts/observe.js";
-import { INTERFACE_NAME } from "../../mesh/formats.js";
+import { INTERFACE_NAME } from "../../api/formats.js";
 import { resolveMesh } from "../../mesh/defaults.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { mesh, pub } from "../support/fixtures.js";

@@ -33,13 +33,17 @@ const host = (name: string, sshHost: string, sshPort = 22): LabHost =>
 test("ssh_config and known_hosts: `ssh -F DIR/ssh_config m1 CMD` asks nothing (no terminal needed)", () => {
   const hosts = [host("m1", "198.18.1.10"), host("m2", "198.18.1.11", 2222)];
   const cfg = sshConfig("/x/demo", hosts);
-  for (const line of ["Host m1", "  HostName 198.18.1.10", "  Port 2222", "  User root", "  IdentityFile /x/demo/id_ed25519", "  UserKnownHostsFile /x/demo/known_hosts", "  StrictHostKeyChecking yes", "  BatchMode yes"]) {
+  for (const line of ["Host m1", "  HostName 198.18.1.10", "  Port 2222", "  User root", '  IdentityFile "/x/demo/id_ed25519"', '  UserKnownHostsFile "/x/demo/known_hosts"', "  StrictHostKeyChecking yes", "  BatchMode yes"]) {
     assert.ok(cfg.split("\n").includes(line), `ssh_config has "${line}":\n${cfg}`);
   }
   const kh = knownHosts(hosts).trim().split("\n");
   assert.equal(kh.length, 2);
   assert.match(kh[0]!, /^198\.18\.1\.10 ssh-ed25519 AAAA\S+$/);
   assert.match(kh[1]!, /^\[198\.18\.1\.11\]:2222 ssh-ed25519 AAAA\S+$/);
+  // A directory with a space stays one value; one with a quote or a line break is refused.
+  assert.ok(sshConfig("/x/my demo", hosts).split("\n").includes('  IdentityFile "/x/my demo/id_ed25519"'));
+  assert.throws(() => sshConfig('/x/a"b', hosts), /quote or a line break/);
+  assert.throws(() => sshConfig("/x/a\nHost *", hosts), /quote or a line break/);
 });
 
 test("the demo needs no sudo on the machine (its hosts log in as root)", () => {

@@ -1,6 +1,6 @@
 // The formats of every value that reaches a host's configuration or a host command: one regular
-// expression each, used by the CRD schemas (test/security/formats.test.ts checks that the CRD
-// patterns are these) and checked again in code wherever such a value is read. Status, Secrets and
+// expression each, used by the CRD schemas (test/security/status-schema.test.ts checks that the
+// CRD patterns are these) and checked again in code wherever such a value is read. Status, Secrets and
 // what a host prints are input like spec: a value is trusted for its format only after this check.
 
 /** A WireGuard key as `wg` prints it: 32 bytes in base64 (the last character carries 4 bits). */
@@ -43,6 +43,9 @@ export function controlCharacter(text: string): string | undefined {
   const m = /[\u0000-\u001f\u007f-\u009f]/.exec(text);
   return m ? `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}` : undefined;
 }
+
+/** A format as the CRDs write it: a JavaScript regex literal spells "/" as "\/", a CRD pattern need not. */
+export const crdPattern = (format: RegExp): string => format.source.replaceAll("\\/", "/");
 
 /** A value refused where it is used: names the field it came from and what is wrong with it. */
 export class UnsafeValueError extends Error {
