@@ -11,8 +11,11 @@ export interface BindMount {
 }
 
 /** Directories whose per-host copy is bound over the real one (required ones must exist). */
-const COPIED_DIRS: readonly { target: string; required: boolean; mode?: number }[] = [
+const COPIED_DIRS: readonly { target: string; required: boolean; mode?: number; create?: boolean }[] = [
   { target: "/etc/wireguard", required: true, mode: 0o700 },
+  // dockmesh's own files (the mesh DNS resolver's); made empty on the machine when missing, as
+  // the bind needs a target, and nothing is ever written to the machine's own copy.
+  { target: "/etc/dockmesh", required: true, create: true },
   { target: "/etc/systemd/system", required: true },
   { target: "/etc/sudoers.d", required: true, mode: 0o750 },
   { target: "/etc/docker", required: false },
@@ -97,6 +100,7 @@ export function prepareHostFiles(plan: LabPlan, host: HostPlan, hostPrivateKey: 
   const binds: BindMount[] = [];
 
   for (const c of COPIED_DIRS) {
+    if (!existsSync(c.target) && c.create) mkdirSync(c.target, { recursive: true, mode: 0o755 });
     if (!existsSync(c.target)) {
       if (c.required) throw new Error(`${c.target} does not exist on this machine; is its package installed? (see ensureSystemPackages)`);
       continue;
@@ -133,7 +137,12 @@ export function prepareHostFiles(plan: LabPlan, host: HostPlan, hostPrivateKey: 
   writeFileSync(hostsPath, `127.0.0.1\tlocalhost\n127.0.1.1\t${host.name}\n${host.address}\t${host.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   const hostnamePath = join(etc, "hostname");
   writeFileSync(hostnamePath, `${host.name}\n`);
-  binds.push({ source: hostsPath, target: "/etc/hosts" }, { source: hostnamePath, target: "/etc/hostname" });
+  // The host's resolver is its own address, where nothing answers port 53: a lookup the mesh's
+  // DNS resolver forwards (any name outside its zone) fails at once inside the host instead of
+  // leaving the machine for the machine's real resolvers.
+  const resolvPath = join(etc, "resolv.conf");
+  writeFileSync(resolvPath, `# dockmesh lab host ${host.name}: no resolver outside the lab\nnameserver ${host.address}\n`);
+  binds.push({ source: hostsPath, target: "/etc/hosts" }, { source: hostnamePath, target: "/etc/hostname" }, { source: resolvPath, target: "/etc/resolv.conf" });
 
   // Home directories: /root and /home are the host's own, so nothing lands in the machine's.
   const rootHome = join(d, "root");

@@ -39,6 +39,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { binary: "systemctl", paths: inDirs("systemctl"), pkg: "systemd" },
   // Pings with DF set (busybox's ping cannot) to prove the MTU across the tunnel.
   { binary: "ping", paths: inDirs("ping"), pkg: "iputils-ping" },
+  // The mesh DNS resolver on every host: the binary alone (dnsmasq-base), without the dnsmasq
+  // package's system-wide service, which would take port 53 on every address.
+  { binary: "dnsmasq", paths: inDirs("dnsmasq"), pkg: "dnsmasq-base" },
 ];
 
 function isExecutable(path: string): boolean {
