@@ -33,6 +33,15 @@ export const SSH_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 /** A Docker engine version: "27.5.1", "24.0.7-ce", "20.10.24+dfsg1", "28.0.0-rc.1": digits first, printable version characters only. */
 export const DOCKER_VERSION = /^\d{1,4}\.\d{1,4}(?:\.\d{1,4})?(?:[-+~][0-9A-Za-z.+~-]{1,40})?$/;
 
+/** A DNS name in lower case, e.g. a mesh's zone: labels of 1-63 of a-z 0-9 -, not starting or ending with -. */
+export const DNS_ZONE = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** One DNS label in lower case (a name before the zone). */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** An IPv4 address in dotted-quad form, e.g. a resolver's address. */
+export const IPV4_ADDRESS = /^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+
 /** Printable text on one line: no control characters (C0, DEL, C1), which would end a line in a config file or drive a terminal. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const NO_CONTROL = /^[^\u0000-\u001f\u007f-\u009f]*$/;

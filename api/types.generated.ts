@@ -67,6 +67,18 @@ export interface MachineSpec {
   subnet?: string;
 }
 
+/** The mesh's DNS resolver on this host (absent when the mesh's DNS is disabled). */
+export interface MachineStatusNetworkDns {
+  /** The mesh's DNS zone. */
+  zone?: string;
+  /** Address the resolver answers on (the bridge gateway); with containers none, run containers with --dns <this>. */
+  address?: string;
+  /** How containers on this host reach the resolver, in effect now. */
+  containers?: "resolved" | "none";
+  /** Why that mode, from what the host showed (systemd-resolved, /etc/resolv.conf, Docker). */
+  reason?: string;
+}
+
 /** One WireGuard peer of this host. */
 export interface MachineStatusNetworkPeer {
   /** Name of the peer Machine. */
@@ -99,6 +111,8 @@ export interface MachineStatusNetwork {
   listenPort?: number;
   /** MTU of the tunnel and of the Docker network. */
   mtu?: number;
+  /** The mesh's DNS resolver on this host (absent when the mesh's DNS is disabled). */
+  dns?: MachineStatusNetworkDns;
   /** One entry per other member machine, sorted by machine. */
   peers?: Array<MachineStatusNetworkPeer>;
 }
@@ -121,6 +135,8 @@ export interface MachineStatus {
   keyRotation?: string;
   /** The host's Docker subnets, one per mesh, comma-separated. */
   subnet?: string;
+  /** The mesh DNS resolver's address and zone for each mesh with DNS, e.g. "10.210.0.1 mesh.internal", comma-separated. */
+  dns?: string;
   /** Peers with a recent handshake over the peers PeersConnected counts, e.g. "2/2", counted per mesh (a machine that is a peer in two meshes counts twice): a peer the controller cannot reach (its Machine is Reachable=False) is in neither number. Removed while the host is not reached (not observed). */
   peers?: string;
   /** What the host has for each MeshNetwork it belongs to, sorted by mesh. */
@@ -135,6 +151,20 @@ export interface Machine {
   metadata: ObjectMeta;
   spec: MachineSpec;
   status?: MachineStatus;
+}
+
+/** Mesh DNS: containers find each other by name on every member host, answered by a resolver (dnsmasq) on each host's bridge gateway. Enabled by default; see docs/dns.md. */
+export interface MeshNetworkSpecDns {
+  /** Run the mesh's resolver on every member host (default true). False removes it from the hosts. */
+  enabled?: boolean;
+  /** DNS zone of the mesh's names (default "<MeshNetwork name>.internal"; .internal is reserved for private use). Names: <container>.<machine>.<zone>, <name>.<zone> for container names, network aliases and Compose services, <machine>.<zone> for the machine's bridge gateway. */
+  zone?: string;
+  /** TTL in seconds of the answers (default 5). */
+  ttl?: number;
+  /** How containers reach the resolver. resolved: the host's systemd-resolved sends the zone (and Docker's upstream list the rest) to it, so containers need nothing; none: run containers with --dns <the machine's resolver address> (Compose: dns:), shown in the Machine's status; auto (default): resolved where the host runs systemd-resolved as its resolver, else none. The Machine's status says which is in effect, and why. */
+  containers?: "auto" | "resolved" | "none";
+  /** How long the records of a host the controller cannot reach stay on the other hosts (default 300); then they are withdrawn until it is back. */
+  unreachableGraceSeconds?: number;
 }
 
 /** One requirement on a label. */
@@ -171,6 +201,8 @@ export interface MeshNetworkSpec {
   mtu?: number | "auto";
   /** Seconds between keepalive packets on peers where either side is behind NAT (has no endpoint), keeping NAT mappings open (default 25; 0 turns it off). */
   persistentKeepalive?: number;
+  /** Mesh DNS: containers find each other by name on every member host, answered by a resolver (dnsmasq) on each host's bridge gateway. Enabled by default; see docs/dns.md. */
+  dns?: MeshNetworkSpecDns;
   /** Label selector choosing the member Machines in this namespace. Empty or left out: every Machine in the namespace. */
   machineSelector?: MeshNetworkSpecMachineSelector;
 }

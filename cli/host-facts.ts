@@ -8,8 +8,17 @@ import type { HostFacts } from "../mesh/plan.js";
 import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
 import { ManifestError } from "./manifests.js";
 
-/** A typical host today: Ethernet MTU, Docker 28+ (raw table), no INPUT firewall, systemd. */
-export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = { uplinkMtu: DEFAULT_UPLINK_MTU, rawTable: true, inputDrops: false, systemd: true };
+/**
+ * A typical host today: Ethernet MTU, Docker 28+ (raw table), no INPUT firewall, systemd with
+ * systemd-resolved as the resolver (Ubuntu's default) and dnsmasq installed.
+ */
+export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = {
+  uplinkMtu: DEFAULT_UPLINK_MTU,
+  rawTable: true,
+  inputDrops: false,
+  systemd: true,
+  resolver: { dnsmasq: true, resolvedStub: true, systemdVersion: 255 },
+};
 
 const EXAMPLE = "h1: {uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true}";
 
@@ -37,10 +46,16 @@ export function readHostFacts(file: string): Map<string, Required<HostFacts>> {
       } else if (field === "rawTable" || field === "inputDrops" || field === "systemd") {
         if (typeof v !== "boolean") throw new ManifestError(`${file}: ${machine}.${field}: ${JSON.stringify(v)} is not true or false`);
         facts[field] = v;
+      } else if (field === "resolvedStub") {
+        // systemd-resolved is the host's resolver: the mesh DNS containers mode auto is resolved.
+        if (typeof v !== "boolean") throw new ManifestError(`${file}: ${machine}.${field}: ${JSON.stringify(v)} is not true or false`);
+        facts.resolver = { ...facts.resolver, resolvedStub: v };
       } else {
-        throw new ManifestError(`${file}: ${machine}.${field}: unknown host fact; known: uplinkMtu, rawTable, inputDrops, systemd`);
+        throw new ManifestError(`${file}: ${machine}.${field}: unknown host fact; known: uplinkMtu, rawTable, inputDrops, systemd, resolvedStub`);
       }
     }
+    // Without systemd there is no systemd-resolved.
+    if (!facts.systemd) facts.resolver = { dnsmasq: facts.resolver.dnsmasq, resolvedStub: false };
     out.set(key, facts);
   }
   return out;

@@ -10,8 +10,10 @@ import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
 import { DOCKER_NETWORK_NAME, INTERFACE_NAME, UnsafeValueError } from "../api/formats.js";
 import { displayArgv, type Step } from "./steps.js";
 import { splitRuleLine, type HostObservation, type WgInterfaceState } from "./observe.js";
+import { dnsRemovalSteps, dnsSteps } from "./dns-diff.js";
+import { dnsPaths } from "../mesh/dns-plan.js";
 
-export type Area = "docker" | "wireguard" | "rules" | "routes" | "unit" | "teardown";
+export type Area = "docker" | "wireguard" | "rules" | "routes" | "unit" | "dns" | "teardown";
 
 export interface AreaStep extends Step {
   area: Area;
@@ -177,7 +179,12 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
   // 6. Boot persistence.
   if (!obs.ifaces.get(iface)?.enabled) add("unit", enableUnit(net));
   if (dropInChanged && obs.systemd) add("unit", daemonReload());
+
+  // 7. The mesh's DNS resolver, or its removal when the mesh's DNS was turned off.
+  for (const s of dnsSteps(iface, net.dns, obs)) add("dns", s);
 }
+
+const isBuiltinInput = (r: IptablesRule) => r.table === "filter" && r.chain === "INPUT";
 
 /** `freshUp`: the interface comes up from our config in this apply, whose PostUp adds missing rules. */
 function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObservation, mesh: string, steps: AreaStep[], blockers: Blocker[], freshUp: boolean): void {
@@ -185,8 +192,8 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
   const chains = new Set(rules.map((r) => `${r.table}/${r.chain}`));
   for (const chainKey of [...chains].sort()) {
     const lines = obs.iptables.get(chainKey);
-    // dockmesh's own chains are created on demand.
-    if (lines === undefined && !chainKey.includes("/DOCKMESH-")) {
+    // dockmesh's own chains are created on demand; the filter table's INPUT is always there.
+    if (lines === undefined && !chainKey.includes("/DOCKMESH-") && chainKey !== "filter/INPUT") {
       blockers.push({
         meshNetwork: mesh,
         area: "rules",
@@ -196,7 +203,7 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
     }
   }
   for (const r of rules) {
-    const lines = obs.iptables.get(`${r.table}/${r.chain}`) ?? (r.chain.startsWith("DOCKMESH-") ? [] : undefined);
+    const lines = obs.iptables.get(`${r.table}/${r.chain}`) ?? (r.chain.startsWith("DOCKMESH-") || isBuiltinInput(r) ? [] : undefined);
     if (lines === undefined) continue;
     const want = iptablesSaveLine(r);
     const at = lines.indexOf(want);
@@ -264,7 +271,10 @@ export function teardownSteps(prev: PreviousNetwork, obs: HostObservation): Area
   const net = prev.dockerNetwork && DOCKER_NETWORK_NAME.test(prev.dockerNetwork) ? obs.networks.get(prev.dockerNetwork) : undefined;
   if (net && net.labels[NETWORK_LABEL] === iface) add({ op: "remove_network", args: [net.name], display: `docker network rm ${net.name}` });
   if (ours && f?.enabled) add({ op: "disable_unit", args: [iface], display: `systemctl disable wg-quick@${iface}.service` });
-  for (const path of [...(f?.mine ?? [])].sort()) add({ op: "remove_file", args: [path], display: `rm ${path}` });
+  const dns = new Set(Object.values(dnsPaths(iface)));
+  for (const path of [...(f?.mine ?? [])].sort()) if (!dns.has(path)) add({ op: "remove_file", args: [path], display: `rm ${path}` });
+  // The resolver last: stopped, disabled, its files, systemd-resolved told, its directories.
+  for (const s of dnsRemovalSteps(iface, obs)) add(s);
   return steps;
 }
 

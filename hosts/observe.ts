@@ -4,6 +4,7 @@
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { shJoin } from "../mesh/shell.js";
 import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
+import type { ResolverFacts } from "../mesh/dns-plan.js";
 import { HostError } from "./errors.js";
 import { hostText } from "./host-text.js";
 import {
@@ -90,6 +91,10 @@ sec system
 if [ -d /run/systemd/system ]; then echo "systemd yes"; else echo "systemd no"; fi
 if [ -d /sys/module/wireguard ]; then echo "wireguard kernel"; else echo "wireguard userspace"; fi
 if iptables -V 2>/dev/null | grep -q nf_tables; then echo "iptables nft"; else echo "iptables legacy"; fi
+# The mesh DNS resolver: dnsmasq, and whether systemd-resolved is the host's resolver.
+if [ -x /usr/sbin/dnsmasq ]; then echo "dnsmasq yes"; fi
+if [ -d /run/systemd/system ]; then systemctl --version 2>/dev/null | head -n 1 | awk '$1 == "systemd" { print "systemd-version", $2 }'; fi
+awk '$1 == "nameserver" { print "nameserver", $2 }' /etc/resolv.conf 2>/dev/null | head -n 3
 ${DOCKER_API}
 sec docker-version
 out=$(dapi /version)
@@ -119,6 +124,14 @@ ifaces "$@" | while read -r i; do
     if [ -f "$f" ] && head -n 1 "$f" | grep -q '^# Managed by dockmesh'; then echo "mine $f"; fi
   done
   if [ -L "/etc/systemd/system/multi-user.target.wants/wg-quick@$i.service" ]; then echo "enabled yes"; else echo "enabled no"; fi
+  for f in "/etc/dockmesh/dns/$i/dnsmasq.conf" "/etc/dockmesh/dns/$i/records/mesh" "/etc/systemd/system/dockmesh-dns-$i.service" "/etc/systemd/resolved.conf.d/dockmesh-$i.conf"; do
+    if [ -f "$f" ]; then echo "file $(sha256sum < "$f" | cut -d' ' -f1) $f"; else echo "file - $f"; fi
+    if [ -f "$f" ] && head -n 1 "$f" | grep -q '^# Managed by dockmesh'; then echo "mine $f"; fi
+  done
+  if [ -L "/etc/systemd/system/multi-user.target.wants/dockmesh-dns-$i.service" ]; then echo "dns-enabled yes"; fi
+  # The resolver runs when its pid file names a dnsmasq started with this mesh's config.
+  pid=$(head -c 12 "/run/dockmesh-dns-$i.pid" 2>/dev/null | tr -cd 0-9)
+  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "/etc/dockmesh/dns/$i/dnsmasq.conf"; then echo "dns-running yes"; fi
 done
 nets "$@" | while read -r n; do
   sec network "$n"
@@ -176,6 +189,9 @@ export interface IfaceFiles {
   /** Those of the files that start with dockmesh's "Managed by dockmesh" line. */
   mine: Set<string>;
   enabled: boolean;
+  /** The mesh DNS resolver's unit is enabled, and the resolver runs (its pid file, our config). */
+  dnsEnabled: boolean;
+  dnsRunning: boolean;
 }
 
 export interface HostObservation {
@@ -195,6 +211,8 @@ export interface HostObservation {
   policies: Map<string, string>;
   ifaces: Map<string, IfaceFiles>;
   networks: Map<string, DockerNetworkState | undefined>;
+  /** What decides the mesh DNS resolver's mode (mesh/dns-plan.ts). */
+  resolver: ResolverFacts;
 }
 
 /**
@@ -260,7 +278,14 @@ function json<T>(lines: string[], fallback: T): T {
 const CHAIN_SECTION = /^(filter|nat|raw|mangle):[A-Za-z0-9_-]{1,28}$/;
 
 /** The files the observe script hashes for interface i (nothing else is kept). */
-const ifaceFiles = (i: string) => [`/etc/wireguard/${i}.conf`, `/etc/systemd/system/wg-quick@${i}.service.d/dockmesh.conf`];
+const ifaceFiles = (i: string) => [
+  `/etc/wireguard/${i}.conf`,
+  `/etc/systemd/system/wg-quick@${i}.service.d/dockmesh.conf`,
+  `/etc/dockmesh/dns/${i}/dnsmasq.conf`,
+  `/etc/dockmesh/dns/${i}/records/mesh`,
+  `/etc/systemd/system/dockmesh-dns-${i}.service`,
+  `/etc/systemd/resolved.conf.d/dockmesh-${i}.conf`,
+];
 
 /** The Docker version, or why there is none; throws when the host printed something that is not one. */
 function dockerVersion(body: string[]): { dockerVersion: string } | { dockerError: string } {
@@ -376,7 +401,9 @@ export function parseObservation(text: string): HostObservation {
     policies: new Map(),
     ifaces: new Map(),
     networks: new Map(),
+    resolver: { dnsmasq: false, resolvedStub: false },
   };
+  const nameservers: string[] = [];
   for (const s of secs) {
     const body = s.body.filter((l) => l !== "");
     switch (s.name) {
@@ -389,6 +416,10 @@ export function parseObservation(text: string): HostObservation {
       case "system":
         for (const l of body) {
           if (l === "systemd yes") obs.systemd = true;
+          if (l === "dnsmasq yes") obs.resolver.dnsmasq = true;
+          const v = /^systemd-version (\d{1,4})$/.exec(l);
+          if (v) obs.resolver.systemdVersion = Number(v[1]);
+          if (/^nameserver /.test(l)) nameservers.push(l.slice("nameserver ".length));
           if (l === "wireguard kernel") obs.wireguardImplementation = "kernel";
           if (l === "iptables nft") obs.iptablesBackend = "nft";
         }
@@ -420,7 +451,11 @@ export function parseObservation(text: string): HostObservation {
         const files = new Map<string, string | undefined>();
         const mine = new Set<string>();
         let enabled = false;
+        let dnsEnabled = false;
+        let dnsRunning = false;
         for (const l of body) {
+          if (l === "dns-enabled yes") dnsEnabled = true;
+          if (l === "dns-running yes") dnsRunning = true;
           const m = /^file (\S+) (.+)$/.exec(l);
           if (m && expected.includes(m[2]!) && (m[1] === "-" || isSha256(m[1]))) files.set(m[2]!, m[1] === "-" ? undefined : m[1]);
           // Only a path the script was asked about (one of the "file" lines) counts as ours.
@@ -428,7 +463,7 @@ export function parseObservation(text: string): HostObservation {
           if (mp && files.has(mp[1]!) && files.get(mp[1]!) !== undefined) mine.add(mp[1]!);
           if (l === "enabled yes") enabled = true;
         }
-        obs.ifaces.set(s.arg, { files, mine, enabled });
+        obs.ifaces.set(s.arg, { files, mine, enabled, dnsEnabled, dnsRunning });
         break;
       }
       case "network":
@@ -436,6 +471,9 @@ export function parseObservation(text: string): HostObservation {
         break;
     }
   }
+  // systemd-resolved is the resolver when every nameserver is its stub listener.
+  obs.resolver.resolvedStub = nameservers.length > 0 && nameservers.every((n) => n === "127.0.0.53");
+  if (!obs.systemd) delete obs.resolver.systemdVersion;
   return obs;
 }
 
@@ -482,7 +520,7 @@ export async function observeHost(session: HostSession, ifaces: readonly string[
 }
 
 /** What the planner needs to know about the host. */
-export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops: boolean; rawTable: boolean; systemd: boolean } {
+export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops: boolean; rawTable: boolean; systemd: boolean; resolver: ResolverFacts } {
   const input = obs.iptables.get("filter/INPUT") ?? [];
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
@@ -491,6 +529,7 @@ export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops
     inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
     systemd: obs.systemd,
+    resolver: obs.resolver,
   };
 }
 

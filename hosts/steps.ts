@@ -65,6 +65,42 @@ disable_unit() {
   rm -f "/etc/systemd/system/multi-user.target.wants/wg-quick@$1.service"
 }
 daemon_reload() { if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; }
+# The mesh DNS resolver of interface $1: dnsmasq with /etc/dockmesh/dns/$1/dnsmasq.conf, under
+# systemd as dockmesh-dns-$1.service, else started directly (it daemonises, with a pid file).
+dns_pid() {
+  p=$(head -c 12 "/run/dockmesh-dns-$1.pid" 2>/dev/null | tr -cd 0-9)
+  [ -n "$p" ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "/etc/dockmesh/dns/$1/dnsmasq.conf" && echo "$p"
+}
+dns_kill() {
+  p=$(dns_pid "$1") || return 0
+  kill "$p" 2>/dev/null || return 0
+  n=0; while kill -0 "$p" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+}
+dns_up() {
+  mkdir -p -m 755 "/etc/dockmesh/dns/$1/records"
+  if [ -d /run/systemd/system ]; then systemctl restart "dockmesh-dns-$1.service" 2>&1; return; fi
+  dns_kill "$1"
+  /usr/sbin/dnsmasq --conf-file="/etc/dockmesh/dns/$1/dnsmasq.conf" 2>&1
+}
+dns_down() {
+  if [ -d /run/systemd/system ]; then systemctl stop "dockmesh-dns-$1.service" 2>/dev/null || true; fi
+  dns_kill "$1"
+  rm -f "/run/dockmesh-dns-$1.pid"
+}
+dns_enable() {
+  if command -v systemctl >/dev/null 2>&1; then systemctl enable "dockmesh-dns-$1.service" 2>&1
+  else mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sf "/etc/systemd/system/dockmesh-dns-$1.service" "/etc/systemd/system/multi-user.target.wants/dockmesh-dns-$1.service"; fi
+}
+dns_disable() {
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable "dockmesh-dns-$1.service" 2>&1 || true; fi
+  rm -f "/etc/systemd/system/multi-user.target.wants/dockmesh-dns-$1.service"
+}
+dns_clean() {
+  rm -f "/etc/dockmesh/dns/$1/.mesh.tmp"
+  rmdir "/etc/dockmesh/dns/$1/records" "/etc/dockmesh/dns/$1" 2>/dev/null || true
+  rmdir /etc/dockmesh/dns 2>/dev/null || true
+}
+resolved_reload() { if [ -d /run/systemd/system ]; then systemctl try-reload-or-restart systemd-resolved.service 2>&1 || true; fi; }
 `;
 
 /**

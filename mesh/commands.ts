@@ -5,6 +5,7 @@
 // amounts to as a person reads it (the "[#] …" lines of the controller's log). Pure.
 import { shJoin } from "./shell.js";
 import type { HostFacts, IptablesRule, NetworkPlan, Route } from "./plan.js";
+import { dnsPaths, type DnsPlan } from "./dns-plan.js";
 
 export type StepOp =
   | "ensure_network"
@@ -24,7 +25,13 @@ export type StepOp =
   | "drop_chain"
   | "enable_unit"
   | "disable_unit"
-  | "daemon_reload";
+  | "daemon_reload"
+  | "dns_up"
+  | "dns_down"
+  | "dns_enable"
+  | "dns_disable"
+  | "dns_clean"
+  | "resolved_reload";
 
 export interface Step {
   op: StepOp;
@@ -85,6 +92,16 @@ export const deleteRule = (table: string, chain: string, args: readonly string[]
 export const enableUnit = (net: NetworkPlan): Step => ({ op: "enable_unit", args: [net.wireguard.interface], display: `systemctl enable ${net.unit.unit}` });
 export const daemonReload = (): Step => ({ op: "daemon_reload", args: [], display: "systemctl daemon-reload" });
 
+// The mesh DNS resolver (mesh/dns-plan.ts): its files, its process, its unit.
+export const writeDnsFile = (path: string, content: string): Step => ({ op: "write_file", args: [path, "644", "755"], display: `write ${path}`, content });
+/** Starts the resolver, or restarts it on a changed config. */
+export const dnsUp = (d: DnsPlan): Step => ({ op: "dns_up", args: [d.iface], display: `start ${d.unit.name} (dnsmasq --conf-file=${d.conf.path})` });
+export const dnsDown = (iface: string): Step => ({ op: "dns_down", args: [iface], display: `stop ${dnsPaths(iface).unit} (dnsmasq)` });
+export const dnsEnable = (d: DnsPlan): Step => ({ op: "dns_enable", args: [d.iface], display: `systemctl enable ${d.unit.name}` });
+export const dnsDisable = (iface: string): Step => ({ op: "dns_disable", args: [iface], display: `systemctl disable ${dnsPaths(iface).unit}` });
+export const dnsClean = (iface: string): Step => ({ op: "dns_clean", args: [iface], display: `rmdir ${dnsPaths(iface).recordsDir} ${dnsPaths(iface).dir}` });
+export const resolvedReload = (): Step => ({ op: "resolved_reload", args: [], display: "systemctl try-reload-or-restart systemd-resolved" });
+
 export interface FirstApply {
   /** The steps, in order, that apply runs on a host that has nothing of this network yet. */
   run: Step[];
@@ -101,7 +118,27 @@ export interface FirstApply {
  */
 export function firstApply(net: NetworkPlan, config: string, facts: HostFacts): FirstApply {
   return {
-    run: [createNetwork(net), writeWgConfig(net, config), writeDropIn(net), wgUp(net.wireguard.interface), enableUnit(net), ...(facts.systemd ? [daemonReload()] : [])],
+    run: [
+      createNetwork(net),
+      writeWgConfig(net, config),
+      writeDropIn(net),
+      wgUp(net.wireguard.interface),
+      enableUnit(net),
+      ...(facts.systemd ? [daemonReload()] : []),
+      ...(net.dns && facts.resolver?.dnsmasq !== false ? firstDnsApply(net.dns, facts) : []),
+    ],
     byWgQuick: [...net.rules.map(ensureRule), ...net.routes.map(routeReplace)],
   };
+}
+
+/** A first apply of a mesh's resolver (hosts/dns-diff.ts gives the same for a host without it). */
+export function firstDnsApply(d: DnsPlan, facts: HostFacts): Step[] {
+  return [
+    writeDnsFile(d.conf.path, d.conf.content),
+    writeDnsFile(d.unit.path, d.unit.content),
+    ...(d.resolvedDropIn ? [writeDnsFile(d.resolvedDropIn.path, d.resolvedDropIn.content), resolvedReload()] : []),
+    ...(facts.systemd ? [daemonReload()] : []),
+    dnsEnable(d),
+    dnsUp(d),
+  ];
 }

@@ -2,7 +2,7 @@
 // structural schema cannot express.
 import type { MeshNetwork, MeshNetworkSpecMachineSelector } from "../api/types.generated.js";
 import { formatCidr, isAligned, aligned, parseCidr } from "./ipv4.js";
-import { INTERFACE_NAME } from "../api/formats.js";
+import { DNS_ZONE, INTERFACE_NAME } from "../api/formats.js";
 
 export const DEFAULT_SUBNET_PREFIX_LENGTH = 24;
 export const DEFAULT_LISTEN_PORT = 51820;
@@ -13,6 +13,20 @@ export const DEFAULT_SSH_KEY = "ssh-privatekey";
 /** WireGuard's overhead over IPv4/IPv6 (wg-quick subtracts the same 80 bytes). */
 export const WIREGUARD_OVERHEAD = 80;
 export const DEFAULT_UPLINK_MTU = 1500;
+export const DEFAULT_DNS_TTL = 5;
+export const DEFAULT_UNREACHABLE_GRACE_SECONDS = 300;
+/** Longest zone: leaves room for "<container>.<machine>." within DNS's 253 characters. */
+export const MAX_ZONE_LENGTH = 120;
+
+export type DnsContainersMode = "auto" | "resolved" | "none";
+
+/** MeshNetwork.spec.dns with its defaults; absent from ResolvedMesh when disabled. */
+export interface ResolvedDns {
+  zone: string;
+  ttl: number;
+  containers: DnsContainersMode;
+  unreachableGraceSeconds: number;
+}
 
 /** A MeshNetwork's spec with every default filled in. */
 export interface ResolvedMesh {
@@ -28,6 +42,8 @@ export interface ResolvedMesh {
   mtu: number | "auto";
   persistentKeepalive: number;
   selector?: MeshNetworkSpecMachineSelector;
+  /** Mesh DNS (spec.dns); absent when spec.dns.enabled is false. */
+  dns?: ResolvedDns;
   /** metadata.creationTimestamp: of two meshes that conflict on a machine, the older keeps it (mesh/conflicts.ts). */
   created?: string;
 }
@@ -65,6 +81,7 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
   } else if (!INTERFACE_NAME.test(iface)) {
     err("spec.interface", `${JSON.stringify(iface)} is not a valid interface name: use 1-15 of a-z A-Z 0-9 _ = . - (no "+", which iptables reads as a wildcard), e.g. dm0`);
   }
+  const dns = resolveDns(name, s.dns, err);
   if (errors.length) return { errors };
   return {
     errors,
@@ -80,8 +97,25 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
       mtu: s.mtu ?? "auto",
       persistentKeepalive: s.persistentKeepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
       ...(s.machineSelector ? { selector: s.machineSelector } : {}),
+      ...(dns ? { dns } : {}),
       ...createdOf(mesh),
     },
+  };
+}
+
+function resolveDns(name: string, spec: MeshNetwork["spec"]["dns"], err: (field: string, message: string) => void): ResolvedDns | undefined {
+  if (spec?.enabled === false) return undefined;
+  const zone = spec?.zone ?? `${name}.internal`;
+  if (spec?.zone === undefined && (zone.length > MAX_ZONE_LENGTH || !DNS_ZONE.test(zone))) {
+    err("spec.dns.zone", `the default zone ${zone} is longer than ${MAX_ZONE_LENGTH} characters or not a DNS name; set spec.dns.zone, e.g. mesh.internal`);
+  } else if (zone.length > MAX_ZONE_LENGTH || !DNS_ZONE.test(zone)) {
+    err("spec.dns.zone", `${JSON.stringify(zone)} is not a DNS zone of at most ${MAX_ZONE_LENGTH} characters: use lower-case labels of a-z 0-9 - joined by dots, e.g. mesh.internal`);
+  }
+  return {
+    zone,
+    ttl: spec?.ttl ?? DEFAULT_DNS_TTL,
+    containers: spec?.containers ?? "auto",
+    unreachableGraceSeconds: spec?.unreachableGraceSeconds ?? DEFAULT_UNREACHABLE_GRACE_SECONDS,
   };
 }
 

@@ -9,6 +9,7 @@ import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
 import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
 import { endpointIn } from "./endpoints.js";
+import { planDns, type DnsPlan, type ResolverFacts } from "./dns-plan.js";
 
 /** Comment on every iptables rule dockmesh adds, so observe and teardown find exactly ours. */
 export const RULE_COMMENT_PREFIX = "dockmesh:";
@@ -85,6 +86,8 @@ export interface NetworkPlan {
   unreachable: string[];
   /** True when this machine relays between NAT'd members (it has an endpoint and the mesh needs one). */
   relay: boolean;
+  /** The mesh's DNS resolver on this host; absent when the mesh's DNS is disabled. */
+  dns?: DnsPlan;
 }
 
 export interface HostPlan {
@@ -122,6 +125,8 @@ export interface HostFacts {
   rawTable?: boolean;
   /** systemd runs the host (/run/systemd/system): a changed unit drop-in is followed by daemon-reload. */
   systemd?: boolean;
+  /** What decides the mesh DNS resolver's containers mode; absent when planning from manifests alone. */
+  resolver?: ResolverFacts;
 }
 
 export interface MeshPlan {
@@ -290,6 +295,24 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     rules.push({ table: "filter", chain: INPUT_CHAIN, args: ["-p", "udp", "-m", "udp", "--dport", String(mesh.listenPort), ...comment, "-j", "ACCEPT"] });
     rules.push({ table: "filter", chain: "INPUT", args: ["-m", "comment", "--comment", INPUT_JUMP_COMMENT, "-j", INPUT_CHAIN] });
   }
+  const dns = planDns(mesh, self.subnet!, facts.resolver ?? { dnsmasq: true, resolvedStub: false });
+  if (dns && facts.resolver?.dnsmasq !== false) {
+    // The resolver answers the mesh's bridge and the host itself (systemd-resolved), nobody else:
+    // not an uplink, not the tunnel, not another Docker network.
+    for (const proto of ["udp", "tcp"]) {
+      rules.push({
+        table: "filter",
+        chain: "INPUT",
+        args: ["-d", `${dns.address}/32`, "!", "-i", mesh.bridge, "-p", proto, "-m", "addrtype", "!", "--src-type", "LOCAL", "-m", proto, "--dport", "53", ...comment, "-j", "DROP"],
+      });
+    }
+    if (facts.inputDrops) {
+      // A firewalled host: let the bridge's containers in to it.
+      for (const proto of ["udp", "tcp"]) {
+        rules.push({ table: "filter", chain: INPUT_CHAIN, args: ["-d", `${dns.address}/32`, "-i", mesh.bridge, "-p", proto, "-m", proto, "--dport", "53", ...comment, "-j", "ACCEPT"] });
+      }
+    }
+  }
   const peerList = [...peers.values()];
   // Sorted by address, each destination parsed once (not in the comparator: O(N log N) parses per host).
   const routes = peerList
@@ -329,6 +352,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     relayed: relayed.sort(byMachine),
     unreachable: unreachable.sort(),
     relay,
+    ...(dns ? { dns } : {}),
   };
 }
 

@@ -95,7 +95,7 @@ const indent = (text: string, by = "    ") =>
 
 /** Host facts in one line, as the plan was made for them. */
 export function describeFacts(f: HostFacts): string {
-  return `uplinkMtu=${f.uplinkMtu ?? "unknown (1500)"} rawTable=${Boolean(f.rawTable)} inputDrops=${Boolean(f.inputDrops)} systemd=${Boolean(f.systemd)}`;
+  return `uplinkMtu=${f.uplinkMtu ?? "unknown (1500)"} rawTable=${Boolean(f.rawTable)} inputDrops=${Boolean(f.inputDrops)} systemd=${Boolean(f.systemd)} resolvedStub=${Boolean(f.resolver?.resolvedStub)}`;
 }
 
 /**
@@ -111,6 +111,8 @@ export function renderHostPlan(host: HostPlan, ssh: string, factsFrom = "observe
   for (const e of host.errors) out.push(`  ${e.kind} ${e.namespace}/${e.name}: REFUSED (${e.field}, see the errors): nothing of it configured on this machine`);
   for (const net of host.networks) {
     out.push(`  MeshNetwork ${host.namespace}/${net.meshNetwork}: subnet ${net.subnet}, interface ${net.wireguard.interface}, bridge ${net.docker.bridge}, mtu ${net.docker.mtu}`);
+    if (net.dns) out.push(`  DNS: zone ${net.dns.zone} answered at ${net.dns.address}; containers ${net.dns.mode.mode}: ${net.dns.mode.reason}`);
+    else out.push("  DNS: off (spec.dns.enabled is false)");
     const first = firstApply(net, renderWgConfig(net, undefined), host.facts);
     for (const s of first.run) {
       out.push(`    $ ${s.display}`);

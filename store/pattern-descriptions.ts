@@ -4,7 +4,7 @@
 // such as 10.210.0.0/16"), in the same "FIELD: Invalid value: VALUE: DETAIL" form. Keyed by
 // the pattern exactly as the CRD writes it; test/store/pattern-descriptions.test.ts checks that
 // every pattern in crds/ has one. A pattern not listed here is printed as before.
-import { DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY, crdPattern } from "../api/formats.js";
+import { DNS_ZONE, DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_ADDRESS, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY, crdPattern } from "../api/formats.js";
 
 // The formats dockmesh checks in code are keyed as the CRDs write them (api/formats.ts); the rest
 // are patterns only the schema has.
@@ -32,6 +32,9 @@ export const PATTERN_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
   [crdPattern(DOCKER_NETWORK_NAME), "a Docker network name: a letter or digit, then up to 63 letters, digits, '_', '.' or '-', such as mesh"],
   [crdPattern(INTERFACE_NAME), "a network interface name: 1 to 15 letters, digits, '_', '=', '.' or '-', not starting with '.', such as dm0"],
   [crdPattern(DOCKER_VERSION), "a Docker version such as 27.5.1"],
+  [crdPattern(DNS_ZONE), "a DNS name in lower case: labels of 1 to 63 letters, digits and '-' joined by '.', such as mesh.internal"],
+  [crdPattern(IPV4_ADDRESS), "an IPv4 address such as 10.210.0.1"],
+  ["^[0-9.]+ [a-z0-9.-]+(, [0-9.]+ [a-z0-9.-]+)*$", "address and zone pairs separated by ', ', such as 10.210.0.1 mesh.internal"],
 ]);
 
 /** The words for a pattern, or undefined when it has none. */

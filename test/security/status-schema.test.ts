@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadCrd } from "../../api/crd-schema.js";
-import { crdPattern, DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY } from "../../api/formats.js";
+import { crdPattern, DNS_ZONE, IPV4_ADDRESS, DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY } from "../../api/formats.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { startTestStore, type TestStore } from "../store/helpers.js";
 
@@ -31,6 +31,9 @@ const FIELDS: Array<[kind: "Machine" | "MeshNetwork", path: string, format: RegE
   ["Machine", "status.networks.[].peers.[].publicKey", WIREGUARD_KEY],
   ["Machine", "status.networks.[].peers.[].endpoint", ENDPOINT],
   ["Machine", "status.networks.[].peers.[].via", OBJECT_NAME],
+  ["Machine", "status.networks.[].dns.zone", DNS_ZONE],
+  ["Machine", "status.networks.[].dns.address", IPV4_ADDRESS],
+  ["MeshNetwork", "spec.dns.zone", DNS_ZONE],
   ["Machine", "spec.endpoint", ENDPOINT],
   ["Machine", "spec.endpointPorts.[].meshNetwork", OBJECT_NAME],
   ["MeshNetwork", "spec.interface", INTERFACE_NAME],

@@ -34,7 +34,7 @@ test("crds: names, short names, categories and printer columns", () => {
   assert.deepEqual(machines!.spec.names.categories, ["dockmesh"]);
   assert.deepEqual(meshes!.spec.names.categories, ["dockmesh"]);
   const cols = (i: 0 | 1) => [machines, meshes][i]!.spec.versions[0]!.additionalPrinterColumns!.filter((c) => !c.priority).map((c) => c.name);
-  assert.deepEqual(cols(0), ["Host", "Subnet", "Peers", "Ready", "Reason", "Age"]);
+  assert.deepEqual(cols(0), ["Host", "Subnet", "Peers", "Ready", "Reason", "DNS", "Age"]);
   assert.deepEqual(cols(1), ["CIDR", "Machines", "Ready", "Reason", "Age"]);
   for (const crd of [machines!, meshes!]) {
     assert.equal(crd.spec.scope, "Namespaced");

@@ -31,6 +31,7 @@ function obs(handshake: (i: number) => number): HostObservation {
     policies: new Map(),
     ifaces: new Map(),
     networks: new Map(),
+    resolver: { dnsmasq: false, resolvedStub: false },
   };
 }
 

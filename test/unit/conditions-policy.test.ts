@@ -28,6 +28,7 @@ function obs(peers: Array<[string, number]>): HostObservation {
     policies: new Map(),
     ifaces: new Map(),
     networks: new Map(),
+    resolver: { dnsmasq: false, resolvedStub: false },
   };
 }
 

@@ -15,7 +15,7 @@ const pubs = new Map([...keys].map(([k, v]) => [k, v.publicKey]));
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 function planFor(machines = [pub("a", 0), pub("b", 1), nat("h")]): NetworkPlan {
-  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps" })], machines, pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
+  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", dns: { enabled: false } })], machines, pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
 }
 
 function input(net: NetworkPlan, extra: Partial<DiffInput> = {}): DiffInput {
@@ -39,6 +39,7 @@ function emptyHost(): HostObservation {
     policies: new Map(),
     ifaces: new Map(),
     networks: new Map(),
+    resolver: { dnsmasq: false, resolvedStub: false },
   };
 }
 
@@ -65,6 +66,8 @@ function convergedHost(net: NetworkPlan): HostObservation {
     ]),
     mine: new Set([net.wireguard.configPath, net.unit.dropInPath]),
     enabled: true,
+    dnsEnabled: false,
+    dnsRunning: false,
   });
   return obs;
 }
@@ -264,7 +267,7 @@ test("observe: iptables-nft's quoted comments and legacy's bare ones read the sa
 });
 
 function planWith(facts: { inputDrops?: boolean; rawTable?: boolean }, iface = "dm0", listenPort = 51820): NetworkPlan {
-  return planAll([mesh("mesh", { interface: iface, dockerNetwork: "apps", listenPort })], [pub("a", 0), pub("b", 1)], pubs, new Map([["default/a", facts]])).hosts.find((h) => h.machine === "a")!.networks[0]!;
+  return planAll([mesh("mesh", { interface: iface, dockerNetwork: "apps", listenPort, dns: { enabled: false } })], [pub("a", 0), pub("b", 1)], pubs, new Map([["default/a", facts]])).hosts.find((h) => h.machine === "a")!.networks[0]!;
 }
 
 test("plan: a firewalled host opens the WireGuard port in dockmesh's chain; the raw table gets a pass for Docker 28", () => {
@@ -282,11 +285,11 @@ test("plan: a firewalled host opens the WireGuard port in dockmesh's chain; the 
 
 test("observe: facts — INPUT policy DROP or a catch-all DROP means the port must be opened", () => {
   const obs = emptyHost();
-  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: false, rawTable: false, systemd: false });
+  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: false, rawTable: false, systemd: false, resolver: { dnsmasq: false, resolvedStub: false } });
   obs.policies.set("filter/INPUT", "DROP");
   obs.iptables.set("raw/PREROUTING", []);
   obs.systemd = true;
-  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: true, rawTable: true, systemd: true });
+  assert.deepEqual(hostFacts(obs), { uplinkMtu: 1500, inputDrops: true, rawTable: true, systemd: true, resolver: { dnsmasq: false, resolvedStub: false } });
   obs.policies.set("filter/INPUT", "ACCEPT");
   obs.iptables.set("filter/INPUT", ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A INPUT -j REJECT --reject-with icmp-host-prohibited"]);
   assert.equal(hostFacts(obs).inputDrops, true);

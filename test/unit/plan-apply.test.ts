@@ -38,6 +38,7 @@ function freshHost(o: { raw: boolean; inputDrop: boolean; systemd: boolean; mtu:
     policies: new Map(o.inputDrop ? [["filter/INPUT", "DROP"]] : []),
     ifaces: new Map(),
     networks: new Map(),
+    resolver: { dnsmasq: false, resolvedStub: false },
   } as HostObservation;
 }
 

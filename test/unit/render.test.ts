@@ -1,3 +1,4 @@
+import { canonicalRule } from "../../hosts/observe.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { planAll } from "../../mesh/plan.js";
@@ -45,7 +46,16 @@ test("render: rule lines match iptables -S's canonical form and docker's argv", 
     "-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT",
     "-A POSTROUTING -s 10.210.0.0/24 -o dm0 -m comment --comment dockmesh:dm0 -j RETURN",
     "-A DOCKER-USER -s 10.210.0.0/16 -d 10.210.0.0/16 -i dm0 -o dm0 -m comment --comment dockmesh:dm0 -j ACCEPT",
+    // The mesh DNS resolver's port, closed to all but the bridge and the host; iptables -S prints
+    // `! -i br-dm0 -p udp -m addrtype ! --src-type LOCAL -m udp --dport 53` (seen with iptables
+    // 1.8.9), which canonicalRule quotes the same way.
+    "-A INPUT -d 10.210.0.1/32 '!' -i br-dm0 -p udp -m addrtype '!' --src-type LOCAL -m udp --dport 53 -m comment --comment dockmesh:dm0 -j DROP",
+    "-A INPUT -d 10.210.0.1/32 '!' -i br-dm0 -p tcp -m addrtype '!' --src-type LOCAL -m tcp --dport 53 -m comment --comment dockmesh:dm0 -j DROP",
   ]);
+  assert.equal(
+    canonicalRule('-A INPUT -d 10.210.0.1/32 ! -i br-dm0 -p udp -m addrtype ! --src-type LOCAL -m udp --dport 53 -m comment --comment "dockmesh:dm0" -j DROP'),
+    iptablesSaveLine(r.rules[3]!),
+  );
   assert.deepEqual(dockerNetworkCreateArgv(r), [
     "docker", "network", "create", "--driver", "bridge", "--subnet", "10.210.0.0/24",
     "--label", "dockmesh.io/interface=dm0",
