@@ -137,6 +137,20 @@ export interface Machine {
   status?: MachineStatus;
 }
 
+/** Mesh DNS (issue 13): containers find each other by name across machines. Off unless enabled. (Stand-in of the records branch; the resolver branch owns this field.) */
+export interface MeshNetworkSpecDns {
+  /** Serve the mesh's names from a resolver on every member host (default false). */
+  enabled?: boolean;
+  /** DNS zone of the mesh's names (default <meshnetwork name>.internal). */
+  zone?: string;
+  /** TTL of the answers in seconds (default 5). */
+  ttl?: number;
+  /** How containers use the mesh resolver (default auto). */
+  containers?: "auto" | "resolved" | "none";
+  /** Records of a host the controller cannot reach are kept this long, then withdrawn from the other hosts (default 300). */
+  unreachableGraceSeconds?: number;
+}
+
 /** One requirement on a label. */
 export interface MeshNetworkSpecMachineSelectorMatchExpression {
   /** Label key the requirement applies to. */
@@ -171,6 +185,8 @@ export interface MeshNetworkSpec {
   mtu?: number | "auto";
   /** Seconds between keepalive packets on peers where either side is behind NAT (has no endpoint), keeping NAT mappings open (default 25; 0 turns it off). */
   persistentKeepalive?: number;
+  /** Mesh DNS (issue 13): containers find each other by name across machines. Off unless enabled. (Stand-in of the records branch; the resolver branch owns this field.) */
+  dns?: MeshNetworkSpecDns;
   /** Label selector choosing the member Machines in this namespace. Empty or left out: every Machine in the namespace. */
   machineSelector?: MeshNetworkSpecMachineSelector;
 }
