@@ -18,6 +18,8 @@ import { HOST_KEY_LABEL, apiHostKeyRecords } from "./host-keys.js";
 import { findCondition } from "../runtime/conditions.js";
 import { FanOut } from "./fanout.js";
 import { PeerStats } from "./peer-stats.js";
+import { DnsController, type DnsTimings } from "./dns.js";
+import { sshConnector } from "./dns-link.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -35,6 +37,8 @@ export interface ControllerOptions {
   sshConcurrency?: number;
   /** First retry after a missing SSH key Secret (default 10 s, doubling to 30 s). */
   secretRetryMs?: number;
+  /** Mesh DNS records: timings (controllers/dns.ts DEFAULT_DNS_TIMINGS). */
+  dnsTimings?: Partial<DnsTimings>;
 }
 
 export interface RunningControllers {
@@ -44,6 +48,8 @@ export interface RunningControllers {
   meshQueue: WorkQueue;
   /** Per-peer numbers of each machine's last look at its host, for /metrics. */
   peerStats: PeerStats;
+  /** Mesh DNS records (issue 13): per-host state for the DNSReady condition. */
+  dns: DnsController;
   stop(): Promise<void>;
 }
 
@@ -66,14 +72,16 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const meshQueue = new WorkQueue({ name: "meshnetwork", concurrency: 2, clock, logger: log });
 
   const peerStats = new PeerStats();
+  const readSecret = apiSecretReader(kc);
+  const hostKeys = apiHostKeyRecords(kc, secrets);
   const machineReconciler = new MachineReconciler({
     peerStats,
     kubeConfig: kc,
     machines,
     meshes,
     secrets,
-    readSecret: apiSecretReader(kc),
-    hostKeys: apiHostKeyRecords(kc, secrets),
+    readSecret,
+    hostKeys,
     status: customResourceStatusClient<Machine>(kc, MACHINES),
     events,
     sshSlots: new Semaphore(opts.sshConcurrency ?? concurrency),
@@ -137,6 +145,9 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   await Promise.all([machines.synced(), meshes.synced(), secrets.synced()]);
   machineQueue.start((key) => machineReconciler.reconcile(key));
   meshQueue.start((key) => meshReconciler.reconcile(key));
+  // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
+  const dns = new DnsController({ machines, meshes, connector: sshConnector(readSecret, hostKeys), events, clock, log: log.child({ component: "dns" }), ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}) });
+  dns.start();
   log.info("controllers running", { machines: machines.list().length, meshNetworks: meshes.list().length });
 
   return {
@@ -145,8 +156,10 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     machineQueue,
     meshQueue,
     peerStats,
+    dns,
     async stop() {
       for (const s of subs) s.unsubscribe();
+      await dns.stop();
       await Promise.all([machineQueue.shutdown(), meshQueue.shutdown()]);
       for (const inf of [machines, meshes, secrets]) inf.stop();
       await events.flush();

@@ -97,6 +97,46 @@ export interface HostSession {
   close(): void;
 }
 
+export interface StreamOptions {
+  /** Arguments for the script ($1…), each single-quoted. */
+  args?: readonly string[];
+  /**
+   * Longest line accepted (bytes, newline excluded; default 64 KiB). A host is untrusted: a
+   * longer line ends the command with an OutputTooLarge HostError, so at most this much of a
+   * line is ever held.
+   */
+  maxLineBytes?: number;
+  /** Most bytes of standard error kept for the failure message (default 4 KiB; the rest is dropped). */
+  maxStderrBytes?: number;
+}
+
+/** How a streaming command ended: its exit status, or null when it was ended by close(). */
+export interface StreamExit {
+  code: number | null;
+  /** The end of its standard error (bounded), for a message. */
+  stderr: string;
+}
+
+export interface StreamHandle {
+  /** Resolves when the command ends (or close() ended it); rejects with a HostError when the connection fails or a line is too long. */
+  readonly done: Promise<StreamExit>;
+  /** Ends the command: its channel is closed (the host sees its input end). Idempotent. */
+  close(): void;
+}
+
+/** A session that can also run a long-lived command and hand over its output line by line. */
+export interface StreamingHostSession extends HostSession {
+  /**
+   * Runs a static script like exec, without a timeout, and calls onLine for every line of its
+   * standard output as it arrives (without the newline; a last line without one when it ends).
+   * Standard input stays open until close(): a script can wait on it to learn that the controller went.
+   * onLine runs synchronously in ssh2's handler: it must not throw (a throw fails the stream).
+   */
+  stream(script: string, opts: StreamOptions, onLine: (line: string) => void): StreamHandle;
+}
+
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
+
 /** One command run on a host: from sending it to its exit status (or failure). */
 export interface RoundTrip {
   durationMs: number;
@@ -258,7 +298,7 @@ function forward(bastion: Client, host: string, port: number): Promise<ClientCha
   });
 }
 
-export async function connect(target: SshTarget): Promise<HostSession> {
+export async function connect(target: SshTarget): Promise<StreamingHostSession> {
   let bastion: { client: Client; fingerprint: string } | undefined;
   let sock: ClientChannel | undefined;
   if (target.bastion) {
@@ -284,7 +324,7 @@ export async function connect(target: SshTarget): Promise<HostSession> {
   return new Session(conn.client, conn.fingerprint, target, bastion);
 }
 
-class Session implements HostSession {
+class Session implements StreamingHostSession {
   roundTrips = 0;
   readonly bastionFingerprint?: string;
   constructor(
@@ -399,6 +439,115 @@ class Session implements HostSession {
         fail(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err }));
       }
     }));
+  }
+
+  stream(script: string, opts: StreamOptions, onLine: (line: string) => void): StreamHandle {
+    const argv = ["sh", "-c", script, "sh", ...(opts.args ?? [])].map(shQuote).join(" ");
+    const command = this.target.user === "root" ? argv : `sudo -n ${argv}`;
+    const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    const maxErr = opts.maxStderrBytes ?? 4096;
+    this.roundTrips++;
+    let channel: ClientChannel | undefined;
+    let closed = false;
+    let settle!: { resolve: (e: StreamExit) => void; reject: (e: HostError) => void };
+    const done = new Promise<StreamExit>((resolve, reject) => (settle = { resolve, reject }));
+    let settled = false;
+    let stderr = Buffer.alloc(0);
+    const finish = (err: HostError | undefined, code: number | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) settle.reject(err);
+      else settle.resolve({ code, stderr: stderr.toString("utf8") });
+    };
+    const stop = () => {
+      const ch = channel;
+      if (!ch) return;
+      for (const s of [ch, ch.stderr]) {
+        s.removeAllListeners("data");
+        s.pause();
+      }
+      ch.close();
+    };
+    const handle: StreamHandle = {
+      done,
+      close: () => {
+        if (closed) return;
+        closed = true;
+        stop();
+        finish(undefined, null);
+      },
+    };
+    // Bytes of a line not yet ended by a newline: at most maxLine of them.
+    let partial: Buffer[] = [];
+    let partialBytes = 0;
+    const emit = (line: Buffer) => {
+      try {
+        onLine(line.toString("utf8"));
+      } catch (err) {
+        finish(new HostError("Unreachable", `${who(this.target)}: handling a line of a streaming command failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }), null);
+        stop();
+      }
+    };
+    const onData = (d: Buffer) => {
+      if (settled) return;
+      let start = 0;
+      for (let nl = d.indexOf(10, start); nl >= 0 && !settled; nl = d.indexOf(10, start)) {
+        const piece = d.subarray(start, nl);
+        start = nl + 1;
+        if (partialBytes + piece.length > maxLine) return tooLong(partialBytes + piece.length);
+        const line = partial.length ? Buffer.concat([...partial, piece]) : piece;
+        partial = [];
+        partialBytes = 0;
+        emit(line);
+      }
+      if (settled || start >= d.length) return;
+      const rest = d.subarray(start);
+      if (partialBytes + rest.length > maxLine) return tooLong(partialBytes + rest.length);
+      partial.push(Buffer.from(rest));
+      partialBytes += rest.length;
+    };
+    const tooLong = (bytes: number) => {
+      partial = [];
+      finish(new OutputTooLargeError("stdout", bytes, maxLine, `${who(this.target)}: one line of a streaming command`), null);
+      stop();
+    };
+    try {
+      this.client.exec(command, (err: Error | undefined, ch: ClientChannel) => {
+        if (err) {
+          finish(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}; is the host up and reachable from the controller?`, { cause: err }), null);
+          return;
+        }
+        channel = ch;
+        if (closed || settled) {
+          stop();
+          return;
+        }
+        ch.on("data", onData);
+        ch.stderr.on("data", (d: Buffer) => {
+          // Only the end is kept: the last message is the one that explains an exit.
+          stderr = Buffer.concat([stderr, d]);
+          if (stderr.length > maxErr) stderr = stderr.subarray(stderr.length - maxErr);
+        });
+        const onError = (e: Error) => {
+          finish(new HostError("Unreachable", `${who(this.target)}: the command's channel failed: ${e.message}`, { cause: e }), null);
+        };
+        ch.on("error", onError);
+        ch.stderr.on("error", onError);
+        ch.on("close", (code: number | null | undefined, signal?: string) => {
+          if (settled) return;
+          if (code === undefined && signal === undefined) {
+            finish(new HostError("Unreachable", `${who(this.target)}: the connection was lost while a streaming command ran; is the host up and reachable from the controller?`), null);
+            return;
+          }
+          if (partialBytes > 0) emit(Buffer.concat(partial));
+          partial = [];
+          finish(undefined, code ?? 255);
+        });
+      });
+    } catch (err) {
+      finish(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err }), null);
+    }
+    return handle;
   }
 
   close(): void {

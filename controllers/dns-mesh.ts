@@ -1,0 +1,85 @@
+// Which meshes serve DNS, and who is in them, from the informer caches (issue 13, records half).
+// Pure functions of the cached objects.
+import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
+import { isMember } from "../mesh/plan.js";
+import { meshConflicts, meshKey } from "../mesh/conflicts.js";
+import { checkAllocations } from "../mesh/allocations.js";
+import { checkZone } from "../mesh/dns-names.js";
+
+/** MeshNetwork.spec.dns with its defaults (DNS-CONTRACT.md). */
+export interface ResolvedDns {
+  zone: string;
+  ttl: number;
+  containers: "auto" | "resolved" | "none";
+  unreachableGraceSeconds: number;
+}
+
+export const DEFAULT_DNS_TTL = 5;
+export const DEFAULT_UNREACHABLE_GRACE_SECONDS = 300;
+
+/**
+ * STUB until the resolver branch lands (it owns spec.dns and mesh/defaults.ts resolves it): reads
+ * mesh.spec.dns with the contract's defaults; undefined when DNS is off or the zone is unusable.
+ */
+export function dnsOf(mesh: MeshNetwork): ResolvedDns | undefined {
+  const d = (mesh.spec as { dns?: { enabled?: boolean; zone?: string; ttl?: number; containers?: ResolvedDns["containers"]; unreachableGraceSeconds?: number } }).dns;
+  if (!d?.enabled) return undefined;
+  const zone = d.zone ?? `${mesh.metadata.name ?? ""}.internal`;
+  if (checkZone(zone)) return undefined;
+  return {
+    zone,
+    ttl: d.ttl ?? DEFAULT_DNS_TTL,
+    containers: d.containers ?? "auto",
+    unreachableGraceSeconds: d.unreachableGraceSeconds ?? DEFAULT_UNREACHABLE_GRACE_SECONDS,
+  };
+}
+
+export interface DnsMember {
+  machine: string;
+  subnet: string;
+}
+
+/** A mesh with DNS on, as the records half needs it. */
+export interface DnsMesh {
+  /** "namespace/name". */
+  key: string;
+  namespace: string;
+  name: string;
+  interface: string;
+  dockerNetwork: string;
+  dns: ResolvedDns;
+  /** Members with a valid allocation, sorted by name; machines being deleted are not members. */
+  members: DnsMember[];
+}
+
+/** Every mesh with DNS on that can be configured (valid, not refused for a clash), with its members. */
+export function dnsMeshes(meshes: readonly MeshNetwork[], machines: readonly Machine[]): DnsMesh[] {
+  const byNs = new Map<string, Array<{ obj: MeshNetwork; mesh: ResolvedMesh }>>();
+  for (const obj of meshes) {
+    if (obj.metadata.deletionTimestamp) continue;
+    const r = resolveMesh(obj);
+    if (!r.mesh) continue;
+    const list = byNs.get(r.mesh.namespace) ?? [];
+    list.push({ obj, mesh: r.mesh });
+    byNs.set(r.mesh.namespace, list);
+  }
+  const out: DnsMesh[] = [];
+  for (const [ns, list] of byNs) {
+    const nsMachines = machines.filter((m) => (m.metadata.namespace ?? "default") === ns);
+    const refused = meshConflicts(list.map((x) => x.mesh), nsMachines);
+    for (const { obj, mesh } of list) {
+      const dns = dnsOf(obj);
+      if (!dns || refused.has(meshKey(mesh))) continue;
+      const byName = new Map(nsMachines.map((m) => [m.metadata.name ?? "", m]));
+      const members = checkAllocations(mesh, obj.status?.allocations ?? [])
+        .valid.filter((a) => {
+          const m = byName.get(a.machine);
+          return m !== undefined && !m.metadata.deletionTimestamp && isMember(mesh, m);
+        })
+        .sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));
+      out.push({ key: meshKey(mesh), namespace: ns, name: mesh.name, interface: mesh.interface, dockerNetwork: mesh.dockerNetwork, dns, members });
+    }
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}

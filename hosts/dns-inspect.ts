@@ -1,0 +1,139 @@
+// The look at a host's containers on the meshes' Docker networks (issue 13): one fixed script,
+// the network names as argv (checked by DOCKER_NETWORK_NAME), fixed Go templates (no name is ever
+// put into a template or shell text), bounded output, and a strict parser that drops whatever
+// does not look right. What it returns is still the host's word: mesh/dns-records.ts checks names
+// and addresses before anything is published.
+import { DOCKER_NETWORK_NAME, checked } from "../api/formats.js";
+import { HostError } from "./errors.js";
+import { OutputTooLargeError, type HostSession } from "./ssh.js";
+import { hostText } from "./host-text.js";
+import type { ReportedContainer } from "../mesh/dns-records.js";
+
+export const INSPECT_LIMITS = {
+  /** Whole answer: ~1 KiB a container on a few networks, for 4096 containers and then some. */
+  maxStdoutBytes: 8 * 1024 * 1024,
+  maxLineChars: 64 * 1024,
+  containersPerNetwork: 4096,
+  aliasesPerContainer: 32,
+  nameChars: 256,
+  timeoutMs: 30_000,
+} as const;
+
+/** Exit status of the script when the Docker daemon does not answer. */
+export const DOCKER_DOWN_EXIT = 69;
+
+/**
+ * `net NAME ID…` per network found (its running containers' ids), then one JSON object per
+ * container: id, name, compose service label and its networks (Docker's own JSON, keyed by
+ * network name). A network that does not exist is simply not listed.
+ */
+export const INSPECT_SCRIPT = `set -u
+set -f
+command -v docker >/dev/null 2>&1 || { echo "docker: command not found" >&2; exit 127; }
+[ $# -gt 0 ] || exit 0
+out=$(docker network inspect --format '{{.Name}}{{range $id, $c := .Containers}} {{$id}}{{end}}' "$@" 2>/dev/null)
+rc=$?
+if [ "$rc" -ne 0 ] && [ -z "$out" ]; then
+  docker version >/dev/null 2>&1 || { echo "the Docker daemon does not answer" >&2; exit ${DOCKER_DOWN_EXIT}; }
+fi
+ids=""
+printf '%s\\n' "$out" | while IFS= read -r line; do [ -n "$line" ] && printf 'net %s\\n' "$line"; done
+for id in $out; do
+  case $id in *[!0-9a-f]*) continue ;; esac
+  [ \${#id} -eq 64 ] || continue
+  case " $ids " in *" $id "*) continue ;; esac
+  ids="$ids $id"
+done
+[ -n "$ids" ] || exit 0
+docker inspect --type container --format '{"id":{{json .Id}},"name":{{json .Name}},"service":{{json (index .Config.Labels "com.docker.compose.service")}},"networks":{{json .NetworkSettings.Networks}}}' $ids 2>/dev/null
+exit 0
+`;
+
+export interface InspectResult {
+  /** Per network found on the host: its containers with an address on it. Networks not found are absent. */
+  networks: Map<string, ReportedContainer[]>;
+  /** Lines dropped as malformed (for a log line). */
+  dropped: number;
+}
+
+const ID = /^[0-9a-f]{64}$/;
+const isStr = (v: unknown, max: number): v is string => typeof v === "string" && v.length <= max;
+
+/** The containers of the given mesh networks on a host, in one command. */
+export async function inspectContainers(session: HostSession, networks: readonly string[]): Promise<InspectResult> {
+  const args = networks.map((n, i) => checked(n, DOCKER_NETWORK_NAME, `mesh Docker network [${i}]`, "a Docker network name dockmesh creates"));
+  let r;
+  try {
+    r = await session.exec(INSPECT_SCRIPT, { args, timeoutMs: INSPECT_LIMITS.timeoutMs, maxStdoutBytes: INSPECT_LIMITS.maxStdoutBytes, maxStderrBytes: 64 * 1024 });
+  } catch (err) {
+    if (err instanceof OutputTooLargeError) throw err.as("ObserveFailed", "listing the containers on the mesh networks");
+    throw err;
+  }
+  if (r.code === DOCKER_DOWN_EXIT) throw new HostError("DockerNotRunning", `listing the containers on the mesh networks: the Docker daemon does not answer (${hostText(r.stderr, 200)})`);
+  if (r.code === 127) throw new HostError("MissingTools", `listing the containers on the mesh networks: ${hostText(r.stderr, 200)}; install Docker`);
+  if (r.code !== 0) throw new HostError("ObserveFailed", `listing the containers on the mesh networks failed (exit ${r.code}): ${hostText(r.stderr, 300)}`);
+  return parseInspect(r.stdout, networks);
+}
+
+/** The script's output, strictly: only the asked networks, only well-formed values. */
+export function parseInspect(stdout: string, networks: readonly string[]): InspectResult {
+  const wanted = new Set(networks);
+  const members = new Map<string, string[]>();
+  const containers = new Map<string, { name: string; service?: string; networks: Record<string, unknown> }>();
+  let dropped = 0;
+  for (const line of stdout.split("\n")) {
+    if (line === "") continue;
+    if (line.length > INSPECT_LIMITS.maxLineChars) {
+      dropped++;
+      continue;
+    }
+    if (line.startsWith("net ")) {
+      const [name, ...ids] = line.slice(4).split(" ");
+      if (!name || !wanted.has(name) || members.has(name) || !ids.every((id) => ID.test(id))) {
+        dropped++;
+        continue;
+      }
+      members.set(name, ids.slice(0, INSPECT_LIMITS.containersPerNetwork));
+      continue;
+    }
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      dropped++;
+      continue;
+    }
+    if (typeof o !== "object" || o === null || Array.isArray(o)) {
+      dropped++;
+      continue;
+    }
+    const c = o as Record<string, unknown>;
+    const service = c.service;
+    if (!isStr(c.id, 64) || !ID.test(c.id) || !isStr(c.name, INSPECT_LIMITS.nameChars) || !(service === null || isStr(service, INSPECT_LIMITS.nameChars)) || typeof c.networks !== "object" || c.networks === null || containers.has(c.id)) {
+      dropped++;
+      continue;
+    }
+    containers.set(c.id, { name: c.name, ...(typeof service === "string" && service !== "" ? { service } : {}), networks: c.networks as Record<string, unknown> });
+  }
+  const out = new Map<string, ReportedContainer[]>();
+  for (const [net, ids] of members) {
+    const list: ReportedContainer[] = [];
+    for (const id of ids) {
+      const c = containers.get(id);
+      if (!c) continue; // gone between the two looks
+      const n = Object.hasOwn(c.networks, net) ? (c.networks[net] as Record<string, unknown> | null) : undefined;
+      if (typeof n !== "object" || n === null) continue;
+      const ip = n.IPAddress;
+      const aliases = n.Aliases;
+      if (!isStr(ip, 15) || ip === "") continue;
+      if (!(aliases === null || aliases === undefined || Array.isArray(aliases))) {
+        dropped++;
+        continue;
+      }
+      const names = (aliases ?? []).filter((a): a is string => isStr(a, INSPECT_LIMITS.nameChars)).slice(0, INSPECT_LIMITS.aliasesPerContainer);
+      list.push({ id, name: c.name, ip, aliases: names, ...(c.service !== undefined ? { service: c.service } : {}) });
+    }
+    out.set(net, list);
+  }
+  return { networks: out, dropped };
+}
