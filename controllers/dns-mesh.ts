@@ -1,39 +1,12 @@
 // Which meshes serve DNS, and who is in them, from the informer caches (issue 13, records half).
 // Pure functions of the cached objects.
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
-import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
+import { resolveMesh, type ResolvedDns, type ResolvedMesh } from "../mesh/defaults.js";
 import { isMember } from "../mesh/plan.js";
 import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { checkAllocations } from "../mesh/allocations.js";
-import { checkZone } from "../mesh/dns-names.js";
 
-/** MeshNetwork.spec.dns with its defaults (DNS-CONTRACT.md). */
-export interface ResolvedDns {
-  zone: string;
-  ttl: number;
-  containers: "auto" | "resolved" | "none";
-  unreachableGraceSeconds: number;
-}
-
-export const DEFAULT_DNS_TTL = 5;
-export const DEFAULT_UNREACHABLE_GRACE_SECONDS = 300;
-
-/**
- * STUB until the resolver branch lands (it owns spec.dns and mesh/defaults.ts resolves it): reads
- * mesh.spec.dns with the contract's defaults; undefined when DNS is off or the zone is unusable.
- */
-export function dnsOf(mesh: MeshNetwork): ResolvedDns | undefined {
-  const d = (mesh.spec as { dns?: { enabled?: boolean; zone?: string; ttl?: number; containers?: ResolvedDns["containers"]; unreachableGraceSeconds?: number } }).dns;
-  if (!d?.enabled) return undefined;
-  const zone = d.zone ?? `${mesh.metadata.name ?? ""}.internal`;
-  if (checkZone(zone)) return undefined;
-  return {
-    zone,
-    ttl: d.ttl ?? DEFAULT_DNS_TTL,
-    containers: d.containers ?? "auto",
-    unreachableGraceSeconds: d.unreachableGraceSeconds ?? DEFAULT_UNREACHABLE_GRACE_SECONDS,
-  };
-}
+export type { ResolvedDns } from "../mesh/defaults.js";
 
 export interface DnsMember {
   machine: string;
@@ -69,7 +42,7 @@ export function dnsMeshes(meshes: readonly MeshNetwork[], machines: readonly Mac
     const nsMachines = machines.filter((m) => (m.metadata.namespace ?? "default") === ns);
     const refused = meshConflicts(list.map((x) => x.mesh), nsMachines);
     for (const { obj, mesh } of list) {
-      const dns = dnsOf(obj);
+      const dns = mesh.dns;
       if (!dns || refused.has(meshKey(mesh))) continue;
       const byName = new Map(nsMachines.map((m) => [m.metadata.name ?? "", m]));
       const members = checkAllocations(mesh, obj.status?.allocations ?? [])

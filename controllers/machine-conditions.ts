@@ -10,7 +10,8 @@ export const MACHINE_CONDITION_TYPES = ["Ready", "Reachable", "DockerReady", "Wi
 export type MachineConditionType = (typeof MACHINE_CONDITION_TYPES)[number];
 
 export interface ConditionInput {
-  type: MachineConditionType;
+  /** DNSReady (controllers/dns-condition.ts) is not part of what Ready summarises. */
+  type: MachineConditionType | "DNSReady";
   status: ConditionStatus;
   reason: string;
   message: string;

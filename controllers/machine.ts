@@ -35,6 +35,10 @@ import { hostKeyRecordName, type HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
 import { peerSamples, type PeerStats } from "./peer-stats.js";
+import { DNS_CONDITION, dnsCondition, resolverVerdict, type ResolverVerdict } from "./dns-condition.js";
+import type { DnsHostState } from "./dns.js";
+import { DEFAULT_UNREACHABLE_GRACE_SECONDS } from "../mesh/defaults.js";
+import { removeCondition } from "../runtime/conditions.js";
 
 export interface MachineControllerDeps {
   kubeConfig: KubeConfig;
@@ -68,6 +72,8 @@ export interface MachineControllerDeps {
   secretRetryMs?: number;
   /** Where each look at a host leaves its per-peer numbers, for /metrics (controllers/peer-stats.ts). */
   peerStats?: PeerStats;
+  /** The mesh DNS records half (controllers/dns.ts): how it follows each host, for DNSReady. */
+  dns?: { hostState(namespace: string, machine: string): DnsHostState | undefined };
 }
 
 /** What one reconcile plans from: the machine's meshes and peers as the caches have them. */
@@ -103,7 +109,7 @@ interface Converged {
   unmanaged: string;
 }
 
-const ORDER = MACHINE_CONDITION_TYPES as readonly string[];
+const ORDER = [...MACHINE_CONDITION_TYPES, DNS_CONDITION] as readonly string[];
 
 /** A Ready Machine's host is checked this often between resyncs (MachineControllerDeps.readyCheckMs). */
 export const DEFAULT_READY_CHECK_MS = 30_000;
@@ -140,6 +146,8 @@ function targetIdentity(t: SshTarget): object {
 export class MachineReconciler {
   /** key → plan hash of the last converge that left nothing to do. */
   private readonly converged = new Map<string, Converged>();
+  /** key → what the last converge found of the mesh DNS resolvers (for DNSReady between converges). */
+  private readonly resolvers = new Map<string, ResolverVerdict | undefined>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
@@ -153,6 +161,7 @@ export class MachineReconciler {
     let m = this.d.machines.get(key);
     if (!m) {
       this.converged.delete(key);
+      this.resolvers.delete(key);
       this.secretMisses.delete(key);
       this.d.peerStats?.forget(key);
       return;
@@ -205,6 +214,8 @@ export class MachineReconciler {
       // Ready is claimed: once due, check it still holds (the host answers, interfaces up, peers
       // handshaking). Otherwise converge below and write what it finds.
       if (last.unmanaged === this.unmanagedOf(m, snap.views)) {
+        // The records half saw the host's stream go or come back: DNSReady says so, nothing else changes.
+        await this.refreshDnsCondition(m, key);
         if (due > 0) return { requeueAfter: Math.min(due, toResync) };
         // The plan is the one converged (same hash); its MTU aside, which peer reports do not use.
         if (await this.stillReady(m, key, resolved, last, machineKey, this.guessPlan(m, snap.views))) return { requeueAfter: Math.min(every, toResync) };
@@ -537,9 +548,44 @@ export class MachineReconciler {
    * meshes; one of them not planned (invalid, or refused for a clash) keeps its entry in
    * status.networks, as the host keeps what it has of it: it is torn down when the mesh goes.
    */
+  /** The grace of the machine's meshes with DNS (the longest), for messages. */
+  private dnsGrace(m: Machine): number {
+    const graces = this.d.meshes
+      .list(m.metadata.namespace ?? "default")
+      .flatMap((x) => resolveMesh(x).mesh ?? [])
+      .filter((x) => x.dns && isMember(x, m))
+      .map((x) => x.dns!.unreachableGraceSeconds);
+    return graces.length ? Math.max(...graces) : DEFAULT_UNREACHABLE_GRACE_SECONDS;
+  }
+
+  /** DNSReady as the last converge's verdict and the records half's view give it now. */
+  private desiredDns(m: Machine, key: string): ConditionInput | undefined {
+    let verdict = this.resolvers.get(key);
+    if (!this.resolvers.has(key)) {
+      // Not converged since the controller started: what status recorded (a host unreachable since).
+      const recorded = (m.status?.networks ?? []).filter((n) => n.dns?.zone && n.dns.address);
+      verdict = recorded.length ? { serving: recorded.map((n) => `${n.dns!.zone} at ${n.dns!.address} (containers: ${n.dns!.containers ?? "none"})`).sort() } : undefined;
+    }
+    return dnsCondition(verdict, this.d.dns?.hostState(m.metadata.namespace ?? "default", m.metadata.name ?? ""), this.dnsGrace(m));
+  }
+
+  /** Writes DNSReady alone when it differs from status (the records half's view changed). */
+  private async refreshDnsCondition(m: Machine, key: string): Promise<void> {
+    const want = this.desiredDns(m, key);
+    const have = findCondition(m.status?.conditions, DNS_CONDITION);
+    if (!want ? !have : have && have.status === want.status && have.reason === want.reason && have.message === want.message) return;
+    await this.writeStatus(m, (cur) => ({
+      ...cur,
+      conditions: want ? setConditions(cur?.conditions, [want], m.metadata.generation ?? 0, this.d.clock.now(), ORDER) : removeCondition(cur?.conditions, DNS_CONDITION),
+    }));
+  }
+
   private async writeOutcome(m: Machine, outcome: Outcome, session: HostSession | undefined, key: MachineKey, keep: ReadonlySet<string> = new Set()): Promise<boolean> {
     const gen = m.metadata.generation ?? 0;
     const conds = machineConditions(outcome);
+    const machineKey = `${m.metadata.namespace ?? "default"}/${m.metadata.name ?? ""}`;
+    if (outcome.kind === "converged") this.resolvers.set(machineKey, resolverVerdict(outcome.result.networks, outcome.result.observation, outcome.result.remaining));
+    const dnsCond = this.desiredDns(m, machineKey);
     const ready = readyCondition(conds);
     const now = this.d.clock.now();
     const desired = (cur: MachineStatus | undefined): MachineStatus => {
@@ -556,14 +602,16 @@ export class MachineReconciler {
         const leftovers = new Set(outcome.result.remaining.filter((s) => s.area === "teardown").map((s) => s.meshNetwork));
         next.networks = recordedNetworks(networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []), cur?.networks ?? [], keep, leftovers);
         next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
+        next.dns = outcome.result.networks.flatMap((n) => (n.dns ? [`${n.dns.address} ${n.dns.zone}`] : [])).join(", ");
         if (!next.networks.length) delete next.networks;
         if (!next.subnet) delete next.subnet;
+        if (!next.dns) delete next.dns;
       }
       // The same counts as PeersConnected; none when the host was not observed.
       const peers = peersColumn(outcome);
       if (peers === undefined) delete next.peers;
       else next.peers = peers;
-      next.conditions = setConditions(cur?.conditions, [ready, ...conds], gen, now, ORDER);
+      next.conditions = setConditions(dnsCond ? cur?.conditions : removeCondition(cur?.conditions, DNS_CONDITION), [ready, ...conds, ...(dnsCond ? [dnsCond] : [])], gen, now, ORDER);
       return next;
     };
     const res = await this.writeStatus(m, (cur) => desired(cur));
@@ -667,6 +715,7 @@ function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerRep
       bridge: n.docker.bridge,
       listenPort: n.wireguard.listenPort,
       mtu: n.wireguard.mtu,
+      ...(n.dns ? { dns: { zone: n.dns.zone, address: n.dns.address, containers: n.dns.mode.mode, reason: n.dns.mode.reason } } : {}),
       peers: listedPeers(reports).map((p) => {
         const old = before.get(p.machine);
         // The handshake time is refreshed only when the state changes: a resync writes nothing.

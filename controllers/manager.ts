@@ -74,8 +74,11 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const peerStats = new PeerStats();
   const readSecret = apiSecretReader(kc);
   const hostKeys = apiHostKeyRecords(kc, secrets);
+  // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
+  const dns = new DnsController({ machines, meshes, connector: sshConnector(readSecret, hostKeys), events, clock, log: log.child({ component: "dns" }), ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}) });
   const machineReconciler = new MachineReconciler({
     peerStats,
+    dns,
     kubeConfig: kc,
     machines,
     meshes,
@@ -145,8 +148,8 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   await Promise.all([machines.synced(), meshes.synced(), secrets.synced()]);
   machineQueue.start((key) => machineReconciler.reconcile(key));
   meshQueue.start((key) => meshReconciler.reconcile(key));
-  // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
-  const dns = new DnsController({ machines, meshes, connector: sshConnector(readSecret, hostKeys), events, clock, log: log.child({ component: "dns" }), ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}) });
+  // A host's records stream going or coming back: its Machine's DNSReady says so.
+  const offDnsState = dns.onStateChange((key) => machineQueue.add(key));
   dns.start();
   log.info("controllers running", { machines: machines.list().length, meshNetworks: meshes.list().length });
 
@@ -159,6 +162,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     dns,
     async stop() {
       for (const s of subs) s.unsubscribe();
+      offDnsState();
       await dns.stop();
       await Promise.all([machineQueue.shutdown(), meshQueue.shutdown()]);
       for (const inf of [machines, meshes, secrets]) inf.stop();

@@ -77,7 +77,10 @@ dns_kill() {
   n=0; while kill -0 "$p" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 }
 dns_up() {
-  mkdir -p -m 755 "/etc/dockmesh/dns/$1/records"
+  # dnsmasq reads its records as the unprivileged user it drops to: the directories must let it
+  # in (write_file made the parents under umask 077). They hold no secret.
+  (umask 022; mkdir -p "/etc/dockmesh/dns/$1/records")
+  chmod 755 /etc/dockmesh /etc/dockmesh/dns "/etc/dockmesh/dns/$1" "/etc/dockmesh/dns/$1/records"
   if [ -d /run/systemd/system ]; then systemctl restart "dockmesh-dns-$1.service" 2>&1; return; fi
   dns_kill "$1"
   /usr/sbin/dnsmasq --conf-file="/etc/dockmesh/dns/$1/dnsmasq.conf" 2>&1

@@ -103,14 +103,14 @@ export class HostMachine {
     return report;
   }
 
-  /** wg-quick@X.service symlinks in any *.wants directory of the host's /etc/systemd/system. */
+  /** wg-quick@X.service and dockmesh-dns-X.service symlinks in any *.wants directory of the host's /etc/systemd/system. */
   enabledWgQuickUnits(): string[] {
     const dir = this.files?.binds.find((b) => b.target === "/etc/systemd/system")?.source;
     if (!dir || !existsSync(dir)) return [];
     const units = new Set<string>();
     for (const wants of readdirSync(dir).filter((d) => d.endsWith(".wants")).sort()) {
       for (const entry of readdirSync(join(dir, wants)).sort()) {
-        if (!/^wg-quick@[^/]+\.service$/.test(entry)) continue;
+        if (!/^(wg-quick@[^/]+|dockmesh-dns-[^/]+)\.service$/.test(entry)) continue;
         try {
           readlinkSync(join(dir, wants, entry));
           units.add(entry);
@@ -124,12 +124,17 @@ export class HostMachine {
 
   private async startEnabledUnits(): Promise<BootReport> {
     const report: BootReport = { unitsStarted: [], unitsFailed: [], ms: 0 };
-    for (const unit of this.enabledWgQuickUnits()) {
-      const iface = unit.slice("wg-quick@".length, -".service".length);
-      const r = await this.exec(["wg-quick", "up", iface], { timeoutMs: 60_000 });
+    // wg-quick@ units first, then dockmesh-dns- ones (After=wg-quick@…), as systemd would order them.
+    const units = this.enabledWgQuickUnits().sort((a, b) => Number(a.startsWith("dockmesh-dns-")) - Number(b.startsWith("dockmesh-dns-")));
+    for (const unit of units) {
+      // What the unit's ExecStart runs; without systemd to keep it in the foreground, dnsmasq daemonises.
+      const argv = unit.startsWith("wg-quick@")
+        ? ["wg-quick", "up", unit.slice("wg-quick@".length, -".service".length)]
+        : ["/usr/sbin/dnsmasq", `--conf-file=/etc/dockmesh/dns/${unit.slice("dockmesh-dns-".length, -".service".length)}/dnsmasq.conf`];
+      const r = await this.exec(argv, { timeoutMs: 60_000 });
       if (r.code === 0) report.unitsStarted.push(unit);
       else {
-        const error = describeFailure(["wg-quick", "up", iface], r);
+        const error = describeFailure(argv, r);
         report.unitsFailed.push({ unit, error });
         this.log(`${this.name}: ${unit} failed at boot: ${error}`);
       }
