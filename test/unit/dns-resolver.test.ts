@@ -28,7 +28,7 @@ test("dns spec: defaults, off, and refusals that name the field", () => {
     ["bad zone", { dns: { zone: "Mesh.Internal" } }, (r) => assert.match(r.errors[0]!.field + " " + r.errors[0]!.message, /^spec\.dns\.zone .*lower-case labels/)],
     ["zone with a newline", { dns: { zone: "a.internal\naddress=/#/1.2.3.4" } }, (r) => assert.equal(r.errors[0]!.field, "spec.dns.zone")],
   ];
-  for (const [name, spec, check] of cases) check(resolveMesh(mesh("mesh", spec)));
+  for (const [, spec, check] of cases) check(resolveMesh(mesh("mesh", spec)));
   const long = resolveMesh(mesh("m".repeat(60) + "." + "n".repeat(60), { interface: "dm0" }));
   assert.match(`${long.errors[0]?.field}: ${long.errors[0]?.message}`, /^spec\.dns\.zone: the default zone .* set spec\.dns\.zone/);
 });
