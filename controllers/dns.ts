@@ -472,7 +472,14 @@ export class DnsController {
       }
       // Once a mesh was written, a member that joins later does not hold the others back.
       if (waiting && !this.rendered.has(key)) continue;
-      const r = renderRecords(mesh.dns.zone, inputs);
+      let r: ReturnType<typeof renderRecords>;
+      try {
+        r = renderRecords(mesh.dns.zone, inputs);
+      } catch (err) {
+        // A refused value (UnsafeValueError): this mesh is not written; a timer must never throw.
+        this.d.log.warn("mesh DNS records not rendered", { meshNetwork: key, error: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
       this.warn(mesh, r.skipped);
       for (const [machine, n] of r.records) this.setRecords(`${mesh.namespace}/${machine}`, mesh.key, n);
       this.rendered.set(key, { mesh, text: r.text, hash: sha(r.text) });

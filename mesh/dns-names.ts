@@ -7,15 +7,10 @@
 // case (ASCII only); "_" and "." become "-". The result must match DNS_LABEL, otherwise the name
 // is skipped with a reason.
 
-/** One DNS label: 1-63 of a-z 0-9 -, neither starting nor ending with "-". */
-export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+import { DNS_LABEL } from "../api/formats.js";
 
-/** A DNS name of such labels (a zone), at most ZONE_MAX_CHARS long. */
-export const DNS_ZONE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-export const ZONE_MAX_CHARS = 200;
 /** A fully qualified name in a hosts file: at most 253 characters. */
 export const FQDN_MAX_CHARS = 253;
-
 
 /** Longest raw name looked at: longer ones cannot normalise to a label anyway (and are not copied around). */
 const RAW_MAX_CHARS = 256;
@@ -37,13 +32,6 @@ export function dnsLabelOf(raw: string): NameResult {
   if (bad) return { ok: false, reason: `contains ${JSON.stringify(bad[0])}, which a DNS name cannot hold (only a-z, 0-9 and -; _ and . become -)` };
   if (!DNS_LABEL.test(label)) return { ok: false, reason: `${JSON.stringify(label)} starts or ends with "-"` };
   return { ok: true, label };
-}
-
-/** A zone as spec gives it, or an error naming the field. */
-export function checkZone(zone: string): string | undefined {
-  if (zone.length > ZONE_MAX_CHARS) return `spec.dns.zone: longer than ${ZONE_MAX_CHARS} characters`;
-  if (!DNS_ZONE.test(zone)) return `spec.dns.zone: ${JSON.stringify(zone.slice(0, 60))} is not a lower-case DNS name (labels of a-z 0-9 -, separated by dots), e.g. mesh.internal`;
-  return undefined;
 }
 
 /** A short form of a refused name for a message: quoted, at most 40 characters, control characters escaped. */

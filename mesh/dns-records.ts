@@ -11,6 +11,7 @@
 // broadcast address): a host cannot claim another host's addresses.
 import { formatIp, parseCidr } from "./ipv4.js";
 import { FQDN_MAX_CHARS, dnsLabelOf, shownName } from "./dns-names.js";
+import { DNS_ZONE, checked } from "../api/formats.js";
 
 /** A container as the host reported it (hosts/dns-inspect.ts), not yet trusted. */
 export interface ReportedContainer {
@@ -77,6 +78,8 @@ interface Line {
  * container's short name equal to one is not published as <name>.ZONE (the machine keeps it).
  */
 export function renderRecords(zone: string, machines: readonly MachineRecordsInput[]): RenderedRecords {
+  // Checked where it goes into the file (resolveMesh checked it too): one line holds one name.
+  checked(zone, DNS_ZONE, "spec.dns.zone", "a DNS zone");
   const skipped: SkippedName[] = [];
   const records = new Map<string, number>();
   const lines = new Map<string, Line>();
