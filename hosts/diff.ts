@@ -66,6 +66,10 @@ function optionOf(words: readonly string[], opt: string): string | undefined {
  * (Docker's MASQUERADE, DOCKER-USER's final RETURN, a DROP) and does not pin another interface.
  */
 function blocksOurs(line: string, ours: readonly string[], ourComment: string): boolean {
+  // A DROP of ours (the DNS resolver's port) needs to come before nothing: an earlier verdict
+  // only decides packets it would drop anyway, or that are not ours (two meshes' DROPs would
+  // otherwise move ahead of each other at every converge).
+  if (optionOf(ours, "-j") === "DROP") return false;
   const words = splitRuleLine(line);
   if (words.includes(ourComment)) return false;
   if (!/^(MASQUERADE|SNAT|DROP|REJECT|RETURN)$/.test(optionOf(words, "-j") ?? "")) return false;

@@ -9,7 +9,7 @@ import { decideMode, dnsPaths, gatewayOf, planDns, type ResolverFacts } from "..
 import { planAll, type NetworkPlan } from "../../mesh/plan.js";
 import { iptablesSaveLine } from "../../mesh/render.js";
 import { dnsSteps, dnsRemovalSteps } from "../../hosts/dns-diff.js";
-import { teardownSteps } from "../../hosts/diff.js";
+import { diffHost, teardownSteps } from "../../hosts/diff.js";
 import { parseObservation, type HostObservation } from "../../hosts/observe.js";
 import { dnsCondition, resolverVerdict } from "../../controllers/dns-condition.js";
 import { UnsafeValueError } from "../../api/formats.js";
@@ -217,4 +217,21 @@ test("DNSReady: from the resolver's verdict and the records stream, never counts
   assert.match(cases[3]![1]!.message, /300s \(spec\.dns\.unreachableGraceSeconds\)/);
   assert.match(cases[4]![1]!.message, /apt-get install dnsmasq-base/);
   assert.equal(dnsCondition(resolverVerdict([netOf(noSystemd, false, { enabled: false })], obs), at("Connected"), 300), undefined, "no mesh with DNS: no condition");
+});
+
+test("two meshes' resolver DROP rules on one host never move ahead of each other (found on lab hosts: a converge loop)", () => {
+  const plan = planAll(
+    [mesh("one", { cidr: "10.230.0.0/16", interface: "dm1" }), mesh("two", { cidr: "10.231.0.0/16", interface: "dm2", listenPort: 51821 })],
+    [pub("a", 0), pub("b", 1)],
+    new Map(),
+    new Map([["default/a", { resolver: noSystemd }]]),
+  );
+  const nets = plan.hosts.find((h) => h.machine === "a")!.networks;
+  assert.equal(nets.length, 2);
+  const input = nets.flatMap((n) => n.rules.filter((r) => r.chain === "INPUT").map(iptablesSaveLine));
+  for (const order of [input, [...input].reverse()]) {
+    const obs = host({ iptables: new Map([["filter/INPUT", order]]) });
+    const moved = diffHost({ networks: nets, privateKey: "k", publicKey: "p" }, obs).steps.filter((s) => s.area === "rules" && s.args[1] === "INPUT");
+    assert.deepEqual(moved.map((s) => s.display), [], "nothing to move");
+  }
 });
