@@ -9,6 +9,7 @@ import type { HostObservation } from "../../hosts/observe.js";
 import { planAll } from "../../mesh/plan.js";
 import { setCondition, MAX_CONDITION_MESSAGE } from "../../runtime/conditions.js";
 import { mesh, pub } from "../support/fixtures.js";
+import { observation } from "../support/observations.js";
 
 const N = 1000;
 const names = Array.from({ length: N }, (_, i) => `machine-${String(i).padStart(4, "0")}`);
@@ -18,21 +19,12 @@ const net = planAll([mesh("mesh", { interface: "dm0", cidr: "10.0.0.0/12" })], m
 const NOW = 1_800_000_000;
 
 function obs(handshake: (i: number) => number): HostObservation {
-  return {
-    tools: { docker: true, wg: true, "wg-quick": true, iptables: true, ip: true, systemctl: true },
-    systemd: false,
+  return observation({
     wireguardImplementation: "kernel",
-    iptablesBackend: "nft",
     dockerVersion: "27.5.1",
     links: new Map([["dm0", { name: "dm0", up: true, mtu: 1420 }]]),
-    routes: [],
     wg: new Map([["dm0", { publicKey: "x", listenPort: 51820, peers: names.slice(1).map((n, i) => ({ publicKey: pubs.get(n)!, allowedIPs: [], latestHandshake: handshake(i), rxBytes: 0, txBytes: 0 })) }]]),
-    iptables: new Map(),
-    policies: new Map(),
-    ifaces: new Map(),
-    networks: new Map(),
-    resolver: { dnsmasq: false, resolvedStub: false },
-  };
+  });
 }
 
 function outcome(o: HostObservation, extra: Partial<Extract<Outcome, { kind: "converged" }>> = {}): Outcome {

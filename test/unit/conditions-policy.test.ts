@@ -10,26 +10,16 @@ import { resolveMesh } from "../../mesh/defaults.js";
 import { planMesh } from "../../mesh/plan.js";
 import type { Condition } from "../../api/meta.js";
 import { mesh, pub, nat, machine } from "../support/fixtures.js";
+import { observation } from "../support/observations.js";
 
 const pubs = new Map(["a", "b", "h"].map((n) => [n, `${n.toUpperCase().repeat(43)}=`]));
 const net = planAll([mesh("mesh", { interface: "dm0" })], [pub("a", 0), pub("b", 1), nat("h")], pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
 
 function obs(peers: Array<[string, number]>): HostObservation {
-  return {
-    tools: { docker: true, wg: true, "wg-quick": true, iptables: true, ip: true, systemctl: true },
-    systemd: false,
-    wireguardImplementation: "userspace",
-    iptablesBackend: "nft",
-    dockerVersion: "20.10.24",
+  return observation({
     links: new Map([["dm0", { name: "dm0", up: true, mtu: 1420 }]]),
-    routes: [],
     wg: new Map([["dm0", { publicKey: "x", listenPort: 51820, peers: peers.map(([k, t]) => ({ publicKey: pubs.get(k)!, allowedIPs: [], latestHandshake: t, rxBytes: 0, txBytes: 0 })) }]]),
-    iptables: new Map(),
-    policies: new Map(),
-    ifaces: new Map(),
-    networks: new Map(),
-    resolver: { dnsmasq: false, resolvedStub: false },
-  };
+  });
 }
 
 const NOW = 1_800_000_000;

@@ -9,6 +9,7 @@ import { NETWORK_LABEL } from "../../mesh/plan.js";
 import { canonicalRule, hostFacts, parseObservation, splitRuleLine, type HostObservation } from "../../hosts/observe.js";
 import { renderScript } from "../../hosts/steps.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
+import { observation } from "../support/observations.js";
 
 const keys = new Map(["a", "b", "c", "h"].map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 7))]));
 const pubs = new Map([...keys].map(([k, v]) => [k, v.publicKey]));
@@ -23,24 +24,13 @@ function input(net: NetworkPlan, extra: Partial<DiffInput> = {}): DiffInput {
 }
 
 function emptyHost(): HostObservation {
-  return {
-    tools: { docker: true, wg: true, "wg-quick": true, iptables: true, ip: true, systemctl: true },
-    systemd: false,
-    wireguardImplementation: "userspace",
-    iptablesBackend: "nft",
-    dockerVersion: "20.10.24",
+  return observation({
     links: new Map([["eth0", { name: "eth0", up: true, mtu: 1500 }]]),
-    routes: [],
-    wg: new Map(),
     iptables: new Map<string, string[] | undefined>([
       ["filter/DOCKER-USER", ["-A DOCKER-USER -j RETURN"]],
       ["nat/POSTROUTING", ["-A POSTROUTING -s 10.210.0.0/24 ! -o br-dm0 -j MASQUERADE"]],
     ]),
-    policies: new Map(),
-    ifaces: new Map(),
-    networks: new Map(),
-    resolver: { dnsmasq: false, resolvedStub: false },
-  };
+  });
 }
 
 /** The host exactly as the plan wants it. */

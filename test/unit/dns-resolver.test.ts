@@ -15,6 +15,7 @@ import { dnsCondition, resolverVerdict } from "../../controllers/dns-condition.j
 import { UnsafeValueError } from "../../api/formats.js";
 import { renderScript } from "../../hosts/steps.js";
 import { mesh, pub } from "../support/fixtures.js";
+import { observation } from "../support/observations.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -93,24 +94,7 @@ test("firewall: port 53 on the gateway closed to all but the bridge and the host
   assert.deepEqual(rules(netOf(noSystemd, false, { enabled: false })), []);
 });
 
-function host(over: Partial<HostObservation> = {}): HostObservation {
-  return {
-    tools: { docker: true, wg: true, "wg-quick": true, iptables: true, ip: true, systemctl: true },
-    systemd: false,
-    wireguardImplementation: "userspace",
-    iptablesBackend: "nft",
-    dockerVersion: "20.10.24",
-    links: new Map(),
-    routes: [],
-    wg: new Map(),
-    iptables: new Map(),
-    policies: new Map(),
-    ifaces: new Map(),
-    networks: new Map(),
-    resolver: noSystemd,
-    ...over,
-  };
-}
+const host = (over: Partial<HostObservation> = {}): HostObservation => observation({ resolver: noSystemd, ...over });
 
 /** The host with the resolver exactly as planned (and `extra` files of ours). */
 function served(net: NetworkPlan, running = true, extra: Record<string, string> = {}): HostObservation {
