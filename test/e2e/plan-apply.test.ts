@@ -81,6 +81,9 @@ async function wipe(host: string): Promise<void> {
       // Rules PostDown left (none expected), the shared INPUT jump and chain.
       "for t in filter nat raw; do iptables -t $t -S | grep -- '--comment dockmesh' | sed 's/^-A/-D/' | while read -r r; do eval iptables -t $t $r; done; done",
       "iptables -F DOCKMESH-INPUT 2>/dev/null || true; iptables -X DOCKMESH-INPUT 2>/dev/null || true",
+      // The mesh DNS resolver: its process, unit and files.
+      'p=$(cat /run/dockmesh-dns-dm0.pid 2>/dev/null) && kill "$p" 2>/dev/null; rm -f /run/dockmesh-dns-dm0.pid',
+      "rm -rf /etc/dockmesh/dns /etc/systemd/system/dockmesh-dns-dm0.service /etc/systemd/system/multi-user.target.wants/dockmesh-dns-dm0.service",
     ].join("\n"),
   ]);
   const left = await env.lab.execOk(host, ["sh", "-c", "iptables-save | grep -c dockmesh || true; ip link show dm0 2>/dev/null | wc -l; docker network ls -q -f name=^mesh$ | wc -l"]);
@@ -167,7 +170,8 @@ describe("dockmesh plan = what apply runs, on lab hosts", { timeout: 900_000 }, 
 
       // Rules and routes wg-quick up made: the ones plan lists under it, and no others of ours.
       const up = steps.find((s) => s.command === "wg-quick up dm0")!;
-      const rules = up.below.filter((l) => l.startsWith("iptables "));
+      // plan quotes "!" (bash would expand it in an interactive shell); iptables -S prints it bare.
+      const rules = up.below.filter((l) => l.startsWith("iptables ")).map((l) => l.replaceAll("'!'", "!"));
       const routes = up.below.filter((l) => l.startsWith("ip route replace ")).map((l) => l.replace("ip route replace ", "").replace(" dev dm0", ""));
       const tagged: string[] = [];
       for (const t of ["filter", "nat", "raw"]) {
