@@ -141,7 +141,7 @@ export interface MachineStatus {
   peers?: string;
   /** What the host has for each MeshNetwork it belongs to, sorted by mesh. */
   networks?: Array<MachineStatusNetwork>;
-  /** Current state: Ready summarises Reachable, DockerReady, WireGuardReady, NetworkConfigured and PeersConnected. */
+  /** Current state: Ready summarises Reachable, DockerReady, WireGuardReady, NetworkConfigured and PeersConnected. DNSReady, apart from Ready (the mesh carries traffic without it), says whether mesh DNS works for this host: its resolvers run and the controller follows its containers (docs/dns.md). */
   conditions?: Array<Condition>;
 }
 
