@@ -95,7 +95,7 @@ test("a fresh simulated host gets the whole procedure; afterwards it diffs empty
   assert.ok(r.after.iptables.get("raw/PREROUTING")!.some((l) => l.includes("dockmesh:dm0")));
   assert.equal(r.after.dockerVersion, "27.5.1");
   assert.equal(r.after.iptablesBackend, "nft");
-  assert.deepEqual(hostFacts(r.after), { uplinkMtu: 1500, inputDrops: false, rawTable: true, systemd: true });
+  assert.deepEqual(hostFacts(r.after), { uplinkMtu: 1500, inputDrops: false, rawTable: true, systemd: true, resolver: { dnsmasq: false, resolvedStub: false } });
 });
 
 test("wg-quick PostUp lines are run: rules exist even when only the interface comes up", () => {

@@ -103,7 +103,7 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
       assert.equal(cond(m, "Ready")?.observedGeneration, m.metadata.generation);
     }
     const table = await env.kubectlOk(["get", "machines"]);
-    assert.match(table, /^NAME\s+HOST\s+SUBNET\s+PEERS\s+READY\s+REASON\s+AGE/m);
+    assert.match(table, /^NAME\s+HOST\s+SUBNET\s+PEERS\s+READY\s+REASON\s+DNS\s+AGE/m);
     for (const h of ["h1", "h2", "h3"]) assert.match(table, new RegExp(`^${h}\\s+198\\.18\\.3\\.\\d+\\s+10\\.210\\.\\d+\\.0/24\\s+2/2\\s+True\\s+Converged`, "m"));
 
     for (const h of ["h1", "h2", "h3"]) await startHttpd(h);

@@ -110,7 +110,7 @@ spec:
     let r = await s.kubectl(["get", "machines"]);
     assert.equal(r.code, 0, r.stderr);
     const header = r.stdout.split("\n")[0] ?? "";
-    assert.deepEqual(header.trim().split(/\s+/), ["NAME", "HOST", "SUBNET", "PEERS", "READY", "REASON", "AGE"]);
+    assert.deepEqual(header.trim().split(/\s+/), ["NAME", "HOST", "SUBNET", "PEERS", "READY", "REASON", "DNS", "AGE"]);
     assert.match(r.stdout, /^m1\s+203\.0\.113\.11\s+\d+s$/m);
     r = await s.kubectl(["get", "machines", "-o", "wide"]);
     assert.match(r.stdout.split("\n")[0] ?? "", /ENDPOINT\s+DOCKER\s+WIREGUARD\s+PUBLIC-KEY/);
