@@ -64,14 +64,16 @@ function optionOf(words: readonly string[], opt: string): string | undefined {
 /**
  * Whether an earlier rule can decide our rule's packets first: a verdict that ends the walk
  * (Docker's MASQUERADE, DOCKER-USER's final RETURN, a DROP) and does not pin another interface.
+ * No dockmesh rule blocks another, of this mesh or of another one on the host: each matches its
+ * own interface, bridge, subnet or resolver address only (two meshes' port-53 DROPs, which pin
+ * no interface, would otherwise each move ahead of the other on every converge).
  */
-function blocksOurs(line: string, ours: readonly string[], ourComment: string): boolean {
-  // A DROP of ours (the DNS resolver's port) needs to come before nothing: an earlier verdict
-  // only decides packets it would drop anyway, or that are not ours (two meshes' DROPs would
-  // otherwise move ahead of each other at every converge).
+function blocksOurs(line: string, ours: readonly string[]): boolean {
+  // A DROP of ours (the DNS resolver's port) comes after nothing: an earlier verdict only decides
+  // packets it drops too, or that it lets through to the chain's end.
   if (optionOf(ours, "-j") === "DROP") return false;
   const words = splitRuleLine(line);
-  if (words.includes(ourComment)) return false;
+  if (words.some((w, i) => words[i - 1] === "--comment" && w.startsWith(RULE_COMMENT_PREFIX))) return false;
   if (!/^(MASQUERADE|SNAT|DROP|REJECT|RETURN)$/.test(optionOf(words, "-j") ?? "")) return false;
   for (const opt of ["-i", "-o"]) {
     const theirs = optionOf(words, opt);
@@ -192,7 +194,6 @@ const isBuiltinInput = (r: IptablesRule) => r.table === "filter" && r.chain === 
 
 /** `freshUp`: the interface comes up from our config in this apply, whose PostUp adds missing rules. */
 function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObservation, mesh: string, steps: AreaStep[], blockers: Blocker[], freshUp: boolean): void {
-  const comment = `${RULE_COMMENT_PREFIX}${iface}`;
   const chains = new Set(rules.map((r) => `${r.table}/${r.chain}`));
   for (const chainKey of [...chains].sort()) {
     const lines = obs.iptables.get(chainKey);
@@ -211,7 +212,7 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
     if (lines === undefined) continue;
     const want = iptablesSaveLine(r);
     const at = lines.indexOf(want);
-    const firstBlocker = lines.findIndex((l) => blocksOurs(l, r.args, comment));
+    const firstBlocker = lines.findIndex((l) => blocksOurs(l, r.args));
     if (at < 0 && freshUp) continue;
     if (at < 0) steps.push({ ...ensureRule(r), area: "rules", meshNetwork: mesh });
     else if (firstBlocker >= 0 && firstBlocker < at) steps.push({ ...replaceRule(r, `move ahead of ${lines[firstBlocker]}`), area: "rules", meshNetwork: mesh });

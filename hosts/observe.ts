@@ -358,6 +358,9 @@ export function parseWgDump(body: readonly string[]): Map<string, WgInterfaceSta
 function parseNetwork(body: string[], arg: string): DockerNetworkState | undefined {
   const n = json<Record<string, unknown> | null>(body, {});
   if (!n || typeof n !== "object" || !isDockerId(n.Id)) return undefined;
+  // Docker looks a network up by id, then name, then id prefix: asked for "a", it answers with
+  // any network whose id starts with "a" when none is named so. Only the named one is ours to see.
+  if (n.Name !== arg) return undefined;
   const ipam = n.IPAM as { Config?: unknown } | undefined;
   const configs = Array.isArray(ipam?.Config) ? (ipam.Config as Array<{ Subnet?: unknown } | null>) : [];
   // Ours are IPv4 networks: a dual-stack network's IPv6 subnet may come first.
@@ -371,7 +374,7 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
     .slice(0, MAX_CONTAINER_NAMES);
   return {
     id: n.Id,
-    name: isDockerNetworkName(n.Name) ? n.Name : arg,
+    name: arg,
     ...(subnet ? { subnet } : {}),
     options: stringMap(n.Options),
     labels: stringMap(n.Labels),

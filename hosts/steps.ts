@@ -16,12 +16,17 @@ umask 077
 step() { printf '@@step %s\n' "$1"; }
 # The diff saw no such network, so create first (each docker CLI call costs ~80 ms of CPU); one
 # that appeared meanwhile is as good, and a real failure is run again for its message.
+# Docker finds a network by id prefix too: "inspect a" answers for a network whose id starts with
+# "a" when none is named a. has_network asks for the name itself.
+has_network() {
+  [ "$(docker network inspect --format '{{.Name}}' "$1" 2>/dev/null)" = "$1" ]
+}
 ensure_network() {
   n=$1; shift
-  docker network create "$@" "$n" >/dev/null 2>&1 || docker network inspect "$n" >/dev/null 2>&1 || docker network create "$@" "$n" >/dev/null
+  docker network create "$@" "$n" >/dev/null 2>&1 || has_network "$n" || docker network create "$@" "$n" >/dev/null
 }
 remove_network() {
-  docker network inspect "$1" >/dev/null 2>&1 || return 0
+  has_network "$1" || return 0
   for c in $(docker network inspect -f '{{range $k, $v := .Containers}}{{$k}} {{end}}' "$1"); do
     docker network disconnect -f "$1" "$c"
   done

@@ -307,3 +307,24 @@ test("diff: the shared INPUT chain goes with the last mesh that uses it, not bef
   const last = diffHost({ networks: [], privateKey: "", publicKey: "", previous: prev }, obs);
   assert.deepEqual(last.steps.filter((s) => s.args[1] === "INPUT" || s.op === "drop_chain").map((s) => s.op), ["delete_rule", "drop_chain"]);
 });
+
+test("diff: two meshes with DNS on one host: neither's port-53 DROPs move ahead of the other's (a converged host needs nothing)", () => {
+  const nets = planAll(
+    [mesh("one", { interface: "dm0", dockerNetwork: "one" }), mesh("two", { interface: "dm1", dockerNetwork: "two", cidr: "10.211.0.0/16", listenPort: 51822 })],
+    [pub("a", 0), pub("b", 1)],
+    pubs,
+  ).hosts.find((h) => h.machine === "a")!.networks;
+  assert.deepEqual(nets.map((n) => Boolean(n.dns)), [true, true]);
+  const drops = (n: NetworkPlan) => n.rules.filter((r) => r.chain === "INPUT").map(iptablesSaveLine);
+  const pairs: [NetworkPlan, NetworkPlan][] = [[nets[0]!, nets[1]!], [nets[1]!, nets[0]!]];
+  for (const [first, second] of pairs) {
+    const obs = convergedHost(first);
+    obs.iptables.set("filter/INPUT", [...drops(second), ...drops(first)]);
+    const steps = ops(diffHost(input(first), obs)).filter((s) => s.includes("INPUT"));
+    assert.deepEqual(steps, [], `${first.wireguard.interface} behind ${second.wireguard.interface}'s rules`);
+  }
+  // Nor behind a DROP that is not ours: it drops what ours would (a DROP of ours needs no place).
+  const obs = convergedHost(nets[0]!);
+  obs.iptables.set("filter/INPUT", [canonicalRule("-A INPUT -p udp -m udp --dport 53 -j DROP"), ...drops(nets[0]!)]);
+  assert.equal(ops(diffHost(input(nets[0]!), obs)).filter((s) => s.startsWith("replace_rule filter INPUT")).length, 0);
+});

@@ -34,6 +34,7 @@ curl() {
   case "$API_STATUS:$last" in
     200:*/version) printf '{"Version":"27.5.1","ApiVersion":"1.47"}\n\n200' ;;
     200:*/networks/mesh) printf '%s\n\n200' "$NET" ;;
+    200:*/networks/a) printf '%s\n\n200' "$PREFIXED" ;;
     404:*) printf '{"message":"not found"}\n404' ;;
     fail:*) return 7 ;;
     *) printf '{"message":"boom"}\n%s' "$API_STATUS" ;;
@@ -43,7 +44,7 @@ docker() {
   echo "docker $1 $2" >> "$CALLS"
   case "$1 $2" in
     "version --format") echo 24.0.9 ;;
-    "network inspect") printf '%s\n' "$NET" ;;
+    "network inspect") if [ "$5" = a ]; then printf '%s\n' "$PREFIXED"; else printf '%s\n' "$NET"; fi ;;
   esac
 }
 wg() { return 0; }
@@ -95,4 +96,13 @@ for (const c of cases) {
 
 test("observe, Docker: a network name that is not URL-safe never reaches the API", () => {
   assert.deepEqual(observe("a b?c", { API_STATUS: "200" }).calls, [api("/version"), "docker network inspect"]);
+});
+
+test("observe, Docker: asked for network \"a\", Docker's answer by id prefix (network \"bridge\", id a3…) is no network a", () => {
+  // What Docker 20.10 answered on a lab host for GET /networks/a before a network "a" existed.
+  const prefixed = JSON.stringify({ Name: "bridge", Id: "a3c1f2e4d5b6", IPAM: { Config: [{ Subnet: "172.17.0.0/16" }] }, Options: {}, Labels: {}, Containers: {} });
+  for (const env of [{ API_STATUS: "200" }, { API_STATUS: "500" }]) {
+    const obs = parseObservation(observe("a", { ...env, PREFIXED: prefixed }).stdout);
+    assert.equal(obs.networks.get("a"), undefined, JSON.stringify(env));
+  }
 });
