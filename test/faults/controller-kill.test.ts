@@ -87,7 +87,8 @@ describe("fault suite: the controller killed at random points of a converge", { 
         assert.equal(rules.filter((l) => /^-A DOCKER-USER -i dmk\d -o br-dmk\d /.test(l)).length, 1, `${h}: DOCKER-USER accept:\n${rules.join("\n")}`);
         assert.equal(rules.filter((l) => /^-A POSTROUTING -s 10\.\d+\.\d+\.0\/24 -o dmk\d /.test(l)).length, 1, `${h}: nat RETURN:\n${rules.join("\n")}`);
         assert.equal(rules.filter((l) => /^-A PREROUTING -d 10\.\d+\.\d+\.0\/24 -i dmk\d /.test(l)).length, 1, `${h}: raw accept:\n${rules.join("\n")}`);
-        assert.equal(rules.length, 3, `${h}: only dockmesh's three rules for ${iface}:\n${rules.join("\n")}`);
+        assert.equal(rules.filter((l) => /^-A INPUT -d 10\.\d+\.\d+\.1\/32 ! -i br-dmk\d .* --dport 53 .*-j DROP$/.test(l)).length, 2, `${h}: the resolver's port closed, udp and tcp:\n${rules.join("\n")}`);
+        assert.equal(rules.length, 5, `${h}: only dockmesh's five rules for ${iface} (three for the tunnel, two for the resolver):\n${rules.join("\n")}`);
         const nets = (await env.lab.execOk(h, ["docker", "network", "ls", "--filter", `name=^${net}$`, "--format", "{{.Name}}"])).trim().split("\n");
         assert.deepEqual(nets, [net], `${h}: exactly one Docker network ${net}`);
         const peers = (await env.lab.execOk(h, ["wg", "show", iface, "peers"])).trim().split("\n").sort();
