@@ -9,8 +9,8 @@ import { readFileSync } from "node:fs";
 import { pidsInNetns } from "../lab/netns.js";
 import { CLOCK_TICKS_PER_S } from "./scale-proc.js";
 
-export type CpuGroup = "ssh" | "dnsmasq" | "docker" | "other";
-export const CPU_GROUPS: readonly CpuGroup[] = ["ssh", "dnsmasq", "docker", "other"];
+export type CpuGroup = "ssh" | "events" | "dnsmasq" | "docker" | "other";
+export const CPU_GROUPS: readonly CpuGroup[] = ["ssh", "events", "dnsmasq", "docker", "other"];
 
 interface Proc {
   comm: string;
@@ -45,22 +45,27 @@ export function sampleNetns(netns: string): NetnsSample {
 
 const DOCKER = /^(dockerd|containerd|containerd-shim.*|docker-proxy|runc)$/;
 
-/** dnsmasq; sshd and anything under it (the controller's sessions, `docker events`); Docker's daemons; the rest. */
-function groupOf(pid: number, procs: NetnsSample): CpuGroup {
+/**
+ * dnsmasq; a docker CLI under sshd alive at both ends of the window (the records half's long-lived
+ * `docker events`); sshd and anything else under it (the controller's sessions and what they ran);
+ * Docker's daemons; the rest.
+ */
+function groupOf(pid: number, procs: NetnsSample, lived: boolean): CpuGroup {
   const p = procs.get(pid)!;
   if (p.comm === "dnsmasq") return "dnsmasq";
   if (DOCKER.test(p.comm)) return "docker";
-  for (let q: Proc | undefined = p, i = 0; q && i < 64; q = procs.get(q.ppid), i++) if (q.comm.startsWith("sshd")) return "ssh";
+  for (let q: Proc | undefined = p, i = 0; q && i < 64; q = procs.get(q.ppid), i++) if (q.comm.startsWith("sshd")) return p.comm === "docker" && lived ? "events" : "ssh";
   return "other";
 }
 
 /** CPU ms per group between two samples of one namespace. */
 export function cpuBetween(before: NetnsSample, after: NetnsSample): Record<CpuGroup, number> {
-  const out: Record<CpuGroup, number> = { ssh: 0, dnsmasq: 0, docker: 0, other: 0 };
+  const out: Record<CpuGroup, number> = { ssh: 0, events: 0, dnsmasq: 0, docker: 0, other: 0 };
   for (const [pid, p] of after) {
     const b = before.get(pid);
-    const ticks = b && b.start === p.start ? p.ticks - b.ticks : p.ticks;
-    out[groupOf(pid, after)] += (ticks * 1000) / CLOCK_TICKS_PER_S;
+    const lived = b !== undefined && b.start === p.start;
+    const ticks = lived ? p.ticks - b.ticks : p.ticks;
+    out[groupOf(pid, after, lived)] += (ticks * 1000) / CLOCK_TICKS_PER_S;
   }
   return out;
 }

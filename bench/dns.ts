@@ -18,7 +18,7 @@ import type { Machine } from "../api/types.generated.js";
 import { startMeshEnv, eventually, sleep, type MeshEnv } from "../test/support/mesh-env.js";
 import { hostNames, requireRoot, table } from "./lab-setup.js";
 import { sshLogins } from "../test/support/lab-checks.js";
-import { metricSum, scrape } from "./lab-metrics.js";
+import { metricSum, scrape, storeRv } from "./lab-metrics.js";
 import { DNS_BENCH, DNS_MESH, dnsMeshYaml, loadavg, percentile, spread } from "./dns-lab.js";
 import { BURST_SCRIPT, ContainerPoll, POLL_SCRIPT } from "./dns-poll.js";
 import { RecordsWatch, type WriteCounts } from "./dns-writes.js";
@@ -43,11 +43,13 @@ interface Window {
   sshLogins: number;
   sshCommands: number;
   machineReconciles: number;
+  apiWrites: number;
 }
 
 async function idleWindow(env: MeshEnv, hosts: readonly string[], seconds: number, metricsUrl: string): Promise<Window> {
   const ns = (h: string) => env.lab.host(h).netns;
   const m0 = await scrape(metricsUrl);
+  const rv0 = await storeRv(env);
   const logins0 = hosts.reduce((a, h) => a + sshLogins(env.lab, h), 0);
   const c0 = machineCpuMs();
   const t0 = performance.now();
@@ -57,6 +59,7 @@ async function idleWindow(env: MeshEnv, hosts: readonly string[], seconds: numbe
   const ms = performance.now() - t0;
   const c1 = machineCpuMs();
   const m1 = await scrape(metricsUrl);
+  const rv1 = await storeRv(env);
   const d = (name: string, labels: Record<string, string> = {}) => metricSum(m1, name, labels) - metricSum(m0, name, labels);
   return {
     ms,
@@ -65,6 +68,7 @@ async function idleWindow(env: MeshEnv, hosts: readonly string[], seconds: numbe
     sshLogins: hosts.reduce((a, h) => a + sshLogins(env.lab, h), 0) - logins0,
     sshCommands: d("dockmesh_ssh_roundtrip_seconds_count"),
     machineReconciles: d("dockmesh_reconcile_total", { kind: "Machine" }),
+    apiWrites: rv1 - rv0,
   };
 }
 
@@ -258,25 +262,25 @@ async function main(): Promise<void> {
       ]),
     );
 
-    console.log(`\nIdle host CPU (ms) over ${windowS} s windows, processes in each host's network namespace (ssh = sshd and everything under it: the controller's sessions, \`docker events\`; docker = dockerd, containerd, shims):\n`);
+    console.log(`\nIdle host CPU (ms) over ${windowS} s windows, processes in each host's network namespace (ssh = sshd and what it runs: the controller's sessions and their commands; docker events = the records half's long-lived \`docker events\` client; docker = dockerd, containerd, shims):\n`);
     const rows = hosts.map((h) => {
       const a = off.cpu.get(h)!;
       const b = on.cpu.get(h)!;
-      return [h, String(Math.round(a.ssh)), String(Math.round(total(a))), String(Math.round(b.ssh)), String(Math.round(b.dnsmasq)), String(Math.round(b.docker)), String(Math.round(total(b)))];
+      return [h, ...[a.ssh + a.events, a.docker, total(a), b.ssh, b.events, b.dnsmasq, b.docker, total(b)].map((x) => String(Math.round(x)))];
     });
     const sum = (w: Window, f: (r: Record<CpuGroup, number>) => number) => [...w.cpu.values()].reduce((x, r) => x + f(r), 0);
-    const offDm = sum(off, (r) => r.ssh + r.dnsmasq);
-    const onDm = sum(on, (r) => r.ssh + r.dnsmasq);
+    const offDm = sum(off, (r) => r.ssh + r.events + r.dnsmasq);
+    const onDm = sum(on, (r) => r.ssh + r.events + r.dnsmasq);
     const offAll = sum(off, total);
     const onAll = sum(on, total);
-    rows.push(["total", String(Math.round(offDm)), String(Math.round(offAll)), String(Math.round(sum(on, (r) => r.ssh))), String(Math.round(sum(on, (r) => r.dnsmasq))), String(Math.round(sum(on, (r) => r.docker))), String(Math.round(onAll))]);
-    console.log(table(["host", "DNS off: ssh", "DNS off: all", "DNS on: ssh", "DNS on: dnsmasq", "DNS on: docker", "DNS on: all"], rows));
+    rows.push(["total", ...[sum(off, (r) => r.ssh + r.events), sum(off, (r) => r.docker), offAll, sum(on, (r) => r.ssh), sum(on, (r) => r.events), sum(on, (r) => r.dnsmasq), sum(on, (r) => r.docker), onAll].map((x) => String(Math.round(x)))]);
+    console.log(table(["host", "DNS off: ssh", "off: docker", "off: all", "DNS on: ssh", "on: docker events", "on: dnsmasq", "on: docker", "on: all"], rows));
     const ratio = (x: number, y: number) => (y > 0 ? (x / y).toFixed(2) : "∞");
     const perHostMin = (x: number, w: Window) => ((x / n / w.ms) * 60_000).toFixed(0);
     console.log(
-      `\nDNS on / DNS off: dockmesh-related (ssh + dnsmasq) ${ratio(onDm, offDm)} (${Math.round(onDm)} vs ${Math.round(offDm)} ms), whole namespaces ${ratio(onAll, offAll)} (${Math.round(onAll)} vs ${Math.round(offAll)} ms).` +
+      `\nDNS on / DNS off: dockmesh-related (ssh + docker events + dnsmasq) ${ratio(onDm, offDm)} (${Math.round(onDm)} vs ${Math.round(offDm)} ms), whole namespaces ${ratio(onAll, offAll)} (${Math.round(onAll)} vs ${Math.round(offAll)} ms).` +
         `\nPer host and minute: DNS on ${perHostMin(onAll, on)} ms (${((onAll / n / on.ms) * 100).toFixed(2)} % of a core), DNS off ${perHostMin(offAll, off)} ms.` +
-        `\nIn the windows (off / on): controller SSH commands ${off.sshCommands} / ${on.sshCommands}, SSH logins ${off.sshLogins} / ${on.sshLogins}, Machine reconciles ${off.machineReconciles} / ${on.machineReconciles}, ` +
+        `\nIn the windows (off / on): controller SSH commands ${off.sshCommands} / ${on.sshCommands}, SSH logins ${off.sshLogins} / ${on.sshLogins}, Machine reconciles ${off.machineReconciles} / ${on.machineReconciles}, API writes ${off.apiWrites} / ${on.apiWrites}, ` +
         `records writes (all hosts) - / ${idleWrites.replacements} replacements, ${idleWrites.commands} commands; whole machine busy ${s(off.machineCpuMs)} / ${s(on.machineCpuMs)} CPU-s (all labs).`,
     );
   } finally {
