@@ -13,7 +13,9 @@
 // Targets: start → resolvable ≤ 2 s at p95; removal → gone ≤ 2 s at p95; idle host CPU near zero.
 //   sudo node dist/bench/dns.js          (npm run bench:dns)
 // Environment: BENCH_SAMPLES=24 BENCH_BURST=10 BENCH_SECONDS=60 BENCH_POLL_MS=20 BENCH_HOSTS=8
+//   BENCH_LOG=<file> (the controller's log) BENCH_LOG_LEVEL=info
 //   BENCH_PREFIX/BENCH_LABNET/BENCH_NAT_FIRST/BENCH_NAT_LAST/BENCH_API_PORT/BENCH_METRICS_PORT (bench/dns-lab.ts)
+import { writeFileSync } from "node:fs";
 import type { Machine } from "../api/types.generated.js";
 import { startMeshEnv, eventually, sleep, type MeshEnv } from "../test/support/mesh-env.js";
 import { hostNames, requireRoot, table } from "./lab-setup.js";
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
     port: DNS_BENCH.apiPort,
     // dockmesh's defaults (resync 5 min, Ready check 30 s); log level info (debug lines cost CPU).
     resyncPeriod: "5m",
-    extraArgs: ["--metrics-bind-address", `:${DNS_BENCH.metricsPort}`, "--log-level", "info"],
+    extraArgs: ["--metrics-bind-address", `:${DNS_BENCH.metricsPort}`, "--log-level", process.env.BENCH_LOG_LEVEL ?? "info"],
   });
   const metricsUrl = `http://${env.lab.controllerAddress}:${DNS_BENCH.metricsPort}/metrics`;
   let watch: RecordsWatch | undefined;
@@ -284,6 +286,7 @@ async function main(): Promise<void> {
         `records writes (all hosts) - / ${idleWrites.replacements} replacements, ${idleWrites.commands} commands; whole machine busy ${s(off.machineCpuMs)} / ${s(on.machineCpuMs)} CPU-s (all labs).`,
     );
   } finally {
+    if (process.env.BENCH_LOG) writeFileSync(process.env.BENCH_LOG, env.log);
     for (const p of polls) p.kill();
     watch?.close();
     await env.close();
