@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import type { KObject } from "./db.js";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.js";
-import { ApiError, badRequest, internalError, methodNotAllowed, serverSideApplyUnsupported, type Status } from "./errors.js";
+import { ApiError, badRequest, cause, internalError, invalid, methodNotAllowed, type Status } from "./errors.js";
 import type { ObjectStore, WriteOptions } from "./objects.js";
 import type { OpenApi } from "./openapi.js";
 import { patchTypeOf } from "./patch.js";
@@ -235,6 +235,14 @@ export class ApiHandler {
     return { dryRun: dry.length > 0, fieldValidation };
   }
 
+  /** Write options with the field manager: ?fieldManager, else the User-Agent's first word (kube-apiserver's managerOrUserAgent). */
+  private writeOptionsAs(q: URLSearchParams, req: IncomingMessage, kind: "CreateOptions" | "UpdateOptions" | "PatchOptions"): WriteOptions {
+    const given = q.get("fieldManager");
+    if (given !== null && given.length > 128) throw invalid("meta.k8s.io", kind, "", [cause("FieldValueTooLong", "fieldManager", "may not be longer than 128", { v: given })]);
+    const fieldManager = given !== null && given !== "" ? given : [...(req.headers["user-agent"] ?? "").split("/")[0] ?? ""].filter((c) => c >= " " && c !== "\x7f").join("").slice(0, 128);
+    return { ...this.writeOptions(q), fieldManager };
+  }
+
   private async serveResource(req: IncomingMessage, res: ServerResponse, method: string, route: Route, q: URLSearchParams): Promise<void> {
     const { rt, name } = route;
     const ns = rt.namespaced ? route.namespace : undefined;
@@ -248,7 +256,7 @@ export class ApiHandler {
       if (method === "POST") {
         if (rt.namespaced && ns === undefined) throw methodNotAllowed("POST", `${rt.plural} across all namespaces`);
         const body = await this.readBody(req, "create");
-        const opts = this.writeOptions(q);
+        const opts = this.writeOptionsAs(q, req, "CreateOptions");
         const out = this.store.create(rt, ns ?? "", body, opts);
         return this.send(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
       }
@@ -274,7 +282,7 @@ export class ApiHandler {
         return this.send(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
       case "PUT": {
         const body = await this.readBody(req, "update");
-        const out = this.store.update(rt, nsv, name, body, this.writeOptions(q), sub);
+        const out = this.store.update(rt, nsv, name, body, this.writeOptionsAs(q, req, "UpdateOptions"), sub);
         return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
       case "PATCH": {
@@ -283,9 +291,22 @@ export class ApiHandler {
         if (!type) {
           throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.builtin ? ", application/strategic-merge-patch+json" : ""}`);
         }
-        const opts = this.writeOptions(q);
-        // Not supported: answered before the body is read (it would be YAML to parse).
-        if (type === "apply") throw serverSideApplyUnsupported();
+        const opts = this.writeOptionsAs(q, req, "PatchOptions");
+        const force = q.get("force");
+        if (type === "apply") {
+          // Server-side apply: YAML (or JSON) parsed off the event loop with the YAML body limits.
+          const raw = await readRaw(req);
+          let config: unknown;
+          try {
+            config = await this.yaml.parse(raw.toString("utf8"));
+          } catch (err) {
+            if (err instanceof ApiError) throw err;
+            throw new ApiError(400, "BadRequest", `error decoding YAML: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+          }
+          const out = this.store.apply(rt, nsv, name, config, { ...opts, fieldManager: q.get("fieldManager") ?? "" }, force === "true" || force === "1", sub);
+          return this.send(res, out.created ? 201 : 200, this.render(rt, out.obj, neg, q), out.warnings);
+        }
+        if (force !== null) throw invalid("meta.k8s.io", "PatchOptions", "", [cause("FieldValueForbidden", "force", "may not be specified for non-apply patch")]);
         const raw = await readRaw(req);
         let patch: unknown;
         try {
