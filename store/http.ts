@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import type { KObject } from "./db.js";
+import { answerReview, authorizationGroup, authorizationVersion } from "./access-review.js";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.js";
 import { ApiError, badRequest, cause, internalError, invalid, methodNotAllowed, type Status } from "./errors.js";
 import type { ObjectStore, WriteOptions } from "./objects.js";
@@ -194,6 +195,12 @@ export class ApiHandler {
       const list = apiResourceList(this.store.registry, group, version);
       if (!list) throw notFoundPath();
       return this.send(res, 200, list);
+    }
+    if (group === authorizationGroup && version === authorizationVersion && rest.length === 1) {
+      if (method !== "POST") throw methodNotAllowed(method, rest[0] ?? "");
+      const review = answerReview(rest[0] ?? "", await this.readBody(req, "create"));
+      if (!review) throw notFoundPath();
+      return this.send(res, 201, review);
     }
     const route = this.route(group, version, rest);
     if (!route) throw notFoundPath();
