@@ -136,6 +136,15 @@ export class ApiHandler {
     res.end(text);
   }
 
+  /**
+   * Sends an answer that reflects the store's state only once that state is durable: a client never
+   * sees (nor is acknowledged) a write a power cut could still take back. Group commit in db.ts.
+   */
+  private async sendDurable(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): Promise<void> {
+    await this.store.db.durable(this.store.db.currentRv());
+    this.send(res, code, body, warnings);
+  }
+
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.authorized(req)) {
       const st: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "Unauthorized", reason: "Unauthorized", code: 401 };
@@ -265,7 +274,7 @@ export class ApiHandler {
         const body = await this.readBody(req, "create");
         const opts = this.writeOptionsAs(q, req, "CreateOptions");
         const out = this.store.create(rt, ns ?? "", body, opts);
-        return this.send(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
+        return this.sendDurable(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
       }
       if (method === "DELETE") {
         const opts = this.writeOptions(q);
@@ -277,7 +286,7 @@ export class ApiHandler {
           items.push(this.store.delete(rt, String(o.metadata.namespace ?? ""), String(o.metadata.name), { propagationPolicy: policy }, opts.dryRun).obj);
         }
         // Like the real server: the list of what was deleted (or is now being deleted).
-        return this.send(res, 200, { apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: String(this.store.db.currentRv()) }, items });
+        return this.sendDurable(res, 200, { apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: String(this.store.db.currentRv()) }, items });
       }
       throw methodNotAllowed(method, rt.plural);
     }
@@ -286,11 +295,11 @@ export class ApiHandler {
     const sub = route.subresource === "status" ? "status" : undefined;
     switch (method) {
       case "GET":
-        return this.send(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
+        return this.sendDurable(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
       case "PUT": {
         const body = await this.readBody(req, "update");
         const out = this.store.update(rt, nsv, name, body, this.writeOptionsAs(q, req, "UpdateOptions"), sub);
-        return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
+        return this.sendDurable(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
       case "PATCH": {
         const ct = req.headers["content-type"] ?? "";
@@ -311,7 +320,7 @@ export class ApiHandler {
             throw new ApiError(400, "BadRequest", `error decoding YAML: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
           }
           const out = this.store.apply(rt, nsv, name, config, { ...opts, fieldManager: q.get("fieldManager") ?? "" }, force === "true" || force === "1", sub);
-          return this.send(res, out.created ? 201 : 200, this.render(rt, out.obj, neg, q), out.warnings);
+          return this.sendDurable(res, out.created ? 201 : 200, this.render(rt, out.obj, neg, q), out.warnings);
         }
         if (force !== null) throw invalid("meta.k8s.io", "PatchOptions", "", [cause("FieldValueForbidden", "force", "may not be specified for non-apply patch")]);
         const raw = await readRaw(req);
@@ -322,7 +331,7 @@ export class ApiHandler {
           throw new ApiError(400, "BadRequest", `error decoding patch: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
         }
         const out = this.store.patch(rt, nsv, name, type, patch, opts, sub);
-        return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
+        return this.sendDurable(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
       case "DELETE": {
         if (sub) throw methodNotAllowed("DELETE", `${rt.plural}/status`);
@@ -351,7 +360,7 @@ export class ApiHandler {
           dry.includes("All"),
         );
         if (out.deleted) {
-          return this.send(res, 200, {
+          return this.sendDurable(res, 200, {
             kind: "Status",
             apiVersion: "v1",
             metadata: {},
@@ -359,7 +368,7 @@ export class ApiHandler {
             details: { name, group: rt.group, kind: rt.plural, uid: out.obj.metadata.uid },
           });
         }
-        return this.send(res, 200, this.render(rt, out.obj, neg, q));
+        return this.sendDurable(res, 200, this.render(rt, out.obj, neg, q));
       }
       default:
         throw methodNotAllowed(method, rt.plural);
@@ -406,18 +415,18 @@ export class ApiHandler {
     };
   }
 
-  private serveList(res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+  private serveList(res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): Promise<void> {
     const filter = this.filter(rt, ns, q);
     const items = this.store.list(rt, ns).filter((o) => matches(filter, o));
     const rv = String(this.store.db.currentRv());
-    if (neg.as === "table") return this.send(res, 200, toTable(rt, items, { include: includeObject(q), resourceVersion: rv, apiVersion: neg.apiVersion }));
+    if (neg.as === "table") return this.sendDurable(res, 200, toTable(rt, items, { include: includeObject(q), resourceVersion: rv, apiVersion: neg.apiVersion }));
     if (neg.as === "meta") {
-      return this.send(res, 200, { kind: "PartialObjectMetadataList", apiVersion: neg.apiVersion, metadata: { resourceVersion: rv }, items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)) });
+      return this.sendDurable(res, 200, { kind: "PartialObjectMetadataList", apiVersion: neg.apiVersion, metadata: { resourceVersion: rv }, items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)) });
     }
     // Items are already serialised-ready objects; build the JSON by hand to avoid a deep copy.
     const head = JSON.stringify({ apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: rv } }).slice(0, -1);
     const body = `${head},"items":[${items.map((o) => JSON.stringify(o)).join(",")}]}`;
-    this.send(res, 200, body);
+    return this.sendDurable(res, 200, body);
   }
 
   private serveWatch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {

@@ -140,7 +140,14 @@ export class ObjectStore {
       if (ev.type === "DELETED") this.registry.setCrdTypes(ev.name, []);
       else if (!ev.obj.metadata.deletionTimestamp || this.registry.versionsOf(crdTypeKey(ev.obj)).length > 0) this.registerCrd(ev.obj);
     }
-    this.hub.publish(evs);
+    // Watchers see a change only once it is durable (as etcd's watchers see only committed
+    // entries); the write's own answer waits for the same fdatasync (store/http.ts).
+    const last = evs[evs.length - 1];
+    if (last) {
+      const publish = () => this.hub.publish(evs);
+      // After a failed fdatasync the cache holds the change already: watchers follow the cache.
+      this.db.durable(last.rv).then(publish, publish);
+    }
     this.db.maybeTrim();
     return out;
   }

@@ -45,6 +45,11 @@ export interface StoreOptions {
   connections?: Partial<ConnectionLimits>;
   /** Limits of application/yaml request bodies, parsed in a worker (defaults in yaml-body.ts: 2 s, 200,000 values, depth 1000). */
   yaml?: Partial<YamlLimits>;
+  /**
+   * Acknowledge writes before they are fdatasynced (default false): they survive kill -9 but not an
+   * OS crash or power loss. For benchmarks comparing against the durable default.
+   */
+  unsafeNoFsync?: boolean;
 }
 
 export interface StoreHandle {
@@ -147,7 +152,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
     const token = ensureToken(stateDir);
     const dbPath = join(stateDir, "store.db");
     ensurePrivateFile(dbPath);
-    db = new Db(dbPath, options.history);
+    db = new Db(dbPath, options.history, { unsafeNoFsync: options.unsafeNoFsync === true });
     secureStateFiles(stateDir);
     const registry = new Registry();
     for (const rt of builtinTypes()) registry.add(rt);
