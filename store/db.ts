@@ -45,6 +45,8 @@ export interface DurabilityOptions {
    * kill -9 but an OS crash or power loss can lose the last acknowledged ones. Benchmarks only.
    */
   unsafeNoFsync?: boolean;
+  /** Replaces fs.fdatasync of the WAL: a test seam, to hold a sync and see what waits for it. */
+  fdatasync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
 }
 
 interface SyncWaiter {
@@ -81,6 +83,7 @@ export class Db {
   private readonly history: HistoryOptions;
 
   private readonly unsafeNoFsync: boolean;
+  private readonly fdatasync: NonNullable<DurabilityOptions["fdatasync"]>;
   /** An fd of the WAL file, for fdatasync (fsync works on the file, whichever fd names it). */
   private walFd = -1;
   /** Every write up to this resourceVersion is committed (in the WAL file)… */
@@ -99,6 +102,7 @@ export class Db {
 
   constructor(path: string, history: Partial<HistoryOptions> = {}, durability: DurabilityOptions = {}) {
     this.unsafeNoFsync = durability.unsafeNoFsync === true;
+    this.fdatasync = durability.fdatasync ?? fdatasync;
     this.history = { ...defaultHistory, ...history };
     this.history.events = Math.max(1, this.history.events);
     mkdirSync(dirname(path), { recursive: true });
@@ -393,7 +397,7 @@ export class Db {
     this.syncing = true;
     const target = this.committedRv;
     this.syncs++;
-    fdatasync(this.walFd, (err) => {
+    this.fdatasync(this.walFd, (err) => {
       this.syncing = false;
       if (err) {
         // After a failed fsync the kernel may have dropped the dirty pages: nothing written since
