@@ -310,6 +310,8 @@ export class ApiHandler {
         const opts = this.writeOptionsAs(q, req, "PatchOptions");
         const force = q.get("force");
         if (type === "apply") {
+          // Refused before its body is read: an apply without a manager cannot be recorded.
+          if (!q.get("fieldManager")) throw invalid("meta.k8s.io", "PatchOptions", "", [cause("FieldValueRequired", "fieldManager", "is required for apply patch")]);
           // Server-side apply: YAML (or JSON) parsed off the event loop with the YAML body limits.
           const raw = await readRaw(req);
           let config: unknown;

@@ -9,7 +9,7 @@ import { deepEqual, isPlainObject } from "./validation.js";
 
 /** A path element as FieldsV1 spells it: "f:name", "k:{\"type\":\"Ready\"}", "v:\"a\"", "i:0". */
 export type PathElement = string;
-/** A set of field paths; each path is JSON.stringify(PathElement[]). */
+/** A set of field paths; each path is its PathElements joined by NUL (pathKey). */
 export type FieldSet = Set<string>;
 
 export type Operation = "Apply" | "Update";
@@ -39,24 +39,32 @@ interface Member {
   leaf: boolean;
 }
 
+// NUL cannot appear in k: and v: elements (JSON escapes it) nor in Kubernetes field names. Paths
+// are strings, not arrays, because objects can hold 100,000s of fields (a 3 MiB ConfigMap).
+const sep = "\u0000";
+
 export function pathKey(path: PathElement[]): string {
-  return JSON.stringify(path);
+  return path.join(sep);
 }
 
 export function parsePath(key: string): PathElement[] {
-  return JSON.parse(key) as PathElement[];
+  return key === "" ? [] : key.split(sep);
+}
+
+function childKey(prefix: string, pe: PathElement): string {
+  return prefix === "" ? pe : prefix + sep + pe;
 }
 
 function keyElement(item: Record<string, unknown>, keys: string[], at: string): PathElement {
   const k: Record<string, unknown> = {};
   for (const name of keys) {
-    if (!(name in item)) throw new FieldPathError(`${at}: associative list with keys has an element that omits key field ${JSON.stringify(name)}`);
+    if (!(name in item)) throw new FieldPathError(`${renderPath(parsePath(at))}: associative list with keys has an element that omits key field ${JSON.stringify(name)}`);
     k[name] = item[name];
   }
   return `k:${JSON.stringify(k)}`;
 }
 
-/** The element a list item is known by: its key fields, its value (sets), or its index. */
+/** The element a list item is known by: its key fields, its value (sets), or its index. `at`: the list's path key. */
 export function itemElement(s: JSONSchemaProps, item: unknown, index: number, at: string): PathElement {
   const lt = listType(s);
   if (lt.type === "map" && isPlainObject(item)) return keyElement(item, lt.keys, at);
@@ -69,39 +77,44 @@ export function itemElement(s: JSONSchemaProps, item: unknown, index: number, at
  * needs): scalars, atomic lists and maps, null and empty maps; items of keyed lists and sets.
  * Fields the schema does not allow are left out.
  */
-export function members(s: JSONSchemaProps, value: unknown, path: PathElement[] = [], out = new Map<string, Member>()): Map<string, Member> {
+export function members(s: JSONSchemaProps, value: unknown, path = "", out = new Map<string, Member>()): Map<string, Member> {
   if (Array.isArray(value)) {
     const lt = listType(s);
     if (lt.type === "atomic") {
-      out.set(pathKey(path), { value, leaf: true });
+      out.set(path, { value, leaf: true });
       return out;
     }
     const is = itemSchema(s);
     value.forEach((item, i) => {
-      const p = [...path, itemElement(s, item, i, renderPath(path))];
-      if (lt.type === "set") out.set(pathKey(p), { value: item, leaf: true });
+      const p = childKey(path, itemElement(s, item, i, path));
+      if (lt.type === "set") out.set(p, { value: item, leaf: true });
       else {
-        out.set(pathKey(p), { value: item, leaf: false });
-        if (isPlainObject(item)) for (const [k, v] of Object.entries(item)) walkField(is, k, v, p, out);
+        out.set(p, { value: item, leaf: false });
+        if (isPlainObject(item)) for (const k in item) walkField(is, k, item[k], p, out);
       }
     });
     return out;
   }
   if (isPlainObject(value)) {
-    if (mapIsAtomic(s) || Object.keys(value).length === 0) {
-      out.set(pathKey(path), { value, leaf: true });
+    if (mapIsAtomic(s)) {
+      out.set(path, { value, leaf: true });
       return out;
     }
-    for (const [k, v] of Object.entries(value)) walkField(s, k, v, path, out);
+    let empty = true;
+    for (const k in value) {
+      empty = false;
+      walkField(s, k, value[k], path, out);
+    }
+    if (empty) out.set(path, { value, leaf: true });
     return out;
   }
-  out.set(pathKey(path), { value, leaf: true });
+  out.set(path, { value, leaf: true });
   return out;
 }
 
-function walkField(s: JSONSchemaProps, key: string, v: unknown, path: PathElement[], out: Map<string, Member>): void {
+function walkField(s: JSONSchemaProps, key: string, v: unknown, path: string, out: Map<string, Member>): void {
   const cs = fieldSchema(s, key);
-  if (cs) members(cs, v, [...path, `f:${key}`], out);
+  if (cs) members(cs, v, childKey(path, `f:${key}`), out);
 }
 
 /** Fields the API server sets itself: never owned by anyone (the stripMetaManager's set). */
@@ -126,9 +139,9 @@ export function trackedFields(statusSubresource: boolean, subresource: "status" 
 export function ownable(root: JSONSchemaProps, obj: KObject | undefined, tracked: Tracked): Map<string, Member> {
   const out = new Map<string, Member>();
   if (!obj) return out;
-  for (const [k, v] of Object.entries(obj)) {
+  for (const k in obj) {
     if (!tracked(k)) continue;
-    walkField(root, k, v, [], out);
+    walkField(root, k, obj[k], "", out);
   }
   for (const p of stripped) out.delete(p);
   return out;
@@ -209,33 +222,33 @@ export function capUpdateManagers(managers: Managers): void {
 
 interface Trie {
   member: boolean;
-  children: Map<PathElement, Trie>;
-}
-
-const kindOrder: Record<string, number> = { f: 0, k: 1, v: 2, i: 3 };
-
-function comparePe(a: string, b: string): number {
-  const ka = kindOrder[a.charAt(0)] ?? 4;
-  const kb = kindOrder[b.charAt(0)] ?? 4;
-  if (ka !== kb) return ka - kb;
-  return a < b ? -1 : a > b ? 1 : 0;
+  children: Map<PathElement, Trie> | undefined;
 }
 
 export function encodeFields(set: FieldSet): Record<string, unknown> {
-  const root: Trie = { member: false, children: new Map() };
+  const root: Trie = { member: false, children: undefined };
   for (const key of set) {
     let node = root;
-    for (const pe of parsePath(key)) {
+    let from = 0;
+    for (;;) {
+      const at = key.indexOf(sep, from);
+      const pe = at < 0 ? key.slice(from) : key.slice(from, at);
+      node.children ??= new Map();
       let next = node.children.get(pe);
-      if (!next) node.children.set(pe, (next = { member: false, children: new Map() }));
+      if (!next) node.children.set(pe, (next = { member: false, children: undefined }));
       node = next;
+      if (at < 0) break;
+      from = at + 1;
     }
     node.member = true;
   }
+  // Sorted as kube-apiserver serialises them: "." first, then by element (f: before k: before v:).
   const emit = (t: Trie): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
-    if (t.member && t.children.size > 0) out["."] = {};
-    for (const pe of [...t.children.keys()].sort(comparePe)) out[pe] = emit(t.children.get(pe) as Trie);
+    if (!t.children) return out;
+    if (t.member) out["."] = {};
+    const keys = [...t.children.keys()].sort();
+    for (const pe of keys) out[pe] = emit(t.children.get(pe) as Trie);
     return out;
   };
   return emit(root);
@@ -243,21 +256,27 @@ export function encodeFields(set: FieldSet): Record<string, unknown> {
 
 export function decodeFields(v: unknown): FieldSet {
   const out: FieldSet = new Set();
-  const walk = (node: unknown, path: PathElement[]) => {
-    if (!isPlainObject(node)) throw new Error(`FieldsV1 at ${JSON.stringify(path)} is not an object`);
-    for (const [k, child] of Object.entries(node)) {
+  const walk = (node: unknown, path: string) => {
+    if (!isPlainObject(node)) throw new Error(`FieldsV1 at ${renderPath(parsePath(path))} is not an object`);
+    for (const k in node) {
       if (k === ".") {
-        out.add(pathKey(path));
+        out.add(path);
         continue;
       }
       if (!/^[fkvi]:/.test(k)) throw new Error(`FieldsV1: unknown path element ${JSON.stringify(k)}`);
-      const p = [...path, k];
-      if (isPlainObject(child) && Object.keys(child).length === 0) out.add(pathKey(p));
+      const child = node[k];
+      const p = childKey(path, k);
+      if (isPlainObject(child) && isEmpty(child)) out.add(p);
       else walk(child, p);
     }
   };
-  walk(v, []);
+  walk(v, "");
   return out;
+}
+
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 /** The managers recorded in an object's metadata.managedFields; throws when they cannot be read. */

@@ -55,6 +55,22 @@ function str(v: unknown): string {
 
 const generateNameChars = "bcdfghjklmnpqrstvwxz2456789";
 
+/** etcd's default request limit (--max-request-bytes, 1.5 MiB), which bounds an object in kube-apiserver. */
+export const maxObjectBytes = 1.5 * 1024 * 1024;
+
+/**
+ * Refuses an object etcd would refuse, as kube-apiserver answers it; checked before validation and
+ * field ownership (which cost time per field), on the object without its managedFields.
+ */
+function checkSize(obj: KObject): void {
+  const { managedFields, ...metadata } = obj.metadata;
+  void managedFields;
+  const text = JSON.stringify({ ...obj, metadata });
+  if (text.length * 3 > maxObjectBytes && Buffer.byteLength(text) > maxObjectBytes) {
+    throw new ApiError(413, "RequestEntityTooLarge", "etcdserver: request is too large");
+  }
+}
+
 export class ObjectStore {
   readonly hub = new WatchHub();
   /** Changes committed inside the current operation, published when it finishes. */
@@ -161,6 +177,7 @@ export class ObjectStore {
 
   create(rt: ResourceType, ns: string, body: unknown, opts: WriteOptions, track?: FieldTracker): WriteResult {
     const obj = this.decode(rt, body);
+    checkSize(obj);
     const m = obj.metadata;
     const tracker = track ?? updateTracker(this.fieldContext(rt, opts, undefined), m.managedFields, nowTimestamp());
     if (rt.namespaced) {
@@ -300,6 +317,7 @@ export class ObjectStore {
   private replace(rt: ResourceType, oldStored: KObject, obj: KObject, opts: WriteOptions, subresource: "status" | undefined, track: FieldTracker): WriteResult {
     const old = this.asVersion(rt, oldStored);
     const om = meta(old);
+    if (subresource !== "status") checkSize(obj);
     let next = obj;
     if (subresource === "status") {
       // /status changes status only: everything else comes from the stored object.
