@@ -7,7 +7,7 @@ import { mergeApplied, planApply, updateManagers, type FieldContext } from "../.
 import type { KObject } from "../../store/db.js";
 import { ApiError } from "../../store/errors.js";
 import { objectMetaTypes } from "../../store/field-types.js";
-import { decodeFields, decodeManagedFields, encodeFields, encodeManagedFields, renderPath, trackedFields } from "../../store/managed-fields.js";
+import { decodeFields, decodeManagedFields, encodeFields, encodeManagedFields, parsePath, renderPath, trackedFields } from "../../store/managed-fields.js";
 
 const str: JSONSchemaProps = { type: "string" };
 const schema: JSONSchemaProps = {
@@ -110,7 +110,7 @@ function update(live: KObject, manager: string, change: (o: KObject) => void, su
 function owners(o: KObject): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const m of decodeManagedFields(o.metadata.managedFields).values()) {
-    out[`${m.manager}/${m.operation}${m.subresource ? "/" + m.subresource : ""}`] = [...m.fields].map((p) => renderPath(JSON.parse(p) as string[])).sort();
+    out[`${m.manager}/${m.operation}${m.subresource ? "/" + m.subresource : ""}`] = [...m.fields].map((p) => renderPath(parsePath(p))).sort();
   }
   return out;
 }
