@@ -165,6 +165,19 @@ describe("server-side apply with kubectl", () => {
     assert.match(r.stderr, /conflict with "kubectl-create" using v1 at [0-9TZ:-]+: \.data\.k/);
   });
 
+  it("client-side apply, then --server-side: kubectl's migration of managedFields goes through; a dropped key goes", async () => {
+    const f = file("mig.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mig\ndata:\n  a: '1'\n  b: '2'\n");
+    let r = await s.kubectl(["apply", "-f", f]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(managersOf(await getYaml(["configmap", "mig"])), ["kubectl-client-side-apply/Update"]);
+    file("mig.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mig\ndata:\n  a: '1'\n");
+    r = await s.kubectl(["apply", "--server-side", "-f", f]);
+    assert.equal(r.code, 0, r.stderr);
+    const cm = await getYaml(["configmap", "mig"]);
+    assert.deepEqual(cm.data, { a: "1" });
+    assert.ok(managersOf(cm).includes("kubectl/Apply"), managersOf(cm).join(", "));
+  });
+
   it("kubectl auth can-i answers yes for the token holder", async () => {
     let r = await s.kubectl(["auth", "can-i", "create", "machines"]);
     assert.equal(r.code, 0, r.stderr);
