@@ -27,7 +27,7 @@ import {
   type PathElement,
   type Tracked,
 } from "./managed-fields.js";
-import { deepEqual, isPlainObject } from "./validation.js";
+import { isPlainObject } from "./validation.js";
 
 /** Who writes, and what the endpoint lets them change. */
 export interface FieldContext {
@@ -293,8 +293,4 @@ export function planApply(ctx: FieldContext, live: KObject | undefined, config: 
     return encodeManagedFields(managers);
   };
   return { merged, track };
-}
-
-export function sameWithoutManagedFields(a: KObject, b: KObject): boolean {
-  return deepEqual({ ...a, metadata: { ...a.metadata, managedFields: undefined } }, { ...b, metadata: { ...b.metadata, managedFields: undefined } });
 }
