@@ -28,6 +28,7 @@ export interface JSONSchemaProps {
   "x-kubernetes-preserve-unknown-fields"?: boolean;
   "x-kubernetes-list-type"?: string;
   "x-kubernetes-list-map-keys"?: string[];
+  "x-kubernetes-map-type"?: string;
   "x-kubernetes-embedded-resource"?: boolean;
 }
 

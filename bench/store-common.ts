@@ -28,12 +28,13 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startBenchStore(): Promise<BenchStore> {
+/** The store as a child process; extraArgs e.g. ["--unsafe-no-fsync"]. */
+export async function startBenchStore(extraArgs: string[] = []): Promise<BenchStore> {
   const dir = mkdtempSync(join(tmpdir(), "dockmesh-bench-"));
   const port = await freePort();
   // The store alone: the controllers of `dockmesh up` would react to the benchmark's Machines.
   const serve = fileURLToPath(new URL("../store/serve.js", import.meta.url));
-  const proc: ChildProcess = spawn(process.execPath, [serve, "--state-dir", dir, "--listen", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc: ChildProcess = spawn(process.execPath, [serve, "--state-dir", dir, "--listen", `127.0.0.1:${port}`, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   proc.stderr?.on("data", (d: Buffer) => (out += d.toString()));

@@ -75,7 +75,10 @@ export function builtinTypes(): ResourceType[] {
           status: {
             type: "object",
             description: "Status describes the current status of a Namespace.",
-            properties: { phase: str("Phase is the current lifecycle phase of the namespace.", { enum: ["Active", "Terminating"] }), conditions: conditionsSchema },
+            properties: {
+              phase: str("Phase is the current lifecycle phase of the namespace.", { enum: ["Active", "Terminating"] }),
+              conditions: { ...conditionsSchema, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] },
+            },
           },
         },
       },
@@ -187,7 +190,13 @@ export function builtinTypes(): ResourceType[] {
           ...typeMeta,
           automountServiceAccountToken: bool("AutomountServiceAccountToken indicates whether pods running as this service account should have an API token automatically mounted."),
           imagePullSecrets: { type: "array", description: "ImagePullSecrets is a list of references to secrets in the same namespace to use for pulling any images.", items: localObjectReference },
-          secrets: { type: "array", description: "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.", items: objectReference },
+          secrets: {
+            type: "array",
+            description: "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+            items: objectReference,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+          },
         },
       },
     }),

@@ -1,9 +1,13 @@
 // SQLite persistence: the objects, one global resourceVersion counter and the event history that
-// watches resume from. WAL with synchronous=NORMAL: a commit is a write() into the WAL file, so it
-// survives the process being killed (kill -9); only an OS crash or power loss can lose the last
-// commits. That trade buys ~10x the write rate of synchronous=FULL (an fsync per commit).
+// watches resume from. WAL with synchronous=NORMAL: a commit is a write() into the WAL file (it
+// survives kill -9), and checkpoints fsync. Durability against power loss comes on top, by group
+// commit: writes go into an open batch transaction; it is committed when no fdatasync of the WAL is
+// running, then fdatasynced off the event loop, and every write is acknowledged (durable()) only
+// after the fdatasync that covers its commit. Writes arriving meanwhile fill the next batch: one
+// commit and one fdatasync for all of them, as etcd batches concurrent writes into one fsync.
+// (SQLite's synchronous=FULL would fsync inside every commit, on the event loop, one at a time.)
 import Database from "better-sqlite3";
-import { mkdirSync, statSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, statSync, constants as fsConstants } from "node:fs";
 import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 
@@ -35,6 +39,22 @@ const walLimitBytes = 64 * 1024 * 1024;
 
 export const defaultHistory: HistoryOptions = { events: 10_000, seconds: 600, maxEvents: 200_000 };
 
+export interface DurabilityOptions {
+  /**
+   * Acknowledge writes without waiting for fdatasync (the store before issue 18): a write survives
+   * kill -9 but an OS crash or power loss can lose the last acknowledged ones. Benchmarks only.
+   */
+  unsafeNoFsync?: boolean;
+  /** Replaces fs.fdatasync of the WAL: a test seam, to hold a sync and see what waits for it. */
+  fdatasync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+}
+
+interface SyncWaiter {
+  rv: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 interface ObjRow {
   key: string;
   ns: string;
@@ -62,7 +82,27 @@ export class Db {
   private readonly stmts;
   private readonly history: HistoryOptions;
 
-  constructor(path: string, history: Partial<HistoryOptions> = {}) {
+  private readonly unsafeNoFsync: boolean;
+  private readonly fdatasync: NonNullable<DurabilityOptions["fdatasync"]>;
+  /** An fd of the WAL file, for fdatasync (fsync works on the file, whichever fd names it). */
+  private walFd = -1;
+  /** Every write up to this resourceVersion is committed (in the WAL file)… */
+  private committedRv = 0;
+  /** …and up to this one on stable storage. */
+  private syncedRv = 0;
+  /** The batch transaction (BEGIN … COMMIT around many writes) is open. */
+  private batchOpen = false;
+  private flushScheduled = false;
+  private truncateWanted = false;
+  private syncing = false;
+  private waiters: SyncWaiter[] = [];
+  private syncError: Error | undefined;
+  /** fdatasync calls made (group commit: fewer than acknowledged writes under load). */
+  syncs = 0;
+
+  constructor(path: string, history: Partial<HistoryOptions> = {}, durability: DurabilityOptions = {}) {
+    this.unsafeNoFsync = durability.unsafeNoFsync === true;
+    this.fdatasync = durability.fdatasync ?? fdatasync;
     this.history = { ...defaultHistory, ...history };
     this.history.events = Math.max(1, this.history.events);
     mkdirSync(dirname(path), { recursive: true });
@@ -96,6 +136,20 @@ export class Db {
       setMeta: this.db.prepare("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v"),
     };
     this.load();
+    // The WAL exists once the database is open in WAL mode; O_CREAT only guards a race with a
+    // checkpoint that truncated it (an empty WAL is a valid one). Its directory entry and whatever
+    // a killed predecessor left in the page cache are made durable before anything is served.
+    this.walFd = openSync(this.walPath, fsConstants.O_RDONLY | fsConstants.O_CREAT, 0o600);
+    if (!this.unsafeNoFsync) {
+      fsyncSync(this.walFd);
+      const dirFd = openSync(dirname(path), fsConstants.O_RDONLY);
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    }
+    this.syncedRv = this.committedRv = this.rv;
     this.checkpointer = new Worker(new URL("./checkpointer.js", import.meta.url), { workerData: { path } });
     this.checkpointer.unref();
     this.checkpointer.on("error", () => {
@@ -121,13 +175,57 @@ export class Db {
     } catch {
       return;
     }
-    if (walSize > walLimitBytes) {
-      try {
-        this.db.pragma("wal_checkpoint(TRUNCATE)");
-      } catch {
-        // busy (the worker is checkpointing): next time
-      }
+    this.truncateWanted = walSize > walLimitBytes;
+    if (!this.db.inTransaction) this.truncateIfWanted();
+  }
+
+  private truncateIfWanted(): void {
+    if (!this.truncateWanted) return;
+    this.truncateWanted = false;
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // busy (the worker is checkpointing): next time
     }
+  }
+
+  /** Opens the batch transaction the next writes join (committed by flush()). */
+  private begin(): void {
+    if (this.db.inTransaction) return;
+    this.db.exec("BEGIN");
+    this.batchOpen = true;
+    // Committed soon even if nobody waits for it (internal writes, history trimming).
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  private commit(): void {
+    if (!this.batchOpen) return;
+    this.batchOpen = false;
+    try {
+      this.db.exec("COMMIT");
+    } catch (err) {
+      this.fail(new Error("commit of the store's batch transaction failed; its writes are lost: restart the store", { cause: err }));
+      try {
+        this.db.exec("ROLLBACK");
+      } catch {
+        // already rolled back
+      }
+      return;
+    }
+    this.committedRv = this.rv;
+    this.truncateIfWanted();
+  }
+
+  private fail(err: Error): void {
+    this.syncError ??= err;
+    for (const w of this.waiters) w.reject(this.syncError);
+    this.waiters = [];
   }
 
   private load(): void {
@@ -232,6 +330,7 @@ export class Db {
   /** Runs `fn` in one SQLite transaction; the resourceVersions it took are given back if it throws. */
   tx<T>(fn: () => T): T {
     const before = this.rv;
+    this.begin();
     try {
       return this.db.transaction(fn)();
     } catch (err) {
@@ -258,13 +357,67 @@ export class Db {
       else this.stmts.upsert.run(key, ns, name, rv, data);
       this.stmts.event.run(rv, key, ns, name, type, data, prevLabels ? JSON.stringify(prevLabels) : null, Date.now());
     };
-    if (this.db.inTransaction) run();
-    else this.db.transaction(run)();
+    this.begin();
+    run();
     this.rv = rv;
     if (++this.writesSinceCheckpoint >= 500) this.requestCheckpoint();
     if (type === "DELETED") this.cacheDelete(key, ns, name);
     else this.cacheSet(key, ns, name, obj);
     return { rv, key, namespace: ns, name, type, obj, prevLabels };
+  }
+
+  /**
+   * Resolves once every write up to `rv` (default: all so far) is committed and on stable storage.
+   * Group commit: at most one fdatasync of the WAL runs at a time, off the event loop (libuv's
+   * pool); the writes made while it runs are committed together when it ends and share the next one.
+   * With unsafeNoFsync: once committed. Call it outside a transaction of tx().
+   */
+  durable(rv = this.rv): Promise<void> {
+    if (rv <= this.syncedRv) return Promise.resolve();
+    if (this.syncError) return Promise.reject(this.syncError);
+    if (this.unsafeNoFsync && rv <= this.committedRv) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ rv, resolve, reject });
+      // Unsafe: committed at the end of this turn of the event loop (begin() scheduled it), with
+      // the other writes of the turn; no fdatasync.
+      if (!this.unsafeNoFsync) this.flush();
+    });
+  }
+
+  /** Commits the batch and fdatasyncs the WAL, unless an fdatasync is running (its end calls this again). */
+  private flush(): void {
+    if (this.syncing) return;
+    this.commit();
+    if (this.unsafeNoFsync) {
+      this.resolveUpTo(this.committedRv);
+      return;
+    }
+    if (this.syncError || this.walFd < 0) return;
+    if (this.waiters.length === 0 && this.syncedRv >= this.committedRv) return;
+    this.syncing = true;
+    const target = this.committedRv;
+    this.syncs++;
+    this.fdatasync(this.walFd, (err) => {
+      this.syncing = false;
+      if (err) {
+        // After a failed fsync the kernel may have dropped the dirty pages: nothing written since
+        // the last good sync can be promised durable any more (PostgreSQL's "fsyncgate").
+        this.fail(new Error(`fdatasync of ${this.walPath} failed; writes can no longer be made durable: restart the store`, { cause: err }));
+        return;
+      }
+      this.syncedRv = Math.max(this.syncedRv, target);
+      this.resolveUpTo(target);
+      this.flush();
+    });
+  }
+
+  private resolveUpTo(rv: number): void {
+    const still: SyncWaiter[] = [];
+    for (const w of this.waiters) {
+      if (w.rv <= rv) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
   }
 
   /** Events of kind `key` after `rv`, oldest first; undefined when history before them is gone. */
@@ -298,6 +451,7 @@ export class Db {
       this.nextTimeCheck = now + 1000;
       return;
     }
+    this.begin();
     this.db.transaction(() => {
       this.stmts.trim.run(cutoff);
       this.stmts.setMeta.run("compactedRv", String(cutoff));
@@ -307,6 +461,11 @@ export class Db {
 
   async close(): Promise<void> {
     clearInterval(this.checkpointTimer);
+    // The open batch is committed, and pending acknowledgements get their fdatasync, before the fd goes.
+    this.flush();
+    await this.durable().catch(() => undefined);
+    if (this.walFd >= 0) closeSync(this.walFd);
+    this.walFd = -1;
     await this.checkpointer.terminate();
     try {
       this.db.pragma("wal_checkpoint(TRUNCATE)");

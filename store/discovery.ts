@@ -1,4 +1,5 @@
 // Legacy (unaggregated) discovery: /api, /apis, /apis/<group>, /api/v1, /apis/<group>/<version>.
+import { authorizationGroup, authorizationVersion, reviewResources } from "./access-review.js";
 import { compareVersions, type Registry, type ResourceType } from "./registry.js";
 
 const verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -17,15 +18,21 @@ export function apiGroupList(registry: Registry): Record<string, unknown> {
   return {
     kind: "APIGroupList",
     apiVersion: "v1",
-    groups: registry
-      .groups()
+    groups: groupsOf(registry)
       .filter((g) => g.group !== "")
       .map((g) => groupEntry(g.group, g.versions)),
   };
 }
 
+/** The registry's groups plus authorization.k8s.io (access reviews, store/access-review.ts). */
+function groupsOf(registry: Registry): Array<{ group: string; versions: string[] }> {
+  const groups = registry.groups().filter((g) => g.group !== authorizationGroup);
+  groups.push({ group: authorizationGroup, versions: [authorizationVersion] });
+  return groups.sort((a, b) => (a.group === "" ? -1 : b.group === "" ? 1 : a.group.localeCompare(b.group)));
+}
+
 export function apiGroup(registry: Registry, group: string): Record<string, unknown> | undefined {
-  const g = registry.groups().find((x) => x.group === group);
+  const g = groupsOf(registry).find((x) => x.group === group);
   if (!g || group === "") return undefined;
   return { kind: "APIGroup", apiVersion: "v1", ...groupEntry(g.group, g.versions) };
 }
@@ -46,6 +53,9 @@ function resourceEntries(rt: ResourceType): Array<Record<string, unknown>> {
 }
 
 export function apiResourceList(registry: Registry, group: string, version: string): Record<string, unknown> | undefined {
+  if (group === authorizationGroup && version === authorizationVersion) {
+    return { kind: "APIResourceList", apiVersion: "v1", groupVersion: `${group}/${version}`, resources: reviewResources };
+  }
   const types = registry.resources(group, version);
   if (types.length === 0) return undefined;
   return {

@@ -27,7 +27,8 @@ export type CauseType =
   | "FieldValueForbidden"
   | "FieldValueDuplicate"
   | "FieldValueNotFound"
-  | "FieldValueUnknown";
+  | "FieldValueUnknown"
+  | "FieldManagerConflict";
 
 /** metav1.StatusCause: the type travels as "reason"; the message leaves out the field. */
 export interface StatusCause {
@@ -141,6 +142,7 @@ export function cause(type: CauseType, field: string, detail: string, value?: { 
     FieldValueDuplicate: "Duplicate value",
     FieldValueNotFound: "Not found",
     FieldValueUnknown: "Unknown field",
+    FieldManagerConflict: "Conflict",
   };
   let msg = label[type];
   if (value) msg += `: ${value.raw ?? renderValue(value.v)}`;
@@ -154,9 +156,4 @@ export function renderValue(v: unknown): string {
   if (v === null || v === undefined) return "null";
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
-}
-
-export function serverSideApplyUnsupported(): ApiError {
-  // Real server-side apply needs managedFields; say so rather than pretend (kubectl falls back to a clear error).
-  return new ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by the dockmesh store; use client-side apply (kubectl apply without --server-side)");
 }

@@ -3,8 +3,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import type { KObject } from "./db.js";
+import { answerReview, authorizationGroup, authorizationVersion } from "./access-review.js";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.js";
-import { ApiError, badRequest, internalError, methodNotAllowed, serverSideApplyUnsupported, type Status } from "./errors.js";
+import { ApiError, badRequest, cause, internalError, invalid, methodNotAllowed, type Status } from "./errors.js";
 import type { ObjectStore, WriteOptions } from "./objects.js";
 import type { OpenApi } from "./openapi.js";
 import { patchTypeOf } from "./patch.js";
@@ -135,6 +136,15 @@ export class ApiHandler {
     res.end(text);
   }
 
+  /**
+   * Sends an answer that reflects the store's state only once that state is durable: a client never
+   * sees (nor is acknowledged) a write a power cut could still take back. Group commit in db.ts.
+   */
+  private async sendDurable(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): Promise<void> {
+    await this.store.db.durable(this.store.db.currentRv());
+    this.send(res, code, body, warnings);
+  }
+
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.authorized(req)) {
       const st: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "Unauthorized", reason: "Unauthorized", code: 401 };
@@ -195,6 +205,12 @@ export class ApiHandler {
       if (!list) throw notFoundPath();
       return this.send(res, 200, list);
     }
+    if (group === authorizationGroup && version === authorizationVersion && rest.length === 1) {
+      if (method !== "POST") throw methodNotAllowed(method, rest[0] ?? "");
+      const review = answerReview(rest[0] ?? "", await this.readBody(req, "create"));
+      if (!review) throw notFoundPath();
+      return this.send(res, 201, review);
+    }
     const route = this.route(group, version, rest);
     if (!route) throw notFoundPath();
     await this.serveResource(req, res, method, route, q);
@@ -235,6 +251,14 @@ export class ApiHandler {
     return { dryRun: dry.length > 0, fieldValidation };
   }
 
+  /** Write options with the field manager: ?fieldManager, else the User-Agent's first word (kube-apiserver's managerOrUserAgent). */
+  private writeOptionsAs(q: URLSearchParams, req: IncomingMessage, kind: "CreateOptions" | "UpdateOptions" | "PatchOptions"): WriteOptions {
+    const given = q.get("fieldManager");
+    if (given !== null && given.length > 128) throw invalid("meta.k8s.io", kind, "", [cause("FieldValueTooLong", "fieldManager", "may not be longer than 128", { v: given })]);
+    const fieldManager = given !== null && given !== "" ? given : [...(req.headers["user-agent"] ?? "").split("/")[0] ?? ""].filter((c) => c >= " " && c !== "\x7f").join("").slice(0, 128);
+    return { ...this.writeOptions(q), fieldManager };
+  }
+
   private async serveResource(req: IncomingMessage, res: ServerResponse, method: string, route: Route, q: URLSearchParams): Promise<void> {
     const { rt, name } = route;
     const ns = rt.namespaced ? route.namespace : undefined;
@@ -248,9 +272,9 @@ export class ApiHandler {
       if (method === "POST") {
         if (rt.namespaced && ns === undefined) throw methodNotAllowed("POST", `${rt.plural} across all namespaces`);
         const body = await this.readBody(req, "create");
-        const opts = this.writeOptions(q);
+        const opts = this.writeOptionsAs(q, req, "CreateOptions");
         const out = this.store.create(rt, ns ?? "", body, opts);
-        return this.send(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
+        return this.sendDurable(res, 201, this.render(rt, out.obj, neg, q), out.warnings);
       }
       if (method === "DELETE") {
         const opts = this.writeOptions(q);
@@ -262,7 +286,7 @@ export class ApiHandler {
           items.push(this.store.delete(rt, String(o.metadata.namespace ?? ""), String(o.metadata.name), { propagationPolicy: policy }, opts.dryRun).obj);
         }
         // Like the real server: the list of what was deleted (or is now being deleted).
-        return this.send(res, 200, { apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: String(this.store.db.currentRv()) }, items });
+        return this.sendDurable(res, 200, { apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: String(this.store.db.currentRv()) }, items });
       }
       throw methodNotAllowed(method, rt.plural);
     }
@@ -271,11 +295,11 @@ export class ApiHandler {
     const sub = route.subresource === "status" ? "status" : undefined;
     switch (method) {
       case "GET":
-        return this.send(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
+        return this.sendDurable(res, 200, this.render(rt, this.store.get(rt, nsv, name), neg, q));
       case "PUT": {
         const body = await this.readBody(req, "update");
-        const out = this.store.update(rt, nsv, name, body, this.writeOptions(q), sub);
-        return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
+        const out = this.store.update(rt, nsv, name, body, this.writeOptionsAs(q, req, "UpdateOptions"), sub);
+        return this.sendDurable(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
       case "PATCH": {
         const ct = req.headers["content-type"] ?? "";
@@ -283,9 +307,24 @@ export class ApiHandler {
         if (!type) {
           throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.builtin ? ", application/strategic-merge-patch+json" : ""}`);
         }
-        const opts = this.writeOptions(q);
-        // Not supported: answered before the body is read (it would be YAML to parse).
-        if (type === "apply") throw serverSideApplyUnsupported();
+        const opts = this.writeOptionsAs(q, req, "PatchOptions");
+        const force = q.get("force");
+        if (type === "apply") {
+          // Refused before its body is read: an apply without a manager cannot be recorded.
+          if (!q.get("fieldManager")) throw invalid("meta.k8s.io", "PatchOptions", "", [cause("FieldValueRequired", "fieldManager", "is required for apply patch")]);
+          // Server-side apply: YAML (or JSON) parsed off the event loop with the YAML body limits.
+          const raw = await readRaw(req);
+          let config: unknown;
+          try {
+            config = await this.yaml.parse(raw.toString("utf8"));
+          } catch (err) {
+            if (err instanceof ApiError) throw err;
+            throw new ApiError(400, "BadRequest", `error decoding YAML: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+          }
+          const out = this.store.apply(rt, nsv, name, config, { ...opts, fieldManager: q.get("fieldManager") ?? "" }, force === "true" || force === "1", sub);
+          return this.sendDurable(res, out.created ? 201 : 200, this.render(rt, out.obj, neg, q), out.warnings);
+        }
+        if (force !== null) throw invalid("meta.k8s.io", "PatchOptions", "", [cause("FieldValueForbidden", "force", "may not be specified for non-apply patch")]);
         const raw = await readRaw(req);
         let patch: unknown;
         try {
@@ -294,7 +333,7 @@ export class ApiHandler {
           throw new ApiError(400, "BadRequest", `error decoding patch: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
         }
         const out = this.store.patch(rt, nsv, name, type, patch, opts, sub);
-        return this.send(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
+        return this.sendDurable(res, 200, this.render(rt, out.obj, neg, q), out.warnings);
       }
       case "DELETE": {
         if (sub) throw methodNotAllowed("DELETE", `${rt.plural}/status`);
@@ -323,7 +362,7 @@ export class ApiHandler {
           dry.includes("All"),
         );
         if (out.deleted) {
-          return this.send(res, 200, {
+          return this.sendDurable(res, 200, {
             kind: "Status",
             apiVersion: "v1",
             metadata: {},
@@ -331,7 +370,7 @@ export class ApiHandler {
             details: { name, group: rt.group, kind: rt.plural, uid: out.obj.metadata.uid },
           });
         }
-        return this.send(res, 200, this.render(rt, out.obj, neg, q));
+        return this.sendDurable(res, 200, this.render(rt, out.obj, neg, q));
       }
       default:
         throw methodNotAllowed(method, rt.plural);
@@ -378,18 +417,18 @@ export class ApiHandler {
     };
   }
 
-  private serveList(res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+  private serveList(res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): Promise<void> {
     const filter = this.filter(rt, ns, q);
     const items = this.store.list(rt, ns).filter((o) => matches(filter, o));
     const rv = String(this.store.db.currentRv());
-    if (neg.as === "table") return this.send(res, 200, toTable(rt, items, { include: includeObject(q), resourceVersion: rv, apiVersion: neg.apiVersion }));
+    if (neg.as === "table") return this.sendDurable(res, 200, toTable(rt, items, { include: includeObject(q), resourceVersion: rv, apiVersion: neg.apiVersion }));
     if (neg.as === "meta") {
-      return this.send(res, 200, { kind: "PartialObjectMetadataList", apiVersion: neg.apiVersion, metadata: { resourceVersion: rv }, items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)) });
+      return this.sendDurable(res, 200, { kind: "PartialObjectMetadataList", apiVersion: neg.apiVersion, metadata: { resourceVersion: rv }, items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)) });
     }
     // Items are already serialised-ready objects; build the JSON by hand to avoid a deep copy.
     const head = JSON.stringify({ apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: rv } }).slice(0, -1);
     const body = `${head},"items":[${items.map((o) => JSON.stringify(o)).join(",")}]}`;
-    this.send(res, 200, body);
+    return this.sendDurable(res, 200, body);
   }
 
   private serveWatch(req: IncomingMessage, res: ServerResponse, rt: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {

@@ -4,7 +4,10 @@
 import { randomUUID, randomInt } from "node:crypto";
 import type { CustomResourceDefinition } from "../api/crd-schema.js";
 import { Db, type KObject, type StoredEvent, type EventType } from "./db.js";
-import { ApiError, alreadyExists, badRequest, cause, conflict, forbidden, invalid, notFound, serverSideApplyUnsupported, staleMessage, type StatusCause } from "./errors.js";
+import { checkApplyConfig, planApply, updateTracker, type FieldContext, type FieldTracker } from "./apply.js";
+import { ApiError, alreadyExists, badRequest, cause, conflict, forbidden, invalid, notFound, staleMessage, type StatusCause } from "./errors.js";
+import { rootSchema } from "./field-types.js";
+import { FieldPathError, trackedFields } from "./managed-fields.js";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, type PatchType } from "./patch.js";
 import { apiVersionOf, Registry, typesFromCrd, type ResourceType } from "./registry.js";
 import { applySchema, deepEqual, isPlainObject, objectMetaFields, validateObjectMeta, type FieldValidation, type SchemaResult } from "./validation.js";
@@ -14,6 +17,8 @@ import { prepareKind } from "./kinds.js";
 export interface WriteOptions {
   dryRun: boolean;
   fieldValidation: FieldValidation;
+  /** Who writes, recorded in metadata.managedFields (default "dockmesh", the store's own writes). */
+  fieldManager?: string | undefined;
 }
 
 export interface WriteResult {
@@ -49,6 +54,22 @@ function str(v: unknown): string {
 }
 
 const generateNameChars = "bcdfghjklmnpqrstvwxz2456789";
+
+/** etcd's default request limit (--max-request-bytes, 1.5 MiB), which bounds an object in kube-apiserver. */
+export const maxObjectBytes = 1.5 * 1024 * 1024;
+
+/**
+ * Refuses an object etcd would refuse, as kube-apiserver answers it; checked before validation and
+ * field ownership (which cost time per field), on the object without its managedFields.
+ */
+function checkSize(obj: KObject): void {
+  const { managedFields, ...metadata } = obj.metadata;
+  void managedFields;
+  const text = JSON.stringify({ ...obj, metadata });
+  if (text.length * 3 > maxObjectBytes && Buffer.byteLength(text) > maxObjectBytes) {
+    throw new ApiError(413, "RequestEntityTooLarge", "etcdserver: request is too large");
+  }
+}
 
 export class ObjectStore {
   readonly hub = new WatchHub();
@@ -135,7 +156,14 @@ export class ObjectStore {
       if (ev.type === "DELETED") this.registry.setCrdTypes(ev.name, []);
       else if (!ev.obj.metadata.deletionTimestamp || this.registry.versionsOf(crdTypeKey(ev.obj)).length > 0) this.registerCrd(ev.obj);
     }
-    this.hub.publish(evs);
+    // Watchers see a change only once it is durable (as etcd's watchers see only committed
+    // entries); the write's own answer waits for the same fdatasync (store/http.ts).
+    const last = evs[evs.length - 1];
+    if (last) {
+      const publish = () => this.hub.publish(evs);
+      // After a failed fdatasync the cache holds the change already: watchers follow the cache.
+      this.db.durable(last.rv).then(publish, publish);
+    }
     this.db.maybeTrim();
     return out;
   }
@@ -147,9 +175,11 @@ export class ObjectStore {
     this.pending.push(ev);
   }
 
-  create(rt: ResourceType, ns: string, body: unknown, opts: WriteOptions): WriteResult {
+  create(rt: ResourceType, ns: string, body: unknown, opts: WriteOptions, track?: FieldTracker): WriteResult {
     const obj = this.decode(rt, body);
+    checkSize(obj);
     const m = obj.metadata;
+    const tracker = track ?? updateTracker(this.fieldContext(rt, opts, undefined), m.managedFields, nowTimestamp());
     if (rt.namespaced) {
       if (m.namespace === undefined || m.namespace === "") m.namespace = ns;
       else if (m.namespace !== ns) throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
@@ -179,6 +209,7 @@ export class ObjectStore {
     const name = str(m.name);
     if (this.db.get(rt.key, rt.namespaced ? ns : "", name)) throw alreadyExists(rt.group, rt.plural, name);
     if (rt.key === crdKey) this.checkCrd(obj);
+    setManagedFields(obj, trackFields(tracker, undefined, obj));
     if (opts.dryRun) return { obj: this.asVersion(rt, obj), warnings };
     this.run(() => {
       if (rt.key === crdKey) this.establishCrd(obj);
@@ -206,13 +237,11 @@ export class ObjectStore {
     } else if (rv !== meta(old).resourceVersion) {
       throw conflict(rt.group, rt.plural, name, staleMessage);
     }
-    return this.replace(rt, old, obj, opts, subresource);
+    return this.replace(rt, old, obj, opts, subresource, updateTracker(this.fieldContext(rt, opts, subresource), m.managedFields, nowTimestamp()));
   }
 
   patch(rt: ResourceType, ns: string, name: string, type: PatchType, patch: unknown, opts: WriteOptions, subresource?: "status"): WriteResult {
-    if (type === "apply") {
-      throw serverSideApplyUnsupported();
-    }
+    if (type === "apply") throw new Error("internal: apply patches go to ObjectStore.apply");
     const old = this.db.get(rt.key, rt.namespaced ? ns : "", name);
     if (!old) throw notFound(rt.group, rt.plural, name);
     const current = structuredClone(this.asVersion(rt, old));
@@ -241,13 +270,54 @@ export class ObjectStore {
     if (m.resourceVersion !== undefined && m.resourceVersion !== "" && m.resourceVersion !== meta(old).resourceVersion) {
       throw conflict(rt.group, rt.plural, name, staleMessage);
     }
-    return this.replace(rt, old, obj, opts, subresource);
+    return this.replace(rt, old, obj, opts, subresource, updateTracker(this.fieldContext(rt, opts, subresource), m.managedFields, nowTimestamp()));
+  }
+
+  /**
+   * Server-side apply (PATCH application/apply-patch+yaml): merges the configuration into the live
+   * object, or creates it; ownership and conflicts in apply.ts.
+   */
+  apply(rt: ResourceType, ns: string, name: string, config: unknown, opts: WriteOptions, force: boolean, subresource?: "status"): WriteResult & { created: boolean } {
+    const manager = opts.fieldManager ?? "";
+    if (manager === "") throw invalid("meta.k8s.io", "PatchOptions", "", [cause("FieldValueRequired", "fieldManager", "is required for apply patch")]);
+    checkApplyConfig(config);
+    const cm = config.metadata ?? {};
+    if (cm.name !== undefined && cm.name !== name) throw badRequest(`the name of the object (${str(cm.name)}) does not match the name on the URL (${name})`);
+    if (rt.namespaced && cm.namespace !== undefined && cm.namespace !== "" && cm.namespace !== ns) {
+      throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+    }
+    // The configuration names the kind: checked as any body is (apiVersion, kind).
+    const cfg = this.decode(rt, config);
+    const stored = this.db.get(rt.key, rt.namespaced ? ns : "", name);
+    const ctx = this.fieldContext(rt, opts, subresource);
+    const now = nowTimestamp();
+    try {
+      if (!stored) {
+        if (subresource) throw notFound(rt.group, rt.plural, name);
+        const plan = planApply(ctx, undefined, cfg, force, now);
+        plan.merged.metadata.name = name;
+        return { ...this.create(rt, ns, plan.merged, opts, plan.track), created: true };
+      }
+      const cfgRv = cfg.metadata.resourceVersion;
+      if (cfgRv !== undefined && cfgRv !== "" && cfgRv !== meta(stored).resourceVersion) throw conflict(rt.group, rt.plural, name, staleMessage);
+      const live = structuredClone(this.asVersion(rt, stored));
+      const plan = planApply(ctx, live, cfg, force, now);
+      return { ...this.replace(rt, stored, plan.merged, opts, subresource, plan.track), created: false };
+    } catch (err) {
+      if (err instanceof FieldPathError) throw badRequest(`failed to create typed patch object: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private fieldContext(rt: ResourceType, opts: WriteOptions, subresource: "status" | undefined): FieldContext {
+    return { root: rootSchema(rt), tracked: trackedFields(rt.statusSubresource, subresource), manager: opts.fieldManager ?? "dockmesh", apiVersion: apiVersionOf(rt), subresource };
   }
 
   /** The shared tail of PUT and PATCH: carry over what the client may not change, validate, store. */
-  private replace(rt: ResourceType, oldStored: KObject, obj: KObject, opts: WriteOptions, subresource?: "status"): WriteResult {
+  private replace(rt: ResourceType, oldStored: KObject, obj: KObject, opts: WriteOptions, subresource: "status" | undefined, track: FieldTracker): WriteResult {
     const old = this.asVersion(rt, oldStored);
     const om = meta(old);
+    if (subresource !== "status") checkSize(obj);
     let next = obj;
     if (subresource === "status") {
       // /status changes status only: everything else comes from the stored object.
@@ -296,6 +366,8 @@ export class ObjectStore {
     }
     if (rt.generation && !deepEqual(specPart(rt, old), specPart(rt, next))) m.generation = Number(om.generation ?? 0) + 1;
     if (Array.isArray(m.finalizers) && m.finalizers.length === 0) delete m.finalizers;
+
+    setManagedFields(next, trackFields(track, old, next));
 
     const remaining = (m.finalizers as string[] | undefined) ?? [];
     const finalize = deleting && remaining.every((f) => f === orphanFinalizer);
@@ -608,6 +680,21 @@ function specPart(rt: ResourceType, o: KObject): Record<string, unknown> {
   }
   // Deletion bumps generation on the real server; finalizer edits do not.
   return out;
+}
+
+/** A field set that cannot be computed (a keyed list item without its key) drops managedFields, as kube-apiserver's UpdateNoErrors. */
+function trackFields(track: FieldTracker, live: KObject | undefined, next: KObject): Array<Record<string, unknown>> | undefined {
+  try {
+    return track(live, next);
+  } catch (err) {
+    if (err instanceof FieldPathError) return undefined;
+    throw err;
+  }
+}
+
+function setManagedFields(obj: KObject, mf: Array<Record<string, unknown>> | undefined): void {
+  if (mf && mf.length > 0) obj.metadata.managedFields = mf;
+  else delete obj.metadata.managedFields;
 }
 
 function stripRv(o: KObject): KObject {

@@ -16,7 +16,6 @@ export function patchTypeOf(contentType: string): PatchType | undefined {
     case "application/strategic-merge-patch+json":
       return "strategic";
     case "application/apply-patch+yaml":
-    case "application/apply-patch+cbor":
       return "apply";
     default:
       return undefined;

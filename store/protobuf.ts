@@ -1,5 +1,6 @@
 // Request bodies in Kubernetes protobuf ("application/vnd.kubernetes.protobuf"): kubectl's typed
-// clients send them for `kubectl create namespace|secret|configmap|serviceaccount`. Decoded into
+// clients send them for `kubectl create namespace|secret|configmap|serviceaccount` and for the
+// access reviews of `kubectl auth can-i`. Decoded into
 // the JSON form for the kinds those commands create; responses are always JSON (clients accept it).
 import { badRequest } from "./errors.js";
 
@@ -74,6 +75,33 @@ const kinds: Record<string, Schema> = {
     2: { name: "secrets", kind: "msg", repeated: true, msg: objectReference },
     3: { name: "imagePullSecrets", kind: "msg", repeated: true, msg: { 1: { name: "name", kind: "string" } } },
     4: { name: "automountServiceAccountToken", kind: "bool" },
+  },
+  "authorization.k8s.io/v1/SelfSubjectAccessReview": {
+    1: meta,
+    2: {
+      name: "spec",
+      kind: "msg",
+      msg: {
+        1: {
+          name: "resourceAttributes",
+          kind: "msg",
+          msg: {
+            1: { name: "namespace", kind: "string" },
+            2: { name: "verb", kind: "string" },
+            3: { name: "group", kind: "string" },
+            4: { name: "version", kind: "string" },
+            5: { name: "resource", kind: "string" },
+            6: { name: "subresource", kind: "string" },
+            7: { name: "name", kind: "string" },
+          },
+        },
+        2: { name: "nonResourceAttributes", kind: "msg", msg: { 1: { name: "path", kind: "string" }, 2: { name: "verb", kind: "string" } } },
+      },
+    },
+  },
+  "authorization.k8s.io/v1/SelfSubjectRulesReview": {
+    1: meta,
+    2: { name: "spec", kind: "msg", msg: { 1: { name: "namespace", kind: "string" } } },
   },
 };
 
@@ -208,7 +236,7 @@ export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> 
     const tm = (env.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
     const schema = kinds[`${tm.apiVersion ?? ""}/${tm.kind ?? ""}`];
     if (!schema) {
-      throw badRequest(`protobuf request bodies are supported for Namespace, Secret, ConfigMap and ServiceAccount only, not ${tm.apiVersion ?? "?"}/${tm.kind ?? "?"}; send JSON`);
+      throw badRequest(`protobuf request bodies are supported for Namespace, Secret, ConfigMap, ServiceAccount and the access reviews only, not ${tm.apiVersion ?? "?"}/${tm.kind ?? "?"}; send JSON`);
     }
     const raw = Buffer.from(String(env.raw ?? ""), "base64");
     return { apiVersion: tm.apiVersion, kind: tm.kind, ...decodeMessage(raw, schema) };

@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import { loadCrds } from "../api/crd-schema.js";
 import { builtinTypes } from "./builtins.js";
 import { ConnectionGuard, connectionLimits, serverTimeoutOptions, type ConnectionLimits } from "./connections.js";
-import { Db, type HistoryOptions } from "./db.js";
+import { Db, type DurabilityOptions, type HistoryOptions } from "./db.js";
 import { ApiHandler, type Logger } from "./http.js";
 import { ObjectStore } from "./objects.js";
 import { OpenApi } from "./openapi.js";
@@ -45,6 +45,13 @@ export interface StoreOptions {
   connections?: Partial<ConnectionLimits>;
   /** Limits of application/yaml request bodies, parsed in a worker (defaults in yaml-body.ts: 2 s, 200,000 values, depth 1000). */
   yaml?: Partial<YamlLimits>;
+  /**
+   * Acknowledge writes before they are fdatasynced (default false): they survive kill -9 but not an
+   * OS crash or power loss. For benchmarks comparing against the durable default.
+   */
+  unsafeNoFsync?: boolean;
+  /** Replaces fs.fdatasync of the WAL (tests: hold a sync to see what waits for it). */
+  fdatasync?: DurabilityOptions["fdatasync"];
 }
 
 export interface StoreHandle {
@@ -147,7 +154,7 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
     const token = ensureToken(stateDir);
     const dbPath = join(stateDir, "store.db");
     ensurePrivateFile(dbPath);
-    db = new Db(dbPath, options.history);
+    db = new Db(dbPath, options.history, { unsafeNoFsync: options.unsafeNoFsync === true, ...(options.fdatasync ? { fdatasync: options.fdatasync } : {}) });
     secureStateFiles(stateDir);
     const registry = new Registry();
     for (const rt of builtinTypes()) registry.add(rt);

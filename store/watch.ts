@@ -1,5 +1,6 @@
-// Watch fan-out: every committed change is handed, in commit order and synchronously from the
-// write path, to the watchers of its kind; history for resumption comes from the Db.
+// Watch fan-out: every committed change is handed, in commit order and once it is durable (after
+// the fdatasync of its group commit), to the watchers of its kind; history for resumption comes
+// from the Db.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { StoredEvent, KObject, EventType } from "./db.js";
 import { ApiError, badRequest, expired } from "./errors.js";
@@ -128,6 +129,9 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
     }
   }
   let lastRv = db.currentRv();
+  // What the initial events show; changes up to it that are still being made durable are published
+  // after this watch subscribed: they are in `initial` already.
+  const snapshotRv = lastRv;
 
   res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
   res.socket?.setNoDelay(true);
@@ -142,12 +146,20 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
   }
 
   let closed = false;
+  // Live events wait behind the initial ones until those are durable.
+  let ready = false;
+  const pending: string[] = [];
   const unsubscribe = store.hub.subscribe(rt.key, (ev) => {
-    if (closed) return;
+    if (closed || ev.rv <= snapshotRv) return;
     lastRv = ev.rv;
     const t = filteredType(filter, ev);
     if (!t) return;
-    res.write(line(t, w.shape(ev.obj)));
+    const l = line(t, w.shape(ev.obj));
+    if (!ready) {
+      pending.push(l);
+      return;
+    }
+    res.write(l);
     if (res.writableLength > maxWatchBuffer) end();
   });
   const end = () => {
@@ -164,7 +176,7 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
     if (bookmarks && !closed) res.write(bookmark());
     end();
   }, timeoutSec * 1000);
-  const bookmarkTimer = bookmarks ? setInterval(() => res.write(bookmark()), w.bookmarkIntervalSeconds * 1000) : undefined;
+  const bookmarkTimer = bookmarks ? setInterval(() => ready && res.write(bookmark()), w.bookmarkIntervalSeconds * 1000) : undefined;
   req.on("close", end);
   res.on("close", end);
   res.on("error", end);
@@ -172,5 +184,15 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, w: WatchRe
   let chunk = "";
   for (const e of initial) chunk += line(e.type, w.shape(e.obj));
   if (sendInitial) chunk += bookmark({ "k8s.io/initial-events-end": "true" });
-  if (chunk) res.write(chunk);
+  db.durable(snapshotRv).then(
+    () => {
+      if (closed) return;
+      ready = true;
+      chunk += pending.join("");
+      pending.length = 0;
+      if (chunk) res.write(chunk);
+      if (res.writableLength > maxWatchBuffer) end();
+    },
+    () => end(),
+  );
 }

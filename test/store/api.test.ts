@@ -81,8 +81,8 @@ describe("API semantics", () => {
         (r) => {
           assert.equal(r.headers["content-type"], "application/json");
           const names = (r.json.groups as Obj[]).map((g) => g.name);
-          assert.deepEqual(names, ["apiextensions.k8s.io", "coordination.k8s.io", "dockmesh.io"]);
-          assert.deepEqual((r.json.groups as Obj[])[2]?.preferredVersion, { groupVersion: "dockmesh.io/v1alpha1", version: "v1alpha1" });
+          assert.deepEqual(names, ["apiextensions.k8s.io", "authorization.k8s.io", "coordination.k8s.io", "dockmesh.io"]);
+          assert.deepEqual((r.json.groups as Obj[])[3]?.preferredVersion, { groupVersion: "dockmesh.io/v1alpha1", version: "v1alpha1" });
         },
         { Accept: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json" },
       ],
