@@ -244,6 +244,8 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
       answered = true;
       const r = this.run(entry, command, Buffer.concat(input).toString("utf8"));
       const send = () => {
+        // The client may have closed the channel first (mesh DNS's event stream, stopped).
+        if (stream.destroyed || stream.writableEnded) return;
         if (r.stdout) stream.write(r.stdout);
         if (r.stderr) stream.stderr.write(r.stderr);
         stream.exit(r.code);
@@ -255,6 +257,7 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
     stream.on("data", (d: Buffer) => input.push(d));
     stream.on("end", answer);
     stream.on("error", () => {});
+    stream.stderr.on("error", () => {});
   }
 
   /** One command on one host: the observe script, an apply script, or unknown (127). */
