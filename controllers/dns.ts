@@ -599,7 +599,8 @@ export class DnsController {
 
   private notify(key: string): void {
     const h = this.hosts.get(key);
-    const state = h ? JSON.stringify(this.stateOf(h)) : "";
+    // Only what the Machine's DNSReady shows: a record count or a timestamp changing is no news.
+    const state = h ? (({ stream, withdrawn }) => `${stream} ${withdrawn}`)(this.stateOf(h)) : "";
     if (h) {
       if (h.lastState === state) return;
       h.lastState = state;
