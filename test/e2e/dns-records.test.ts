@@ -5,7 +5,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../support/mesh-env.js";
 
 const PREFIX = "dmdnr";
 const LABNET = "198.18.61.0/24";
@@ -26,16 +26,6 @@ let env: MeshEnv;
 const gateways = new Map<string, string>();
 
 const records = async (h: string): Promise<string> => (await env.lab.exec(h, ["cat", RECORDS])).stdout;
-
-/** Polls fn every `every` ms until it is true; returns the ms it took. */
-async function timeUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000, every = 25): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < timeoutMs) {
-    if (await fn()) return Math.round(performance.now() - t0);
-    await sleep(every);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
 
 /** A lookup from the probe container on `from`, against its own host's resolver. */
 async function lookup(from: string, name: string): Promise<string[]> {

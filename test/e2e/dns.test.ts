@@ -7,7 +7,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../support/mesh-env.js";
 import { meshLeftovers } from "../support/lab-checks.js";
 
 // This file's own lab: prefix, address blocks and port differ from every other test's.
@@ -57,16 +57,6 @@ const web = (h: string) => `web-${h}`;
 const alias = (h: string) => `site-${h}`;
 
 const machine = (name: string) => env.getJson<Machine>(["get", "machine", name]);
-
-/** Polls fn every `every` ms until it is true; returns the ms it took. */
-async function timeUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000, every = 25): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < timeoutMs) {
-    if (await fn()) return Math.round(performance.now() - t0);
-    await sleep(every);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
 
 interface Answer {
   addresses: string[];

@@ -170,6 +170,16 @@ export function yamlDoc(obj: unknown): string {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls fn until it returns a value (not undefined), bounded by timeoutMs. */
+/** Polls fn every `every` ms until it is true; returns the ms it took (a latency to report). */
+export async function timeUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000, every = 25): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    if (await fn()) return Math.round(performance.now() - t0);
+    await sleep(every);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
