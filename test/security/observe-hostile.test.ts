@@ -127,12 +127,15 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   {
     name: "Docker network JSON with a bad id, name, subnet, labels and options",
     replace: {
-      "@@dockmesh network apps": [JSON.stringify({ Id: "f00d", Name: `apps${ESC}`, IPAM: { Config: [{ Subnet: "fd00::/64" }, { Subnet: "10.210.0.0/24" }] }, Options: { "com.docker.network.driver.mtu": "1".repeat(2000), ok: "1" }, Labels: { "dockmesh.io/interface": `dm0${ESC}`, [`k${ESC}`]: "v" }, Containers: { a: {} } })],
+      "@@dockmesh network apps": [JSON.stringify({ Id: "f00d", Name: "apps", IPAM: { Config: [{ Subnet: "fd00::/64" }, { Subnet: "10.210.0.0/24" }] }, Options: { "com.docker.network.driver.mtu": "1".repeat(2000), ok: "1" }, Labels: { "dockmesh.io/interface": `dm0${ESC}`, [`k${ESC}`]: "v" }, Containers: { a: {} } })],
       "@@dockmesh network other": [JSON.stringify({ Id: "../../x", Name: "other" })],
       "@@dockmesh network bad;name": [JSON.stringify({ Id: "f00d", Name: "bad;name" })],
+      // Not the network asked for (a name with an escape, or Docker's match by id prefix): none.
+      "@@dockmesh network mesh": [JSON.stringify({ Id: "f00e", Name: `mesh${ESC}`, IPAM: { Config: [{ Subnet: "10.210.1.0/24" }] } })],
     },
     check: (o) => {
       assert.deepEqual(o.networks.get("apps"), { id: "f00d", name: "apps", subnet: "10.210.0.0/24", options: { ok: "1" }, labels: {}, containers: 1 });
+      assert.equal(o.networks.get("mesh"), undefined);
       assert.equal(o.networks.get("other"), undefined);
       assert.equal(o.networks.has("bad;name"), false);
     },
