@@ -11,6 +11,9 @@ import type { AreaStep } from "../hosts/diff.js";
 
 export const DNS_CONDITION = "DNSReady" as const;
 
+/** One mesh's resolver as DNSReady names it. */
+export const servingText = (zone: string, address: string, containers: string): string => `${zone} at ${address} (containers: ${containers})`;
+
 /** What a converge found of the resolvers (kept between converges, for the Ready check's path). */
 export interface ResolverVerdict {
   /** Meshes with DNS on this host: "zone at address (containers: mode)", sorted. */
@@ -23,7 +26,7 @@ export interface ResolverVerdict {
 export function resolverVerdict(networks: readonly NetworkPlan[], obs: HostObservation | undefined, remaining: readonly AreaStep[] = []): ResolverVerdict | undefined {
   const withDns = networks.filter((n) => n.dns);
   if (withDns.length === 0) return undefined;
-  const serving = withDns.map((n) => `${n.dns!.zone} at ${n.dns!.address} (containers: ${n.dns!.mode.mode})`).sort();
+  const serving = withDns.map((n) => servingText(n.dns!.zone, n.dns!.address, n.dns!.mode.mode)).sort();
   if (!obs) return { serving };
   const missing = resolverMissing(obs.resolver);
   if (missing) return { serving, problem: { reason: "ResolverMissing", message: missing } };

@@ -26,6 +26,7 @@ import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
 import { checkAllocations } from "../mesh/allocations.js";
+import { gatewayOf } from "../mesh/ipv4.js";
 import { ambiguousForward, endpointIn } from "../mesh/endpoints.js";
 import { previousFromStatus, recordedNetworks, withIntended } from "./previous-networks.js";
 import { listed, listedPeers, machineConditions, peerReports, peersColumn, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
@@ -35,7 +36,7 @@ import { hostKeyRecordName, type HostKeyRecords } from "./host-keys.js";
 import { canRelay } from "./relays.js";
 import { holdMtuUnderContainers } from "./mtu.js";
 import { peerSamples, type PeerStats } from "./peer-stats.js";
-import { DNS_CONDITION, dnsCondition, resolverVerdict, type ResolverVerdict } from "./dns-condition.js";
+import { DNS_CONDITION, dnsCondition, resolverVerdict, servingText, type ResolverVerdict } from "./dns-condition.js";
 import type { DnsHostState } from "./dns.js";
 import { DEFAULT_UNREACHABLE_GRACE_SECONDS } from "../mesh/defaults.js";
 import { removeCondition } from "../runtime/conditions.js";
@@ -123,13 +124,6 @@ const peerState = (peers: readonly PeerReport[]): string =>
 /** Converges in one reconcile: the first, and again while the plan changed under it. */
 const MAX_CONVERGE_PASSES = 3;
 
-/** The gateway (first address) of a subnet: where a probe ping goes. */
-function gatewayOf(subnet: string): string {
-  const slash = subnet.indexOf("/");
-  const ip = slash < 0 ? subnet : subnet.slice(0, slash);
-  const dot = ip.lastIndexOf(".");
-  return `${ip.slice(0, dot + 1)}${Number(ip.slice(dot + 1)) + 1}`;
-}
 
 /**
  * The SSH target as far as it bears on what a reconcile does, for the converged hash: keys as
@@ -564,7 +558,7 @@ export class MachineReconciler {
     if (!this.resolvers.has(key)) {
       // Not converged since the controller started: what status recorded (a host unreachable since).
       const recorded = (m.status?.networks ?? []).filter((n) => n.dns?.zone && n.dns.address);
-      verdict = recorded.length ? { serving: recorded.map((n) => `${n.dns!.zone} at ${n.dns!.address} (containers: ${n.dns!.containers ?? "none"})`).sort() } : undefined;
+      verdict = recorded.length ? { serving: recorded.map((n) => servingText(n.dns!.zone!, n.dns!.address!, n.dns!.containers ?? "none")).sort() } : undefined;
     }
     return dnsCondition(verdict, this.d.dns?.hostState(m.metadata.namespace ?? "default", m.metadata.name ?? ""), this.dnsGrace(m));
   }

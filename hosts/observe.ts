@@ -383,16 +383,9 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
   };
 }
 
-/**
- * Parses the observe script's output. Exported for tests. Every value is checked before it is
- * kept (hosts/observe-values.ts): what does not look like what the host's tools print is
- * dropped, and a Docker version that is not one refuses the whole observation (it is shown in
- * status and conditions).
- */
-export function parseObservation(text: string): HostObservation {
-  const secs = sections(text);
-  if (!secs.some((s) => s.name === "end")) throw new Error("observe output is truncated (no end marker)");
-  const obs: HostObservation = {
+/** An observation of nothing: no tools, no links, no rules (what parsing starts from). */
+export function emptyObservation(): HostObservation {
+  return {
     tools: { docker: false, wg: false, "wg-quick": false, iptables: false, ip: false, systemctl: false },
     systemd: false,
     wireguardImplementation: "userspace",
@@ -406,6 +399,19 @@ export function parseObservation(text: string): HostObservation {
     networks: new Map(),
     resolver: { dnsmasq: false, resolvedStub: false },
   };
+}
+
+/**
+ * Parses the observe script's output. Exported for tests. Every value is checked before it is
+ * kept (hosts/observe-values.ts): what does not look like what the host's tools print is
+ * dropped, and a Docker version that is not one refuses the whole observation (it is shown in
+ * status and conditions).
+ */
+export function parseObservation(text: string): HostObservation {
+  const secs = sections(text);
+  if (!secs.some((s) => s.name === "end")) throw new Error("observe output is truncated (no end marker)");
+  const obs = emptyObservation();
+
   const nameservers: string[] = [];
   for (const s of secs) {
     const body = s.body.filter((l) => l !== "");

@@ -339,9 +339,27 @@ class Session implements StreamingHostSession {
     for (const c of [client, bastion?.client]) c?.on("error", () => undefined);
   }
 
+  /** The command line of a static script and its single-quoted arguments, through `sudo -n` for non-root users. */
+  private commandLine(script: string, args: readonly string[] = []): string {
+    const argv = ["sh", "-c", script, "sh", ...args].map(shQuote).join(" ");
+    return this.target.user === "root" ? argv : `sudo -n ${argv}`;
+  }
+
+  /** The failures every command shares, worded once: it could not start, its channel failed, the connection went. */
+  private cannotStart(err: unknown): HostError {
+    return new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err });
+  }
+
+  private channelFailed(e: Error): HostError {
+    return new HostError("Unreachable", `${who(this.target)}: the command's channel failed: ${e.message}`, { cause: e });
+  }
+
+  private connectionLost(what: string): HostError {
+    return new HostError("Unreachable", `${who(this.target)}: the connection was lost while ${what} ran; is the host up and reachable from the controller?`);
+  }
+
   exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const argv = ["sh", "-c", script, "sh", ...(opts.args ?? [])].map(shQuote).join(" ");
-    const command = this.target.user === "root" ? argv : `sudo -n ${argv}`;
+    const command = this.commandLine(script, opts.args);
     const timeoutMs = opts.timeoutMs ?? EXEC_TIMEOUT_MS;
     const limits = { stdout: opts.maxStdoutBytes ?? DEFAULT_MAX_OUTPUT_BYTES, stderr: opts.maxStderrBytes ?? DEFAULT_MAX_OUTPUT_BYTES };
     this.roundTrips++;
@@ -373,7 +391,7 @@ class Session implements StreamingHostSession {
       try {
         this.client.exec(command, guarded("running a command", (err: Error | undefined, stream: ClientChannel) => {
           if (err) {
-            fail(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}; is the host up and reachable from the controller?`, { cause: err }));
+            fail(this.cannotStart(err));
             return;
           }
           const bufs = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
@@ -408,7 +426,7 @@ class Session implements StreamingHostSession {
           stream.on("data", collect("stdout"));
           stream.stderr.on("data", collect("stderr"));
           // A channel error (a broken packet, a write after close) must not go unhandled.
-          const onError = (e: Error) => fail(new HostError("Unreachable", `${who(this.target)}: the command's channel failed: ${e.message}`, { cause: e }));
+          const onError = (e: Error) => fail(this.channelFailed(e));
           stream.on("error", onError);
           stream.stderr.on("error", onError);
           // ssh2 closes a channel with the exit status (a number), or null and the signal when the
@@ -416,7 +434,7 @@ class Session implements StreamingHostSession {
           stream.on("close", guarded("finishing a command", (code: number | null | undefined, signal?: string) => {
             if (settled) return;
             if (code === undefined && signal === undefined) {
-              fail(new HostError("Unreachable", `${who(this.target)}: the connection was lost while a command ran; is the host up and reachable from the controller?`));
+              fail(this.connectionLost("a command"));
               return;
             }
             // Bounded by the limits above, so the decode cannot exceed a string's maximum length.
@@ -436,14 +454,13 @@ class Session implements StreamingHostSession {
         }));
       } catch (err) {
         // ssh2 throws synchronously when the connection is already gone ("Not connected").
-        fail(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err }));
+        fail(this.cannotStart(err));
       }
     }));
   }
 
   stream(script: string, opts: StreamOptions, onLine: (line: string) => void): StreamHandle {
-    const argv = ["sh", "-c", script, "sh", ...(opts.args ?? [])].map(shQuote).join(" ");
-    const command = this.target.user === "root" ? argv : `sudo -n ${argv}`;
+    const command = this.commandLine(script, opts.args);
     const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     const maxErr = opts.maxStderrBytes ?? 4096;
     this.roundTrips++;
@@ -514,7 +531,7 @@ class Session implements StreamingHostSession {
     try {
       this.client.exec(command, (err: Error | undefined, ch: ClientChannel) => {
         if (err) {
-          finish(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err.message}; is the host up and reachable from the controller?`, { cause: err }), null);
+          finish(this.cannotStart(err), null);
           return;
         }
         channel = ch;
@@ -529,14 +546,14 @@ class Session implements StreamingHostSession {
           if (stderr.length > maxErr) stderr = stderr.subarray(stderr.length - maxErr);
         });
         const onError = (e: Error) => {
-          finish(new HostError("Unreachable", `${who(this.target)}: the command's channel failed: ${e.message}`, { cause: e }), null);
+          finish(this.channelFailed(e), null);
         };
         ch.on("error", onError);
         ch.stderr.on("error", onError);
         ch.on("close", (code: number | null | undefined, signal?: string) => {
           if (settled) return;
           if (code === undefined && signal === undefined) {
-            finish(new HostError("Unreachable", `${who(this.target)}: the connection was lost while a streaming command ran; is the host up and reachable from the controller?`), null);
+            finish(this.connectionLost("a streaming command"), null);
             return;
           }
           if (partialBytes > 0) emit(Buffer.concat(partial));
@@ -545,7 +562,7 @@ class Session implements StreamingHostSession {
         });
       });
     } catch (err) {
-      finish(new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err }), null);
+      finish(this.cannotStart(err), null);
     }
     return handle;
   }

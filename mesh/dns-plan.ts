@@ -2,8 +2,11 @@
 // on the bridge gateway only, its systemd unit, the firewall rules that keep it to the mesh's
 // bridge, and how containers reach it there (the containers mode). Pure. The records it answers
 // are written separately (controllers/dns.ts), into the directory this config watches.
-import { DNS_ZONE, INTERFACE_NAME, IPV4_ADDRESS, UnsafeValueError } from "../api/formats.js";
+import { DNS_ZONE, INTERFACE_NAME, IPV4_ADDRESS, OBJECT_NAME, UnsafeValueError } from "../api/formats.js";
 import type { DnsContainersMode, ResolvedMesh } from "./defaults.js";
+import { gatewayOf, parseCidr } from "./ipv4.js";
+
+export { gatewayOf };
 
 /** Where dnsmasq lives on Debian, Ubuntu, Fedora and Alpine alike (package dnsmasq-base, dnsmasq). */
 export const DNSMASQ_PATH = "/usr/sbin/dnsmasq";
@@ -84,14 +87,6 @@ export function decideMode(requested: DnsContainersMode, facts: ResolverFacts, a
   return { mode: "none", reason: `${why}: ${byHand}`, unavailable: false };
 }
 
-/** The gateway (first address) of an IPv4 subnet: Docker gives it to the bridge. */
-export function gatewayOf(subnet: string): string {
-  const ip = subnet.split("/")[0] ?? "";
-  const parts = ip.split(".").map(Number);
-  const n = ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]! + 1;
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
-}
-
 function check(field: string, value: string, format: RegExp, what: string): string {
   if (!format.test(value)) throw new UnsafeValueError(field, `${JSON.stringify(value)} is not ${what}; refused`);
   return value;
@@ -103,7 +98,9 @@ export function planDns(mesh: ResolvedMesh, subnet: string, facts: ResolverFacts
   const iface = check("spec.interface", mesh.interface, INTERFACE_NAME, "an interface name");
   const bridge = check("bridge", mesh.bridge, INTERFACE_NAME, "an interface name");
   const zone = check("spec.dns.zone", dns.zone, DNS_ZONE, "a DNS zone");
-  const address = check("subnet", gatewayOf(subnet), IPV4_ADDRESS, "an IPv4 address");
+  // Named in the config's first line: one line, whatever the object said.
+  const owner = `${check("metadata.namespace", mesh.namespace, OBJECT_NAME, "an object name")}/${check("metadata.name", mesh.name, OBJECT_NAME, "an object name")}`;
+  const address = check("subnet", parseCidr(subnet) ? gatewayOf(subnet) : subnet, IPV4_ADDRESS, "an IPv4 subnet's gateway");
   const p = dnsPaths(iface);
   const mode = decideMode(dns.containers, facts, address);
   // Names outside the zone are forwarded as the host would resolve them (no recursion beyond what
@@ -111,7 +108,7 @@ export function planDns(mesh: ResolvedMesh, subnet: string, facts: ResolverFacts
   // never loops back through the stub that sends the zone here.
   const upstream = mode.mode === "resolved" ? "/run/systemd/resolve/resolv.conf" : "/etc/resolv.conf";
   const conf = [
-    `# Managed by dockmesh: DNS resolver of MeshNetwork ${mesh.namespace}/${mesh.name}, zone ${zone}, on ${bridge}'s gateway.`,
+    `# Managed by dockmesh: DNS resolver of MeshNetwork ${owner}, zone ${zone}, on ${bridge}'s gateway.`,
     `listen-address=${address}`,
     // Binds the address alone, also when the bridge comes up after dnsmasq (at boot).
     "bind-dynamic",

@@ -64,3 +64,10 @@ export function nthSubnet(pool: Cidr, prefix: number, i: number): Cidr {
 export function subnetIndex(pool: Cidr, subnet: Cidr): number {
   return (subnet.base - pool.base) / 2 ** (32 - subnet.prefix);
 }
+
+/** The gateway (first host address) of a subnet in CIDR form: what Docker gives its bridge. */
+export function gatewayOf(subnet: string): string {
+  const c = parseCidr(subnet);
+  if (!c) throw new Error(`${JSON.stringify(subnet)} is not an IPv4 CIDR`);
+  return formatIp(c.base + 1);
+}
