@@ -15,6 +15,7 @@ import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js
 import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import type { UpComponent } from "./up.js";
 import { keepHeapNearLive } from "../runtime/heap.js";
+import { reuseConnections } from "../runtime/kube-agent.js";
 
 export interface ControllerFlags {
   resyncPeriod: string;
@@ -231,7 +232,7 @@ export function controllersComponent(flags: () => ControllerFlags): UpComponent 
     async start(store) {
       const kc = new KubeConfig();
       kc.loadFromFile(store.kubeconfigPath);
-      return startManagedControllers(flags(), kc, { defaultBindAddress: "0" });
+      return startManagedControllers(flags(), reuseConnections(kc), { defaultBindAddress: "0" });
     },
   };
 }
@@ -243,6 +244,7 @@ export function registerController(program: Command): void {
     const kc = new KubeConfig();
     kc.loadFromDefault();
     if (!kc.getCurrentCluster()) throw new Error("no cluster configured: set KUBECONFIG, or run inside a cluster");
+    reuseConnections(kc);
     const identity = defaultIdentity();
     const managed = await startManagedControllers(flags, kc, {
       defaultBindAddress: ":8080",

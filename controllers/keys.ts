@@ -28,11 +28,21 @@ function secretBody(m: Machine, pair: KeyPair, resourceVersion?: string): V1Secr
   };
 }
 
+/** Public keys by private key (the informer holds the private keys anyway): each reconcile read its own pair again, an X25519 multiplication. */
+const publicOf = new Map<string, string>();
+
 function keyFrom(secret: SecretObject | V1Secret | undefined): KeyPair | undefined {
   const b64 = secret?.data?.privateKey;
   if (!b64) return undefined;
   const priv = Buffer.from(b64, "base64").toString("utf8").trim();
-  return isWireGuardKey(priv) ? { privateKey: priv, publicKey: publicKeyOf(priv) } : undefined;
+  if (!isWireGuardKey(priv)) return undefined;
+  let pub = publicOf.get(priv);
+  if (pub === undefined) {
+    pub = publicKeyOf(priv);
+    if (publicOf.size >= MAX_DERIVED) publicOf.delete(publicOf.keys().next().value!);
+    publicOf.set(priv, pub);
+  }
+  return { privateKey: priv, publicKey: pub };
 }
 
 /**
@@ -45,7 +55,19 @@ export async function ensureMachineKey(kc: KubeConfig, m: Machine, cached: Secre
   const name = keySecretName(m.metadata.name ?? "");
   const rotate = m.metadata.annotations?.[ROTATE_ANNOTATION];
   const wantsRotation = rotate !== undefined && rotate !== "" && rotate !== m.status?.keyRotation;
-  const existing = cached ?? (await api.readNamespacedSecret({ name, namespace }).catch(() => undefined));
+  // The informer lists every Secret of ours: one it lacks is new, or made moments ago and not seen
+  // yet. Create it, and read it only if the server says it exists (a GET per new machine saved).
+  let existing: SecretObject | V1Secret | undefined = cached;
+  if (!existing && !wantsRotation) {
+    const pair = generateKeyPair();
+    try {
+      await api.createNamespacedSecret({ namespace, body: secretBody(m, pair) });
+      return pair;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw new Error(`cannot create the WireGuard key Secret ${namespace}/${name}`, { cause: err });
+    }
+  }
+  existing ??= await api.readNamespacedSecret({ name, namespace }).catch(() => undefined);
   const current = keyFrom(existing);
   // Rotation is done once per annotation value: the new key's Secret records the value it was made for.
   const madeFor = existing?.metadata?.annotations?.["dockmesh.io/rotated-for"];

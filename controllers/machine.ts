@@ -90,6 +90,8 @@ interface Snapshot {
   keep: Set<string>;
   /** Peers without a published key yet. */
   pending: string[];
+  /** Members created moments ago still without a subnet or a key (settleFirstContact waits for them). */
+  arriving: string[];
   /** Networks recorded in status that are no longer wanted: torn down. */
   previous: PreviousNetwork[];
   /** Values refused where they were read (status, Secrets, spec), naming the field; left out of the plan. */
@@ -121,6 +123,12 @@ const peerState = (peers: readonly PeerReport[]): string =>
     .update(JSON.stringify(peers.map((p) => [p.machine, p.state, Boolean(p.unmanaged)])))
     .digest("hex");
 
+/** A machine created this recently without a key or subnet yet is arriving (settleFirstContact). */
+const ARRIVAL_WINDOW_MS = 60_000;
+/** Longest wait of a first contact for arriving machines, and how often it looks again. */
+const FIRST_CONTACT_SETTLE_MS = 15_000;
+const SETTLE_POLL_MS = 1_000;
+
 /** Converges in one reconcile: the first, and again while the plan changed under it. */
 const MAX_CONVERGE_PASSES = 3;
 
@@ -142,6 +150,10 @@ export class MachineReconciler {
   private readonly converged = new Map<string, Converged>();
   /** key → what the last converge found of the mesh DNS resolvers (for DNSReady between converges). */
   private readonly resolvers = new Map<string, ResolverVerdict | undefined>();
+  /** Machines whose first outcome was left unwritten (quietFirstWait). */
+  private readonly quieted = new Set<string>();
+  /** key → when its first contact began waiting for machines created with it (settleFirstContact). */
+  private readonly settling = new Map<string, { since: number; next: number }>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
@@ -157,24 +169,26 @@ export class MachineReconciler {
       this.converged.delete(key);
       this.resolvers.delete(key);
       this.secretMisses.delete(key);
+      this.settling.delete(key);
+      this.quieted.delete(key);
       this.d.peerStats?.forget(key);
       return;
     }
     if (isDeleting(m)) return this.finalize(m, key);
     if (!hasFinalizer(m)) {
-      await setFinalizers(this.d.kubeConfig, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
-      return; // the update comes back through the informer and reconciles again
+      // Go on with the object as patched: its key and first contact need not wait for the watch.
+      const patched = await setFinalizers(this.d.kubeConfig, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
+      if (!patched || !hasFinalizer(patched)) return; // changed meanwhile: its next event reconciles again
+      m = patched;
     }
+    const waitLeft = this.settleWaitLeft(key);
+    if (waitLeft > 0) return { requeueAfter: waitLeft };
 
     const ns = m.metadata.namespace ?? "default";
     const name = m.metadata.name ?? "";
+    // Peers take the key from its Secret (never from status): status.publicKey is written with the
+    // first outcome, not in a write of its own.
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
-    if (m.status?.publicKey !== machineKey.publicKey) {
-      // Publish the key before touching the host: peers can add this machine while it converges.
-      const published = await this.writeStatus(m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }));
-      // Later status writes start from the object as written, not from a copy whose resourceVersion is stale.
-      if (published.object) m = published.object;
-    }
     let snap = this.snapshot(m, machineKey);
 
     const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
@@ -192,6 +206,8 @@ export class MachineReconciler {
       await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
+    const settle = this.settleFirstContact(m, key, snap);
+    if (settle !== undefined) return { requeueAfter: settle };
     const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
@@ -290,6 +306,11 @@ export class MachineReconciler {
       this.d.peerStats?.record(ns, name, peerSamples(result.networks, result.observation.wg));
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
+      if (this.quietFirstWait(m, key, outcome)) {
+        if (result.applied.length) await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+        this.d.log.debug("configured; peers' handshakes pending, status written at the next look", { machine: key, applied: result.applied.length });
+        return { requeueAfter: this.d.pendingRequeueMs };
+      }
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
       const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
       if (ambiguous) await this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
@@ -311,6 +332,21 @@ export class MachineReconciler {
       session?.close();
       this.d.sshSlots.release();
     }
+  }
+
+  /**
+   * The first outcome of a host configured just now, when all that keeps it from Ready is peers'
+   * handshakes (they are being configured at the same moment): not written. The next look, a
+   * pending period later, writes what it finds. Saved a status write and a Warning Event per
+   * machine of a mesh created at once, for a state that lasts seconds. Once per machine.
+   */
+  private quietFirstWait(m: Machine, key: string, outcome: Outcome): boolean {
+    if (outcome.kind !== "converged" || !outcome.result.applied.length || findCondition(m.status?.conditions, "Ready") || this.quieted.has(key)) return false;
+    const ready = readyCondition(machineConditions(outcome));
+    if (ready.status === "True" || ready.reason !== "HandshakePending") return false;
+    if (this.quieted.size >= 100_000) this.quieted.clear();
+    this.quieted.add(key);
+    return true;
   }
 
   /** Peers whose own Machine says the controller cannot reach them (not held against this one). */
@@ -472,7 +508,60 @@ export class MachineReconciler {
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
-    return { views, waiting: waiting.sort(), invalid, conflict, keep, pending: [...pending].sort(), refused };
+    return { views, waiting: waiting.sort(), invalid, conflict, keep, pending: [...pending].sort(), arriving: this.arriving(m, resolved, pending), refused };
+  }
+
+  /**
+   * The members of these meshes created within ARRIVAL_WINDOW_MS that have no key yet, or no subnet
+   * yet: machines created together with this one, whose keys and subnets come within seconds.
+   */
+  private arriving(m: Machine, meshes: ReadonlyArray<{ mesh: ResolvedMesh; obj: MeshNetwork }>, pending: ReadonlySet<string>): string[] {
+    if (!meshes.length) return [];
+    const ns = m.metadata.namespace ?? "default";
+    const now = this.d.clock.now();
+    const recent = (x: Machine | undefined) => {
+      const created = x?.metadata.creationTimestamp;
+      const t = created ? new Date(created).getTime() : NaN;
+      return Number.isFinite(t) && now - t < ARRIVAL_WINDOW_MS;
+    };
+    const out = new Set([...pending].filter((p) => recent(this.d.machines.get(`${ns}/${p}`))));
+    for (const { mesh, obj } of meshes) {
+      const allocated = new Set((obj.status?.allocations ?? []).map((a) => a.machine));
+      for (const x of this.d.machines.list(ns)) {
+        const n = x.metadata.name ?? "";
+        if (n !== m.metadata.name && !allocated.has(n) && !isDeleting(x) && recent(x) && isMember(mesh, x)) out.add(n);
+      }
+    }
+    return [...out].sort();
+  }
+
+  /**
+   * Before the first contact with a host that has nothing of ours yet: while machines created with
+   * it still lack a key or a subnet, wait (a second at a time, FIRST_CONTACT_SETTLE_MS at most) so
+   * that its first converge configures them all. Converging at once and again for each arrival cost
+   * a mesh created at once ~4 converges and ~10 round trips per host. The wait writes nothing; keys
+   * and subnets arriving requeue it sooner. Returns the requeue delay, or undefined to go on.
+   */
+  private settleFirstContact(m: Machine, key: string, snap: Snapshot): number | undefined {
+    if (this.converged.has(key) || (m.status?.networks?.length ?? 0) > 0 || snap.arriving.length === 0) {
+      this.settling.delete(key);
+      return undefined;
+    }
+    const now = this.d.clock.now();
+    const since = this.settling.get(key)?.since ?? now;
+    if (now - since >= FIRST_CONTACT_SETTLE_MS) return undefined;
+    this.settling.set(key, { since, next: now + SETTLE_POLL_MS });
+    this.d.log.debug("first contact waits for machines created with it", { machine: key, arriving: snap.arriving.length, pending: snap.pending.length });
+    return SETTLE_POLL_MS;
+  }
+
+  /**
+   * While a first contact waits, the events of every arriving key Secret and subnet requeue it:
+   * it looks again only once a poll period has passed (a map lookup, not a re-plan of the mesh).
+   */
+  private settleWaitLeft(key: string): number {
+    const s = this.settling.get(key);
+    return s ? s.next - this.d.clock.now() : 0;
   }
 
   /**

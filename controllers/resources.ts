@@ -33,20 +33,20 @@ export const hasFinalizer = (m: Machine): boolean => (m.metadata.finalizers ?? [
  * Returns false when the object changed meanwhile (the failed test is a 422, a conflict a 409):
  * the newer version is on its way through the informer and reconciles again.
  */
-export async function setFinalizers(kc: KubeConfig, m: Machine, finalizers: string[]): Promise<boolean> {
+/** The Machine as patched, or undefined when it changed or went meanwhile (its next event reconciles again). */
+export async function setFinalizers(kc: KubeConfig, m: Machine, finalizers: string[]): Promise<Machine | undefined> {
   const api = kc.makeApiClient(CustomObjectsApi);
   try {
-    await patchFinalizers(api, m, finalizers);
-    return true;
+    return await patchFinalizers(api, m, finalizers);
   } catch (err) {
     const code = (err as { code?: number }).code;
-    if (code === 409 || code === 422 || code === 404) return false;
+    if (code === 409 || code === 422 || code === 404) return undefined;
     throw new Error(`cannot update the finalizers of machine ${m.metadata.name}`, { cause: err });
   }
 }
 
-async function patchFinalizers(api: CustomObjectsApi, m: Machine, finalizers: string[]): Promise<void> {
-  await api.patchNamespacedCustomObject({
+async function patchFinalizers(api: CustomObjectsApi, m: Machine, finalizers: string[]): Promise<Machine> {
+  return (await api.patchNamespacedCustomObject({
     ...MACHINES,
     namespace: m.metadata.namespace ?? "default",
     name: m.metadata.name ?? "",
@@ -54,5 +54,5 @@ async function patchFinalizers(api: CustomObjectsApi, m: Machine, finalizers: st
       { op: "test", path: "/metadata/resourceVersion", value: m.metadata.resourceVersion },
       { op: "add", path: "/metadata/finalizers", value: finalizers },
     ],
-  });
+  })) as Machine;
 }

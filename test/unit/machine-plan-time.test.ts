@@ -48,6 +48,11 @@ test("a peer key published while the reconcile connects is in the first apply", 
   const peers = [...(host.host.wg.get("dm0")?.peers.keys() ?? [])];
   assert.deepEqual(peers, [wg.m1.publicKey], "m1 is a peer after one reconcile");
   assert.equal(host.counters.applies, 1, "one apply");
+  // Only the peer's handshake is missing: that first outcome is not written (quietFirstWait)…
+  assert.equal(h.statuses.filter((s) => s.status?.conditions?.length).length, 0, "no conditions written by the first reconcile");
+  // …the next look writes what it finds, without applying anything again.
+  await h.reconciler.reconcile("default/m0");
+  assert.equal(host.counters.applies, 1, "still one apply");
   const last = h.statuses.at(-1)!;
   const pc = last.status?.conditions?.find((c) => c.type === "PeersConnected");
   assert.doesNotMatch(pc?.message ?? "", /no WireGuard key yet/, JSON.stringify(pc));

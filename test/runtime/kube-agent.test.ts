@@ -1,0 +1,62 @@
+// reuseConnections (runtime/kube-agent.ts): API calls share kept-alive connections. Without it,
+// @kubernetes/client-node 1.x opened a TCP and TLS connection for every request. Counted at
+// https.Agent's createConnection, against the real embedded API server.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import https from "node:https";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { reuseConnections } from "../../runtime/kube-agent.js";
+import { startTestServer, type TestServer } from "./store.js";
+
+let server: TestServer;
+before(async () => {
+  server = await startTestServer();
+});
+after(() => server.dispose());
+
+/** Sockets opened while `work` runs. */
+async function socketsOpened(work: () => Promise<void>): Promise<number> {
+  let n = 0;
+  const proto = https.Agent.prototype as unknown as { createConnection: (...args: unknown[]) => unknown };
+  const original = proto.createConnection;
+  proto.createConnection = function (this: unknown, ...args: unknown[]) {
+    n++;
+    return original.apply(this, args);
+  };
+  try {
+    await work();
+  } finally {
+    proto.createConnection = original;
+  }
+  return n;
+}
+
+const rows: Array<{ name: string; reuse: boolean; atMost: number; atLeast: number }> = [
+  { name: "client-node as it comes: a connection per request", reuse: false, atMost: 20, atLeast: 20 },
+  { name: "reuseConnections: 20 requests in a row over one connection", reuse: true, atMost: 1, atLeast: 1 },
+];
+for (const row of rows) {
+  test(row.name, async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(server.handle.kubeconfigPath);
+    if (row.reuse) reuseConnections(kc);
+    const n = await socketsOpened(async () => {
+      for (let i = 0; i < 20; i++) {
+        // A new API client each time, as the controllers make them.
+        const list = await kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: "default" });
+        assert.ok(Array.isArray(list.items));
+      }
+    });
+    assert.ok(n >= row.atLeast && n <= row.atMost, `${n} sockets opened for 20 requests`);
+  });
+}
+
+test("a changed client certificate gets a new agent; the same one keeps its agent", () => {
+  const kc = reuseConnections(new KubeConfig());
+  const create = (kc as unknown as { createAgent: (c: unknown, o: Record<string, unknown>) => object }).createAgent;
+  const cluster = { server: "https://127.0.0.1:1", name: "c", skipTLSVerify: false };
+  const a = create(cluster, { cert: Buffer.from("one"), key: Buffer.from("k") });
+  assert.equal(create(cluster, { cert: Buffer.from("one"), key: Buffer.from("k") }), a);
+  assert.notEqual(create(cluster, { cert: Buffer.from("two"), key: Buffer.from("k") }), a);
+  assert.notEqual(create({ ...cluster, server: "https://127.0.0.1:2" }, { cert: Buffer.from("one"), key: Buffer.from("k") }), a);
+});
