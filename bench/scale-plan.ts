@@ -22,7 +22,7 @@ export function benchMesh(): MeshNetwork {
     apiVersion: "dockmesh.io/v1alpha1",
     kind: "MeshNetwork",
     metadata: { name: BENCH_MESH, namespace: BENCH_NAMESPACE },
-    spec: { cidr: "10.0.0.0/12", subnetPrefixLength: 24, interface: "dm0", dockerNetwork: "mesh" },
+    spec: { cidr: "10.0.0.0/12", subnetPrefixLength: 24, interface: "dm0", dockerNetwork: "mesh", ...(process.env.BENCH_DNS_OFF ? { dns: { enabled: false } } : {}) },
   };
 }
 

@@ -310,6 +310,7 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
         // no log
       }
     }
-    if (ok) rmSync(dir, { recursive: true, force: true });
+    if (ok && !process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
+    else if (ok) opts.progress(`kept ${dir}`);
   }
 }

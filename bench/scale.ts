@@ -67,6 +67,10 @@ function printPlanCurve(title: string, points: PlanPoint[]): void {
 function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number): void {
   const base = runs[0]!;
   console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${controllerNodeFlags().join(" ")}, heap growing ${HEAP_GROWING_PERCENT} %)`);
+  for (const r of runs) {
+    const t = r.ssh.total;
+    console.log(`N=${r.machines}: SSH round trips by kind: ${t.observes} observe, ${t.applies} apply (${t.steps} steps), ${t.readyChecks} Ready check, ${t.unknown} other (failed: ${t.failures}); ${t.sessions} sessions`);
+  }
   const rows = runs.map((r) => [
     String(r.machines),
     r.converged ? fmt(r.convergeMs / 1000, 1) : `> ${fmt(r.convergeMs / 1000, 0)} (not converged)`,

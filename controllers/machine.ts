@@ -90,8 +90,6 @@ interface Snapshot {
   keep: Set<string>;
   /** Peers without a published key yet. */
   pending: string[];
-  /** Members created moments ago still without a subnet or a key (settleFirstContact waits for them). */
-  arriving: string[];
   /** Networks recorded in status that are no longer wanted: torn down. */
   previous: PreviousNetwork[];
   /** Values refused where they were read (status, Secrets, spec), naming the field; left out of the plan. */
@@ -125,6 +123,8 @@ const peerState = (peers: readonly PeerReport[]): string =>
 
 /** A machine created this recently without a key or subnet yet is arriving (settleFirstContact). */
 const ARRIVAL_WINDOW_MS = 60_000;
+/** How long a namespace's arrivals are reused (settleFirstContact's looks are lookups). */
+const ARRIVALS_TTL_MS = 250;
 /** Longest wait of a first contact for arriving machines, and how often it looks again. */
 const FIRST_CONTACT_SETTLE_MS = 15_000;
 const SETTLE_POLL_MS = 1_000;
@@ -154,6 +154,8 @@ export class MachineReconciler {
   private readonly quieted = new Set<string>();
   /** key → when its first contact began waiting for machines created with it (settleFirstContact). */
   private readonly settling = new Map<string, { since: number; next: number }>();
+  /** Namespace → its meshes' arriving machines (arrivals), and when that was computed. */
+  private readonly arrivalsMemo = new Map<string, { at: number; meshes: Array<{ mesh: ResolvedMesh; names: Set<string> }> }>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
@@ -189,6 +191,8 @@ export class MachineReconciler {
     // Peers take the key from its Secret (never from status): status.publicKey is written with the
     // first outcome, not in a write of its own.
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
+    const settle = this.settleFirstContact(m, key);
+    if (settle !== undefined) return { requeueAfter: settle };
     let snap = this.snapshot(m, machineKey);
 
     const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
@@ -206,8 +210,6 @@ export class MachineReconciler {
       await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
-    const settle = this.settleFirstContact(m, key, snap);
-    if (settle !== undefined) return { requeueAfter: settle };
     const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
@@ -508,42 +510,54 @@ export class MachineReconciler {
       for (const x of members) if (!x.publicKey) pending.add(x.name);
       views.push({ mesh, members: members.filter((x) => x.publicKey), relayCandidates });
     }
-    return { views, waiting: waiting.sort(), invalid, conflict, keep, pending: [...pending].sort(), arriving: this.arriving(m, resolved, pending), refused };
+    return { views, waiting: waiting.sort(), invalid, conflict, keep, pending: [...pending].sort(), refused };
   }
 
   /**
-   * The members of these meshes created within ARRIVAL_WINDOW_MS that have no key yet, or no subnet
-   * yet: machines created together with this one, whose keys and subnets come within seconds.
+   * Per mesh of a namespace, the members created within ARRIVAL_WINDOW_MS that have no subnet or
+   * no key yet: machines created together, whose keys and subnets come within seconds. Computed
+   * once per ARRIVALS_TTL_MS for the namespace (a wait's look is then a lookup, not a re-plan).
    */
-  private arriving(m: Machine, meshes: ReadonlyArray<{ mesh: ResolvedMesh; obj: MeshNetwork }>, pending: ReadonlySet<string>): string[] {
-    if (!meshes.length) return [];
-    const ns = m.metadata.namespace ?? "default";
+  private arrivals(ns: string): Array<{ mesh: ResolvedMesh; names: Set<string> }> {
     const now = this.d.clock.now();
-    const recent = (x: Machine | undefined) => {
-      const created = x?.metadata.creationTimestamp;
+    const memo = this.arrivalsMemo.get(ns);
+    if (memo && now - memo.at < ARRIVALS_TTL_MS) return memo.meshes;
+    const recent = (x: Machine) => {
+      const created = x.metadata.creationTimestamp;
       const t = created ? new Date(created).getTime() : NaN;
       return Number.isFinite(t) && now - t < ARRIVAL_WINDOW_MS;
     };
-    const out = new Set([...pending].filter((p) => recent(this.d.machines.get(`${ns}/${p}`))));
-    for (const { mesh, obj } of meshes) {
+    const young = this.d.machines.list(ns).filter((x) => recent(x) && !isDeleting(x));
+    const meshes: Array<{ mesh: ResolvedMesh; names: Set<string> }> = [];
+    for (const obj of young.length ? this.d.meshes.list(ns) : []) {
+      const mesh = obj.metadata.deletionTimestamp ? undefined : resolveMesh(obj).mesh;
+      if (!mesh) continue;
       const allocated = new Set((obj.status?.allocations ?? []).map((a) => a.machine));
-      for (const x of this.d.machines.list(ns)) {
-        const n = x.metadata.name ?? "";
-        if (n !== m.metadata.name && !allocated.has(n) && !isDeleting(x) && recent(x) && isMember(mesh, x)) out.add(n);
-      }
+      const names = new Set(
+        young
+          .filter((x) => isMember(mesh, x))
+          .map((x) => ({ x, name: x.metadata.name ?? "" }))
+          .filter(({ x, name }) => !allocated.has(name) || !publicKeyFromSecret(this.secret(ns, keySecretName(name)), x))
+          .map(({ name }) => name),
+      );
+      if (names.size) meshes.push({ mesh, names });
     }
-    return [...out].sort();
+    if (this.arrivalsMemo.size > 1_000) this.arrivalsMemo.clear();
+    this.arrivalsMemo.set(ns, { at: now, meshes });
+    return meshes;
   }
 
   /**
    * Before the first contact with a host that has nothing of ours yet: while machines created with
-   * it still lack a key or a subnet, wait (a second at a time, FIRST_CONTACT_SETTLE_MS at most) so
-   * that its first converge configures them all. Converging at once and again for each arrival cost
-   * a mesh created at once ~4 converges and ~10 round trips per host. The wait writes nothing; keys
-   * and subnets arriving requeue it sooner. Returns the requeue delay, or undefined to go on.
+   * it (in one of its meshes) still lack a key or a subnet, wait (a second at a time,
+   * FIRST_CONTACT_SETTLE_MS at most) so that its first converge configures them all. Converging at
+   * once and again for each arrival cost a mesh created at once ~4 converges and ~10 round trips
+   * per host. The wait writes nothing. Returns the requeue delay, or undefined to go on.
    */
-  private settleFirstContact(m: Machine, key: string, snap: Snapshot): number | undefined {
-    if (this.converged.has(key) || (m.status?.networks?.length ?? 0) > 0 || snap.arriving.length === 0) {
+  private settleFirstContact(m: Machine, key: string): number | undefined {
+    // Its own key is there by now: it is among them only while its own subnet is not.
+    const waitFor = () => this.arrivals(m.metadata.namespace ?? "default").some((a) => isMember(a.mesh, m));
+    if (this.converged.has(key) || (m.status?.networks?.length ?? 0) > 0 || !waitFor()) {
       this.settling.delete(key);
       return undefined;
     }
@@ -551,13 +565,12 @@ export class MachineReconciler {
     const since = this.settling.get(key)?.since ?? now;
     if (now - since >= FIRST_CONTACT_SETTLE_MS) return undefined;
     this.settling.set(key, { since, next: now + SETTLE_POLL_MS });
-    this.d.log.debug("first contact waits for machines created with it", { machine: key, arriving: snap.arriving.length, pending: snap.pending.length });
     return SETTLE_POLL_MS;
   }
 
   /**
    * While a first contact waits, the events of every arriving key Secret and subnet requeue it:
-   * it looks again only once a poll period has passed (a map lookup, not a re-plan of the mesh).
+   * it looks again only once a poll period has passed.
    */
   private settleWaitLeft(key: string): number {
     const s = this.settling.get(key);
