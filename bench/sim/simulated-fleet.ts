@@ -278,7 +278,7 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
       c.steps += run.completed;
       r = run;
     } else {
-      c.unknown++; if (process.env.SIM_DEBUG) console.error("SIMUNK", JSON.stringify(command.slice(0, 80)));
+      c.unknown++;
       r = { code: 127, stdout: "", stderr: `simulated host ${entry.name}: not a dockmesh script, not run: ${command.slice(0, 60)}\n` };
     }
     if (r.code !== 0) c.failures++;
