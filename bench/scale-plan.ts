@@ -16,13 +16,16 @@ export const machineName = (i: number): string => `m${String(i).padStart(4, "0")
 /** A public endpoint in 198.18.0.0/15 (RFC 2544, benchmarking): never contacted, hosts are simulated. */
 export const benchEndpoint = (i: number): string => `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}:51820`;
 
-/** The benchmark's MeshNetwork: a /12 pool of /24 subnets (4,096 machines). */
-export function benchMesh(): MeshNetwork {
+/**
+ * The benchmark's MeshNetwork: a /12 pool of /24 subnets (4,096 machines); `dns` sets
+ * spec.dns.enabled (absent: the product's default, on).
+ */
+export function benchMesh(opts: { dns?: boolean } = {}): MeshNetwork {
   return {
     apiVersion: "dockmesh.io/v1alpha1",
     kind: "MeshNetwork",
     metadata: { name: BENCH_MESH, namespace: BENCH_NAMESPACE },
-    spec: { cidr: "10.0.0.0/12", subnetPrefixLength: 24, interface: "dm0", dockerNetwork: "mesh", ...(process.env.BENCH_DNS_OFF ? { dns: { enabled: false } } : {}) },
+    spec: { cidr: "10.0.0.0/12", subnetPrefixLength: 24, interface: "dm0", dockerNetwork: "mesh", ...(opts.dns !== undefined ? { dns: { enabled: opts.dns } } : {}) },
   };
 }
 

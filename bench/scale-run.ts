@@ -1,7 +1,8 @@
 // One run of the scale benchmark: the embedded store (in this process), N simulated hosts (in
 // this process, SimulatedHostFleet), and `dockmesh controller` (a child process); one
-// MeshNetwork with N Machines. Measures time until every Machine is Ready, the controller's
-// RSS, API writes and SSH round trips, then a steady-state window of whole resync periods.
+// MeshNetwork with N Machines, mesh DNS on or off. Measures time until every Machine is Ready
+// (and, with DNS on, DNSReady), the controller's RSS, API writes and SSH round trips, then a
+// steady-state window of whole resync periods.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -25,6 +26,8 @@ export interface ScaleRunOptions {
   /** Added to every simulated host's answer. */
   latencyMs: number;
   concurrency: number;
+  /** spec.dns.enabled of the MeshNetwork (the product's default is on). */
+  dns: boolean;
   progress: (line: string) => void;
 }
 
@@ -39,10 +42,12 @@ export interface WriteCounts {
 export interface SteadyState {
   windowMs: number;
   periods: number;
-  /** Round trips of resyncs (observe, apply), the Ready checks apart. */
+  /** Round trips of resyncs (observe, apply), the Ready checks and mesh DNS's commands apart. */
   roundTripsPerHostPerResync: number;
   /** Ready checks (hosts/liveness.ts) per host, between resyncs. */
   readyChecksPerHostPerResync: number;
+  /** Mesh DNS's commands per host (its own loop: event stream, looks, writes; controllers/dns.ts). */
+  dnsCommandsPerHostPerResync: number;
   sessionsPerHostPerResync: number;
   /** Round trips per SSH session (one session per reconcile that contacts the host). */
   roundTripsPerSession: number;
@@ -55,8 +60,12 @@ export interface SteadyState {
 
 export interface ScaleRunResult {
   machines: number;
+  dns: boolean;
   converged: boolean;
+  /** Until every Machine was Ready. */
   convergeMs: number;
+  /** With DNS on: Machines whose DNSReady was True at the end, and when the last became so (undefined: not all did). */
+  dnsReady?: { machines: number; ms: number | undefined };
   /** Controller process. */
   peakRssBytes: number;
   rssAfterBytes: number;
@@ -68,6 +77,9 @@ export interface ScaleRunResult {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Mesh DNS's commands among a host's counters. */
+export const dnsCommands = (c: SimulatedHostCounters): number => c.dnsStreams + c.dnsInspects + c.dnsWrites;
 const SSH_SECRET = "sim-ssh";
 
 /** GET on the store with its token and CA; JSON, or a Table with `table`. */
@@ -135,14 +147,14 @@ class WriteWatch {
   }
 }
 
-async function createAll(kc: KubeConfig, fleet: SimulatedHostFleet, clientKey: string, n: number): Promise<void> {
+async function createAll(kc: KubeConfig, fleet: SimulatedHostFleet, clientKey: string, n: number, dns: boolean): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   await core.createNamespacedSecret({
     namespace: BENCH_NAMESPACE,
     body: { apiVersion: "v1", kind: "Secret", metadata: { name: SSH_SECRET }, data: { "ssh-privatekey": Buffer.from(clientKey).toString("base64") } },
   });
-  const mesh: MeshNetwork = benchMesh();
+  const mesh: MeshNetwork = benchMesh({ dns });
   await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "meshnetworks", namespace: BENCH_NAMESPACE, body: mesh });
   let next = 0;
   const worker = async () => {
@@ -183,6 +195,12 @@ async function readyMachines(store: StoreHandle): Promise<number> {
   return t.rows.filter((r) => r.cells[col] === "True").length;
 }
 
+/** Machines whose DNSReady condition is True. */
+async function dnsReadyMachines(store: StoreHandle): Promise<number> {
+  const list = (await storeGet(store, `/apis/${GROUP}/${VERSION}/namespaces/${BENCH_NAMESPACE}/machines`)) as { items: Machine[] };
+  return list.items.filter((m) => m.status?.conditions?.some((c) => c.type === "DNSReady" && c.status === "True")).length;
+}
+
 const fmtPeriods = (p: number) => p.toFixed(2);
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
 
@@ -221,26 +239,38 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
     writes = await WriteWatch.start(kc, rv0);
     const cpu0 = c.stats().cpuMs;
     const started = performance.now();
-    await createAll(kc, f, clientKey.privateKey, n);
+    await createAll(kc, f, clientKey.privateKey, n, opts.dns);
     const ownWrites = n + 2;
-    opts.progress(`N=${n}: created 1 MeshNetwork, ${n} Machines and the SSH Secret in ${((performance.now() - started) / 1000).toFixed(1)} s; waiting for every Machine to be Ready`);
+    opts.progress(
+      `N=${n}: created 1 MeshNetwork (DNS ${opts.dns ? "on" : "off"}), ${n} Machines and the SSH Secret in ${((performance.now() - started) / 1000).toFixed(1)} s; waiting for every Machine to be Ready${opts.dns ? " and DNSReady" : ""}`,
+    );
 
     let converged = false;
+    let convergeMs = 0;
+    let dnsReady = 0;
+    let dnsReadyMs: number | undefined;
     let lastReport = performance.now();
     for (let i = 0; i < 100_000 && performance.now() - started < opts.convergeTimeoutMs; i++) {
       await sleep(n >= 500 ? 1000 : 250);
       const r = await meshReadiness(s);
-      if (r.total === n && r.ready === n && (await readyMachines(s)) === n) {
+      if (!converged && r.total === n && r.ready === n && (await readyMachines(s)) === n) {
         converged = true;
-        break;
+        convergeMs = performance.now() - started;
       }
+      if (opts.dns) {
+        dnsReady = await dnsReadyMachines(s);
+        if (dnsReady === n) dnsReadyMs = performance.now() - started;
+      }
+      if (converged && (!opts.dns || dnsReadyMs !== undefined)) break;
       if (performance.now() - lastReport >= 10_000) {
         lastReport = performance.now();
         const st = c.stats();
-        opts.progress(`  ${((performance.now() - started) / 1000).toFixed(0)} s: ${r.ready}/${n} Ready (per the MeshNetwork); controller RSS ${mb(st.rss)} (peak ${mb(st.peakRss)}), CPU ${(st.cpuMs / 1000).toFixed(0)} s; API writes ${(await currentRv(s)) - rv0 - ownWrites}; SSH round trips ${f.totals().roundTrips}`);
+        opts.progress(
+          `  ${((performance.now() - started) / 1000).toFixed(0)} s: ${r.ready}/${n} Ready (per the MeshNetwork)${opts.dns ? `, ${dnsReady}/${n} DNSReady` : ""}; controller RSS ${mb(st.rss)} (peak ${mb(st.peakRss)}), CPU ${(st.cpuMs / 1000).toFixed(0)} s; API writes ${(await currentRv(s)) - rv0 - ownWrites}; SSH round trips ${f.totals().roundTrips}`,
+        );
       }
     }
-    const convergeMs = performance.now() - started;
+    if (!converged) convergeMs = performance.now() - started;
     const rv1 = await currentRv(s);
     const st1: ProcStats = c.stats();
     const totals = f.totals();
@@ -249,8 +279,10 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
     const total = rv1 - rv0 - ownWrites;
     const result: ScaleRunResult = {
       machines: n,
+      dns: opts.dns,
       converged,
       convergeMs,
+      ...(opts.dns ? { dnsReady: { machines: dnsReady, ms: dnsReadyMs } } : {}),
       peakRssBytes: st1.peakRss,
       rssAfterBytes: st1.rss,
       cpuMsToConverge: st1.cpuMs - cpu0,
@@ -263,6 +295,7 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
         ? `N=${n}: all ${n} Machines Ready after ${(convergeMs / 1000).toFixed(1)} s`
         : `N=${n}: NOT converged within ${(opts.convergeTimeoutMs / 1000).toFixed(0)} s (${(await meshReadiness(s)).ready}/${n} Ready)`,
     );
+    if (opts.dns) opts.progress(dnsReadyMs !== undefined ? `N=${n}: all ${n} Machines DNSReady after ${(dnsReadyMs / 1000).toFixed(1)} s` : `N=${n}: ${dnsReady}/${n} Machines DNSReady at the end`);
 
     if (converged && opts.steadyPeriods > 0) {
       // Let requeues of the last reconciles run out, then measure whole resync periods.
@@ -273,15 +306,22 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
       await sleep(opts.resyncMs * opts.steadyPeriods);
       const b = { rv: await currentRv(s), fleet: f.totals(), cpu: c.stats().cpuMs, rec: metricSum(await c.metrics(), "dockmesh_reconcile_total", { kind: "Machine" }), t: performance.now() };
       const periods = (b.t - a.t) / opts.resyncMs;
-      const perHostWindow = f.hosts.map((h) => h.counters.roundTrips - h.counters.readyChecks - ((hostsBefore.get(h.name)?.roundTrips ?? 0) - (hostsBefore.get(h.name)?.readyChecks ?? 0)));
+      // Resync round trips: the Ready checks and mesh DNS's commands (their own loops) apart.
+      const resyncTrips = (x: SimulatedHostCounters | undefined) => (x ? x.roundTrips - x.readyChecks - dnsCommands(x) : 0);
+      const perHostWindow = f.hosts.map((h) => resyncTrips(h.counters) - resyncTrips(hostsBefore.get(h.name)));
       const histogram = new Map<number, number>();
       for (const x of perHostWindow) histogram.set(x, (histogram.get(x) ?? 0) + 1);
       opts.progress(`N=${n}: round trips per host in ${fmtPeriods(periods)} resync periods: ${[...histogram].sort((x, y) => x[0] - y[0]).map(([rt, hosts]) => `${rt} on ${hosts} host(s)`).join(", ")}`);
+      if (opts.dns) {
+        const d = (k: "dnsStreams" | "dnsInspects" | "dnsWrites" | "dnsNoResolver") => b.fleet[k] - a.fleet[k];
+        opts.progress(`N=${n}: mesh DNS's commands in the window (apart from those): ${d("dnsStreams")} stream, ${d("dnsInspects")} inspect, ${d("dnsWrites")} write (${d("dnsNoResolver")} "no resolver yet")`);
+      }
       result.steady = {
         windowMs: b.t - a.t,
         periods,
-        roundTripsPerHostPerResync: (b.fleet.roundTrips - b.fleet.readyChecks - (a.fleet.roundTrips - a.fleet.readyChecks)) / n / periods,
+        roundTripsPerHostPerResync: (resyncTrips(b.fleet) - resyncTrips(a.fleet)) / n / periods,
         readyChecksPerHostPerResync: (b.fleet.readyChecks - a.fleet.readyChecks) / n / periods,
+        dnsCommandsPerHostPerResync: (dnsCommands(b.fleet) - dnsCommands(a.fleet)) / n / periods,
         sessionsPerHostPerResync: (b.fleet.sessions - a.fleet.sessions) / n / periods,
         roundTripsPerSession: (b.fleet.roundTrips - a.fleet.roundTrips) / Math.max(1, b.fleet.sessions - a.fleet.sessions),
         maxRoundTripsPerHostPerResync: Math.max(...perHostWindow) / periods,

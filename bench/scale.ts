@@ -2,18 +2,20 @@
 //
 //   node dist/bench/scale.js [--sizes 10,100,1000] [--plan-sizes 10,100,1000,2000]
 //     [--resync-period 20s] [--steady-periods 3] [--latency-ms 0] [--concurrency 8]
-//     [--timeout 30m] [--no-plan] [--no-controller]
+//     [--timeout 30m] [--no-plan] [--no-controller] [--dns on|off]
 //
 // For each size: the embedded store, a SimulatedHostFleet (one simulated host per Machine,
 // behind an in-process ssh2 server on loopback) and `dockmesh controller` as a child process;
-// one MeshNetwork, N public Machines. Prints time until every Machine is Ready, the controller's
-// peak RSS, API writes and SSH round trips, then the steady state per resync period; and the
+// one MeshNetwork, N public Machines, mesh DNS on (the product's default; the simulated hosts are
+// Debian 12 with dnsmasq-base) or off. Prints time until every Machine is Ready (and DNSReady),
+// the controller's peak RSS, API writes and SSH round trips by kind, then the steady state per
+// resync period; and the
 // pure planner's time for the whole mesh at each plan size with the growth exponent.
 // Ratios are against the smallest size measured in the same run. Nothing leaves loopback.
 import { parseArgs } from "node:util";
 import { parseDuration } from "../cli/controller.js";
 import { exponent, planTime, type PlanPoint } from "./scale-plan.js";
-import { runScale, type ScaleRunResult } from "./scale-run.js";
+import { dnsCommands, runScale, type ScaleRunResult } from "./scale-run.js";
 import { HEAP_GROWING_PERCENT } from "../runtime/heap.js";
 import { controllerNodeFlags } from "./scale-proc.js";
 
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     timeout: { type: "string" },
     "no-plan": { type: "boolean", default: false },
     "no-controller": { type: "boolean", default: false },
+    dns: { type: "string", default: "on" },
   },
 });
 
@@ -69,12 +72,18 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
   console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${controllerNodeFlags().join(" ")}, heap growing ${HEAP_GROWING_PERCENT} %)`);
   for (const r of runs) {
     const t = r.ssh.total;
-    console.log(`N=${r.machines}: SSH round trips by kind: ${t.observes} observe, ${t.applies} apply (${t.steps} steps), ${t.readyChecks} Ready check, ${t.unknown} other (failed: ${t.failures}); ${t.sessions} sessions`);
+    const per = (x: number) => fmt(x / r.machines, 1);
+    console.log(
+      `N=${r.machines}: SSH round trips by kind (DNS ${r.dns ? "on" : "off"}, until converged): ${t.observes} observe, ${t.applies} apply (${t.steps} steps), ${t.readyChecks} Ready check, ` +
+        `${t.dnsStreams} DNS stream, ${t.dnsInspects} DNS inspect, ${t.dnsWrites} DNS write (${t.dnsNoResolver} "no resolver yet"), ${t.unknown} other (failed: ${t.failures}); ${t.sessions} sessions; ` +
+        `per machine ${per(t.observes)} observe, ${per(t.applies)} apply, ${per(t.readyChecks)} Ready check, ${per(dnsCommands(t))} DNS`,
+    );
   }
   const rows = runs.map((r) => [
     String(r.machines),
     r.converged ? fmt(r.convergeMs / 1000, 1) : `> ${fmt(r.convergeMs / 1000, 0)} (not converged)`,
     ratio(r.convergeMs, base.convergeMs),
+    !r.dnsReady ? "off" : r.dnsReady.ms !== undefined ? fmt(r.dnsReady.ms / 1000, 1) : `${r.dnsReady.machines}/${r.machines} at the end`,
     mb(r.peakRssBytes),
     fmt(r.cpuMsToConverge / 1000, 1),
     String(r.writes.total),
@@ -86,7 +95,7 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
   ]);
   console.log(
     table(
-      ["machines", "converge s", "vs first", "controller peak RSS", "controller CPU s", "API writes", "writes/machine", "Machine / MeshNetwork / Secret / Event writes", "SSH round trips", "per host mean / max", "Machine reconciles"],
+      ["machines", "converge s", "vs first", "DNSReady s", "controller peak RSS", "controller CPU s", "API writes", "writes/machine", "Machine / MeshNetwork / Secret / Event writes", "SSH round trips", "per host mean / max", "Machine reconciles"],
       rows,
     ),
   );
@@ -95,13 +104,14 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     console.log("\nSteady state (after convergence), per resync period");
     console.log(
       table(
-        ["machines", "window (periods)", "SSH round trips per host (max)", "SSH sessions per host", "round trips per session", "API writes", "controller CPU ms", "CPU ms per host", "reconciles"],
+        ["machines", "window (periods)", "SSH round trips per host (max)", "DNS commands per host", "SSH sessions per host", "round trips per session", "API writes", "controller CPU ms", "CPU ms per host", "reconciles"],
         steady.map((r) => {
           const s = r.steady!;
           return [
             String(r.machines),
             fmt(s.periods, 2),
             `${fmt(s.roundTripsPerHostPerResync, 2)} (${fmt(s.maxRoundTripsPerHostPerResync, 2)})`,
+            fmt(s.dnsCommandsPerHostPerResync, 2),
             fmt(s.sessionsPerHostPerResync, 2),
             fmt(s.roundTripsPerSession, 2),
             fmt(s.writesPerResync, 1),
@@ -119,7 +129,9 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     const checks = [
       `RSS ≤ 150 MB: ${r.peakRssBytes <= 150 * 2 ** 20 ? "met" : "MISSED"} (${mb(r.peakRssBytes)})`,
       `converged: ${r.converged ? "yes" : "NO"}`,
-      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)}; Ready checks apart: ${fmt(s.readyChecksPerHostPerResync, 2)} per host)`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
+      ...(r.dnsReady ? [`DNSReady: ${r.dnsReady.ms !== undefined ? "all" : `${r.dnsReady.machines}/${r.machines} (NOT all)`}`] : []),
+      `unknown commands = 0: ${r.ssh.total.unknown === 0 ? "met" : "MISSED"} (${r.ssh.total.unknown}); failed commands: ${r.ssh.total.failures}`,
+      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)}; Ready checks apart: ${fmt(s.readyChecksPerHostPerResync, 2)} per host, mesh DNS's commands apart: ${fmt(s.dnsCommandsPerHostPerResync, 2)} per host)`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
     ];
     console.log(`  N=${r.machines}: ${checks.join("; ")}`);
   }
@@ -130,6 +142,8 @@ async function main(): Promise<void> {
   const steadyPeriods = Number(values["steady-periods"]);
   const latencyMs = Number(values["latency-ms"]);
   const concurrency = Number(values.concurrency);
+  if (values.dns !== "on" && values.dns !== "off") throw new Error(`--dns: on or off, got ${values.dns}`);
+  const dns = values.dns === "on";
   console.log(`dockmesh scale benchmark — SIMULATED hosts (SimulatedHostFleet: in-process ssh2 server on loopback, in-memory host state); ${new Date().toISOString()}, Node ${process.version}`);
 
   if (!values["no-plan"]) {
@@ -143,7 +157,7 @@ async function main(): Promise<void> {
     const runs: ScaleRunResult[] = [];
     for (const n of sizesOf(values.sizes ?? "", "--sizes")) {
       const timeoutMs = values.timeout ? parseDuration(values.timeout, "--timeout") : Math.max(120_000, n * 1_800);
-      runs.push(await runScale({ machines: n, resyncMs, steadyPeriods, convergeTimeoutMs: timeoutMs, latencyMs, concurrency, progress: (l) => console.log(l) }));
+      runs.push(await runScale({ machines: n, resyncMs, steadyPeriods, convergeTimeoutMs: timeoutMs, latencyMs, concurrency, dns, progress: (l) => console.log(l) }));
     }
     printRuns(runs, resyncMs, latencyMs);
   }

@@ -4,6 +4,8 @@
 // failing call ends the run with its exit code, after the `@@step` markers of the steps reached.
 import type { SimulatedHost, CommandResult } from "./simulated-host.js";
 import { parseApplyBody, type ScriptCall } from "./simulated-shell.js";
+import { daemonReload, dnsClean, dnsDisable, dnsDown, dnsEnable, dnsUp, resolvedReload } from "./simulated-resolver.js";
+import { INTERFACE_NAME } from "../../api/formats.js";
 
 export interface ApplyRun {
   code: number;
@@ -75,7 +77,22 @@ export function runCall(host: SimulatedHost, call: ScriptCall, stdin: () => stri
       host.enabled.delete(a[0]!);
       return OK;
     case "daemon_reload":
-      return OK;
+      return daemonReload(host);
+    // Mesh DNS's resolver (bench/sim/simulated-resolver.ts); the interface names its paths.
+    case "dns_up":
+    case "dns_down":
+    case "dns_enable":
+    case "dns_disable":
+    case "dns_clean": {
+      const bad = need(1);
+      if (bad) return bad;
+      // The script would build paths from anything; the simulation takes only what the planner sends.
+      if (!INTERFACE_NAME.test(a[0]!)) return { code: 2, stderr: `${call.op}: not an interface name: ${a[0]!.slice(0, 40)}\n` };
+      const op = { dns_up: dnsUp, dns_down: dnsDown, dns_enable: dnsEnable, dns_disable: dnsDisable, dns_clean: dnsClean }[call.op];
+      return op(host, a[0]!);
+    }
+    case "resolved_reload":
+      return resolvedReload();
     default:
       return { code: 127, stderr: `sh: 1: ${call.op}: not found\n` };
   }

@@ -2,20 +2,26 @@
 // benchmarks. Each host listens on its own loopback address (127.1.x.y, a port the kernel
 // picks); accepted sockets are handed to the one ssh2 Server (injectSocket), which tells them
 // apart by the client's address and port. The controller connects as it would to real hosts
-// (key authentication, host key recorded on first contact) and runs its two scripts: the
-// observe script (recognised by its text) answered from the host's state, and apply scripts
-// (prelude + steps) applied to it. Any other command exits 127. Nothing leaves loopback.
+// (key authentication, host key recorded on first contact) and runs its scripts, each recognised
+// by its text: the observe script and the Ready check answered from the host's state, apply
+// scripts (prelude + steps) applied to it, and mesh DNS's three (bench/sim/simulated-dns.ts): the
+// Docker event stream (kept open until the client closes it), the look at the containers and the
+// records write. Any other command exits 127. Nothing leaves loopback.
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import type { Connection, ServerChannel } from "ssh2";
 import { OBSERVE_SCRIPT } from "../../hosts/observe.js";
 import { LIVENESS_SCRIPT } from "../../hosts/liveness.js";
 import { SCRIPT_PRELUDE } from "../../hosts/steps.js";
+import { EVENTS_SCRIPT, EVENT_FILTERS } from "../../hosts/docker-events.js";
+import { INSPECT_SCRIPT } from "../../hosts/dns-inspect.js";
+import { WRITE_RECORDS_SCRIPT } from "../../hosts/dns-write.js";
 import { generateEd25519 } from "../../lab/keys.js";
-import { SimulatedHost, type SimulatedPeer, type WireGuardKeyListener } from "./simulated-host.js";
+import { SimulatedHost, type SimulatedHostOptions, type SimulatedPeer, type WireGuardKeyListener } from "./simulated-host.js";
 import { renderLiveness, renderObservation, type PeerDirectory } from "./simulated-observe.js";
 import { runApplyScript } from "./simulated-apply.js";
 import { parseExecCommand } from "./simulated-shell.js";
+import { eventLine, readyLine, renderInspect, runWriteRecords } from "./simulated-dns.js";
 
 const { Server, utils } = ssh2;
 
@@ -31,9 +37,20 @@ export interface SimulatedHostCounters {
   applies: number;
   /** Steps applied (completed calls of the apply script). */
   steps: number;
-  /** Commands that exited non-zero. */
+  /** Mesh DNS: Docker event streams started (hosts/docker-events.ts), … */
+  dnsStreams: number;
+  /** …looks at the containers (hosts/dns-inspect.ts), … */
+  dnsInspects: number;
+  /** …and records writes (hosts/dns-write.ts), … */
+  dnsWrites: number;
+  /** …of which answered NO_RESOLVER_EXIT: the resolver not configured yet, the controller retries later. */
+  dnsNoResolver: number;
+  /**
+   * Commands that exited non-zero, except a records write's NO_RESOLVER_EXIT (the script's "not
+   * yet", counted apart) and an event stream ended by the client (that is how the client stops it).
+   */
   failures: number;
-  /** Commands that were neither the observe script nor an apply script (exit 127). */
+  /** Commands that were none of dockmesh's scripts (exit 127). */
   unknown: number;
 }
 
@@ -51,6 +68,8 @@ export interface SimulatedHostEntry {
 export interface SimulatedHostFleetOptions {
   /** Host names, one simulated host each. */
   names: readonly string[];
+  /** What every host is like beyond its name and uplink (dnsmasq, systemd, resolv.conf; simulated-host.ts). */
+  host?: Omit<SimulatedHostOptions, "name" | "uplinkAddress" | "keys">;
   /** authorized_keys line of the one client key accepted ("ssh-ed25519 AAAA…"). */
   authorizedKey: string;
   /** Added before every answer, to stand in for network and script time (default 0). */
@@ -61,7 +80,20 @@ export interface SimulatedHostFleetOptions {
   nowS?: () => number;
 }
 
-const zero = (): SimulatedHostCounters => ({ sessions: 0, roundTrips: 0, observes: 0, readyChecks: 0, applies: 0, steps: 0, failures: 0, unknown: 0 });
+const zero = (): SimulatedHostCounters => ({
+  sessions: 0,
+  roundTrips: 0,
+  observes: 0,
+  readyChecks: 0,
+  applies: 0,
+  steps: 0,
+  dnsStreams: 0,
+  dnsInspects: 0,
+  dnsWrites: 0,
+  dnsNoResolver: 0,
+  failures: 0,
+  unknown: 0,
+});
 
 /** The loopback address of host number i (0-based): 127.1.0.1 … 127.1.0.250, 127.1.1.1 … */
 export function simulatedAddress(i: number, prefix = "127.1"): string {
@@ -81,6 +113,8 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
   /** Sockets from a client address:port already pending (a different destination): injected after. */
   private readonly waiting = new Map<string, Array<{ socket: Socket; entry: SimulatedHostEntry }>>();
   private readonly connections = new Set<Socket>();
+  /** Each host's open connections: closed at once when it goes down. */
+  private readonly connectionsOf = new Map<SimulatedHostEntry, Set<Socket>>();
   private readonly latencyMs: number;
   private readonly nowS: () => number;
   private readonly authorized: ReturnType<typeof parsePublicKey>;
@@ -152,8 +186,20 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
 
   private async listen(i: number, name: string): Promise<void> {
     const address = simulatedAddress(i, this.opts.addressPrefix);
-    const host = new SimulatedHost({ name, uplinkAddress: `192.0.2.${(i % 250) + 2}`, keys: this });
+    const host = new SimulatedHost({ ...this.opts.host, name, uplinkAddress: `192.0.2.${(i % 250) + 2}`, keys: this });
     const entry: SimulatedHostEntry = { name, host, sshHost: address, sshPort: 0, counters: zero() };
+    const sockets = new Set<Socket>();
+    this.connectionsOf.set(entry, sockets);
+    // Going down drops the host's open connections too (mesh DNS's event stream among them).
+    let down = false;
+    Object.defineProperty(entry, "down", {
+      enumerable: true,
+      get: () => down,
+      set: (v: boolean | undefined) => {
+        down = v === true;
+        if (down) for (const s of sockets) s.destroy();
+      },
+    });
     const srv = createServer((socket) => this.accept(socket, entry));
     srv.on("error", () => {});
     await new Promise<void>((resolve, reject) => {
@@ -176,7 +222,12 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
       return;
     }
     this.connections.add(socket);
-    socket.once("close", () => this.connections.delete(socket));
+    const mine = this.connectionsOf.get(entry);
+    mine?.add(socket);
+    socket.once("close", () => {
+      this.connections.delete(socket);
+      mine?.delete(socket);
+    });
     socket.on("error", () => {});
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.once("close", () => {
@@ -237,12 +288,16 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
   }
 
   private exec(entry: SimulatedHostEntry, stream: ServerChannel, command: string): void {
+    if (parseExecCommand(command)?.script === EVENTS_SCRIPT) {
+      this.events(entry, stream);
+      return;
+    }
     const input: Buffer[] = [];
     let answered = false;
     const answer = () => {
       if (answered) return;
       answered = true;
-      const r = this.run(entry, command, Buffer.concat(input).toString("utf8"));
+      const r = this.run(entry, command, Buffer.concat(input));
       const send = () => {
         // The client may have closed the channel first (mesh DNS's event stream, stopped).
         if (stream.destroyed || stream.writableEnded) return;
@@ -260,12 +315,51 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
     stream.stderr.on("error", () => {});
   }
 
-  /** One command on one host: the observe script, an apply script, or unknown (127). */
-  private run(entry: SimulatedHostEntry, command: string, stdin: string): { code: number; stdout: string; stderr: string } {
+  /**
+   * EVENTS_SCRIPT: the ready marker with the host's clock, then a line per Docker event of the
+   * host (simulated containers: SimulatedHost.runContainer), until the client closes the channel
+   * or its input (the script then kills `docker events` and exits with its status, 143).
+   */
+  private events(entry: SimulatedHostEntry, stream: ServerChannel): void {
+    const c = entry.counters;
+    c.roundTrips++;
+    c.dnsStreams++;
+    let off: (() => void) | undefined;
+    let ended = false;
+    const open = () => !ended && !stream.destroyed && !stream.writableEnded;
+    const stop = () => {
+      ended = true;
+      off?.();
+    };
+    const begin = () => {
+      if (!open()) return;
+      stream.write(readyLine(this.nowS()));
+      off = entry.host.onDockerEvent((type, action) => {
+        if (open() && (EVENT_FILTERS[type] as readonly string[]).includes(action)) stream.write(eventLine(type, action));
+      });
+    };
+    if (this.latencyMs > 0) setTimeout(begin, this.latencyMs);
+    else begin();
+    stream.on("end", () => {
+      if (open()) {
+        stream.exit(143);
+        stream.end();
+      }
+      stop();
+    });
+    stream.on("close", stop);
+    stream.on("error", () => {});
+    stream.stderr.on("error", () => {});
+  }
+
+  /** One command on one host: one of dockmesh's scripts, or unknown (127). */
+  private run(entry: SimulatedHostEntry, command: string, input: Buffer): { code: number; stdout: string; stderr: string } {
     const c = entry.counters;
     c.roundTrips++;
     const parsed = parseExecCommand(command);
+    const stdin = input.toString("utf8");
     let r: { code: number; stdout: string; stderr: string };
+    let expected = false;
     if (parsed?.script === OBSERVE_SCRIPT) {
       c.observes++;
       r = { code: 0, stdout: renderObservation(entry.host, parsed.args, stdin, this.nowS(), this), stderr: "" };
@@ -277,11 +371,21 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
       const run = runApplyScript(entry.host, parsed.script.slice(SCRIPT_PRELUDE.length), stdin);
       c.steps += run.completed;
       r = run;
+    } else if (parsed?.script === INSPECT_SCRIPT) {
+      c.dnsInspects++;
+      const run = renderInspect(entry.host, parsed.args);
+      r = { code: run.code, stdout: run.stdout ?? "", stderr: run.stderr ?? "" };
+    } else if (parsed?.script === WRITE_RECORDS_SCRIPT) {
+      c.dnsWrites++;
+      const run = runWriteRecords(entry.host, parsed.args, input);
+      if (run.noResolver) c.dnsNoResolver++;
+      expected = run.noResolver && run.code !== 0;
+      r = { code: run.code, stdout: run.stdout ?? "", stderr: run.stderr ?? "" };
     } else {
       c.unknown++;
       r = { code: 127, stdout: "", stderr: `simulated host ${entry.name}: not a dockmesh script, not run: ${command.slice(0, 60)}\n` };
     }
-    if (r.code !== 0) c.failures++;
+    if (r.code !== 0 && !expected) c.failures++;
     return r;
   }
 }

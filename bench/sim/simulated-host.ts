@@ -1,7 +1,8 @@
 // One simulated Docker host: the state dockmesh reads and changes (links, routes, WireGuard
-// interfaces, iptables chains, Docker networks, files, enabled units), kept in memory, and the
-// commands the apply script's functions amount to, acting on it. No real network, no kernel:
-// this is a simulation for benchmarks, answering as a Debian host with Docker 27 would.
+// interfaces, iptables chains, Docker networks and containers, files, enabled units, processes),
+// kept in memory, and the commands the apply script's functions amount to, acting on it. No real
+// network, no kernel: this is a simulation for benchmarks, answering as a Debian 12 host with
+// Docker 27, systemd 252 and dnsmasq-base would (mesh DNS's resolver: bench/sim/simulated-resolver.ts).
 import { randomBytes } from "node:crypto";
 import { publicKeyOf } from "../../mesh/keys.js";
 import { shJoin } from "../../mesh/shell.js";
@@ -46,8 +47,30 @@ export interface SimulatedDockerNetwork {
   gateway?: string;
   options: Record<string, string>;
   labels: Record<string, string>;
-  containers: number;
 }
+
+/** A running container (bench/sim simulates containers only for mesh DNS's records). */
+export interface SimulatedContainer {
+  /** 64 hex digits. */
+  id: string;
+  /** Without Docker's leading slash. */
+  name: string;
+  /** The com.docker.compose.service label, when it has one. */
+  service?: string;
+  /** Docker network name → its address there and the aliases given for it. */
+  networks: Map<string, { ip: string; aliases: string[] }>;
+}
+
+/** A process the simulation runs (only mesh DNS's dnsmasq): its argv as /proc/PID/cmdline has it. */
+export interface SimulatedProcess {
+  pid: number;
+  argv: string[];
+  /** The systemd unit that started it; undefined when started from a shell (it daemonised). */
+  unit?: string;
+}
+
+/** One line of `docker events --format '{{.Type}} {{.Action}}'`. */
+export type DockerEventListener = (type: "container" | "network", action: string) => void;
 
 export interface SimulatedChain {
   /** Built-in chains have a policy; user chains do not. */
@@ -79,6 +102,17 @@ export interface SimulatedHostOptions {
   uplinkMtu?: number;
   dockerVersion?: string;
   keys?: WireGuardKeyListener;
+  /** dnsmasq at /usr/sbin/dnsmasq (Debian's dnsmasq-base; default true). */
+  dnsmasq?: boolean;
+  /** systemd runs the host (default true)… */
+  systemd?: boolean;
+  /** …at this version (default 252, Debian 12's). */
+  systemdVersion?: number;
+  /**
+   * The nameservers of /etc/resolv.conf (default: the uplink's gateway, as DHCP leaves it on a
+   * Debian host without systemd-resolved; ["127.0.0.53"] is a host whose resolver it is).
+   */
+  nameservers?: string[];
 }
 
 export class SimulatedHost {
@@ -93,14 +127,30 @@ export class SimulatedHost {
   readonly files = new Map<string, { content: string; mode: string }>();
   /** Interfaces whose wg-quick@ unit is enabled (the multi-user.target.wants link exists). */
   readonly enabled = new Set<string>();
+  /** Interfaces whose dockmesh-dns-IF.service is enabled (its multi-user.target.wants link exists). */
+  readonly dnsEnabled = new Set<string>();
+  /** Units systemd has loaded: name → the unit file's text when loaded (daemon-reload reloads them). */
+  readonly loadedUnits = new Map<string, string>();
+  readonly processes = new Map<number, SimulatedProcess>();
+  /** Running containers, by id. */
+  readonly containers = new Map<string, SimulatedContainer>();
   readonly uplinkAddress: string;
+  readonly dnsmasq: boolean;
+  /** systemd's version; undefined when systemd does not run the host. */
+  readonly systemdVersion: number | undefined;
+  readonly nameservers: string[];
+  private nextPid = 4100;
   private readonly keys: WireGuardKeyListener | undefined;
+  private readonly dockerListeners = new Set<DockerEventListener>();
 
   constructor(opts: SimulatedHostOptions) {
     this.name = opts.name;
     this.dockerVersion = opts.dockerVersion ?? "27.5.1";
     this.keys = opts.keys;
     this.uplinkAddress = opts.uplinkAddress ?? "192.0.2.10";
+    this.dnsmasq = opts.dnsmasq ?? true;
+    this.systemdVersion = (opts.systemd ?? true) ? (opts.systemdVersion ?? 252) : undefined;
+    this.nameservers = opts.nameservers ?? [this.uplinkAddress.replace(/\.\d+$/, ".1")];
     const net = this.uplinkAddress.split(".").slice(0, 3).join(".");
     this.links.set("lo", { name: "lo", kind: "loopback", up: true, mtu: 65536 });
     this.links.set("eth0", { name: "eth0", kind: "ether", up: true, mtu: opts.uplinkMtu ?? 1500 });
@@ -208,7 +258,7 @@ export class SimulatedHost {
     const bridge = options["com.docker.network.bridge.name"] ?? `br-${id.slice(0, 12)}`;
     if (this.links.has(bridge)) return fail(`Error response from daemon: bridge ${bridge} already exists`);
     const gateway = subnet ? subnet.replace(/\.\d+\/\d+$/, (m) => `.${Number(m.slice(1, m.indexOf("/"))) + 1}`) : undefined;
-    this.networks.set(name, { id, name, ...(subnet ? { subnet } : {}), ...(gateway ? { gateway } : {}), options, labels, containers: 0 });
+    this.networks.set(name, { id, name, ...(subnet ? { subnet } : {}), ...(gateway ? { gateway } : {}), options, labels });
     this.links.set(bridge, { name: bridge, kind: "bridge", up: true, mtu: Number(options["com.docker.network.driver.mtu"] ?? 1500) });
     if (subnet) {
       this.routes.push({ dst: subnet, dev: bridge, kernel: true });
@@ -220,6 +270,11 @@ export class SimulatedHost {
   removeNetwork(name: string): CommandResult {
     const n = this.networks.get(name);
     if (!n) return OK;
+    // remove_network disconnects its containers first (docker network disconnect -f).
+    for (const c of this.containersOn(name)) {
+      c.networks.delete(name);
+      this.dockerEvent("network", "disconnect");
+    }
     const bridge = n.options["com.docker.network.bridge.name"] ?? `br-${n.id.slice(0, 12)}`;
     this.networks.delete(name);
     this.links.delete(bridge);
@@ -227,6 +282,73 @@ export class SimulatedHost {
     const nat = this.chains.get("nat/POSTROUTING");
     if (nat) nat.rules = nat.rules.filter((r) => !r.includes(` ${bridge} -j MASQUERADE`));
     return OK;
+  }
+
+  /** The running containers attached to a network, by id (the order of Docker's .Containers map in a template). */
+  containersOn(network: string): SimulatedContainer[] {
+    return [...this.containers.values()].filter((c) => c.networks.has(network)).sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * `docker run -d --name NAME --network NETWORK [--network-alias A…]` (a Compose service's
+   * container when `service` is given): the next free address of the network's subnet, and the
+   * events Docker gives (network connect, container start). For benchmarks and tests of mesh DNS.
+   */
+  runContainer(name: string, network: string, opts: { service?: string; aliases?: string[] } = {}): SimulatedContainer {
+    const n = this.networks.get(network);
+    if (!n?.subnet) throw new Error(`simulated host ${this.name}: no network ${network} with a subnet`);
+    if ([...this.containers.values()].some((c) => c.name === name)) throw new Error(`simulated host ${this.name}: a container named ${name} exists`);
+    const [base, prefix] = n.subnet.split("/") as [string, string];
+    const start = base.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+    const used = new Set([n.gateway, ...this.containersOn(network).map((c) => c.networks.get(network)!.ip)]);
+    const size = 2 ** (32 - Number(prefix));
+    let ip: string | undefined;
+    for (let i = 1; i < size - 1 && !ip; i++) {
+      const a = start + i;
+      const text = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join(".");
+      if (!used.has(text)) ip = text;
+    }
+    if (!ip) throw new Error(`simulated host ${this.name}: network ${network} is full`);
+    const c: SimulatedContainer = { id: randomBytes(32).toString("hex"), name, ...(opts.service ? { service: opts.service } : {}), networks: new Map([[network, { ip, aliases: [...(opts.aliases ?? [])] }]]) };
+    this.containers.set(c.id, c);
+    this.dockerEvent("network", "connect");
+    this.dockerEvent("container", "start");
+    return c;
+  }
+
+  /** `docker rm -f NAME`: die, network disconnect (per network), destroy. False when there is none. */
+  removeContainer(name: string): boolean {
+    const c = [...this.containers.values()].find((x) => x.name === name);
+    if (!c) return false;
+    this.containers.delete(c.id);
+    this.dockerEvent("container", "die");
+    for (let i = 0; i < c.networks.size; i++) this.dockerEvent("network", "disconnect");
+    this.dockerEvent("container", "destroy");
+    return true;
+  }
+
+  /** Follows Docker's events (what `docker events` prints) until the returned function is called. */
+  onDockerEvent(listener: DockerEventListener): () => void {
+    this.dockerListeners.add(listener);
+    return () => this.dockerListeners.delete(listener);
+  }
+
+  private dockerEvent(type: "container" | "network", action: string): void {
+    for (const l of this.dockerListeners) l(type, action);
+  }
+
+  // --- processes ----------------------------------------------------------------------
+
+  /** Starts a process; its pid. */
+  spawn(argv: readonly string[], unit?: string): number {
+    const pid = this.nextPid++;
+    this.processes.set(pid, { pid, argv: [...argv], ...(unit ? { unit } : {}) });
+    return pid;
+  }
+
+  /** `kill PID` (SIGTERM: the processes simulated all exit on it). False when there is no such process. */
+  kill(pid: number): boolean {
+    return this.processes.delete(pid);
   }
 
   // --- files and units --------------------------------------------------------------

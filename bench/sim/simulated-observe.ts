@@ -1,11 +1,13 @@
 // The observe script's output, rendered from a simulated host's state in the exact format
 // hosts/observe.ts parses: `@@dockmesh SECTION` lines, `ip -j` JSON, `wg show all dump` with
 // the private key hidden, `iptables -S` as iptables-nft prints it (comments in double quotes),
-// file hashes, enable links, `docker network inspect` JSON. The probes on stdin make peers
-// handshake, as the real script's pings do.
+// file hashes, enable links, `docker network inspect` JSON, the resolver facts and mesh DNS's
+// files, unit and process. The probes on stdin make peers handshake, as the real script's pings do.
 import { createHash } from "node:crypto";
 import { splitRuleLine } from "../../hosts/observe.js";
 import type { SimulatedHost, SimulatedPeer } from "./simulated-host.js";
+import { dnsPid } from "./simulated-resolver.js";
+import { dnsPaths } from "../../mesh/dns-plan.js";
 
 /** The other side of a WireGuard peer, when the fleet knows it. */
 export interface PeerDirectory {
@@ -135,7 +137,13 @@ function networkJson(host: SimulatedHost, name: string): string {
     Ingress: false,
     ConfigFrom: { Network: "" },
     ConfigOnly: false,
-    Containers: Object.fromEntries(Array.from({ length: n.containers }, (_, i) => [`c${i}`.padEnd(64, "0"), { Name: `c${i}` }])),
+    Containers: Object.fromEntries(
+      host.containersOn(name).map((c) => {
+        const at = c.networks.get(name)!;
+        const mac = ["02", "42", ...at.ip.split(".").map((o) => Number(o).toString(16).padStart(2, "0"))].join(":");
+        return [c.id, { Name: c.name, EndpointID: sha256(`${c.id} ${name}`), MacAddress: mac, IPv4Address: `${at.ip}/${n.subnet?.split("/")[1] ?? "24"}`, IPv6Address: "" }];
+      }),
+    ),
     Options: n.options,
     Labels: n.labels,
   });
@@ -150,7 +158,10 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
   sec("tools");
   for (const c of ["docker", "wg", "wg-quick", "iptables", "ip", "systemctl"]) out.push(`${c} yes`);
   sec("system");
-  out.push("systemd yes", "wireguard kernel", "iptables nft");
+  out.push(`systemd ${host.systemdVersion !== undefined ? "yes" : "no"}`, "wireguard kernel", "iptables nft");
+  if (host.dnsmasq) out.push("dnsmasq yes");
+  if (host.systemdVersion !== undefined) out.push(`systemd-version ${host.systemdVersion}`);
+  out.push(...host.nameservers.slice(0, 3).map((n) => `nameserver ${n}`));
   sec("docker-version");
   out.push(host.dockerVersion, "rc=0");
   sec("links");
@@ -170,6 +181,14 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
       if (f?.content.startsWith("# Managed by dockmesh")) out.push(`mine ${path}`);
     }
     out.push(`enabled ${host.enabled.has(i) ? "yes" : "no"}`);
+    const p = dnsPaths(i);
+    for (const path of [p.conf, p.records, p.unitPath, p.resolvedDropIn]) {
+      const f = host.files.get(path);
+      out.push(`file ${f ? sha256(f.content) : "-"} ${path}`);
+      if (f?.content.startsWith("# Managed by dockmesh")) out.push(`mine ${path}`);
+    }
+    if (host.dnsEnabled.has(i)) out.push("dns-enabled yes");
+    if (dnsPid(host, i) !== undefined) out.push("dns-running yes");
   }
   for (const n of nets) {
     sec(`network ${n}`);

@@ -12,6 +12,9 @@ import { HostError } from "../../hosts/errors.js";
 import { peerReports } from "../../controllers/machine-conditions.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet, simulatedAddress } from "../../bench/sim/simulated-fleet.js";
+import { EVENTS_SCRIPT, parseEventLine, type DockerEvent } from "../../hosts/docker-events.js";
+import { inspectContainers } from "../../hosts/dns-inspect.js";
+import { writeRecords } from "../../hosts/dns-write.js";
 import { mesh, pub } from "../support/fixtures.js";
 
 const names = ["m0", "m1", "m2"];
@@ -100,6 +103,74 @@ describe("SimulatedHostFleet", () => {
     }
     assert.equal(fleet.get("m2")!.counters.unknown, 1);
     await assert.rejects(connect(target("m2", generateEd25519("other").privateKey)), (err: unknown) => err instanceof HostError && err.reason === "AuthFailed");
+  });
+
+  test("mesh DNS's commands: an open event stream, the look at the containers and the records writes, as hosts/ parses them", async () => {
+    await reconcile("m1"); // the resolver configured: its dnsmasq.conf exists
+    const entry = fleet.get("m1")!;
+    const before = { ...entry.counters };
+    const session = await connect(target("m1"));
+    const events: DockerEvent[] = [];
+    const stream = session.stream(EVENTS_SCRIPT, {}, (line) => {
+      const e = parseEventLine(line);
+      assert.ok(e, `an event line: ${line}`);
+      events.push(e);
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ok(), what);
+    };
+    try {
+      await until("the ready marker", () => events.length === 1);
+      assert.deepEqual(events, [{ kind: "ready" }]);
+      // No containers yet: the network is listed with none; a network that is not there is not listed.
+      const empty = await inspectContainers(session, ["apps", "nothere"]);
+      assert.deepEqual([...empty.networks], [["apps", []]]);
+      assert.equal(empty.dropped, 0);
+      // A container starts: its events come down the open stream, the next look shows it.
+      const web = entry.host.runContainer("web", "apps", { service: "web" });
+      await until("two events", () => events.length === 3);
+      assert.deepEqual(events.slice(1), [
+        { kind: "change", type: "network", action: "connect" },
+        { kind: "change", type: "container", action: "start" },
+      ]);
+      const seen = await inspectContainers(session, ["apps"]);
+      assert.equal(seen.dropped, 0);
+      assert.deepEqual(seen.networks.get("apps"), [{ id: web.id, name: "/web", ip: "10.0.1.2", aliases: ["web", "web"], service: "web" }]);
+      // Writes: written, then unchanged; a mesh whose resolver is not configured gets nothing.
+      const text = "# Managed by dockmesh: zone mesh.internal\n10.0.1.1 m1.mesh.internal\n";
+      assert.deepEqual(await writeRecords(session, [{ interface: "dm0", text }]), { done: ["dm0"], noResolver: [] });
+      assert.equal(entry.host.files.get("/etc/dockmesh/dns/dm0/records/mesh")?.content, text);
+      assert.deepEqual(await writeRecords(session, [{ interface: "dm0", text }, { interface: "dm9", text }]), { done: ["dm0"], noResolver: ["dm9"] });
+      assert.ok(entry.host.removeContainer("web"));
+      await until("three more events", () => events.length === 6);
+    } finally {
+      stream.close();
+      session.close();
+    }
+    assert.deepEqual(await stream.done, { code: null, stderr: "" }, "ended by the client");
+    const c = entry.counters;
+    assert.deepEqual(
+      { streams: c.dnsStreams - before.dnsStreams, inspects: c.dnsInspects - before.dnsInspects, writes: c.dnsWrites - before.dnsWrites, noResolver: c.dnsNoResolver - before.dnsNoResolver },
+      { streams: 1, inspects: 2, writes: 2, noResolver: 1 },
+    );
+    assert.equal(c.failures, before.failures, "a write's \"not yet\" and a stream the client ended are no failures");
+    assert.equal(c.unknown, before.unknown);
+  });
+
+  test("a host going down drops its open connections (mesh DNS's event stream too)", async () => {
+    const entry = fleet.get("m2")!;
+    const session = await connect(target("m2"));
+    const lines: string[] = [];
+    const stream = session.stream(EVENTS_SCRIPT, {}, (l) => lines.push(l));
+    for (let i = 0; i < 200 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    entry.down = true;
+    try {
+      await assert.rejects(stream.done, (err: unknown) => err instanceof HostError && err.reason === "Unreachable");
+    } finally {
+      entry.down = false;
+      session.close();
+    }
   });
 
   test("many sessions at once each reach their own host", async () => {

@@ -13,6 +13,7 @@ import { renderWgConfig } from "../../mesh/render.js";
 import { SimulatedHost, type SimulatedPeer } from "../../bench/sim/simulated-host.js";
 import { renderObservation, type PeerDirectory } from "../../bench/sim/simulated-observe.js";
 import { runApplyScript } from "../../bench/sim/simulated-apply.js";
+import { runWriteRecords } from "../../bench/sim/simulated-dns.js";
 import { parseApplyBody, parseExecCommand, parseWgQuickConfig } from "../../bench/sim/simulated-shell.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
 
@@ -81,7 +82,7 @@ test("a fresh simulated host gets the whole procedure; afterwards it diffs empty
   assert.deepEqual(r.before.blockers, []);
   assert.deepEqual(
     [...new Set(r.before.steps.map((s) => s.op))],
-    ["ensure_network", "write_file", "wg_up", "enable_unit", "daemon_reload"],
+    ["ensure_network", "write_file", "wg_up", "enable_unit", "daemon_reload", "dns_enable", "dns_up"],
   );
   assert.equal(r.run.code, 0, r.run.stderr);
   assert.equal(r.run.completed, r.before.steps.length);
@@ -95,7 +96,70 @@ test("a fresh simulated host gets the whole procedure; afterwards it diffs empty
   assert.ok(r.after.iptables.get("raw/PREROUTING")!.some((l) => l.includes("dockmesh:dm0")));
   assert.equal(r.after.dockerVersion, "27.5.1");
   assert.equal(r.after.iptablesBackend, "nft");
-  assert.deepEqual(hostFacts(r.after), { uplinkMtu: 1500, inputDrops: false, rawTable: true, systemd: true, resolver: { dnsmasq: false, resolvedStub: false } });
+  assert.deepEqual(hostFacts(r.after), { uplinkMtu: 1500, inputDrops: false, rawTable: true, systemd: true, resolver: { dnsmasq: true, resolvedStub: false, systemdVersion: 252 } });
+  // Mesh DNS's resolver: its files, its unit enabled, dnsmasq running with our config.
+  const f = r.after.ifaces.get("dm0")!;
+  assert.deepEqual({ enabled: f.dnsEnabled, running: f.dnsRunning }, { enabled: true, running: true });
+  assert.deepEqual([...f.mine].sort(), ["/etc/dockmesh/dns/dm0/dnsmasq.conf", "/etc/systemd/system/dockmesh-dns-dm0.service", "/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", "/etc/wireguard/dm0.conf"]);
+  assert.equal(networks(r)[0]!.dns?.mode.mode, "none", "a Debian host without systemd-resolved: containers are given --dns");
+});
+
+const networks = (r: ReturnType<typeof converge>) => r.networks;
+
+test("mesh DNS: the resolver's facts as a host prints them decide the plan", () => {
+  const cases: Array<{ name: string; opts: Partial<ConstructorParameters<typeof SimulatedHost>[0]>; resolver: object; mode: string | undefined }> = [
+    { name: "Debian 12, dnsmasq-base", opts: {}, resolver: { dnsmasq: true, resolvedStub: false, systemdVersion: 252 }, mode: "none" },
+    { name: "Ubuntu, systemd-resolved", opts: { nameservers: ["127.0.0.53"], systemdVersion: 255 }, resolver: { dnsmasq: true, resolvedStub: true, systemdVersion: 255 }, mode: "resolved" },
+    { name: "no dnsmasq", opts: { dnsmasq: false }, resolver: { dnsmasq: false, resolvedStub: false, systemdVersion: 252 }, mode: "none" },
+    { name: "no systemd", opts: { systemd: false }, resolver: { dnsmasq: true, resolvedStub: false }, mode: "none" },
+  ];
+  for (const c of cases) {
+    const host = new SimulatedHost({ name: "a", ...c.opts });
+    const r = converge(host, "a");
+    assert.deepEqual(r.after.resolver, c.resolver, c.name);
+    assert.equal(r.networks[0]!.dns?.mode.mode, c.mode, c.name);
+    assert.equal(r.run.code, 0, `${c.name}: ${r.run.stderr}`);
+    assert.deepEqual(r.remaining, { steps: [], blockers: [] }, `${c.name}: converged`);
+    const f = r.after.ifaces.get("dm0")!;
+    assert.equal(f.dnsRunning, c.opts.dnsmasq !== false, `${c.name}: the resolver runs when it can`);
+    assert.equal(f.files.get("/etc/systemd/resolved.conf.d/dockmesh-dm0.conf") !== undefined, c.mode === "resolved", `${c.name}: the drop-in only for systemd-resolved`);
+  }
+});
+
+test("mesh DNS: a changed config restarts dnsmasq (a new pid); stopped behind our back, it is started again", () => {
+  const host = new SimulatedHost({ name: "a" });
+  const { networks } = converge(host, "a");
+  const pidOf = () => Number(host.files.get("/run/dockmesh-dns-dm0.pid")?.content);
+  const first = pidOf();
+  assert.ok(host.processes.get(first)?.argv.join(" ").includes("--conf-file=/etc/dockmesh/dns/dm0/dnsmasq.conf"));
+  // Edited by hand: the diff writes it back and restarts.
+  host.files.get("/etc/dockmesh/dns/dm0/dnsmasq.conf")!.content += "port=5353\n";
+  const d = diffHost(input("a", networks), observe(host, networks));
+  assert.deepEqual(d.steps.map((s) => s.op), ["write_file", "dns_up"]);
+  assert.equal(apply(host, d.steps).code, 0);
+  assert.notEqual(pidOf(), first);
+  assert.equal(host.processes.has(first), false, "the old one was stopped");
+  // Killed: not running any more; the diff starts it.
+  host.kill(pidOf());
+  const again = diffHost(input("a", networks), observe(host, networks));
+  assert.deepEqual(again.steps.map((s) => s.op), ["dns_up"]);
+  assert.equal(apply(host, again.steps).code, 0);
+  assert.equal(observe(host, networks).ifaces.get("dm0")!.dnsRunning, true);
+});
+
+test("mesh DNS: dnsmasq refuses a config line it does not know; systemd needs the unit's file", () => {
+  const host = new SimulatedHost({ name: "a", systemd: false });
+  host.files.set("/etc/dockmesh/dns/dm0/dnsmasq.conf", { content: "# Managed by dockmesh\nlisten-address=10.0.0.1\nno-such-option\n", mode: "644" });
+  const r = runApplyScript(host, "step 0\ndns_up dm0 </dev/null\nstep done\n", "");
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /dnsmasq: bad option at line 3 of \/etc\/dockmesh\/dns\/dm0\/dnsmasq.conf/);
+  const withSystemd = new SimulatedHost({ name: "b" });
+  const u = runApplyScript(withSystemd, "step 0\ndns_up dm0 </dev/null\nstep done\n", "");
+  assert.equal(u.code, 5);
+  assert.match(u.stdout, /Unit dockmesh-dns-dm0.service not found/);
+  const e = runApplyScript(withSystemd, "step 0\ndns_enable dm0 </dev/null\nstep done\n", "");
+  assert.equal(e.code, 1);
+  assert.match(e.stdout, /Unit file dockmesh-dns-dm0.service does not exist/);
 });
 
 test("wg-quick PostUp lines are run: rules exist even when only the interface comes up", () => {
@@ -160,6 +224,9 @@ test("handshakes: a probed peer handshakes once both sides have each other, and 
 test("teardown on a simulated host leaves nothing behind", () => {
   const host = new SimulatedHost({ name: "a" });
   converge(host, "a");
+  const records = Buffer.from("# Managed by dockmesh: zone mesh.internal\n");
+  assert.equal(runWriteRecords(host, [String(records.length), "dm0", String(records.length)], records).code, 0);
+  assert.ok(host.files.has("/etc/dockmesh/dns/dm0/records/mesh"));
   const previous: PreviousNetwork[] = [{ meshNetwork: "mesh", interface: "dm0", dockerNetwork: "apps" }];
   const obs = () => parseObservation(renderObservation(host, ["dm0", "--", "apps"], "", NOW, nobody));
   const steps = diffHost({ networks: [], privateKey: "", publicKey: "", previous }, obs()).steps;
@@ -168,7 +235,9 @@ test("teardown on a simulated host leaves nothing behind", () => {
   assert.deepEqual(diffHost({ networks: [], privateKey: "", publicKey: "", previous }, obs()).steps, []);
   assert.equal(host.links.has("dm0"), false);
   assert.equal(host.networks.has("apps"), false);
-  assert.equal([...host.files.keys()].length, 0);
+  assert.deepEqual([...host.files.keys()], []);
+  assert.deepEqual([...host.processes.values()], [], "the resolver was stopped");
+  assert.deepEqual([...host.dnsEnabled], []);
   assert.ok(!host.chains.get("nat/POSTROUTING")!.rules.some((r) => r.includes("dockmesh")));
 });
 
