@@ -303,6 +303,8 @@ export class DnsController {
         const stream = link.events((e) => this.onEvent(h, e));
         h.stream$ = stream;
         await stream.done;
+        // Ended by stop() (the host left the meshes, or the controller stops): not news.
+        if (h.stopped) return;
         this.d.log.info("mesh DNS: event stream ended; reconnecting", { machine: h.key });
       } catch (err) {
         if (h.stopped) return;
