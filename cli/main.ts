@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { registerPlan } from "./plan.js";
 import { registerGraph } from "./graph.js";
-import { describeError } from "../runtime/log.js";
+import { describeError } from "../runtime/describe-error.js";
 import { registerUp, upComponents } from "./up.js";
 import { addControllerFlags, controllersComponent, registerController, type ControllerFlags } from "./controller.js";
 

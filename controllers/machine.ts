@@ -41,6 +41,7 @@ import { DNS_CONDITION, dnsCondition, resolverVerdict, servingText, type Resolve
 import type { DnsHostState } from "./dns.js";
 import { DEFAULT_UNREACHABLE_GRACE_SECONDS } from "../mesh/defaults.js";
 import { removeCondition } from "../runtime/conditions.js";
+import { DEFAULT_READY_CHECK_MS } from "./machine-defaults.js";
 
 export interface MachineControllerDeps {
   kubeConfig: KubeConfig;
@@ -138,9 +139,6 @@ interface Converged {
 }
 
 const ORDER = [...MACHINE_CONDITION_TYPES, DNS_CONDITION] as readonly string[];
-
-/** A Ready Machine's host is checked this often between resyncs (MachineControllerDeps.readyCheckMs). */
-export const DEFAULT_READY_CHECK_MS = 30_000;
 
 /** Peers' states as status shows them, to compare one look at the host with the last. */
 const peerState = (peers: readonly PeerReport[]): string =>
