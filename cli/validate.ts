@@ -1,7 +1,9 @@
 // Checks a manifest the way the API server would before `dockmesh plan` trusts it: the same
 // structural-schema validation the embedded store runs (crds/ is the schema), strict about
-// unknown fields, plus the object-metadata rules.
-import { loadCrds, type CustomResourceDefinition } from "../api/crd-schema.js";
+// unknown fields, plus the object-metadata rules. The CRDs come from api/crds.generated.ts (crds/
+// as a module), not from the YAML: parsing that would take most of the command's start-up.
+import type { CustomResourceDefinition } from "../api/crd-schema.js";
+import { CRDS } from "../api/crds.generated.js";
 import { applySchema, isPlainObject, validateObjectMeta, type SchemaResult } from "../store/validation.js";
 
 export interface Problem {
@@ -13,7 +15,7 @@ const IGNORED = new Set(["v1/Secret", "v1/ConfigMap", "v1/Namespace"]);
 let crds: Map<string, CustomResourceDefinition> | undefined;
 
 function crdFor(kind: string): CustomResourceDefinition | undefined {
-  crds ??= new Map(loadCrds().map((c) => [`${c.spec.group}/${c.spec.versions[0]!.name}/${c.spec.names.kind}`, c]));
+  crds ??= new Map(CRDS.map((c) => [`${c.spec.group}/${c.spec.versions[0]!.name}/${c.spec.names.kind}`, c]));
   return crds.get(kind);
 }
 

@@ -2,11 +2,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { generateApiTypes } from "../../tools/gen-api-types.js";
+import { generateCrdData } from "../../tools/gen-crd-data.js";
+import { CRDS } from "../../api/crds.generated.js";
 import { loadCrds } from "../../api/crd-schema.js";
 import { projectRoot } from "../support/golden.js";
 
 test("api: types.generated.ts is what the CRDs generate (run `npm run gen` after editing crds/)", () => {
   assert.equal(readFileSync(`${projectRoot}api/types.generated.ts`, "utf8"), generateApiTypes());
+});
+
+test("api: crds.generated.ts is crds/*.yaml (run `npm run gen` after editing crds/)", () => {
+  assert.equal(readFileSync(`${projectRoot}api/crds.generated.ts`, "utf8"), generateCrdData());
+  assert.deepEqual(CRDS, loadCrds());
 });
 
 function walk(path: string, s: Record<string, unknown>, visit: (path: string, s: Record<string, unknown>) => void): void {
