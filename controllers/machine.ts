@@ -6,12 +6,13 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
-import { isMember, planHost, planMesh, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
+import { isMember, planHost, planMesh, type HostFacts, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
+import { DEFAULT_FRESH_FACTS } from "../hosts/fresh.js";
 import { checkLiveness, type Liveness } from "../hosts/liveness.js";
 import { containersDetached, describeDetached } from "../hosts/detach.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
@@ -146,6 +147,8 @@ export class MachineReconciler {
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
   readyChecks = 0;
+  /** The facts of the host converged last: a fresh host's are guessed alike (fleets are). */
+  private factsGuess: HostFacts | undefined;
 
   constructor(private readonly d: MachineControllerDeps) {}
 
@@ -244,6 +247,11 @@ export class MachineReconciler {
           mtuPending = held.pending;
           return held.networks;
         },
+        // A first converge planned from guessed facts (hosts/fresh.ts): no containers to hold an MTU for yet.
+        planWith: (facts) => {
+          snap = this.refreshed(m, machineKey, snap);
+          return planHost(ns, name, snap.views, facts).networks;
+        },
         privateKey: machineKey.privateKey,
         publicKey: machineKey.publicKey,
         previous: snap.previous,
@@ -268,13 +276,18 @@ export class MachineReconciler {
         },
       };
       try {
-        result = await converge(session, input, this.guessPlan(m, snap.views));
+        // Nothing recorded for the host and nothing of it planned before: it most likely has
+        // nothing of ours, so its first converge can be one round trip (hosts/fresh.ts).
+        const fresh = !m.status?.networks?.length && snap.previous.length === 0 && !last;
+        result = await converge(session, input, this.guessPlan(m, snap.views), fresh ? { fresh: this.factsGuess ?? DEFAULT_FRESH_FACTS } : {});
+        this.factsGuess = hostFacts(result.observation);
         // Keys peers published while this converge ran (machines created together publish theirs
         // within a second or so): apply them now on this session, rather than in another
         // reconcile after a status write, a new connection and its observe. Bounded.
         for (let pass = 1; pass < MAX_CONVERGE_PASSES && !result.applyError && hashOf(this.refreshed(m, machineKey, snap)) !== hashOf(snap); pass++) {
           const { applied, timings } = result;
-          result = await converge(session, input, result.networks, { probeBeforePlan: false });
+          // The host as the last pass left it, observed on this session: planned again without looking again.
+          result = await converge(session, input, result.networks, { observation: result.observation });
           result = { ...result, applied: [...applied, ...result.applied], timings: [...(timings ?? []), ...(result.timings ?? [])] };
         }
       } catch (err) {
