@@ -147,6 +147,8 @@ export class MachineReconciler {
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
   readyChecks = 0;
+  /** Machines being reconciled right now (for Probe.wait: their hosts may come up within seconds). */
+  private readonly inFlight = new Set<string>();
   /** The facts of the host converged last: a fresh host's are guessed alike (fleets are). */
   private factsGuess: HostFacts | undefined;
 
@@ -155,14 +157,26 @@ export class MachineReconciler {
   private secret = (ns: string, name: string) => this.d.secrets.get(`${ns}/${name}`);
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
-    let m = this.d.machines.get(key);
-    if (!m) {
+    this.inFlight.add(key);
+    try {
+      return await this.reconcileMachine(key);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  private async reconcileMachine(key: string): Promise<ReconcileResult | void> {
+    const tStart = performance.now();
+    const cached = this.d.machines.get(key);
+    if (!cached) {
       this.converged.delete(key);
       this.resolvers.delete(key);
       this.secretMisses.delete(key);
       this.d.peerStats?.forget(key);
       return;
     }
+    // The Machine as last written by this reconcile: each status write moves its resourceVersion on.
+    let m: Machine = cached;
     if (isDeleting(m)) return this.finalize(m, key);
     if (!hasFinalizer(m)) {
       await setFinalizers(this.d.kubeConfig, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
@@ -171,17 +185,26 @@ export class MachineReconciler {
 
     const ns = m.metadata.namespace ?? "default";
     const name = m.metadata.name ?? "";
-    const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
-    if (m.status?.publicKey !== machineKey.publicKey) {
-      // Publish the key before touching the host: peers can add this machine while it converges.
-      const published = await this.writeStatus(m, (cur) => ({ ...cur, publicKey: machineKey.publicKey }));
+    // The machine's key and its SSH target at once: API calls of their own, none touching the host.
+    const [machineKey, resolved] = await Promise.all([ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name))), sshTargetFor(m, this.d.readSecret, this.d.hostKeys)]);
+    // Publish the key before touching the host: peers can add this machine while it converges.
+    // The write goes on while the SSH connection is made (connecting sends nothing to the host);
+    // it is awaited before anything is, and before any other status write.
+    const wasFresh = !m.status?.networks?.length;
+    let publishing = m.status?.publicKey !== machineKey.publicKey ? this.writeStatus(m, (cur) => ({ ...cur, publicKey: machineKey.publicKey })) : undefined;
+    publishing?.catch(() => undefined); // rejects where it is awaited, never unhandled
+    const published = async (): Promise<void> => {
+      if (!publishing) return;
+      const p = publishing;
+      publishing = undefined;
       // Later status writes start from the object as written, not from a copy whose resourceVersion is stale.
-      if (published.object) m = published.object;
-    }
+      const res = await p;
+      if (res.object) m = res.object;
+    };
     let snap = this.snapshot(m, machineKey);
 
-    const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
     if (isProblem(resolved)) {
+      await published();
       this.converged.delete(key);
       await this.writeOutcome(m, { kind: "setup", problem: resolved }, undefined, machineKey);
       return { requeueAfter: this.problemRetry(key, resolved.reason) };
@@ -191,6 +214,7 @@ export class MachineReconciler {
     if (snap.views.length === 0 && snap.waiting.length > 0 && snap.previous.length === 0) {
       // Nothing to configure (its meshes are invalid or have no subnet for it yet) and nothing to
       // tear down: the host is not contacted; the condition says what is missing.
+      await published();
       const problem = { condition: "NetworkConfigured" as const, reason: snap.conflict ? "MeshConflict" : snap.invalid ? "InvalidSpec" : "WaitingForSubnet", message: snap.waiting.join("; ") };
       await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
@@ -203,6 +227,7 @@ export class MachineReconciler {
     const last = this.converged.get(key);
     const now = this.d.clock.now();
     if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) {
+      await published();
       const toResync = this.d.resyncMs - (now - last.at);
       const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
       if (!(every > 0)) return { requeueAfter: toResync };
@@ -219,14 +244,33 @@ export class MachineReconciler {
       }
     }
 
+    // Nothing recorded for the host and nothing of it planned before: it most likely has nothing
+    // of ours, so its first converge can be one round trip (hosts/fresh.ts), with these facts.
+    const fresh = wasFresh && snap.previous.length === 0 && !last ? (this.factsGuess ?? DEFAULT_FRESH_FACTS) : undefined;
     const t0 = performance.now();
     await this.d.sshSlots.acquire();
     const tSlot = performance.now();
     let session: HostSession | undefined;
     try {
       try {
-        session = await connect(target);
-        await this.recordHostKeys(m, resolved.hostKeys, session);
+        const connecting = connect(target);
+        try {
+          await published();
+        } catch (err) {
+          void connecting.then((s) => s.close(), () => undefined);
+          throw err;
+        }
+        session = await connecting;
+        // A host with nothing recorded gets its first converge in one round trip (hosts/fresh.ts):
+        // the networks it is about to get go on record (status.networks, for teardown) meanwhile.
+        if (fresh) {
+          const intended = this.recordIntended(m, planHost(ns, name, snap.views, fresh).networks).then((x) => {
+            if (x) m = x;
+          });
+          await Promise.all([this.recordHostKeys(m, resolved.hostKeys, session), intended]);
+        } else {
+          await this.recordHostKeys(m, resolved.hostKeys, session);
+        }
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
         this.converged.delete(key);
@@ -255,11 +299,11 @@ export class MachineReconciler {
         privateKey: machineKey.privateKey,
         publicKey: machineKey.publicKey,
         previous: snap.previous,
-        probes: (nets) => this.probes(nets),
+        probes: (nets, o) => this.probes(nets, o?.settle ? ns : undefined),
         log: (line) => this.d.log.info(line, { machine: key }),
         beforeApply: async (steps, networks, obs) => {
           // On record before the host has it: a new mesh's names go into status first.
-          await this.recordIntended(m, networks);
+          m = (await this.recordIntended(m, networks)) ?? m;
           // A mesh this machine left (deleted, or its labels no longer match): its Docker network
           // goes, and containers on it are disconnected first. Say which.
           const detached = containersDetached(steps, obs);
@@ -271,15 +315,12 @@ export class MachineReconciler {
             const what = [...new Set(steps.map((s) => s.display))].sort();
             this.d.log.warn("drift found; repairing", { machine: key, changes: what });
             await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${listed(what, "; ")}`);
-            await this.writeDrift(m, what);
+            m = (await this.writeDrift(m, what)) ?? m;
           }
         },
       };
       try {
-        // Nothing recorded for the host and nothing of it planned before: it most likely has
-        // nothing of ours, so its first converge can be one round trip (hosts/fresh.ts).
-        const fresh = !m.status?.networks?.length && snap.previous.length === 0 && !last;
-        result = await converge(session, input, this.guessPlan(m, snap.views), fresh ? { fresh: this.factsGuess ?? DEFAULT_FRESH_FACTS } : {});
+        result = await converge(session, input, this.guessPlan(m, snap.views), fresh ? { fresh } : {});
         this.factsGuess = hostFacts(result.observation);
         // Keys peers published while this converge ran (machines created together publish theirs
         // within a second or so): apply them now on this session, rather than in another
@@ -305,12 +346,13 @@ export class MachineReconciler {
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
       const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
-      if (ambiguous) await this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
+      // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.
+      if (ambiguous) void this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
       if (result.applied.length) {
-        await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+        void this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
       const ms = (a: number, b: number) => Math.round(b - a);
-      this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
+      this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, prepareMs: ms(tStart, t0), slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       if (ready) {
         const at = this.d.clock.now();
@@ -394,7 +436,7 @@ export class MachineReconciler {
   private async recordHostKeys(m: Machine, plans: readonly HostKeyPlan[], session: HostSession): Promise<void> {
     for (const r of await recordHostKeys(m, plans, session, this.d.hostKeys)) {
       this.d.log.info("host key recorded on first contact", { machine: `${m.metadata.namespace}/${m.metadata.name}`, endpoint: r.id, fingerprint: r.fingerprint });
-      await this.d.events.event(
+      void this.d.events.event(
         m,
         "Normal",
         "HostKeyRecorded",
@@ -504,26 +546,44 @@ export class MachineReconciler {
     return planHost(m.metadata.namespace ?? "default", m.metadata.name ?? "", views, {}).networks;
   }
 
-  private probes(nets: readonly NetworkPlan[]): Probe[] {
+  /**
+   * The peers to probe. `settleIn` (the namespace, after changes): peers being reconciled right
+   * now are waited for a moment (Probe.wait): their interfaces come up within seconds, and a
+   * handshake seen now saves looking again once they are Ready.
+   */
+  private probes(nets: readonly NetworkPlan[], settleIn?: string): Probe[] {
     return nets.flatMap((n) =>
-      n.wireguard.peers.filter((p) => p.publicKey).map((p) => ({ iface: n.wireguard.interface, source: gatewayOf(n.subnet), publicKey: p.publicKey!, address: gatewayOf(p.allowedIPs[0]!) })),
+      n.wireguard.peers
+        .filter((p) => p.publicKey)
+        .map((p) => ({
+          iface: n.wireguard.interface,
+          source: gatewayOf(n.subnet),
+          publicKey: p.publicKey!,
+          address: gatewayOf(p.allowedIPs[0]!),
+          ...(settleIn !== undefined && this.inFlight.has(`${settleIn}/${p.machine}`) ? { wait: true } : {}),
+        })),
     );
   }
 
-  private async writeDrift(m: Machine, what: readonly string[]): Promise<void> {
+  /** Returns the Machine as written (later writes start from its resourceVersion, not a stale one). */
+  private async writeDrift(m: Machine, what: readonly string[]): Promise<Machine | undefined> {
     const gen = m.metadata.generation ?? 0;
     const drift: ConditionInput[] = [{ type: "NetworkConfigured", status: "False", reason: "DriftDetected", message: `repairing: ${listed(what, "; ")}` }];
     const conditions = setConditions(m.status?.conditions, [...drift, readyCondition([...drift])], gen, this.d.clock.now(), ORDER);
-    await this.writeStatus(m, (cur) => ({ ...cur, conditions }));
+    return (await this.writeStatus(m, (cur) => ({ ...cur, conditions }))).object;
   }
 
-  /** Records the planned networks status does not list yet (controllers/previous-networks.ts withIntended). */
-  private async recordIntended(m: Machine, networks: readonly NetworkPlan[]): Promise<void> {
-    if (!withIntended(m.status?.networks ?? [], networks)) return;
-    await this.writeStatus(m, (cur) => {
+  /**
+   * Records the planned networks status does not list yet (controllers/previous-networks.ts
+   * withIntended); returns the Machine as written, if it was.
+   */
+  private async recordIntended(m: Machine, networks: readonly NetworkPlan[]): Promise<Machine | undefined> {
+    if (!withIntended(m.status?.networks ?? [], networks)) return undefined;
+    const res = await this.writeStatus(m, (cur) => {
       const next = withIntended(cur?.networks ?? [], networks);
       return next ? { ...cur, networks: next } : { ...cur };
     });
+    return res.object;
   }
 
   /**
@@ -625,7 +685,7 @@ export class MachineReconciler {
     if (res.outcome === "written") {
       const before = findCondition(m.status?.conditions, "Ready");
       if (before?.status !== ready.status || before?.reason !== ready.reason) {
-        await this.d.events.event(m, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
+        void this.d.events.event(m, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
       }
     }
     return ready.status === "True";

@@ -19,7 +19,11 @@ export interface ConvergeInput {
   privateKey: string;
   publicKey: string;
   previous: readonly PreviousNetwork[];
-  probes?: (networks: readonly NetworkPlan[]) => Probe[];
+  /**
+   * Peers to probe before reading handshakes. `settle`: after changes were applied, when peers
+   * being configured at the same moment may be waited for (Probe.wait).
+   */
+  probes?: (networks: readonly NetworkPlan[], opts?: { settle?: boolean }) => Probe[];
   log?: (line: string) => void;
   /** Called with the changes about to be made, before making them (to report drift first). */
   beforeApply?: (steps: readonly AreaStep[], networks: readonly NetworkPlan[], obs: HostObservation) => Promise<void>;
@@ -93,7 +97,7 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
     if (fresh) {
       guess = namesOf(guessed, input.previous);
       await input.beforeApply?.(fresh.steps, guessed, assumedFreshHost(opts.fresh, guessed));
-      const r = await timed("fresh", () => applyThenObserve(session, fresh.steps, { ...guess, probes: input.probes?.(guessed) ?? [] }, { guard: fresh.guard, ...(input.log ? { log: input.log } : {}) }));
+      const r = await timed("fresh", () => applyThenObserve(session, fresh.steps, { ...guess, probes: input.probes?.(guessed, { settle: true }) ?? [] }, { guard: fresh.guard, ...(input.log ? { log: input.log } : {}) }));
       if (r.skipped) input.log?.(`first converge in one round trip not taken: ${r.skipped}`);
       applied = r.done;
       applyError = r.error;
@@ -120,7 +124,7 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
   }
 
   await input.beforeApply?.(first.steps, networks, obs);
-  const r = await timed("apply+observe", () => applyThenObserve(session, first.steps, { ...names, probes: input.probes?.(networks) ?? [] }, input.log ? { log: input.log } : {}));
+  const r = await timed("apply+observe", () => applyThenObserve(session, first.steps, { ...names, probes: input.probes?.(networks, { settle: true }) ?? [] }, input.log ? { log: input.log } : {}));
   applied = [...applied, ...r.done];
   const after = r.observation ?? (await timed("observe", () => observeHost(session, names.ifaces, names.nets, input.probes?.(networks) ?? [])));
   const second = diffHost(diffInput, after);

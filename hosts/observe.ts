@@ -51,16 +51,17 @@ export const WG_DUMP = String.raw`wg show all dump 2>/dev/null | awk 'BEGIN { FS
 
 /**
  * Probes idle peers, then nothing else: shared by the observe and the Ready check
- * (hosts/liveness.ts). Reads "iface source publickey address" lines on stdin; with none (a
- * first converge, a host without peers) it starts no process at all.
+ * (hosts/liveness.ts). Reads "iface source publickey address [w]" lines on stdin, after an
+ * optional "@wait N" line: the peers marked w (being configured at this moment, as the
+ * controller knows) are waited for after the probes, up to N tenths of a second, until each has
+ * handshaken. With no line at all (a first converge, a host without peers) it starts no process.
  */
 export const PROBE_IDLE_PEERS = String.raw`
-# Probe peers without a recent handshake (stdin: "iface source publickey address" lines): one
-# ping from our bridge's address to the peer's goes through the tunnel and makes WireGuard
-# handshake, so handshake state reflects reachability even on idle links. Only peers idle for
-# 2 minutes are probed; a peer the interface does not have (yet) is not: it cannot handshake.
-# Without ping (minimal images), bash's /dev/udp sends one datagram instead, which is enough
-# to make WireGuard handshake.
+# Probe peers without a recent handshake: one ping from our bridge's address to the peer's goes
+# through the tunnel and makes WireGuard handshake, so handshake state reflects reachability even
+# on idle links. Only peers idle for 2 minutes are probed; a peer the interface does not have
+# (yet) is not: it cannot handshake. Without ping (minimal images), bash's /dev/udp sends one
+# datagram instead, which is enough to make WireGuard handshake.
 probe() {
   if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
   elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
@@ -68,13 +69,26 @@ probe() {
 }
 # One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
 # would run a thousand, each printing a thousand lines), joined with the candidates in awk.
+wait_for=0
 if IFS= read -r first; then
-  now=$(date +%s)
-  { wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; printf 'p %s\n' "$first"; sed 's/^/p /'; } |
-    awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $3, $5 }' |
-    { while read -r pb pa; do probe "$pb" "$pa" & done; wait; }
+  case "$first" in
+    "@wait "*) wait_for=@{first#@wait }; case "$wait_for" in '' | *[!0-9]*) wait_for=0 ;; esac; IFS= read -r first || first= ;;
+  esac
 fi
-`;
+if [ -n "@{first:-}" ]; then
+  now=$(date +%s)
+  waiting=$({ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; printf 'p %s\n' "$first"; sed 's/^/p /'; } |
+    awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $2, $4, $3, $5, $6 }' |
+    { while read -r pi pk pb pa pw; do probe "$pb" "$pa" & if [ "$pw" = w ]; then echo "$pi $pk"; fi; done; wait; })
+  # Peers being configured right now come up within seconds, and their own probes make the
+  # handshake: wait for them here rather than report them missing and look again later.
+  n=0
+  while [ -n "$waiting" ] && [ "$n" -lt "$wait_for" ]; do
+    if wg show all latest-handshakes 2>/dev/null | awk -v want="$waiting" 'BEGIN { k = split(want, l, "\n"); for (i = 1; i <= k; i++) w[l[i]] = 1 } ($1 " " $2) in w && $3 > 0 { ok[$1 " " $2] = 1 } END { for (x in w) if (!(x in ok)) exit 1 }'; then break; fi
+    sleep 0.1; n=$((n + 1))
+  done
+fi
+`.replaceAll("@{", "${");
 
 /**
  * The chains the observe reads, as "table:CHAIN" (the section names): one `iptables-save` per
@@ -571,7 +585,12 @@ export interface Probe {
   publicKey: string;
   /** An address on the peer's side of the tunnel: its bridge gateway. */
   address: string;
+  /** The peer is being configured at this moment: wait a little for its handshake (PROBE_WAIT_TENTHS). */
+  wait?: boolean;
 }
+
+/** How long the probes wait for peers being configured at the same time: 3 s, in tenths. */
+export const PROBE_WAIT_TENTHS = 30;
 
 /**
  * Bounds of the observe script's output. Its largest real answer: a host with 1,000 peers
@@ -585,7 +604,8 @@ export interface Probe {
 export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
 
 /** The probes as PROBE_IDLE_PEERS reads them on stdin: "iface source publickey address" lines. */
-export const probeInput = (probes: readonly Probe[]): string => probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}\n`).join("");
+export const probeInput = (probes: readonly Probe[]): string =>
+  (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? " w" : ""}\n`).join("");
 
 export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
   const input = probeInput(probes);

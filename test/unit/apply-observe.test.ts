@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyThenObserve } from "../../hosts/apply.js";
@@ -128,7 +128,13 @@ test("a real sh: the steps, the marker with their exit code, then the observe wi
   const dir = mkdtempSync(join(tmpdir(), "dockmesh-apply-observe-file-"));
   try {
     const file: Step = { op: "write_file", args: [join(dir, "sub", "f.conf"), "600", "700"], display: "write f.conf", content: "secret\n" };
-    const ok = runReal([file, linkUp, mtu], {});
+    const open: Step = { op: "write_file", args: [join(dir, "sub", "g.conf"), "644", "755"], display: "write g.conf", content: "not secret\n" };
+    const odd: Step = { op: "write_file", args: [join(dir, "h.conf"), "640", "755"], display: "write h.conf", content: "group\n" };
+    const ok = runReal([file, open, odd, linkUp, mtu], {});
+    const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+    assert.deepEqual([mode(join(dir, "sub")), mode(join(dir, "sub", "f.conf")), mode(join(dir, "sub", "g.conf")), mode(join(dir, "h.conf"))], ["700", "600", "644", "640"], "each file with its mode, a new directory with its own");
+    assert.equal(readFileSync(join(dir, "sub", "g.conf"), "utf8"), "not secret\n");
+    assert.deepEqual(readdirSync(join(dir, "sub")).sort(), ["f.conf", "g.conf"], "no temporary file left");
     assert.match(ok.stdout, new RegExp(`@@step done\\n${APPLIED_MARK} 0\\n`));
     assert.equal(readFileSync(join(dir, "sub", "f.conf"), "utf8"), "secret\n", "the file came from the first stdin line");
     assert.deepEqual(ok.log.filter((l) => !l.startsWith("ip -j")), ["ip link set dev dm0 up", "ip link set dev dm0 mtu 1420", "ping 10.0.1.1"], "the steps, then the probe read after the file's line");
