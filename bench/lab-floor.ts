@@ -1,7 +1,8 @@
 // The floor of time-to-mesh: dockmesh's end state (Docker network, wg-quick config with its
-// PostUp rules, routes, drop-in, enabled unit) reached by the least work there is: keys made
-// locally, the plan computed locally (dockmesh's own planner, so the end state is the same),
-// then one SSH connection and one command per host, all hosts at once.
+// PostUp rules, routes, drop-in, enabled unit, the mesh DNS resolver) reached by the least work
+// there is: keys made locally, the plan computed locally (dockmesh's own planner, so the end state
+// is the same), then one SSH connection and one command per host, all hosts at once, each
+// returning once its peers have handshaken (Ready, as dockmesh's Ready means it).
 import type { Lab, LabHost } from "../lab/lab.js";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { connect, type HostSession, type SshTarget } from "../hosts/ssh.js";
@@ -12,6 +13,7 @@ import { planAll, type HostFacts, type NetworkPlan } from "../mesh/plan.js";
 import { dockerNetworkCreateArgv, renderWgConfig } from "../mesh/render.js";
 import { shJoin } from "../mesh/shell.js";
 import { MESH } from "./lab-setup.js";
+import { gatewayOf } from "../mesh/ipv4.js";
 
 function targetOf(lab: Lab, h: LabHost): SshTarget {
   return { host: h.sshHost, port: h.sshPort, user: h.sshUser, privateKey: lab.sshPrivateKey, keySource: "the lab's key", hostKeyPin: h.hostKey };
@@ -54,6 +56,23 @@ function manifests(lab: Lab, hosts: readonly string[]): { mesh: MeshNetwork; mac
   return { mesh, machines };
 }
 
+/**
+ * Ready as dockmesh's Ready means it: every peer has handshaken. One ping per peer through the
+ * tunnel (from our bridge's address to the peer's) makes WireGuard handshake, as dockmesh's
+ * probes do; then `wg show` is read every 100 ms until no peer has a handshake time of 0
+ * (bounded: 60 s). Shared by the floor and the manual procedure's end.
+ */
+export function handshakeWaitScript(iface: string, source: string, peerAddresses: readonly string[]): string {
+  return [
+    `for a in ${peerAddresses.length ? shJoin(peerAddresses) : ""}; do ping -c 1 -W 1 -I ${shJoin([source])} "$a" </dev/null >/dev/null 2>&1 & done`,
+    "n=0",
+    `until wg show ${shJoin([iface])} latest-handshakes | awk '$2 == 0 { z = 1 } END { exit z }'; do`,
+    '  n=$((n + 1)); [ "$n" -le 600 ] || { echo "not every peer handshook within 60 s" >&2; exit 1; }',
+    "  sleep 0.1",
+    "done",
+  ].join("\n");
+}
+
 /** The one command a host gets: its files arrive on stdin (one base64 line each). */
 function hostScript(net: NetworkPlan): string {
   // The same argv apply's ensure_network uses (mesh/commands.ts).
@@ -61,7 +80,8 @@ function hostScript(net: NetworkPlan): string {
   const conf = net.wireguard.configPath;
   const dropIn = net.unit.dropInPath;
   const dir = (p: string) => p.slice(0, p.lastIndexOf("/"));
-  return [
+  const dns = net.dns;
+  const lines = [
     "set -eu",
     "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "IFS= read -r conf; IFS= read -r dropin",
@@ -70,12 +90,29 @@ function hostScript(net: NetworkPlan): string {
     `mkdir -p -m 755 ${shJoin([dir(dropIn)])}; printf %s "$dropin" | base64 -d > ${shJoin([dropIn])}`,
     `wg-quick up ${shJoin([net.wireguard.interface])} 2>&1`,
     `systemctl enable ${shJoin([net.unit.unit])} >/dev/null 2>&1`,
-  ].join("\n");
+  ];
+  if (dns) {
+    // The mesh's DNS resolver, as dockmesh runs it where systemd does not (the lab): its config
+    // and unit, the unit enabled, dnsmasq started with the config.
+    const records = `${dir(dns.conf.path)}/records`;
+    lines.push(
+      "IFS= read -r dnsconf; IFS= read -r dnsunit",
+      `mkdir -p -m 755 ${shJoin([records])}; chmod 755 ${shJoin(["/etc/dockmesh", dir(dir(dns.conf.path)), dir(dns.conf.path)])}`,
+      `printf %s "$dnsconf" | base64 -d > ${shJoin([dns.conf.path])}; printf %s "$dnsunit" | base64 -d > ${shJoin([dns.unit.path])}`,
+      `systemctl enable ${shJoin([dns.unit.name])} >/dev/null 2>&1`,
+      `/usr/sbin/dnsmasq --conf-file=${shJoin([dns.conf.path])} 2>&1`,
+    );
+  }
+  const peers = net.wireguard.peers.filter((p) => p.publicKey).map((p) => gatewayOf(p.allowedIPs[0]!));
+  lines.push(handshakeWaitScript(net.wireguard.interface, gatewayOf(net.subnet), peers));
+  return lines.join("\n");
 }
 
 export interface FloorRun {
   keys: Map<string, KeyPair>;
   plans: Map<string, NetworkPlan[]>;
+  /** host → when its command returned (ms since the epoch). */
+  doneAt: Map<string, number>;
 }
 
 /** Configures every host at once: keys and plan locally, one SSH connection and one command each. */
@@ -85,18 +122,21 @@ export async function runFloor(lab: Lab, hosts: readonly string[], facts: Readon
   const planned = planAll([mesh], machines, new Map([...keys].map(([h, k]) => [h, k.publicKey])), facts);
   if (planned.errors.length) throw new Error(`floor: the plan has errors: ${planned.errors.map((e) => `${e.name} ${e.field}: ${e.message}`).join("; ")}`);
   const plans = new Map(planned.hosts.map((p) => [p.machine, p.networks]));
+  const doneAt = new Map<string, number>();
   await Promise.all(
     hosts.map((h) =>
       withSession(lab, h, async (s) => {
         const net = plans.get(h)?.[0];
         if (!net) throw new Error(`floor: no plan for ${h}`);
-        const input = [renderWgConfig(net, keys.get(h)!.privateKey), net.unit.dropInContent].map((t) => Buffer.from(t).toString("base64") + "\n").join("");
-        const r = await s.exec(hostScript(net), { input, timeoutMs: 60_000 });
+        const files = [renderWgConfig(net, keys.get(h)!.privateKey), net.unit.dropInContent, ...(net.dns ? [net.dns.conf.content, net.dns.unit.content] : [])];
+        const input = files.map((t) => Buffer.from(t).toString("base64") + "\n").join("");
+        const r = await s.exec(hostScript(net), { input, timeoutMs: 90_000 });
         if (r.code !== 0) throw new Error(`floor: the script failed on ${h} (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-500)}`);
+        doneAt.set(h, Date.now());
       }),
     ),
   );
-  return { keys, plans };
+  return { keys, plans, doneAt };
 }
 
 /** Untimed: what dockmesh would still change on each host after the floor (empty = same end state). */
@@ -115,3 +155,20 @@ export async function floorLeftovers(lab: Lab, hosts: readonly string[], run: Fl
   );
   return out;
 }
+
+/**
+ * Waits on every host at once, over one SSH command each, until each has handshaken with every
+ * other (handshakeWaitScript): the manual procedure's Ready. `subnets`: each host's Docker subnet.
+ */
+export async function waitForHandshakes(lab: Lab, hosts: readonly string[], subnets: ReadonlyMap<string, string>, iface: string): Promise<void> {
+  await Promise.all(
+    hosts.map((h) =>
+      withSession(lab, h, async (s) => {
+        const peers = hosts.filter((x) => x !== h).map((x) => gatewayOf(subnets.get(x)!));
+        const r = await s.exec(["set -eu", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", handshakeWaitScript(iface, gatewayOf(subnets.get(h)!), peers)].join("\n"), { timeoutMs: 90_000 });
+        if (r.code !== 0) throw new Error(`handshakes on ${h} (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-500)}`);
+      }),
+    ),
+  );
+}
+

@@ -40,3 +40,17 @@ export function applyWindows(lines: readonly LogLine[], t0: number): Map<string,
   }
   return out;
 }
+
+/**
+ * Per machine, the round trips of each reconcile that reached the host before `until` (ms since
+ * the epoch), from the "reconciled" debug lines: e.g. ["fresh 612", "observe 201"] per reconcile.
+ */
+export function reconcileTrips(lines: readonly LogLine[], until: number): Map<string, string[][]> {
+  const out = new Map<string, string[][]>();
+  for (const l of lines) {
+    if (l.message !== "reconciled" || !l.machine || l.at > until) continue;
+    const trips = String(l.fields.roundTrips ?? "").split(", ").filter(Boolean);
+    out.set(l.machine, [...(out.get(l.machine) ?? []), trips]);
+  }
+  return out;
+}

@@ -6,12 +6,13 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
-import { isMember, planHost, planMesh, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
+import { isMember, planHost, planMesh, type HostFacts, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
+import { DEFAULT_FRESH_FACTS } from "../hosts/fresh.js";
 import { checkLiveness, type Liveness } from "../hosts/liveness.js";
 import { containersDetached, describeDetached } from "../hosts/detach.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
@@ -193,6 +194,10 @@ export class MachineReconciler {
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
   readyChecks = 0;
+  /** Machines being reconciled right now (for Probe.wait: their hosts may come up within seconds). */
+  private readonly inFlight = new Set<string>();
+  /** The facts of the host converged last: a fresh host's are guessed alike (fleets are). */
+  private factsGuess: HostFacts | undefined;
 
   constructor(private readonly d: MachineControllerDeps) {
     const machines$ = (d.machines as Partial<Informer<Machine>>).events$;
@@ -222,8 +227,18 @@ export class MachineReconciler {
   private secret = (ns: string, name: string) => this.d.secrets.get(`${ns}/${name}`);
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
-    let m = this.d.machines.get(key);
-    if (!m) {
+    this.inFlight.add(key);
+    try {
+      return await this.reconcileMachine(key);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  private async reconcileMachine(key: string): Promise<ReconcileResult | void> {
+    const tStart = performance.now();
+    const cached = this.d.machines.get(key);
+    if (!cached) {
       this.converged.delete(key);
       this.resolvers.delete(key);
       this.secretMisses.delete(key);
@@ -232,6 +247,8 @@ export class MachineReconciler {
       this.d.peerStats?.forget(key);
       return;
     }
+    // The Machine as last written by this reconcile: each status write moves its resourceVersion on.
+    let m: Machine = cached;
     if (isDeleting(m)) return this.finalize(m, key);
     if (!hasFinalizer(m)) {
       // Go on with the object as patched: its key and first contact need not wait for the watch.
@@ -249,9 +266,10 @@ export class MachineReconciler {
     const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.secret(ns, keySecretName(name)));
     const settle = this.settleFirstContact(m, key);
     if (settle !== undefined) return { requeueAfter: settle };
+    const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
+    const wasFresh = !m.status?.networks?.length;
     let snap = this.snapshot(m, machineKey);
 
-    const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);
     if (isProblem(resolved)) {
       this.converged.delete(key);
       await this.writeOutcome(m, { kind: "setup", problem: resolved }, undefined, machineKey);
@@ -290,6 +308,9 @@ export class MachineReconciler {
       }
     }
 
+    // Nothing recorded for the host and nothing of it planned before: it most likely has nothing
+    // of ours, so its first converge can be one round trip (hosts/fresh.ts), with these facts.
+    const fresh = wasFresh && snap.previous.length === 0 && !last ? (this.factsGuess ?? DEFAULT_FRESH_FACTS) : undefined;
     const t0 = performance.now();
     await this.d.sshSlots.acquire();
     const tSlot = performance.now();
@@ -297,7 +318,16 @@ export class MachineReconciler {
     try {
       try {
         session = await connect(target);
-        await this.recordHostKeys(m, resolved.hostKeys, session);
+        // A host with nothing recorded gets its first converge in one round trip (hosts/fresh.ts):
+        // the networks it is about to get go on record (status.networks, for teardown) meanwhile.
+        if (fresh) {
+          const intended = this.recordIntended(m, planHost(ns, name, snap.views, fresh).networks).then((x) => {
+            if (x) m = x;
+          });
+          await Promise.all([this.recordHostKeys(m, resolved.hostKeys, session), intended]);
+        } else {
+          await this.recordHostKeys(m, resolved.hostKeys, session);
+        }
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
         this.converged.delete(key);
@@ -318,14 +348,19 @@ export class MachineReconciler {
           mtuPending = held.pending;
           return held.networks;
         },
+        // A first converge planned from guessed facts (hosts/fresh.ts): no containers to hold an MTU for yet.
+        planWith: (facts) => {
+          snap = this.refreshed(m, machineKey, snap);
+          return planHost(ns, name, snap.views, facts).networks;
+        },
         privateKey: machineKey.privateKey,
         publicKey: machineKey.publicKey,
         previous: snap.previous,
-        probes: (nets) => this.probes(nets),
+        probes: (nets, o) => this.probes(nets, o?.settle ? ns : undefined),
         log: (line) => this.d.log.info(line, { machine: key }),
         beforeApply: async (steps, networks, obs) => {
           // On record before the host has it: a new mesh's names go into status first.
-          await this.recordIntended(m, networks);
+          m = (await this.recordIntended(m, networks)) ?? m;
           // A mesh this machine left (deleted, or its labels no longer match): its Docker network
           // goes, and containers on it are disconnected first. Say which.
           const detached = containersDetached(steps, obs);
@@ -337,18 +372,20 @@ export class MachineReconciler {
             const what = [...new Set(steps.map((s) => s.display))].sort();
             this.d.log.warn("drift found; repairing", { machine: key, changes: what });
             await this.d.events.event(m, "Warning", "DriftDetected", `the host drifted from the plan; repairing: ${listed(what, "; ")}`);
-            await this.writeDrift(m, what);
+            m = (await this.writeDrift(m, what)) ?? m;
           }
         },
       };
       try {
-        result = await converge(session, input, this.guessPlan(m, snap.views));
+        result = await converge(session, input, this.guessPlan(m, snap.views), fresh ? { fresh } : {});
+        this.factsGuess = hostFacts(result.observation);
         // Keys peers published while this converge ran (machines created together publish theirs
         // within a second or so): apply them now on this session, rather than in another
         // reconcile after a status write, a new connection and its observe. Bounded.
         for (let pass = 1; pass < MAX_CONVERGE_PASSES && !result.applyError && hashOf(this.refreshed(m, machineKey, snap)) !== hashOf(snap); pass++) {
           const { applied, timings } = result;
-          result = await converge(session, input, result.networks, { probeBeforePlan: false });
+          // The host as the last pass left it, observed on this session: planned again without looking again.
+          result = await converge(session, input, result.networks, { observation: result.observation });
           result = { ...result, applied: [...applied, ...result.applied], timings: [...(timings ?? []), ...(result.timings ?? [])] };
         }
       } catch (err) {
@@ -365,18 +402,19 @@ export class MachineReconciler {
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
       if (this.quietFirstWait(m, key, outcome)) {
-        if (result.applied.length) await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+        if (result.applied.length) void this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
         this.d.log.debug("configured; peers' handshakes pending, status written at the next look", { machine: key, applied: result.applied.length });
         return { requeueAfter: this.d.pendingRequeueMs };
       }
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
       const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
-      if (ambiguous) await this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
+      // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.
+      if (ambiguous) void this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
       if (result.applied.length) {
-        await this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+        void this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       }
       const ms = (a: number, b: number) => Math.round(b - a);
-      this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
+      this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, prepareMs: ms(tStart, t0), slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       if (ready) {
         const at = this.d.clock.now();
@@ -475,7 +513,7 @@ export class MachineReconciler {
   private async recordHostKeys(m: Machine, plans: readonly HostKeyPlan[], session: HostSession): Promise<void> {
     for (const r of await recordHostKeys(m, plans, session, this.d.hostKeys)) {
       this.d.log.info("host key recorded on first contact", { machine: `${m.metadata.namespace}/${m.metadata.name}`, endpoint: r.id, fingerprint: r.fingerprint });
-      await this.d.events.event(
+      void this.d.events.event(
         m,
         "Normal",
         "HostKeyRecorded",
@@ -684,26 +722,44 @@ export class MachineReconciler {
     return planHost(m.metadata.namespace ?? "default", m.metadata.name ?? "", views, {}).networks;
   }
 
-  private probes(nets: readonly NetworkPlan[]): Probe[] {
+  /**
+   * The peers to probe. `settleIn` (the namespace, after changes): peers being reconciled right
+   * now are waited for a moment (Probe.wait): their interfaces come up within seconds, and a
+   * handshake seen now saves looking again once they are Ready.
+   */
+  private probes(nets: readonly NetworkPlan[], settleIn?: string): Probe[] {
     return nets.flatMap((n) =>
-      n.wireguard.peers.filter((p) => p.publicKey).map((p) => ({ iface: n.wireguard.interface, source: gatewayOf(n.subnet), publicKey: p.publicKey!, address: gatewayOf(p.allowedIPs[0]!) })),
+      n.wireguard.peers
+        .filter((p) => p.publicKey)
+        .map((p) => ({
+          iface: n.wireguard.interface,
+          source: gatewayOf(n.subnet),
+          publicKey: p.publicKey!,
+          address: gatewayOf(p.allowedIPs[0]!),
+          ...(settleIn !== undefined && this.inFlight.has(`${settleIn}/${p.machine}`) ? { wait: true } : {}),
+        })),
     );
   }
 
-  private async writeDrift(m: Machine, what: readonly string[]): Promise<void> {
+  /** Returns the Machine as written (later writes start from its resourceVersion, not a stale one). */
+  private async writeDrift(m: Machine, what: readonly string[]): Promise<Machine | undefined> {
     const gen = m.metadata.generation ?? 0;
     const drift: ConditionInput[] = [{ type: "NetworkConfigured", status: "False", reason: "DriftDetected", message: `repairing: ${listed(what, "; ")}` }];
     const conditions = setConditions(m.status?.conditions, [...drift, readyCondition([...drift])], gen, this.d.clock.now(), ORDER);
-    await this.writeStatus(m, (cur) => ({ ...cur, conditions }));
+    return (await this.writeStatus(m, (cur) => ({ ...cur, conditions }))).object;
   }
 
-  /** Records the planned networks status does not list yet (controllers/previous-networks.ts withIntended). */
-  private async recordIntended(m: Machine, networks: readonly NetworkPlan[]): Promise<void> {
-    if (!withIntended(m.status?.networks ?? [], networks)) return;
-    await this.writeStatus(m, (cur) => {
+  /**
+   * Records the planned networks status does not list yet (controllers/previous-networks.ts
+   * withIntended); returns the Machine as written, if it was.
+   */
+  private async recordIntended(m: Machine, networks: readonly NetworkPlan[]): Promise<Machine | undefined> {
+    if (!withIntended(m.status?.networks ?? [], networks)) return undefined;
+    const res = await this.writeStatus(m, (cur) => {
       const next = withIntended(cur?.networks ?? [], networks);
       return next ? { ...cur, networks: next } : { ...cur };
     });
+    return res.object;
   }
 
   /**
@@ -805,7 +861,7 @@ export class MachineReconciler {
     if (res.outcome === "written") {
       const before = findCondition(m.status?.conditions, "Ready");
       if (before?.status !== ready.status || before?.reason !== ready.reason) {
-        await this.d.events.event(m, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
+        void this.d.events.event(m, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
       }
     }
     return ready.status === "True";

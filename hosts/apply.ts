@@ -5,7 +5,9 @@ import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { HostError } from "./errors.js";
 import { hostText } from "./host-text.js";
 import { shQuote } from "../mesh/shell.js";
-import { renderScript, SCRIPT_PRELUDE, type Step } from "./steps.js";
+import { APPLIED_MARK, OBSERVE_AFTER_APPLY, renderScript, SCRIPT_PRELUDE, type Step } from "./steps.js";
+import { FRESH_PRELUDE, FRESH_SKIP } from "./fresh-guard.js";
+import { OBSERVE_LIMITS, parseObservation, probeInput, type HostObservation, type Probe } from "./observe.js";
 import { UnsafeValueError } from "../api/formats.js";
 
 export interface ApplyResult {
@@ -25,8 +27,9 @@ export const MAX_SCRIPT_BYTES = 32 * 1024;
 const quotedLength = (text: string) => Buffer.byteLength(text) + 3 * (text.split("'").length - 1);
 
 /** The steps in runs whose scripts each stay under maxBytes (a single larger step runs alone). */
-export function chunkSteps(steps: readonly Step[], maxBytes = MAX_SCRIPT_BYTES): Step[][] {
-  const fixed = quotedLength(SCRIPT_PRELUDE) + 64; // the prelude, "step done", quotes, "sh -c … sh"
+export function chunkSteps(steps: readonly Step[], maxBytes = MAX_SCRIPT_BYTES, extra = 0): Step[][] {
+  // The prelude, "step done", quotes, "sh -c … sh"; `extra`: what else each script carries (the observe after the steps).
+  const fixed = quotedLength(SCRIPT_PRELUDE) + 64 + extra;
   const chunks: Step[][] = [];
   let current: Step[] = [];
   let size = fixed;
@@ -89,4 +92,102 @@ export async function applySteps(session: HostSession, steps: readonly Step[], l
     offset += chunk.length;
   }
   return { done: [...steps] };
+}
+
+/** What the observe after an apply looks at: the observe script's arguments and probes. */
+export interface ObserveRequest {
+  ifaces: readonly string[];
+  nets: readonly string[];
+  probes?: readonly Probe[];
+}
+
+export interface ApplyObserveResult {
+  /** Steps that ran to completion, in order. */
+  done: Step[];
+  /** Why a step failed (nothing after it ran). */
+  error?: HostError;
+  /** The host after the steps; undefined when the script did not get that far (observe again). */
+  observation?: HostObservation;
+  /** A first converge's guard applied nothing, and why (hosts/fresh-guard.ts). */
+  skipped?: string;
+}
+
+/** The words after `@@step` in an apply's output, and what they say was reached of `chunk`. */
+function reachedOf(stdout: string, chunk: readonly Step[]): { last: string | undefined; finished: number } {
+  const reached = [...stdout.matchAll(/^@@step (\S+)$/gm)].map((m) => m[1]!);
+  const last = reached.at(-1);
+  // The step reached, as the host says: anything but a step number of this chunk counts as none.
+  const n = Number(last ?? 0);
+  return { last, finished: last === "done" ? chunk.length : Number.isInteger(n) && n >= 0 && n <= chunk.length ? n : 0 };
+}
+
+/**
+ * Applies the steps and observes the host after them in the same round trip: the last (usually
+ * only) script runs its steps in a subshell, then the observe script (steps.ts
+ * OBSERVE_AFTER_APPLY), whatever the steps did. `guard`: a first converge's (hosts/fresh.ts), in
+ * one script or not at all. Never throws for a step that failed: the result says so, with the
+ * host as the observe saw it after the failure. Earlier chunks of a long apply run as plain
+ * apply scripts; one of those failing leaves no observation.
+ */
+export async function applyThenObserve(session: HostSession, steps: readonly Step[], req: ObserveRequest, opts: { log?: (line: string) => void; guard?: readonly string[] } = {}): Promise<ApplyObserveResult> {
+  const args = [...req.ifaces, "--", ...req.nets];
+  const extra = quotedLength(OBSERVE_AFTER_APPLY + (opts.guard ? FRESH_PRELUDE : "")) + args.reduce((n, a) => n + quotedLength(a) + 3, 0) + (opts.guard ?? []).reduce((n, a) => n + quotedLength(a) + 3, 64);
+  let chunks: Step[][];
+  let scripts: Array<{ chunk: Step[]; script: string; input: string }>;
+  try {
+    chunks = chunkSteps(steps, MAX_SCRIPT_BYTES, extra);
+    if (opts.guard && chunks.length > 1) throw new HostError("ApplyFailed", "a first converge with a guard must fit one script");
+    if (chunks.length === 0) chunks = [[]];
+    scripts = chunks.map((chunk, i) => ({ chunk, ...renderScript(chunk, i === chunks.length - 1 ? { observe: true, ...(opts.guard ? { guard: opts.guard } : {}) } : {}) }));
+  } catch (err) {
+    if (!(err instanceof UnsafeValueError)) throw err;
+    throw new HostError("ApplyFailed", `nothing applied: ${err.message}`, { cause: err });
+  }
+  const done: Step[] = [];
+  let offset = 0;
+  for (const [i, { chunk, script, input }] of scripts.entries()) {
+    const last = i === scripts.length - 1;
+    const failed = (finished: number, detail: string): ApplyObserveResult => {
+      const step = chunk[finished];
+      const message = step ? `step ${offset + finished + 1} of ${steps.length} (${step.display}) failed: ${detail}` : `apply failed: ${detail}`;
+      return { done, error: new HostError("ApplyFailed", message) };
+    };
+    if (!last) {
+      const res = await session.exec(script, { input, timeoutMs: 180_000, ...APPLY_LIMITS }).catch((err: unknown) => {
+        throw err instanceof OutputTooLargeError ? err.as("ApplyFailed", "applying changes") : err;
+      });
+      const { last: at, finished } = reachedOf(res.stdout, chunk);
+      for (const s of chunk.slice(0, finished)) opts.log?.(`[#] ${s.display}`);
+      done.push(...chunk.slice(0, finished));
+      if (res.code !== 0 || at !== "done") return failed(finished, stderrTail(res.stderr) || `exit code ${res.code}`);
+      offset += chunk.length;
+      continue;
+    }
+    const res = await session
+      .exec(script, { args, input: input + probeInput(req.probes ?? []), timeoutMs: 240_000, ...OBSERVE_LIMITS })
+      .catch((err: unknown) => {
+        throw err instanceof OutputTooLargeError ? err.as("ApplyFailed", "applying changes") : err;
+      });
+    const mark = new RegExp(`^${APPLIED_MARK} (\\d{1,3})$`, "m").exec(res.stdout);
+    const applyOut = mark ? res.stdout.slice(0, mark.index) : res.stdout;
+    const skip = new RegExp(`^${FRESH_SKIP} (.*)$`, "m").exec(applyOut);
+    // A guard that applied nothing stopped before the step it printed last (or before any).
+    const { last: at, finished } = reachedOf(applyOut, chunk);
+    for (const s of chunk.slice(0, finished)) opts.log?.(`[#] ${s.display}`);
+    done.push(...chunk.slice(0, finished));
+    let observation: HostObservation | undefined;
+    if (mark) {
+      try {
+        observation = parseObservation(res.stdout.slice(mark.index + mark[0].length));
+      } catch {
+        observation = undefined; // observed again by the caller
+      }
+    }
+    const rc = mark ? Number(mark[1]) : res.code;
+    const out: ApplyObserveResult = { done, ...(observation ? { observation } : {}) };
+    if (skip) return { ...out, skipped: hostText(skip[1] ?? "", 200) };
+    if (rc !== 0 || at !== "done") return { ...failed(finished, stderrTail(res.stderr) || `exit code ${rc}`), ...(observation ? { observation } : {}) };
+    return out;
+  }
+  return { done };
 }

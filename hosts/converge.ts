@@ -1,7 +1,10 @@
-// One reconcile's work on a host over one SSH session: observe → plan → diff → apply →
-// re-observe. Round trips: one when nothing differs (a resync), three when something did.
+// One reconcile's work on a host over one SSH session: observe → plan → diff → apply → observe,
+// the last two in one script. Round trips: one when nothing differs (a resync), two when something
+// did, one for the first converge of a fresh host (hosts/fresh.ts).
 import type { NetworkPlan } from "../mesh/plan.js";
-import { applySteps } from "./apply.js";
+import { applyThenObserve } from "./apply.js";
+import { assumedFreshHost, freshApply } from "./fresh.js";
+import type { HostFacts } from "../mesh/plan.js";
 import { diffHost, type AreaStep, type Blocker, type PreviousNetwork } from "./diff.js";
 import { HostError } from "./errors.js";
 import { observeHost, type HostObservation, type Probe } from "./observe.js";
@@ -11,10 +14,16 @@ import type { Step } from "./steps.js";
 export interface ConvergeInput {
   /** Builds the desired networks once the host's facts (uplink MTU) are known. */
   plan: (obs: HostObservation) => NetworkPlan[];
+  /** Builds the desired networks from guessed facts, for a first converge in one round trip (ConvergeOptions.fresh). */
+  planWith?: (facts: HostFacts) => NetworkPlan[];
   privateKey: string;
   publicKey: string;
   previous: readonly PreviousNetwork[];
-  probes?: (networks: readonly NetworkPlan[]) => Probe[];
+  /**
+   * Peers to probe before reading handshakes. `settle`: after changes were applied, when peers
+   * being configured at the same moment may be waited for (Probe.wait).
+   */
+  probes?: (networks: readonly NetworkPlan[], opts?: { settle?: boolean }) => Probe[];
   log?: (line: string) => void;
   /** Called with the changes about to be made, before making them (to report drift first). */
   beforeApply?: (steps: readonly AreaStep[], networks: readonly NetworkPlan[], obs: HostObservation) => Promise<void>;
@@ -54,11 +63,22 @@ export interface ConvergeOptions {
    * after a first does without: the first pass's re-observe has just probed them.
    */
   probeBeforePlan?: boolean;
+  /**
+   * The host is thought to have nothing of ours (no networks recorded for it): try the first
+   * converge in one round trip (hosts/fresh.ts), planned by input.planWith with these guessed facts.
+   */
+  fresh?: HostFacts;
+  /** The host as this session just observed it, nothing changed since (the last pass's): no observe first. */
+  observation?: HostObservation;
 }
 
+/**
+ * Observe → plan → diff → apply+observe. Round trips: one when nothing differs (a resync), two
+ * when something did (the observe after the changes runs in the apply's script), one for a fresh
+ * host whose guessed facts hold (opts.fresh), none to start with when opts.observation is given.
+ */
 export async function converge(session: HostSession, input: ConvergeInput, previousPlanGuess: readonly NetworkPlan[] = [], opts: ConvergeOptions = {}): Promise<ConvergeResult> {
-  const guess = namesOf(previousPlanGuess, input.previous);
-  const firstProbes = opts.probeBeforePlan === false ? [] : (input.probes?.(previousPlanGuess) ?? []);
+  let guess = namesOf(previousPlanGuess, input.previous);
   const timings: string[] = [];
   const timed = async <T>(what: string, p: () => Promise<T>): Promise<T> => {
     const t = performance.now();
@@ -68,7 +88,26 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
       timings.push(`${what} ${Math.round(performance.now() - t)}`);
     }
   };
-  let obs = await timed("observe", () => observeHost(session, guess.ifaces, guess.nets, firstProbes));
+  let obs = opts.observation;
+  let applied: Step[] = [];
+  let applyError: HostError | undefined;
+  if (!obs && opts.fresh && input.planWith && input.previous.length === 0) {
+    const guessed = input.planWith(opts.fresh);
+    const fresh = freshApply(guessed, input.privateKey, input.publicKey, opts.fresh);
+    if (fresh) {
+      guess = namesOf(guessed, input.previous);
+      await input.beforeApply?.(fresh.steps, guessed, assumedFreshHost(opts.fresh, guessed));
+      const r = await timed("fresh", () => applyThenObserve(session, fresh.steps, { ...guess, probes: input.probes?.(guessed, { settle: true }) ?? [] }, { guard: fresh.guard, ...(input.log ? { log: input.log } : {}) }));
+      if (r.skipped) input.log?.(`first converge in one round trip not taken: ${r.skipped}`);
+      applied = r.done;
+      applyError = r.error;
+      obs = r.observation;
+    }
+  }
+  if (!obs) {
+    const firstProbes = opts.probeBeforePlan === false ? [] : (input.probes?.(previousPlanGuess) ?? []);
+    obs = await timed("observe", () => observeHost(session, guess.ifaces, guess.nets, firstProbes));
+  }
   const pre = preflight(obs);
   if (pre) throw pre;
   const networks = input.plan(obs);
@@ -79,20 +118,17 @@ export async function converge(session: HostSession, input: ConvergeInput, previ
   }
   const diffInput = { networks, privateKey: input.privateKey, publicKey: input.publicKey, previous: input.previous };
   const first = diffHost(diffInput, obs);
-  if (first.steps.length === 0) return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: [], timings };
+  // A first converge whose step failed: the host as it is after the failure, retried later.
+  if (first.steps.length === 0 || applyError) {
+    return { networks, observation: obs, applied, blockers: first.blockers, remaining: applyError ? first.steps : [], timings, ...(applyError ? { applyError } : {}) };
+  }
 
   await input.beforeApply?.(first.steps, networks, obs);
-  let applyError: HostError | undefined;
-  let applied: Step[] = [];
-  try {
-    applied = (await timed("apply", () => applySteps(session, first.steps, input.log))).done;
-  } catch (err) {
-    if (!(err instanceof HostError)) throw err;
-    applyError = err;
-  }
-  const after = await timed("observe", () => observeHost(session, names.ifaces, names.nets, input.probes?.(networks) ?? []));
+  const r = await timed("apply+observe", () => applyThenObserve(session, first.steps, { ...names, probes: input.probes?.(networks, { settle: true }) ?? [] }, input.log ? { log: input.log } : {}));
+  applied = [...applied, ...r.done];
+  const after = r.observation ?? (await timed("observe", () => observeHost(session, names.ifaces, names.nets, input.probes?.(networks) ?? [])));
   const second = diffHost(diffInput, after);
-  return { networks, observation: after, applied, blockers: second.blockers, remaining: second.steps, timings, ...(applyError ? { applyError } : {}) };
+  return { networks, observation: after, applied, blockers: second.blockers, remaining: second.steps, timings, ...(r.error ? { applyError: r.error } : {}) };
 }
 
 /**
@@ -111,6 +147,7 @@ export async function teardown(
   const steps = all(obs);
   if (steps.length === 0) return [];
   await beforeApply?.(steps, obs);
-  await applySteps(session, steps, log);
-  return all(await observeHost(session, ifaces, nets));
+  const r = await applyThenObserve(session, steps, { ifaces, nets }, log ? { log } : {});
+  if (r.error) throw r.error;
+  return all(r.observation ?? (await observeHost(session, ifaces, nets)));
 }

@@ -4,6 +4,8 @@
 // secret ever appears in a command line, a process list or a log.
 import { shJoin, shQuote } from "../mesh/shell.js";
 import { NO_CONTROL, UnsafeValueError, controlCharacter } from "../api/formats.js";
+import { OBSERVE_SCRIPT } from "./observe.js";
+import { FRESH_PRELUDE } from "./fresh-guard.js";
 
 import type { Step } from "../mesh/commands.js";
 // The steps themselves are built from the plan in mesh/commands.ts.
@@ -32,15 +34,23 @@ remove_network() {
   done
   docker network rm "$1" >/dev/null
 }
+# A file from the next stdin line (base64): written to a new file beside it (noclobber: never one
+# that exists, nor a link), created with its mode where a umask gives it, then renamed over it.
+# Two processes (base64, mv), and mkdir when the directory is missing.
+wf_n=0
 write_file() {
   IFS= read -r line || { echo "no content on stdin for $1" >&2; return 1; }
-  mkdir -p -m "$3" "$(dirname "$1")"
-  tmp=$(mktemp "$1.dockmesh.XXXXXX")
-  printf '%s' "$line" | base64 -d > "$tmp"
-  chmod "$2" "$tmp"
+  d=@{1%/*}
+  [ -d "@{d:-/}" ] || mkdir -p -m "$3" "$d"
+  wf_n=$((wf_n + 1)); tmp="$1.dockmesh.$$.$wf_n"
+  case "$2" in 600) um=077 ;; 644) um=022 ;; *) um= ;; esac
+  (set -C; if [ -n "$um" ]; then umask "$um"; fi; base64 -d > "$tmp") <<EOF || { rm -f "$tmp"; return 1; }
+$line
+EOF
+  if [ -z "$um" ]; then chmod "$2" "$tmp"; fi
   mv -f "$tmp" "$1"
 }
-remove_file() { rm -f "$1"; d=$(dirname "$1"); case "$d" in *.service.d) rmdir "$d" 2>/dev/null || true ;; esac; }
+remove_file() { rm -f "$1"; d=@{1%/*}; case "$d" in *.service.d) rmdir "$d" 2>/dev/null || true ;; esac; }
 wg_up() { wg-quick up "$1" 2>&1; }
 wg_down() {
   ip link show dev "$1" >/dev/null 2>&1 || return 0
@@ -73,8 +83,10 @@ daemon_reload() { if [ -d /run/systemd/system ]; then systemctl daemon-reload; f
 # The mesh DNS resolver of interface $1: dnsmasq with /etc/dockmesh/dns/$1/dnsmasq.conf, under
 # systemd as dockmesh-dns-$1.service, else started directly (it daemonises, with a pid file).
 dns_pid() {
-  p=$(head -c 12 "/run/dockmesh-dns-$1.pid" 2>/dev/null | tr -cd 0-9)
-  [ -n "$p" ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "/etc/dockmesh/dns/$1/dnsmasq.conf" && echo "$p"
+  [ -f "/run/dockmesh-dns-$1.pid" ] || return 1
+  p=$(head -c 12 "/run/dockmesh-dns-$1.pid" 2>/dev/null)
+  case "$p" in '' | *[!0-9]*) return 1 ;; esac
+  grep -qaF -- "/etc/dockmesh/dns/$1/dnsmasq.conf" "/proc/$p/cmdline" 2>/dev/null && echo "$p"
 }
 dns_kill() {
   p=$(dns_pid "$1") || return 0
@@ -84,7 +96,7 @@ dns_kill() {
 dns_up() {
   # dnsmasq reads its records as the unprivileged user it drops to: the directories must let it
   # in (write_file made the parents under umask 077). They hold no secret.
-  (umask 022; mkdir -p "/etc/dockmesh/dns/$1/records")
+  [ -d "/etc/dockmesh/dns/$1/records" ] || (umask 022; mkdir -p "/etc/dockmesh/dns/$1/records")
   chmod 755 /etc/dockmesh /etc/dockmesh/dns "/etc/dockmesh/dns/$1" "/etc/dockmesh/dns/$1/records"
   if [ -d /run/systemd/system ]; then systemctl restart "dockmesh-dns-$1.service" 2>&1; return; fi
   dns_kill "$1"
@@ -109,15 +121,40 @@ dns_clean() {
   rmdir /etc/dockmesh/dns 2>/dev/null || true
 }
 resolved_reload() { if [ -d /run/systemd/system ]; then systemctl try-reload-or-restart systemd-resolved.service 2>&1 || true; fi; }
-`;
+`.replaceAll("@{", "${");
+
+/**
+ * An apply-then-observe script opens with this: the steps run in a subshell, where `set -eu`
+ * ends them at the first failure, and the observe after it runs whatever happened.
+ */
+export const APPLY_OPEN = "(\n";
+
+/** The line between the two parts: "@@dockmesh applied <the subshell's exit code>". */
+export const APPLIED_MARK = "@@dockmesh applied";
+
+/**
+ * What follows the steps of an apply-then-observe script: the subshell closed, its exit code,
+ * then the observe script (hosts/observe.ts), whose arguments are the script's own (interfaces,
+ * "--", networks) and whose probes are what stdin holds after the files' lines.
+ */
+export const OBSERVE_AFTER_APPLY = `)\nprintf '${APPLIED_MARK} %s\\n' "$?"\n${OBSERVE_SCRIPT}`;
+
+export interface RenderOptions {
+  /** Observe after the steps, in the same script (OBSERVE_AFTER_APPLY). */
+  observe?: boolean;
+  /** A first converge's guard (hosts/fresh-guard.ts), checked before the first step; implies observe. */
+  guard?: readonly string[];
+}
 
 /**
  * The whole apply script and its stdin. An argument with a control character is refused (an
  * UnsafeValueError): quoting keeps it one shell word, but no value dockmesh plans has one, so it
  * can only come from a forged or broken input, and would go on into a config line or a log.
  */
-export function renderScript(steps: readonly Step[]): { script: string; input: string } {
-  const lines = [SCRIPT_PRELUDE];
+export function renderScript(steps: readonly Step[], opts: RenderOptions = {}): { script: string; input: string } {
+  if (opts.guard) for (const [j, a] of opts.guard.entries()) if (!NO_CONTROL.test(a)) throw new UnsafeValueError(`fresh_guard argument ${j + 1}`, `contains a control character (${controlCharacter(a)}); refused`);
+  const observe = Boolean(opts.observe || opts.guard);
+  const lines = observe ? [APPLY_OPEN + SCRIPT_PRELUDE + (opts.guard ? `${FRESH_PRELUDE}fresh_guard ${shJoin(opts.guard)} </dev/null` : "")] : [SCRIPT_PRELUDE];
   const input: string[] = [];
   steps.forEach((s, i) => {
     s.args.forEach((a, j) => {
@@ -129,7 +166,7 @@ export function renderScript(steps: readonly Step[]): { script: string; input: s
     if (s.op === "write_file") input.push(Buffer.from(s.content ?? "", "utf8").toString("base64"));
   });
   lines.push("step done");
-  return { script: lines.join("\n") + "\n", input: input.map((l) => l + "\n").join("") };
+  return { script: lines.join("\n") + "\n" + (observe ? OBSERVE_AFTER_APPLY : ""), input: input.map((l) => l + "\n").join("") };
 }
 
 export const displayArgv = (argv: readonly string[]): string => argv.map(shQuote).join(" ");

@@ -9,6 +9,8 @@ import { dnsPaths, type DnsPlan } from "./dns-plan.js";
 
 export type StepOp =
   | "ensure_network"
+  /** A first converge's network (hosts/fresh.ts): created, or nothing applied when one of that name exists. */
+  | "fresh_network"
   | "remove_network"
   | "write_file"
   | "remove_file"

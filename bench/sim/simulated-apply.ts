@@ -2,10 +2,13 @@
 // per step, file contents as base64 lines on stdin) run against a simulated host: each call acts
 // on the host's state as the function would on a real one. `set -eu` as in the script: the first
 // failing call ends the run with its exit code, after the `@@step` markers of the steps reached.
+// A first converge's guard (hosts/fresh-guard.ts) is answered from the host's facts.
 import type { SimulatedHost, CommandResult } from "./simulated-host.js";
 import { parseApplyBody, type ScriptCall } from "./simulated-shell.js";
 import { daemonReload, dnsClean, dnsDisable, dnsDown, dnsEnable, dnsUp, resolvedReload } from "./simulated-resolver.js";
 import { INTERFACE_NAME } from "../../api/formats.js";
+import { freshGuardVerdict } from "./simulated-observe.js";
+import { FRESH_SKIP } from "../../hosts/fresh-guard.js";
 
 export interface ApplyRun {
   code: number;
@@ -13,6 +16,8 @@ export interface ApplyRun {
   stderr: string;
   /** Calls that ran to completion. */
   completed: number;
+  /** Lines of stdin no write_file read (the probes of an apply-then-observe script). */
+  rest: string;
 }
 
 const OK: CommandResult = { code: 0 };
@@ -24,6 +29,10 @@ export function runCall(host: SimulatedHost, call: ScriptCall, stdin: () => stri
   switch (call.op) {
     case "ensure_network":
       return need(1) ?? host.ensureNetwork(a[0]!, a.slice(1));
+    case "fresh_network":
+      if (need(1)) return need(1)!;
+      if (host.networks.has(a[0]!)) return { code: 3, stdout: `${FRESH_SKIP} Docker network ${a[0]} exists\n` };
+      return host.ensureNetwork(a[0]!, a.slice(1));
     case "remove_network":
       return need(1) ?? host.removeNetwork(a[0]!);
     case "write_file": {
@@ -98,16 +107,22 @@ export function runCall(host: SimulatedHost, call: ScriptCall, stdin: () => stri
   }
 }
 
-/** Runs the script body (what follows SCRIPT_PRELUDE) with its stdin. */
-export function runApplyScript(host: SimulatedHost, body: string, input: string): ApplyRun {
+/**
+ * Runs the script body (what follows SCRIPT_PRELUDE) with its stdin. `guard`: a first converge's
+ * fresh_guard arguments, checked before the first step (freshGuardVerdict).
+ */
+export function runApplyScript(host: SimulatedHost, body: string, input: string, guard?: readonly string[]): ApplyRun {
+  const lines = input.split("\n").filter((l) => l !== "");
+  let next = 0;
+  const rest = () => lines.slice(next).map((l) => `${l}\n`).join("");
   let parsed: ReturnType<typeof parseApplyBody>;
   try {
     parsed = parseApplyBody(body);
   } catch (err) {
-    return { code: 2, stdout: "", stderr: `sh: syntax error: ${(err as Error).message}\n`, completed: 0 };
+    return { code: 2, stdout: "", stderr: `sh: syntax error: ${(err as Error).message}\n`, completed: 0, rest: rest() };
   }
-  const lines = input.split("\n").filter((l) => l !== "");
-  let next = 0;
+  const why = guard ? freshGuardVerdict(host, guard) : undefined;
+  if (why !== undefined) return { code: 3, stdout: `${FRESH_SKIP} ${why}\n`, stderr: "", completed: 0, rest: rest() };
   const stdin = () => (next < lines.length ? lines[next++] : undefined);
   const out: string[] = [];
   const err: string[] = [];
@@ -117,9 +132,9 @@ export function runApplyScript(host: SimulatedHost, body: string, input: string)
     const r = runCall(host, call, stdin);
     if (r.stdout) out.push(r.stdout);
     if (r.stderr) err.push(r.stderr);
-    if (r.code !== 0) return { code: r.code, stdout: out.join(""), stderr: err.join(""), completed };
+    if (r.code !== 0) return { code: r.code, stdout: out.join(""), stderr: err.join(""), completed, rest: rest() };
     completed++;
   }
   if (parsed.done) out.push("@@step done\n");
-  return { code: 0, stdout: out.join(""), stderr: err.join(""), completed };
+  return { code: 0, stdout: out.join(""), stderr: err.join(""), completed, rest: rest() };
 }

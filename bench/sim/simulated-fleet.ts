@@ -12,16 +12,18 @@ import ssh2 from "ssh2";
 import type { Connection, ServerChannel } from "ssh2";
 import { OBSERVE_SCRIPT } from "../../hosts/observe.js";
 import { LIVENESS_SCRIPT } from "../../hosts/liveness.js";
-import { SCRIPT_PRELUDE } from "../../hosts/steps.js";
 import { EVENTS_SCRIPT, EVENT_FILTERS } from "../../hosts/docker-events.js";
 import { INSPECT_SCRIPT } from "../../hosts/dns-inspect.js";
 import { WRITE_RECORDS_SCRIPT } from "../../hosts/dns-write.js";
+import { APPLIED_MARK, APPLY_OPEN, OBSERVE_AFTER_APPLY, SCRIPT_PRELUDE } from "../../hosts/steps.js";
+import { FRESH_PRELUDE, FRESH_SKIP } from "../../hosts/fresh-guard.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHost, type SimulatedHostOptions, type SimulatedPeer, type WireGuardKeyListener } from "./simulated-host.js";
 import { renderLiveness, renderObservation, type PeerDirectory } from "./simulated-observe.js";
 import { runApplyScript } from "./simulated-apply.js";
 import { parseExecCommand } from "./simulated-shell.js";
 import { eventLine, readyLine, renderInspect, runWriteRecords } from "./simulated-dns.js";
+import { splitRuleLine } from "../../hosts/observe.js";
 
 const { Server, utils } = ssh2;
 
@@ -366,6 +368,23 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
     } else if (parsed?.script === LIVENESS_SCRIPT) {
       c.readyChecks++;
       r = { code: 0, stdout: renderLiveness(entry.host, parsed.args, stdin, this.nowS(), this), stderr: "" };
+    } else if (parsed?.script.startsWith(APPLY_OPEN + SCRIPT_PRELUDE) && parsed.script.endsWith(OBSERVE_AFTER_APPLY)) {
+      // Apply, then observe in the same script (hosts/steps.ts); a first converge's guard first
+      // (an apply only when the guard let it through).
+      c.observes++;
+      let body = parsed.script.slice((APPLY_OPEN + SCRIPT_PRELUDE).length, -OBSERVE_AFTER_APPLY.length);
+      let guard: string[] | undefined;
+      if (body.startsWith(FRESH_PRELUDE)) {
+        const nl = body.indexOf("\n", FRESH_PRELUDE.length);
+        const words = splitRuleLine(body.slice(FRESH_PRELUDE.length, nl < 0 ? body.length : nl));
+        guard = words[0] === "fresh_guard" && words.at(-1) === "</dev/null" ? words.slice(1, -1) : ["malformed"];
+        body = nl < 0 ? "" : body.slice(nl + 1);
+      }
+      const run = runApplyScript(entry.host, body, stdin, guard);
+      if (!run.stdout.startsWith(FRESH_SKIP)) c.applies++;
+      c.steps += run.completed;
+      const observed = renderObservation(entry.host, parsed.args, run.rest, this.nowS(), this);
+      r = { code: 0, stdout: `${run.stdout}${APPLIED_MARK} ${run.code}\n${observed}`, stderr: run.stderr };
     } else if (parsed?.script.startsWith(SCRIPT_PRELUDE)) {
       c.applies++;
       const run = runApplyScript(entry.host, parsed.script.slice(SCRIPT_PRELUDE.length), stdin);

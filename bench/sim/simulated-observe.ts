@@ -4,7 +4,7 @@
 // file hashes, enable links, `docker network inspect` JSON, the resolver facts and mesh DNS's
 // files, unit and process. The probes on stdin make peers handshake, as the real script's pings do.
 import { createHash } from "node:crypto";
-import { splitRuleLine } from "../../hosts/observe.js";
+import { hostFacts, parseObservation, splitRuleLine } from "../../hosts/observe.js";
 import type { SimulatedHost, SimulatedPeer } from "./simulated-host.js";
 import { dnsPid } from "./simulated-resolver.js";
 import { dnsPaths } from "../../mesh/dns-plan.js";
@@ -152,6 +152,33 @@ function networkJson(host: SimulatedHost, name: string): string {
 /** Everything the observe script prints for these arguments, after the probes it was given. */
 export function renderObservation(host: SimulatedHost, args: readonly string[], probesInput: string, nowS: number, dir: PeerDirectory): string {
   simulateHandshakes(host, probesInput, nowS, dir);
+  return renderState(host, args);
+}
+
+/**
+ * What a first converge's guard (hosts/fresh-guard.ts) says on this host: undefined when it
+ * lets the steps run, else why not. The facts are the controller's own reading of what this
+ * host's observe prints (hostFacts), so the simulation agrees with the planner by construction.
+ */
+export function freshGuardVerdict(host: SimulatedHost, guard: readonly string[]): string | undefined {
+  const [mtu, raw, drops, systemd, dnsmasq, resolved, ...ifaces] = guard;
+  const obs = parseObservation(renderState(host, []));
+  const f = hostFacts(obs);
+  const yn = (b: boolean) => (b ? "yes" : "no");
+  for (const i of ifaces) if (host.links.has(i)) return `interface ${i} exists`;
+  if (yn(f.systemd) !== systemd) return `systemd runs the host: ${yn(f.systemd)}`;
+  if (dnsmasq !== "-" && yn(f.resolver.dnsmasq) !== dnsmasq) return `dnsmasq installed: ${yn(f.resolver.dnsmasq)}`;
+  const isResolved = f.resolver.systemdVersion !== undefined && f.resolver.resolvedStub;
+  if (resolved !== "-" && yn(isResolved) !== resolved) return `systemd-resolved is the resolver: ${yn(isResolved)}`;
+  if (!host.chains.has("filter/DOCKER-USER")) return "iptables chain DOCKER-USER is missing";
+  if (yn(f.rawTable) !== raw) return `iptables raw table: ${yn(f.rawTable)}`;
+  if (yn(f.inputDrops) !== drops) return `INPUT drops: ${yn(f.inputDrops)}`;
+  if (mtu !== "-" && String(f.uplinkMtu) !== mtu) return `uplink MTU ${f.uplinkMtu}`;
+  return undefined;
+}
+
+/** The observe script's output for the host as it is (no probes, no handshakes). */
+function renderState(host: SimulatedHost, args: readonly string[]): string {
   const { ifaces, nets } = splitObserveArgs(args);
   const out: string[] = [];
   const sec = (s: string) => out.push(`@@dockmesh ${s}`);

@@ -3,7 +3,7 @@
 // once both sides are configured, and a second converge is one observe with nothing to do.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { planAll, type NetworkPlan } from "../../mesh/plan.js";
+import { planAll, type HostFacts, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { connect, type SshTarget } from "../../hosts/ssh.js";
 import { converge, type ConvergeResult } from "../../hosts/converge.js";
@@ -18,10 +18,13 @@ import { writeRecords } from "../../hosts/dns-write.js";
 import { mesh, pub } from "../support/fixtures.js";
 
 const names = ["m0", "m1", "m2"];
+/** Hosts of the fresh-host tests, in a mesh of their own. */
+const freshNames = ["f0", "f1"];
 const clientKey = generateEd25519("bench");
-const wgKeys = new Map(names.map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 11))]));
+const wgKeys = new Map([...names, ...freshNames].map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 11))]));
 const pubs = new Map([...wgKeys].map(([k, v]) => [k, v.publicKey]));
 const machines = names.map((n, i) => pub(n, i));
+const freshMachines = freshNames.map((n, i) => pub(n, i + names.length));
 let fleet: SimulatedHostFleet;
 
 function target(name: string, privateKey = clientKey.privateKey): SshTarget {
@@ -30,23 +33,26 @@ function target(name: string, privateKey = clientKey.privateKey): SshTarget {
 }
 
 function plan(name: string, facts = {}): NetworkPlan[] {
-  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" })], machines, pubs, new Map([[`default/${name}`, facts]])).hosts.find((h) => h.machine === name)!.networks;
+  const members = freshNames.includes(name) ? freshMachines : machines;
+  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" })], members, pubs, new Map([[`default/${name}`, facts]])).hosts.find((h) => h.machine === name)!.networks;
 }
 
-/** What MachineReconciler does per reconcile: one session, converge with probes. */
-async function reconcile(name: string): Promise<{ result: ConvergeResult; roundTrips: number }> {
+/** What MachineReconciler does per reconcile: one session, converge with probes; `fresh`: guessed facts of a first converge. */
+async function reconcile(name: string, fresh?: HostFacts): Promise<{ result: ConvergeResult; roundTrips: number }> {
   const session = await connect(target(name));
   try {
     const result = await converge(
       session,
       {
         plan: (obs) => plan(name, hostFacts(obs)),
+        planWith: (facts) => plan(name, facts),
         privateKey: wgKeys.get(name)!.privateKey,
         publicKey: wgKeys.get(name)!.publicKey,
         previous: [],
         probes: (nets) => nets.flatMap((n) => n.wireguard.peers.map((p) => ({ iface: "dm0", source: "10.0.0.1", publicKey: p.publicKey!, address: p.allowedIPs[0]!.replace(/0\/\d+$/, "1") }))),
       },
       plan(name),
+      fresh ? { fresh } : {},
     );
     return { result, roundTrips: session.roundTrips };
   } finally {
@@ -65,14 +71,14 @@ describe("SimulatedHostFleet", () => {
     assert.ok(fleet.hosts.every((h) => h.sshHost.startsWith("127.") && h.sshPort > 0));
   });
 
-  test("a first converge configures the host in three round trips; the next is one observe", async () => {
+  test("a first converge configures the host in two round trips (observe; apply and observe); the next is one observe", async () => {
     const first = await reconcile("m0");
-    assert.equal(first.roundTrips, 3, "observe, apply, re-observe");
+    assert.equal(first.roundTrips, 2, "observe, then apply with the observe after it in the same script");
     assert.equal(first.result.applyError, undefined);
     assert.ok(first.result.applied.length > 5);
     assert.deepEqual(first.result.remaining, []);
     const c = fleet.get("m0")!.counters;
-    assert.deepEqual({ sessions: c.sessions, roundTrips: c.roundTrips, observes: c.observes, applies: c.applies, failures: c.failures }, { sessions: 1, roundTrips: 3, observes: 2, applies: 1, failures: 0 });
+    assert.deepEqual({ sessions: c.sessions, roundTrips: c.roundTrips, observes: c.observes, applies: c.applies, failures: c.failures }, { sessions: 1, roundTrips: 2, observes: 2, applies: 1, failures: 0 });
     assert.equal(c.steps, first.result.applied.length);
     const again = await reconcile("m0");
     assert.equal(again.roundTrips, 1);
@@ -177,5 +183,42 @@ describe("SimulatedHostFleet", () => {
     const before = fleet.snapshot();
     await Promise.all(Array.from({ length: 30 }, (_, i) => reconcile(names[i % 3]!)));
     for (const n of names) assert.equal(fleet.get(n)!.counters.roundTrips - before.get(n)!.roundTrips, 10, n);
+  });
+});
+
+// A first converge in one round trip (hosts/fresh.ts), on hosts of their own: the tests above
+// count on theirs having nothing configured.
+describe("SimulatedHostFleet: fresh hosts", () => {
+  before(async () => {
+    fleet = await SimulatedHostFleet.start({ names: freshNames, authorizedKey: clientKey.publicKey });
+  });
+  after(() => fleet.close());
+
+  test("a fresh host whose facts were guessed right: one round trip, then one observe with nothing to do", async () => {
+    // The simulated hosts' facts, as the controller would have learnt them from another host.
+    const facts: HostFacts = { uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true, resolver: { dnsmasq: true, resolvedStub: false } };
+    const before = fleet.snapshot().get("f0")!;
+    const first = await reconcile("f0", facts);
+    assert.equal(first.roundTrips, 1, "guard, first apply and observe in one script");
+    assert.equal(first.result.applyError, undefined);
+    assert.deepEqual(first.result.remaining, []);
+    assert.ok(first.result.applied.some((s) => s.op === "fresh_network") && first.result.applied.some((s) => s.op === "wg_up"));
+    assert.equal(fleet.get("f0")!.counters.steps - before.steps, first.result.applied.length);
+    const again = await reconcile("f0", facts);
+    assert.equal(again.roundTrips, 1, "a host with our interface is not fresh: the guard applies nothing, the diff finds nothing");
+    assert.deepEqual(again.result.applied, []);
+    const after = fleet.get("f0")!.counters;
+    assert.equal(after.failures - before.failures, 0);
+  });
+
+  test("a fresh host whose facts were guessed wrong: the guard applies nothing, an ordinary pass follows in the same converge", async () => {
+    const wrong: HostFacts = { uplinkMtu: 9001, rawTable: true, inputDrops: false, systemd: true, resolver: { dnsmasq: true, resolvedStub: false } };
+    const before = fleet.snapshot().get("f1")!;
+    const first = await reconcile("f1", wrong);
+    assert.equal(first.roundTrips, 2, "guard (nothing applied) and observe; apply and observe");
+    assert.deepEqual(first.result.remaining, []);
+    assert.equal(first.result.applied.filter((s) => s.op === "fresh_network").length, 0);
+    assert.equal(first.result.networks[0]!.wireguard.mtu, 1420, "planned from the host's real uplink, not the guess");
+    assert.equal(fleet.get("f1")!.counters.steps - before.steps, first.result.applied.length);
   });
 });

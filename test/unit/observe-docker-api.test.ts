@@ -26,19 +26,28 @@ after(() => {
 
 const NET = JSON.stringify({ Name: "mesh", Id: "abc123", IPAM: { Config: [{ Subnet: "10.210.0.0/24" }] }, Options: { "com.docker.network.driver.mtu": "1420" }, Labels: { "dockmesh.io/interface": "dm0" }, Containers: { c1: {} } });
 
-/** curl answers with $API_STATUS (the body only for 200); docker answers like the CLI. */
+/**
+ * curl answers every URL with $API_STATUS (the body only for 200), each followed by its -w text as
+ * curl expands it; docker answers like the CLI.
+ */
 const STUBS = String.raw`
 curl() {
-  for a in "$@"; do last=$a; done
-  echo "curl $last" >> "$CALLS"
-  case "$API_STATUS:$last" in
-    200:*/version) printf '{"Version":"27.5.1","ApiVersion":"1.47"}\n\n200' ;;
-    200:*/networks/mesh) printf '%s\n\n200' "$NET" ;;
-    200:*/networks/a) printf '%s\n\n200' "$PREFIXED" ;;
-    404:*) printf '{"message":"not found"}\n404' ;;
-    fail:*) return 7 ;;
-    *) printf '{"message":"boom"}\n%s' "$API_STATUS" ;;
-  esac
+  urls=; w=
+  while [ $# -gt 0 ]; do case "$1" in -w) w=$2; shift 2 ;; http://*) urls="$urls $1"; shift ;; *) shift ;; esac; done
+  echo "curl$urls" >> "$CALLS"
+  [ "$API_STATUS" = fail ] && return 7
+  for u in $urls; do
+    code=$API_STATUS
+    case "$API_STATUS:$u" in
+      200:*/version) body='{"Version":"27.5.1","ApiVersion":"1.47"}' ;;
+      200:*/networks/mesh) body=$NET ;;
+      200:*/networks/a) body=$PREFIXED ;;
+      404:*) body='{"message":"not found"}' ;;
+      *) body='{"message":"boom"}' ;;
+    esac
+    printf '%s\n' "$body"
+    printf '%b' "$(printf '%s' "$w" | sed -e "s|%{http_code}|$code|" -e "s|%{url_effective}|$u|")"
+  done
 }
 docker() {
   echo "docker $1 $2" >> "$CALLS"
@@ -62,12 +71,13 @@ interface Case {
   network: "found" | "missing";
 }
 
-const api = (p: string) => `curl http://docker${p}`;
+const api = (...paths: string[]) => `curl ${paths.map((p) => `http://docker${p}`).join(" ")}`;
+const both = api("/version", "/networks/mesh");
 const cases: Case[] = [
-  { name: "the API on the default socket answers: no docker CLI at all", env: { API_STATUS: "200" }, calls: [api("/version"), api("/networks/mesh")], version: "27.5.1", network: "found" },
-  { name: "a missing network is a 404, not a reason to ask the CLI", env: { API_STATUS: "404" }, calls: [api("/version"), "docker version --format", api("/networks/mesh")], version: "24.0.9", network: "missing" },
-  { name: "an API error falls back to the CLI", env: { API_STATUS: "500" }, calls: [api("/version"), "docker version --format", api("/networks/mesh"), "docker network inspect"], version: "24.0.9", network: "found" },
-  { name: "curl failing (daemon down) falls back to the CLI and its message", env: { API_STATUS: "fail" }, calls: [api("/version"), "docker version --format", api("/networks/mesh"), "docker network inspect"], version: "24.0.9", network: "found" },
+  { name: "the API on the default socket answers: no docker CLI at all, one curl for the version and the network", env: { API_STATUS: "200" }, calls: [both], version: "27.5.1", network: "found" },
+  { name: "a missing network is a 404, not a reason to ask the CLI", env: { API_STATUS: "404" }, calls: [both, "docker version --format"], version: "24.0.9", network: "missing" },
+  { name: "an API error falls back to the CLI", env: { API_STATUS: "500" }, calls: [both, "docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
+  { name: "curl failing (daemon down) falls back to the CLI and its message", env: { API_STATUS: "fail" }, calls: [both, "docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
   { name: "DOCKER_HOST on TCP: the CLI only", env: { API_STATUS: "200", DOCKER_HOST: "tcp://10.0.0.1:2376" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
   { name: "a Docker context: the CLI only", env: { API_STATUS: "200", DOCKER_CONTEXT: "remote" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
 ];
@@ -96,6 +106,7 @@ for (const c of cases) {
 
 test("observe, Docker: a network name that is not URL-safe never reaches the API", () => {
   assert.deepEqual(observe("a b?c", { API_STATUS: "200" }).calls, [api("/version"), "docker network inspect"]);
+  assert.deepEqual(observe(".hidden", { API_STATUS: "200" }).calls, [api("/version"), "docker network inspect"], "a name curl would normalise as a path (./..) neither");
 });
 
 test("observe, Docker: asked for network \"a\", Docker's answer by id prefix (network \"bridge\", id a3…) is no network a", () => {
