@@ -33,6 +33,10 @@ async function ensureKubectl() {
 }
 
 const filter = process.argv.slice(2);
+if (!existsSync("dist/test")) {
+  console.error("test/run.js: dist/test is missing: run npm run build first (npm ci builds only dockmesh itself)");
+  process.exit(1);
+}
 const files = find("dist/test").filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error(`test/run.js: no test files matched ${filter.join(" ") || "dist/test/**/*.test.js"}`);
