@@ -7,7 +7,10 @@
 // build, the tools/test-deps install (first and cached) and the helm fetch of
 // test/support/tool-cache.ts (first with npm's cache empty and warm, then cached).
 //
-//   node dist/bench/install.js [--rev REV] [--baseline REV] [--runs N] [--repo DIR] [--keep]
+// --phases: also `npm ci --ignore-scripts` again in the clone (a fresh node_modules without the
+// better-sqlite3 compile and "prepare"): what the package set itself costs.
+//
+//   node dist/bench/install.js [--rev REV] [--baseline REV] [--runs N] [--repo DIR] [--phases] [--keep]
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +25,7 @@ const { values: opts } = parseArgs({
     runs: { type: "string", default: "1" },
     repo: { type: "string", default: fileURLToPath(new URL("../../", import.meta.url)) },
     keep: { type: "boolean", default: false },
+    phases: { type: "boolean", default: false },
   },
 });
 
@@ -98,6 +102,15 @@ function measure(rev: { name: string; sha: string }, run: number): void {
     const ci = timed(["npm", "ci", "--no-audit", "--no-fund"], dir);
     const modules = join(dir, "node_modules");
     const r: Result = { ciWall: ci.wall, ciCpu: ci.cpu, mb: duMB(modules), packages: added(ci.out), top: largest(modules, 6), extra: {} };
+    if (opts.phases) {
+      const modulesCopy = join(dir, "node_modules.measured");
+      execFileSync("mv", [modules, modulesCopy]);
+      const plain = timed(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], dir);
+      r.extra["npm ci --ignore-scripts s"] = plain.wall;
+      r.extra["npm ci --ignore-scripts CPU s"] = plain.cpu;
+      rmSync(modules, { recursive: true, force: true });
+      execFileSync("mv", [modulesCopy, modules]);
+    }
     // What `npm test` adds before the tests: the rest of the build (npm ci builds dockmesh only,
     // since tsconfig.app.json), the lint's and tests' packages, helm.
     if (existsSync(join(dir, "tsconfig.app.json"))) r.extra["npm run build (whole tree) s"] = timed(["npm", "run", "build"], dir).wall;
