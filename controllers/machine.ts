@@ -24,6 +24,7 @@ import type { Logger } from "../runtime/log.js";
 import type { Semaphore } from "../runtime/semaphore.js";
 import type { StatusClient } from "../runtime/status.js";
 import { STATUS_WRITE_FAILED, writeStatusVisibly } from "../runtime/status-failure.js";
+import { OwnWrites } from "../runtime/own-writes.js";
 import type { ReconcileResult } from "../runtime/workqueue.js";
 import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, publicKeyFromSecret, type MachineKey } from "./keys.js";
@@ -172,6 +173,8 @@ function targetIdentity(t: SshTarget): object {
 }
 
 export class MachineReconciler {
+  /** This controller's own Machine writes, until the informer cache has them (runtime/own-writes.ts). */
+  private readonly own = new OwnWrites<Machine>();
   /** key → plan hash of the last converge that left nothing to do. */
   private readonly converged = new Map<string, Converged>();
   /** key → what the last converge found of the mesh DNS resolvers (for DNSReady between converges). */
@@ -237,8 +240,9 @@ export class MachineReconciler {
 
   private async reconcileMachine(key: string): Promise<ReconcileResult | void> {
     const tStart = performance.now();
-    const cached = this.d.machines.get(key);
-    if (!cached) {
+    const inCache = this.d.machines.get(key);
+    if (!inCache) {
+      this.own.forget(key);
       this.converged.delete(key);
       this.resolvers.delete(key);
       this.secretMisses.delete(key);
@@ -248,11 +252,13 @@ export class MachineReconciler {
       return;
     }
     // The Machine as last written by this reconcile: each status write moves its resourceVersion on.
-    let m: Machine = cached;
+    // It starts from this controller's last write if the cache is still older than that.
+    let m: Machine = this.own.fresh(key, inCache);
     if (isDeleting(m)) return this.finalize(m, key);
     if (!hasFinalizer(m)) {
       // Go on with the object as patched: its key and first contact need not wait for the watch.
       const patched = await setFinalizers(this.d.kubeConfig, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
+      this.own.wrote(key, m.metadata.resourceVersion, patched);
       if (!patched || !hasFinalizer(patched)) return; // changed meanwhile: its next event reconciles again
       m = patched;
     }
@@ -291,7 +297,9 @@ export class MachineReconciler {
         .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
-    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs) {
+    // Claimed Ready only while the object says so too: a status that says otherwise (written by
+    // anyone, or a write of ours the claim outlived) is corrected by converging, not trusted.
+    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs && findCondition(m.status?.conditions, "Ready")?.status === "True") {
       const toResync = this.d.resyncMs - (now - last.at);
       const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
       if (!(every > 0)) return { requeueAfter: toResync };
@@ -783,7 +791,11 @@ export class MachineReconciler {
         return { ...kept, ...(networks.length ? { networks } : {}), conditions: failed(undefined, problem) };
       },
     ];
-    return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallbacks });
+    const key = `${m.metadata.namespace ?? "default"}/${m.metadata.name ?? ""}`;
+    return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallbacks }).then((res) => {
+      if (res.outcome === "written") this.own.wrote(key, res.replaced, res.object);
+      return res;
+    });
   }
 
   /**

@@ -55,6 +55,8 @@ export interface StatusWriteResult<T> {
   object?: T;
   /** Writes sent (0 when unchanged at once). */
   writes: number;
+  /** After a write: the resourceVersion it replaced (the object as read before it, for runtime/own-writes.ts). */
+  replaced?: string;
 }
 
 export interface StatusWriteOptions {
@@ -81,7 +83,7 @@ export async function writeStatus<T extends StatusObject<unknown>>(client: Statu
     writes++;
     try {
       const written = await client.replaceStatus({ ...current, status: want });
-      return { outcome: "written", object: written, writes };
+      return { outcome: "written", object: written, writes, ...(current.metadata?.resourceVersion !== undefined ? { replaced: current.metadata.resourceVersion } : {}) };
     } catch (err) {
       if (isNotFound(err)) return { outcome: "gone", writes };
       if (!isConflict(err)) throw new Error(`write status of ${what}: ${describeError(err)}`, { cause: err });

@@ -142,10 +142,22 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
       await heal();
     }
     const t1 = Date.now();
-    await eventually("h2 Ready again", allReady(HOSTS), READY_BOUND_MS + 30_000, 1000);
+    await eventually("h2 Ready again", allReady(HOSTS), READY_BOUND_MS + 30_000, 1000).catch(async (err: Error) => assert.fail(`${err.message}\n${await whyNotReady()}`));
     console.log(`# h2 Ready again ${((Date.now() - t1) / 1000).toFixed(1)} s after it came back`);
     await pings("h2", "n1", "one");
   });
+
+  /** What a failed wait for Ready shows: each host's conditions and the controller's last lines about it. */
+  async function whyNotReady(): Promise<string> {
+    const out: string[] = [];
+    for (const h of HOSTS) {
+      const m = await machine(h).catch((e: Error) => e);
+      if (m instanceof Error) out.push(`${h}: ${m.message}`);
+      else out.push(`${h}: ${(m.status?.conditions ?? []).map((c) => `${c.type}=${c.status} ${c.reason ?? ""}: ${c.message ?? ""}`).join(" | ")}`);
+    }
+    const lines = env.log.split("\n").filter((l) => l.includes("default/h2")).slice(-40);
+    return `${out.join("\n")}\n--- controller lines about default/h2 ---\n${lines.join("\n")}`;
+  }
 
   /** Step 4 while h2 is cut off. */
   async function away(): Promise<void> {
