@@ -9,6 +9,7 @@ import { ControllerMetrics } from "../runtime/metrics.js";
 import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js";
 import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import { keepHeapNearLive } from "../runtime/heap.js";
+import { reuseConnections } from "../runtime/kube-agent.js";
 import { leaderTimings, leaseNamespace, parseDuration, peerMetricsMaxPairs, wholeNumber, type ControllerFlags, type LeaderFlags } from "./controller.js";
 
 export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig): ControllerOptions {
@@ -140,9 +141,7 @@ export async function startManagedControllers(flags: ControllerFlags, kc: KubeCo
 export function startForUp(flags: ControllerFlags, kubeconfigPath: string): Promise<ManagedControllers> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  // Not reuseConnections(kc) yet: with the shared kept-alive agent, test/faults/bad-inputs failed
-  // (a Machine whose pinned subnet a sibling also pins was configured and stayed so); not understood.
-  return startManagedControllers(flags, kc, { defaultBindAddress: "0" });
+  return startManagedControllers(flags, reuseConnections(kc), { defaultBindAddress: "0" });
 }
 
 /** `dockmesh controller`: runs until SIGINT or SIGTERM. */
@@ -151,6 +150,7 @@ export async function runController(flags: ControllerFlags & LeaderFlags): Promi
   const kc = new KubeConfig();
   kc.loadFromDefault();
   if (!kc.getCurrentCluster()) throw new Error("no cluster configured: set KUBECONFIG, or run inside a cluster");
+  reuseConnections(kc);
   const identity = defaultIdentity();
   const managed = await startManagedControllers(flags, kc, {
     defaultBindAddress: ":8080",
