@@ -3,6 +3,7 @@
 // MeshNetwork with N Machines, mesh DNS on or off. Measures time until every Machine is Ready
 // (and, with DNS on, DNSReady), the controller's RSS, API writes and SSH round trips, then a
 // steady-state window of whole resync periods.
+import { reuseConnections } from "../runtime/kube-agent.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -219,6 +220,8 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
     store = await startStore({ stateDir: join(dir, "store"), listen: "127.0.0.1:0" });
     const kc = new KubeConfig();
     kc.loadFromFile(store.kubeconfigPath);
+    // Kept-alive connections, as kubectl's: creating 1,000 Machines is not a TLS handshake each.
+    reuseConnections(kc);
     fleet = await SimulatedHostFleet.start({ names: Array.from({ length: n }, (_, i) => machineName(i)), authorizedKey: clientKey.publicKey, latencyMs: opts.latencyMs });
     child = await ControllerChild.start({ kubeconfig: store.kubeconfigPath, resyncPeriod: `${opts.resyncMs}ms`, concurrency: opts.concurrency, logFile });
     const c = child;
