@@ -130,6 +130,10 @@ export class DnsController {
   private readonly t: DnsTimings;
   private readonly hosts = new Map<string, Host>();
   private meshes = new Map<string, DnsMesh>();
+  /** Host key → the meshes it is a member of, in key order (rebuilt with `meshes`). */
+  private memberOf = new Map<string, DnsMesh[]>();
+  /** Mesh key → what its rendered text depends on besides the hosts' reports (see sync). */
+  private meshInputs = new Map<string, string>();
   /** Mesh key → the text to write; absent while the mesh waits for its members' first reports. */
   private readonly rendered = new Map<string, Rendered>();
   private readonly dirty = new Set<string>();
@@ -156,8 +160,23 @@ export class DnsController {
   start(): void {
     this.startedAt = this.d.clock.now();
     this.sync();
-    const later = () => this.scheduleSync();
-    this.subs = [this.d.machines.events$.subscribe(later), this.d.meshes.events$.subscribe(later)];
+    // Only what decides membership, connections and the records' inputs: most events are status
+    // writes, and a sync looks at every machine (it ran per event: O(N²) while a large mesh arrived).
+    const seen = new Map<string, string>();
+    const later = (kind: string, facts: (o: never) => string) => (e: { type: string; object: { metadata?: { namespace?: string; name?: string } } }) => {
+      const key = `${kind} ${e.object.metadata?.namespace ?? ""}/${e.object.metadata?.name ?? ""}`;
+      if (e.type === "DELETED") seen.delete(key);
+      else {
+        const f = facts(e.object as never);
+        if (seen.get(key) === f) return;
+        seen.set(key, f);
+      }
+      this.scheduleSync();
+    };
+    this.subs = [
+      this.d.machines.events$.subscribe(later("m", (m: Machine) => JSON.stringify([m.metadata.labels ?? {}, Boolean(m.metadata.deletionTimestamp), m.spec.ssh, m.metadata.uid]))),
+      this.d.meshes.events$.subscribe(later("n", (n: MeshNetwork) => JSON.stringify([n.spec, Boolean(n.metadata.deletionTimestamp), n.status?.allocations ?? [], n.metadata.uid]))),
+    ];
   }
 
   /** Closes every connection; writes nothing (the files stay on the hosts). */
@@ -202,6 +221,15 @@ export class DnsController {
     const before = this.meshes;
     this.meshes = new Map(meshes.map((m) => [m.key, m]));
     for (const k of before.keys()) if (!this.meshes.has(k)) this.rendered.delete(k);
+    this.memberOf = new Map();
+    for (const mesh of meshes) {
+      for (const mem of mesh.members) {
+        const key = `${mesh.namespace}/${mem.machine}`;
+        const list = this.memberOf.get(key);
+        if (list) list.push(mesh);
+        else this.memberOf.set(key, [mesh]);
+      }
+    }
     const wanted = new Map<string, Machine>();
     for (const mesh of meshes) {
       for (const mem of mesh.members) {
@@ -230,8 +258,16 @@ export class DnsController {
       this.hosts.set(key, fresh);
       void this.run(fresh);
     }
-    for (const k of this.meshes.keys()) this.dirty.add(k);
-    this.scheduleRender(0);
+    // Rendered again: the meshes whose zone, names or members changed (the hosts' reports mark
+    // theirs dirty themselves).
+    const inputs = new Map<string, string>();
+    for (const mesh of meshes) {
+      const facts = JSON.stringify([mesh.dns, mesh.interface, mesh.dockerNetwork, mesh.members]);
+      inputs.set(mesh.key, facts);
+      if (this.meshInputs.get(mesh.key) !== facts) this.dirty.add(mesh.key);
+    }
+    this.meshInputs = inputs;
+    if (this.dirty.size) this.scheduleRender(0);
   }
 
   private newHost(key: string, m: Machine, sshSpec: string, previous: Host | undefined): Host {
@@ -269,11 +305,8 @@ export class DnsController {
   }
 
   /** The meshes (DNS on) a host is a member of. */
-  private meshesOf(key: string): DnsMesh[] {
-    const slash = key.indexOf("/");
-    const ns = key.slice(0, slash);
-    const name = key.slice(slash + 1);
-    return [...this.meshes.values()].filter((m) => m.namespace === ns && m.members.some((x) => x.machine === name));
+  private meshesOf(key: string): readonly DnsMesh[] {
+    return this.memberOf.get(key) ?? [];
   }
 
   private networksOf(key: string): string[] {

@@ -187,6 +187,8 @@ export class MachineReconciler {
    * nothing is memoized then.
    */
   private inputsVersion: number | undefined;
+  /** Namespace → its machines the controller cannot reach, valid while inputsVersion is unchanged. */
+  private readonly unmanagedMemo = new Map<string, { version: number; names: ReadonlySet<string> }>();
   /** Machines whose first outcome was left unwritten (quietFirstWait). */
   private readonly quieted = new Set<string>();
   /** key → when its first contact began waiting for machines created with it (settleFirstContact). */
@@ -454,8 +456,16 @@ export class MachineReconciler {
   }
 
   /** Peers whose own Machine says the controller cannot reach them (not held against this one). */
-  private unmanaged(ns: string): Set<string> {
-    return new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+  private unmanaged(ns: string): ReadonlySet<string> {
+    // Reachable=False is among the facts that move inputsVersion (peerPlanFacts): memo per version.
+    const memo = this.unmanagedMemo.get(ns);
+    if (memo && this.inputsVersion !== undefined && memo.version === this.inputsVersion) return memo.names;
+    const names = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+    if (this.inputsVersion !== undefined) {
+      if (this.unmanagedMemo.size > 1_000) this.unmanagedMemo.clear();
+      this.unmanagedMemo.set(ns, { version: this.inputsVersion, names });
+    }
+    return names;
   }
 
   /** The peers' states with these handshakes, as peerState writes them. */
