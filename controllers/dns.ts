@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import type { Subscription } from "rxjs";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
-import type { Informer } from "../runtime/informer.js";
+import { FactsSeen, type Informer } from "../runtime/informer.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
@@ -162,20 +162,15 @@ export class DnsController {
     this.sync();
     // Only what decides membership, connections and the records' inputs: most events are status
     // writes, and a sync looks at every machine (it ran per event: O(N²) while a large mesh arrived).
-    const seen = new Map<string, string>();
-    const later = (kind: string, facts: (o: never) => string) => (e: { type: string; object: { metadata?: { namespace?: string; name?: string } } }) => {
-      const key = `${kind} ${e.object.metadata?.namespace ?? ""}/${e.object.metadata?.name ?? ""}`;
-      if (e.type === "DELETED") seen.delete(key);
-      else {
-        const f = facts(e.object as never);
-        if (seen.get(key) === f) return;
-        seen.set(key, f);
-      }
-      this.scheduleSync();
-    };
+    const machineFacts = new FactsSeen();
+    const meshFacts = new FactsSeen();
     this.subs = [
-      this.d.machines.events$.subscribe(later("m", (m: Machine) => JSON.stringify([m.metadata.labels ?? {}, Boolean(m.metadata.deletionTimestamp), m.spec.ssh, m.metadata.uid]))),
-      this.d.meshes.events$.subscribe(later("n", (n: MeshNetwork) => JSON.stringify([n.spec, Boolean(n.metadata.deletionTimestamp), n.status?.allocations ?? [], n.metadata.uid]))),
+      this.d.machines.events$.subscribe((e) => {
+        if (machineFacts.changed(e, (m) => JSON.stringify([m.metadata.labels ?? {}, Boolean(m.metadata.deletionTimestamp), m.spec.ssh, m.metadata.uid]))) this.scheduleSync();
+      }),
+      this.d.meshes.events$.subscribe((e) => {
+        if (meshFacts.changed(e, (n) => JSON.stringify([n.spec, Boolean(n.metadata.deletionTimestamp), n.status?.allocations ?? [], n.metadata.uid]))) this.scheduleSync();
+      }),
     ];
   }
 
@@ -222,18 +217,13 @@ export class DnsController {
     this.meshes = new Map(meshes.map((m) => [m.key, m]));
     for (const k of before.keys()) if (!this.meshes.has(k)) this.rendered.delete(k);
     this.memberOf = new Map();
+    const wanted = new Map<string, Machine>();
     for (const mesh of meshes) {
       for (const mem of mesh.members) {
         const key = `${mesh.namespace}/${mem.machine}`;
         const list = this.memberOf.get(key);
         if (list) list.push(mesh);
         else this.memberOf.set(key, [mesh]);
-      }
-    }
-    const wanted = new Map<string, Machine>();
-    for (const mesh of meshes) {
-      for (const mem of mesh.members) {
-        const key = `${mesh.namespace}/${mem.machine}`;
         const m = this.d.machines.get(key);
         if (m) wanted.set(key, m);
       }

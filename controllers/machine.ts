@@ -17,7 +17,7 @@ import { checkLiveness, type Liveness } from "../hosts/liveness.js";
 import { containersDetached, describeDetached } from "../hosts/detach.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition, formatTime, setConditions } from "../runtime/conditions.js";
-import { objectKey, type Informer, type SecretObject } from "../runtime/informer.js";
+import { FactsSeen, objectKey, type Informer, type SecretObject } from "../runtime/informer.js";
 import { meshPlanFacts, peerPlanFacts } from "./fanout.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
@@ -124,6 +124,8 @@ interface NamespaceViews {
   all: ResolvedMesh[];
   meshes: MeshMemo[];
   invalid: Array<{ obj: MeshNetwork; message: string }>;
+  /** Machines whose Reachable is False (a fact that moves inputsVersion: peerPlanFacts). */
+  unmanaged: ReadonlySet<string>;
 }
 
 interface Converged {
@@ -187,8 +189,6 @@ export class MachineReconciler {
    * nothing is memoized then.
    */
   private inputsVersion: number | undefined;
-  /** Namespace → its machines the controller cannot reach, valid while inputsVersion is unchanged. */
-  private readonly unmanagedMemo = new Map<string, { version: number; names: ReadonlySet<string> }>();
   /** Machines whose first outcome was left unwritten (quietFirstWait). */
   private readonly quieted = new Set<string>();
   /** key → when its first contact began waiting for machines created with it (settleFirstContact). */
@@ -212,19 +212,13 @@ export class MachineReconciler {
     this.inputsVersion = 0;
     const bump = () => void (this.inputsVersion = (this.inputsVersion ?? 0) + 1);
     // Subscribed before the manager's: the version moves before any reconcile the event asks for.
-    const seen = new Map<string, string>();
-    const changed = (key: string, type: string, facts: () => string) => {
-      if (type === "DELETED") return seen.delete(key);
-      const f = facts();
-      if (seen.get(key) === f) return false;
-      seen.set(key, f);
-      return true;
-    };
+    const machineFacts = new FactsSeen();
+    const meshFacts = new FactsSeen();
     machines$.subscribe((e) => {
-      if (changed(`m ${objectKey(e.object)}`, e.type, () => JSON.stringify([peerPlanFacts(e.object), canRelay(e.object), e.object.metadata?.uid]))) bump();
+      if (machineFacts.changed(e, (m) => JSON.stringify([peerPlanFacts(m), canRelay(m), m.metadata?.uid]))) bump();
     });
     meshes$.subscribe((e) => {
-      if (changed(`n ${objectKey(e.object)}`, e.type, () => meshPlanFacts(e.object))) bump();
+      if (meshFacts.changed(e, meshPlanFacts)) bump();
     });
     secrets$.subscribe(bump);
   }
@@ -457,15 +451,7 @@ export class MachineReconciler {
 
   /** Peers whose own Machine says the controller cannot reach them (not held against this one). */
   private unmanaged(ns: string): ReadonlySet<string> {
-    // Reachable=False is among the facts that move inputsVersion (peerPlanFacts): memo per version.
-    const memo = this.unmanagedMemo.get(ns);
-    if (memo && this.inputsVersion !== undefined && memo.version === this.inputsVersion) return memo.names;
-    const names = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
-    if (this.inputsVersion !== undefined) {
-      if (this.unmanagedMemo.size > 1_000) this.unmanagedMemo.clear();
-      this.unmanagedMemo.set(ns, { version: this.inputsVersion, names });
-    }
-    return names;
+    return this.namespaceViews(ns).unmanaged;
   }
 
   /** The peers' states with these handshakes, as peerState writes them. */
@@ -606,7 +592,8 @@ export class MachineReconciler {
       const digest = createHash("sha256").update(JSON.stringify({ mesh, members, relayCandidates })).digest("hex");
       meshes.push({ mesh, obj, allocated: new Set(checked.valid.map((a) => a.machine)), members, refused, relayCandidates, digest });
     }
-    const views: NamespaceViews = { version: this.inputsVersion ?? -1, all, meshes, invalid };
+    const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+    const views: NamespaceViews = { version: this.inputsVersion ?? -1, all, meshes, invalid, unmanaged };
     if (this.inputsVersion !== undefined) {
       if (this.viewsMemo.size > 1_000) this.viewsMemo.clear();
       this.viewsMemo.set(ns, views);
@@ -801,9 +788,8 @@ export class MachineReconciler {
         return { ...kept, ...(networks.length ? { networks } : {}), conditions: failed(undefined, problem) };
       },
     ];
-    const key = `${m.metadata.namespace ?? "default"}/${m.metadata.name ?? ""}`;
     return writeStatusVisibly(this.d.status, m, desired, { events: this.d.events, logger: this.d.log, fallbacks }).then((res) => {
-      if (res.outcome === "written") this.own.wrote(key, res.replaced, res.object);
+      if (res.outcome === "written") this.own.wrote(objectKey(m), res.replaced, res.object);
       return res;
     });
   }

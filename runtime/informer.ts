@@ -335,3 +335,24 @@ export function keysOf<T extends KubernetesObject>(events$: Observable<WatchEven
 export function enqueue(keys$: Observable<string>, queue: { add(key: string): void }): Subscription {
   return keys$.subscribe({ next: (key) => queue.add(key) });
 }
+
+/**
+ * Per object, the last string of facts an event carried: says whether an event changed them (a
+ * deletion always does). For subscribers that care about a few fields of objects whose events are
+ * mostly status writes. One per informer (objects are told apart by namespace and name).
+ */
+export class FactsSeen {
+  private readonly seen = new Map<string, string>();
+
+  changed<T extends KubernetesObject>(e: WatchEvent<T>, facts: (o: T) => string): boolean {
+    const key = objectKey(e.object);
+    if (e.type === "DELETED") {
+      this.seen.delete(key);
+      return true;
+    }
+    const f = facts(e.object);
+    if (this.seen.get(key) === f) return false;
+    this.seen.set(key, f);
+    return true;
+  }
+}
