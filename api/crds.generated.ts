@@ -483,12 +483,31 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                                     "Relayed",
                                     "Unreachable"
                                   ],
-                                  "description": "Connected: a handshake within the last 3 minutes; Stale: an older one; NoHandshake: none yet; Relayed: reached through the relay in via; Unreachable: both behind NAT and no relay exists."
+                                  "description": "Connected: a handshake within the last 3 minutes; Stale: an older one; NoHandshake: none yet; Relayed: reached through the relay in via; Unreachable: both behind NAT and no relay exists (nor a direct path)."
                                 },
                                 "lastHandshakeTime": {
                                   "type": "string",
                                   "format": "date-time",
                                   "description": "Latest handshake seen when state last changed (refreshed on state changes only, so a resync writes nothing; `wg show` has the live value)."
+                                },
+                                "path": {
+                                  "type": "string",
+                                  "enum": [
+                                    "Direct",
+                                    "Probing",
+                                    "Relayed"
+                                  ],
+                                  "description": "For a peer that is behind NAT like this machine: Direct, the two talk directly, each through the other's NAT mapping (in endpoint); Probing, a direct handshake is being tried while the relay carries the traffic; Relayed, through the relay in via (pathReason says why)."
+                                },
+                                "pathReason": {
+                                  "type": "string",
+                                  "maxLength": 512,
+                                  "description": "Why the pair takes this path, e.g. \"no handshake within 5 s at 198.51.100.7:51820 (the NATs map per destination or filter)\"."
+                                },
+                                "pathSince": {
+                                  "type": "string",
+                                  "format": "date-time",
+                                  "description": "When the pair took this path."
                                 }
                               }
                             }
@@ -719,6 +738,14 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                       "minimum": 0,
                       "maximum": 65535,
                       "description": "Seconds between keepalive packets on peers where either side is behind NAT (has no endpoint), keeping NAT mappings open (default 25; 0 turns it off)."
+                    },
+                    "natTraversal": {
+                      "type": "string",
+                      "enum": [
+                        "Auto",
+                        "Relay"
+                      ],
+                      "description": "How two members that are both behind NAT reach each other. Auto (default): directly where their NATs allow it (each side is given the other's NAT mapping as a public peer sees it, and the pair goes direct once they handshake within 5 s), through a relay otherwise; each Machine's status.networks[].peers[] says which path a pair takes and why. Relay: always through a relay."
                     },
                     "dns": {
                       "type": "object",

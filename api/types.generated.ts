@@ -89,10 +89,16 @@ export interface MachineStatusNetworkPeer {
   endpoint?: string;
   /** Relay machine this peer is reached through (both are behind NAT). */
   via?: string;
-  /** Connected: a handshake within the last 3 minutes; Stale: an older one; NoHandshake: none yet; Relayed: reached through the relay in via; Unreachable: both behind NAT and no relay exists. */
+  /** Connected: a handshake within the last 3 minutes; Stale: an older one; NoHandshake: none yet; Relayed: reached through the relay in via; Unreachable: both behind NAT and no relay exists (nor a direct path). */
   state?: "Connected" | "Stale" | "NoHandshake" | "Relayed" | "Unreachable";
   /** Latest handshake seen when state last changed (refreshed on state changes only, so a resync writes nothing; `wg show` has the live value). */
   lastHandshakeTime?: string;
+  /** For a peer that is behind NAT like this machine: Direct, the two talk directly, each through the other's NAT mapping (in endpoint); Probing, a direct handshake is being tried while the relay carries the traffic; Relayed, through the relay in via (pathReason says why). */
+  path?: "Direct" | "Probing" | "Relayed";
+  /** Why the pair takes this path, e.g. "no handshake within 5 s at 198.51.100.7:51820 (the NATs map per destination or filter)". */
+  pathReason?: string;
+  /** When the pair took this path. */
+  pathSince?: string;
 }
 
 /** The host's state in one MeshNetwork. */
@@ -201,6 +207,8 @@ export interface MeshNetworkSpec {
   mtu?: number | "auto";
   /** Seconds between keepalive packets on peers where either side is behind NAT (has no endpoint), keeping NAT mappings open (default 25; 0 turns it off). */
   persistentKeepalive?: number;
+  /** How two members that are both behind NAT reach each other. Auto (default): directly where their NATs allow it (each side is given the other's NAT mapping as a public peer sees it, and the pair goes direct once they handshake within 5 s), through a relay otherwise; each Machine's status.networks[].peers[] says which path a pair takes and why. Relay: always through a relay. */
+  natTraversal?: "Auto" | "Relay";
   /** Mesh DNS: containers find each other by name on every member host, answered by a resolver (dnsmasq) on each host's bridge gateway. Enabled by default; see docs/dns.md. */
   dns?: MeshNetworkSpecDns;
   /** Label selector choosing the member Machines in this namespace. Empty or left out: every Machine in the namespace. */

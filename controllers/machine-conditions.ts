@@ -1,7 +1,7 @@
 // The Machine's conditions, decided from what one reconcile saw. Pure: the same outcome
 // always gives the same conditions, and no message holds a time or an unsorted list, so a
 // resync that finds nothing new changes nothing.
-import type { NetworkPlan } from "../mesh/plan.js";
+import type { NatPath, NetworkPlan } from "../mesh/plan.js";
 import type { ConvergeResult } from "../hosts/converge.js";
 import type { HostObservation, WgPeerState } from "../hosts/observe.js";
 import type { ConditionStatus } from "../api/meta.js";
@@ -48,6 +48,10 @@ export interface PeerReport {
   latestHandshake: number;
   /** The controller cannot reach this peer's host: its state is not held against us. */
   unmanaged?: boolean;
+  /** A peer behind NAT like this machine: the path the pair takes, why, and since when (RFC 3339). */
+  path?: NatPath["path"];
+  pathReason?: string;
+  pathSince?: string;
 }
 
 /** Failures before or instead of talking to the host. */
@@ -88,16 +92,23 @@ export function peerReports(networks: readonly NetworkPlan[], obs: Pick<HostObse
       return { state: isFreshHandshake(t, nowS) ? "Connected" : "Stale", latestHandshake: t };
     };
     const direct = new Map<string, ReturnType<typeof stateOf>>();
+    const paths = new Map((net.natPaths ?? []).map((p) => [p.machine, p]));
+    const pathOf = (machine: string) => {
+      const p = paths.get(machine);
+      return p ? { path: p.path, pathReason: p.reason, pathSince: p.since, ...(p.endpoint ? { endpoint: p.endpoint } : {}) } : {};
+    };
     for (const p of net.wireguard.peers) {
+      // A peer being probed is reported as relayed (below): the relay carries its traffic.
+      if (p.path === "Probing") continue;
       const s = stateOf(p.publicKey);
       direct.set(p.machine, s);
-      out.push({ machine: p.machine, meshNetwork: net.meshNetwork, ...(p.publicKey ? { publicKey: p.publicKey } : {}), ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...s });
+      out.push({ machine: p.machine, meshNetwork: net.meshNetwork, ...(p.publicKey ? { publicKey: p.publicKey } : {}), ...(p.endpoint ? { endpoint: p.endpoint } : {}), ...s, ...pathOf(p.machine) });
     }
     for (const r of net.relayed) {
       const viaState = direct.get(r.via);
-      out.push({ machine: r.machine, meshNetwork: net.meshNetwork, via: r.via, state: viaState?.state === "Connected" ? "Relayed" : viaState?.state ?? "NoHandshake", latestHandshake: viaState?.latestHandshake ?? 0 });
+      out.push({ machine: r.machine, meshNetwork: net.meshNetwork, via: r.via, state: viaState?.state === "Connected" ? "Relayed" : viaState?.state ?? "NoHandshake", latestHandshake: viaState?.latestHandshake ?? 0, ...pathOf(r.machine) });
     }
-    for (const u of net.unreachable) out.push({ machine: u, meshNetwork: net.meshNetwork, state: "Unreachable", latestHandshake: 0 });
+    for (const u of net.unreachable) out.push({ machine: u, meshNetwork: net.meshNetwork, state: "Unreachable", latestHandshake: 0, ...pathOf(u) });
   }
   for (const p of out) if (unmanaged.has(p.machine)) p.unmanaged = true;
   return out.sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));

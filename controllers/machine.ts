@@ -6,7 +6,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MachineStatus, MachineStatusNetwork, MeshNetwork } from "../api/types.generated.js";
 import { resolveMesh, type ResolvedMesh } from "../mesh/defaults.js";
 import { selectorMatches } from "../mesh/selector.js";
-import { isMember, planHost, planMesh, type HostFacts, type Member, type MeshView, type NetworkPlan } from "../mesh/plan.js";
+import { isMember, planHost, planMesh, type HostFacts, type Member, type MeshView, type NatPath, type NetworkPlan } from "../mesh/plan.js";
 import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
 import { converge, teardown, type ConvergeInput, type ConvergeResult } from "../hosts/converge.js";
@@ -44,6 +44,8 @@ import type { DnsHostState } from "./dns.js";
 import { DEFAULT_UNREACHABLE_GRACE_SECONDS } from "../mesh/defaults.js";
 import { removeCondition } from "../runtime/conditions.js";
 import { DEFAULT_READY_CHECK_MS } from "./machine-defaults.js";
+import { NatPaths, PROBE_POLL_MS } from "./nat-paths.js";
+import type { WgInterfaceState } from "../hosts/observe.js";
 
 export interface MachineControllerDeps {
   kubeConfig: KubeConfig;
@@ -79,6 +81,8 @@ export interface MachineControllerDeps {
   peerStats?: PeerStats;
   /** The mesh DNS records half (controllers/dns.ts): how it follows each host, for DNSReady. */
   dns?: { hostState(namespace: string, machine: string): DnsHostState | undefined };
+  /** NAT↔NAT paths (controllers/nat-paths.ts), shared with the manager, which requeues the machines it names. */
+  natPaths?: NatPaths;
 }
 
 /** What one reconcile plans from: the machine's meshes and peers as the caches have them. */
@@ -115,6 +119,8 @@ interface MeshMemo {
   /** Values refused in its allocations and its members' endpoints. */
   refused: string[];
   relayCandidates: string[];
+  /** Members behind NAT (no endpoint). */
+  natMembers: number;
   /** Digest of mesh, members and relay candidates. */
   digest: string;
 }
@@ -203,8 +209,12 @@ export class MachineReconciler {
   private readonly inFlight = new Set<string>();
   /** The facts of the host converged last: a fresh host's are guessed alike (fleets are). */
   private factsGuess: HostFacts | undefined;
+  private readonly nat: NatPaths;
+  /** Machines with a NAT↔NAT pair being probed: looked at every PROBE_POLL_MS, never by the Ready check alone. */
+  private readonly natProbing = new Set<string>();
 
   constructor(private readonly d: MachineControllerDeps) {
+    this.nat = d.natPaths ?? new NatPaths();
     const machines$ = (d.machines as Partial<Informer<Machine>>).events$;
     const meshes$ = (d.meshes as Partial<Informer<MeshNetwork>>).events$;
     const secrets$ = (d.secrets as Partial<Informer<SecretObject>>).events$;
@@ -244,6 +254,8 @@ export class MachineReconciler {
       this.secretMisses.delete(key);
       this.settling.delete(key);
       this.quieted.delete(key);
+      this.natProbing.delete(key);
+      this.nat.forgetMachine(key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1));
       this.d.peerStats?.forget(key);
       return;
     }
@@ -289,13 +301,13 @@ export class MachineReconciler {
     const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
-        .update(JSON.stringify({ views: x.viewDigests, previous: x.previous, pub: machineKey.publicKey, name, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending, refused: x.refused }))
+        .update(JSON.stringify({ views: x.viewDigests, previous: x.previous, pub: machineKey.publicKey, name, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending, refused: x.refused, nat: m.spec.endpoint ? 0 : this.nat.version(ns) }))
         .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
     // Claimed Ready only while the object says so too: a status that says otherwise (written by
     // anyone, or a write of ours the claim outlived) is corrected by converging, not trusted.
-    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs && findCondition(m.status?.conditions, "Ready")?.status === "True") {
+    if (last && last.hash === hashOf(snap) && now - last.at < this.d.resyncMs && findCondition(m.status?.conditions, "Ready")?.status === "True" && !this.natProbing.has(key)) {
       const toResync = this.d.resyncMs - (now - last.at);
       const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
       if (!(every > 0)) return { requeueAfter: toResync };
@@ -348,7 +360,8 @@ export class MachineReconciler {
           // published meanwhile (all machines of a new mesh publish theirs at about the same
           // time) go into this apply rather than into another reconcile's.
           snap = this.refreshed(m, machineKey, snap);
-          const held = holdMtuUnderContainers(planHost(ns, name, snap.views, hostFacts(obs)).networks, obs);
+          const views = this.withNatPaths(m, snap.views, obs.wg);
+          const held = holdMtuUnderContainers(planHost(ns, name, views, hostFacts(obs)).networks, obs);
           mtuPending = held.pending;
           return held.networks;
         },
@@ -420,14 +433,18 @@ export class MachineReconciler {
       const ms = (a: number, b: number) => Math.round(b - a);
       this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, prepareMs: ms(tStart, t0), slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
+      const probing = result.networks.some((n) => n.natPaths?.some((p) => p.path === "Probing"));
+      if (probing) this.natProbing.add(key);
+      else this.natProbing.delete(key);
       if (ready) {
         const at = this.d.clock.now();
         this.converged.set(key, { hash: hashOf(snap), at, checkedAt: at, peers: peerState(peers), unmanaged: this.unmanagedOf(m, snap.views) });
         const every = this.d.readyCheckMs ?? DEFAULT_READY_CHECK_MS;
+        if (probing) return { requeueAfter: PROBE_POLL_MS };
         return { requeueAfter: every > 0 ? Math.min(every, this.d.resyncMs) : this.d.resyncMs };
       }
       this.converged.delete(key);
-      return { requeueAfter: this.d.pendingRequeueMs };
+      return { requeueAfter: probing ? Math.min(PROBE_POLL_MS, this.d.pendingRequeueMs) : this.d.pendingRequeueMs };
     } finally {
       session?.close();
       this.d.sshSlots.release();
@@ -492,6 +509,9 @@ export class MachineReconciler {
         throw new Error(`machine ${key}: ${err.message}`, { cause: err });
       }
       this.d.peerStats?.record(m.metadata.namespace ?? "default", m.metadata.name ?? "", peerSamples(networks, live.wg));
+      // A public member's look tells its NAT'd peers' mappings (a NAT rebinding is seen here first).
+      const ns = m.metadata.namespace ?? "default";
+      if (m.spec.endpoint && this.namespaceViews(ns).meshes.some((x) => x.natMembers >= 2)) this.withNatPaths(m, this.meshViews(m, machineKey).views, live.wg);
       // An interface without peers prints no handshake line: "up" is the link's state.
       const up = networks.every((n) => live.links.get(n.wireguard.interface) === true);
       const same = up && this.peerStates(m, networks, live.wg) === last.peers;
@@ -566,7 +586,7 @@ export class MachineReconciler {
     for (const { mesh, obj } of valid.sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
       const refusal = conflicts.get(meshKey(mesh));
       if (refusal) {
-        meshes.push({ mesh, obj, refusal: `MeshNetwork ${mesh.name}: ${refusal.field}: ${refusal.message}`, allocated: new Set(), members: [], refused: [], relayCandidates: [], digest: "" });
+        meshes.push({ mesh, obj, refusal: `MeshNetwork ${mesh.name}: ${refusal.field}: ${refusal.message}`, allocated: new Set(), members: [], refused: [], relayCandidates: [], natMembers: 0, digest: "" });
         continue;
       }
       const checked = checkAllocations(mesh, obj.status?.allocations ?? []);
@@ -590,7 +610,7 @@ export class MachineReconciler {
       const natMembers = members.filter((x) => !x.endpoint).length;
       const relayCandidates = natMembers >= 2 ? members.filter((x) => canRelay(this.d.machines.get(`${ns}/${x.name}`))).map((x) => x.name) : [];
       const digest = createHash("sha256").update(JSON.stringify({ mesh, members, relayCandidates })).digest("hex");
-      meshes.push({ mesh, obj, allocated: new Set(checked.valid.map((a) => a.machine)), members, refused, relayCandidates, digest });
+      meshes.push({ mesh, obj, allocated: new Set(checked.valid.map((a) => a.machine)), members, refused, relayCandidates, natMembers, digest });
     }
     const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
     const views: NamespaceViews = { version: this.inputsVersion ?? -1, all, meshes, invalid, unmanaged };
@@ -722,6 +742,37 @@ export class MachineReconciler {
       .map((e) => `${e.field}: ${e.message.replace(`MeshNetwork ${mesh.name}: `, "")}`);
   }
 
+  /**
+   * NAT↔NAT paths (controllers/nat-paths.ts) from what the host shows. A public member tells
+   * where its NAT'd peers' packets come from (their NAT mappings); a NAT'd member gets, per other
+   * NAT'd member, the path decided for the pair. Views of meshes with fewer than two NAT'd
+   * members are returned as they are.
+   */
+  private withNatPaths(m: Machine, views: readonly MeshView[], wg: ReadonlyMap<string, Pick<WgInterfaceState, "peers">>): MeshView[] {
+    const ns = m.metadata.namespace ?? "default";
+    const self = m.metadata.name ?? "";
+    const now = this.d.clock.now();
+    return views.map((v) => {
+      const me = v.members.find((x) => x.name === self);
+      const nat = v.members.filter((x) => !x.endpoint && x.subnet);
+      if (!me || nat.length < 2) return v;
+      const byKey = new Map((wg.get(v.mesh.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
+      const liveOf = (x: Member) => (x.publicKey ? byKey.get(x.publicKey) : undefined);
+      if (me.endpoint) {
+        const natNames = () => nat.map((x) => `${x.name}`);
+        this.nat.observed(ns, v.mesh.name, self, nat.map((x) => ({ machine: x.name, live: liveOf(x) })), Math.floor(now / 1000), natNames);
+        return v;
+      }
+      const natPaths = new Map<string, NatPath>();
+      for (const p of nat) {
+        if (p.name === self) continue;
+        const d = this.nat.decide(ns, v.mesh.name, self, p.name, liveOf(p), now, v.mesh.natTraversal !== "Relay");
+        natPaths.set(p.name, { path: d.path, ...(d.endpoint ? { endpoint: d.endpoint } : {}), reason: d.reason, since: formatTime(d.since) });
+      }
+      return { ...v, natPaths };
+    });
+  }
+
   /** The plan as of the last status, so the first observation already looks at the right names. */
   private guessPlan(m: Machine, views: readonly MeshView[]): NetworkPlan[] {
     return planHost(m.metadata.namespace ?? "default", m.metadata.name ?? "", views, {}).networks;
@@ -735,7 +786,7 @@ export class MachineReconciler {
   private probes(nets: readonly NetworkPlan[], settleIn?: string): Probe[] {
     return nets.flatMap((n) =>
       n.wireguard.peers
-        .filter((p) => p.publicKey)
+        .filter((p) => p.publicKey && p.allowedIPs.length)
         .map((p) => ({
           iface: n.wireguard.interface,
           source: gatewayOf(n.subnet),
@@ -978,6 +1029,7 @@ function networkStatus(networks: readonly NetworkPlan[], peers: readonly PeerRep
           ...(p.via ? { via: p.via } : {}),
           state: p.state,
           ...(time ? { lastHandshakeTime: time } : {}),
+          ...(p.path ? { path: p.path, ...(p.pathReason ? { pathReason: p.pathReason.slice(0, 512) } : {}), ...(p.pathSince ? { pathSince: p.pathSince } : {}) } : {}),
         };
       }),
     };

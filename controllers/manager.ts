@@ -1,5 +1,6 @@
 // Wires informers to work queues and reconcilers: watch events only put keys on queues;
 // the reconcilers re-read everything they need (level-triggered).
+import { NatPaths } from "./nat-paths.js";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Subscription } from "rxjs";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
@@ -76,7 +77,9 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const hostKeys = apiHostKeyRecords(kc, secrets);
   // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
   const dns = new DnsController({ machines, meshes, connector: sshConnector(readSecret, hostKeys), events, clock, log: log.child({ component: "dns" }), ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}) });
+  const natPaths = new NatPaths();
   const machineReconciler = new MachineReconciler({
+    natPaths,
     peerStats,
     dns,
     kubeConfig: kc,
@@ -150,6 +153,10 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   meshQueue.start((key) => meshReconciler.reconcile(key));
   // A host's records stream going or coming back: its Machine's DNSReady says so.
   const offDnsState = dns.onStateChange((key) => machineQueue.add(key));
+  // A NAT mapping seen, or a NAT↔NAT pair's path moved on: the machines of the pair look again.
+  const offNat = natPaths.onChange((ns, names) => {
+    for (const n of names) machineQueue.add(`${ns}/${n}`);
+  });
   dns.start();
   log.info("controllers running", { machines: machines.list().length, meshNetworks: meshes.list().length });
 
@@ -163,6 +170,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     async stop() {
       for (const s of subs) s.unsubscribe();
       offDnsState();
+      offNat();
       await dns.stop();
       await Promise.all([machineQueue.shutdown(), meshQueue.shutdown()]);
       for (const inf of [machines, meshes, secrets]) inf.stop();

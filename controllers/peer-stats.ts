@@ -60,6 +60,8 @@ export function peerSamples(networks: readonly NetworkPlan[], wg: WgPeers): Peer
     const live = new Map((wg.get(net.wireguard.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
     const handshake = new Map<string, number>();
     for (const p of net.wireguard.peers) {
+      // A NAT'd peer being probed for a direct path is counted as relayed (below), once.
+      if (p.path === "Probing") continue;
       const s = p.publicKey ? live.get(p.publicKey) : undefined;
       handshake.set(p.machine, s?.latestHandshake ?? 0);
       out.push({ mesh: net.meshNetwork, peer: p.machine, relayed: false, latestHandshake: s?.latestHandshake ?? 0, ...(s ? { rxBytes: s.rxBytes, txBytes: s.txBytes } : {}) });

@@ -6,6 +6,12 @@ export interface LabHostOptions {
   name: string;
   /** Behind its own NAT router (MASQUERADE); it has no public endpoint. Default false. */
   nat?: boolean;
+  /**
+   * How its NAT router maps ports: "independent" (default; Linux MASQUERADE keeps the source port,
+   * the same for every destination) or "per-destination" (MASQUERADE --random: a new random port
+   * for each destination, as symmetric NATs do), where NAT↔NAT hole punching cannot work.
+   */
+  natMapping?: "independent" | "per-destination";
   /** "DROP": INPUT policy DROP apart from loopback, established traffic and SSH, like a firewalled cloud VM. */
   inputPolicy?: "ACCEPT" | "DROP";
   /** User the controller logs in as (default "root"); any other user gets passwordless sudo. */

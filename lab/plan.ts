@@ -26,6 +26,8 @@ export interface RouterPlan {
   lanHostAddress: string;
   /** Sources allowed to open connections into the LAN: the management network, or the bastion only. */
   managementSources: readonly string[];
+  /** How it maps ports (LabHostOptions.natMapping). */
+  mapping: "independent" | "per-destination";
 }
 
 export interface HostPlan {
@@ -160,6 +162,7 @@ export function planLab(opts: LabOptions): LabPlan {
       lanRouterAddress: addr(lan, 1),
       lanHostAddress: addr(lan, 2),
       managementSources: bastionAddress ? [bastionAddress] : [bridgeAddress, controllerAddress],
+      mapping: h.natMapping ?? "independent",
     };
     return {
       ...common,

@@ -8,7 +8,13 @@ import { plugIntoBridge } from "./root-network.js";
 export function routerRules(r: RouterPlan): string[][] {
   const c = ["-m", "comment", "--comment", "dockmesh-lab router"];
   return [
-    ["-t", "nat", "-A", "POSTROUTING", "-s", r.lanCidr, "-o", "eth0", ...c, "-j", "MASQUERADE"],
+    ["-t", "nat", "-A", "POSTROUTING", "-s", r.lanCidr, "-o", "eth0", ...c, "-j", "MASQUERADE", ...(r.mapping === "per-destination" ? ["--random"] : [])],
+    // Nothing unsolicited for the router itself, as home routers do. Accepting it would also let a
+    // NAT'd peer's first probe claim the router's port in conntrack (an entry for a packet to the
+    // router itself), so the host behind it would be mapped to another port and could never be
+    // reached directly (issue 19).
+    ["-A", "INPUT", "-i", "eth0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", ...c, "-j", "ACCEPT"],
+    ["-A", "INPUT", "-i", "eth0", ...c, "-j", "DROP"],
     ["-P", "FORWARD", "DROP"],
     ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", ...c, "-j", "ACCEPT"],
     ["-A", "FORWARD", "-i", "lan0", "-o", "eth0", ...c, "-j", "ACCEPT"],

@@ -41,6 +41,8 @@ export interface ResolvedMesh {
   listenPort: number;
   mtu: number | "auto";
   persistentKeepalive: number;
+  /** spec.natTraversal "Relay": NAT'd pairs always go through a relay. Absent: Auto (direct where the NATs allow it). */
+  natTraversal?: "Relay";
   selector?: MeshNetworkSpecMachineSelector;
   /** Mesh DNS (spec.dns); absent when spec.dns.enabled is false. */
   dns?: ResolvedDns;
@@ -96,6 +98,7 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
       listenPort: s.listenPort ?? DEFAULT_LISTEN_PORT,
       mtu: s.mtu ?? "auto",
       persistentKeepalive: s.persistentKeepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
+      ...(s.natTraversal === "Relay" ? { natTraversal: "Relay" as const } : {}),
       ...(s.machineSelector ? { selector: s.machineSelector } : {}),
       ...(dns ? { dns } : {}),
       ...createdOf(mesh),

@@ -124,6 +124,8 @@ export function buildMeshGraph(meshes: readonly MeshNetwork[], machines: readonl
   const health = new Map<string, LinkHealth>();
   const via = new Map<string, string>();
   const noRelay = new Set<string>();
+  // NAT'd pairs whose ends say they talk directly (issue 19): no relay is drawn between them.
+  const directPairs = new Set<string>();
   for (const m of machines) {
     const self = m.metadata.name ?? "";
     if (!drawn.has(self)) continue;
@@ -139,6 +141,7 @@ export function buildMeshGraph(meshes: readonly MeshNetwork[], machines: readonl
         const v = str(p.via);
         if (v && !via.has(key)) via.set(key, v);
         if (p.state === "Unreachable") noRelay.add(key);
+        if (p.path === "Direct") directPairs.add(key);
       }
     }
   }
@@ -165,13 +168,13 @@ export function buildMeshGraph(meshes: readonly MeshNetwork[], machines: readonl
         const b = ms[j]!;
         const key = pairKey(mesh, a, b);
         let h = health.get(key) ?? "unknown";
-        const v = via.get(key);
-        if (noRelay.has(key) && !v) h = "never";
+        const v = directPairs.has(key) ? undefined : via.get(key);
+        if (noRelay.has(key) && !v && !directPairs.has(key)) h = "never";
         else if (v && v !== a && v !== b && members.get(mesh)!.has(v)) {
           // Traffic crosses both legs: the pair is no better than the worse of them.
           for (const leg of [pairKey(mesh, a, v), pairKey(mesh, v, b)]) h = worse(h, health.get(leg) ?? "unknown");
         }
-        edges.push({ mesh, a, b, ...(v ? { via: v } : {}), ...(noRelay.has(key) && !v ? { noRelay: true } : {}), health: h });
+        edges.push({ mesh, a, b, ...(v ? { via: v } : {}), ...(noRelay.has(key) && !v && !directPairs.has(key) ? { noRelay: true } : {}), health: h });
       }
     }
   }

@@ -7,7 +7,7 @@ import { contains, parseCidr } from "./ipv4.js";
 import { meshConflicts, meshKey, sharedResource } from "./conflicts.js";
 import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
-import { resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
+import { DEFAULT_PERSISTENT_KEEPALIVE, resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
 import { endpointIn } from "./endpoints.js";
 import { planDns, type DnsPlan, type ResolverFacts } from "./dns-plan.js";
 
@@ -55,6 +55,11 @@ export interface PeerPlan {
   persistentKeepalive?: number;
   /** Machines reached through this peer acting as relay, sorted. */
   relayFor: string[];
+  /**
+   * A peer behind NAT, like this machine, reached through its NAT mapping (in endpoint): Direct
+   * carries its subnet; Probing tries a handshake while its subnet stays with the relay.
+   */
+  path?: "Direct" | "Probing";
 }
 
 export interface WireGuardPlan {
@@ -86,6 +91,8 @@ export interface NetworkPlan {
   unreachable: string[];
   /** True when this machine relays between NAT'd members (it has an endpoint and the mesh needs one). */
   relay: boolean;
+  /** For a machine behind NAT: the path to each other NAT'd member, as decided (MeshView.natPaths), sorted. */
+  natPaths?: Array<NatPath & { machine: string }>;
   /** The mesh's DNS resolver on this host; absent when the mesh's DNS is disabled. */
   dns?: DnsPlan;
 }
@@ -109,11 +116,25 @@ export interface Member {
   subnet?: string;
 }
 
+/** How this machine reaches another member behind NAT (controllers/nat-paths.ts decides). */
+export interface NatPath {
+  /** Direct and Probing go through the peer's NAT mapping (endpoint); Relayed through a relay. */
+  path: "Direct" | "Probing" | "Relayed";
+  /** The peer's NAT mapping as public peers see it (host:port), for Direct and Probing. */
+  endpoint?: string;
+  /** Why, for status. */
+  reason: string;
+  /** When the pair took this path (RFC 3339). */
+  since: string;
+}
+
 export interface MeshView {
   mesh: ResolvedMesh;
   members: Member[];
   /** Healthy machines that may relay; default: every member with an endpoint. */
   relayCandidates?: string[];
+  /** For a machine behind NAT: how it reaches each other member behind NAT, by name (absent: relayed). */
+  natPaths?: ReadonlyMap<string, NatPath>;
 }
 
 export interface HostFacts {
@@ -262,6 +283,21 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   if (!self.endpoint) {
     for (const p of others) {
       if (p.endpoint) continue;
+      const d = view.natPaths?.get(p.name);
+      if (d && d.path !== "Relayed" && d.endpoint) {
+        // Through the peer's NAT mapping, with a keepalive: it opens this side's NAT to the peer
+        // (both sides send at once) and keeps both mappings alive. Probing: no subnet yet.
+        peers.set(p.name, {
+          machine: p.name,
+          ...(p.publicKey ? { publicKey: p.publicKey } : {}),
+          allowedIPs: d.path === "Direct" ? [p.subnet!] : [],
+          endpoint: d.endpoint,
+          persistentKeepalive: keepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
+          relayFor: [],
+          path: d.path,
+        });
+        if (d.path === "Direct") continue;
+      }
       const via = chooseRelay(mesh.name, self.name, p.name, candidates);
       const relayPeer = via === undefined ? undefined : peers.get(via);
       if (!relayPeer) {
@@ -352,6 +388,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     relayed: relayed.sort(byMachine),
     unreachable: unreachable.sort(),
     relay,
+    ...(view.natPaths?.size && !self.endpoint ? { natPaths: [...view.natPaths].map(([machine, p]) => ({ machine, ...p })).sort(byMachine) } : {}),
     ...(dns ? { dns } : {}),
   };
 }

@@ -73,10 +73,11 @@ export function renderWgConfig(net: NetworkPlan, privateKey: string | undefined)
     lines.push(
       "",
       "[Peer]",
-      `# ${p.machine}${p.relayFor.length ? ` (relay for ${p.relayFor.join(", ")})` : ""}`,
+      `# ${p.machine}${p.relayFor.length ? ` (relay for ${p.relayFor.join(", ")})` : ""}${p.path ? ` (behind NAT: ${p.path === "Direct" ? "direct" : "probing a direct path"})` : ""}`,
       `PublicKey = ${p.publicKey !== undefined ? checked(p.publicKey, WIREGUARD_KEY, `${peer} publicKey`, "a WireGuard key") : `(public key of ${p.machine}, generated on first apply)`}`,
-      `AllowedIPs = ${p.allowedIPs.map((c) => checked(c, IPV4_CIDR, `${peer} allowedIPs`, "an IPv4 CIDR")).join(", ")}`,
     );
+    // A probed peer has no addresses yet (its subnet stays with the relay): wg reads an empty AllowedIPs as an error.
+    if (p.allowedIPs.length) lines.push(`AllowedIPs = ${p.allowedIPs.map((c) => checked(c, IPV4_CIDR, `${peer} allowedIPs`, "an IPv4 CIDR")).join(", ")}`);
     if (p.endpoint !== undefined) lines.push(`Endpoint = ${checked(p.endpoint, ENDPOINT, `${peer} endpoint`, "host:port")}`);
     if (p.persistentKeepalive !== undefined) lines.push(`PersistentKeepalive = ${integer(p.persistentKeepalive, 1, 65535, `${peer} persistentKeepalive`)}`);
   }

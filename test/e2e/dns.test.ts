@@ -31,7 +31,7 @@ const MESHES =
     apiVersion: "dockmesh.io/v1alpha1",
     kind: "MeshNetwork",
     metadata: { name: "a", namespace: "default" },
-    spec: { cidr: NETS.a.cidr, subnetPrefixLength: 24, dockerNetwork: "a", interface: NETS.a.iface, dns: { enabled: true, zone: NETS.a.zone } },
+    spec: { cidr: NETS.a.cidr, subnetPrefixLength: 24, dockerNetwork: "a", interface: NETS.a.iface, natTraversal: "Relay", dns: { enabled: true, zone: NETS.a.zone } },
   }) +
   yamlDoc({
     apiVersion: "dockmesh.io/v1alpha1",

@@ -21,7 +21,7 @@ const NAT_LANS = { first: 122, last: 125 };
 const PORT = 16478;
 const HOSTS = ["p1", "n1", "n2"] as const;
 
-const MESH = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.232.0.0/16", dockerNetwork: "mesh", interface: "dm0" } });
+const MESH = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.232.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" } }); // the relayed pair is drawn
 
 let env: MeshEnv;
 

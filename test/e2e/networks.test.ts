@@ -15,7 +15,7 @@ const MESH = yamlDoc({
   apiVersion: "dockmesh.io/v1alpha1",
   kind: "MeshNetwork",
   metadata: { name: "mesh", namespace: "default" },
-  spec: { cidr: "10.220.0.0/16", dockerNetwork: "mesh", interface: "dm0" },
+  spec: { cidr: "10.220.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" }, // relays are what this file tests (direct NAT pairs: nat-direct.test.ts)
 });
 
 let env: MeshEnv;

@@ -94,6 +94,9 @@ test("plan: a NAT router masquerades its LAN and forwards in only replies and ma
   assert.ok(rules.includes("-t nat -A POSTROUTING -s 198.19.40.0/24 -o eth0 -m comment --comment dockmesh-lab router -j MASQUERADE"));
   assert.ok(rules.includes("-P FORWARD DROP"));
   assert.ok(rules.at(-1)?.startsWith("-A FORWARD -i eth0 -o lan0 -m comment"), "anything else into the LAN is rejected last");
+  assert.ok(rules.includes("-A INPUT -i eth0 -m comment --comment dockmesh-lab router -j DROP"), "nothing unsolicited for the router itself");
+  const perDest = routerRules(planLab({ ...base, hosts: [{ name: "a", nat: true, natMapping: "per-destination" }] }).hosts[0]!.router!).map((r) => r.join(" "));
+  assert.ok(perDest.includes("-t nat -A POSTROUTING -s 198.19.40.0/24 -o eth0 -m comment --comment dockmesh-lab router -j MASQUERADE --random"), "a port per destination");
 });
 
 test("plan: firewalled host and sshd config", () => {

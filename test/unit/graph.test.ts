@@ -55,6 +55,18 @@ function natMesh(): { meshes: MeshNetwork[]; machines: Machine[] } {
 
 const healthOf = (g: ReturnType<typeof buildMeshGraph>) => Object.fromEntries(g.edges.map((e) => [`${e.a}-${e.b}`, e.health + (e.via ? ` via ${e.via}` : "")]));
 
+test("graph: a NAT↔NAT pair whose ends say Direct (issue 19) is drawn direct, though the mesh still names a relay for it", () => {
+  const { meshes, machines } = natMesh();
+  for (const [self, peer] of [["n1", "n2"], ["n2", "n1"]] as const) {
+    const p = machines.find((m) => m.metadata.name === self)!.status!.networks![0]!.peers!.find((x) => x.machine === peer)!;
+    Object.assign(p, { state: "Connected", path: "Direct", endpoint: "198.18.58.200:51820" });
+    delete p.via;
+  }
+  const g = buildMeshGraph(meshes, machines);
+  assert.equal(healthOf(g)["n1-n2"], "fresh");
+  assert.match(renderDot(g), /"n1" -- "n2" \[color="#2e7d32", class="fresh"/);
+});
+
 test("graph: a NAT↔NAT pair is drawn through its relay; each edge coloured by its last handshake", () => {
   const { meshes, machines } = natMesh();
   const g = buildMeshGraph(meshes, machines);
