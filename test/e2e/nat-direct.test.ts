@@ -4,11 +4,15 @@
 // - n1↔n2 go direct, and the relay's WireGuard counters for them stay still while they ping;
 // - n3's pairs stay relayed, and status says why (the public hosts see n3 at two ports);
 // - a ping running across the switches (Relay → Auto → Relay) counts the packets lost;
-// - latency relayed against direct.
+// - latency relayed against direct;
+// - n2's NAT rebinds (its router maps it to a new port): the public hosts see the new mapping, the
+//   pair is probed again there, relayed meanwhile, and goes direct again.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MachineStatusNetworkPeer } from "../../api/types.generated.js";
 import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { ensureSystemPackages, inDirs } from "../../lab/requirements.js";
+import { runOk } from "../../lab/proc.js";
 
 // This file's own lab: prefix, address blocks and ports differ from every other test's.
 const PREFIX = "dmnd";
@@ -73,6 +77,8 @@ async function transfer(host: string, machines: readonly string[]): Promise<numb
 
 describe("NAT↔NAT direct paths on lab hosts (issue 19)", { timeout: 900_000 }, () => {
   before(async () => {
+    // conntrack(8) forgets a router's mappings, as a NAT rebinding does.
+    await ensureSystemPackages({ requirements: [{ binary: "conntrack", paths: inDirs("conntrack"), pkg: "conntrack" }], purpose: "the NAT rebinding test" });
     env = await startMeshEnv({
       prefix: PREFIX,
       labnet: LABNET,
@@ -151,5 +157,29 @@ describe("NAT↔NAT direct paths on lab hosts (issue 19)", { timeout: 900_000 },
     // The two sides switch in separate reconciles: a few packets in the gap, not a stall.
     assert.ok(down.sent - down.received <= 50, `lost switching to the relay: ${down.sent - down.received}`);
     assert.ok(up.sent - up.received <= 50, `lost switching to direct: ${up.sent - up.received}`);
+  });
+
+  test("n2's NAT rebinds to a new port: seen by the public hosts, probed again there (relayed meanwhile), direct again; pings lost counted", async () => {
+    await bothPaths("n1", "n2", "Direct", 60_000);
+    const before = (await peerOf("n1", "n2"))!.endpoint ?? "";
+    const router = `${PREFIX}-gw-n2`;
+    const lan = env.lab.host("n2").sshHost; // its LAN address (198.19.x.2)
+    const ping$ = ping("n1", "n2", 6000, 0.01); // 60 s
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = Date.now();
+    // The router now maps n2 to port 40000, and forgets the mappings it had.
+    await runOk(["ip", "netns", "exec", router, "iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", "-s", `${lan}/32`, "-o", "eth0", "-p", "udp", "-m", "comment", "--comment", "dockmesh-lab rebinding", "-j", "MASQUERADE", "--to-ports", "40000"]);
+    await runOk(["ip", "netns", "exec", router, "conntrack", "-D", "-p", "udp", "-s", lan]).catch(() => undefined); // exits 1 when nothing matched
+    const seen = await eventually("n1 direct with n2 at its new mapping", async () => {
+      const [x, y] = await Promise.all([peerOf("n1", "n2"), peerOf("n2", "n1")]);
+      return x?.path === "Direct" && y?.path === "Direct" && x.endpoint?.endsWith(":40000") ? x : undefined;
+    }, 120_000, 250);
+    const ms = Date.now() - t0;
+    const p = await ping$;
+    console.log(`# NAT↔NAT rebinding: n2 mapped from ${before} to ${seen.endpoint}; direct again ${ms} ms later (n2's next keepalive, 25 s apart, shows the public hosts the new port); ${p.sent - p.received} of ${p.sent} pings lost (10 ms apart)`);
+    assert.match(before, /:51820$/);
+    assert.ok(p.received > 0);
+    const q = await ping("n1", "n2", 50, 0.02);
+    assert.equal(q.received, 50, "direct at the new mapping carries traffic");
   });
 });

@@ -37,7 +37,7 @@ describe("per-peer metrics on lab hosts", { timeout: 600_000 }, () => {
       resyncPeriod: "5m",
       extraArgs: ["--ready-check-period", "5s", "--metrics-bind-address", `0.0.0.0:${METRICS_PORT}`],
     });
-    const mesh = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.230.0.0/16", dockerNetwork: "mesh", interface: "dm0" } });
+    const mesh = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.230.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" } }); // the relayed pair's series are tested here
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + mesh + env.machineYaml([...HOSTS]));
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", ...HOSTS.map((h) => `machine/${h}`)], undefined, 200_000);
     for (const h of HOSTS) ips.set(h, (await env.lab.startHttpd(h, { name: "web", network: "mesh", content: `${h} `.repeat(PAGE_BYTES / 3).slice(0, PAGE_BYTES) })).ip);
