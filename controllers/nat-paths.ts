@@ -67,8 +67,11 @@ export function mappingOf(endpoint: string | undefined): string | undefined {
 const pairKey = (ns: string, mesh: string, a: string, b: string) => (a < b ? `${ns}/${mesh}/${a}/${b}` : `${ns}/${mesh}/${b}/${a}`);
 
 export class NatPaths {
-  /** ns/mesh/machine → observer (a public member) → where that observer sees its packets come from. */
-  private readonly seen = new Map<string, Map<string, string>>();
+  /**
+   * ns/mesh/machine → observer (a public member) → where that observer sees its packets come
+   * from, since when it has seen that, and when it last looked (seconds).
+   */
+  private readonly seen = new Map<string, Map<string, { endpoint: string; since: number; at: number }>>();
   private readonly pairs = new Map<string, PairRecord>();
   private readonly listeners = new Set<(ns: string, machines: readonly string[]) => void>();
   private readonly versions = new Map<string, number>();
@@ -103,7 +106,8 @@ export class NatPaths {
       let by = this.seen.get(key);
       if (mapping) {
         if (!by) this.seen.set(key, (by = new Map()));
-        by.set(observer, mapping);
+        const old = by.get(observer);
+        by.set(observer, { endpoint: mapping, since: old?.endpoint === mapping ? old.since : nowS, at: nowS });
       } else if (by) {
         by.delete(observer);
         if (!by.size) this.seen.delete(key);
@@ -113,28 +117,26 @@ export class NatPaths {
     if (changed) this.notify(ns, natMembers());
   }
 
-  /** A public member that left the mesh (or was deleted): what it saw goes. */
-  forgetObserver(ns: string, mesh: string, observer: string, natMembers: () => readonly string[]): void {
-    const prefix = `${ns}/${mesh}/`;
-    let changed = false;
-    for (const [key, by] of this.seen) {
-      if (!key.startsWith(prefix) || !by.delete(observer)) continue;
-      changed = true;
-      if (!by.size) this.seen.delete(key);
-    }
-    if (changed) this.notify(ns, natMembers());
-  }
-
   private describe(key: string): string {
-    const by = this.seen.get(key);
-    return by ? [...new Set(by.values())].sort().join(",") : "";
+    return JSON.stringify(this.mappingAt(key));
   }
 
   /** A machine's mapping as the public members see it: one endpoint, several (it maps per destination), or none yet. */
   mapping(ns: string, mesh: string, machine: string): { endpoint?: string; perDestination?: string[] } {
-    const by = this.seen.get(`${ns}/${mesh}/${machine}`);
+    return this.mappingAt(`${ns}/${mesh}/${machine}`);
+  }
+
+  /**
+   * Observers that disagree mean a NAT that maps per destination, unless one of them has not
+   * looked since the newest value appeared: then it is behind (a rebinding seen by one public
+   * member first, or a member that left the mesh and looks no more), and the newest value holds.
+   */
+  private mappingAt(key: string): { endpoint?: string; perDestination?: string[] } {
+    const by = this.seen.get(key);
     if (!by?.size) return {};
-    const all = [...new Set(by.values())].sort();
+    const seen = [...by.values()];
+    const newest = Math.max(...seen.map((o) => o.since));
+    const all = [...new Set(seen.filter((o) => o.at >= newest).map((o) => o.endpoint))].sort();
     return all.length === 1 ? { endpoint: all[0]! } : { perDestination: all };
   }
 
@@ -217,8 +219,9 @@ export class NatPaths {
       if (parts[0] === ns && (parts[2] === machine || parts[3] === machine)) this.pairs.delete(key);
     }
     for (const [key, by] of this.seen) {
-      if (key.startsWith(`${ns}/`) && key.endsWith(`/${machine}`)) this.seen.delete(key);
-      else by.delete(machine);
+      if (!key.startsWith(`${ns}/`)) continue;
+      if (key.endsWith(`/${machine}`)) this.seen.delete(key);
+      else if (by.delete(machine) && !by.size) this.seen.delete(key);
     }
   }
 }

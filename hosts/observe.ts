@@ -576,7 +576,6 @@ export function parseObservation(text: string): HostObservation {
   return obs;
 }
 
-/** Runs the observe script for the given interfaces and Docker networks. One round trip. */
 /** A peer to ping before reading handshakes, when it has been idle for two minutes. */
 export interface Probe {
   iface: string;
@@ -607,6 +606,7 @@ export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes
 export const probeInput = (probes: readonly Probe[]): string =>
   (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? " w" : ""}\n`).join("");
 
+/** Runs the observe script for the given interfaces and Docker networks. One round trip. */
 export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
   const input = probeInput(probes);
   let res;

@@ -152,3 +152,21 @@ test("the planner: Probing adds the peer at its mapping with no addresses (the r
   assert.deepEqual(direct.routes.map((r) => r.destination), ["10.230.0.0/24", "10.230.2.0/24"], "the same routes either way: one interface");
   assert.deepEqual(direct.natPaths?.map((p) => [p.machine, p.path]), [["b", "Direct"]]);
 });
+
+test("observers that disagree: per destination only when each has looked since the newest value appeared (a rebinding seen first by one, or a member that left, is not)", () => {
+  const nat = new NatPaths();
+  seen(nat, { b: "198.51.100.2:51820" }, T0, "p1");
+  seen(nat, { b: "198.51.100.2:51820" }, T0, "p2");
+  assert.deepEqual(nat.mapping(NS, MESH, "b"), { endpoint: "198.51.100.2:51820" });
+  // b's NAT rebinds; p1 sees it first: p2 has not looked since, so the new value holds.
+  seen(nat, { b: "198.51.100.2:40000" }, T0 + 10_000, "p1");
+  assert.deepEqual(nat.mapping(NS, MESH, "b"), { endpoint: "198.51.100.2:40000" });
+  // p2 looks again and sees the new value too: one mapping.
+  seen(nat, { b: "198.51.100.2:40000" }, T0 + 20_000, "p2");
+  assert.deepEqual(nat.mapping(NS, MESH, "b"), { endpoint: "198.51.100.2:40000" });
+  // A NAT that maps per destination: each keeps seeing its own port, look after look.
+  seen(nat, { c: "198.51.100.3:1024" }, T0, "p1");
+  seen(nat, { c: "198.51.100.3:2048" }, T0 + 1000, "p2");
+  seen(nat, { c: "198.51.100.3:1024" }, T0 + 2000, "p1");
+  assert.deepEqual(nat.mapping(NS, MESH, "c"), { perDestination: ["198.51.100.3:1024", "198.51.100.3:2048"] });
+});
