@@ -56,7 +56,10 @@ async function gateway(machine: string): Promise<string> {
 /** A ping from `from`'s bridge gateway to `to`'s, through the tunnel: sent, received, average RTT in ms. */
 async function ping(from: string, to: string, count: number, intervalS: number): Promise<{ sent: number; received: number; avgMs: number }> {
   const [src, dst] = await Promise.all([gateway(from), gateway(to)]);
-  const r = await env.lab.exec(from, ["ping", "-n", "-q", "-I", src, "-i", String(intervalS), "-W", "1", "-c", String(count), dst], { timeoutMs: (count * intervalS + 30) * 1000 });
+  // -w: a deadline, so the summary comes even when an outage slows the sending (ping waits on
+  // unanswered packets), rather than the command being killed without one.
+  const deadlineS = Math.ceil(count * intervalS) + 15;
+  const r = await env.lab.exec(from, ["ping", "-n", "-q", "-I", src, "-i", String(intervalS), "-W", "1", "-w", String(deadlineS), "-c", String(count), dst], { timeoutMs: (deadlineS + 30) * 1000 });
   const sum = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
   const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
   assert.ok(sum, `ping ${from} → ${to}: ${r.stdout}${r.stderr}`);
