@@ -759,8 +759,8 @@ export class MachineReconciler {
       const byKey = new Map((wg.get(v.mesh.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
       const liveOf = (x: Member) => (x.publicKey ? byKey.get(x.publicKey) : undefined);
       if (me.endpoint) {
-        const natNames = () => nat.map((x) => `${x.name}`);
-        this.nat.observed(ns, v.mesh.name, self, nat.map((x) => ({ machine: x.name, live: liveOf(x) })), Math.floor(now / 1000), natNames);
+        // Mappings matter only where pairs may go direct: a Relay mesh's would only requeue its NAT'd members.
+        if (v.mesh.natTraversal !== "Relay") this.nat.observed(ns, v.mesh.name, self, nat.map((x) => ({ machine: x.name, live: liveOf(x) })), Math.floor(now / 1000), () => nat.map((x) => x.name));
         return v;
       }
       const natPaths = new Map<string, NatPath>();

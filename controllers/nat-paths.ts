@@ -76,7 +76,7 @@ export class NatPaths {
   private readonly listeners = new Set<(ns: string, machines: readonly string[]) => void>();
   private readonly versions = new Map<string, number>();
 
-  /** Moves on whenever a mapping or a pair's path in the namespace changes (part of a NAT'd machine's plan hash). */
+  /** Moves on whenever machines are told a mapping or a pair's path changed (part of a NAT'd machine's plan hash). */
   version(ns: string): number {
     return this.versions.get(ns) ?? 0;
   }
@@ -87,9 +87,11 @@ export class NatPaths {
     return () => this.listeners.delete(fn);
   }
 
+  /** Tells the machines to look again; the version moves so that their plan hash does too. Nobody to tell: nothing moves. */
   private notify(ns: string, machines: readonly string[]): void {
+    if (!machines.length) return;
     this.versions.set(ns, this.version(ns) + 1);
-    if (machines.length) for (const fn of this.listeners) fn(ns, machines);
+    for (const fn of this.listeners) fn(ns, machines);
   }
 
   /**

@@ -168,13 +168,15 @@ export function buildMeshGraph(meshes: readonly MeshNetwork[], machines: readonl
         const b = ms[j]!;
         const key = pairKey(mesh, a, b);
         let h = health.get(key) ?? "unknown";
-        const v = directPairs.has(key) ? undefined : via.get(key);
-        if (noRelay.has(key) && !v && !directPairs.has(key)) h = "never";
+        const direct = directPairs.has(key);
+        const v = direct ? undefined : via.get(key);
+        const relayless = noRelay.has(key) && !v && !direct;
+        if (relayless) h = "never";
         else if (v && v !== a && v !== b && members.get(mesh)!.has(v)) {
           // Traffic crosses both legs: the pair is no better than the worse of them.
           for (const leg of [pairKey(mesh, a, v), pairKey(mesh, v, b)]) h = worse(h, health.get(leg) ?? "unknown");
         }
-        edges.push({ mesh, a, b, ...(v ? { via: v } : {}), ...(noRelay.has(key) && !v && !directPairs.has(key) ? { noRelay: true } : {}), health: h });
+        edges.push({ mesh, a, b, ...(v ? { via: v } : {}), ...(relayless ? { noRelay: true } : {}), health: h });
       }
     }
   }
