@@ -19,7 +19,10 @@
 // can at most make a peer send handshakes there: a path goes direct only on a handshake, which
 // needs the peer's private key.
 import { isIPv4 } from "node:net";
-import type { WgPeerState } from "../hosts/observe.js";
+import type { Machine } from "../api/types.generated.js";
+import type { Member, MeshView, NatPath } from "../mesh/plan.js";
+import type { WgInterfaceState, WgPeerState } from "../hosts/observe.js";
+import { formatTime } from "../runtime/conditions.js";
 import { isFreshHandshake } from "./machine-conditions.js";
 
 /** Longest wait for a handshake once both sides have the probe. */
@@ -226,4 +229,34 @@ export class NatPaths {
       else if (by.delete(machine) && !by.size) this.seen.delete(key);
     }
   }
+}
+
+/**
+ * NAT↔NAT paths from what a host shows. A public member tells
+ * where its NAT'd peers' packets come from (their NAT mappings); a NAT'd member gets, per other
+ * NAT'd member, the path decided for the pair. Views of meshes with fewer than two NAT'd
+ * members are returned as they are.
+ */
+export function natPathViews(paths: NatPaths, m: Machine, views: readonly MeshView[], wg: ReadonlyMap<string, Pick<WgInterfaceState, "peers">>, now: number): MeshView[] {
+  const ns = m.metadata.namespace ?? "default";
+  const self = m.metadata.name ?? "";
+  return views.map((v) => {
+    const me = v.members.find((x) => x.name === self);
+    const nat = v.members.filter((x) => !x.endpoint && x.subnet);
+    if (!me || nat.length < 2) return v;
+    const byKey = new Map((wg.get(v.mesh.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
+    const liveOf = (x: Member) => (x.publicKey ? byKey.get(x.publicKey) : undefined);
+    if (me.endpoint) {
+      // Mappings matter only where pairs may go direct: a Relay mesh's would only requeue its NAT'd members.
+      if (v.mesh.natTraversal !== "Relay") paths.observed(ns, v.mesh.name, self, nat.map((x) => ({ machine: x.name, live: liveOf(x) })), Math.floor(now / 1000), () => nat.map((x) => x.name));
+      return v;
+    }
+    const natPaths = new Map<string, NatPath>();
+    for (const p of nat) {
+      if (p.name === self) continue;
+      const d = paths.decide(ns, v.mesh.name, self, p.name, liveOf(p), now, v.mesh.natTraversal !== "Relay");
+      natPaths.set(p.name, { path: d.path, ...(d.endpoint ? { endpoint: d.endpoint } : {}), reason: d.reason, since: formatTime(d.since) });
+    }
+    return { ...v, natPaths };
+  });
 }

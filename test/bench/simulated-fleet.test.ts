@@ -1,13 +1,15 @@
 // SimulatedHostFleet over real SSH (hosts/ssh.ts → ssh2 Server on loopback): the controller's own
-// converge() configures simulated hosts, counts one round trip per command, sees peers handshake
+// converge steps (hosts/converge.ts) configure simulated hosts, counts one round trip per command, sees peers handshake
 // once both sides are configured, and a second converge is one observe with nothing to do.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { planAll, type HostFacts, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { connect, type SshTarget } from "../../hosts/ssh.js";
-import { converge, type ConvergeResult } from "../../hosts/converge.js";
-import { hostFacts } from "../../hosts/observe.js";
+import { applyAndCheck, namesOf, preflight, stepsFor, type ConvergeResult } from "../../hosts/converge.js";
+import { applyThenObserve } from "../../hosts/apply.js";
+import { freshApply } from "../../hosts/fresh.js";
+import { hostFacts, observeHost, type HostObservation } from "../../hosts/observe.js";
 import { HostError } from "../../hosts/errors.js";
 import { peerReports } from "../../controllers/machine-conditions.js";
 import { generateEd25519 } from "../../lab/keys.js";
@@ -37,24 +39,35 @@ function plan(name: string, facts = {}): NetworkPlan[] {
   return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" })], members, pubs, new Map([[`default/${name}`, facts]])).hosts.find((h) => h.machine === name)!.networks;
 }
 
-/** What MachineReconciler does per reconcile: one session, converge with probes; `fresh`: guessed facts of a first converge. */
+/**
+ * What MachineReconciler does per reconcile (controllers/machine-converge.ts), with the steps of
+ * hosts/converge.ts: one session; `fresh`: guessed facts, a first converge in one round trip;
+ * else observe → plan from the host's facts → diff → apply and observe.
+ */
 async function reconcile(name: string, fresh?: HostFacts): Promise<{ result: ConvergeResult; roundTrips: number }> {
   const session = await connect(target(name));
+  const keys = { ...wgKeys.get(name)!, previous: [] };
+  const probes = (nets: readonly NetworkPlan[]) => nets.flatMap((n) => n.wireguard.peers.map((p) => ({ iface: "dm0", source: "10.0.0.1", publicKey: p.publicKey!, address: p.allowedIPs[0]!.replace(/0\/\d+$/, "1") })));
   try {
-    const result = await converge(
-      session,
-      {
-        plan: (obs) => plan(name, hostFacts(obs)),
-        planWith: (facts) => plan(name, facts),
-        privateKey: wgKeys.get(name)!.privateKey,
-        publicKey: wgKeys.get(name)!.publicKey,
-        previous: [],
-        probes: (nets) => nets.flatMap((n) => n.wireguard.peers.map((p) => ({ iface: "dm0", source: "10.0.0.1", publicKey: p.publicKey!, address: p.allowedIPs[0]!.replace(/0\/\d+$/, "1") }))),
-      },
-      plan(name),
-      fresh ? { fresh } : {},
-    );
-    return { result, roundTrips: session.roundTrips };
+    let names = namesOf(plan(name), []);
+    let applied: ConvergeResult["applied"] = [];
+    let obs: HostObservation | undefined;
+    const guessed = fresh ? plan(name, fresh) : [];
+    const first = fresh ? freshApply(guessed, keys.privateKey, keys.publicKey, fresh) : undefined;
+    if (first) {
+      names = namesOf(guessed, []);
+      const r = await applyThenObserve(session, first.steps, { ...names, probes: probes(guessed) }, { guard: first.guard });
+      applied = r.done;
+      obs = r.observation;
+    }
+    obs ??= await observeHost(session, names.ifaces, names.nets, probes(plan(name)));
+    const pre = preflight(obs);
+    if (pre) throw pre;
+    const networks = plan(name, hostFacts(obs));
+    const d = stepsFor(networks, keys, obs);
+    if (d.steps.length === 0) return { result: { networks, observation: obs, applied, blockers: d.blockers, remaining: [] }, roundTrips: session.roundTrips };
+    const r = await applyAndCheck(session, d.steps, networks, keys, { names: namesOf(networks, []), probes: probes(networks), again: probes(networks) });
+    return { result: { networks, ...r, applied: [...applied, ...r.applied] }, roundTrips: session.roundTrips };
   } finally {
     session.close();
   }
