@@ -315,7 +315,7 @@ export class MachineViews {
   private refusals(mesh: ResolvedMesh, obj: MeshNetwork, name: string, all: readonly ResolvedMesh[]): string[] {
     const plan = planMesh(mesh, this.d.machines.list(mesh.namespace), { existing: obj.status?.allocations ?? [], allMeshes: all });
     return plan.errors
-      .filter((e) => (e.kind === "Machine" && e.name === name) || (e.field === "spec.cidr" && e.message.includes(` left for ${name} (`)))
+      .filter((e) => (e.kind === "Machine" && e.name === name) || (e.field === "spec.cidr" && e.machine === name))
       .map((e) => `${e.field}: ${e.message.replace(`MeshNetwork ${mesh.name}: `, "")}`);
   }
 

@@ -97,9 +97,6 @@ const peerState = (peers: readonly PeerReport[]): string =>
     .update(JSON.stringify(peers.map((p) => [p.machine, p.state, Boolean(p.unmanaged)])))
     .digest("hex");
 
-
-
-
 /**
  * The SSH target as far as it bears on what a reconcile does, for the converged hash: keys as
  * digests, and without the host keys recorded on first contact. Recording them is this
@@ -265,16 +262,14 @@ export class MachineReconciler {
       const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
       let result: ConvergeResult;
       let mtuPending: string[];
-      let converging: HostConverge | undefined;
+      const services = { views: this.views, writer: this.w, events: this.d.events, log: this.d.log, natPaths: this.natPathsOf, probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined) };
+      const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh });
       try {
-        const services = { views: this.views, writer: this.w, events: this.d.events, log: this.d.log, natPaths: this.natPathsOf, probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined) };
-        const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh });
-        converging = hc;
         ({ result, m, snap, mtuPending } = await hc.run(session));
         this.factsGuess = hostFacts(result.observation);
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
-        m = converging?.machine ?? m;
+        m = hc.machine;
         this.converged.delete(key);
         const stage = err.reason === "MissingTools" || err.reason === "DockerNotRunning" ? "preflight" : "connect";
         await this.writeOutcome(m, { kind: "hostError", reason: err.reason, message: err.message, stage }, session, machineKey);
@@ -286,18 +281,18 @@ export class MachineReconciler {
       this.d.peerStats?.record(ns, name, peerSamples(result.networks, result.observation.wg));
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
+      // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.
+      const applied = result.applied;
+      const configured = () => applied.length && void this.d.events.event(m, "Normal", "Configured", `applied ${applied.length} change(s): ${[...new Set(applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       if (this.quietFirstWait(m, key, outcome)) {
-        if (result.applied.length) void this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+        configured();
         this.d.log.debug("configured; peers' handshakes pending, status written at the next look", { machine: key, applied: result.applied.length });
         return { requeueAfter: this.d.pendingRequeueMs };
       }
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
       const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
-      // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.
       if (ambiguous) void this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
-      if (result.applied.length) {
-        void this.d.events.event(m, "Normal", "Configured", `applied ${result.applied.length} change(s): ${[...new Set(result.applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
-      }
+      configured();
       const ms = (a: number, b: number) => Math.round(b - a);
       this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, prepareMs: ms(tStart, t0), slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });

@@ -57,6 +57,8 @@ export interface SpecError {
   /** JSON path of the field to fix, e.g. "spec.cidr". */
   field: string;
   message: string;
+  /** The machine a mesh-wide error refuses a subnet (a full pool), when it is about one. */
+  machine?: string;
 }
 
 export function bridgeNameFor(iface: string): string {

@@ -214,6 +214,7 @@ export function planMesh(
     name: e.field === "spec.cidr" ? mesh.name : e.machine,
     field: e.field,
     message: e.field === "spec.cidr" ? e.message : `MeshNetwork ${mesh.name}: ${e.message}`,
+    ...(e.field === "spec.cidr" ? { machine: e.machine } : {}),
   }));
 
   const reserved = new Set(selected.filter((m) => m.metadata.deletionTimestamp).map((m) => m.metadata.name ?? ""));
