@@ -5,7 +5,7 @@
 // restart expected: live peer changes). Target: 0 packets lost.
 //   sudo node dist/bench/disruption.js          (BENCH_INTERVAL_MS=20 BENCH_RUNS=1)
 import type { Machine } from "../api/types.generated.js";
-import { eventually, sleep, appliedSteps, type MeshEnv } from "../test/support/mesh-env.js";
+import { eventually, sleep, appliedSteps, type MeshEnv } from "../lab/mesh-env.js";
 import { benchMeshEnv, meshYaml, requireRoot, secs, table, MESH } from "./lab-setup.js";
 import { PingFlow, type FlowReport } from "./lab-flow.js";
 

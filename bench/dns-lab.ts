@@ -1,6 +1,6 @@
 // The mesh DNS benchmark's lab (issue 13): its own prefix and address blocks (never the other
 // benchmarks' dmbench), the mesh it builds (DNS on or off), and small statistics helpers.
-import { yamlDoc } from "../test/support/mesh-env.js";
+import { yamlDoc } from "../lab/mesh-env.js";
 
 // Overridable from the environment like the other lab benchmarks, with this benchmark's defaults.
 const env = process.env;

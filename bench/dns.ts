@@ -17,9 +17,9 @@
 //   BENCH_PREFIX/BENCH_LABNET/BENCH_NAT_FIRST/BENCH_NAT_LAST/BENCH_API_PORT/BENCH_METRICS_PORT (bench/dns-lab.ts)
 import { writeFileSync } from "node:fs";
 import type { Machine } from "../api/types.generated.js";
-import { startMeshEnv, eventually, sleep, type MeshEnv } from "../test/support/mesh-env.js";
+import { startMeshEnv, eventually, sleep, type MeshEnv } from "../lab/mesh-env.js";
 import { hostNames, requireRoot, table } from "./lab-setup.js";
-import { sshLogins } from "../test/support/lab-checks.js";
+import { sshLogins } from "../lab/lab-checks.js";
 import { metricSum, scrape, storeRv } from "./lab-metrics.js";
 import { DNS_BENCH, DNS_MESH, dnsMeshYaml, loadavg, percentile, spread } from "./dns-lab.js";
 import { BURST_SCRIPT, ContainerPoll, POLL_SCRIPT } from "./dns-poll.js";

@@ -3,7 +3,7 @@
 // process's CPU time (/proc).
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import type { MeshEnv } from "../test/support/mesh-env.js";
+import type { MeshEnv } from "../lab/mesh-env.js";
 import { CLOCK_TICKS_PER_S, procStats } from "./scale-proc.js";
 
 /** Sum of a metric's samples whose labels include all of `labels`. */

@@ -3,7 +3,7 @@
 // per measurement, so no variant starts from another's leftovers.
 import { createLab, type Lab } from "../lab/lab.js";
 import { ensureSystemPackages } from "../lab/requirements.js";
-import { startMeshEnv, yamlDoc, type MeshEnv } from "../test/support/mesh-env.js";
+import { startMeshEnv, yamlDoc, type MeshEnv } from "../lab/mesh-env.js";
 
 // Overridable from the environment (BENCH_PREFIX, BENCH_LABNET, BENCH_NAT_FIRST/LAST,
 // BENCH_API_PORT, BENCH_METRICS_PORT), so a benchmark can run where another lab holds the defaults.

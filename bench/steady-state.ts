@@ -9,9 +9,9 @@
 // each divided by the machine reconciles in the window (dockmesh_reconcile_total{kind="Machine"}).
 // Targets: ≤1 SSH round trip and 0 API writes per resync per host.
 //   sudo node dist/bench/steady-state.js          (BENCH_HOSTS=4 BENCH_SECONDS=60)
-import { sleep, appliedSteps } from "../test/support/mesh-env.js";
+import { sleep, appliedSteps } from "../lab/mesh-env.js";
 import { benchMeshEnv, hostNames, meshYaml, requireRoot, table, BENCH_METRICS_PORT } from "./lab-setup.js";
-import { sshLogins } from "../test/support/lab-checks.js";
+import { sshLogins } from "../lab/lab-checks.js";
 import { cpuMs, metricSum, scrape, storeRv } from "./lab-metrics.js";
 
 /** Resync period (BENCH_RESYNC, default 5s: every reconcile a resync) and Ready check period (BENCH_READY_CHECK, default dockmesh's 30s). */

@@ -5,7 +5,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { startControllers, type ControllerOptions, type RunningControllers } from "../controllers/manager.js";
 import { onRoundTrip } from "../hosts/ssh.js";
 import { createLogger, describeError, setRootLogger, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";
-import { ControllerMetrics } from "../runtime/metrics.js";
+import { ControllerMetrics } from "../controllers/metrics.js";
 import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js";
 import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import { keepHeapNearLive } from "../runtime/heap.js";

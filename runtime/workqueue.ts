@@ -14,6 +14,9 @@ import { describeError, rootLogger } from "./log.js";
 /**
  * Thrown (or found in the cause chain of what is thrown) by a reconcile that must not be
  * retried until something changes: invalid spec, a decision only the user can undo.
+ * dockmesh's controllers throw none today (an invalid spec is a condition, not an error; what
+ * they throw is retried because the fix may come without an event), but the queue keeps the
+ * outcome: dockmesh_reconcile_total{outcome="terminal"} is part of the metrics.
  */
 export class TerminalError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -38,8 +41,6 @@ export interface ReconcileResult {
 }
 
 export interface ReconcileContext {
-  /** Aborted when the queue shuts down: long operations may give up early. */
-  signal: AbortSignal;
   /** Consecutive failed reconciles of this key before this one (0 after a success). */
   failures: number;
 }
@@ -140,7 +141,6 @@ export class WorkQueue implements QueueMetrics {
   private readonly running = new Set<Promise<void>>();
   private readonly listeners = new Set<(record: ReconcileRecord) => void>();
   private idleWaiters: Array<() => void> = [];
-  private readonly abort = new AbortController();
   private reconciler: Reconciler | undefined;
   private pumpScheduled = false;
   private stopping = false;
@@ -224,10 +224,7 @@ export class WorkQueue implements QueueMetrics {
     this.schedulePump();
   }
 
-  /**
-   * Stops taking keys, drops waiting and delayed ones, aborts the reconciles' signal and
-   * resolves when the reconciles in flight have finished.
-   */
+  /** Stops taking keys, drops waiting and delayed ones and resolves when the reconciles in flight have finished. */
   async shutdown(): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
@@ -235,7 +232,6 @@ export class WorkQueue implements QueueMetrics {
       this.delayedKeys.clear();
       this.queue.length = 0;
       this.dirty.clear();
-      this.abort.abort(new Error(`work queue ${this.name} is shutting down`));
     }
     await Promise.all([...this.running]);
     this.checkIdle();
@@ -304,7 +300,7 @@ export class WorkQueue implements QueueMetrics {
     let error: unknown;
     let requeueAfter = 0;
     try {
-      const result = await reconcile(key, { signal: this.abort.signal, failures: this.failures(key) });
+      const result = await reconcile(key, { failures: this.failures(key) });
       requeueAfter = result && typeof result.requeueAfter === "number" && result.requeueAfter > 0 ? result.requeueAfter : 0;
       outcome = requeueAfter > 0 ? "requeue" : "success";
     } catch (err) {

@@ -111,10 +111,6 @@ export function expired(message: string): ApiError {
   return new ApiError(410, "Expired", message);
 }
 
-export function unsupportedMediaType(contentType: string): ApiError {
-  return new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`, undefined, { cause: contentType });
-}
-
 export function methodNotAllowed(method: string, what: string): ApiError {
   return new ApiError(405, "MethodNotAllowed", `${method} is not supported on ${what}`);
 }

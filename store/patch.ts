@@ -1,5 +1,7 @@
-// The three patch formats of the API: JSON Patch (RFC 6902, via fast-json-patch), JSON merge
-// patch (RFC 7386) and strategic merge patch (built-in kinds only, as on a real server).
+// The patch formats of the API, told apart by Content-Type (patchTypeOf). Three are applied here:
+// JSON Patch (RFC 6902, via fast-json-patch), JSON merge patch (RFC 7386) and strategic merge
+// patch (built-in kinds only, as on a real server); the fourth, server-side apply
+// (application/apply-patch+yaml), is apply.ts's.
 import jsonpatch from "fast-json-patch";
 import { ApiError, badRequest } from "./errors.js";
 import { isPlainObject } from "./validation.js";

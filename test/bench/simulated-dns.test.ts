@@ -19,7 +19,7 @@ import { silentLogger } from "../../runtime/log.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { dnsCommands } from "../../bench/scale-run.js";
-import { eventually } from "../support/mesh-env.js";
+import { eventually } from "../../lab/mesh-env.js";
 
 const NAMES = ["m1", "m2", "m3"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

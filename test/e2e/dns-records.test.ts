@@ -5,7 +5,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../../lab/mesh-env.js";
 
 const PREFIX = "dmdnr";
 const LABNET = "198.18.61.0/24";

@@ -7,8 +7,8 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../support/mesh-env.js";
-import { meshLeftovers } from "../support/lab-checks.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../../lab/mesh-env.js";
+import { meshLeftovers } from "../../lab/lab-checks.js";
 
 // This file's own lab: prefix, address blocks and port differ from every other test's.
 const PREFIX = "dmdna";

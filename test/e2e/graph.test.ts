@@ -11,7 +11,7 @@ import { writeFileSync } from "node:fs";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { HEALTH_COLOR } from "../../mesh/graph-render.js";
 import { ensureSystemPackages } from "../../lab/requirements.js";
-import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
 import { projectRoot } from "../support/golden.js";
 
 // This file's own lab: prefix, address blocks and ports differ from every other test's.

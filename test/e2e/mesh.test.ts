@@ -4,7 +4,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { generateEd25519 } from "../../lab/keys.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, appliedSteps, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, appliedSteps, yamlDoc } from "../../lab/mesh-env.js";
 
 // This file's own lab: prefix, address blocks and port differ from every other test's.
 const PREFIX = "dme2e";

@@ -10,7 +10,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MachineStatusNetworkPeer } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
 import { ensureSystemPackages, inDirs } from "../../lab/requirements.js";
 import { runOk } from "../../lab/proc.js";
 

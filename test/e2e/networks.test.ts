@@ -3,7 +3,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc } from "../../lab/mesh-env.js";
 
 const PREFIX = "dmnet";
 const LABNET = "198.18.5.0/24";

@@ -13,8 +13,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
-import { MeshEnv, eventually, startMeshEnv, yamlDoc } from "../support/mesh-env.js";
-import { meshLeftovers } from "../support/lab-checks.js";
+import { MeshEnv, eventually, startMeshEnv, yamlDoc } from "../../lab/mesh-env.js";
+import { meshLeftovers } from "../../lab/lab-checks.js";
 import { machineColumns } from "../support/columns.js";
 import { planErrors } from "../support/plan-cli.js";
 

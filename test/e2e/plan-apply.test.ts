@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Machine } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, appliedSteps, eventually, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, appliedSteps, eventually, yamlDoc } from "../../lab/mesh-env.js";
 import { projectRoot } from "../support/golden.js";
 
 // This file's own lab (issue 12 §6): prefix, address blocks and ports differ from every other test's.

@@ -8,8 +8,8 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { generateEd25519 } from "../../lab/keys.js";
-import { MeshEnv, startMeshEnv, eventually, appliedSteps, yamlDoc } from "../support/mesh-env.js";
-import { hostState, sshLogins } from "../support/lab-checks.js";
+import { MeshEnv, startMeshEnv, eventually, appliedSteps, yamlDoc } from "../../lab/mesh-env.js";
+import { hostState, sshLogins } from "../../lab/lab-checks.js";
 
 const PREFIX = "dmfbad";
 const LABNET = "198.18.42.0/24";

@@ -10,8 +10,8 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, sleep, yamlDoc } from "../support/mesh-env.js";
-import { dockmeshRules } from "../support/lab-checks.js";
+import { MeshEnv, startMeshEnv, sleep, yamlDoc } from "../../lab/mesh-env.js";
+import { dockmeshRules } from "../../lab/lab-checks.js";
 
 const PREFIX = "dmfkill";
 const LABNET = "198.18.40.0/24";

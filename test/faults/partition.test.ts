@@ -7,8 +7,8 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
-import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc } from "../support/mesh-env.js";
-import { sshLogins } from "../support/lab-checks.js";
+import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc } from "../../lab/mesh-env.js";
+import { sshLogins } from "../../lab/lab-checks.js";
 
 const PREFIX = "dmfcut";
 const LABNET = "198.18.41.0/24";

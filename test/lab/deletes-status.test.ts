@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
 import { machineColumns } from "../support/columns.js";
 import { knownHosts, sshConfig } from "../../lab/demo-files.js";
 

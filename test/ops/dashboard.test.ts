@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { projectRoot } from "../support/golden.js";
-import { ControllerMetrics } from "../../runtime/metrics.js";
+import { ControllerMetrics } from "../../controllers/metrics.js";
 
 interface Panel {
   id: number;

@@ -6,7 +6,7 @@
 // other links stay fresh.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
 import { httpGet, metric } from "./controller-process.js";
 
 // This file's own lab: prefix, address blocks and ports differ from every other test's.

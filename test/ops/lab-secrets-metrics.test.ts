@@ -14,7 +14,7 @@ import { parse } from "yaml";
 import { createLab, type Lab } from "../../lab/lab.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { ensureSystemPackages } from "../../lab/requirements.js";
-import { yamlDoc } from "../support/mesh-env.js";
+import { yamlDoc } from "../../lab/mesh-env.js";
 import { ControllerProcess, httpGet, metric, metricSum, sleep } from "./controller-process.js";
 import { run } from "./tools.js";
 

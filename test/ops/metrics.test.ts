@@ -1,10 +1,12 @@
-// runtime/metrics.ts and runtime/health.ts without a cluster: reconcile counters, errors and
-// durations from a real WorkQueue, queue gauges, fleet gauges from Machines, SSH round trips,
-// the leader gauge; the HTTP endpoint's /metrics, /healthz, /readyz and bind addresses.
+// runtime/metrics.ts, controllers/fleet-metrics.ts and runtime/health.ts without a cluster:
+// reconcile counters, errors and durations from a real WorkQueue, queue gauges, fleet gauges
+// from Machines, SSH round trips, the leader gauge; the HTTP endpoint's /metrics, /healthz,
+// /readyz and bind addresses.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
-import { ControllerMetrics, machineConditionCounts } from "../../runtime/metrics.js";
+import { ControllerMetrics } from "../../controllers/metrics.js";
+import { machineConditionCounts } from "../../controllers/fleet-metrics.js";
 import { parseBindAddress, startOpsServer } from "../../runtime/health.js";
 import { TerminalError, WorkQueue } from "../../runtime/workqueue.js";
 import { silentLogger } from "../../runtime/log.js";

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import type { NetworkPlan } from "../../mesh/plan.js";
-import { ControllerMetrics } from "../../runtime/metrics.js";
+import { ControllerMetrics } from "../../controllers/metrics.js";
 import { MAX_STORED_PER_MACHINE, PeerStats, peerSamples } from "../../controllers/peer-stats.js";
 import { parseLiveness } from "../../hosts/liveness.js";
 import { peerMetricsMaxPairs } from "../../cli/controller.js";

@@ -231,14 +231,12 @@ test("a failure while dirty: reconciled again at once for the new event, and ret
   assert.equal(calls, 3);
 });
 
-test("shutdown waits for in-flight reconciles, aborts their signal, drops the rest", async () => {
+test("shutdown waits for in-flight reconciles, drops the rest", async () => {
   const { q, clock } = setup({ concurrency: 1 });
   const gate = deferred();
   const seen: string[] = [];
-  let signal: AbortSignal | undefined;
-  q.start(async (key, ctx) => {
+  q.start(async (key) => {
     seen.push(key);
-    signal = ctx.signal;
     await gate.promise;
   });
   q.add("a");
@@ -251,7 +249,6 @@ test("shutdown waits for in-flight reconciles, aborts their signal, drops the re
   });
   await flush();
   assert.equal(done, false, "shutdown resolved before the reconcile in flight ended");
-  assert.equal(signal?.aborted, true);
   assert.equal(clock.pending(), 0, "delayed adds cancelled");
   q.add("d"); // ignored after shutdown
   gate.resolve();

@@ -20,8 +20,8 @@ import { join } from "node:path";
 import type { Machine } from "../../api/types.generated.js";
 import { pinFingerprint } from "../../hosts/ssh.js";
 import { generateEd25519 } from "../../lab/keys.js";
-import { MeshEnv, eventually, sleep, startMeshEnv } from "../support/mesh-env.js";
-import { sshLogins } from "../support/lab-checks.js";
+import { MeshEnv, eventually, sleep, startMeshEnv } from "../../lab/mesh-env.js";
+import { sshLogins } from "../../lab/lab-checks.js";
 
 const PREFIX = "dmsecs";
 const LABNET = "198.18.53.0/24";

@@ -14,8 +14,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Machine } from "../../api/types.generated.js";
 import type { ExecOptions } from "../../hosts/ssh.js";
-import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../support/mesh-env.js";
-import { sshLogins } from "../support/lab-checks.js";
+import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
+import { sshLogins } from "../../lab/lab-checks.js";
 import { projectRoot } from "../support/golden.js";
 import type { ExecChildResult } from "./ssh-exec-child.js";
 

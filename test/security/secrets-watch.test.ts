@@ -23,7 +23,7 @@ import { silentLogger } from "../../runtime/log.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { kubectlOk } from "../store/helpers.js";
-import { eventually } from "../support/mesh-env.js";
+import { eventually } from "../../lab/mesh-env.js";
 
 interface Request {
   method: string;

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
 import { generateKeyPair } from "../../mesh/keys.js";
-import { MeshEnv, eventually, sleep, startMeshEnv, yamlDoc } from "../support/mesh-env.js";
+import { MeshEnv, eventually, sleep, startMeshEnv, yamlDoc } from "../../lab/mesh-env.js";
 
 const PREFIX = "dmsecm";
 const LABNET = "198.18.51.0/24";

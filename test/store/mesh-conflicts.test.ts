@@ -20,7 +20,7 @@ import { silentLogger } from "../../runtime/log.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { kubectlOk } from "./helpers.js";
-import { eventually } from "../support/mesh-env.js";
+import { eventually } from "../../lab/mesh-env.js";
 import { planErrors } from "../support/plan-cli.js";
 
 const sshKey = generateEd25519("mesh-conflicts");

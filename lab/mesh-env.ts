@@ -1,13 +1,17 @@
-// End-to-end environment: a lab of real hosts, `dockmesh up` (store + controllers) running in
-// the lab's controller namespace (it can reach lab addresses only), and kubectl from the test.
+// End-to-end environment for the lab tests and benchmarks: a lab of real hosts, `dockmesh up`
+// (store + controllers) running in the lab's controller namespace (it can reach lab addresses
+// only), and kubectl from the caller.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLab, type Lab, type LabHostOptions } from "../../lab/lab.js";
-import { ensureSystemPackages } from "../../lab/requirements.js";
+import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { projectRoot } from "./golden.js";
+import { createLab, type Lab, type LabHostOptions } from "./lab.js";
+import { ensureSystemPackages } from "./requirements.js";
+
+/** The project root, from dist/lab/. */
+const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 export interface KubectlResult {
   code: number;

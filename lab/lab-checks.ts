@@ -3,7 +3,7 @@
 // sshd accepted.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Lab } from "../../lab/lab.js";
+import type { Lab } from "./lab.js";
 
 /** Everything a converge or teardown touches on a host, as text: equal text, nothing changed. */
 export async function hostState(lab: Lab, hosts: readonly string[]): Promise<Map<string, string>> {
