@@ -8,6 +8,7 @@ import { HostError } from "./errors.js";
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { hostText } from "./host-text.js";
 import type { ReportedContainer } from "../mesh/dns-records.js";
+import { DNS_INSPECT_SH } from "./scripts.generated.js";
 
 export const INSPECT_LIMITS = {
   /** Whole answer: ~1 KiB a container on a few networks, for 4096 containers and then some. */
@@ -19,35 +20,16 @@ export const INSPECT_LIMITS = {
   timeoutMs: 30_000,
 } as const;
 
-/** Exit status of the script when the Docker daemon does not answer. */
+/** Exit status of the script when the Docker daemon does not answer (dns-inspect.sh spells it; test/unit/host-scripts checks). */
 export const DOCKER_DOWN_EXIT = 69;
 
 /**
- * `net NAME ID…` per network found (its running containers' ids), then one JSON object per
- * container: id, name, compose service label and its networks (Docker's own JSON, keyed by
- * network name). A network that does not exist is simply not listed.
+ * hosts/scripts/dns-inspect.sh as sent: `net NAME ID…` per network found (its running
+ * containers' ids), then one JSON object per container: id, name, compose service label and its
+ * networks (Docker's own JSON, keyed by network name). A network that does not exist is simply
+ * not listed. It exits with DOCKER_DOWN_EXIT when the Docker daemon does not answer.
  */
-export const INSPECT_SCRIPT = `set -u
-set -f
-command -v docker >/dev/null 2>&1 || { echo "docker: command not found" >&2; exit 127; }
-[ $# -gt 0 ] || exit 0
-out=$(docker network inspect --format '{{.Name}}{{range $id, $c := .Containers}} {{$id}}{{end}}' "$@" 2>/dev/null)
-rc=$?
-if [ "$rc" -ne 0 ] && [ -z "$out" ]; then
-  docker version >/dev/null 2>&1 || { echo "the Docker daemon does not answer" >&2; exit ${DOCKER_DOWN_EXIT}; }
-fi
-ids=""
-printf '%s\\n' "$out" | while IFS= read -r line; do [ -n "$line" ] && printf 'net %s\\n' "$line"; done
-for id in $out; do
-  case $id in *[!0-9a-f]*) continue ;; esac
-  [ \${#id} -eq 64 ] || continue
-  case " $ids " in *" $id "*) continue ;; esac
-  ids="$ids $id"
-done
-[ -n "$ids" ] || exit 0
-docker inspect --type container --format '{"id":{{json .Id}},"name":{{json .Name}},"service":{{json (index .Config.Labels "com.docker.compose.service")}},"networks":{{json .NetworkSettings.Networks}}}' $ids 2>/dev/null
-exit 0
-`;
+export const INSPECT_SCRIPT = DNS_INSPECT_SH;
 
 export interface InspectResult {
   /** Per network found on the host: its containers with an address on it. Networks not found are absent. */

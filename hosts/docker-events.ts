@@ -1,45 +1,32 @@
-// The one long-lived command per host of mesh DNS (issue 13): Docker's event stream, filtered to
-// what changes a container's presence, name or addresses on a network. Each line only says that
-// something changed; the controller then looks (hosts/dns-inspect.ts). Nothing polls on the host.
+// The one long-lived command per host of mesh DNS (issue 13, hosts/scripts/docker-events.sh):
+// Docker's event stream, filtered to what changes a container's presence, name or addresses on a
+// network. Each line only says that something changed; the controller then looks
+// (hosts/dns-inspect.ts). Nothing polls on the host.
 //
 // Seen on Docker 20.10 (lab): `docker run -d --network X` gives network connect, then container
 // start; `docker rm -f` gives kill, die, network disconnect, destroy; `docker network connect
 // --alias` gives network connect; `docker rename` gives container rename; stop/start give
 // die/disconnect and connect/start. Filter keys are ANDed, values of one key ORed.
+import { DOCKER_EVENTS_SH } from "./scripts.generated.js";
 
-/** The events a line may name; anything else is ignored. */
+/** The events a line may name; anything else is ignored. docker-events.sh asks for these (test/unit/host-scripts checks). */
 export const EVENT_FILTERS = {
   container: ["start", "die", "rename", "destroy"],
   network: ["connect", "disconnect"],
 } as const;
 
-/** First line the script prints, with the host's clock (seconds) since when events are replayed. */
+/** First line the script prints, with the host's clock (seconds) since when events are replayed (docker-events.sh spells it). */
 export const READY_MARKER = "dockmesh-events-ready";
 
 /**
- * The script: no arguments. It prints READY_MARKER, then one line per event. `--since` replays
- * what happened between that line and `docker events` subscribing, so nothing falls in between
- * (the controller's full look follows the marker). It ends `docker events` when its standard input
- * closes (the controller went or closed the channel), so nothing is left running on the host,
- * and exits with docker's status when the event stream ends by itself (Docker restarted).
+ * The script (hosts/scripts/docker-events.sh as sent): no arguments. It prints READY_MARKER, then
+ * one line per event of EVENT_FILTERS. `--since` replays what happened between that line and
+ * `docker events` subscribing, so nothing falls in between (the controller's full look follows
+ * the marker). It ends `docker events` when its standard input closes (the controller went or
+ * closed the channel), so nothing is left running on the host, and exits with docker's status
+ * when the event stream ends by itself (Docker restarted).
  */
-export const EVENTS_SCRIPT = `set -u
-command -v docker >/dev/null 2>&1 || { echo "docker: command not found" >&2; exit 127; }
-exec 3<&0
-since=$(date +%s)
-docker events --since "$since" --format '{{.Type}} {{.Action}}' \\
-  --filter type=container --filter type=network \\
-  ${[...new Set([...EVENT_FILTERS.container, ...EVENT_FILTERS.network])].map((e) => `--filter event=${e}`).join(" ")} &
-pid=$!
-echo "${READY_MARKER} $since"
-# An asynchronous list reads /dev/null unless told otherwise: hand it the channel's input as fd 3.
-( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) &
-watcher=$!
-wait "$pid"
-rc=$?
-kill "$watcher" 2>/dev/null
-exit "$rc"
-`;
+export const EVENTS_SCRIPT = DOCKER_EVENTS_SH;
 
 export type DockerEvent = { kind: "ready" } | { kind: "change"; type: "container" | "network"; action: string };
 

@@ -6,18 +6,12 @@
 import { HostError } from "./errors.js";
 import { hostText } from "./host-text.js";
 import { isLinkName } from "./observe-values.js";
-import { PROBE_IDLE_PEERS, WG_DUMP, parseWgDump, probeInput, type Probe, type WgInterfaceState } from "./observe.js";
+import { parseWgDump, probeInput, type Probe, type WgInterfaceState } from "./observe.js";
+import { LIVENESS_SH } from "./scripts.generated.js";
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 
-export const LIVENESS_SCRIPT = String.raw`
-export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-${PROBE_IDLE_PEERS}
-echo "@@wg"
-${WG_DUMP}
-echo "@@links"
-for i in "$@"; do ip -o link show dev "$i" 2>/dev/null; done
-echo "@@end"
-`;
+/** hosts/scripts/liveness.sh as sent. Arguments: the interfaces; stdin: the probes (probeInput). */
+export const LIVENESS_SCRIPT = LIVENESS_SH;
 
 /** A thousand peers print ~200 KiB (a `wg show all dump` line each); a host that prints far more is refused, as for the observe. */
 export const LIVENESS_LIMITS = { maxStdoutBytes: 4 * 1024 * 1024, maxStderrBytes: 64 * 1024 } as const;

@@ -1,12 +1,13 @@
 // Observe: everything the controller needs to know about a host, read-only, in one SSH round
-// trip. The script is static text; interface and network names travel as quoted arguments.
-// WireGuard private keys are blanked on the host before anything is sent back.
+// trip. The script (hosts/scripts/observe.sh) is static text; interface and network names travel
+// as quoted arguments. WireGuard private keys are blanked on the host before anything is sent back.
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { shJoin } from "../mesh/shell.js";
 import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
 import type { ResolverFacts } from "../mesh/dns-plan.js";
 import { HostError } from "./errors.js";
 import { hostText } from "./host-text.js";
+import { OBSERVE_SH } from "./scripts.generated.js";
 import {
   counter,
   isCidr,
@@ -29,211 +30,10 @@ import {
 } from "./observe-values.js";
 
 /**
- * Docker through its API on the local socket when curl is there: the docker CLI, a Go program,
- * costs 80-100 ms of CPU a call, curl about a third of that (on a lab host the whole observe went
- * from 290 to 200 ms of CPU). The CLI stays the fallback, and the only path whenever it may be
- * pointed at another daemon (DOCKER_HOST other than a unix socket, a context) or the API gives
- * another answer than 200 or 404. The version and every asked network come from ONE curl (one
- * process, one connection: curl is ~15 ms of CPU a run, most of it starting up).
+ * The observe script, hosts/scripts/observe.sh as sent. Arguments: interface names, "--", Docker
+ * network names; stdin: the probes (probeInput).
  */
-const DOCKER_API = String.raw`
-dsock=@{DOCKER_HOST:-unix:///var/run/docker.sock}
-case "$dsock" in unix://*) dsock=@{dsock#unix://} ;; *) dsock= ;; esac
-if [ -n "$dsock" ] && { [ -n "@{DOCKER_CONTEXT:-}" ] || ! [ -S "$dsock" ] || ! command -v curl >/dev/null 2>&1; }; then dsock=; fi
-if [ -n "$dsock" ] && [ -f "@{HOME:-/root}/.docker/config.json" ] && grep -q currentContext "@{HOME:-/root}/.docker/config.json" 2>/dev/null; then dsock=; fi
-`;
-
-/**
- * Every WireGuard interface and peer in one `wg show` (handshake, bytes, endpoint, allowed IPs),
- * with the interfaces' private keys blanked on the host before anything is sent back.
- */
-export const WG_DUMP = String.raw`wg show all dump 2>/dev/null | awk 'BEGIN { FS = OFS = "\t" } NF == 5 { $2 = "(hidden)" } { print }'`;
-
-/**
- * Probes idle peers, then nothing else: shared by the observe and the Ready check
- * (hosts/liveness.ts). Reads "iface source publickey address [w]" lines on stdin, after an
- * optional "@wait N" line: the peers marked w (being configured at this moment, as the
- * controller knows) are waited for after the probes, up to N tenths of a second, until each has
- * handshaken. With no line at all (a first converge, a host without peers) it starts no process.
- */
-export const PROBE_IDLE_PEERS = String.raw`
-# Probe peers without a recent handshake: one ping from our bridge's address to the peer's goes
-# through the tunnel and makes WireGuard handshake, so handshake state reflects reachability even
-# on idle links. Only peers idle for 2 minutes are probed; a peer the interface does not have
-# (yet) is not: it cannot handshake. Without ping (minimal images), bash's /dev/udp sends one
-# datagram instead, which is enough to make WireGuard handshake.
-probe() {
-  if command -v ping >/dev/null 2>&1; then ping -c 1 -W 1 -I "$1" "$2" >/dev/null 2>&1
-  elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
-  fi
-}
-# One "wg show" for every interface and peer (not one per peer: a host with a thousand peers
-# would run a thousand, each printing a thousand lines), joined with the candidates in awk.
-wait_for=0
-if IFS= read -r first; then
-  case "$first" in
-    "@wait "*) wait_for=@{first#@wait }; case "$wait_for" in '' | *[!0-9]*) wait_for=0 ;; esac; IFS= read -r first || first= ;;
-  esac
-fi
-if [ -n "@{first:-}" ]; then
-  now=$(date +%s)
-  waiting=$({ wg show all latest-handshakes 2>/dev/null | sed 's/^/h /'; printf 'p %s\n' "$first"; sed 's/^/p /'; } |
-    awk -v now="$now" '$1 == "h" { t[$2 " " $3] = $4; next } $1 == "p" && ($2 " " $4) in t && now - t[$2 " " $4] >= 120 { print $2, $4, $3, $5, $6 }' |
-    { while read -r pi pk pb pa pw; do probe "$pb" "$pa" & if [ "$pw" = w ]; then echo "$pi $pk"; fi; done; wait; })
-  # Peers being configured right now come up within seconds, and their own probes make the
-  # handshake: wait for them here rather than report them missing and look again later.
-  n=0
-  while [ -n "$waiting" ] && [ "$n" -lt "$wait_for" ]; do
-    if wg show all latest-handshakes 2>/dev/null | awk -v want="$waiting" 'BEGIN { k = split(want, l, "\n"); for (i = 1; i <= k; i++) w[l[i]] = 1 } ($1 " " $2) in w && $3 > 0 { ok[$1 " " $2] = 1 } END { for (x in w) if (!(x in ok)) exit 1 }'; then break; fi
-    sleep 0.1; n=$((n + 1))
-  done
-fi
-`.replaceAll("@{", "${");
-
-/**
- * The chains the observe reads, as "table:CHAIN" (the section names): one `iptables-save` per
- * table instead of an `iptables -S` per chain, turned into the same sections by one awk.
- */
-export const OBSERVED_CHAINS = ["filter:DOCKER-USER", "nat:POSTROUTING", "filter:INPUT", "filter:FORWARD", "raw:PREROUTING", "filter:DOCKMESH-INPUT"] as const;
-
-/**
- * iptables-save's output for the observed chains, as `iptables -S` sections: "-P CHAIN POLICY"
- * (built-in) or "-N CHAIN" (user chain), its rules, "rc=0"; "rc=1" when the chain is not there.
- * The backend from the save header ("(nf_tables)"), else from `iptables -V`. A table iptables
- * cannot open prints nothing, so its chains are missing, as `iptables -t T -S C` would fail.
- */
-const IPTABLES_SECTIONS = String.raw`
-ipt_sections() {
-  awk -v want="${OBSERVED_CHAINS.join(" ")}" '
-    BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) wanted[w[i]] = 1 }
-    /^# Generated by / { hdr = 1; if ($0 ~ /nf_tables/) nft = 1; next }
-    /^\*/ { t = substr($0, 2); next }
-    /^:/ { c = substr($1, 2); k = t ":" c; if (k in wanted) { decl[k] = ($2 == "-") ? "-N " c : "-P " c " " $2; body[k] = "" } next }
-    /^-A / { k = t ":" $2; if (k in decl) body[k] = body[k] $0 "\n"; next }
-    END {
-      if (!hdr) { v = ""; "iptables -V 2>/dev/null" | getline v; nft = v ~ /nf_tables/ }
-      print "@@dockmesh system"; print (nft ? "iptables nft" : "iptables legacy")
-      for (i = 1; i <= n; i++) {
-        k = w[i]; print "@@dockmesh iptables " k
-        if (k in decl) { print decl[k]; printf "%s", body[k]; print "rc=0" } else print "rc=1"
-      }
-    }'
-}
-if command -v iptables-save >/dev/null 2>&1; then
-  { iptables-save -t filter; iptables-save -t nat; iptables-save -t raw; } 2>/dev/null | ipt_sections
-else
-  sec system
-  if iptables -V 2>/dev/null | grep -q nf_tables; then echo "iptables nft"; else echo "iptables legacy"; fi
-  for k in ${OBSERVED_CHAINS.join(" ")}; do sec iptables "$k"; iptables -w -t "@{k%%:*}" -S "@{k#*:}" 2>&1; echo "rc=$?"; done
-fi
-`;
-
-/**
- * A file's "file HASH PATH" line (or "file - PATH" when missing), and "mine PATH" when it starts
- * with our "# Managed by dockmesh" line: one process (sha256sum) per file that exists.
- */
-const FILE_LINE = String.raw`
-file_line() {
-  if [ -f "$1" ]; then
-    h=$(sha256sum < "$1"); echo "file @{h%% *} $1"
-    # Ours: our files start with this line (teardown touches no other interface's files or unit).
-    first=; IFS= read -r first < "$1" 2>/dev/null || :
-    case "$first" in "# Managed by dockmesh"*) echo "mine $1" ;; esac
-  else
-    echo "file - $1"
-  fi
-}
-`;
-
-/**
- * The script, written with "@{" for the shell's "${" (a template literal cannot hold "${").
- * Arguments: interface names, "--", Docker network names. About a dozen processes on a host
- * without our interfaces (iptables-save ×3, awk ×2, ip ×2, wg, curl), a few more per interface
- * of ours (sha256sum per file) and for peers to probe.
- */
-export const OBSERVE_SCRIPT = String.raw`
-export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-nl='
-'
-sec() { printf '@@dockmesh %s\n' "$*"; }
-sec tools
-for c in docker wg wg-quick iptables ip systemctl; do if command -v "$c" >/dev/null 2>&1; then echo "$c yes"; else echo "$c no"; fi; done
-sec system
-if [ -d /run/systemd/system ]; then echo "systemd yes"; else echo "systemd no"; fi
-if [ -d /sys/module/wireguard ]; then echo "wireguard kernel"; else echo "wireguard userspace"; fi
-# The mesh DNS resolver: dnsmasq, and whether systemd-resolved is the host's resolver.
-if [ -x /usr/sbin/dnsmasq ]; then echo "dnsmasq yes"; fi
-if [ -d /run/systemd/system ]; then
-  v=$(systemctl --version 2>/dev/null); v=@{v%%"$nl"*}
-  case "$v" in "systemd "*) v=@{v#systemd }; echo "systemd-version @{v%% *}" ;; esac
-fi
-if [ -r /etc/resolv.conf ]; then
-  ns=0
-  while read -r k v rest; do if [ "$k" = nameserver ] && [ "$ns" -lt 3 ]; then echo "nameserver $v"; ns=$((ns + 1)); fi; done < /etc/resolv.conf
-fi
-sec links
-ip -j link show 2>/dev/null || echo '[]'
-sec routes
-ip -j route show table main 2>/dev/null || echo '[]'
-${PROBE_IDLE_PEERS}
-sec wg
-${WG_DUMP}
-${IPTABLES_SECTIONS}
-${FILE_LINE}
-m=if
-for i in "$@"; do
-  if [ "$i" = -- ]; then m=net; continue; fi
-  [ "$m" = if ] || continue
-  sec iface "$i"
-  for f in "/etc/wireguard/$i.conf" "/etc/systemd/system/wg-quick@$i.service.d/dockmesh.conf"; do file_line "$f"; done
-  if [ -L "/etc/systemd/system/multi-user.target.wants/wg-quick@$i.service" ]; then echo "enabled yes"; else echo "enabled no"; fi
-  for f in "/etc/dockmesh/dns/$i/dnsmasq.conf" "/etc/dockmesh/dns/$i/records/mesh" "/etc/systemd/system/dockmesh-dns-$i.service" "/etc/systemd/resolved.conf.d/dockmesh-$i.conf"; do file_line "$f"; done
-  if [ -L "/etc/systemd/system/multi-user.target.wants/dockmesh-dns-$i.service" ]; then echo "dns-enabled yes"; fi
-  # The resolver runs when its pid file names a dnsmasq started with this mesh's config.
-  if [ -f "/run/dockmesh-dns-$i.pid" ]; then
-    pid=$(head -c 12 "/run/dockmesh-dns-$i.pid" 2>/dev/null)
-    case "$pid" in '' | *[!0-9]*) ;; *) if grep -qaF -- "/etc/dockmesh/dns/$i/dnsmasq.conf" "/proc/$pid/cmdline" 2>/dev/null; then echo "dns-running yes"; fi ;; esac
-  fi
-done
-${DOCKER_API}
-# The API's answers, each followed by "@@http CODE URL": the version and networks it answered
-# (200, or 404: no such network) are printed; anything else is asked of the CLI below.
-got=
-if [ -n "$dsock" ]; then
-  urls=; m=if
-  for n in "$@"; do
-    if [ "$n" = -- ]; then m=net; continue; fi
-    [ "$m" = net ] || continue
-    case "$n" in .* | *[!a-zA-Z0-9_.-]*) ;; *) urls="$urls http://docker/networks/$n" ;; esac
-  done
-  body=
-  while IFS= read -r l; do
-    case "$l" in
-      "@@http "*)
-        code=@{l#@@http }; url=@{code#* }; code=@{code%% *}
-        case "$code:$url" in
-          200:http://docker/version) sec docker-version; printf 'api %s\n' "$body"; got="$got /version" ;;
-          200:http://docker/networks/*) n=@{url#http://docker/networks/}; sec network "$n"; printf '%s\n' "$body"; got="$got $n" ;;
-          404:http://docker/networks/*) n=@{url#http://docker/networks/}; sec network "$n"; echo '{}'; got="$got $n" ;;
-        esac
-        body= ;;
-      *) body=$body$l ;;
-    esac
-  done <<EOF
-$(curl -s --max-time 20 --unix-socket "$dsock" -w '\n@@http %{http_code} %{url_effective}\n' http://docker/version $urls 2>/dev/null)
-EOF
-fi
-case "$got " in *" /version "*) ;; *) sec docker-version; docker version --format '{{.Server.Version}}' 2>&1; echo "rc=$?" ;; esac
-m=if
-for n in "$@"; do
-  if [ "$n" = -- ]; then m=net; continue; fi
-  [ "$m" = net ] || continue
-  case "$got " in *" $n "*) continue ;; esac
-  sec network "$n"
-  docker network inspect --format '{{json .}}' "$n" 2>/dev/null || echo '{}'
-done
-sec end
-`.replaceAll("@{", "${");
+export const OBSERVE_SCRIPT = OBSERVE_SH;
 
 export interface WgPeerState {
   publicKey: string;
@@ -602,7 +402,7 @@ export const PROBE_WAIT_TENTHS = 30;
  */
 export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
 
-/** The probes as PROBE_IDLE_PEERS reads them on stdin: "iface source publickey address" lines. */
+/** The probes as hosts/scripts/probe-idle-peers.sh reads them on stdin: "iface source publickey address" lines. */
 export const probeInput = (probes: readonly Probe[]): string =>
   (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? " w" : ""}\n`).join("");
 
