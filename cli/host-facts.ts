@@ -12,7 +12,7 @@ import { ManifestError } from "./manifests.js";
  * A typical host today: Ethernet MTU, Docker 28+ (raw table), no INPUT firewall, systemd with
  * systemd-resolved as the resolver (Ubuntu's default) and dnsmasq installed.
  */
-export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = {
+export const DEFAULT_PLAN_FACTS: Readonly<PlanFacts> = {
   uplinkMtu: DEFAULT_UPLINK_MTU,
   rawTable: true,
   inputDrops: false,
@@ -20,13 +20,16 @@ export const DEFAULT_PLAN_FACTS: Readonly<Required<HostFacts>> = {
   resolver: { dnsmasq: true, resolvedStub: true, systemdVersion: 255 },
 };
 
+/** The facts a manifest plan assumes (a host's Docker networks are only known by observing it). */
+type PlanFacts = Required<Omit<HostFacts, "dockerNetworks">>;
+
 const EXAMPLE = "h1: {uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true}";
 
 /**
  * Reads a --host-facts file: a YAML mapping from Machine ("name" in namespace default, or
  * "namespace/name") to its facts; a fact left out keeps its default. Keys are "namespace/name".
  */
-export function readHostFacts(file: string): Map<string, Required<HostFacts>> {
+export function readHostFacts(file: string): Map<string, PlanFacts> {
   let doc: unknown;
   try {
     doc = parse(readFileSync(file, "utf8"));
@@ -34,11 +37,11 @@ export function readHostFacts(file: string): Map<string, Required<HostFacts>> {
     throw new ManifestError(`${file}: cannot read host facts: ${(cause as Error).message.split("\n")[0]}`, { cause });
   }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new ManifestError(`${file}: host facts must be a mapping from Machine name to facts, e.g. ${EXAMPLE}`);
-  const out = new Map<string, Required<HostFacts>>();
+  const out = new Map<string, PlanFacts>();
   for (const [machine, value] of Object.entries(doc as Record<string, unknown>)) {
     const key = machine.includes("/") ? machine : `default/${machine}`;
     if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ManifestError(`${file}: ${machine}: facts must be a mapping, e.g. ${EXAMPLE}`);
-    const facts: Required<HostFacts> = { ...DEFAULT_PLAN_FACTS };
+    const facts: PlanFacts = { ...DEFAULT_PLAN_FACTS };
     for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
       if (field === "uplinkMtu") {
         if (typeof v !== "number" || !Number.isInteger(v) || v < 576 || v > 65535) throw new ManifestError(`${file}: ${machine}.uplinkMtu: ${JSON.stringify(v)} is not an MTU; give an integer from 576 to 65535`);

@@ -154,6 +154,15 @@ export function peersColumn(outcome: Outcome): string | undefined {
   return `${good.length}/${counted.length + (outcome.pendingPeers?.length ?? 0)}`;
 }
 
+/** Each MTU change held under containers (NetworkPlan.mtuHeld), as NetworkConfigured says it. */
+export function mtuHeldText(networks: readonly NetworkPlan[]): string[] {
+  return networks.flatMap((n) =>
+    n.mtuHeld
+      ? [`MeshNetwork ${n.meshNetwork}: the MTU should be ${n.mtuHeld.want} but Docker network ${n.docker.name} has ${n.mtuHeld.containers} container(s) attached and keeps ${n.mtuHeld.have} (tunnel too) until they are stopped or disconnected; then it is recreated with ${n.mtuHeld.want}`]
+      : [],
+  );
+}
+
 const unknown = (type: MachineConditionType, message: string): ConditionInput => ({ type, status: "Unknown", reason: "NotObserved", message });
 
 function describeAreas(steps: ConvergeResult["remaining"], area: string): string[] {

@@ -9,7 +9,7 @@ import { applyAndCheck, namesMissing, namesOf, preflight, stepsFor, type Converg
 import type { AreaStep } from "../hosts/diff.js";
 import { applyThenObserve } from "../hosts/apply.js";
 import { assumedFreshHost, freshApply } from "../hosts/fresh.js";
-import { hostFacts, observeHost, type HostObservation, type Probe } from "../hosts/observe.js";
+import { dockerNetworkFacts, hostFacts, observeHost, type HostObservation, type Probe } from "../hosts/observe.js";
 import type { HostSession } from "../hosts/ssh.js";
 import { containersDetached, describeDetached } from "../hosts/detach.js";
 import type { EventRecorder } from "../runtime/events.js";
@@ -18,7 +18,6 @@ import type { MachineKey } from "./keys.js";
 import { listed } from "./machine-conditions.js";
 import type { MachineViews, Snapshot } from "./machine-views.js";
 import type { MachineWriter } from "./machine-writer.js";
-import { holdMtuUnderContainers } from "./mtu.js";
 
 /** Converges in one reconcile: the first, and again while the plan changed under it. */
 const MAX_CONVERGE_PASSES = 3;
@@ -51,14 +50,11 @@ export interface Converged {
   result: ConvergeResult;
   m: Machine;
   snap: Snapshot;
-  /** MTU changes held while containers are attached (controllers/mtu.ts). */
-  mtuPending: string[];
 }
 
 export class HostConverge {
   private m: Machine;
   private snap: Snapshot;
-  private mtuPending: string[] = [];
   private readonly ns: string;
   private readonly name: string;
   private readonly keys: HostKeys;
@@ -105,7 +101,7 @@ export class HostConverge {
   }
 
   private done(result: ConvergeResult): Converged {
-    return { result: { ...result, timings: this.timings }, m: this.m, snap: this.snap, mtuPending: this.mtuPending };
+    return { result: { ...result, timings: this.timings }, m: this.m, snap: this.snap };
   }
 
   /**
@@ -150,9 +146,7 @@ export class HostConverge {
   private plan(obs: HostObservation): NetworkPlan[] {
     this.snap = this.refreshed();
     const views = this.s.natPaths(this.m, this.snap.views, obs.wg);
-    const held = holdMtuUnderContainers(planHost(this.ns, this.name, views, hostFacts(obs)).networks, obs);
-    this.mtuPending = held.pending;
-    return held.networks;
+    return planHost(this.ns, this.name, views, { ...hostFacts(obs), dockerNetworks: dockerNetworkFacts(obs) }).networks;
   }
 
   private refreshed(): Snapshot {

@@ -24,7 +24,7 @@ import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, type MachineKey } from "./keys.js";
 import { gatewayOf } from "../mesh/ipv4.js";
 import { ambiguousForward } from "../mesh/endpoints.js";
-import { machineConditions, peerReports, readyCondition, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { machineConditions, mtuHeldText, peerReports, readyCondition, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, sshTargetFor, type ResolvedTarget, type SecretReader } from "./ssh-target.js";
 import { type HostKeyRecords } from "./host-keys.js";
@@ -261,11 +261,10 @@ export class MachineReconciler {
       const tConnected = performance.now();
       const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
       let result: ConvergeResult;
-      let mtuPending: string[];
       const services = { views: this.views, writer: this.w, events: this.d.events, log: this.d.log, natPaths: this.natPathsOf, probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined) };
       const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh });
       try {
-        ({ result, m, snap, mtuPending } = await hc.run(session));
+        ({ result, m, snap } = await hc.run(session));
         this.factsGuess = hostFacts(result.observation);
       } catch (err) {
         if (!(err instanceof HostError)) throw err;
@@ -280,7 +279,7 @@ export class MachineReconciler {
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       this.d.peerStats?.record(ns, name, peerSamples(result.networks, result.observation.wg));
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending, refusedValues: snap.refused };
+      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending: mtuHeldText(result.networks), refusedValues: snap.refused };
       // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.
       const applied = result.applied;
       const configured = () => applied.length && void this.d.events.event(m, "Normal", "Configured", `applied ${applied.length} change(s): ${[...new Set(applied.map((s) => s.display))].slice(0, 8).join("; ")}`);

@@ -5,6 +5,7 @@ import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { shJoin } from "../mesh/shell.js";
 import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
 import type { ResolverFacts } from "../mesh/dns-plan.js";
+import { NETWORK_LABEL, type DockerNetworkFacts, type HostFacts } from "../mesh/plan.js";
 import { HostError } from "./errors.js";
 import { hostText } from "./host-text.js";
 import { OBSERVE_SH } from "./scripts.generated.js";
@@ -425,7 +426,7 @@ export async function observeHost(session: HostSession, ifaces: readonly string[
 }
 
 /** What the planner needs to know about the host. */
-export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops: boolean; rawTable: boolean; systemd: boolean; resolver: ResolverFacts } {
+export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "dockerNetworks">> {
   const input = obs.iptables.get("filter/INPUT") ?? [];
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
@@ -436,6 +437,18 @@ export function hostFacts(obs: HostObservation): { uplinkMtu: number; inputDrops
     systemd: obs.systemd,
     resolver: obs.resolver,
   };
+}
+
+const MTU_OPTION = "com.docker.network.driver.mtu";
+
+/** The host's Docker networks as planning needs them (HostFacts.dockerNetworks: an MTU held under containers). */
+export function dockerNetworkFacts(obs: HostObservation): Map<string, DockerNetworkFacts> {
+  const out = new Map<string, DockerNetworkFacts>();
+  for (const [name, n] of obs.networks) {
+    const mtu = Number(n?.options[MTU_OPTION]);
+    if (n) out.set(name, { containers: n.containers, ...(mtu > 0 ? { mtu } : {}), ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}) });
+  }
+  return out;
 }
 
 /** MTU of the uplink: the default route's device, else the smallest physical-looking link. */

@@ -95,6 +95,11 @@ export interface NetworkPlan {
   natPaths?: Array<NatPath & { machine: string }>;
   /** The mesh's DNS resolver on this host; absent when the mesh's DNS is disabled. */
   dns?: DnsPlan;
+  /**
+   * An MTU change not made: the Docker network has containers attached (recreating it would cut
+   * them off), so network and tunnel keep `have` until they are stopped; then it becomes `want`.
+   */
+  mtuHeld?: { want: number; have: number; containers: number };
 }
 
 export interface HostPlan {
@@ -148,6 +153,17 @@ export interface HostFacts {
   systemd?: boolean;
   /** What decides the mesh DNS resolver's containers mode; absent when planning from manifests alone. */
   resolver?: ResolverFacts;
+  /** The host's Docker networks by name, as far as planning needs them (an MTU held under containers). */
+  dockerNetworks?: ReadonlyMap<string, DockerNetworkFacts>;
+}
+
+export interface DockerNetworkFacts {
+  /** The MTU option it was created with, if any. */
+  mtu?: number;
+  /** Containers attached. */
+  containers: number;
+  /** The WireGuard interface named by its dockmesh label (ours when it is the mesh's). */
+  label?: string;
 }
 
 export interface MeshPlan {
@@ -260,7 +276,10 @@ export function refusedMeshPlan(mesh: ResolvedMesh, machines: readonly Machine[]
 function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan {
   const { mesh } = view;
   const iface = mesh.interface;
-  const mtu = tunnelMtu(mesh.mtu, facts.uplinkMtu);
+  const want = tunnelMtu(mesh.mtu, facts.uplinkMtu);
+  const existing = facts.dockerNetworks?.get(mesh.dockerNetwork);
+  const held = existing?.label === iface && existing.containers > 0 && existing.mtu && existing.mtu !== want ? { want, have: existing.mtu, containers: existing.containers } : undefined;
+  const mtu = held?.have ?? want;
   const others = view.members.filter((m) => m.name !== self.name && m.subnet !== undefined).sort(byName);
   const candidates = view.relayCandidates ?? view.members.filter((m) => m.endpoint && m.subnet).map((m) => m.name);
   const keepalive = mesh.persistentKeepalive > 0 ? mesh.persistentKeepalive : undefined;
@@ -391,6 +410,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     relay,
     ...(view.natPaths?.size && !self.endpoint ? { natPaths: [...view.natPaths].map(([machine, p]) => ({ machine, ...p })).sort(byMachine) } : {}),
     ...(dns ? { dns } : {}),
+    ...(held ? { mtuHeld: held } : {}),
   };
 }
 
