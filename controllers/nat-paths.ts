@@ -199,7 +199,7 @@ export class NatPaths {
       return this.settle(key, rec, "Failed", `no handshake within ${PROBE_BOUND_MS / 1000} s between ${mappings.replace(" ", " and ")}: a NAT maps per destination or filters`, now, mappings, peer);
     }
     if ((a === undefined || b === undefined) && now - rec.since > PROBE_START_BOUND_MS) {
-      const late = [self, peer].filter((x) => !rec!.applied.has(x)).sort().join(" and ");
+      const late = [self, peer].filter((x) => !rec.applied.has(x)).sort().join(" and ");
       return this.settle(key, rec, "Failed", `${late} did not take up the probe within ${PROBE_START_BOUND_MS / 1000} s`, now, mappings, peer);
     }
     return { path: "Probing", endpoint: theirs.endpoint, reason: rec.reason, since: rec.since };

@@ -118,7 +118,7 @@ export function evalJsonPath(expr: string, data: unknown): unknown[] {
 function step(seg: Segment, v: unknown, out: unknown[]): void {
   switch (seg.t) {
     case "field":
-      if (v && typeof v === "object" && !Array.isArray(v) && seg.name in (v as object)) out.push((v as Record<string, unknown>)[seg.name]);
+      if (v && typeof v === "object" && !Array.isArray(v) && seg.name in v) out.push((v as Record<string, unknown>)[seg.name]);
       return;
     case "index":
       if (Array.isArray(v)) {
