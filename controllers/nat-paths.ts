@@ -110,7 +110,10 @@ export class NatPaths {
       const mapping = live && isFreshHandshake(live.latestHandshake, nowS) ? mappingOf(live.endpoint) : undefined;
       let by = this.seen.get(key);
       if (mapping) {
-        if (!by) this.seen.set(key, (by = new Map()));
+        if (!by) {
+          by = new Map();
+          this.seen.set(key, by);
+        }
         const old = by.get(observer);
         by.set(observer, { endpoint: mapping, since: old?.endpoint === mapping ? old.since : nowS, at: nowS });
       } else if (by) {
@@ -208,7 +211,7 @@ export class NatPaths {
   /** Moves a pair to Direct or Failed (telling the other side), and the decision that follows. */
   private settle(key: string, rec: PairRecord | undefined, phase: "Direct" | "Failed", reason: string, now: number, mappings: string, other?: string, endpoint = ""): PathDecision {
     if (!rec || rec.phase !== phase || rec.reason !== reason || rec.mappings !== mappings) {
-      const next: PairRecord = { mappings, phase, since: rec?.phase === phase ? rec.since : now, reason, applied: rec?.applied ?? new Map() };
+      const next: PairRecord = { mappings, phase, since: rec?.phase === phase ? rec.since : now, reason, applied: rec?.applied ?? new Map<string, number>() };
       this.pairs.set(key, next);
       rec = next;
       this.notify(key.split("/")[0]!, other ? [other] : []);

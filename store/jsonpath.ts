@@ -127,11 +127,11 @@ function step(seg: Segment, v: unknown, out: unknown[]): void {
       }
       return;
     case "slice":
-      if (Array.isArray(v)) out.push(...v.slice(seg.start, seg.end));
+      if (Array.isArray(v)) out.push(...(v as unknown[]).slice(seg.start, seg.end));
       return;
     case "wild":
-      if (Array.isArray(v)) out.push(...v);
-      else if (v && typeof v === "object") out.push(...Object.values(v));
+      if (Array.isArray(v)) out.push(...(v as unknown[]));
+      else if (v && typeof v === "object") out.push(...Object.values(v as Record<string, unknown>));
       return;
     case "recurse":
       collect(v, out);
