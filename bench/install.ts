@@ -30,9 +30,9 @@ const { values: opts } = parseArgs({
 });
 
 const runs = Number(opts.runs);
-const repo = opts.repo!;
+const repo = opts.repo;
 const sha = (rev: string) => execFileSync("git", ["-C", repo, "rev-parse", "--verify", `${rev}^{commit}`], { encoding: "utf8" }).trim();
-const revs = [...(opts.baseline ? [{ name: "baseline", sha: sha(opts.baseline) }] : []), { name: "this", sha: sha(opts.rev!) }];
+const revs = [...(opts.baseline ? [{ name: "baseline", sha: sha(opts.baseline) }] : []), { name: "this", sha: sha(opts.rev) }];
 const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 // npm run bench:install sets npm_* variables that must not steer the npm under test.

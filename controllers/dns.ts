@@ -272,7 +272,7 @@ export class DnsController {
       lostAt: previous ? (previous.lostAt ?? now) : this.startedAt,
       reported: previous?.reported ?? false,
       // A reconnect for a changed SSH spec keeps what the host said last (within the grace period).
-      containers: previous?.containers ?? new Map(),
+      containers: previous?.containers ?? new Map<string, ReportedContainer[]>(),
       containersHash: previous?.containersHash ?? "",
       link: undefined,
       stream$: undefined,

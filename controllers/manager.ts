@@ -173,7 +173,8 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       offNat();
       await dns.stop();
       await Promise.all([machineQueue.shutdown(), meshQueue.shutdown()]);
-      for (const inf of [machines, meshes, secrets]) inf.stop();
+      // Informer.stop() is async (it completes events$ after the watch is aborted): wait for it, and see its errors.
+      await Promise.all([machines, meshes, secrets].map((inf) => inf.stop()));
       await events.flush();
     },
   };

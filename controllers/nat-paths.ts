@@ -110,7 +110,10 @@ export class NatPaths {
       const mapping = live && isFreshHandshake(live.latestHandshake, nowS) ? mappingOf(live.endpoint) : undefined;
       let by = this.seen.get(key);
       if (mapping) {
-        if (!by) this.seen.set(key, (by = new Map()));
+        if (!by) {
+          by = new Map();
+          this.seen.set(key, by);
+        }
         const old = by.get(observer);
         by.set(observer, { endpoint: mapping, since: old?.endpoint === mapping ? old.since : nowS, at: nowS });
       } else if (by) {
@@ -199,7 +202,7 @@ export class NatPaths {
       return this.settle(key, rec, "Failed", `no handshake within ${PROBE_BOUND_MS / 1000} s between ${mappings.replace(" ", " and ")}: a NAT maps per destination or filters`, now, mappings, peer);
     }
     if ((a === undefined || b === undefined) && now - rec.since > PROBE_START_BOUND_MS) {
-      const late = [self, peer].filter((x) => !rec!.applied.has(x)).sort().join(" and ");
+      const late = [self, peer].filter((x) => !rec.applied.has(x)).sort().join(" and ");
       return this.settle(key, rec, "Failed", `${late} did not take up the probe within ${PROBE_START_BOUND_MS / 1000} s`, now, mappings, peer);
     }
     return { path: "Probing", endpoint: theirs.endpoint, reason: rec.reason, since: rec.since };
@@ -208,7 +211,7 @@ export class NatPaths {
   /** Moves a pair to Direct or Failed (telling the other side), and the decision that follows. */
   private settle(key: string, rec: PairRecord | undefined, phase: "Direct" | "Failed", reason: string, now: number, mappings: string, other?: string, endpoint = ""): PathDecision {
     if (!rec || rec.phase !== phase || rec.reason !== reason || rec.mappings !== mappings) {
-      const next: PairRecord = { mappings, phase, since: rec?.phase === phase ? rec.since : now, reason, applied: rec?.applied ?? new Map() };
+      const next: PairRecord = { mappings, phase, since: rec?.phase === phase ? rec.since : now, reason, applied: rec?.applied ?? new Map<string, number>() };
       this.pairs.set(key, next);
       rec = next;
       this.notify(key.split("/")[0]!, other ? [other] : []);

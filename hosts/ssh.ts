@@ -3,7 +3,7 @@
 // system ssh binary), sudo for non-root users, and timeouts on everything.
 import { createHash } from "node:crypto";
 import ssh2 from "ssh2";
-import type { Client as ClientType, ClientChannel, ConnectConfig } from "ssh2";
+import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } from "ssh2";
 import { shQuote } from "../mesh/shell.js";
 
 // ssh2 is CommonJS: its named exports are reached through the default export.
@@ -192,7 +192,8 @@ export function pinFingerprint(pin: string): string {
 export function publicKeyLine(privateKey: string): string | undefined {
   const parsed = utils.parseKey(privateKey);
   if (parsed instanceof Error) return undefined;
-  const k = Array.isArray(parsed) ? parsed[0] : parsed;
+  // ssh2 returns an array for a file of several keys, which its types leave out (so parsed[0] is `any`).
+  const k = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
   if (!k) return undefined;
   return `${k.type} ${k.getPublicSSH().toString("base64")}`;
 }

@@ -19,7 +19,7 @@ function clamp(k: Uint8Array): Uint8Array {
   return k;
 }
 
-export function generateKeyPair(random: (n: number) => Uint8Array = nacl.randomBytes): KeyPair {
+export function generateKeyPair(random: (n: number) => Uint8Array = (n) => nacl.randomBytes(n)): KeyPair {
   const secret = clamp(random(32));
   return { privateKey: Buffer.from(secret).toString("base64"), publicKey: Buffer.from(nacl.scalarMult.base(secret)).toString("base64") };
 }

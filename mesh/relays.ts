@@ -50,7 +50,7 @@ const rings = new WeakMap<readonly string[], Map<string, Ring>>();
 
 function ringFor(mesh: string, candidates: readonly string[]): Ring {
   let byMesh = rings.get(candidates);
-  if (!byMesh) rings.set(candidates, (byMesh = new Map()));
+  if (!byMesh) rings.set(candidates, (byMesh = new Map<string, Ring>()));
   let ring = byMesh.get(mesh);
   if (!ring) byMesh.set(mesh, (ring = buildRing(mesh, candidates)));
   return ring;

@@ -266,7 +266,7 @@ export class Db {
 
   private cacheSet(key: string, ns: string, name: string, obj: KObject): void {
     let m = this.cache.get(key);
-    if (!m) this.cache.set(key, (m = new Map()));
+    if (!m) this.cache.set(key, (m = new Map<string, KObject>()));
     const id = `${ns}/${name}`;
     const before = m.get(id);
     this.index(key, id, before, obj);

@@ -59,7 +59,7 @@ export function rootSchema(rt: ResourceType): JSONSchemaProps {
 export function fieldSchema(s: JSONSchemaProps, key: string): JSONSchemaProps | undefined {
   const p = s.properties?.[key];
   if (p) return p;
-  if (isPlainObject(s.additionalProperties)) return s.additionalProperties as JSONSchemaProps;
+  if (isPlainObject(s.additionalProperties)) return s.additionalProperties;
   if (s.additionalProperties === true || s["x-kubernetes-preserve-unknown-fields"] === true || (!s.properties && s.type === undefined)) return deduced;
   return undefined;
 }

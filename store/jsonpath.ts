@@ -118,7 +118,7 @@ export function evalJsonPath(expr: string, data: unknown): unknown[] {
 function step(seg: Segment, v: unknown, out: unknown[]): void {
   switch (seg.t) {
     case "field":
-      if (v && typeof v === "object" && !Array.isArray(v) && seg.name in (v as object)) out.push((v as Record<string, unknown>)[seg.name]);
+      if (v && typeof v === "object" && !Array.isArray(v) && seg.name in v) out.push((v as Record<string, unknown>)[seg.name]);
       return;
     case "index":
       if (Array.isArray(v)) {
@@ -127,11 +127,11 @@ function step(seg: Segment, v: unknown, out: unknown[]): void {
       }
       return;
     case "slice":
-      if (Array.isArray(v)) out.push(...v.slice(seg.start, seg.end));
+      if (Array.isArray(v)) out.push(...(v as unknown[]).slice(seg.start, seg.end));
       return;
     case "wild":
-      if (Array.isArray(v)) out.push(...v);
-      else if (v && typeof v === "object") out.push(...Object.values(v));
+      if (Array.isArray(v)) out.push(...(v as unknown[]));
+      else if (v && typeof v === "object") out.push(...Object.values(v as Record<string, unknown>));
       return;
     case "recurse":
       collect(v, out);

@@ -261,7 +261,8 @@ export class ObjectStore {
         next = applyStrategicMergePatch(current, patch);
         break;
       default:
-        throw new ApiError(415, "UnsupportedMediaType", `unsupported patch type ${type}`);
+        // `type` is never here (the cases cover PatchType), unless a caller passes what the types forbid.
+        throw new ApiError(415, "UnsupportedMediaType", `unsupported patch type ${String(type)}`);
     }
     if (!isPlainObject(next)) throw badRequest("the patch did not produce an object");
     const obj = this.decode(rt, next);

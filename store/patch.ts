@@ -114,7 +114,7 @@ function smpList(target: unknown, patch: unknown[], path: string): unknown[] {
     return patch.filter((p) => !(isPlainObject(p) && p.$patch === "replace")).map(stripDirectives);
   }
   if (key === undefined || !Array.isArray(target)) return patch.filter((p) => !(isPlainObject(p) && p.$patch === "delete")).map(stripDirectives);
-  const out = [...target];
+  const out = [...(target as unknown[])];
   if (key === "") {
     for (const p of patch) if (!out.includes(p)) out.push(p);
     return out;

@@ -40,7 +40,8 @@ function check(job: YamlJob, root: Node | null): void {
 function parse(job: YamlJob): YamlResult {
   try {
     const doc = parseDocument(job.text, { uniqueKeys: false, prettyErrors: false });
-    if (doc.errors.length > 0) throw doc.errors[0];
+    const [error] = doc.errors;
+    if (error) throw error;
     check(job, doc.contents);
     return { ok: true, json: JSON.stringify(doc.toJS({ maxAliasCount: job.maxAliases }) ?? null) };
   } catch (err) {

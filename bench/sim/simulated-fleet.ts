@@ -9,7 +9,7 @@
 // records write. Any other command exits 127. Nothing leaves loopback.
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
-import type { Connection, ServerChannel } from "ssh2";
+import type { Connection, ParsedKey, ServerChannel } from "ssh2";
 import { OBSERVE_SCRIPT } from "../../hosts/observe.js";
 import { LIVENESS_SCRIPT } from "../../hosts/liveness.js";
 import { EVENTS_SCRIPT, EVENT_FILTERS } from "../../hosts/docker-events.js";
@@ -411,7 +411,8 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
 
 function parsePublicKey(line: string) {
   const k = utils.parseKey(line);
-  const key = Array.isArray(k) ? k[0] : k;
+  // ssh2 returns an array for a file of several keys, which its types leave out (so k[0] is `any`).
+  const key = Array.isArray(k) ? (k[0] as ParsedKey | undefined) : k;
   if (!key || key instanceof Error) throw new Error(`simulated host fleet: cannot parse the authorized key: ${key instanceof Error ? key.message : "empty"}`);
   return key;
 }

@@ -213,7 +213,7 @@ describe("mesh DNS acceptance (issue 13) on lab hosts", { timeout: 420_000 }, ()
         assert.equal(n.dns?.zone, NETS[n.meshNetwork as Net].zone, `${h} ${n.meshNetwork}`);
         assert.equal(n.dns?.containers, "none", `${h} ${n.meshNetwork}: ${JSON.stringify(n.dns)}`);
         assert.match(n.dns?.reason ?? "", /systemd does not run the host/, `${h} ${n.meshNetwork}: reason`);
-        assert.match(n.dns?.reason ?? "", new RegExp(`--dns ${n.dns!.address!.replace(/\./g, "\\.")}`), `${h} ${n.meshNetwork}: reason names the address to use`);
+        assert.match(n.dns?.reason ?? "", new RegExp(`--dns ${n.dns.address!.replace(/\./g, "\\.")}`), `${h} ${n.meshNetwork}: reason names the address to use`);
       }
       const dnsReady = await eventually(`${h} DNSReady True`, async () => {
         const c = (await machine(h)).status?.conditions?.find((x) => x.type === "DNSReady");

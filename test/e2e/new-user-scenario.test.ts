@@ -96,8 +96,8 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
     }, 60_000, 500);
     const plan = planErrors(MESHES + OVERLAPPING + env.machineYaml([...HOSTS])).find((l) => l.startsWith("MeshNetwork default/three: "));
     assert.ok(plan, "dockmesh plan refuses the same mesh");
-    assert.equal(cond(three, "Ready")?.message, plan!.replace(/^MeshNetwork default\/three: /, ""), "the controller says what plan says");
-    assert.match(plan!, /spec\.cidr: pool 10\.240\.128\.0\/17 overlaps the pool 10\.240\.0\.0\/16 of MeshNetwork one/);
+    assert.equal(cond(three, "Ready")?.message, plan.replace(/^MeshNetwork default\/three: /, ""), "the controller says what plan says");
+    assert.match(plan, /spec\.cidr: pool 10\.240\.128\.0\/17 overlaps the pool 10\.240\.0\.0\/16 of MeshNetwork one/);
     assert.deepEqual(three.status?.allocations ?? [], [], "nothing allocated");
     for (const h of HOSTS) {
       const m = await eventually(`${h} says MeshConflict`, async () => {

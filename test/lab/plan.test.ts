@@ -53,7 +53,7 @@ test("plan: a bastion-only host is routed from its bastion alone", () => {
   assert.deepEqual(pub?.routes, [{ dst: "198.19.40.0/24", via: "198.18.7.100" }]);
   assert.deepEqual(p.controller.routes, [], "the controller has no route into a bastion-only LAN");
   assert.equal(vm?.sshOnlyFrom, "198.18.7.10");
-  assert.deepEqual(hostFirewallRules(vm!), [["-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "22", "!", "-s", "198.18.7.10", "-m", "comment", "--comment", "dockmesh-lab", "-j", "DROP"]]);
+  assert.deepEqual(hostFirewallRules(vm), [["-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "22", "!", "-s", "198.18.7.10", "-m", "comment", "--comment", "dockmesh-lab", "-j", "DROP"]]);
 });
 
 test("plan: invalid options are refused with what to change", () => {

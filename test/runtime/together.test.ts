@@ -36,7 +36,7 @@ test("informer + queue + status writer: one write per real change, none per resy
   const queue = new WorkQueue({ name: "machine", concurrency: 4, clock, logger });
   const real = customResourceStatusClient<Machine>(server.kubeConfig, MACHINES);
   let writes = 0;
-  const status: StatusClient<Machine> = { get: real.get, replaceStatus: (o) => (writes++, real.replaceStatus(o)) };
+  const status: StatusClient<Machine> = { get: (ns, name) => real.get(ns, name), replaceStatus: (o) => (writes++, real.replaceStatus(o)) };
   const reconciled: string[] = [];
 
   const sub = enqueue(keysOf(machines.events$), queue);

@@ -12,7 +12,7 @@ import { startTestStore, type TestStore } from "../store/helpers.js";
 type Schema = { properties?: Record<string, Schema>; items?: Schema; pattern?: string };
 
 function at(kind: "Machine" | "MeshNetwork", path: string): Schema {
-  let s = loadCrd(kind).spec.versions[0]!.schema!.openAPIV3Schema as Schema;
+  let s = loadCrd(kind).spec.versions[0]!.schema.openAPIV3Schema as Schema;
   for (const p of path.split(".")) s = p === "[]" ? s.items! : s.properties![p]!;
   return s;
 }

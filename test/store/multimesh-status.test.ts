@@ -178,7 +178,7 @@ describe("a Machine in several MeshNetworks, status through the real API server"
       const m = await stored(n);
       assert.equal(ready(m)?.status, "True", `${n}: ${JSON.stringify(ready(m))}`);
       assert.deepEqual(m.status?.networks?.map((x) => x.meshNetwork), ["one", "two"]);
-      for (const net of m.status!.networks!) {
+      for (const net of m.status.networks) {
         const port = MESHES[net.meshNetwork as MeshName].port;
         assert.deepEqual(net.peers?.map((p) => p.machine), NAMES.filter((x) => x !== n), `${n} ${net.meshNetwork}`);
         assert.deepEqual(net.peers?.map((p) => p.endpoint), NAMES.flatMap((x, j) => (x === n ? [] : [`203.0.113.${10 + j}:${port}`])), `${n} ${net.meshNetwork} endpoints`);

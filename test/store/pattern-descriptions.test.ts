@@ -18,7 +18,7 @@ function patterns(s: JSONSchemaProps | undefined, out: Set<string>): Set<string>
   if (!s) return out;
   if (s.pattern) out.add(s.pattern);
   for (const p of Object.values(s.properties ?? {})) patterns(p, out);
-  if (s.items && !Array.isArray(s.items)) patterns(s.items as JSONSchemaProps, out);
+  if (s.items && !Array.isArray(s.items)) patterns(s.items, out);
   return out;
 }
 

@@ -39,7 +39,7 @@ export function fakeInformer<T extends Named>(objects: readonly T[]): FakeInform
 export const b64 = (s: string): string => Buffer.from(s).toString("base64");
 
 export function secret(name: string, data: Record<string, string>, namespace = "default"): SecretObject {
-  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data } as SecretObject;
+  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, data };
 }
 
 /** Host key records in a map ("namespace endpoint" → fingerprint), for the reconciler on fakes. */

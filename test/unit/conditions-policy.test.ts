@@ -188,7 +188,7 @@ for (const c of [
 
 test("mesh status: counts, allocations sorted, Ready names the machines that are not", () => {
   const machines = [pub("a", 0), pub("b", 1), machine("c")];
-  machines[0]!.status = { conditions: ready() as Condition[] };
+  machines[0]!.status = { conditions: ready() };
   machines[0]!.status.conditions!.push({ type: "Ready", status: "True", reason: "Converged", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" });
   machines[1]!.status = { conditions: [{ type: "Ready", status: "False", reason: "AuthFailed", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }] };
   const plan = planMesh(resolveMesh(mesh("mesh")).mesh!, machines);

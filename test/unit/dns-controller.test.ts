@@ -45,7 +45,7 @@ const SUBNETS: Record<string, string> = { h1: "10.210.1.0/24", h2: "10.210.2.0/2
 function setup(opts: { names?: string[]; graceSeconds?: number } = {}) {
   const names = opts.names ?? ["h1", "h2", "h3"];
   const clock = new FakeClock();
-  const m: MeshNetwork = { ...mesh("m", { interface: "dm0", dockerNetwork: "m", dns: { enabled: true, unreachableGraceSeconds: opts.graceSeconds ?? 30 } } as never), status: { allocations: names.map((n) => ({ machine: n, subnet: SUBNETS[n]! })) } };
+  const m: MeshNetwork = { ...mesh("m", { interface: "dm0", dockerNetwork: "m", dns: { enabled: true, unreachableGraceSeconds: opts.graceSeconds ?? 30 } }), status: { allocations: names.map((n) => ({ machine: n, subnet: SUBNETS[n]! })) } };
   const machines = new FakeCache<Machine>(names.map((n) => machine(n)));
   const meshes = new FakeCache<MeshNetwork>([m]);
   const hosts = new Map<string, FakeHost>(names.map((n) => [n, { containers: [], writes: [], inspects: 0, reachable: true }]));

@@ -102,7 +102,7 @@ test("fan-out: a MeshNetwork's allocations or spec reach every machine; a recoun
   assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: recount }, ns), []);
   const exhausted = { ...recount, status: { ...recount.status, conditions: [cond("Ready", "False", "PoolExhausted")] } };
   assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: exhausted }, ns), ["default/c"], "only the machine without a subnet quotes that message");
-  const more = { ...exhausted, status: { ...exhausted.status, allocations: [...exhausted.status!.allocations!, { machine: "c", subnet: "10.0.2.0/24" }] } };
+  const more = { ...exhausted, status: { ...exhausted.status, allocations: [...exhausted.status.allocations!, { machine: "c", subnet: "10.0.2.0/24" }] } };
   assert.equal(fan.onMesh({ type: "MODIFIED", object: more }, ns).length, 3);
   const spec = { ...more, spec: { ...more.spec, mtu: 1380 } };
   assert.equal(fan.onMesh({ type: "MODIFIED", object: spec }, ns).length, 3);
@@ -117,7 +117,7 @@ test("fanout: a MeshNetwork's arrival, spec change or deletion re-reconciles its
   const keys = (e: Parameters<FanOut["onMeshForMeshes"]>[0]) => fan.onMeshForMeshes(e, all).sort();
   const cases: Array<[string, Parameters<FanOut["onMeshForMeshes"]>[0], string[]]> = [
     ["added", { type: "ADDED", object: a }, ["default/a", "default/a", "default/b"]],
-    ["status written", { type: "MODIFIED", object: { ...a, status: { machines: "1/1" } } as MeshNetwork }, ["default/a"]],
+    ["status written", { type: "MODIFIED", object: { ...a, status: { machines: "1/1" } } }, ["default/a"]],
     ["spec changed", { type: "MODIFIED", object: { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" } } }, ["default/a", "default/a", "default/b"]],
     ["being deleted", { type: "MODIFIED", object: { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" }, metadata: { ...a.metadata, deletionTimestamp: "2026-01-01T00:00:00Z" as unknown as Date } } }, ["default/a", "default/a", "default/b"]],
     ["deleted", { type: "DELETED", object: a }, ["default/a", "default/b"]],

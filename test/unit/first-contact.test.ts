@@ -28,7 +28,7 @@ const keySecret = (name: "m0" | "m1") => secret(`${name}-wireguard`, { privateKe
 function setup(clock: FakeClock, m1AgeMs: number) {
   const host = fleet.get("m0")!;
   host.host.wg.clear();
-  const stamp = (ms: number) => new Date(clock.now() - ms) as unknown as Date;
+  const stamp = (ms: number) => new Date(clock.now() - ms);
   const m0: Machine = {
     ...pub("m0", 0, { spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } }),
     metadata: { name: "m0", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "1", creationTimestamp: stamp(0) },

@@ -91,7 +91,7 @@ for (const c of cases) {
 test("a mesh that turns invalid leaves the host's network as it is", async () => {
   const before = fleet.get("m0")!.counters.sessions;
   const had: Partial<Machine> = { status: { publicKey: wg.publicKey, networks: [{ meshNetwork: "mesh", interface: "dm0", dockerNetwork: "apps", subnet: "10.0.0.0/24" }] } };
-  const h = machineReconciler([m0(had)], [mesh("mesh", { cidr: "10.0.0.0/33" as string, interface: "dm0" })], secrets());
+  const h = machineReconciler([m0(had)], [mesh("mesh", { cidr: "10.0.0.0/33", interface: "dm0" })], secrets());
   await h.reconciler.reconcile("default/m0");
   assert.equal(fleet.get("m0")!.counters.sessions, before, "no SSH session: nothing torn down");
   assert.match(cond(h.statuses.at(-1), "NetworkConfigured")?.message ?? "", /MeshNetwork mesh is invalid: spec\.cidr: "10\.0\.0\.0\/33" is not an IPv4 CIDR/);

@@ -39,7 +39,7 @@ function freshHost(o: { raw: boolean; inputDrop: boolean; systemd: boolean; mtu:
     ifaces: new Map(),
     networks: new Map(),
     resolver: { dnsmasq: false, resolvedStub: false },
-  } as HostObservation;
+  };
 }
 
 const cases = [
