@@ -3,7 +3,7 @@
 // MeshNetwork with N Machines, mesh DNS on or off. Measures time until every Machine is Ready
 // (and, with DNS on, DNSReady), the controller's RSS, API writes and SSH round trips, then a
 // steady-state window of whole resync periods.
-import { reuseConnections } from "../runtime/kube-agent.js";
+import { reuseConnections } from "../runtime/kube-client.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";

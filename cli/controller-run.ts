@@ -9,7 +9,7 @@ import { ControllerMetrics } from "../controllers/metrics.js";
 import { startOpsServer, type Check, type OpsServer } from "../runtime/health.js";
 import { LeaderElector, coordinationLeaseClient, defaultIdentity, type LeaderElectionTimings } from "../runtime/leader.js";
 import { keepHeapNearLive } from "../runtime/heap.js";
-import { reuseConnections } from "../runtime/kube-agent.js";
+import { kubeApiClient } from "../runtime/kube-client.js";
 import { leaderTimings, leaseNamespace, parseDuration, peerMetricsMaxPairs, wholeNumber, type ControllerFlags, type LeaderFlags } from "./controller.js";
 
 export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig): ControllerOptions {
@@ -20,7 +20,7 @@ export function controllerOptions(flags: ControllerFlags, kubeConfig: KubeConfig
   setRootLogger(logger);
   const readyCheckMs = flags.readyCheckPeriod === undefined ? undefined : parseDuration(flags.readyCheckPeriod, "--ready-check-period");
   return {
-    kubeConfig,
+    api: kubeApiClient(kubeConfig, { reuseConnections: true }),
     logger,
     resyncMs: parseDuration(flags.resyncPeriod, "--resync-period"),
     ...(readyCheckMs !== undefined ? { readyCheckMs } : {}),
@@ -71,7 +71,7 @@ export async function startManagedControllers(flags: ControllerFlags, kc: KubeCo
   const le = opts.leaderElection;
   if (le) {
     elector = new LeaderElector({
-      client: coordinationLeaseClient(kc),
+      client: coordinationLeaseClient(options.api),
       namespace: le.namespace,
       name: le.name,
       identity: le.identity,
@@ -141,7 +141,7 @@ export async function startManagedControllers(flags: ControllerFlags, kc: KubeCo
 export function startForUp(flags: ControllerFlags, kubeconfigPath: string): Promise<ManagedControllers> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  return startManagedControllers(flags, reuseConnections(kc), { defaultBindAddress: "0" });
+  return startManagedControllers(flags, kc, { defaultBindAddress: "0" });
 }
 
 /** `dockmesh controller`: runs until SIGINT or SIGTERM. */
@@ -150,7 +150,6 @@ export async function runController(flags: ControllerFlags & LeaderFlags): Promi
   const kc = new KubeConfig();
   kc.loadFromDefault();
   if (!kc.getCurrentCluster()) throw new Error("no cluster configured: set KUBECONFIG, or run inside a cluster");
-  reuseConnections(kc);
   const identity = defaultIdentity();
   const managed = await startManagedControllers(flags, kc, {
     defaultBindAddress: ":8080",

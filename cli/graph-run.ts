@@ -1,12 +1,14 @@
 // The work of `dockmesh graph` (imported lazily by cli/graph.ts): read MeshNetworks and Machines
 // from the API of the current kubeconfig, build the graph, render it.
-import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { OBJECT_NAME } from "../api/formats.js";
 import { buildMeshGraph, MAX_GRAPH_MACHINES } from "../mesh/graph.js";
 import { renderGraph } from "../mesh/graph-render.js";
 import { dotToSvg } from "./graphviz.js";
-import { GROUP, VERSION } from "../controllers/resources.js";
+import { GROUP, MACHINES, MESHNETWORKS } from "../controllers/resources.js";
+import { isNotFound, type ApiClient, type Resource } from "../runtime/client.js";
+import { kubeApiClient } from "../runtime/kube-client.js";
 import { GRAPH_FORMATS, type GraphFlags, type GraphOutput } from "./graph.js";
 
 const PAGE = 250;
@@ -35,13 +37,14 @@ function apiError(what: string, server: string | undefined, err: unknown): Error
   return new Error(`${what} from ${server}: ${code ? `HTTP ${code}` : (err as Error).message}`, { cause: err });
 }
 
-async function listAll<T>(api: CustomObjectsApi, plural: string, namespace: string, server: string | undefined): Promise<T[]> {
+async function listAll<T extends Machine | MeshNetwork>(api: ApiClient, resource: Resource<T>, namespace: string, server: string | undefined): Promise<T[]> {
+  const { plural } = resource;
   const items: T[] = [];
   let cont: string | undefined;
   do {
     let page: { items?: T[]; metadata?: { continue?: string } };
     try {
-      page = (await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, limit: PAGE, ...(cont ? { _continue: cont } : {}) })) as typeof page;
+      page = (await api.list(resource, { namespace, limit: PAGE, ...(cont ? { continue: cont } : {}) })) as typeof page;
     } catch (err) {
       throw apiError(`cannot list ${plural} in namespace ${namespace}`, server, err);
     }
@@ -61,20 +64,20 @@ export async function runGraph(flags: GraphFlags): Promise<string> {
   const kc = loadKubeConfig(flags.kubeconfig);
   const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
   const server = kc.getCurrentCluster()?.server;
-  const api = kc.makeApiClient(CustomObjectsApi);
+  const api = kubeApiClient(kc);
 
   let meshes: MeshNetwork[];
   if (flags.mesh) {
     try {
-      meshes = [(await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "meshnetworks", namespace, name: flags.mesh })) as MeshNetwork];
+      meshes = [await api.get(MESHNETWORKS, namespace, flags.mesh)];
     } catch (err) {
-      if ((err as { code?: number }).code === 404) throw new GraphInputError(`--mesh: MeshNetwork ${namespace}/${flags.mesh} not found (kubectl -n ${namespace} get meshnetworks lists them)`);
+      if (isNotFound(err)) throw new GraphInputError(`--mesh: MeshNetwork ${namespace}/${flags.mesh} not found (kubectl -n ${namespace} get meshnetworks lists them)`);
       throw apiError(`cannot read MeshNetwork ${namespace}/${flags.mesh}`, server, err);
     }
   } else {
-    meshes = await listAll<MeshNetwork>(api, "meshnetworks", namespace, server);
+    meshes = await listAll(api, MESHNETWORKS, namespace, server);
   }
-  const machines = await listAll<Machine>(api, "machines", namespace, server);
+  const machines = await listAll(api, MACHINES, namespace, server);
   const dot = output === "mermaid" ? "mermaid" : "dot";
   const text = renderGraph(buildMeshGraph(meshes, machines), dot);
   return output === "svg" ? dotToSvg(text) : text;

@@ -5,8 +5,8 @@
 // fingerprint; anyone allowed to write status could otherwise make the controller trust an
 // impostor by deleting it.
 import { createHash } from "node:crypto";
-import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import type { Informer, SecretObject } from "../runtime/informer.js";
+import { SECRETS, isConflict, isNotFound, type ApiClient } from "../runtime/client.js";
 import { MANAGED_BY } from "./resources.js";
 
 /** Label on every host key record (besides MANAGED_BY). */
@@ -44,7 +44,7 @@ export interface HostKeyRecords {
   put(namespace: string, id: string, fingerprint: string): Promise<void>;
 }
 
-function fingerprintIn(s: SecretObject | V1Secret | undefined, id: string): string | undefined {
+function fingerprintIn(s: SecretObject | undefined, id: string): string | undefined {
   if (!s) return undefined;
   // A record for another endpoint under this name (a hash collision, a hand-made Secret) is none.
   if (s.metadata?.annotations?.[ENDPOINT_ANNOTATION] !== id) return undefined;
@@ -52,7 +52,7 @@ function fingerprintIn(s: SecretObject | V1Secret | undefined, id: string): stri
   return b64 ? Buffer.from(b64, "base64").toString("utf8").trim() || undefined : undefined;
 }
 
-function body(namespace: string, id: string, fingerprint: string, resourceVersion?: string): V1Secret {
+function body(namespace: string, id: string, fingerprint: string, resourceVersion?: string): SecretObject {
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -68,19 +68,16 @@ function body(namespace: string, id: string, fingerprint: string, resourceVersio
   };
 }
 
-const codeOf = (err: unknown) => (err as { code?: number }).code;
-
 /** Records as Secrets: read from the labelled informer's cache, else by name (a record just created may not be cached yet). */
-export function apiHostKeyRecords(kc: KubeConfig, cache: Informer<SecretObject>): HostKeyRecords {
-  const api = kc.makeApiClient(CoreV1Api);
-  const read = async (namespace: string, id: string): Promise<V1Secret | SecretObject | undefined> => {
+export function apiHostKeyRecords(api: ApiClient, cache: Informer<SecretObject>): HostKeyRecords {
+  const read = async (namespace: string, id: string): Promise<SecretObject | undefined> => {
     const name = hostKeyRecordName(id);
     const cached = cache.get(`${namespace}/${name}`);
     if (cached) return cached;
     try {
-      return await api.readNamespacedSecret({ name, namespace });
+      return await api.get(SECRETS, namespace, name);
     } catch (err) {
-      if (codeOf(err) === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw new Error(`cannot read the host key record Secret ${namespace}/${name} of ${id}`, { cause: err });
     }
   };
@@ -88,14 +85,14 @@ export function apiHostKeyRecords(kc: KubeConfig, cache: Informer<SecretObject>)
     get: async (namespace, id) => fingerprintIn(await read(namespace, id), id),
     async create(namespace, id, fingerprint) {
       try {
-        await api.createNamespacedSecret({ namespace, body: body(namespace, id, fingerprint) });
+        await api.create(SECRETS, body(namespace, id, fingerprint));
         return fingerprint;
       } catch (err) {
-        if (codeOf(err) !== 409) throw new Error(`cannot record the host key of ${id} in Secret ${namespace}/${hostKeyRecordName(id)}`, { cause: err });
+        if (!isConflict(err)) throw new Error(`cannot record the host key of ${id} in Secret ${namespace}/${hostKeyRecordName(id)}`, { cause: err });
       }
       // Somebody recorded it first: theirs is enforced.
       const name = hostKeyRecordName(id);
-      const existing = await api.readNamespacedSecret({ name, namespace }).catch((err: unknown) => {
+      const existing = await api.get(SECRETS, namespace, name).catch((err: unknown) => {
         throw new Error(`cannot read the host key record Secret ${namespace}/${name} of ${id}`, { cause: err });
       });
       const recorded = fingerprintIn(existing, id);
@@ -107,8 +104,8 @@ export function apiHostKeyRecords(kc: KubeConfig, cache: Informer<SecretObject>)
       if (fingerprintIn(existing, id) === fingerprint) return;
       const name = hostKeyRecordName(id);
       try {
-        if (existing) await api.replaceNamespacedSecret({ name, namespace, body: body(namespace, id, fingerprint, existing.metadata?.resourceVersion) });
-        else await api.createNamespacedSecret({ namespace, body: body(namespace, id, fingerprint) });
+        if (existing) await api.replace(SECRETS, body(namespace, id, fingerprint, existing.metadata?.resourceVersion));
+        else await api.create(SECRETS, body(namespace, id, fingerprint));
       } catch (err) {
         throw new Error(`cannot record the pinned host key of ${id} in Secret ${namespace}/${name}`, { cause: err });
       }

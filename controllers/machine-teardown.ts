@@ -1,12 +1,12 @@
 // A Machine being deleted: its host loses everything of ours (or is released without contact,
 // when nothing can have been applied or the user asks), then the finalizer goes.
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine } from "../api/types.generated.js";
 import { connect } from "../hosts/ssh.js";
 import { applyTeardown, teardownSteps } from "../hosts/converge.js";
 import { HostError } from "../hosts/errors.js";
 import { containersDetached, describeDetached } from "../hosts/detach.js";
 import { findCondition } from "../runtime/conditions.js";
+import type { ApiClient } from "../runtime/client.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
 import type { Semaphore } from "../runtime/semaphore.js";
@@ -19,7 +19,7 @@ import { teardownFailedStatus } from "./machine-status.js";
 import type { MachineWriter } from "./machine-writer.js";
 
 export interface TeardownDeps {
-  kubeConfig: KubeConfig;
+  api: ApiClient;
   readSecret: SecretReader;
   hostKeys: HostKeyRecords;
   events: EventRecorder;
@@ -65,7 +65,7 @@ export async function finalizeMachine(d: TeardownDeps, w: MachineWriter, m: Mach
   }
   // The WireGuard key Secret is owned by the Machine: the garbage collector removes it with
   // the Machine, so the controller needs no right to delete Secrets.
-  await setFinalizers(d.kubeConfig, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+  await setFinalizers(d.api, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
   d.log.info(release || never ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
 }
 

@@ -2,7 +2,6 @@
 // own Secrets from the informers' caches (SSH key Secrets by name), plans, and converges the
 // host over one SSH session.
 import { createHash } from "node:crypto";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { planHost, type HostFacts, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
@@ -15,6 +14,7 @@ import { DEFAULT_FRESH_FACTS } from "../hosts/fresh.js";
 import { checkLiveness, type Liveness } from "../hosts/liveness.js";
 import { findCondition } from "../runtime/conditions.js";
 import { type Informer, type SecretObject } from "../runtime/informer.js";
+import type { ApiClient } from "../runtime/client.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
 import type { Semaphore } from "../runtime/semaphore.js";
@@ -39,7 +39,7 @@ import { dnsOnlyStatus, dnsReadyCondition, outcomeStatus } from "./machine-statu
 import type { WgInterfaceState } from "../hosts/observe.js";
 
 export interface MachineControllerDeps {
-  kubeConfig: KubeConfig;
+  api: ApiClient;
   machines: Informer<Machine>;
   meshes: Informer<MeshNetwork>;
   /** The Secrets the controller owns (labelled): WireGuard keys and host key records. */
@@ -173,7 +173,7 @@ export class MachineReconciler {
     }
     if (!hasFinalizer(m)) {
       // Go on with the object as patched: its key and first contact need not wait for the watch.
-      const patched = await setFinalizers(this.d.kubeConfig, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
+      const patched = await setFinalizers(this.d.api, m, [...(m.metadata.finalizers ?? []), FINALIZER]);
       this.w.own.wrote(key, m.metadata.resourceVersion, patched);
       if (!patched || !hasFinalizer(patched)) return; // changed meanwhile: its next event reconciles again
       m = patched;
@@ -185,7 +185,7 @@ export class MachineReconciler {
     const name = m.metadata.name ?? "";
     // Peers take the key from its Secret (never from status): status.publicKey is written with the
     // first outcome, not in a write of its own.
-    const machineKey = await ensureMachineKey(this.d.kubeConfig, m, this.d.secrets.get(`${ns}/${keySecretName(name)}`));
+    const machineKey = await ensureMachineKey(this.d.api, m, this.d.secrets.get(`${ns}/${keySecretName(name)}`));
     const settle = this.views.settleFirstContact(m, key, this.converged.has(key));
     if (settle !== undefined) return { requeueAfter: settle };
     const resolved = await sshTargetFor(m, this.d.readSecret, this.d.hostKeys);

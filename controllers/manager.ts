@@ -1,9 +1,9 @@
 // Wires informers to work queues and reconcilers: watch events only put keys on queues;
 // the reconcilers re-read everything they need (level-triggered).
 import { NatPaths } from "./nat-paths.js";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Subscription } from "rxjs";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import type { ApiClient } from "../runtime/client.js";
 import { customResourceInformer, enqueue, keysOf, objectKey, secretInformer, type Informer, type SecretObject, type WatchEvent } from "../runtime/informer.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import { Semaphore } from "../runtime/semaphore.js";
@@ -23,7 +23,7 @@ import { DnsController, type DnsTimings } from "./dns.js";
 import { sshConnector } from "./dns-link.js";
 
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  api: ApiClient;
   logger?: Logger;
   clock?: Clock;
   /** Periodic drift check per machine (default 5 minutes). */
@@ -55,26 +55,26 @@ export interface RunningControllers {
 }
 
 export async function startControllers(opts: ControllerOptions): Promise<RunningControllers> {
-  const kc = opts.kubeConfig;
+  const api = opts.api;
   const log = opts.logger ?? rootLogger();
   const clock = opts.clock ?? realClock;
   const concurrency = opts.concurrency ?? 8;
   const common = { logger: log, clock };
 
-  const machines = customResourceInformer<Machine>(kc, MACHINES, common);
-  const meshes = customResourceInformer<MeshNetwork>(kc, MESHNETWORKS, common);
+  const machines = customResourceInformer<Machine>(api, MACHINES, common);
+  const meshes = customResourceInformer<MeshNetwork>(api, MESHNETWORKS, common);
   // Only the Secrets the controller made (WireGuard keys, host key records): a label selector on
   // list and watch, so no other Secret of the cluster is ever sent to or cached by it. SSH key
   // Secrets are read by name when a reconcile needs them.
-  const secrets = secretInformer(kc, { ...common, labelSelector: OWNED_SECRETS_SELECTOR });
-  const events = eventRecorder(kc, { logger: log, clock });
+  const secrets = secretInformer(api, { ...common, labelSelector: OWNED_SECRETS_SELECTOR });
+  const events = eventRecorder(api, { logger: log, clock });
 
   const machineQueue = new WorkQueue({ name: "machine", concurrency, clock, logger: log });
   const meshQueue = new WorkQueue({ name: "meshnetwork", concurrency: 2, clock, logger: log });
 
   const peerStats = new PeerStats();
-  const readSecret = apiSecretReader(kc);
-  const hostKeys = apiHostKeyRecords(kc, secrets);
+  const readSecret = apiSecretReader(api);
+  const hostKeys = apiHostKeyRecords(api, secrets);
   // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
   const dns = new DnsController({ machines, meshes, connector: sshConnector(readSecret, hostKeys), events, clock, log: log.child({ component: "dns" }), ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}) });
   const natPaths = new NatPaths();
@@ -82,13 +82,13 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     natPaths,
     peerStats,
     dns,
-    kubeConfig: kc,
+    api,
     machines,
     meshes,
     secrets,
     readSecret,
     hostKeys,
-    status: customResourceStatusClient<Machine>(kc, MACHINES),
+    status: customResourceStatusClient<Machine>(api, MACHINES),
     events,
     sshSlots: new Semaphore(opts.sshConcurrency ?? concurrency),
     clock,
@@ -98,7 +98,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     ...(opts.readyCheckMs !== undefined ? { readyCheckMs: opts.readyCheckMs } : {}),
     ...(opts.secretRetryMs !== undefined ? { secretRetryMs: opts.secretRetryMs } : {}),
   });
-  const meshReconciler = new MeshNetworkReconciler({ machines, meshes, status: customResourceStatusClient<MeshNetwork>(kc, MESHNETWORKS), events, clock, log });
+  const meshReconciler = new MeshNetworkReconciler({ machines, meshes, status: customResourceStatusClient<MeshNetwork>(api, MESHNETWORKS), events, clock, log });
 
   const meshesIn = (ns: string | undefined) => meshes.list(ns).map(objectKey);
   const fanOut = new FanOut();

@@ -1,12 +1,11 @@
 // Names the controllers own: resources, the finalizer, annotations, the key Secret.
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import type { Machine } from "../api/types.generated.js";
-import type { CustomResource } from "../runtime/informer.js";
+import type { Machine, MeshNetwork } from "../api/types.generated.js";
+import { httpStatus, type ApiClient, type Resource } from "../runtime/client.js";
 
 export const GROUP = "dockmesh.io";
 export const VERSION = "v1alpha1";
-export const MACHINES: CustomResource = { group: GROUP, version: VERSION, plural: "machines" };
-export const MESHNETWORKS: CustomResource = { group: GROUP, version: VERSION, plural: "meshnetworks" };
+export const MACHINES: Resource<Machine> = { group: GROUP, version: VERSION, plural: "machines" };
+export const MESHNETWORKS: Resource<MeshNetwork> = { group: GROUP, version: VERSION, plural: "meshnetworks" };
 
 /** Guards host cleanup: removed once the host no longer carries anything of ours. */
 export const FINALIZER = "dockmesh.io/host-cleanup";
@@ -34,25 +33,14 @@ export const hasFinalizer = (m: Machine): boolean => (m.metadata.finalizers ?? [
  * the newer version is on its way through the informer and reconciles again.
  */
 /** The Machine as patched, or undefined when it changed or went meanwhile (its next event reconciles again). */
-export async function setFinalizers(kc: KubeConfig, m: Machine, finalizers: string[]): Promise<Machine | undefined> {
-  const api = kc.makeApiClient(CustomObjectsApi);
+export async function setFinalizers(api: ApiClient, m: Machine, finalizers: string[]): Promise<Machine | undefined> {
   try {
-    return await patchFinalizers(api, m, finalizers);
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    if (code === 409 || code === 422 || code === 404) return undefined;
-    throw new Error(`cannot update the finalizers of machine ${m.metadata.name}`, { cause: err });
-  }
-}
-
-async function patchFinalizers(api: CustomObjectsApi, m: Machine, finalizers: string[]): Promise<Machine> {
-  return (await api.patchNamespacedCustomObject({
-    ...MACHINES,
-    namespace: m.metadata.namespace ?? "default",
-    name: m.metadata.name ?? "",
-    body: [
+    return await api.patch(MACHINES, m.metadata.namespace ?? "default", m.metadata.name ?? "", [
       { op: "test", path: "/metadata/resourceVersion", value: m.metadata.resourceVersion },
       { op: "add", path: "/metadata/finalizers", value: finalizers },
-    ],
-  })) as Machine;
+    ]);
+  } catch (err) {
+    if ([409, 422, 404].includes(httpStatus(err) ?? 0)) return undefined;
+    throw new Error(`cannot update the finalizers of machine ${m.metadata.name}`, { cause: err });
+  }
 }

@@ -2,28 +2,27 @@
 // problem the user can fix. SSH key Secrets are user-made and unlabelled: the controller does
 // not watch them (it would have to cache every Secret of the cluster) but reads the named ones
 // when a reconcile needs them.
-import { CoreV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import type { Machine } from "../api/types.generated.js";
 import type { HostSession, SshEndpoint, SshTarget } from "../hosts/ssh.js";
 import { HostError } from "../hosts/errors.js";
 import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER } from "../mesh/defaults.js";
 import { findCondition } from "../runtime/conditions.js";
 import type { SecretObject } from "../runtime/informer.js";
+import { SECRETS, isNotFound, type ApiClient } from "../runtime/client.js";
 import type { SetupProblem } from "./machine-conditions.js";
 import { DEFAULT_SSH_SECRET_KEY } from "./resources.js";
 import { endpointId, hostKeyRecordName, type HostKeyRecords } from "./host-keys.js";
 
 /** A Secret by name, or undefined when it does not exist. */
-export type SecretReader = (namespace: string, name: string) => Promise<SecretObject | V1Secret | undefined>;
+export type SecretReader = (namespace: string, name: string) => Promise<SecretObject | undefined>;
 
-/** Reads a Secret with GET (readNamespacedSecret): one request, for that name only. */
-export function apiSecretReader(kc: KubeConfig): SecretReader {
-  const api = kc.makeApiClient(CoreV1Api);
+/** Reads a Secret with GET: one request, for that name only. */
+export function apiSecretReader(api: ApiClient): SecretReader {
   return async (namespace, name) => {
     try {
-      return await api.readNamespacedSecret({ name, namespace });
+      return await api.get(SECRETS, namespace, name);
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw new Error(`cannot read Secret ${namespace}/${name}`, { cause: err });
     }
   };
@@ -53,7 +52,7 @@ export interface ResolvedTarget {
   hostKeys: HostKeyPlan[];
 }
 
-type Read = (name: string) => Promise<SecretObject | V1Secret | undefined>;
+type Read = (name: string) => Promise<SecretObject | undefined>;
 
 async function endpoint(ns: string, spec: EndpointSpec, field: HostKeyPlan["field"], read: Read): Promise<SshEndpoint | SetupProblem> {
   const ref = spec.privateKeySecretRef;
@@ -115,7 +114,7 @@ async function plan(m: Machine, e: SshEndpoint, field: HostKeyPlan["field"], via
 /** The SSH target of a Machine, reading the Secrets it names (each once) and its host key records. */
 export async function sshTargetFor(m: Machine, secrets: SecretReader, records: HostKeyRecords): Promise<ResolvedTarget | SetupProblem> {
   const ns = m.metadata.namespace ?? "default";
-  const seen = new Map<string, Promise<SecretObject | V1Secret | undefined>>();
+  const seen = new Map<string, Promise<SecretObject | undefined>>();
   const read: Read = (name) => {
     let p = seen.get(name);
     if (!p) seen.set(name, (p = secrets(ns, name)));

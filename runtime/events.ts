@@ -4,12 +4,11 @@
 // instead of creating another. Recording never throws into the caller: failures are
 // logged and the reconcile carries on.
 import { hostname } from "node:os";
-import { CoreV1Api } from "@kubernetes/client-node";
-import type { CoreV1Event, KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
+import { EVENTS, isNotFound, type ApiClient } from "./client.js";
 import type { Clock } from "./clock.js";
 import { realClock } from "./clock.js";
 import { formatTime } from "./conditions.js";
-import { isNotFound } from "./status.js";
 import type { Logger } from "./log.js";
 import { describeError, redactText, rootLogger } from "./log.js";
 
@@ -24,11 +23,10 @@ export interface EventSink {
   patch(namespace: string, name: string, ops: Array<{ op: "replace" | "add"; path: string; value: unknown }>): Promise<unknown>;
 }
 
-export function coreV1EventSink(kubeConfig: KubeConfig): EventSink {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
+export function coreV1EventSink(api: ApiClient): EventSink {
   return {
-    create: (namespace, body) => api.createNamespacedEvent({ namespace, body }),
-    patch: (namespace, name, body) => api.patchNamespacedEvent({ namespace, name, body }),
+    create: (namespace, body) => api.create(EVENTS, { ...body, metadata: { ...body.metadata, namespace } }),
+    patch: (namespace, name, ops) => api.patch(EVENTS, namespace, name, ops),
   };
 }
 
@@ -193,7 +191,7 @@ export class EventRecorder {
   }
 }
 
-/** A recorder writing through the API server of kubeConfig. */
-export function eventRecorder(kubeConfig: KubeConfig, opts: Omit<EventRecorderOptions, "sink"> = {}): EventRecorder {
-  return new EventRecorder({ ...opts, sink: coreV1EventSink(kubeConfig) });
+/** A recorder writing through the API client. */
+export function eventRecorder(api: ApiClient, opts: Omit<EventRecorderOptions, "sink"> = {}): EventRecorder {
+  return new EventRecorder({ ...opts, sink: coreV1EventSink(api) });
 }

@@ -1,15 +1,17 @@
 // Informers: a list+watch of one resource with a local cache and an rxjs stream of
-// changes, built on client-node's ListWatch (what makeInformer returns).
+// changes, built on client-node's ListWatch (the cache of makeInformer), listing and watching
+// through the ApiClient.
 //
 // client-node's informer re-watches by itself when the server closes a watch and relists
 // after 410 Gone, but on any other error (connection refused, 5xx, a failed list) it
 // fires `error` and stops for good. This one restarts it with exponential backoff,
 // resuming from the last resourceVersion (so no event is missed while the server keeps
 // history; a 410 then relists), logging one line per restart.
-import { CoreV1Api, CustomObjectsApi, ListWatch, Watch } from "@kubernetes/client-node";
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import { ListWatch } from "@kubernetes/client-node";
+import type { KubernetesListObject, KubernetesObject, Watch } from "@kubernetes/client-node";
 import { EMPTY, Observable, Subject, concat, defer, from, mergeMap } from "rxjs";
 import type { Subscription } from "rxjs";
+import { SECRETS, type ApiClient, type Resource } from "./client.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
@@ -31,13 +33,12 @@ export interface InformerBackoff extends BackoffOptions {
 }
 
 export interface InformerOptions<T extends KubernetesObject> {
-  kubeConfig: KubeConfig;
-  /** Names the informer in logs, e.g. "machines". */
-  name: string;
-  /** Collection path to watch, e.g. /apis/dockmesh.io/v1alpha1/machines or /api/v1/namespaces/ns/secrets. */
-  path: string;
-  /** Lists the same collection (with the same selectors). */
-  list: () => Promise<KubernetesListObject<T>>;
+  api: ApiClient;
+  resource: Resource<T>;
+  /** Names the informer in logs (default the resource's plural, e.g. "machines"). */
+  name?: string;
+  /** Watch one namespace only (default: all). */
+  namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
   /** Restart backoff: default 1 s doubling to 30 s, reset after 2 min without failures. */
@@ -47,12 +48,7 @@ export interface InformerOptions<T extends KubernetesObject> {
 }
 
 /** Options shared by the informer factories below. */
-export type InformerCommonOptions = Pick<InformerOptions<KubernetesObject>, "backoff" | "clock" | "logger"> & {
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Watch one namespace only (default: all). */
-  namespace?: string;
-};
+export type InformerCommonOptions = Pick<InformerOptions<KubernetesObject>, "namespace" | "labelSelector" | "fieldSelector" | "backoff" | "clock" | "logger">;
 
 /** "namespace/name", or "name" for cluster-scoped objects: the work-queue key. */
 export function objectKey(obj: KubernetesObject): string {
@@ -64,42 +60,6 @@ export function objectKey(obj: KubernetesObject): string {
 export function splitKey(key: string): { namespace?: string; name: string } {
   const i = key.indexOf("/");
   return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
-
-/**
- * client-node's Watch, except that a failure before the request is sent (no current
- * cluster, credentials that cannot be loaded) is reported through `done` like any other
- * watch error. ListWatch calls watch() from a callback without catching, so a rejection
- * there would be unhandled and end the process.
- */
-class ReportingWatch extends Watch {
-  constructor(
-    config: KubeConfig,
-    private readonly connected: () => void,
-  ) {
-    super(config);
-  }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    let finished = false;
-    const onDone = (err: unknown) => {
-      finished = true;
-      done(err);
-    };
-    try {
-      const controller = await super.watch(path, queryParams, callback, onDone);
-      if (!finished) this.connected();
-      return controller;
-    } catch (err) {
-      onDone(err);
-      return new AbortController();
-    }
-  }
 }
 
 export class Informer<T extends KubernetesObject> {
@@ -127,20 +87,33 @@ export class Informer<T extends KubernetesObject> {
   private degraded = false;
 
   constructor(opts: InformerOptions<T>) {
-    this.name = opts.name;
+    this.name = opts.name ?? opts.resource.plural;
     this.clock = opts.clock ?? realClock;
-    this.log = (opts.logger ?? rootLogger()).child({ informer: opts.name });
+    this.log = (opts.logger ?? rootLogger()).child({ informer: this.name });
     this.backoff = { baseMs: 1000, capMs: 30_000, resetAfterMs: 120_000, ...opts.backoff };
+    const { api, resource, namespace, labelSelector, fieldSelector } = opts;
+    const selectors = { ...(namespace !== undefined ? { namespace } : {}), ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
     const list = async (): Promise<KubernetesListObject<T>> => {
-      const result = await opts.list();
+      const result = await api.list(resource, selectors);
       // ListWatch fills its cache right after this promise resolves, in the same run of
       // microtasks; setImmediate runs after that, so synced() never sees an empty cache.
       setImmediate(() => this.markSynced());
       return result;
     };
-    const watch = new ReportingWatch(opts.kubeConfig, () => this.onConnected());
-    // What makeInformer() builds, with the watch above and the field selector it omits.
-    this.lw = new ListWatch<T>(opts.path, watch, list, false, opts.labelSelector, opts.fieldSelector);
+    // ListWatch only calls watch(path, { resourceVersion, … }, onEvent, done) on its Watch: this
+    // one watches through the ApiClient (which never rejects), and notes when a watch is up.
+    const watch = {
+      watch: async (_path: string, params: { resourceVersion?: string }, onEvent: (type: string, object: T) => void, done: (err: unknown) => void) => {
+        let finished = false;
+        const controller = await api.watch(resource, { ...selectors, ...(params.resourceVersion !== undefined ? { resourceVersion: params.resourceVersion } : {}) }, onEvent, (err) => {
+          finished = true;
+          done(err);
+        });
+        if (!finished) this.onConnected();
+        return controller;
+      },
+    };
+    this.lw = new ListWatch<T>("", watch as unknown as Watch, list, false);
     this.lw.on("add", (object) => this.emit("ADDED", object));
     this.lw.on("update", (object) => this.emit("MODIFIED", object));
     this.lw.on("delete", (object) => this.emit("DELETED", object));
@@ -245,27 +218,9 @@ export class Informer<T extends KubernetesObject> {
 
 // --- factories ---------------------------------------------------------------------
 
-export interface CustomResource {
-  group: string;
-  version: string;
-  /** Lower-case plural, e.g. "machines". */
-  plural: string;
-}
-
-/** An informer over a custom resource (CustomObjectsApi lists; items keep apiVersion and kind). */
-export function customResourceInformer<T extends KubernetesObject>(kubeConfig: KubeConfig, resource: CustomResource, opts: InformerCommonOptions = {}): Informer<T> {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const { group, version, plural } = resource;
-  const { namespace, labelSelector, fieldSelector } = opts;
-  const selectors = { ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
-  const path = namespace ? `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `/apis/${group}/${version}/${plural}`;
-  const list = async (): Promise<KubernetesListObject<T>> => {
-    const body: unknown = namespace
-      ? await api.listNamespacedCustomObject({ group, version, plural, namespace, ...selectors })
-      : await api.listClusterCustomObject({ group, version, plural, ...selectors });
-    return body as KubernetesListObject<T>;
-  };
-  return new Informer<T>({ kubeConfig, name: plural, path, list, ...opts });
+/** An informer over a custom resource. */
+export function customResourceInformer<T extends KubernetesObject>(api: ApiClient, resource: Resource<T>, opts: InformerCommonOptions = {}): Informer<T> {
+  return new Informer<T>({ api, resource, ...opts });
 }
 
 /** A Secret as the watch delivers it (client-node's typed list turns times into Dates). */
@@ -276,32 +231,8 @@ export interface SecretObject extends KubernetesObject {
 }
 
 /** An informer over core/v1 Secrets. */
-export function secretInformer(kubeConfig: KubeConfig, opts: InformerCommonOptions = {}): Informer<SecretObject> {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
-  const { namespace, labelSelector, fieldSelector } = opts;
-  const selectors = { ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
-  const path = namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets` : "/api/v1/secrets";
-  const list = async (): Promise<KubernetesListObject<SecretObject>> => {
-    const res = namespace ? await api.listNamespacedSecret({ namespace, ...selectors }) : await api.listSecretForAllNamespaces(selectors);
-    // Make listed items look like watched ones: wire-format times, apiVersion and kind set.
-    const items = res.items.map((s) => ({ ...(toWire(s) as SecretObject), apiVersion: "v1", kind: "Secret" }));
-    return { apiVersion: "v1", kind: "SecretList", metadata: toWire(res.metadata) as KubernetesListObject<SecretObject>["metadata"], items };
-  };
-  return new Informer<SecretObject>({ kubeConfig, name: "secrets", path, list, ...opts });
-}
-
-/** A deserialized client-node model back in wire form: Dates as RFC 3339 strings, undefined fields gone. */
-export function toWire(value: unknown): unknown {
-  if (value instanceof Date) {
-    const iso = value.toISOString();
-    // metav1.Time has whole seconds; V1MicroTime overrides toISOString with 6 digits itself.
-    return value.constructor === Date ? iso.replace(/\.000Z$/, "Z") : iso;
-  }
-  if (Array.isArray(value)) return value.map(toWire);
-  if (value === null || typeof value !== "object") return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toWire(v);
-  return out;
+export function secretInformer(api: ApiClient, opts: InformerCommonOptions = {}): Informer<SecretObject> {
+  return new Informer<SecretObject>({ api, resource: SECRETS, ...opts });
 }
 
 // --- from events to keys -----------------------------------------------------------

@@ -14,7 +14,8 @@
 // acquireTime/renewTime are metav1.MicroTime: RFC 3339 with exactly six fractional digits,
 // which real API servers (and the embedded store) require.
 import { hostname } from "node:os";
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import { V1MicroTime, type V1Lease } from "@kubernetes/client-node";
+import { LEASES, isNotFound, type ApiClient } from "./client.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
@@ -105,9 +106,8 @@ function toLease(l: LeaseObject, previous?: V1Lease): V1Lease {
   };
 }
 
-/** Leases through the API server of kubeConfig. */
-export function coordinationLeaseClient(kubeConfig: KubeConfig): LeaseClient {
-  const api = kubeConfig.makeApiClient(CoordinationV1Api);
+/** Leases through the API client. */
+export function coordinationLeaseClient(api: ApiClient): LeaseClient {
   const seen = new Map<string, V1Lease>();
   const remember = (l: V1Lease): LeaseObject => {
     seen.set(`${l.metadata?.namespace}/${l.metadata?.name}`, l);
@@ -116,18 +116,18 @@ export function coordinationLeaseClient(kubeConfig: KubeConfig): LeaseClient {
   return {
     async get(namespace, name) {
       try {
-        return remember(await api.readNamespacedLease({ namespace, name }));
+        return remember(await api.get(LEASES, namespace, name));
       } catch (err) {
-        if ((err as { code?: unknown }).code === 404) return undefined;
+        if (isNotFound(err)) return undefined;
         throw err;
       }
     },
     async create(lease) {
-      return remember(await api.createNamespacedLease({ namespace: lease.metadata.namespace, body: toLease(lease) }));
+      return remember(await api.create(LEASES, toLease(lease)));
     },
     async update(lease) {
       const previous = seen.get(`${lease.metadata.namespace}/${lease.metadata.name}`);
-      return remember(await api.replaceNamespacedLease({ namespace: lease.metadata.namespace, name: lease.metadata.name, body: toLease(lease, previous) }));
+      return remember(await api.replace(LEASES, toLease(lease, previous)));
     },
   };
 }

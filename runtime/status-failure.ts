@@ -8,7 +8,8 @@ import type { EventRecorder } from "./events.js";
 import type { Logger } from "./log.js";
 import { describeError } from "./log.js";
 import { objectKey } from "./informer.js";
-import { httpStatus, writeStatus, type DesiredStatus, type StatusClient, type StatusObject, type StatusOf, type StatusWriteResult } from "./status.js";
+import { httpStatus } from "./client.js";
+import { writeStatus, type DesiredStatus, type StatusClient, type StatusObject, type StatusOf, type StatusWriteResult } from "./status.js";
 
 export const STATUS_WRITE_FAILED = "StatusWriteFailed";
 

@@ -2,11 +2,10 @@
 // makes no API call (and so no watch event, no new resourceVersion, no reconcile loop).
 // Writes are optimistic (PUT /status with metadata.resourceVersion); a 409 Conflict means
 // someone wrote in between: re-read, recompute, retry — quietly, a bounded number of times.
-import { CustomObjectsApi } from "@kubernetes/client-node";
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { isConflict, isNotFound, type ApiClient, type Resource } from "./client.js";
 import type { Logger } from "./log.js";
 import { describeError, rootLogger } from "./log.js";
-import type { CustomResource } from "./informer.js";
 import { objectKey } from "./informer.js";
 
 export interface StatusObject<S> extends KubernetesObject {
@@ -21,22 +20,10 @@ export interface StatusClient<T> {
   replaceStatus(object: T): Promise<T>;
 }
 
-export function customResourceStatusClient<T extends KubernetesObject>(kubeConfig: KubeConfig, resource: CustomResource, fieldManager = "dockmesh-controller"): StatusClient<T> {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const { group, version, plural } = resource;
+export function customResourceStatusClient<T extends KubernetesObject>(api: ApiClient, resource: Resource<T>, fieldManager = "dockmesh-controller"): StatusClient<T> {
   return {
-    async get(namespace, name) {
-      const body: unknown = namespace ? await api.getNamespacedCustomObject({ group, version, plural, namespace, name }) : await api.getClusterCustomObject({ group, version, plural, name });
-      return body as T;
-    },
-    async replaceStatus(object) {
-      const name = object.metadata?.name ?? "";
-      const namespace = object.metadata?.namespace;
-      const body: unknown = namespace
-        ? await api.replaceNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body: object, fieldManager })
-        : await api.replaceClusterCustomObjectStatus({ group, version, plural, name, body: object, fieldManager });
-      return body as T;
-    },
+    get: (namespace, name) => api.get(resource, namespace, name),
+    replaceStatus: (object) => api.replaceStatus(resource, object, { fieldManager }),
   };
 }
 
@@ -99,18 +86,6 @@ export async function writeStatus<T extends StatusObject<unknown>>(client: Statu
     }
   }
 }
-
-/** HTTP status of a client-node ApiException (or a watch error); undefined for others. */
-export function httpStatus(err: unknown): number | undefined {
-  if (typeof err !== "object" || err === null) return undefined;
-  const e = err as { code?: unknown; statusCode?: unknown };
-  if (typeof e.code === "number") return e.code;
-  if (typeof e.statusCode === "number") return e.statusCode;
-  return undefined;
-}
-
-export const isConflict = (err: unknown): boolean => httpStatus(err) === 409;
-export const isNotFound = (err: unknown): boolean => httpStatus(err) === 404;
 
 /**
  * Deep equality of JSON values as the API server would store them: object key order

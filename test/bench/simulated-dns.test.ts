@@ -16,6 +16,7 @@ import { startStore, type StoreHandle } from "../../store/server.js";
 import { startControllers, type RunningControllers } from "../../controllers/manager.js";
 import { GROUP, VERSION } from "../../controllers/resources.js";
 import { silentLogger } from "../../runtime/log.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { dnsCommands } from "../../bench/scale-run.js";
@@ -41,7 +42,7 @@ class Env {
     const kc = new KubeConfig();
     kc.loadFromFile(this.store.kubeconfigPath);
     this.custom = kc.makeApiClient(CustomObjectsApi);
-    this.controllers = await startControllers({ kubeConfig: kc, logger: silentLogger(), resyncMs: 5 * 60_000, pendingRequeueMs: 1_000 });
+    this.controllers = await startControllers({ api: kubeApiClient(kc), logger: silentLogger(), resyncMs: 5 * 60_000, pendingRequeueMs: 1_000 });
     await kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: "default", body: { metadata: { name: "ssh" }, stringData: { "ssh-privatekey": key.privateKey } } });
     const mesh: MeshNetwork = {
       apiVersion: `${GROUP}/${VERSION}`,

@@ -5,6 +5,7 @@ import { FakeClock } from "../../runtime/clock.js";
 import type { EventSink } from "../../runtime/events.js";
 import { EventRecorder, eventRecorder } from "../../runtime/events.js";
 import { silentLogger } from "../../runtime/log.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { captureLogger, flush } from "./helpers.js";
 import type { TestServer } from "./store.js";
 import { createMachine, startTestServer } from "./store.js";
@@ -151,7 +152,7 @@ after(async () => {
 test("against the API server: repeats aggregate on one Event that kubectl describe would list", async () => {
   const machine = (await createMachine(server, "ev1")) as KubernetesObject;
   const clock = new FakeClock(Date.UTC(2025, 0, 1, 12, 0, 0));
-  const rec = eventRecorder(server.kubeConfig, { clock, logger: silentLogger() });
+  const rec = eventRecorder(kubeApiClient(server.kubeConfig), { clock, logger: silentLogger() });
   await rec.event(machine, "Warning", "Unreachable", "ssh ev1.example.test: connection refused");
   clock.advance(5000);
   await rec.event(machine, "Warning", "Unreachable", "ssh ev1.example.test: connection refused");

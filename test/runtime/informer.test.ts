@@ -1,12 +1,13 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { CustomObjectsApi } from "@kubernetes/client-node";
-import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { Subject, lastValueFrom, toArray } from "rxjs";
 import { FakeClock } from "../../runtime/clock.js";
 import { silentLogger } from "../../runtime/log.js";
 import type { WatchEvent } from "../../runtime/informer.js";
-import { Informer, customResourceInformer, enqueue, keysOf, objectKey, secretInformer, splitKey, toWire } from "../../runtime/informer.js";
+import { Informer, customResourceInformer, enqueue, keysOf, objectKey, secretInformer, splitKey } from "../../runtime/informer.js";
+import type { ApiClient } from "../../runtime/client.js";
+import { kubeApiClient, toWire } from "../../runtime/kube-client.js";
 import { WorkQueue } from "../../runtime/workqueue.js";
 import { captureLogger, flush, until } from "./helpers.js";
 import type { TestServer } from "./store.js";
@@ -81,7 +82,7 @@ function record<T extends KubernetesObject>(inf: Informer<T>): Array<WatchEvent<
 test("informer: initial sync fills the cache, then live changes arrive in order; a late subscriber gets the cache first", async () => {
   await createMachine(server, "a1");
   await createMachine(server, "a2");
-  const inf = customResourceInformer<Machine>(server.kubeConfig, MACHINES, { logger: silentLogger(), namespace: "default" });
+  const inf = customResourceInformer<Machine>(kubeApiClient(server.kubeConfig), MACHINES, { logger: silentLogger(), namespace: "default" });
   const seen = record(inf);
   inf.start();
   await inf.synced();
@@ -104,7 +105,7 @@ test("informer: initial sync fills the cache, then live changes arrive in order;
 
 test("informer: survives the server closing its watches (re-watches from its resourceVersion, no restart)", async () => {
   const clock = new FakeClock();
-  const inf = customResourceInformer<Machine>(server.kubeConfig, MACHINES, { logger: silentLogger(), clock });
+  const inf = customResourceInformer<Machine>(kubeApiClient(server.kubeConfig), MACHINES, { logger: silentLogger(), clock });
   const seen = record(inf);
   inf.start();
   await inf.synced();
@@ -122,16 +123,16 @@ test("informer: survives the server closing its watches (re-watches from its res
 
 /** A Machine informer whose list calls are counted. */
 function countingInformer(s: TestServer, clock: FakeClock, logger = silentLogger()) {
-  const api = s.kubeConfig.makeApiClient(CustomObjectsApi);
+  const api = kubeApiClient(s.kubeConfig);
   let lists = 0;
-  const inf = new Informer<Machine>({
-    kubeConfig: s.kubeConfig,
-    name: "machines",
-    path: "/apis/dockmesh.io/v1alpha1/machines",
-    list: async () => {
+  const counting: ApiClient = {
+    ...api,
+    list: (resource, opts) => {
       lists++;
-      return (await api.listClusterCustomObject({ ...MACHINES })) as KubernetesListObject<Machine>;
+      return api.list(resource, opts);
     },
+  };
+  const inf = customResourceInformer<Machine>(counting, MACHINES, {
     clock,
     logger,
     backoff: { baseMs: 1000, capMs: 8000 },
@@ -222,8 +223,8 @@ test("informer: a 410 Gone (history compacted while it was away) leads to a reli
 });
 
 test("secret informer: listed and watched Secrets look alike; a Secret change maps to the Machines that use it", async () => {
-  const machines = customResourceInformer<Machine>(server.kubeConfig, MACHINES, { logger: silentLogger(), namespace: "default" });
-  const secrets = secretInformer(server.kubeConfig, { logger: silentLogger(), namespace: "default" });
+  const machines = customResourceInformer<Machine>(kubeApiClient(server.kubeConfig), MACHINES, { logger: silentLogger(), namespace: "default" });
+  const secrets = secretInformer(kubeApiClient(server.kubeConfig), { logger: silentLogger(), namespace: "default" });
   await server.core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: "ssh-e" }, stringData: { "ssh-privatekey": "k1" } } });
   await server.custom.createNamespacedCustomObject({
     ...MACHINES,
@@ -271,7 +272,7 @@ test("secret informer: listed and watched Secrets look alike; a Secret change ma
 
 test("informer: stop() completes the stream and does not restart", async () => {
   const clock = new FakeClock();
-  const inf = customResourceInformer<Machine>(server.kubeConfig, MACHINES, { logger: silentLogger(), clock });
+  const inf = customResourceInformer<Machine>(kubeApiClient(server.kubeConfig), MACHINES, { logger: silentLogger(), clock });
   let completed = false;
   inf.events$.subscribe({ complete: () => (completed = true) });
   inf.start();

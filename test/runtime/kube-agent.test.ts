@@ -1,11 +1,11 @@
-// reuseConnections (runtime/kube-agent.ts): API calls share kept-alive connections. Without it,
+// reuseConnections (runtime/kube-client.ts): API calls share kept-alive connections. Without it,
 // @kubernetes/client-node 1.x opened a TCP and TLS connection for every request. Counted at
 // https.Agent's createConnection, against the real embedded API server.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import https from "node:https";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { reuseConnections } from "../../runtime/kube-agent.js";
+import { reuseConnections } from "../../runtime/kube-client.js";
 import { startTestServer, type TestServer } from "./store.js";
 
 let server: TestServer;

@@ -4,6 +4,7 @@ import type { Condition } from "../../api/meta.js";
 import { setCondition } from "../../runtime/conditions.js";
 import type { StatusClient, StatusObject } from "../../runtime/status.js";
 import { customResourceStatusClient, jsonEqual, writeStatus } from "../../runtime/status.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { captureLogger, flush } from "./helpers.js";
 import type { TestServer } from "./store.js";
 import { MACHINES, createMachine, startTestServer } from "./store.js";
@@ -135,7 +136,7 @@ after(async () => {
 
 test("writeStatus against the API server: first write lands, a resync writes nothing, a stale copy conflicts and is retried", async () => {
   const created = (await createMachine(server, "s1")) as M;
-  const real = customResourceStatusClient<M>(server.kubeConfig, MACHINES);
+  const real = customResourceStatusClient<M>(kubeApiClient(server.kubeConfig), MACHINES);
   let puts = 0;
   const client: StatusClient<M> = {
     get: (ns, name) => real.get(ns, name),

@@ -9,6 +9,7 @@ import { FakeClock } from "../../runtime/clock.js";
 import { setCondition } from "../../runtime/conditions.js";
 import { customResourceInformer, enqueue, keysOf } from "../../runtime/informer.js";
 import { silentLogger } from "../../runtime/log.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import type { StatusClient } from "../../runtime/status.js";
 import { customResourceStatusClient, writeStatus } from "../../runtime/status.js";
 import { WorkQueue } from "../../runtime/workqueue.js";
@@ -32,9 +33,9 @@ after(async () => {
 test("informer + queue + status writer: one write per real change, none per resync or own-write echo", async () => {
   const clock = new FakeClock(Date.UTC(2025, 0, 1));
   const logger = silentLogger();
-  const machines = customResourceInformer<Machine>(server.kubeConfig, MACHINES, { namespace: "default", logger, clock });
+  const machines = customResourceInformer<Machine>(kubeApiClient(server.kubeConfig), MACHINES, { namespace: "default", logger, clock });
   const queue = new WorkQueue({ name: "machine", concurrency: 4, clock, logger });
-  const real = customResourceStatusClient<Machine>(server.kubeConfig, MACHINES);
+  const real = customResourceStatusClient<Machine>(kubeApiClient(server.kubeConfig), MACHINES);
   let writes = 0;
   const status: StatusClient<Machine> = { get: (ns, name) => real.get(ns, name), replaceStatus: (o) => (writes++, real.replaceStatus(o)) };
   const reconciled: string[] = [];

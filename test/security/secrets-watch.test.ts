@@ -20,6 +20,7 @@ import type { Machine } from "../../api/types.generated.js";
 import { startStore, type StoreHandle } from "../../store/server.js";
 import { startControllers, type RunningControllers } from "../../controllers/manager.js";
 import { silentLogger } from "../../runtime/log.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { kubectlOk } from "../store/helpers.js";
@@ -79,7 +80,7 @@ test("the controller lists and watches only its own Secrets, never reads an unre
 
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(store.kubeconfigPath);
-  controllers = await startControllers({ kubeConfig, logger: silentLogger(), resyncMs: 5 * 60_000 });
+  controllers = await startControllers({ api: kubeApiClient(kubeConfig), logger: silentLogger(), resyncMs: 5 * 60_000 });
 
   const missing = await eventually("Reachable=False SecretNotFound", async () => ((await reachable())?.reason === "SecretNotFound" ? true : undefined), 30_000);
   assert.ok(missing);

@@ -17,6 +17,7 @@ import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { startStore, type StoreHandle } from "../../store/server.js";
 import { startControllers, type RunningControllers } from "../../controllers/manager.js";
 import { silentLogger } from "../../runtime/log.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { kubectlOk } from "./helpers.js";
@@ -64,7 +65,7 @@ before(async () => {
   store = await startStore({ stateDir, listen: "127.0.0.1:0" });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(store.kubeconfigPath);
-  controllers = await startControllers({ kubeConfig, logger: silentLogger(), resyncMs: 5 * 60_000, pendingRequeueMs: 1_000 });
+  controllers = await startControllers({ api: kubeApiClient(kubeConfig), logger: silentLogger(), resyncMs: 5 * 60_000, pendingRequeueMs: 1_000 });
 });
 
 after(async () => {

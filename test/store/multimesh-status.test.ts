@@ -17,6 +17,7 @@ import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
 import { customResourceStatusClient, type StatusClient } from "../../runtime/status.js";
 import { eventRecorder } from "../../runtime/events.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { silentLogger } from "../../runtime/log.js";
 import { Semaphore } from "../../runtime/semaphore.js";
 import { realClock } from "../../runtime/clock.js";
@@ -68,7 +69,7 @@ async function sync(name: string): Promise<Machine> {
 }
 
 function reconciler(): MachineReconciler {
-  const kc = store.kc();
+  const api = kubeApiClient(store.kc());
   const status: StatusClient<Machine> = {
     get: (ns, name) => real.get(ns, name),
     replaceStatus: async (o) => {
@@ -78,14 +79,14 @@ function reconciler(): MachineReconciler {
     },
   };
   return new MachineReconciler({
-    kubeConfig: kc,
+    api,
     machines: machines.informer,
     meshes: { get: (k: string) => meshes.get(k.split("/")[1]!), list: () => [...meshes.values()] } as never,
     secrets: keySecrets.informer,
     readSecret: async (_ns, name) => (name === "ssh" ? secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }) : undefined),
     hostKeys,
     status,
-    events: (recorder = eventRecorder(kc, { logger: silentLogger() })),
+    events: (recorder = eventRecorder(api, { logger: silentLogger() })),
     sshSlots: new Semaphore(3),
     clock: realClock,
     log: silentLogger(),
@@ -138,7 +139,7 @@ describe("a Machine in several MeshNetworks, status through the real API server"
   before(async () => {
     fleet = await SimulatedHostFleet.start({ names: NAMES, authorizedKey: sshKey.publicKey, addressPrefix: "127.54" });
     store = await startTestStore();
-    real = customResourceStatusClient<Machine>(store.kc(), MACHINES);
+    real = customResourceStatusClient<Machine>(kubeApiClient(store.kc()), MACHINES);
     for (const [i, n] of NAMES.entries()) {
       const e = fleet.get(n)!;
       const body = {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { customResourceStatusClient, writeStatus } from "../../runtime/status.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { startTestStore, type TestStore } from "./helpers.js";
 
 const resource = { group: "dockmesh.io", version: "v1alpha1", plural: "machines" };
@@ -113,7 +114,7 @@ describe("server-side apply with kubectl", () => {
     let r = await s.kubectl(["apply", "--server-side", "-f", f]);
     assert.equal(r.code, 0, r.stderr);
     // As the controllers write status: runtime/status.ts (PUT /status with fieldManager dockmesh-controller).
-    const client = customResourceStatusClient<KubernetesObject & { status?: Loose }>(s.kc(), resource);
+    const client = customResourceStatusClient<KubernetesObject & { status?: Loose }>(kubeApiClient(s.kc()), resource);
     const live = await client.get("default", "m3");
     const condition = { type: "Ready", status: "True", reason: "Ready", message: "all good", lastTransitionTime: "2025-01-01T00:00:00Z", observedGeneration: 1 };
     const written = await writeStatus(client, live, { conditions: [condition] });

@@ -9,6 +9,7 @@ import { realClock, type Clock } from "../../runtime/clock.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import type { Informer, SecretObject } from "../../runtime/informer.js";
 import { silentLogger } from "../../runtime/log.js";
+import { kubeApiClient } from "../../runtime/kube-client.js";
 import { Semaphore } from "../../runtime/semaphore.js";
 import type { StatusClient } from "../../runtime/status.js";
 import { FINALIZER } from "../../controllers/resources.js";
@@ -75,7 +76,7 @@ export interface Harness {
 }
 
 /**
- * The reconciler on fakes. Its kubeConfig points nowhere: a test must give it what it would
+ * The reconciler on fakes. Its API client points nowhere (unless given a kubeConfig): a test must give it what it would
  * otherwise create through the API (machines with the finalizer, key Secrets in `secrets`).
  */
 export function machineReconciler(
@@ -103,7 +104,7 @@ export function machineReconciler(
   const kubeConfig = opts.kubeConfig ?? new KubeConfig();
   if (!opts.kubeConfig) kubeConfig.loadFromOptions({ clusters: [{ name: "c", server: "https://127.0.0.1:1" }], users: [{ name: "u" }], contexts: [{ name: "x", cluster: "c", user: "u" }], currentContext: "x" });
   const reconciler = new MachineReconciler({
-    kubeConfig,
+    api: kubeApiClient(kubeConfig),
     machines: m.informer,
     meshes: meshInformer.informer,
     secrets: sec.informer,
