@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import type { Subscription } from "rxjs";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
-import { FactsSeen, type Informer } from "../runtime/informer.js";
+import { changed, type Informer } from "../runtime/informer.js";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import type { EventRecorder } from "../runtime/events.js";
 import type { Logger } from "../runtime/log.js";
@@ -162,14 +162,12 @@ export class DnsController {
     this.sync();
     // Only what decides membership, connections and the records' inputs: most events are status
     // writes, and a sync looks at every machine (it ran per event: O(N²) while a large mesh arrived).
-    const machineFacts = new FactsSeen();
-    const meshFacts = new FactsSeen();
     this.subs = [
       this.d.machines.events$.subscribe((e) => {
-        if (machineFacts.changed(e, (m) => JSON.stringify([m.metadata.labels ?? {}, Boolean(m.metadata.deletionTimestamp), m.spec.ssh, m.metadata.uid]))) this.scheduleSync();
+        if (changed(e, (m) => JSON.stringify([m.metadata.labels ?? {}, Boolean(m.metadata.deletionTimestamp), m.spec.ssh, m.metadata.uid]))) this.scheduleSync();
       }),
       this.d.meshes.events$.subscribe((e) => {
-        if (meshFacts.changed(e, (n) => JSON.stringify([n.spec, Boolean(n.metadata.deletionTimestamp), n.status?.allocations ?? [], n.metadata.uid]))) this.scheduleSync();
+        if (changed(e, (n) => JSON.stringify([n.spec, Boolean(n.metadata.deletionTimestamp), n.status?.allocations ?? [], n.metadata.uid]))) this.scheduleSync();
       }),
     ];
   }

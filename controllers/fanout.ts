@@ -3,11 +3,10 @@
 // watch event; in a mesh of N machines, re-reconciling all N on each one made convergence do
 // O(N²) reconciles (and a Ready machine's reconcile still re-plans the whole mesh to find it has
 // nothing to do). Pure bookkeeping: the caller passes the namespace's machines.
-import { createHash } from "node:crypto";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import type { SecretObject } from "../runtime/informer.js";
 import { findCondition } from "../runtime/conditions.js";
-import { objectKey, type WatchEvent } from "../runtime/informer.js";
+import { changed, objectKey, type WatchEvent } from "../runtime/informer.js";
 import { canRelay } from "./relays.js";
 
 /**
@@ -29,28 +28,23 @@ export function readinessFacts(m: Machine): string {
   return JSON.stringify([findCondition(m.status?.conditions, "Ready")?.status ?? "", findCondition(m.status?.conditions, "Reachable")?.status ?? ""]);
 }
 
-/** What a MeshNetwork's status is computed from (membership, relays, ready counts). */
-export function meshStatusFacts(m: Machine): string {
-  return JSON.stringify([peerPlanFacts(m), canRelay(m), readinessFacts(m)]);
-}
-
 /** What machines plan with from a MeshNetwork: its spec and the subnets it allocated. */
 export function meshPlanFacts(mesh: MeshNetwork): string {
   return JSON.stringify([mesh.spec, Boolean(mesh.metadata.deletionTimestamp), mesh.status?.allocations ?? []]);
 }
 
 const isReady = (m: Machine) => findCondition(m.status?.conditions, "Ready")?.status === "True";
+const meshSpecFacts = (mesh: MeshNetwork) => JSON.stringify([mesh.spec, Boolean(mesh.metadata?.deletionTimestamp)]);
+const meshReadyFacts = (mesh: MeshNetwork) => {
+  const cond = findCondition(mesh.status?.conditions, "Ready");
+  return JSON.stringify([cond?.status, cond?.reason, cond?.message]);
+};
 
+/**
+ * Each method maps a watch event to keys, as controller-runtime's mapped handlers with predicates
+ * over the object before and after it (the informer's `old`): no state of its own.
+ */
 export class FanOut {
-  private readonly plan = new Map<string, string>();
-  private readonly relay = new Map<string, boolean>();
-  private readonly readiness = new Map<string, string>();
-  private readonly meshStatus = new Map<string, string>();
-  private readonly meshPlan = new Map<string, string>();
-  private readonly meshReady = new Map<string, string>();
-  private readonly keys = new Map<string, string>();
-  private readonly meshSpec = new Map<string, string>();
-
   /**
    * A machine's WireGuard key Secret → the machines that configure it as a peer from there:
    * created, only those not Ready (a machine whose peer has no key yet waits, not Ready; at start
@@ -58,18 +52,9 @@ export class FanOut {
    * (rotation), every machine of the namespace.
    */
   onKeySecret(e: WatchEvent<SecretObject>, isKeySecret: (secretName: string) => boolean, namespace: () => readonly Machine[]): string[] {
-    const key = objectKey(e.object);
-    if (!isKeySecret(e.object.metadata?.name ?? "")) return [];
-    if (e.type === "DELETED") {
-      this.keys.delete(key);
-      return [];
-    }
-    const digest = createHash("sha256").update(e.object.data?.privateKey ?? "").digest("hex");
-    const before = this.keys.get(key);
-    this.keys.set(key, digest);
-    if (before === digest) return [];
+    if (e.type === "DELETED" || !changed(e, (s) => s.data?.privateKey ?? "") || !isKeySecret(e.object.metadata?.name ?? "")) return [];
     return namespace()
-      .filter((m) => before !== undefined || !isReady(m))
+      .filter((m) => e.old !== undefined || !isReady(m))
       .map(objectKey);
   }
 
@@ -82,33 +67,15 @@ export class FanOut {
    */
   onMachine(e: WatchEvent<Machine>, namespace: () => readonly Machine[]): { machines: string[]; meshes: boolean } {
     const key = objectKey(e.object);
-    const gone = e.type === "DELETED";
-    const changed = <V>(map: Map<string, V>, value: () => V): boolean => {
-      if (gone) {
-        map.delete(key);
-        return true;
-      }
-      const v = value();
-      const c = map.get(key) !== v;
-      map.set(key, v);
-      return c;
-    };
-    const plan = changed(this.plan, () => peerPlanFacts(e.object));
-    if (e.type === "ADDED") {
-      // A new machine (or every machine, once, when the informer lists them at start): others
-      // learn of it through the subnet its mesh allocates to it (onMesh), not from this event.
-      for (const map of [this.relay, this.readiness, this.meshStatus] as Array<Map<string, unknown>>) map.delete(key);
-      this.relay.set(key, canRelay(e.object));
-      this.readiness.set(key, readinessFacts(e.object));
-      this.meshStatus.set(key, meshStatusFacts(e.object));
-      return { machines: [key], meshes: true };
-    }
-    const relay = changed(this.relay, () => canRelay(e.object));
-    const readiness = changed(this.readiness, () => readinessFacts(e.object));
-    const meshes = changed(this.meshStatus, () => meshStatusFacts(e.object));
-    if (plan) return { machines: [key, ...namespace().map(objectKey)], meshes };
+    // A new machine (or every machine, once, when the informer lists them at start): others
+    // learn of it through the subnet its mesh allocates to it (onMesh), not from this event.
+    if (e.type === "ADDED") return { machines: [key], meshes: true };
+    if (changed(e, peerPlanFacts)) return { machines: [key, ...namespace().map(objectKey)], meshes: true };
+    const relay = changed(e, canRelay);
+    const readiness = changed(e, readinessFacts);
     const others = namespace().filter((m) => (relay && !m.spec.endpoint) || (readiness && !isReady(m)));
-    return { machines: [key, ...others.map(objectKey)], meshes };
+    // A mesh's status counts its members, relays and Ready machines.
+    return { machines: [key, ...others.map(objectKey)], meshes: relay || readiness };
   }
 
   /**
@@ -117,15 +84,9 @@ export class FanOut {
    * longer do. Its status alone (each write of it) concerns no other mesh.
    */
   onMeshForMeshes(e: WatchEvent<MeshNetwork>, namespace: () => readonly MeshNetwork[]): string[] {
-    const key = objectKey(e.object);
-    if (e.type === "DELETED") {
-      this.meshSpec.delete(key);
-      return namespace().map(objectKey);
-    }
-    const spec = JSON.stringify([e.object.spec, Boolean(e.object.metadata?.deletionTimestamp)]);
-    const changed = this.meshSpec.get(key) !== spec;
-    this.meshSpec.set(key, spec);
-    return changed ? [key, ...namespace().map(objectKey)] : [key];
+    const all = namespace().map(objectKey);
+    if (e.type === "DELETED") return all;
+    return changed(e, meshSpecFacts) ? [objectKey(e.object), ...all] : [objectKey(e.object)];
   }
 
   /**
@@ -134,21 +95,8 @@ export class FanOut {
    * none for a recount.
    */
   onMesh(e: WatchEvent<MeshNetwork>, namespace: () => readonly Machine[]): string[] {
-    const key = objectKey(e.object);
-    if (e.type === "DELETED") {
-      this.meshPlan.delete(key);
-      this.meshReady.delete(key);
-      return namespace().map(objectKey);
-    }
-    const plan = meshPlanFacts(e.object);
-    const cond = findCondition(e.object.status?.conditions, "Ready");
-    const ready = JSON.stringify([cond?.status, cond?.reason, cond?.message]);
-    const planChanged = this.meshPlan.get(key) !== plan;
-    const readyChanged = this.meshReady.get(key) !== ready;
-    this.meshPlan.set(key, plan);
-    this.meshReady.set(key, ready);
-    if (planChanged) return namespace().map(objectKey);
-    if (!readyChanged) return [];
+    if (changed(e, meshPlanFacts)) return namespace().map(objectKey);
+    if (!changed(e, meshReadyFacts)) return [];
     const allocated = new Set((e.object.status?.allocations ?? []).map((a) => a.machine));
     return namespace()
       .filter((m) => !allocated.has(m.metadata.name ?? ""))

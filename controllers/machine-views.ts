@@ -11,7 +11,7 @@ import { checkAllocations } from "../mesh/allocations.js";
 import { endpointIn } from "../mesh/endpoints.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition } from "../runtime/conditions.js";
-import { FactsSeen, type Informer, type SecretObject } from "../runtime/informer.js";
+import { changed, type Informer, type SecretObject } from "../runtime/informer.js";
 import type { Clock } from "../runtime/clock.js";
 import { meshPlanFacts, peerPlanFacts } from "./fanout.js";
 import { publicKeyFromSecret, type MachineKey } from "./keys.js";
@@ -105,13 +105,11 @@ export class MachineViews {
     this.inputsVersion = 0;
     const bump = () => void (this.inputsVersion = (this.inputsVersion ?? 0) + 1);
     // Subscribed before the manager's: the version moves before any reconcile the event asks for.
-    const machineFacts = new FactsSeen();
-    const meshFacts = new FactsSeen();
     machines$.subscribe((e) => {
-      if (machineFacts.changed(e, (m) => JSON.stringify([peerPlanFacts(m), canRelay(m), m.metadata?.uid]))) bump();
+      if (changed(e, (m) => JSON.stringify([peerPlanFacts(m), canRelay(m), m.metadata?.uid]))) bump();
     });
     meshes$.subscribe((e) => {
-      if (meshFacts.changed(e, meshPlanFacts)) bump();
+      if (changed(e, meshPlanFacts)) bump();
     });
     secrets$.subscribe(bump);
   }

@@ -25,6 +25,11 @@ export interface WatchEvent<T> {
   type: WatchEventType;
   /** The new state; for DELETED the last state known. */
   object: T;
+  /**
+   * The cached object before the event (client-go's oldObj), for MODIFIED and DELETED. ADDED has
+   * none: neither at start nor when a subscriber is handed the cache.
+   */
+  old?: T;
 }
 
 export interface InformerBackoff extends BackoffOptions {
@@ -62,6 +67,14 @@ export function splitKey(key: string): { namespace?: string; name: string } {
   return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
+/**
+ * Whether an event changed what `facts` picks of the object, as controller-runtime's predicates
+ * decide: always for ADDED and DELETED; for MODIFIED when the facts before and after differ.
+ */
+export function changed<T>(e: WatchEvent<T>, facts: (o: T) => string | boolean): boolean {
+  return e.type !== "MODIFIED" || e.old === undefined || facts(e.old) !== facts(e.object);
+}
+
 export class Informer<T extends KubernetesObject> {
   readonly name: string;
   /**
@@ -72,6 +85,8 @@ export class Informer<T extends KubernetesObject> {
 
   private readonly subject = new Subject<WatchEvent<T>>();
   private readonly lw: ListWatch<T>;
+  /** The objects of ListWatch's cache by key, as of the last event emitted: the old side of the next one. */
+  private readonly known = new Map<string, T>();
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly backoff: InformerBackoff;
@@ -180,7 +195,12 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private emit(type: WatchEventType, object: T): void {
-    if (!this.stopped) this.subject.next({ type, object });
+    // ListWatch's callbacks get the object after its cache took it; `known` still has the one before.
+    const key = objectKey(object);
+    const old = type === "ADDED" ? undefined : this.known.get(key);
+    if (type === "DELETED") this.known.delete(key);
+    else this.known.set(key, object);
+    if (!this.stopped) this.subject.next(old ? { type, object, old } : { type, object });
   }
 
   private markSynced(): void {
@@ -265,25 +285,4 @@ export function keysOf<T extends KubernetesObject>(events$: Observable<WatchEven
 /** Feeds keys into a queue until unsubscribed (or the stream completes). */
 export function enqueue(keys$: Observable<string>, queue: { add(key: string): void }): Subscription {
   return keys$.subscribe({ next: (key) => queue.add(key) });
-}
-
-/**
- * Per object, the last string of facts an event carried: says whether an event changed them (a
- * deletion always does). For subscribers that care about a few fields of objects whose events are
- * mostly status writes. One per informer (objects are told apart by namespace and name).
- */
-export class FactsSeen {
-  private readonly seen = new Map<string, string>();
-
-  changed<T extends KubernetesObject>(e: WatchEvent<T>, facts: (o: T) => string): boolean {
-    const key = objectKey(e.object);
-    if (e.type === "DELETED") {
-      this.seen.delete(key);
-      return true;
-    }
-    const f = facts(e.object);
-    if (this.seen.get(key) === f) return false;
-    this.seen.set(key, f);
-    return true;
-  }
 }

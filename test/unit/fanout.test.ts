@@ -23,8 +23,9 @@ function setup() {
   const ns = () => all;
   for (const m of all) fan.onMachine({ type: "ADDED", object: m }, ns);
   const modify = (m: Machine) => {
+    const old = all.find((x) => x.metadata.name === m.metadata.name)!;
     all = all.map((x) => (x.metadata.name === m.metadata.name ? m : x));
-    return fan.onMachine({ type: "MODIFIED", object: m }, ns);
+    return fan.onMachine({ type: "MODIFIED", object: m, old }, ns);
   };
   return { fan, ns, get: (name: string) => all.find((m) => m.metadata.name === name)!, modify };
 }
@@ -51,7 +52,7 @@ test("fan-out: a new endpoint, new labels, deletion or unreachability reach ever
     assert.equal(r.meshes, true);
   }
   const s = setup();
-  assert.deepEqual(s.fan.onMachine({ type: "DELETED", object: s.get("b") }, s.ns).machines.slice(1).sort(), every);
+  assert.deepEqual(s.fan.onMachine({ type: "DELETED", object: s.get("b"), old: s.get("b") }, s.ns).machines.slice(1).sort(), every);
 });
 
 test("fan-out: status.publicKey alone reconciles only the machine itself (peers take keys from the key Secrets)", () => {
@@ -64,10 +65,10 @@ test("fan-out: a key Secret created reaches the machines not Ready; a new key in
   const keySecret = (name: string, privateKey: string): SecretObject => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "default" }, data: { privateKey } });
   const isKey = (n: string) => ["a-wireguard", "b-wireguard", "h-wireguard"].includes(n);
   assert.deepEqual(s.fan.onKeySecret({ type: "ADDED", object: keySecret("b-wireguard", "K1") }, isKey, s.ns).sort(), ["default/b", "default/h"], "a is Ready: nothing to add");
-  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K1") }, isKey, s.ns), [], "same key");
-  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K2") }, isKey, s.ns).sort(), ["default/a", "default/b", "default/h"], "rotated");
+  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K1"), old: keySecret("b-wireguard", "K1") }, isKey, s.ns), [], "same key");
+  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K2"), old: keySecret("b-wireguard", "K1") }, isKey, s.ns).sort(), ["default/a", "default/b", "default/h"], "rotated");
   assert.deepEqual(s.fan.onKeySecret({ type: "ADDED", object: keySecret("ssh", "x") }, isKey, s.ns), [], "not a key Secret");
-  assert.deepEqual(s.fan.onKeySecret({ type: "DELETED", object: keySecret("b-wireguard", "K2") }, isKey, s.ns), []);
+  assert.deepEqual(s.fan.onKeySecret({ type: "DELETED", object: keySecret("b-wireguard", "K2"), old: keySecret("b-wireguard", "K2") }, isKey, s.ns), []);
 });
 
 test("fan-out: a status write that changes nothing peers use reconciles only the machine itself", () => {
@@ -99,14 +100,14 @@ test("fan-out: a MeshNetwork's allocations or spec reach every machine; a recoun
   const base: MeshNetwork = { ...mesh("m"), status: { allocations: [{ machine: "a", subnet: "10.0.0.0/24" }, { machine: "b", subnet: "10.0.1.0/24" }], machines: "0/2", conditions: [cond("Ready", "False", "MachinesNotReady")] } };
   assert.equal(fan.onMesh({ type: "ADDED", object: base }, ns).length, 3);
   const recount = { ...base, status: { ...base.status, machines: "1/2", readyMachineCount: 1 } };
-  assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: recount }, ns), []);
+  assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: recount, old: base }, ns), []);
   const exhausted = { ...recount, status: { ...recount.status, conditions: [cond("Ready", "False", "PoolExhausted")] } };
-  assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: exhausted }, ns), ["default/c"], "only the machine without a subnet quotes that message");
+  assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: exhausted, old: recount }, ns), ["default/c"], "only the machine without a subnet quotes that message");
   const more = { ...exhausted, status: { ...exhausted.status, allocations: [...exhausted.status.allocations!, { machine: "c", subnet: "10.0.2.0/24" }] } };
-  assert.equal(fan.onMesh({ type: "MODIFIED", object: more }, ns).length, 3);
+  assert.equal(fan.onMesh({ type: "MODIFIED", object: more, old: exhausted }, ns).length, 3);
   const spec = { ...more, spec: { ...more.spec, mtu: 1380 } };
-  assert.equal(fan.onMesh({ type: "MODIFIED", object: spec }, ns).length, 3);
-  assert.equal(fan.onMesh({ type: "DELETED", object: spec }, ns).length, 3);
+  assert.equal(fan.onMesh({ type: "MODIFIED", object: spec, old: more }, ns).length, 3);
+  assert.equal(fan.onMesh({ type: "DELETED", object: spec, old: spec }, ns).length, 3);
 });
 
 test("fanout: a MeshNetwork's arrival, spec change or deletion re-reconciles its namespace's meshes (they may clash with it, or no longer); its status alone only itself", () => {
@@ -115,12 +116,15 @@ test("fanout: a MeshNetwork's arrival, spec change or deletion re-reconciles its
   const b = mesh("b", { interface: "dmb", listenPort: 51821 });
   const all = () => [a, b];
   const keys = (e: Parameters<FanOut["onMeshForMeshes"]>[0]) => fan.onMeshForMeshes(e, all).sort();
+  const written: MeshNetwork = { ...a, status: { machines: "1/1" } };
+  const respec: MeshNetwork = { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" } };
+  const deleting: MeshNetwork = { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" }, metadata: { ...a.metadata, deletionTimestamp: "2026-01-01T00:00:00Z" as unknown as Date } };
   const cases: Array<[string, Parameters<FanOut["onMeshForMeshes"]>[0], string[]]> = [
     ["added", { type: "ADDED", object: a }, ["default/a", "default/a", "default/b"]],
-    ["status written", { type: "MODIFIED", object: { ...a, status: { machines: "1/1" } } }, ["default/a"]],
-    ["spec changed", { type: "MODIFIED", object: { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" } } }, ["default/a", "default/a", "default/b"]],
-    ["being deleted", { type: "MODIFIED", object: { ...a, spec: { ...a.spec, cidr: "10.9.0.0/16" }, metadata: { ...a.metadata, deletionTimestamp: "2026-01-01T00:00:00Z" as unknown as Date } } }, ["default/a", "default/a", "default/b"]],
-    ["deleted", { type: "DELETED", object: a }, ["default/a", "default/b"]],
+    ["status written", { type: "MODIFIED", object: written, old: a }, ["default/a"]],
+    ["spec changed", { type: "MODIFIED", object: respec, old: written }, ["default/a", "default/a", "default/b"]],
+    ["being deleted", { type: "MODIFIED", object: deleting, old: respec }, ["default/a", "default/a", "default/b"]],
+    ["deleted", { type: "DELETED", object: a, old: deleting }, ["default/a", "default/b"]],
   ];
   for (const [what, e, want] of cases) assert.deepEqual(keys(e), want, what);
 });
