@@ -98,7 +98,9 @@ const base = percentile(baseline.ms, 50);
 const cpuBase = baseline.cpuMs.length ? percentile(baseline.cpuMs, 50) : NaN;
 const cpu = (c: Case) => (c.cpuMs.length ? [percentile(c.cpuMs, 50).toFixed(0).padStart(12), (percentile(c.cpuMs, 50) / cpuBase).toFixed(2).padStart(8)].join(" ") : "");
 console.log(`CLI start-up, ${runs} runs each, alternating; Node ${process.version}, ${new Date().toISOString()}, load average ${readLoad()}`);
-console.log(`${"case".padEnd(32)} ${"median ms".padStart(10)} ${"p90 ms".padStart(8)} ${"× node -e 0".padStart(12)} ${baseline.cpuMs.length ? `${"median CPU ms".padStart(12)} ${"× node".padStart(8)}` : ""}`);
+console.log(
+  `${"case".padEnd(32)} ${"median ms".padStart(10)} ${"p90 ms".padStart(8)} ${"× node -e 0".padStart(12)} ${baseline.cpuMs.length ? `${"median CPU ms".padStart(12)} ${"× node".padStart(8)}` : ""}`,
+);
 for (const c of cases) {
   const med = percentile(c.ms, 50);
   console.log(`${c.name.padEnd(32)} ${med.toFixed(0).padStart(10)} ${percentile(c.ms, 90).toFixed(0).padStart(8)} ${(med / base).toFixed(2).padStart(12)} ${cpu(c)}`);

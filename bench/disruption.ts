@@ -25,14 +25,19 @@ async function wgPeers(env: MeshEnv, host: string): Promise<string[]> {
 
 /** Waits until h1 and h2 each have exactly `keys` (besides each other) as WireGuard peers, with a handshake. */
 async function peersSettled(env: MeshEnv, want: (host: string) => readonly string[], what: string): Promise<void> {
-  await eventually(what, async () => {
-    for (const h of ["h1", "h2"]) {
-      const live = await wgPeers(env, h);
-      const expected = want(h);
-      if (live.length !== expected.length || expected.some((k) => !live.includes(k))) return undefined;
-    }
-    return true;
-  }, 120_000, 200);
+  await eventually(
+    what,
+    async () => {
+      for (const h of ["h1", "h2"]) {
+        const live = await wgPeers(env, h);
+        const expected = want(h);
+        if (live.length !== expected.length || expected.some((k) => !live.includes(k))) return undefined;
+      }
+      return true;
+    },
+    120_000,
+    200,
+  );
 }
 
 async function run(intervalMs: number): Promise<{ phases: Phase[]; flows: Array<[string, FlowReport]>; steps: string[] }> {
@@ -69,10 +74,15 @@ async function run(intervalMs: number): Promise<{ phases: Phase[]; flows: Array<
     });
     await phase("h3 re-keyed (annotation → new key on h1 and h2)", async () => {
       await env.kubectlOk(["annotate", "--overwrite", "machine", "h3", "dockmesh.io/rotate-key=bench-1"]);
-      const rotated = await eventually("h3 rotated", async () => {
-        const m = await machine(env, "h3");
-        return m.status?.keyRotation === "bench-1" && m.status.publicKey && m.status.publicKey !== k3 ? m.status.publicKey : undefined;
-      }, 120_000, 200);
+      const rotated = await eventually(
+        "h3 rotated",
+        async () => {
+          const m = await machine(env, "h3");
+          return m.status?.keyRotation === "bench-1" && m.status.publicKey && m.status.publicKey !== k3 ? m.status.publicKey : undefined;
+        },
+        120_000,
+        200,
+      );
       await peersSettled(env, (h) => [h === "h1" ? k2 : k1, rotated], "h3's new key on h1 and h2");
       await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", "machine/h3"], undefined, 200_000);
     });
@@ -83,20 +93,31 @@ async function run(intervalMs: number): Promise<{ phases: Phase[]; flows: Array<
     await phase("after", () => sleep(3000));
     // For information: rotating the key of one end of the flows. A WireGuard peer has one key, so
     // the flows stop from the moment one side uses the new key until the other side has it.
-    await phase("h2 re-keyed (an end of the flows; information only)", async () => {
-      await env.kubectlOk(["annotate", "--overwrite", "machine", "h2", "dockmesh.io/rotate-key=bench-2"]);
-      const rotated = await eventually("h2 rotated", async () => {
-        const m = await machine(env, "h2");
-        return m.status?.keyRotation === "bench-2" && m.status.publicKey && m.status.publicKey !== k2 ? m.status.publicKey : undefined;
-      }, 120_000, 200);
-      await eventually("h1 has h2's new key", async () => ((await wgPeers(env, "h1")).includes(rotated) ? true : undefined), 120_000, 200);
-      await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", "machine/h1", "machine/h2"], undefined, 200_000);
-      await sleep(2000);
-    }, false);
+    await phase(
+      "h2 re-keyed (an end of the flows; information only)",
+      async () => {
+        await env.kubectlOk(["annotate", "--overwrite", "machine", "h2", "dockmesh.io/rotate-key=bench-2"]);
+        const rotated = await eventually(
+          "h2 rotated",
+          async () => {
+            const m = await machine(env, "h2");
+            return m.status?.keyRotation === "bench-2" && m.status.publicKey && m.status.publicKey !== k2 ? m.status.publicKey : undefined;
+          },
+          120_000,
+          200,
+        );
+        await eventually("h1 has h2's new key", async () => ((await wgPeers(env, "h1")).includes(rotated) ? true : undefined), 120_000, 200);
+        await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", "machine/h1", "machine/h2"], undefined, 200_000);
+        await sleep(2000);
+      },
+      false,
+    );
 
     const reports: Array<[string, FlowReport]> = [];
     for (const [name, f] of flows) reports.push([name, await f.stop()]);
-    const steps = appliedSteps(env.log).slice(stepsFrom).filter((l) => /^default\/h[12] /.test(l));
+    const steps = appliedSteps(env.log)
+      .slice(stepsFrom)
+      .filter((l) => /^default\/h[12] /.test(l));
     return { phases, flows: reports, steps };
   } finally {
     await env.close();

@@ -104,7 +104,10 @@ export class ContainerPoll {
       const left = deadline - performance.now();
       if (this.exited || left <= 0) {
         this.kill();
-        const tail = this.lines.slice(-3).map((l) => l.text).join(" | ");
+        const tail = this.lines
+          .slice(-3)
+          .map((l) => l.text)
+          .join(" | ");
         throw new Error(`${what}: ${this.exited ? "the lookup loop ended" : `nothing within ${timeoutMs} ms`} (last lines: ${tail || "none"}; stderr: ${this.stderr.trim().slice(0, 300) || "none"})`);
       }
       await new Promise<void>((resolve) => {

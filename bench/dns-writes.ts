@@ -20,7 +20,11 @@ export class RecordsWatch {
   private readonly renames = new Map<string, number>();
   private readonly tmpEvents = new Map<string, number>();
 
-  constructor(lab: Lab, readonly hosts: readonly string[], iface: string) {
+  constructor(
+    lab: Lab,
+    readonly hosts: readonly string[],
+    iface: string,
+  ) {
     for (const h of hosts) {
       const dir = join(lab.stateDir, "hosts", h, "etc", "dockmesh", "dns", iface);
       this.renames.set(h, 0);

@@ -86,7 +86,8 @@ interface Timed {
   commands: number;
 }
 
-const sumCounts = (m: Map<string, WriteCounts>) => [...m.values()].reduce((a, c) => ({ replacements: a.replacements + c.replacements, commands: a.commands + c.commands }), { replacements: 0, commands: 0 });
+const sumCounts = (m: Map<string, WriteCounts>) =>
+  [...m.values()].reduce((a, c) => ({ replacements: a.replacements + c.replacements, commands: a.commands + c.commands }), { replacements: 0, commands: 0 });
 
 async function main(): Promise<void> {
   requireRoot("bench/dns");
@@ -138,20 +139,30 @@ async function main(): Promise<void> {
     }
     const gwLines = hosts.map((h) => `${gw.get(h)} ${h}.${DNS_MESH.zone}\n`);
     for (const h of hosts) {
-      await eventually(`${h}: every gateway in ${RECORDS}`, async () => {
-        const text = (await env.lab.exec(h, ["cat", RECORDS])).stdout;
-        return gwLines.every((l) => text.includes(l)) ? true : undefined;
-      }, 60_000, 250);
+      await eventually(
+        `${h}: every gateway in ${RECORDS}`,
+        async () => {
+          const text = (await env.lab.exec(h, ["cat", RECORDS])).stdout;
+          return gwLines.every((l) => text.includes(l)) ? true : undefined;
+        },
+        60_000,
+        250,
+      );
     }
     const dnsServingMs = performance.now() - tOn;
     console.error(`dns: DNS serving on every host ${(dnsServingMs / 1000).toFixed(1)} s after the patch; starting probes…`);
     const runArgs = (h: string) => ["--network", DNS_MESH.dockerNetwork, "--dns", gw.get(h)!, env.lab.image];
     await Promise.all(hosts.map((h) => env.lab.runContainer(h, "probe", [...runArgs(h), "sleep", "2147483647"])));
     for (const h of hosts) {
-      await eventually(`probes in ${h}'s file`, async () => {
-        const text = (await env.lab.exec(h, ["cat", RECORDS])).stdout;
-        return hosts.every((x) => text.includes(` probe.${x}.${DNS_MESH.zone}\n`)) ? true : undefined;
-      }, 30_000, 250);
+      await eventually(
+        `probes in ${h}'s file`,
+        async () => {
+          const text = (await env.lab.exec(h, ["cat", RECORDS])).stdout;
+          return hosts.every((x) => text.includes(` probe.${x}.${DNS_MESH.zone}\n`)) ? true : undefined;
+        },
+        30_000,
+        250,
+      );
     }
     watch = new RecordsWatch(env.lab, hosts, DNS_MESH.iface);
     await sleep(10_000);
@@ -218,7 +229,13 @@ async function main(): Promise<void> {
     // Every answer is the container's address on its host.
     const answered = new Map(okLines.map((l) => [l.text.split(" ")[1]!, l.text.split(" ")[2]!]));
     for (const h of hosts) {
-      const out = await env.lab.execOk(h, ["docker", "inspect", "--format", `{{.Name}} {{(index .NetworkSettings.Networks "${DNS_MESH.dockerNetwork}").IPAddress}}`, ...Array.from({ length: burst }, (_, i) => `b${i}`)]);
+      const out = await env.lab.execOk(h, [
+        "docker",
+        "inspect",
+        "--format",
+        `{{.Name}} {{(index .NetworkSettings.Networks "${DNS_MESH.dockerNetwork}").IPAddress}}`,
+        ...Array.from({ length: burst }, (_, i) => `b${i}`),
+      ]);
       for (const line of out.trim().split("\n")) {
         const [cname, ip] = line.replace(/^\//, "").split(" ");
         const fq = `${cname}.${h}.${DNS_MESH.zone}`;
@@ -230,41 +247,57 @@ async function main(): Promise<void> {
 
     // --- report ---
     const s = (ms: number) => (ms / 1000).toFixed(2);
-    console.log(`\nMesh DNS (issue 13): ${n} lab hosts, one MeshNetwork (zone ${DNS_MESH.zone}, DNS defaults), containers with --dns <host's resolver>; lookups every ~${pollMs} ms + lookup time from a container on B`);
+    console.log(
+      `\nMesh DNS (issue 13): ${n} lab hosts, one MeshNetwork (zone ${DNS_MESH.zone}, DNS defaults), containers with --dns <host's resolver>; lookups every ~${pollMs} ms + lookup time from a container on B`,
+    );
     console.log(`loadavg at start: ${load0}; at end: ${load1} (2 cores; other labs may run on this machine)`);
     console.log(`DNS serving on every host (DNSReady, every gateway in every file) ${s(dnsServingMs)} s after spec.dns.enabled=true\n`);
     console.log(`Start → resolvable, removal → gone, from another host (${samples} samples; A→B: ${pairs.join(" ")}), ms:\n`);
     const avg = (xs: number[]) => (xs.reduce((x, y) => x + y, 0) / xs.length).toFixed(1);
     console.log(
-      table(["measure", "p50", "p95", "max", "target"], [
-        ["start: from `docker run -d` returning", ...spread(up.map((x) => x.fromReturn)), "p95 ≤ 2000"],
-        ["start: from before `docker run -d`", ...spread(up.map((x) => x.fromStart)), "—"],
-        ["removal: from `docker rm -f` returning", ...spread(down.map((x) => x.fromReturn)), "p95 ≤ 2000"],
-        ["removal: from before `docker rm -f`", ...spread(down.map((x) => x.fromStart)), "—"],
-      ]),
+      table(
+        ["measure", "p50", "p95", "max", "target"],
+        [
+          ["start: from `docker run -d` returning", ...spread(up.map((x) => x.fromReturn)), "p95 ≤ 2000"],
+          ["start: from before `docker run -d`", ...spread(up.map((x) => x.fromStart)), "—"],
+          ["removal: from `docker rm -f` returning", ...spread(down.map((x) => x.fromReturn)), "p95 ≤ 2000"],
+          ["removal: from before `docker rm -f`", ...spread(down.map((x) => x.fromStart)), "—"],
+        ],
+      ),
     );
     console.log(
       `\nRecords writes per change, all ${n} hosts together (mean): start ${avg(up.map((x) => x.replacements))} file replacements / ${avg(up.map((x) => x.commands))} write commands; ` +
         `removal ${avg(down.map((x) => x.replacements))} / ${avg(down.map((x) => x.commands))}  (1 per host = ${n})`,
     );
-    const meets = (xs: Timed[]) => (percentile(xs.map((x) => x.fromReturn), 95) <= 2000 ? "met" : "MISSED");
+    const meets = (xs: Timed[]) =>
+      percentile(
+        xs.map((x) => x.fromReturn),
+        95,
+      ) <= 2000
+        ? "met"
+        : "MISSED";
     console.log(`Targets: start p95 ≤ 2 s ${meets(up)}; removal p95 ≤ 2 s ${meets(down)}.`);
 
     console.log(`\nBurst: ${n} hosts × ${burst} containers started at once (docker run -d in parallel on every host), all ${names.length} names looked up from ${hosts[0]}:\n`);
     const bw = [...burstWrites.entries()];
     console.log(
-      table(["measure", "value"], [
-        ["last `docker run -d` returned (s after go)", `${s(allRun)} (per host ${started.map(s).join(", ")})`],
-        ["every name resolves (s after go)", s(allResolved)],
-        ["every name resolves (s after the last docker run returned)", s(allResolved - allRun)],
-        ["names resolved at p50 / p95 (s after go)", `${s(percentile(resolvedAt, 50))} / ${s(percentile(resolvedAt, 95))}`],
-        ["lookup rounds of the poll loop", doneLine.text.split(" ")[1] ?? "?"],
-        ["records-file replacements per host (seen by dnsmasq)", bw.map(([h, c]) => `${h} ${c.replacements}`).join(", ")],
-        ["write commands per host (incl. unchanged)", bw.map(([h, c]) => `${h} ${c.commands}`).join(", ")],
-      ]),
+      table(
+        ["measure", "value"],
+        [
+          ["last `docker run -d` returned (s after go)", `${s(allRun)} (per host ${started.map(s).join(", ")})`],
+          ["every name resolves (s after go)", s(allResolved)],
+          ["every name resolves (s after the last docker run returned)", s(allResolved - allRun)],
+          ["names resolved at p50 / p95 (s after go)", `${s(percentile(resolvedAt, 50))} / ${s(percentile(resolvedAt, 95))}`],
+          ["lookup rounds of the poll loop", doneLine.text.split(" ")[1] ?? "?"],
+          ["records-file replacements per host (seen by dnsmasq)", bw.map(([h, c]) => `${h} ${c.replacements}`).join(", ")],
+          ["write commands per host (incl. unchanged)", bw.map(([h, c]) => `${h} ${c.commands}`).join(", ")],
+        ],
+      ),
     );
 
-    console.log(`\nIdle host CPU (ms) over ${windowS} s windows, processes in each host's network namespace (ssh = sshd and what it runs: the controller's sessions and their commands; docker events = the records half's long-lived \`docker events\` client; docker = dockerd, containerd, shims):\n`);
+    console.log(
+      `\nIdle host CPU (ms) over ${windowS} s windows, processes in each host's network namespace (ssh = sshd and what it runs: the controller's sessions and their commands; docker events = the records half's long-lived \`docker events\` client; docker = dockerd, containerd, shims):\n`,
+    );
     const rows = hosts.map((h) => {
       const a = off.cpu.get(h)!;
       const b = on.cpu.get(h)!;
@@ -275,7 +308,12 @@ async function main(): Promise<void> {
     const onDm = sum(on, (r) => r.ssh + r.events + r.dnsmasq);
     const offAll = sum(off, total);
     const onAll = sum(on, total);
-    rows.push(["total", ...[sum(off, (r) => r.ssh + r.events), sum(off, (r) => r.docker), offAll, sum(on, (r) => r.ssh), sum(on, (r) => r.events), sum(on, (r) => r.dnsmasq), sum(on, (r) => r.docker), onAll].map((x) => String(Math.round(x)))]);
+    rows.push([
+      "total",
+      ...[sum(off, (r) => r.ssh + r.events), sum(off, (r) => r.docker), offAll, sum(on, (r) => r.ssh), sum(on, (r) => r.events), sum(on, (r) => r.dnsmasq), sum(on, (r) => r.docker), onAll].map((x) =>
+        String(Math.round(x)),
+      ),
+    ]);
     console.log(table(["host", "DNS off: ssh", "off: docker", "off: all", "DNS on: ssh", "on: docker events", "on: dnsmasq", "on: docker", "on: all"], rows));
     const ratio = (x: number, y: number) => (y > 0 ? (x / y).toFixed(2) : "∞");
     const perHostMin = (x: number, w: Window) => ((x / n / w.ms) * 60_000).toFixed(0);

@@ -134,7 +134,9 @@ function measure(rev: { name: string; sha: string }, run: number): void {
     const extra = Object.entries(r.extra)
       .map(([k, v]) => `${k} ${v.toFixed(k.endsWith(" s") ? 1 : 0)}`)
       .join(", ");
-    console.log(`run ${run} ${rev.name} ${rev.sha.slice(0, 7)}: npm ci ${r.ciWall.toFixed(1)} s wall, ${r.ciCpu.toFixed(1)} s CPU; node_modules ${r.mb.toFixed(0)} MB, ${r.packages} packages; largest (MB): ${r.top}${extra ? `; ${extra}` : ""}`);
+    console.log(
+      `run ${run} ${rev.name} ${rev.sha.slice(0, 7)}: npm ci ${r.ciWall.toFixed(1)} s wall, ${r.ciCpu.toFixed(1)} s CPU; node_modules ${r.mb.toFixed(0)} MB, ${r.packages} packages; largest (MB): ${r.top}${extra ? `; ${extra}` : ""}`,
+    );
   } finally {
     if (opts.keep) console.log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });

@@ -146,7 +146,11 @@ export async function floorLeftovers(lab: Lab, hosts: readonly string[], run: Fl
     hosts.map((h) =>
       withSession(lab, h, async (s) => {
         const networks = run.plans.get(h) ?? [];
-        const obs = await observeHost(s, networks.map((n) => n.wireguard.interface), networks.map((n) => n.docker.name));
+        const obs = await observeHost(
+          s,
+          networks.map((n) => n.wireguard.interface),
+          networks.map((n) => n.docker.name),
+        );
         const key = run.keys.get(h)!;
         const d = diffHost({ networks, privateKey: key.privateKey, publicKey: key.publicKey, previous: [] }, obs);
         out.set(h, [...d.steps.map((x) => x.display), ...d.blockers.map((b) => `blocked: ${b.message}`)]);
@@ -165,10 +169,12 @@ export async function waitForHandshakes(lab: Lab, hosts: readonly string[], subn
     hosts.map((h) =>
       withSession(lab, h, async (s) => {
         const peers = hosts.filter((x) => x !== h).map((x) => gatewayOf(subnets.get(x)!));
-        const r = await s.exec(["set -eu", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", handshakeWaitScript(iface, gatewayOf(subnets.get(h)!), peers)].join("\n"), { timeoutMs: 90_000 });
+        const r = await s.exec(
+          ["set -eu", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", handshakeWaitScript(iface, gatewayOf(subnets.get(h)!), peers)].join("\n"),
+          { timeoutMs: 90_000 },
+        );
         if (r.code !== 0) throw new Error(`handshakes on ${h} (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-500)}`);
       }),
     ),
   );
 }
-

@@ -49,7 +49,9 @@ export function reconcileTrips(lines: readonly LogLine[], until: number): Map<st
   const out = new Map<string, string[][]>();
   for (const l of lines) {
     if (l.message !== "reconciled" || !l.machine || l.at > until) continue;
-    const trips = String(l.fields.roundTrips ?? "").split(", ").filter(Boolean);
+    const trips = String(l.fields.roundTrips ?? "")
+      .split(", ")
+      .filter(Boolean);
     out.set(l.machine, [...(out.get(l.machine) ?? []), trips]);
   }
   return out;

@@ -57,10 +57,12 @@ export async function proveTcp(lab: Lab, hosts: readonly string[], network: stri
       ips.set(h, await lab.containerIp(h, WEB, network));
     }),
   );
-  const counts = await Promise.all(hosts.map((h, i) => {
-    const to = hosts[(i + 1) % hosts.length]!;
-    return fetchUntilOk(lab, network, h, to, ips.get(to)!);
-  }));
+  const counts = await Promise.all(
+    hosts.map((h, i) => {
+      const to = hosts[(i + 1) % hosts.length]!;
+      return fetchUntilOk(lab, network, h, to, ips.get(to)!);
+    }),
+  );
   return { ips, attempts: counts.reduce((a, b) => a + b, 0) };
 }
 

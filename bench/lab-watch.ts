@@ -13,10 +13,14 @@ export class ReadyWatch {
   private readonly current = new Map<string, string>();
 
   constructor(kubeconfig: string, timeoutSec = 600) {
-    this.proc = spawn("kubectl", ["get", "machines", "--watch", "--no-headers", `--request-timeout=${timeoutSec}s`, "-o", 'custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status'], {
-      env: { ...process.env, KUBECONFIG: kubeconfig },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    this.proc = spawn(
+      "kubectl",
+      ["get", "machines", "--watch", "--no-headers", `--request-timeout=${timeoutSec}s`, "-o", 'custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status'],
+      {
+        env: { ...process.env, KUBECONFIG: kubeconfig },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.proc.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
     this.proc.stdout?.on("data", (d: Buffer) => {
       const now = Date.now();

@@ -98,7 +98,19 @@ export class ControllerChild {
     this.metricsUrl = `http://127.0.0.1:${port}/metrics`;
     this.proc = spawn(
       process.execPath,
-      [...controllerNodeFlags(), main, "controller", "--resync-period", opts.resyncPeriod, "--concurrency", String(opts.concurrency), "--metrics-bind-address", `127.0.0.1:${port}`, "--log-format", "json"],
+      [
+        ...controllerNodeFlags(),
+        main,
+        "controller",
+        "--resync-period",
+        opts.resyncPeriod,
+        "--concurrency",
+        String(opts.concurrency),
+        "--metrics-bind-address",
+        `127.0.0.1:${port}`,
+        "--log-format",
+        "json",
+      ],
       { stdio: ["ignore", fd, fd], env: { ...process.env, KUBECONFIG: opts.kubeconfig } },
     );
     closeSync(fd);

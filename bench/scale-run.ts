@@ -314,10 +314,17 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
       const perHostWindow = f.hosts.map((h) => resyncTrips(h.counters) - resyncTrips(hostsBefore.get(h.name)));
       const histogram = new Map<number, number>();
       for (const x of perHostWindow) histogram.set(x, (histogram.get(x) ?? 0) + 1);
-      opts.progress(`N=${n}: round trips per host in ${fmtPeriods(periods)} resync periods: ${[...histogram].sort((x, y) => x[0] - y[0]).map(([rt, hosts]) => `${rt} on ${hosts} host(s)`).join(", ")}`);
+      opts.progress(
+        `N=${n}: round trips per host in ${fmtPeriods(periods)} resync periods: ${[...histogram]
+          .sort((x, y) => x[0] - y[0])
+          .map(([rt, hosts]) => `${rt} on ${hosts} host(s)`)
+          .join(", ")}`,
+      );
       if (opts.dns) {
         const d = (k: "dnsStreams" | "dnsInspects" | "dnsWrites" | "dnsNoResolver") => b.fleet[k] - a.fleet[k];
-        opts.progress(`N=${n}: mesh DNS's commands in the window (apart from those): ${d("dnsStreams")} stream, ${d("dnsInspects")} inspect, ${d("dnsWrites")} write (${d("dnsNoResolver")} "no resolver yet")`);
+        opts.progress(
+          `N=${n}: mesh DNS's commands in the window (apart from those): ${d("dnsStreams")} stream, ${d("dnsInspects")} inspect, ${d("dnsWrites")} write (${d("dnsNoResolver")} "no resolver yet")`,
+        );
       }
       result.steady = {
         windowMs: b.t - a.t,

@@ -69,7 +69,9 @@ function printPlanCurve(title: string, points: PlanPoint[]): void {
 
 function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number): void {
   const base = runs[0]!;
-  console.log(`\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${controllerNodeFlags().join(" ")}, heap growing ${HEAP_GROWING_PERCENT} %)`);
+  console.log(
+    `\nController on SIMULATED hosts (resync ${resyncMs / 1000} s, simulated host latency ${latencyMs} ms per command; node ${controllerNodeFlags().join(" ")}, heap growing ${HEAP_GROWING_PERCENT} %)`,
+  );
   for (const r of runs) {
     const t = r.ssh.total;
     const per = (x: number) => fmt(x / r.machines, 1);
@@ -95,7 +97,20 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
   ]);
   console.log(
     table(
-      ["machines", "converge s", "vs first", "DNSReady s", "controller peak RSS", "controller CPU s", "API writes", "writes/machine", "Machine / MeshNetwork / Secret / Event writes", "SSH round trips", "per host mean / max", "Machine reconciles"],
+      [
+        "machines",
+        "converge s",
+        "vs first",
+        "DNSReady s",
+        "controller peak RSS",
+        "controller CPU s",
+        "API writes",
+        "writes/machine",
+        "Machine / MeshNetwork / Secret / Event writes",
+        "SSH round trips",
+        "per host mean / max",
+        "Machine reconciles",
+      ],
       rows,
     ),
   );
@@ -104,7 +119,18 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
     console.log("\nSteady state (after convergence), per resync period");
     console.log(
       table(
-        ["machines", "window (periods)", "SSH round trips per host (max)", "DNS commands per host", "SSH sessions per host", "round trips per session", "API writes", "controller CPU ms", "CPU ms per host", "reconciles"],
+        [
+          "machines",
+          "window (periods)",
+          "SSH round trips per host (max)",
+          "DNS commands per host",
+          "SSH sessions per host",
+          "round trips per session",
+          "API writes",
+          "controller CPU ms",
+          "CPU ms per host",
+          "reconciles",
+        ],
         steady.map((r) => {
           const s = r.steady!;
           return [
@@ -131,7 +157,12 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
       `converged: ${r.converged ? "yes" : "NO"}`,
       ...(r.dnsReady ? [`DNSReady: ${r.dnsReady.ms !== undefined ? "all" : `${r.dnsReady.machines}/${r.machines} (NOT all)`}`] : []),
       `unknown commands = 0: ${r.ssh.total.unknown === 0 ? "met" : "MISSED"} (${r.ssh.total.unknown}); failed commands: ${r.ssh.total.failures}`,
-      ...(s ? [`round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)}; Ready checks apart: ${fmt(s.readyChecksPerHostPerResync, 2)} per host, mesh DNS's commands apart: ${fmt(s.dnsCommandsPerHostPerResync, 2)} per host)`, `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`] : []),
+      ...(s
+        ? [
+            `round trips per host per resync ≤ 1: ${s.maxRoundTripsPerHostPerResync <= 1 ? "met" : "MISSED"} (busiest host ${fmt(s.maxRoundTripsPerHostPerResync, 2)}, mean ${fmt(s.roundTripsPerHostPerResync, 2)}, per session ${fmt(s.roundTripsPerSession, 2)}; Ready checks apart: ${fmt(s.readyChecksPerHostPerResync, 2)} per host, mesh DNS's commands apart: ${fmt(s.dnsCommandsPerHostPerResync, 2)} per host)`,
+            `API writes per resync = 0: ${s.writesPerResync === 0 ? "met" : "MISSED"} (${fmt(s.writesPerResync, 1)})`,
+          ]
+        : []),
     ];
     console.log(`  N=${r.machines}: ${checks.join("; ")}`);
   }

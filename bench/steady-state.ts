@@ -75,29 +75,37 @@ async function main(): Promise<void> {
     const elapsed = s1.at - s0.at;
     const idleCpu = idleRate * elapsed;
     const per = (x: number) => (resyncs > 0 ? (x / resyncs).toFixed(2) : "-");
-    const ready = (await env.kubectlOk(["get", "machines", "-o", "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\" \"}{end}"])).trim();
+    const ready = (await env.kubectlOk(["get", "machines", "-o", 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}'])).trim();
 
-    console.log(`\nSteady state: ${n} hosts Ready (${ready}), resync every ${RESYNC}, Ready check every ${READY_CHECK}, window ${(elapsed / 1000).toFixed(1)} s, ${resyncs} machine reconciles (${meshReconciles} MeshNetwork reconciles)\n`);
     console.log(
-      table(["per resync per host", "measured", "target", "window total"], [
-        ["SSH round trips (commands)", per(ssh), "≤ 1", String(ssh)],
-        ["SSH logins (connections)", per(logins), "—", String(logins)],
-        ["API writes (store resourceVersions)", per(writes), "0", String(writes)],
-        ["apply steps on hosts ([#] lines)", per(d((s) => s.steps)), "0", String(d((s) => s.steps))],
-        ["controller CPU ms, less idle", per(cpu - idleCpu), "—", `${Math.round(cpu - idleCpu)} ms`],
-        ["controller CPU ms, as measured", per(cpu), "—", `${Math.round(cpu)} ms (idle rate ${(idleRate * 1000).toFixed(1)} ms/s)`],
-        ["reconcile wall time ms", per(reconcileSeconds * 1000), "—", `SSH round trip avg ${ssh ? ((sshSeconds * 1000) / ssh).toFixed(0) : "-"} ms`],
-      ]),
+      `\nSteady state: ${n} hosts Ready (${ready}), resync every ${RESYNC}, Ready check every ${READY_CHECK}, window ${(elapsed / 1000).toFixed(1)} s, ${resyncs} machine reconciles (${meshReconciles} MeshNetwork reconciles)\n`,
+    );
+    console.log(
+      table(
+        ["per resync per host", "measured", "target", "window total"],
+        [
+          ["SSH round trips (commands)", per(ssh), "≤ 1", String(ssh)],
+          ["SSH logins (connections)", per(logins), "—", String(logins)],
+          ["API writes (store resourceVersions)", per(writes), "0", String(writes)],
+          ["apply steps on hosts ([#] lines)", per(d((s) => s.steps)), "0", String(d((s) => s.steps))],
+          ["controller CPU ms, less idle", per(cpu - idleCpu), "—", `${Math.round(cpu - idleCpu)} ms`],
+          ["controller CPU ms, as measured", per(cpu), "—", `${Math.round(cpu)} ms (idle rate ${(idleRate * 1000).toFixed(1)} ms/s)`],
+          ["reconcile wall time ms", per(reconcileSeconds * 1000), "—", `SSH round trip avg ${ssh ? ((sshSeconds * 1000) / ssh).toFixed(0) : "-"} ms`],
+        ],
+      ),
     );
     // The same per machine and minute: what the Ready check (or a short resync) costs at steady state.
     const perMin = (x: number) => ((x / n / elapsed) * 60_000).toFixed(2);
     console.log(
-      `\n${table(["per machine per minute", "measured"], [
-        ["SSH logins", perMin(logins)],
-        ["SSH round trips", perMin(ssh)],
-        ["API writes", perMin(writes)],
-        ["controller CPU ms, less idle", perMin(cpu - idleCpu)],
-      ])}`,
+      `\n${table(
+        ["per machine per minute", "measured"],
+        [
+          ["SSH logins", perMin(logins)],
+          ["SSH round trips", perMin(ssh)],
+          ["API writes", perMin(writes)],
+          ["controller CPU ms, less idle", perMin(cpu - idleCpu)],
+        ],
+      )}`,
     );
   } finally {
     await env.close();

@@ -38,7 +38,12 @@ try {
   for (let i = 0; i < objects; i += 50) {
     await Promise.all(
       Array.from({ length: Math.min(50, objects - i) }, (_, j) =>
-        call(s, "POST", path, { apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: `m${i + j}` }, spec: { ssh: { host: `10.0.${Math.floor((i + j) / 250)}.${(i + j) % 250}`, privateKeySecretRef: { name: "ssh" } } } }),
+        call(s, "POST", path, {
+          apiVersion: "dockmesh.io/v1alpha1",
+          kind: "Machine",
+          metadata: { name: `m${i + j}` },
+          spec: { ssh: { host: `10.0.${Math.floor((i + j) / 250)}.${(i + j) % 250}`, privateKeySecretRef: { name: "ssh" } } },
+        }),
       ),
     );
   }
@@ -73,7 +78,9 @@ try {
   for (const close of closers) close();
   latencies.sort((a, b) => a - b);
   console.log(`store watch: ${objects} objects, ${watchers} watchers, ${updates} updates at ${ratePerSecond}/s (${failed} failed): ${latencies.length}/${updates * watchers} events delivered`);
-  console.log(`  delivery latency (update sent → event received) p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${percentile(latencies, 100).toFixed(2)} ms`);
+  console.log(
+    `  delivery latency (update sent → event received) p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${percentile(latencies, 100).toFixed(2)} ms`,
+  );
 } finally {
   await s.stop();
 }

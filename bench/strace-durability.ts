@@ -32,7 +32,13 @@ while (!out.includes("export KUBECONFIG=")) {
 // Startup's own writes (namespaces, CRDs) are committed in the background: let them settle, so that
 // no WAL write falls between a TLS handshake's read and write.
 await new Promise((r) => setTimeout(r, 2000));
-const s = { url: `https://127.0.0.1:${port}`, token: readFileSync(join(dir, "token"), "utf8").trim(), ca: readFileSync(join(dir, "pki", "ca.crt"), "utf8"), agent: new Agent({ keepAlive: true, maxSockets: 64 }), stop: async () => undefined };
+const s = {
+  url: `https://127.0.0.1:${port}`,
+  token: readFileSync(join(dir, "token"), "utf8").trim(),
+  ca: readFileSync(join(dir, "pki", "ca.crt"), "utf8"),
+  agent: new Agent({ keepAlive: true, maxSockets: 64 }),
+  stop: async () => undefined,
+};
 // TLS handshakes first (GETs on 16 keep-alive connections), so that each later socket write after a
 // read is an answer to a request.
 await Promise.all(Array.from({ length: concurrent }, () => call(s, "GET", "/api/v1/namespaces/default")));
@@ -84,8 +90,7 @@ text.forEach((l, line) => {
   if (c.name === "openat" && rest.includes("store.db-wal")) {
     walFd = Number(c.ret);
     walFds.add(walFd);
-  }
-  else if (c.name === "accept4") sockets.add(Number(c.ret));
+  } else if (c.name === "accept4") sockets.add(Number(c.ret));
   calls.push(c);
 });
 calls.sort((a, b) => a.line - b.line);

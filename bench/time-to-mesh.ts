@@ -131,7 +131,13 @@ async function dockmeshRun(n: number): Promise<Result> {
       const rt = (trips.get(`default/${h}`) ?? []).map((t) => t.join("+")).join(" | ");
       return `${h} [#]×${w?.steps ?? 0} ${w ? `${secs(w.first)}–${secs(w.last)}` : "-"} trips ${rt || "-"} Ready ${ready ? secs(ready - t0) : "?"}`;
     });
-    result.notes.push(`kubectl apply ${secs(applied)} s`, `dockmesh up CPU ${secs(controllerCpuMs)} s`, ...profile, `fetch attempts ${proof.attempts}`, `kubectl wait on Ready machines ${secs(waitMs)} s`);
+    result.notes.push(
+      `kubectl apply ${secs(applied)} s`,
+      `dockmesh up CPU ${secs(controllerCpuMs)} s`,
+      ...profile,
+      `fetch attempts ${proof.attempts}`,
+      `kubectl wait on Ready machines ${secs(waitMs)} s`,
+    );
     return result;
   } finally {
     watch.stop();
@@ -145,7 +151,11 @@ async function manualRun(n: number): Promise<Result> {
   try {
     await prepareProof(lab, hosts);
     const clock = new Clock("manual", n, lab, hosts);
-    const report = await runManualProcedure(lab, hosts.map((h, i) => ({ host: lab.host(h), subnet: subnetOf(i) })), { network: MESH.dockerNetwork, iface: MESH.iface });
+    const report = await runManualProcedure(
+      lab,
+      hosts.map((h, i) => ({ host: lab.host(h), subnet: subnetOf(i) })),
+      { network: MESH.dockerNetwork, iface: MESH.iface },
+    );
     await waitForHandshakes(lab, hosts, new Map(hosts.map((h, i) => [h, subnetOf(i)])), MESH.iface);
     clock.configured();
     const proof = await proveTcp(lab, hosts, MESH.dockerNetwork);
@@ -235,7 +245,19 @@ async function main(): Promise<void> {
           got.set(v, res);
           const k = `${n} ${hog} ${v}`;
           all.set(k, [...(all.get(k) ?? []), res]);
-          detail.push([String(n), hog ? "yes" : "no", v, secs(res.configureMs), secs(res.proofMs), secs(res.totalMs), String(Math.round(res.hostCpuMs.mean)), String(Math.round(res.hostCpuMs.max)), secs(res.configureCpuMs), secs(res.proofCpuMs), res.notes.join("; ")]);
+          detail.push([
+            String(n),
+            hog ? "yes" : "no",
+            v,
+            secs(res.configureMs),
+            secs(res.proofMs),
+            secs(res.totalMs),
+            String(Math.round(res.hostCpuMs.mean)),
+            String(Math.round(res.hostCpuMs.max)),
+            secs(res.configureCpuMs),
+            secs(res.proofCpuMs),
+            res.notes.join("; "),
+          ]);
         }
         const [dm, man, fl] = [got.get("dockmesh"), got.get("manual"), got.get("floor")];
         rows.push([
@@ -254,7 +276,19 @@ async function main(): Promise<void> {
       }
     }
   }
-  const header = ["N", "hog", "dockmesh Ready", "floor Ready", "manual Ready", "Ready dockmesh/floor", "dockmesh traffic", "floor traffic", "traffic dockmesh/floor", "traffic dockmesh/manual", "host CPU ms/host dockmesh / floor"];
+  const header = [
+    "N",
+    "hog",
+    "dockmesh Ready",
+    "floor Ready",
+    "manual Ready",
+    "Ready dockmesh/floor",
+    "dockmesh traffic",
+    "floor traffic",
+    "traffic dockmesh/floor",
+    "traffic dockmesh/manual",
+    "host CPU ms/host dockmesh / floor",
+  ];
   console.log("\nTime to Ready (s: every host configured, every peer handshaken) and to traffic (s: + containers moved onto the mesh, a ring of fetches):\n");
   console.log(table(header, rows));
   if (runs > 1) {
@@ -283,7 +317,9 @@ async function main(): Promise<void> {
     console.log(table(header, mrows));
   }
   console.log("\nBreakdown (s): Ready; proof = each host's httpd joins the network + ring of fetches; traffic = Ready + proof. Host CPU: until Ready, per host (ms),");
-  console.log("every process in the host's namespace. Machine CPU = CPU seconds the whole machine spent in that phase (all hosts, the controller, Docker, the hog; two cores give at most 2 per second)\n");
+  console.log(
+    "every process in the host's namespace. Machine CPU = CPU seconds the whole machine spent in that phase (all hosts, the controller, Docker, the hog; two cores give at most 2 per second)\n",
+  );
   console.log(table(["N", "hog", "variant", "Ready", "proof", "traffic", "host CPU mean", "host CPU max", "machine CPU Ready", "machine CPU proof", "notes"], detail));
   console.log("\nTargets at N=8 (issue 14): Ready dockmesh/floor ≤ 1.0, and ≤ 1.2 with the CPU hog.");
 }

@@ -101,7 +101,10 @@ export async function startManagedControllers(flags: ControllerFlags, kc: KubeCo
   const ready: Record<string, Check> = { informers: synced };
   if (elector) {
     const e = elector;
-    ready["leader-election"] = () => ({ ok: e.healthy(), message: e.isLeader ? "leading" : e.healthy() ? `standing by; leader: ${e.leader || "none"}` : "cannot reach the API server to check the Lease" });
+    ready["leader-election"] = () => ({
+      ok: e.healthy(),
+      message: e.isLeader ? "leading" : e.healthy() ? `standing by; leader: ${e.leader || "none"}` : "cannot reach the API server to check the Lease",
+    });
   }
   const server = await startOpsServer({
     bind: flags.metricsBindAddress ?? opts.defaultBindAddress,
@@ -172,7 +175,11 @@ export async function runController(flags: ControllerFlags & LeaderFlags): Promi
       : {}),
   });
   const where = kc.getCurrentCluster()?.server;
-  console.error(flags.leaderElect ? `dockmesh: controller ${identity} campaigning for Lease ${leaseNamespace(flags.leaderElectionNamespace)}/${flags.leaseName} on ${where}` : `dockmesh: controllers running against ${where}`);
+  console.error(
+    flags.leaderElect
+      ? `dockmesh: controller ${identity} campaigning for Lease ${leaseNamespace(flags.leaderElectionNamespace)}/${flags.leaseName} on ${where}`
+      : `dockmesh: controllers running against ${where}`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);

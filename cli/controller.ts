@@ -60,12 +60,19 @@ export function peerMetricsMaxPairs(text: string | undefined): number {
 export function addControllerFlags(cmd: Command): Command {
   return cmd
     .option("--resync-period <duration>", "how often each host is re-checked for drift (e.g. 30s, 5m)", "5m")
-    .option("--ready-check-period <duration>", "how often a Ready machine's host is checked between resyncs (one light SSH command: interfaces up, handshakes fresh); Ready=True is at most this plus 10 s old; 0 turns it off", `${DEFAULT_READY_CHECK_MS / 1000}s`)
+    .option(
+      "--ready-check-period <duration>",
+      "how often a Ready machine's host is checked between resyncs (one light SSH command: interfaces up, handshakes fresh); Ready=True is at most this plus 10 s old; 0 turns it off",
+      `${DEFAULT_READY_CHECK_MS / 1000}s`,
+    )
     .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "8")
     .option("--log-level <level>", "error, warn, info or debug", process.env.DOCKMESH_LOG_LEVEL ?? "info")
     .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)")
     .option("--metrics-bind-address <addr>", "where /metrics, /healthz and /readyz are served: :8080, 127.0.0.1:8080, or 0 for off (default :8080 for `dockmesh controller`, off for `dockmesh up`)")
-    .option("--peer-metrics-max-pairs <n>", `per-peer series on /metrics for at most this many (machine, peer) pairs, the worst handshakes first (~5 series each; a mesh of N machines has N·(N-1) pairs); the rest are counted in dockmesh_peer_pairs_dropped; 0: only per-machine totals (default ${DEFAULT_MAX_PAIRS})`);
+    .option(
+      "--peer-metrics-max-pairs <n>",
+      `per-peer series on /metrics for at most this many (machine, peer) pairs, the worst handshakes first (~5 series each; a mesh of N machines has N·(N-1) pairs); the rest are counted in dockmesh_peer_pairs_dropped; 0: only per-machine totals (default ${DEFAULT_MAX_PAIRS})`,
+    );
 }
 
 function addLeaderFlags(cmd: Command): Command {

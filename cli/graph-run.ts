@@ -33,7 +33,10 @@ function loadKubeConfig(file: string | undefined): KubeConfig {
 
 function apiError(what: string, server: string | undefined, err: unknown): Error {
   const code = (err as { code?: number }).code;
-  if (code === 401 || code === 403) return new Error(`${what}: the API server at ${server} refused the credentials of the kubeconfig (HTTP ${code}); the user needs get and list on ${GROUP} machines and meshnetworks`, { cause: err });
+  if (code === 401 || code === 403)
+    return new Error(`${what}: the API server at ${server} refused the credentials of the kubeconfig (HTTP ${code}); the user needs get and list on ${GROUP} machines and meshnetworks`, {
+      cause: err,
+    });
   return new Error(`${what} from ${server}: ${code ? `HTTP ${code}` : (err as Error).message}`, { cause: err });
 }
 
@@ -49,7 +52,8 @@ async function listAll<T extends Machine | MeshNetwork>(api: ApiClient, resource
       throw apiError(`cannot list ${plural} in namespace ${namespace}`, server, err);
     }
     items.push(...(Array.isArray(page.items) ? page.items : []));
-    if (items.length > MAX_LISTED) throw new GraphInputError(`namespace ${namespace} has more than ${MAX_LISTED} ${plural}; a graph shows at most ${MAX_GRAPH_MACHINES} machines: draw one mesh with --mesh`);
+    if (items.length > MAX_LISTED)
+      throw new GraphInputError(`namespace ${namespace} has more than ${MAX_LISTED} ${plural}; a graph shows at most ${MAX_GRAPH_MACHINES} machines: draw one mesh with --mesh`);
     cont = typeof page.metadata?.continue === "string" && page.metadata.continue ? page.metadata.continue : undefined;
   } while (cont);
   return items;
@@ -60,7 +64,8 @@ export async function runGraph(flags: GraphFlags): Promise<string> {
   const output = flags.output as GraphOutput;
   if (!GRAPH_FORMATS.includes(output)) throw new GraphInputError(`-o/--output: ${JSON.stringify(flags.output)} must be one of ${GRAPH_FORMATS.join(", ")}`);
   if (flags.mesh !== undefined && !OBJECT_NAME.test(flags.mesh)) throw new GraphInputError(`--mesh: ${JSON.stringify(flags.mesh)} is not a MeshNetwork name (lower-case letters, digits, - and .)`);
-  if (flags.namespace !== undefined && !NAMESPACE.test(flags.namespace)) throw new GraphInputError(`-n/--namespace: ${JSON.stringify(flags.namespace)} is not a namespace name (lower-case letters, digits and -, at most 63)`);
+  if (flags.namespace !== undefined && !NAMESPACE.test(flags.namespace))
+    throw new GraphInputError(`-n/--namespace: ${JSON.stringify(flags.namespace)} is not a namespace name (lower-case letters, digits and -, at most 63)`);
   const kc = loadKubeConfig(flags.kubeconfig);
   const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
   const server = kc.getCurrentCluster()?.server;

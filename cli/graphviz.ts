@@ -35,7 +35,11 @@ export function dotToSvg(dot: string, opts: DotOptions = {}): Promise<string> {
     };
     const timer = setTimeout(() => fail(new GraphvizError(`${command} -Tsvg did not finish within ${timeoutMs / 1000} s; draw less with --mesh or -n`)), timeoutMs);
     p.on("error", (err: NodeJS.ErrnoException) =>
-      fail(err.code === "ENOENT" ? new GraphvizError(`-o svg needs Graphviz's ${command}, which is not installed (not on PATH): ${INSTALL_GRAPHVIZ}`, { cause: err }) : new GraphvizError(`cannot run ${command}: ${err.message}`, { cause: err })),
+      fail(
+        err.code === "ENOENT"
+          ? new GraphvizError(`-o svg needs Graphviz's ${command}, which is not installed (not on PATH): ${INSTALL_GRAPHVIZ}`, { cause: err })
+          : new GraphvizError(`cannot run ${command}: ${err.message}`, { cause: err }),
+      ),
     );
     p.stdout.on("data", (d: Buffer) => {
       size += d.length;

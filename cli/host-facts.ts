@@ -44,7 +44,8 @@ export function readHostFacts(file: string): Map<string, PlanFacts> {
     const facts: PlanFacts = { ...DEFAULT_PLAN_FACTS };
     for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
       if (field === "uplinkMtu") {
-        if (typeof v !== "number" || !Number.isInteger(v) || v < 576 || v > 65535) throw new ManifestError(`${file}: ${machine}.uplinkMtu: ${JSON.stringify(v)} is not an MTU; give an integer from 576 to 65535`);
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 576 || v > 65535)
+          throw new ManifestError(`${file}: ${machine}.uplinkMtu: ${JSON.stringify(v)} is not an MTU; give an integer from 576 to 65535`);
         facts.uplinkMtu = v;
       } else if (field === "rawTable" || field === "inputDrops" || field === "systemd") {
         if (typeof v !== "boolean") throw new ManifestError(`${file}: ${machine}.${field}: ${JSON.stringify(v)} is not true or false`);

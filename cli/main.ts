@@ -19,7 +19,11 @@ export function buildProgram(): Command {
   const up = program.commands.find((c) => c.name() === "up")!;
   // `dockmesh up` runs the controllers too, with the same flags as `dockmesh controller`.
   addControllerFlags(up);
-  upComponents.splice(0, upComponents.length, controllersComponent(() => up.opts<ControllerFlags>()));
+  upComponents.splice(
+    0,
+    upComponents.length,
+    controllersComponent(() => up.opts<ControllerFlags>()),
+  );
   return program;
 }
 

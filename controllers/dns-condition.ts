@@ -30,7 +30,10 @@ export function resolverVerdict(networks: readonly NetworkPlan[], obs: HostObser
   if (!obs) return { serving };
   const missing = resolverMissing(obs.resolver);
   if (missing) return { serving, problem: { reason: "ResolverMissing", message: missing } };
-  const notRunning = withDns.filter((n) => !obs.ifaces.get(n.wireguard.interface)?.dnsRunning).map((n) => n.meshNetwork).sort();
+  const notRunning = withDns
+    .filter((n) => !obs.ifaces.get(n.wireguard.interface)?.dnsRunning)
+    .map((n) => n.meshNetwork)
+    .sort();
   const left = [...new Set(remaining.filter((s) => s.area === "dns").map((s) => s.display))].sort();
   if (notRunning.length || left.length) {
     const what = [...(notRunning.length ? [`the resolver of ${notRunning.join(", ")} does not run`] : []), ...(left.length ? [`still to do: ${left.join("; ")}`] : [])];

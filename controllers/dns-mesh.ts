@@ -40,7 +40,10 @@ export function dnsMeshes(meshes: readonly MeshNetwork[], machines: readonly Mac
   const out: DnsMesh[] = [];
   for (const [ns, list] of byNs) {
     const nsMachines = machines.filter((m) => (m.metadata.namespace ?? "default") === ns);
-    const refused = meshConflicts(list.map((x) => x.mesh), nsMachines);
+    const refused = meshConflicts(
+      list.map((x) => x.mesh),
+      nsMachines,
+    );
     for (const { obj, mesh } of list) {
       const dns = mesh.dns;
       if (!dns || refused.has(meshKey(mesh))) continue;

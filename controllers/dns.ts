@@ -519,12 +519,15 @@ export class DnsController {
   private scheduleGrace(at: number): void {
     if (this.graceTimer && this.graceTimer.at <= at) return;
     if (this.graceTimer) this.d.clock.clearTimeout(this.graceTimer.handle);
-    const handle = this.d.clock.setTimeout(() => {
-      this.graceTimer = undefined;
-      for (const k of this.meshes.keys()) this.dirty.add(k);
-      this.renderDirty();
-      for (const h of this.hosts.values()) this.notify(h.key);
-    }, Math.max(0, at - this.d.clock.now()));
+    const handle = this.d.clock.setTimeout(
+      () => {
+        this.graceTimer = undefined;
+        for (const k of this.meshes.keys()) this.dirty.add(k);
+        this.renderDirty();
+        for (const h of this.hosts.values()) this.notify(h.key);
+      },
+      Math.max(0, at - this.d.clock.now()),
+    );
     this.graceTimer = { at, handle };
   }
 

@@ -136,7 +136,11 @@ export class FleetMetrics {
       },
     });
     for (const [name, field, help] of [
-      ["dockmesh_peer_receive_bytes_total", "rxBytes", "Bytes received from the peer over WireGuard (`wg show transfer`; restarts at 0 when the interface is recreated). Direct peers only: a relayed peer's bytes are its relay's."],
+      [
+        "dockmesh_peer_receive_bytes_total",
+        "rxBytes",
+        "Bytes received from the peer over WireGuard (`wg show transfer`; restarts at 0 when the interface is recreated). Direct peers only: a relayed peer's bytes are its relay's.",
+      ],
       ["dockmesh_peer_transmit_bytes_total", "txBytes", "Bytes sent to the peer over WireGuard (`wg show transfer`; restarts at 0 when the interface is recreated). Direct peers only."],
     ] as const) {
       new Counter({

@@ -81,7 +81,12 @@ export type Outcome =
       refusedValues?: string[];
     };
 
-export function peerReports(networks: readonly NetworkPlan[], obs: Pick<HostObservation, "wg"> | { wg: ReadonlyMap<string, { peers: readonly WgPeerState[] }> }, nowS: number, unmanaged: ReadonlySet<string> = new Set()): PeerReport[] {
+export function peerReports(
+  networks: readonly NetworkPlan[],
+  obs: Pick<HostObservation, "wg"> | { wg: ReadonlyMap<string, { peers: readonly WgPeerState[] }> },
+  nowS: number,
+  unmanaged: ReadonlySet<string> = new Set(),
+): PeerReport[] {
   const out: PeerReport[] = [];
   for (const net of networks) {
     const live = new Map((obs.wg.get(net.wireguard.interface)?.peers ?? []).map((p) => [p.publicKey, p]));
@@ -106,7 +111,14 @@ export function peerReports(networks: readonly NetworkPlan[], obs: Pick<HostObse
     }
     for (const r of net.relayed) {
       const viaState = direct.get(r.via);
-      out.push({ machine: r.machine, meshNetwork: net.meshNetwork, via: r.via, state: viaState?.state === "Connected" ? "Relayed" : viaState?.state ?? "NoHandshake", latestHandshake: viaState?.latestHandshake ?? 0, ...pathOf(r.machine) });
+      out.push({
+        machine: r.machine,
+        meshNetwork: net.meshNetwork,
+        via: r.via,
+        state: viaState?.state === "Connected" ? "Relayed" : (viaState?.state ?? "NoHandshake"),
+        latestHandshake: viaState?.latestHandshake ?? 0,
+        ...pathOf(r.machine),
+      });
     }
     for (const u of net.unreachable) out.push({ machine: u, meshNetwork: net.meshNetwork, state: "Unreachable", latestHandshake: 0, ...pathOf(u) });
   }
@@ -158,7 +170,9 @@ export function peersColumn(outcome: Outcome): string | undefined {
 export function mtuHeldText(networks: readonly NetworkPlan[]): string[] {
   return networks.flatMap((n) =>
     n.mtuHeld
-      ? [`MeshNetwork ${n.meshNetwork}: the MTU should be ${n.mtuHeld.want} but Docker network ${n.docker.name} has ${n.mtuHeld.containers} container(s) attached and keeps ${n.mtuHeld.have} (tunnel too) until they are stopped or disconnected; then it is recreated with ${n.mtuHeld.want}`]
+      ? [
+          `MeshNetwork ${n.meshNetwork}: the MTU should be ${n.mtuHeld.want} but Docker network ${n.docker.name} has ${n.mtuHeld.containers} container(s) attached and keeps ${n.mtuHeld.have} (tunnel too) until they are stopped or disconnected; then it is recreated with ${n.mtuHeld.want}`,
+        ]
       : [],
   );
 }
@@ -221,10 +235,16 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
   }
   const wgApply = outcome.result.applyError && outcome.result.remaining.some((s) => s.area === "wireguard");
   if (result.networks.length === 0) conds.push({ type: "WireGuardReady", status: "True", reason: "NoNetworks", message: "not a member of any MeshNetwork" });
-  else if (wgProblems.length) conds.push({ type: "WireGuardReady", status: "False", reason: wgApply ? "ApplyFailed" : "InterfaceDown", message: [...wgProblems, ...(wgApply ? [result.applyError!.message] : [])].join("; ") });
+  else if (wgProblems.length)
+    conds.push({ type: "WireGuardReady", status: "False", reason: wgApply ? "ApplyFailed" : "InterfaceDown", message: [...wgProblems, ...(wgApply ? [result.applyError!.message] : [])].join("; ") });
   else {
     const impl = obs.wireguardImplementation === "kernel" ? "kernel" : "userspace (wireguard-go)";
-    conds.push({ type: "WireGuardReady", status: "True", reason: "InterfaceUp", message: `${result.networks.map((n) => `${n.wireguard.interface} up on UDP ${n.wireguard.listenPort}`).join(", ")}, ${impl}` });
+    conds.push({
+      type: "WireGuardReady",
+      status: "True",
+      reason: "InterfaceUp",
+      message: `${result.networks.map((n) => `${n.wireguard.interface} up on UDP ${n.wireguard.listenPort}`).join(", ")}, ${impl}`,
+    });
   }
 
   // Network: no blockers, nothing left to change, no spec problems for this machine.
@@ -272,8 +292,17 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
       message: `${good.length}/${counted.length} connected; ${listed(unreachable)} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint${note}`,
     });
   } else if (waiting.length) {
-    const detail = listed(waiting.map((p) => `${p.machine} (${p.state === "Stale" ? "handshake is stale" : "no handshake yet"}${p.via ? ` via relay ${p.via}` : p.endpoint ? `, endpoint ${p.endpoint}` : ", it connects in"})`));
-    conds.push({ type: "PeersConnected", status: "False", reason: "HandshakePending", message: `${good.length}/${counted.length} connected; waiting for ${detail}; check that UDP reaches the WireGuard port${note}` });
+    const detail = listed(
+      waiting.map(
+        (p) => `${p.machine} (${p.state === "Stale" ? "handshake is stale" : "no handshake yet"}${p.via ? ` via relay ${p.via}` : p.endpoint ? `, endpoint ${p.endpoint}` : ", it connects in"})`,
+      ),
+    );
+    conds.push({
+      type: "PeersConnected",
+      status: "False",
+      reason: "HandshakePending",
+      message: `${good.length}/${counted.length} connected; waiting for ${detail}; check that UDP reaches the WireGuard port${note}`,
+    });
   } else {
     conds.push({ type: "PeersConnected", status: "True", reason: "AllConnected", message: `${good.length}/${counted.length} peers connected${note}` });
   }
@@ -282,7 +311,9 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
 
 /** Ready: the first False condition decides, else the first Unknown; all True → Converged. */
 export function readyCondition(conds: readonly ConditionInput[]): ConditionInput {
-  const rest = MACHINE_CONDITION_TYPES.slice(1).map((t) => conds.find((c) => c.type === t)).filter((c): c is ConditionInput => c !== undefined);
+  const rest = MACHINE_CONDITION_TYPES.slice(1)
+    .map((t) => conds.find((c) => c.type === t))
+    .filter((c): c is ConditionInput => c !== undefined);
   const c = rest.find((x) => x.status === "False") ?? rest.find((x) => x.status === "Unknown");
   if (c) return { type: "Ready", status: "False", reason: c.reason, message: `${c.type}: ${c.message}` };
   return { type: "Ready", status: "True", reason: "Converged", message: "the host matches the plan and every peer is connected" };

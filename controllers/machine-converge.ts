@@ -132,9 +132,12 @@ export class HostConverge {
     // The observation may have missed names the plan introduced (a new mesh): look again.
     if (namesMissing(looked, names)) obs = await this.timed("observe", () => observeHost(session, names.ifaces, names.nets));
     const first = stepsFor(networks, this.keys, obs);
-    if (first.steps.length === 0 || applyError) return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: applyError ? first.steps : [], ...(applyError ? { applyError } : {}) };
+    if (first.steps.length === 0 || applyError)
+      return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: applyError ? first.steps : [], ...(applyError ? { applyError } : {}) };
     await this.beforeApply(first.steps, networks, obs);
-    const r = await this.timed("apply+observe", () => applyAndCheck(session, first.steps, networks, this.keys, { names, probes: this.s.probes(networks, true), again: this.s.probes(networks, false), log: this.logLine }));
+    const r = await this.timed("apply+observe", () =>
+      applyAndCheck(session, first.steps, networks, this.keys, { names, probes: this.s.probes(networks, true), again: this.s.probes(networks, false), log: this.logLine }),
+    );
     return { networks, ...r };
   }
 

@@ -65,7 +65,11 @@ export async function finalizeMachine(d: TeardownDeps, w: MachineWriter, m: Mach
   }
   // The WireGuard key Secret is owned by the Machine: the garbage collector removes it with
   // the Machine, so the controller needs no right to delete Secrets.
-  await setFinalizers(d.api, m, (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+  await setFinalizers(
+    d.api,
+    m,
+    (m.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+  );
   d.log.info(release || never ? "released" : "torn down; finalizer removed", { machine: key, error: undefined });
 }
 

@@ -161,7 +161,17 @@ export class MachineViews {
     for (const { mesh, obj } of valid.sort((a, b) => (a.mesh.name < b.mesh.name ? -1 : 1))) {
       const refusal = conflicts.get(meshKey(mesh));
       if (refusal) {
-        meshes.push({ mesh, obj, refusal: `MeshNetwork ${mesh.name}: ${refusal.field}: ${refusal.message}`, allocated: new Set(), members: [], refused: [], relayCandidates: [], natMembers: 0, digest: "" });
+        meshes.push({
+          mesh,
+          obj,
+          refusal: `MeshNetwork ${mesh.name}: ${refusal.field}: ${refusal.message}`,
+          allocated: new Set(),
+          members: [],
+          refused: [],
+          relayCandidates: [],
+          natMembers: 0,
+          digest: "",
+        });
         continue;
       }
       const checked = checkAllocations(mesh, obj.status?.allocations ?? []);
@@ -174,7 +184,11 @@ export class MachineViews {
         const publicKey = publicKeyFromSecret(this.secret(ns, keySecretName(a.machine)), peer);
         // Each mesh's own port on the peer's one endpoint (mesh/endpoints.ts has the rule).
         const written = peer.spec.endpoint;
-        const { endpoint, refused: bad } = endpointIn(peer, mesh, all.filter((x) => isMember(x, peer)));
+        const { endpoint, refused: bad } = endpointIn(
+          peer,
+          mesh,
+          all.filter((x) => isMember(x, peer)),
+        );
         refused.push(...bad);
         if (written && !endpoint) continue;
         members.push({ name: a.machine, subnet: a.subnet, ...(endpoint ? { endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
@@ -187,7 +201,12 @@ export class MachineViews {
       const digest = createHash("sha256").update(JSON.stringify({ mesh, members, relayCandidates })).digest("hex");
       meshes.push({ mesh, obj, allocated: new Set(checked.valid.map((a) => a.machine)), members, refused, relayCandidates, natMembers, digest });
     }
-    const unmanaged = new Set(this.d.machines.list(ns).filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False").map((x) => x.metadata.name ?? ""));
+    const unmanaged = new Set(
+      this.d.machines
+        .list(ns)
+        .filter((x) => findCondition(x.status?.conditions, "Reachable")?.status === "False")
+        .map((x) => x.metadata.name ?? ""),
+    );
     const views: NamespaceViews = { version: this.inputsVersion ?? -1, all, meshes, invalid, unmanaged };
     if (this.inputsVersion !== undefined) {
       if (this.viewsMemo.size > 1_000) this.viewsMemo.clear();

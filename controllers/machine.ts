@@ -76,7 +76,6 @@ export interface MachineControllerDeps {
   natPaths?: NatPaths;
 }
 
-
 interface Converged {
   hash: string;
   at: number;
@@ -209,7 +208,20 @@ export class MachineReconciler {
     const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
-        .update(JSON.stringify({ views: x.viewDigests, previous: x.previous, pub: machineKey.publicKey, name, target: targetHash, gen: m.metadata.generation, waiting: x.waiting, pending: x.pending, refused: x.refused, nat: m.spec.endpoint ? 0 : this.nat.version(ns) }))
+        .update(
+          JSON.stringify({
+            views: x.viewDigests,
+            previous: x.previous,
+            pub: machineKey.publicKey,
+            name,
+            target: targetHash,
+            gen: m.metadata.generation,
+            waiting: x.waiting,
+            pending: x.pending,
+            refused: x.refused,
+            nat: m.spec.endpoint ? 0 : this.nat.version(ns),
+          }),
+        )
         .digest("hex");
     const last = this.converged.get(key);
     const now = this.d.clock.now();
@@ -261,7 +273,14 @@ export class MachineReconciler {
       const tConnected = performance.now();
       const wasReady = findCondition(m.status?.conditions, "Ready")?.status === "True";
       let result: ConvergeResult;
-      const services = { views: this.views, writer: this.w, events: this.d.events, log: this.d.log, natPaths: this.natPathsOf, probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined) };
+      const services = {
+        views: this.views,
+        writer: this.w,
+        events: this.d.events,
+        log: this.d.log,
+        natPaths: this.natPathsOf,
+        probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined),
+      };
       const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh });
       try {
         ({ result, m, snap } = await hc.run(session));
@@ -279,21 +298,45 @@ export class MachineReconciler {
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       this.d.peerStats?.record(ns, name, peerSamples(result.networks, result.observation.wg));
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
-      const outcome: Outcome = { kind: "converged", result, connectedVia: `ssh ${via}`, peers, planErrors: snap.waiting, ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}), pendingPeers: snap.pending, mtuPending: mtuHeldText(result.networks), refusedValues: snap.refused };
+      const outcome: Outcome = {
+        kind: "converged",
+        result,
+        connectedVia: `ssh ${via}`,
+        peers,
+        planErrors: snap.waiting,
+        ...(snap.conflict ? { planErrorReason: "MeshConflict" } : {}),
+        pendingPeers: snap.pending,
+        mtuPending: mtuHeldText(result.networks),
+        refusedValues: snap.refused,
+      };
       // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.
       const applied = result.applied;
-      const configured = () => applied.length && void this.d.events.event(m, "Normal", "Configured", `applied ${applied.length} change(s): ${[...new Set(applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
+      const configured = () =>
+        applied.length && void this.d.events.event(m, "Normal", "Configured", `applied ${applied.length} change(s): ${[...new Set(applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       if (this.quietFirstWait(m, key, outcome)) {
         configured();
         this.d.log.debug("configured; peers' handshakes pending, status written at the next look", { machine: key, applied: result.applied.length });
         return { requeueAfter: this.d.pendingRequeueMs };
       }
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
-      const ambiguous = ambiguousForward(m, snap.views.map((v) => v.mesh));
+      const ambiguous = ambiguousForward(
+        m,
+        snap.views.map((v) => v.mesh),
+      );
       if (ambiguous) void this.d.events.event(m, "Warning", "EndpointPortAmbiguous", ambiguous);
       configured();
       const ms = (a: number, b: number) => Math.round(b - a);
-      this.d.log.debug("reconciled", { machine: key, ready, applied: result.applied.length, prepareMs: ms(tStart, t0), slotWaitMs: ms(t0, tSlot), connectMs: ms(tSlot, tConnected), convergeMs: ms(tConnected, tConverged), roundTrips: (result.timings ?? []).join(", "), statusMs: ms(tConverged, performance.now()) });
+      this.d.log.debug("reconciled", {
+        machine: key,
+        ready,
+        applied: result.applied.length,
+        prepareMs: ms(tStart, t0),
+        slotWaitMs: ms(t0, tSlot),
+        connectMs: ms(tSlot, tConnected),
+        convergeMs: ms(tConnected, tConverged),
+        roundTrips: (result.timings ?? []).join(", "),
+        statusMs: ms(tConverged, performance.now()),
+      });
       if (result.applyError) throw new Error(`machine ${key}: ${result.applyError.message}`, { cause: result.applyError });
       const probing = result.networks.some((n) => n.natPaths?.some((p) => p.path === "Probing"));
       if (probing) this.natProbing.add(key);
@@ -385,7 +428,8 @@ export class MachineReconciler {
   }
 
   /** The views with NAT↔NAT paths decided from what the host shows (nat-paths.ts natPathViews). */
-  private readonly natPathsOf = (m: Machine, views: readonly MeshView[], wg: ReadonlyMap<string, Pick<WgInterfaceState, "peers">>): MeshView[] => natPathViews(this.nat, m, views, wg, this.d.clock.now());
+  private readonly natPathsOf = (m: Machine, views: readonly MeshView[], wg: ReadonlyMap<string, Pick<WgInterfaceState, "peers">>): MeshView[] =>
+    natPathViews(this.nat, m, views, wg, this.d.clock.now());
 
   /** The plan as of the last status, so the first observation already looks at the right names. */
   private guessPlan(m: Machine, views: readonly MeshView[]): NetworkPlan[] {

@@ -76,7 +76,15 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const readSecret = apiSecretReader(api);
   const hostKeys = apiHostKeyRecords(api, secrets);
   // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
-  const dns = new DnsController({ machines, meshes, connector: sshConnector(readSecret, hostKeys), events, clock, log: log.child({ component: "dns" }), ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}) });
+  const dns = new DnsController({
+    machines,
+    meshes,
+    connector: sshConnector(readSecret, hostKeys),
+    events,
+    clock,
+    log: log.child({ component: "dns" }),
+    ...(opts.dnsTimings ? { timings: opts.dnsTimings } : {}),
+  });
   const natPaths = new NatPaths();
   const machineReconciler = new MachineReconciler({
     natPaths,
@@ -116,7 +124,10 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       machineQueue,
     ),
     // A MeshNetwork: itself; the namespace's other meshes when it may clash with them, or no longer.
-    enqueue(keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMeshForMeshes(e, () => meshes.list(e.object.metadata?.namespace))), meshQueue),
+    enqueue(
+      keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMeshForMeshes(e, () => meshes.list(e.object.metadata?.namespace))),
+      meshQueue,
+    ),
     // A MeshNetwork's spec or allocations: every machine of its namespace re-plans.
     enqueue(
       keysOf(meshes.events$, (e: WatchEvent<MeshNetwork>) => fanOut.onMesh(e, () => machines.list(e.object.metadata?.namespace))),
@@ -128,7 +139,11 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
       keysOf(secrets.events$, (e: WatchEvent<SecretObject>) => {
         const ns = e.object.metadata?.namespace;
         const name = e.object.metadata?.name ?? "";
-        if (!e.object.metadata?.labels?.[HOST_KEY_LABEL]) return machines.list(ns).filter((m) => keySecretName(m.metadata.name ?? "") === name).map(objectKey);
+        if (!e.object.metadata?.labels?.[HOST_KEY_LABEL])
+          return machines
+            .list(ns)
+            .filter((m) => keySecretName(m.metadata.name ?? "") === name)
+            .map(objectKey);
         // A record this controller just made (and the replay of all of them at start) needs no
         // reconcile, save for machines waiting for one; names are hashes, so filter on that first.
         const candidates = machines.list(ns).filter((m) => e.type !== "ADDED" || findCondition(m.status?.conditions, "Reachable")?.reason === "HostKeyUnknown");

@@ -36,7 +36,12 @@ export class MeshNetworkReconciler {
     const before = findCondition(mesh.status?.conditions, "Ready");
     // A refused write is an Event and Ready False (StatusWriteFailed), not only a log line.
     const failed = (cur: MeshNetwork["status"], problem: string) => {
-      const cond = { type: "Ready", status: "False" as const, reason: STATUS_WRITE_FAILED, message: `the controller could not write this MeshNetwork's status, so the rest of it is out of date: ${problem}` };
+      const cond = {
+        type: "Ready",
+        status: "False" as const,
+        reason: STATUS_WRITE_FAILED,
+        message: `the controller could not write this MeshNetwork's status, so the rest of it is out of date: ${problem}`,
+      };
       return { ...cur, conditions: setConditions(cur?.conditions, [cond], gen, this.d.clock.now(), ["Ready"]) };
     };
     const res = await writeStatusVisibly(

@@ -172,7 +172,10 @@ export class NatPaths {
         if (!rec) this.pairs.set(key, (rec = { mappings: "", phase: "Direct", since: now, reason: "direct (found on the host)", applied: new Map() }));
         if (liveFresh || now - rec.since < PROBE_BOUND_MS) return { path: "Direct", endpoint: live?.endpoint ?? theirs.endpoint ?? "", reason: rec.reason, since: rec.since };
       }
-      const who = [self, peer].filter((x) => (x === self ? !mine.endpoint : !theirs.endpoint)).sort().join(" and ");
+      const who = [self, peer]
+        .filter((x) => (x === self ? !mine.endpoint : !theirs.endpoint))
+        .sort()
+        .join(" and ");
       return this.settle(key, rec, "Failed", `no NAT mapping of ${who} known yet: no public member has a fresh handshake with it`, now, "unknown");
     }
     const mappings = self < peer ? `${mine.endpoint} ${theirs.endpoint}` : `${theirs.endpoint} ${mine.endpoint}`;
@@ -187,7 +190,8 @@ export class NatPaths {
     }
     if (rec.phase === "Failed") return { path: "Relayed", reason: rec.reason, since: rec.since };
     if (rec.phase === "Direct") {
-      if (live && !liveFresh && now - rec.since > PROBE_BOUND_MS) return this.settle(key, rec, "Failed", `the direct path between ${mappings.replace(" ", " and ")} lost its handshake`, now, mappings, peer);
+      if (live && !liveFresh && now - rec.since > PROBE_BOUND_MS)
+        return this.settle(key, rec, "Failed", `the direct path between ${mappings.replace(" ", " and ")} lost its handshake`, now, mappings, peer);
       return { path: "Direct", endpoint: theirs.endpoint, reason: rec.reason, since: rec.since };
     }
     // Probing: configured on this side once its host has the peer at all (a NAT'd peer is a
@@ -202,7 +206,10 @@ export class NatPaths {
       return this.settle(key, rec, "Failed", `no handshake within ${PROBE_BOUND_MS / 1000} s between ${mappings.replace(" ", " and ")}: a NAT maps per destination or filters`, now, mappings, peer);
     }
     if ((a === undefined || b === undefined) && now - rec.since > PROBE_START_BOUND_MS) {
-      const late = [self, peer].filter((x) => !rec.applied.has(x)).sort().join(" and ");
+      const late = [self, peer]
+        .filter((x) => !rec.applied.has(x))
+        .sort()
+        .join(" and ");
       return this.settle(key, rec, "Failed", `${late} did not take up the probe within ${PROBE_START_BOUND_MS / 1000} s`, now, mappings, peer);
     }
     return { path: "Probing", endpoint: theirs.endpoint, reason: rec.reason, since: rec.since };
@@ -251,7 +258,15 @@ export function natPathViews(paths: NatPaths, m: Machine, views: readonly MeshVi
     const liveOf = (x: Member) => (x.publicKey ? byKey.get(x.publicKey) : undefined);
     if (me.endpoint) {
       // Mappings matter only where pairs may go direct: a Relay mesh's would only requeue its NAT'd members.
-      if (v.mesh.natTraversal !== "Relay") paths.observed(ns, v.mesh.name, self, nat.map((x) => ({ machine: x.name, live: liveOf(x) })), Math.floor(now / 1000), () => nat.map((x) => x.name));
+      if (v.mesh.natTraversal !== "Relay")
+        paths.observed(
+          ns,
+          v.mesh.name,
+          self,
+          nat.map((x) => ({ machine: x.name, live: liveOf(x) })),
+          Math.floor(now / 1000),
+          () => nat.map((x) => x.name),
+        );
       return v;
     }
     const natPaths = new Map<string, NatPath>();

@@ -45,7 +45,12 @@ export function previousFromStatus(m: Machine, keep: ReadonlySet<string>): Previ
  * deleting the mesh then left its interface, network, rules and files on the host (issue 12).
  * Sorted by mesh, one entry per mesh (the list-map key).
  */
-export function recordedNetworks(planned: readonly MachineStatusNetwork[], current: readonly MachineStatusNetwork[], keep: ReadonlySet<string>, leftovers: ReadonlySet<string>): MachineStatusNetwork[] {
+export function recordedNetworks(
+  planned: readonly MachineStatusNetwork[],
+  current: readonly MachineStatusNetwork[],
+  keep: ReadonlySet<string>,
+  leftovers: ReadonlySet<string>,
+): MachineStatusNetwork[] {
   const mine = new Set(planned.map((n) => n.meshNetwork));
   const kept = current.filter((n) => !mine.has(n.meshNetwork) && (keep.has(n.meshNetwork) || leftovers.has(n.meshNetwork)));
   return [...planned, ...kept].sort((a, b) => (a.meshNetwork < b.meshNetwork ? -1 : a.meshNetwork > b.meshNetwork ? 1 : 0));
@@ -60,7 +65,15 @@ export function withIntended(current: readonly MachineStatusNetwork[], planned: 
   const have = new Set(current.map((n) => n.meshNetwork));
   const added = planned
     .filter((n) => !have.has(n.meshNetwork))
-    .map((n) => ({ meshNetwork: n.meshNetwork, subnet: n.subnet, dockerNetwork: n.docker.name, interface: n.wireguard.interface, bridge: n.docker.bridge, listenPort: n.wireguard.listenPort, mtu: n.wireguard.mtu }));
+    .map((n) => ({
+      meshNetwork: n.meshNetwork,
+      subnet: n.subnet,
+      dockerNetwork: n.docker.name,
+      interface: n.wireguard.interface,
+      bridge: n.docker.bridge,
+      listenPort: n.wireguard.listenPort,
+      mtu: n.wireguard.mtu,
+    }));
   if (!added.length) return undefined;
   return recordedNetworks(added, current, new Set(current.map((n) => n.meshNetwork)), new Set());
 }

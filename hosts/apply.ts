@@ -60,8 +60,15 @@ export const APPLY_LIMITS = { maxStdoutBytes: 4 * 1024 * 1024, maxStderrBytes: 1
 /** The last 3 lines of a failed step's standard error, for a condition: each bounded, without control characters. */
 export function stderrTail(stderr: string): string {
   // Only the end is read: a host may print megabytes before it.
-  const lines = stderr.slice(-64 * 1024).trim().split("\n").slice(-3);
-  return lines.map((l) => hostText(l, 160)).filter((l) => l.trim() !== "").join("; ");
+  const lines = stderr
+    .slice(-64 * 1024)
+    .trim()
+    .split("\n")
+    .slice(-3);
+  return lines
+    .map((l) => hostText(l, 160))
+    .filter((l) => l.trim() !== "")
+    .join("; ");
 }
 
 export async function applySteps(session: HostSession, steps: readonly Step[], log?: (line: string) => void): Promise<ApplyResult> {
@@ -129,9 +136,15 @@ function reachedOf(stdout: string, chunk: readonly Step[]): { last: string | und
  * host as the observe saw it after the failure. Earlier chunks of a long apply run as plain
  * apply scripts; one of those failing leaves no observation.
  */
-export async function applyThenObserve(session: HostSession, steps: readonly Step[], req: ObserveRequest, opts: { log?: (line: string) => void; guard?: readonly string[] } = {}): Promise<ApplyObserveResult> {
+export async function applyThenObserve(
+  session: HostSession,
+  steps: readonly Step[],
+  req: ObserveRequest,
+  opts: { log?: (line: string) => void; guard?: readonly string[] } = {},
+): Promise<ApplyObserveResult> {
   const args = [...req.ifaces, "--", ...req.nets];
-  const extra = quotedLength(OBSERVE_AFTER_APPLY + (opts.guard ? FRESH_PRELUDE : "")) + args.reduce((n, a) => n + quotedLength(a) + 3, 0) + (opts.guard ?? []).reduce((n, a) => n + quotedLength(a) + 3, 64);
+  const extra =
+    quotedLength(OBSERVE_AFTER_APPLY + (opts.guard ? FRESH_PRELUDE : "")) + args.reduce((n, a) => n + quotedLength(a) + 3, 0) + (opts.guard ?? []).reduce((n, a) => n + quotedLength(a) + 3, 64);
   let chunks: Step[][];
   let scripts: Array<{ chunk: Step[]; script: string; input: string }>;
   try {
@@ -163,11 +176,9 @@ export async function applyThenObserve(session: HostSession, steps: readonly Ste
       offset += chunk.length;
       continue;
     }
-    const res = await session
-      .exec(script, { args, input: input + probeInput(req.probes ?? []), timeoutMs: 240_000, ...OBSERVE_LIMITS })
-      .catch((err: unknown) => {
-        throw err instanceof OutputTooLargeError ? err.as("ApplyFailed", "applying changes") : err;
-      });
+    const res = await session.exec(script, { args, input: input + probeInput(req.probes ?? []), timeoutMs: 240_000, ...OBSERVE_LIMITS }).catch((err: unknown) => {
+      throw err instanceof OutputTooLargeError ? err.as("ApplyFailed", "applying changes") : err;
+    });
     const mark = new RegExp(`^${APPLIED_MARK} (\\d{1,3})$`, "m").exec(res.stdout);
     const applyOut = mark ? res.stdout.slice(0, mark.index) : res.stdout;
     const skip = new RegExp(`^${FRESH_SKIP} (.*)$`, "m").exec(applyOut);

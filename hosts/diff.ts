@@ -4,7 +4,23 @@ import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { NetworkPlan, IptablesRule } from "../mesh/plan.js";
 import { INPUT_CHAIN, NETWORK_LABEL, RULE_COMMENT_PREFIX } from "../mesh/plan.js";
-import { createNetwork, enableUnit, daemonReload, ensureRule, linkMtu, linkUp, removeNetwork, replaceRule, deleteRule, routeDel, routeReplace, wgSync, wgUp, writeDropIn, writeWgConfig } from "../mesh/commands.js";
+import {
+  createNetwork,
+  enableUnit,
+  daemonReload,
+  ensureRule,
+  linkMtu,
+  linkUp,
+  removeNetwork,
+  replaceRule,
+  deleteRule,
+  routeDel,
+  routeReplace,
+  wgSync,
+  wgUp,
+  writeDropIn,
+  writeWgConfig,
+} from "../mesh/commands.js";
 import { shJoin } from "../mesh/shell.js";
 import { iptablesSaveLine, renderWgConfig } from "../mesh/render.js";
 import { DOCKER_NETWORK_NAME, INTERFACE_NAME, UnsafeValueError } from "../api/formats.js";

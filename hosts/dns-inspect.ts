@@ -91,7 +91,15 @@ export function parseInspect(stdout: string, networks: readonly string[]): Inspe
     }
     const c = o as Record<string, unknown>;
     const service = c.service;
-    if (!isStr(c.id, 64) || !ID.test(c.id) || !isStr(c.name, INSPECT_LIMITS.nameChars) || !(service === null || isStr(service, INSPECT_LIMITS.nameChars)) || typeof c.networks !== "object" || c.networks === null || containers.has(c.id)) {
+    if (
+      !isStr(c.id, 64) ||
+      !ID.test(c.id) ||
+      !isStr(c.name, INSPECT_LIMITS.nameChars) ||
+      !(service === null || isStr(service, INSPECT_LIMITS.nameChars)) ||
+      typeof c.networks !== "object" ||
+      c.networks === null ||
+      containers.has(c.id)
+    ) {
       dropped++;
       continue;
     }

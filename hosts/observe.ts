@@ -180,8 +180,7 @@ const ifaceFiles = (i: string) => [
 
 /** The Docker version, or why there is none; throws when the host printed something that is not one. */
 function dockerVersion(body: string[]): { dockerVersion: string } | { dockerError: string } {
-  const refuse = (v: string) =>
-    new Error(`the Docker version the host reported is not a version like 27.5.1 (got "${hostText(v, 40)}", ${v.length} characters); check the host's docker`);
+  const refuse = (v: string) => new Error(`the Docker version the host reported is not a version like 27.5.1 (got "${hostText(v, 40)}", ${v.length} characters); check the host's docker`);
   if (body[0]?.startsWith("api ")) {
     const v = json<{ Version?: unknown }>([body.join("\n").slice(4)], {}).Version;
     if (v === undefined) return { dockerError: "the Docker API's /version has no version" };
@@ -340,7 +339,15 @@ export function parseObservation(text: string): HostObservation {
         if (!CHAIN_SECTION.test(s.arg)) break;
         const rc = body.at(-1);
         const key = s.arg.replace(":", "/");
-        obs.iptables.set(key, rc === "rc=0" ? body.slice(0, -1).filter((l) => l.startsWith("-A ") && isRuleLine(l)).map(canonicalRule) : undefined);
+        obs.iptables.set(
+          key,
+          rc === "rc=0"
+            ? body
+                .slice(0, -1)
+                .filter((l) => l.startsWith("-A ") && isRuleLine(l))
+                .map(canonicalRule)
+            : undefined,
+        );
         const policy = body.find((l) => l.startsWith("-P "))?.split(" ")[2];
         if (rc === "rc=0" && isPolicy(policy)) obs.policies.set(key, policy);
         break;

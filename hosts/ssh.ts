@@ -69,10 +69,7 @@ export class OutputTooLargeError extends HostError {
     readonly limitBytes: number,
     where: string,
   ) {
-    super(
-      "OutputTooLarge",
-      `${where}: the host answered more than ${sizeText(receivedBytes)} on ${stream} (limit ${sizeText(limitBytes)}); the command was stopped`,
-    );
+    super("OutputTooLarge", `${where}: the host answered more than ${sizeText(receivedBytes)} on ${stream} (limit ${sizeText(limitBytes)}); the command was stopped`);
     this.name = "OutputTooLargeError";
   }
 
@@ -164,7 +161,10 @@ function observeRoundTrip<T>(command: Promise<T>): Promise<T> {
       }
     }
   };
-  command.then(() => report(true), () => report(false));
+  command.then(
+    () => report(true),
+    () => report(false),
+  );
   return command;
 }
 
@@ -205,11 +205,7 @@ function classifyConnectError(e: SshEndpoint, err: Error & { code?: string; leve
   const code = err.code ?? "";
   if (err.level === "client-authentication") {
     const pub = publicKeyLine(e.privateKey);
-    return new HostError(
-      "AuthFailed",
-      `${where}: key in ${e.keySource} rejected; add its public key${pub ? ` (${pub})` : ""} to ~${e.user}/.ssh/authorized_keys on ${e.host}`,
-      { cause: err },
-    );
+    return new HostError("AuthFailed", `${where}: key in ${e.keySource} rejected; add its public key${pub ? ` (${pub})` : ""} to ~${e.user}/.ssh/authorized_keys on ${e.host}`, { cause: err });
   }
   if (code === "ECONNREFUSED") return new HostError("Unreachable", `${where}: connection refused; is sshd running and listening on port ${e.port}?`, { cause: err });
   if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return new HostError("Unreachable", `${where}: no route to host; check the address and the network path from the controller`, { cause: err });
@@ -348,7 +344,9 @@ class Session implements StreamingHostSession {
 
   /** The failures every command shares, worded once: it could not start, its channel failed, the connection went. */
   private cannotStart(err: unknown): HostError {
-    return new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, { cause: err });
+    return new HostError("Unreachable", `${who(this.target)}: cannot start a command: ${err instanceof Error ? err.message : String(err)}; is the host up and reachable from the controller?`, {
+      cause: err,
+    });
   }
 
   private channelFailed(e: Error): HostError {
@@ -364,100 +362,110 @@ class Session implements StreamingHostSession {
     const timeoutMs = opts.timeoutMs ?? EXEC_TIMEOUT_MS;
     const limits = { stdout: opts.maxStdoutBytes ?? DEFAULT_MAX_OUTPUT_BYTES, stderr: opts.maxStderrBytes ?? DEFAULT_MAX_OUTPUT_BYTES };
     this.roundTrips++;
-    return observeRoundTrip(new Promise<ExecResult>((resolve, reject) => {
-      // Everything below runs in ssh2's event handlers: a throw there would be an uncaught
-      // exception and end the process (API server included), so each handler settles the
-      // promise instead, once.
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const fail = (err: HostError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(err);
-      };
-      const succeed = (r: ExecResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(r);
-      };
-      const guarded = <A extends unknown[]>(what: string, fn: (...a: A) => void) => (...a: A): void => {
-        try {
-          fn(...a);
-        } catch (err) {
-          fail(new HostError("Unreachable", `${who(this.target)}: ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
-        }
-      };
-      try {
-        this.client.exec(command, guarded("running a command", (err: Error | undefined, stream: ClientChannel) => {
-          if (err) {
-            fail(this.cannotStart(err));
-            return;
-          }
-          const bufs = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-          const sizes = { stdout: 0, stderr: 0 };
-          const giveUp = () => {
-            // Stop reading: nothing more is kept, the channel is closed (sshd then ends the
-            // command), and a host that goes on sending fills ssh2's flow-control window and
-            // is then held back, since a paused stream no longer grants it more.
-            bufs.stdout = [];
-            bufs.stderr = [];
-            for (const s of [stream, stream.stderr]) {
-              s.removeAllListeners("data");
-              s.pause();
+    return observeRoundTrip(
+      new Promise<ExecResult>((resolve, reject) => {
+        // Everything below runs in ssh2's event handlers: a throw there would be an uncaught
+        // exception and end the process (API server included), so each handler settles the
+        // promise instead, once.
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        const fail = (err: HostError) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(err);
+        };
+        const succeed = (r: ExecResult) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(r);
+        };
+        const guarded =
+          <A extends unknown[]>(what: string, fn: (...a: A) => void) =>
+          (...a: A): void => {
+            try {
+              fn(...a);
+            } catch (err) {
+              fail(new HostError("Unreachable", `${who(this.target)}: ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
             }
-            stream.close();
           };
-          timer = setTimeout(() => {
-            fail(new HostError("Timeout", `${who(this.target)}: a command did not finish within ${timeoutMs / 1000}s`));
-            giveUp();
-          }, timeoutMs);
-          const collect = (which: "stdout" | "stderr") =>
-            guarded(`reading its ${which}`, (d: Buffer) => {
-              if (settled) return;
-              sizes[which] += d.length;
-              if (sizes[which] > limits[which]) {
-                fail(new OutputTooLargeError(which, sizes[which], limits[which], who(this.target)));
-                giveUp();
+        try {
+          this.client.exec(
+            command,
+            guarded("running a command", (err: Error | undefined, stream: ClientChannel) => {
+              if (err) {
+                fail(this.cannotStart(err));
                 return;
               }
-              bufs[which].push(d);
-            });
-          stream.on("data", collect("stdout"));
-          stream.stderr.on("data", collect("stderr"));
-          // A channel error (a broken packet, a write after close) must not go unhandled.
-          const onError = (e: Error) => fail(this.channelFailed(e));
-          stream.on("error", onError);
-          stream.stderr.on("error", onError);
-          // ssh2 closes a channel with the exit status (a number), or null and the signal when the
-          // command was killed; with neither, the connection itself went away mid-command.
-          stream.on("close", guarded("finishing a command", (code: number | null | undefined, signal?: string) => {
-            if (settled) return;
-            if (code === undefined && signal === undefined) {
-              fail(this.connectionLost("a command"));
-              return;
-            }
-            // Bounded by the limits above, so the decode cannot exceed a string's maximum length.
-            const stderr = Buffer.concat(bufs.stderr).toString("utf8");
-            if (this.target.user !== "root" && code === 1 && /^sudo: (a password is required|a terminal is required)/m.test(stderr)) {
-              fail(
-                new HostError(
-                  "SudoFailed",
-                  `${who(this.target)}: ${this.target.user} cannot run sudo without a password; add "${this.target.user} ALL=(ALL) NOPASSWD: ALL" to /etc/sudoers.d/dockmesh on ${this.target.host}, or log in as root`,
-                ),
+              const bufs = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+              const sizes = { stdout: 0, stderr: 0 };
+              const giveUp = () => {
+                // Stop reading: nothing more is kept, the channel is closed (sshd then ends the
+                // command), and a host that goes on sending fills ssh2's flow-control window and
+                // is then held back, since a paused stream no longer grants it more.
+                bufs.stdout = [];
+                bufs.stderr = [];
+                for (const s of [stream, stream.stderr]) {
+                  s.removeAllListeners("data");
+                  s.pause();
+                }
+                stream.close();
+              };
+              timer = setTimeout(() => {
+                fail(new HostError("Timeout", `${who(this.target)}: a command did not finish within ${timeoutMs / 1000}s`));
+                giveUp();
+              }, timeoutMs);
+              const collect = (which: "stdout" | "stderr") =>
+                guarded(`reading its ${which}`, (d: Buffer) => {
+                  if (settled) return;
+                  sizes[which] += d.length;
+                  if (sizes[which] > limits[which]) {
+                    fail(new OutputTooLargeError(which, sizes[which], limits[which], who(this.target)));
+                    giveUp();
+                    return;
+                  }
+                  bufs[which].push(d);
+                });
+              stream.on("data", collect("stdout"));
+              stream.stderr.on("data", collect("stderr"));
+              // A channel error (a broken packet, a write after close) must not go unhandled.
+              const onError = (e: Error) => fail(this.channelFailed(e));
+              stream.on("error", onError);
+              stream.stderr.on("error", onError);
+              // ssh2 closes a channel with the exit status (a number), or null and the signal when the
+              // command was killed; with neither, the connection itself went away mid-command.
+              stream.on(
+                "close",
+                guarded("finishing a command", (code: number | null | undefined, signal?: string) => {
+                  if (settled) return;
+                  if (code === undefined && signal === undefined) {
+                    fail(this.connectionLost("a command"));
+                    return;
+                  }
+                  // Bounded by the limits above, so the decode cannot exceed a string's maximum length.
+                  const stderr = Buffer.concat(bufs.stderr).toString("utf8");
+                  if (this.target.user !== "root" && code === 1 && /^sudo: (a password is required|a terminal is required)/m.test(stderr)) {
+                    fail(
+                      new HostError(
+                        "SudoFailed",
+                        `${who(this.target)}: ${this.target.user} cannot run sudo without a password; add "${this.target.user} ALL=(ALL) NOPASSWD: ALL" to /etc/sudoers.d/dockmesh on ${this.target.host}, or log in as root`,
+                      ),
+                    );
+                    return;
+                  }
+                  succeed({ code: code ?? 255, stdout: Buffer.concat(bufs.stdout).toString("utf8"), stderr });
+                }),
               );
-              return;
-            }
-            succeed({ code: code ?? 255, stdout: Buffer.concat(bufs.stdout).toString("utf8"), stderr });
-          }));
-          stream.end(opts.input ?? "");
-        }));
-      } catch (err) {
-        // ssh2 throws synchronously when the connection is already gone ("Not connected").
-        fail(this.cannotStart(err));
-      }
-    }));
+              stream.end(opts.input ?? "");
+            }),
+          );
+        } catch (err) {
+          // ssh2 throws synchronously when the connection is already gone ("Not connected").
+          fail(this.cannotStart(err));
+        }
+      }),
+    );
   }
 
   stream(script: string, opts: StreamOptions, onLine: (line: string) => void): StreamHandle {

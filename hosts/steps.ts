@@ -44,7 +44,8 @@ export interface RenderOptions {
  * can only come from a forged or broken input, and would go on into a config line or a log.
  */
 export function renderScript(steps: readonly Step[], opts: RenderOptions = {}): { script: string; input: string } {
-  if (opts.guard) for (const [j, a] of opts.guard.entries()) if (!NO_CONTROL.test(a)) throw new UnsafeValueError(`fresh_guard argument ${j + 1}`, `contains a control character (${controlCharacter(a)}); refused`);
+  if (opts.guard)
+    for (const [j, a] of opts.guard.entries()) if (!NO_CONTROL.test(a)) throw new UnsafeValueError(`fresh_guard argument ${j + 1}`, `contains a control character (${controlCharacter(a)}); refused`);
   const observe = Boolean(opts.observe || opts.guard);
   const lines = observe ? [APPLY_OPEN + SCRIPT_PRELUDE + (opts.guard ? `${FRESH_PRELUDE}fresh_guard ${shJoin(opts.guard)} </dev/null` : "")] : [SCRIPT_PRELUDE];
   const input: string[] = [];

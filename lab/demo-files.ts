@@ -16,7 +16,11 @@ interface KeysFile {
 }
 
 const isPair = (x: unknown): x is KeyPair =>
-  typeof x === "object" && x !== null && typeof (x as KeyPair).privateKey === "string" && typeof (x as KeyPair).publicKey === "string" && (x as KeyPair).privateKey.startsWith("-----BEGIN OPENSSH PRIVATE KEY-----");
+  typeof x === "object" &&
+  x !== null &&
+  typeof (x as KeyPair).privateKey === "string" &&
+  typeof (x as KeyPair).publicKey === "string" &&
+  (x as KeyPair).privateKey.startsWith("-----BEGIN OPENSSH PRIVATE KEY-----");
 
 /** The demo's keys from DIR/keys.json (mode 0600), made and saved for hosts that have none yet. */
 export function demoKeys(dir: string, prefix: string, hostNames: readonly string[]): { client: KeyPair; hosts: Map<string, KeyPair> } {
@@ -58,13 +62,7 @@ export function sshConfig(dir: string, hosts: readonly LabHost[]): string {
   // Paths are quoted values of ssh_config lines: a quote or a line break would end them.
   if (/["\r\n]/.test(dir)) throw new Error(`the lab directory ${JSON.stringify(dir)} has a quote or a line break, which an ssh_config cannot hold; use another --dir`);
   const blocks = hosts.map((h) =>
-    [
-      `Host ${h.name}`,
-      `  HostName ${h.sshHost}`,
-      `  Port ${h.sshPort}`,
-      `  User ${h.sshUser}`,
-      ...(h.bastion ? [`  ProxyJump ${h.bastion.user}@${h.bastion.host}:${h.bastion.port}`] : []),
-    ].join("\n"),
+    [`Host ${h.name}`, `  HostName ${h.sshHost}`, `  Port ${h.sshPort}`, `  User ${h.sshUser}`, ...(h.bastion ? [`  ProxyJump ${h.bastion.user}@${h.bastion.host}:${h.bastion.port}`] : [])].join("\n"),
   );
   const common = [
     "Host *",

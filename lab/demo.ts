@@ -34,7 +34,11 @@ async function up(dir: string): Promise<void> {
   await ensureSystemPackages({ requirements: DEMO_REQUIREMENTS, log: (m) => console.log(`lab: ${m}`) });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The same keys as the last lab:up in this directory: the manifests applied then stay valid.
-  const keys = demoKeys(dir, DEMO.prefix, DEMO.hosts.map((h) => h.name));
+  const keys = demoKeys(
+    dir,
+    DEMO.prefix,
+    DEMO.hosts.map((h) => h.name),
+  );
   console.log(`lab: creating ${DEMO.hosts.length} hosts (prefix ${DEMO.prefix}, lab net ${DEMO.labnet}); an earlier demo lab is replaced, its keys (${join(dir, KEYS_FILE)}) kept`);
   const lab = await createLab({ ...DEMO, hosts: [...DEMO.hosts], keys, log: (m) => console.log(`lab: ${m}`) });
   // Only manifests in manifests/: `kubectl apply -f` reads every .yaml and .json of a directory.

@@ -42,10 +42,13 @@ export interface DockerdSetup {
 export async function startDockerd(s: DockerdSetup): Promise<number> {
   const argv = inHost(s.holderPid, [
     "dockerd",
-    "--data-root", s.dataRoot,
-    "--cgroup-parent", `/${s.cgroupParent}`,
+    "--data-root",
+    s.dataRoot,
+    "--cgroup-parent",
+    `/${s.cgroupParent}`,
     // Containers of a lab host stop within 2 s on shutdown/reboot (the default is 15 s).
-    "--shutdown-timeout", "2",
+    "--shutdown-timeout",
+    "2",
   ]);
   const pid = await spawnDetached(argv, { logFd: s.logFd });
   return pid;

@@ -108,7 +108,9 @@ export class HostMachine {
     const dir = this.files?.binds.find((b) => b.target === "/etc/systemd/system")?.source;
     if (!dir || !existsSync(dir)) return [];
     const units = new Set<string>();
-    for (const wants of readdirSync(dir).filter((d) => d.endsWith(".wants")).sort()) {
+    for (const wants of readdirSync(dir)
+      .filter((d) => d.endsWith(".wants"))
+      .sort()) {
       for (const entry of readdirSync(join(dir, wants)).sort()) {
         if (!/^(wg-quick@[^/]+|dockmesh-dns-[^/]+)\.service$/.test(entry)) continue;
         try {

@@ -18,7 +18,10 @@ export async function buildImageTar(stateDir: string): Promise<string> {
   rmSync(root, { recursive: true, force: true });
   for (const d of ["bin", "etc", "tmp", "www", "proc", "sys", "dev"]) mkdirSync(join(root, d), { recursive: true });
   copyFileSync(busybox, join(root, "bin", "busybox"));
-  const applets = (await runOk([busybox, "--list"])).split("\n").map((s) => s.trim()).filter((s) => /^[a-z0-9_.[-]+$/.test(s) && s !== "busybox");
+  const applets = (await runOk([busybox, "--list"]))
+    .split("\n")
+    .map((s) => s.trim())
+    .filter((s) => /^[a-z0-9_.[-]+$/.test(s) && s !== "busybox");
   for (const a of applets) symlinkSync("busybox", join(root, "bin", a));
   writeFileSync(join(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
   writeFileSync(join(root, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");

@@ -39,16 +39,11 @@ export function generateEd25519(comment: string): KeyPair {
   let priv = Buffer.concat([uint32(check), uint32(check), sshString("ssh-ed25519"), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
   const pad = (8 - (priv.length % 8)) % 8;
   priv = Buffer.concat([priv, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
-  const body = Buffer.concat([
-    Buffer.from("openssh-key-v1\0"),
-    sshString("none"),
-    sshString("none"),
-    sshString(""),
-    uint32(1),
-    sshString(pubBlob),
-    sshString(priv),
-  ]);
-  const b64 = body.toString("base64").replace(/(.{70})/g, "$1\n").replace(/\n$/, "");
+  const body = Buffer.concat([Buffer.from("openssh-key-v1\0"), sshString("none"), sshString("none"), sshString(""), uint32(1), sshString(pubBlob), sshString(priv)]);
+  const b64 = body
+    .toString("base64")
+    .replace(/(.{70})/g, "$1\n")
+    .replace(/\n$/, "");
   return {
     privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`,
     publicKey: `ssh-ed25519 ${pubBlob.toString("base64")} ${comment}`,

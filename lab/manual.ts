@@ -51,7 +51,14 @@ interface Ctx {
   member: ManualMember;
 }
 
-function wgConfig(self: ManualMember, privateKey: string, peers: { m: ManualMember; publicKey: string }[], o: Required<Omit<ManualOptions, "onStep">>, bridge: string, withPersistence: boolean): string {
+function wgConfig(
+  self: ManualMember,
+  privateKey: string,
+  peers: { m: ManualMember; publicKey: string }[],
+  o: Required<Omit<ManualOptions, "onStep">>,
+  bridge: string,
+  withPersistence: boolean,
+): string {
   const lines = ["[Interface]", `ListenPort = ${o.listenPort}`, `PrivateKey = ${privateKey}`];
   if (withPersistence) {
     lines.push(
@@ -106,10 +113,17 @@ export async function runManualProcedure(lab: Lab, members: readonly ManualMembe
     // Step 1: a Docker network with a unique subnet, wg0 trusted, fixed bridge name and MTU.
     for (const c of sessions) {
       await step(c, "1 docker network create", [
-        "docker", "network", "create", "--subnet", c.member.subnet,
-        "-o", `com.docker.network.bridge.trusted_host_interfaces=${o.iface}`,
-        "-o", `com.docker.network.bridge.name=${bridge}`,
-        "-o", `com.docker.network.driver.mtu=${o.mtu}`,
+        "docker",
+        "network",
+        "create",
+        "--subnet",
+        c.member.subnet,
+        "-o",
+        `com.docker.network.bridge.trusted_host_interfaces=${o.iface}`,
+        "-o",
+        `com.docker.network.bridge.name=${bridge}`,
+        "-o",
+        `com.docker.network.driver.mtu=${o.mtu}`,
         o.network,
       ]);
     }

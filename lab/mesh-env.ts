@@ -146,7 +146,13 @@ export class MeshEnv {
       .map((n) => {
         const h = this.lab.host(n);
         const spec = {
-          ssh: { host: h.sshHost, port: h.sshPort, user: h.sshUser, privateKeySecretRef: { name: "lab-ssh" }, ...(h.bastion ? { bastion: { host: h.bastion.host, port: h.bastion.port, user: h.bastion.user, privateKeySecretRef: { name: "lab-ssh" } } } : {}) },
+          ssh: {
+            host: h.sshHost,
+            port: h.sshPort,
+            user: h.sshUser,
+            privateKeySecretRef: { name: "lab-ssh" },
+            ...(h.bastion ? { bastion: { host: h.bastion.host, port: h.bastion.port, user: h.bastion.user, privateKeySecretRef: { name: "lab-ssh" } } } : {}),
+          },
           ...(h.publicEndpoint ? { endpoint: `${h.publicEndpoint}:51820` } : {}),
           ...extra(n),
         };
@@ -221,14 +227,12 @@ export async function startMeshEnv(opts: MeshEnvOptions): Promise<MeshEnv> {
 
 /** The controller log lines (JSON) that are apply steps, "[#] …". */
 export function appliedSteps(log: string): string[] {
-  return log
-    .split("\n")
-    .flatMap((l) => {
-      try {
-        const o = JSON.parse(l) as { message?: string; machine?: string };
-        return o.message?.startsWith("[#] ") ? [`${o.machine} ${o.message}`] : [];
-      } catch {
-        return [];
-      }
-    });
+  return log.split("\n").flatMap((l) => {
+    try {
+      const o = JSON.parse(l) as { message?: string; machine?: string };
+      return o.message?.startsWith("[#] ") ? [`${o.machine} ${o.message}`] : [];
+    } catch {
+      return [];
+    }
+  });
 }

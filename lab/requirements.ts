@@ -141,10 +141,7 @@ export async function ensureSystemPackages(opts: EnsureOptions = {}): Promise<vo
   const pkgs = packagesFor(missing);
   const uid = opts.uid ?? process.getuid?.() ?? -1;
   if (uid !== 0) {
-    throw new Error(
-      `${purpose} needs ${describeMissing(missing)}, which are not installed; as root run: ` +
-        `apt-get update && ${installCommand(pkgs)}`,
-    );
+    throw new Error(`${purpose} needs ${describeMissing(missing)}, which are not installed; as root run: ` + `apt-get update && ${installCommand(pkgs)}`);
   }
   log(`installing ${pkgs.join(" ")} (missing: ${describeMissing(missing)})`);
   const install = ["install", "-y", "--no-install-recommends", ...pkgs];

@@ -79,9 +79,7 @@ export function rootRules(plan: LabPlan, physdev: boolean): string[][] {
     ["FORWARD", "-o", br, ...c, "-j", "DROP"],
     // INPUT: the lab can answer the root namespace but not open connections to it.
     ["INPUT", "-i", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", ...c, "-j", "ACCEPT"],
-    ...plan.rootPortsForController.map((port) => [
-      "INPUT", "-i", br, "-s", plan.controller.address, "-p", "tcp", "--dport", String(port), ...c, "-j", "ACCEPT",
-    ]),
+    ...plan.rootPortsForController.map((port) => ["INPUT", "-i", br, "-s", plan.controller.address, "-p", "tcp", "--dport", String(port), ...c, "-j", "ACCEPT"]),
     ["INPUT", "-i", br, ...c, "-j", "DROP"],
   ];
 }

@@ -77,9 +77,7 @@ export class SshSession {
     if (!target.bastion) return new SshSession(target, await connect(target, target.privateKey, readyTimeoutMs), undefined);
     const jump = await connect(target.bastion, target.privateKey, readyTimeoutMs);
     try {
-      const stream = await new Promise<ClientChannel>((resolve, reject) =>
-        jump.forwardOut("127.0.0.1", 0, target.host, target.port, (err, ch) => (err ? reject(err) : resolve(ch))),
-      );
+      const stream = await new Promise<ClientChannel>((resolve, reject) => jump.forwardOut("127.0.0.1", 0, target.host, target.port, (err, ch) => (err ? reject(err) : resolve(ch))));
       return new SshSession(target, await connect(target, target.privateKey, readyTimeoutMs, stream), jump);
     } catch (e) {
       jump.end();

@@ -49,7 +49,10 @@ const sorted = (o: Record<string, string>) => Object.entries(o).sort(([a], [b]) 
 /** `docker network create` arguments between "create" and the name: driver, subnet, labels, options (sorted). */
 export function networkCreateArgs(net: NetworkPlan): string[] {
   return [
-    "--driver", "bridge", "--subnet", net.docker.subnet,
+    "--driver",
+    "bridge",
+    "--subnet",
+    net.docker.subnet,
     ...sorted(net.docker.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
     ...sorted(net.docker.options).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
   ];

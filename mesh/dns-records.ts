@@ -97,7 +97,8 @@ export function renderRecords(zone: string, machines: readonly MachineRecordsInp
   }
   const reserved = new Set(machineLabels.values());
   for (const m of [...machines].sort((a, b) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0))) {
-    const skip = (container: string, name: string, kind: SkippedName["kind"], reason: string) => skipped.push({ machine: m.machine, container: container.slice(0, 12), name: name.slice(0, 80), kind, reason });
+    const skip = (container: string, name: string, kind: SkippedName["kind"], reason: string) =>
+      skipped.push({ machine: m.machine, container: container.slice(0, 12), name: name.slice(0, 80), kind, reason });
     const subnet = parseCidr(m.subnet);
     const mLabel = machineLabels.get(m.machine);
     if (!subnet || subnet.prefix > 30) continue; // checked allocations only; nothing to publish in a /31 or /32

@@ -70,7 +70,10 @@ export function ambiguousForward(m: Machine, machineMeshes: readonly MeshPort[])
   const { port } = splitEndpoint(written);
   if (machineMeshes.some((x) => x.listenPort === port)) return undefined;
   const listed = new Set((Array.isArray(m.spec.endpointPorts) ? m.spec.endpointPorts : []).map((e) => e?.meshNetwork));
-  const open = machineMeshes.filter((x) => !listed.has(x.name)).map((x) => `${x.name} (listenPort ${x.listenPort})`).sort();
+  const open = machineMeshes
+    .filter((x) => !listed.has(x.name))
+    .map((x) => `${x.name} (listenPort ${x.listenPort})`)
+    .sort();
   if (open.length < 2) return undefined;
   return `spec.endpoint's port ${port} is no listenPort of this machine's meshes, so it is taken as a port forward, and the peers of ${open.join(", ")} all use it; give each mesh it does not forward to its own port in spec.endpointPorts ([{meshNetwork, port}])`;
 }

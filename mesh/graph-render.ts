@@ -36,12 +36,7 @@ export function cleanText(text: string, max = MAX_LABEL_CHARS): string {
 
 /** One line of a dot label, inside "…": backslash and quote escaped, & < > as entities (Graphviz reads entities in labels). */
 export function dotEscape(text: string, max = MAX_LABEL_CHARS): string {
-  return cleanText(text, max)
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/\\/g, "\\\\")
-    .replace(/"/g, '\\"');
+  return cleanText(text, max).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 }
 
 /** One line of a Mermaid label, inside "…": everything but plain letters, digits and . : / _ - , space as an entity code (#NNN;). */
@@ -56,12 +51,7 @@ function readyText(n: GraphNode): string {
 }
 
 function nodeLines(n: GraphNode, meshes: number): string[] {
-  return [
-    n.name,
-    ...n.subnets.map((s) => (meshes > 1 ? `${s.mesh}: ${s.subnet}` : s.subnet)),
-    n.endpoint ?? "behind NAT",
-    readyText(n),
-  ];
+  return [n.name, ...n.subnets.map((s) => (meshes > 1 ? `${s.mesh}: ${s.subnet}` : s.subnet)), n.endpoint ?? "behind NAT", readyText(n)];
 }
 
 function nodeFill(n: GraphNode): string {
@@ -82,12 +72,20 @@ export function renderDot(g: MeshGraph): string {
     '  edge [fontname="Helvetica", fontsize=9, penwidth=2];',
   ];
   for (const n of g.nodes) {
-    const label = nodeLines(n, g.meshes.length).map((l) => dotEscape(l)).join("\\n");
+    const label = nodeLines(n, g.meshes.length)
+      .map((l) => dotEscape(l))
+      .join("\\n");
     out.push(`  ${q(n.name)} [label="${label}", fillcolor="${nodeFill(n)}", class="machine"];`);
   }
   for (const e of g.edges) {
     const label = edgeLabel(e, g.meshes.length);
-    const attrs = [`color="${HEALTH_COLOR[e.health]}"`, ...(label ? [`label=${q(label)}`] : []), ...(e.via ? ["style=dashed"] : []), `class="${e.health}"`, `tooltip=${q(`${e.a} -- ${e.b}: ${e.health}`)}`];
+    const attrs = [
+      `color="${HEALTH_COLOR[e.health]}"`,
+      ...(label ? [`label=${q(label)}`] : []),
+      ...(e.via ? ["style=dashed"] : []),
+      `class="${e.health}"`,
+      `tooltip=${q(`${e.a} -- ${e.b}: ${e.health}`)}`,
+    ];
     out.push(`  ${q(e.a)} -- ${q(e.b)} [${attrs.join(", ")}];`);
   }
   out.push("}");

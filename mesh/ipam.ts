@@ -70,7 +70,10 @@ export function allocateSubnets(poolText: string, prefixLength: number, members:
     const keeper = claimants.find((m) => m.existing === subnet);
     for (const m of claimants) {
       if (m === keeper) continue;
-      const others = claimants.filter((o) => o !== m).map((o) => o.name).join(", ");
+      const others = claimants
+        .filter((o) => o !== m)
+        .map((o) => o.name)
+        .join(", ");
       fail(m.name, "spec.subnet", `subnet ${subnet} is also pinned by ${others}${keeper ? ` (which holds it)` : ""}; pin a different subnet on one of them`);
     }
     if (keeper) holder.set(idx, keeper.name);

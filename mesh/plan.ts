@@ -219,7 +219,11 @@ export function planMesh(
   const all = opts.allMeshes ?? [mesh];
   const ipamMembers: IpamMember[] = selected.map((m) => {
     const name = m.metadata.name ?? "";
-    const pin = pinFor(mesh, m, all.filter((x) => isMember(x, m)));
+    const pin = pinFor(
+      mesh,
+      m,
+      all.filter((x) => isMember(x, m)),
+    );
     const ex = existing.get(name);
     return { name, ...(pin !== undefined ? { pin } : {}), ...(ex !== undefined ? { existing: ex } : {}) };
   });
@@ -269,7 +273,10 @@ export function planMesh(
  * machine configures it; what its machines already have of it is left as it is.
  */
 export function refusedMeshPlan(mesh: ResolvedMesh, machines: readonly Machine[], refusal: SpecError): MeshPlan {
-  const members = machines.filter((m) => isMember(mesh, m) && !m.metadata.deletionTimestamp).map((m) => m.metadata.name ?? "").sort();
+  const members = machines
+    .filter((m) => isMember(mesh, m) && !m.metadata.deletionTimestamp)
+    .map((m) => m.metadata.name ?? "")
+    .sort();
   return { mesh, members, allocations: [], errors: [refusal], relays: [], unreachablePairs: [], refused: refusal };
 }
 
@@ -397,13 +404,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     unit: {
       unit,
       dropInPath: `/etc/systemd/system/${unit}.d/dockmesh.conf`,
-      dropInContent: [
-        "# Managed by dockmesh: the mesh interface needs Docker's bridge and DOCKER-USER chain.",
-        "[Unit]",
-        "After=docker.service",
-        "Requires=docker.service",
-        "",
-      ].join("\n"),
+      dropInContent: ["# Managed by dockmesh: the mesh interface needs Docker's bridge and DOCKER-USER chain.", "[Unit]", "After=docker.service", "Requires=docker.service", ""].join("\n"),
     },
     relayed: relayed.sort(byMachine),
     unreachable: unreachable.sort(),
@@ -453,7 +454,13 @@ export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKe
     const m = byN.get(name);
     const subnet = subnets.get(name);
     const key = publicKeys.get(name);
-    const endpoint = m ? endpointIn(m, plan.mesh, allMeshes.filter((x) => isMember(x, m))).endpoint : undefined;
+    const endpoint = m
+      ? endpointIn(
+          m,
+          plan.mesh,
+          allMeshes.filter((x) => isMember(x, m)),
+        ).endpoint
+      : undefined;
     return {
       name,
       ...(endpoint ? { endpoint } : {}),
@@ -485,7 +492,20 @@ export function planAll(
     return refusal ? refusedMeshPlan(mesh, machines, refusal) : planMesh(mesh, machines, { allMeshes: resolved.filter((r) => r.namespace === mesh.namespace) });
   });
   for (const p of meshPlans) errors.push(...p.errors);
-  const views = meshPlans.filter((p) => !p.refused).map((p) => ({ plan: p, view: { mesh: p.mesh, members: membersOf(p, machines, publicKeys, resolved.filter((r) => r.namespace === p.mesh.namespace)) } }));
+  const views = meshPlans
+    .filter((p) => !p.refused)
+    .map((p) => ({
+      plan: p,
+      view: {
+        mesh: p.mesh,
+        members: membersOf(
+          p,
+          machines,
+          publicKeys,
+          resolved.filter((r) => r.namespace === p.mesh.namespace),
+        ),
+      },
+    }));
   const hosts = [...machines]
     .sort((a, b) => ((a.metadata.namespace ?? "default") + "/" + a.metadata.name < (b.metadata.namespace ?? "default") + "/" + b.metadata.name ? -1 : 1))
     .map((m) => {

@@ -33,13 +33,7 @@ export function formatTime(now: Date | string | number): string {
  * changes (or the condition is new); a changed reason or message keeps it.
  * observedGeneration is always set. The result is sorted by sortConditions(order).
  */
-export function setCondition(
-  list: readonly Condition[] | undefined,
-  input: ConditionInput,
-  observedGeneration: number,
-  now: Date | string | number,
-  order: readonly string[] = [],
-): Condition[] {
+export function setCondition(list: readonly Condition[] | undefined, input: ConditionInput, observedGeneration: number, now: Date | string | number, order: readonly string[] = []): Condition[] {
   const existing = list?.find((c) => c.type === input.type);
   const next: Condition = {
     type: input.type,

@@ -155,7 +155,8 @@ export const JITTER_FACTOR = 1.2;
 export function checkTimings(t: LeaderElectionTimings): void {
   if (!(t.retryPeriodMs > 0)) throw new Error(`leader election: the retry period must be positive, got ${t.retryPeriodMs} ms`);
   if (!(t.leaseDurationMs > t.renewDeadlineMs)) throw new Error(`leader election: the lease duration (${t.leaseDurationMs} ms) must be longer than the renew deadline (${t.renewDeadlineMs} ms)`);
-  if (!(t.renewDeadlineMs > JITTER_FACTOR * t.retryPeriodMs)) throw new Error(`leader election: the renew deadline (${t.renewDeadlineMs} ms) must be longer than ${JITTER_FACTOR} × the retry period (${t.retryPeriodMs} ms)`);
+  if (!(t.renewDeadlineMs > JITTER_FACTOR * t.retryPeriodMs))
+    throw new Error(`leader election: the renew deadline (${t.renewDeadlineMs} ms) must be longer than ${JITTER_FACTOR} × the retry period (${t.retryPeriodMs} ms)`);
 }
 
 export interface LeaderElectorOptions extends Partial<LeaderElectionTimings> {

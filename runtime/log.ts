@@ -51,11 +51,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     level: resolveLevel(opts.level, env),
     levels: winston.config.npm.levels,
     defaultMeta: opts.defaultMeta,
-    format: winston.format.combine(
-      redactFormat(),
-      winston.format.timestamp(),
-      format === "json" ? winston.format.json() : textFormat(isTTY && !env["NO_COLOR"]),
-    ),
+    format: winston.format.combine(redactFormat(), winston.format.timestamp(), format === "json" ? winston.format.json() : textFormat(isTTY && !env["NO_COLOR"])),
     transports: [new winston.transports.Stream({ stream })],
   });
 }
@@ -139,7 +135,7 @@ export const redactFormat = winston.format((info) => {
 const LEVEL_COLOUR: Record<string, string> = { error: "\x1b[31m", warn: "\x1b[33m", info: "\x1b[36m", debug: "\x1b[90m" };
 
 function quoteIfNeeded(v: unknown): string {
-  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === "string" ? v : (JSON.stringify(v) ?? String(v));
   return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s);
 }
 

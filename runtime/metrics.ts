@@ -49,10 +49,21 @@ export class RuntimeMetrics {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.queueKinds = opts.queueKinds ?? {};
 
-    this.reconciles = new Counter({ name: "dockmesh_reconcile_total", help: "Reconciles finished, by kind and outcome (success, requeue, error, terminal).", labelNames: ["kind", "outcome"], registers });
+    this.reconciles = new Counter({
+      name: "dockmesh_reconcile_total",
+      help: "Reconciles finished, by kind and outcome (success, requeue, error, terminal).",
+      labelNames: ["kind", "outcome"],
+      registers,
+    });
     this.errors = new Counter({ name: "dockmesh_reconcile_errors_total", help: "Reconciles that failed (outcome error or terminal), by kind.", labelNames: ["kind"], registers });
     this.durations = new Histogram({ name: "dockmesh_reconcile_duration_seconds", help: "Time one reconcile took, by kind.", labelNames: ["kind"], buckets: RECONCILE_BUCKETS, registers });
-    this.ssh = new Histogram({ name: "dockmesh_ssh_roundtrip_seconds", help: "Time from sending a command to a host over SSH to its exit status (one round trip), by outcome (ok, error).", labelNames: ["outcome"], buckets: SSH_BUCKETS, registers });
+    this.ssh = new Histogram({
+      name: "dockmesh_ssh_roundtrip_seconds",
+      help: "Time from sending a command to a host over SSH to its exit status (one round trip), by outcome (ok, error).",
+      labelNames: ["outcome"],
+      buckets: SSH_BUCKETS,
+      registers,
+    });
     // Every kind and outcome from the start: a standby or an idle controller shows zeroes, not nothing.
     for (const kind of Object.values(this.queueKinds)) {
       for (const outcome of RECONCILE_OUTCOMES) this.reconciles.inc({ kind, outcome }, 0);

@@ -57,7 +57,12 @@ export interface StatusWriteOptions {
  * (jsonEqual). desired must be the whole status as the server will store it: fields the
  * server adds (defaults) would otherwise make every call write.
  */
-export async function writeStatus<T extends StatusObject<unknown>>(client: StatusClient<T>, object: T, desired: DesiredStatus<T, StatusOf<T>>, opts: StatusWriteOptions = {}): Promise<StatusWriteResult<T>> {
+export async function writeStatus<T extends StatusObject<unknown>>(
+  client: StatusClient<T>,
+  object: T,
+  desired: DesiredStatus<T, StatusOf<T>>,
+  opts: StatusWriteOptions = {},
+): Promise<StatusWriteResult<T>> {
   type S = StatusOf<T>;
   const maxAttempts = Math.max(1, opts.maxAttempts ?? 5);
   const what = `${object.kind ?? "object"} ${objectKey(object)}`;

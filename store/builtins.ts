@@ -70,7 +70,9 @@ export function builtinTypes(): ResourceType[] {
           spec: {
             type: "object",
             description: "Spec defines the behavior of the Namespace.",
-            properties: { finalizers: { type: "array", description: "Finalizers is an opaque list of values that must be empty to permanently remove object from storage.", items: { type: "string" } } },
+            properties: {
+              finalizers: { type: "array", description: "Finalizers is an opaque list of values that must be empty to permanently remove object from storage.", items: { type: "string" } },
+            },
           },
           status: {
             type: "object",
@@ -159,13 +161,21 @@ export function builtinTypes(): ResourceType[] {
           involvedObject: objectReference,
           reason: str("This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
           message: str("A human-readable description of the status of this operation."),
-          source: { type: "object", description: "The component reporting this event.", properties: { component: str("Component from which the event is generated."), host: str("Node name on which the event is generated.") } },
+          source: {
+            type: "object",
+            description: "The component reporting this event.",
+            properties: { component: str("Component from which the event is generated."), host: str("Node name on which the event is generated.") },
+          },
           firstTimestamp: str("The time at which the event was first recorded.", { format: "date-time", nullable: true }),
           lastTimestamp: str("The time at which the most recent occurrence of this event was recorded.", { format: "date-time", nullable: true }),
           count: int("The number of times this event has occurred."),
           type: str("Type of this event (Normal, Warning), new types could be added in the future"),
           eventTime: str("Time when this Event was first observed.", { nullable: true }),
-          series: { type: "object", description: "Data about the Event series this event represents.", properties: { count: int("Number of occurrences in this series up to the last heartbeat time"), lastObservedTime: str("Time of the last occurrence observed") } },
+          series: {
+            type: "object",
+            description: "Data about the Event series this event represents.",
+            properties: { count: int("Number of occurrences in this series up to the last heartbeat time"), lastObservedTime: str("Time of the last occurrence observed") },
+          },
           action: str("What action was taken/failed regarding to the Regarding object."),
           related: objectReference,
           reportingComponent: str("Name of the controller that emitted this Event."),
@@ -185,7 +195,8 @@ export function builtinTypes(): ResourceType[] {
       statusSubresource: false,
       schema: {
         type: "object",
-        description: "ServiceAccount binds together: a name, understood by users, and perhaps by peripheral systems, for an identity; a principal that can be authenticated and authorized; a set of secrets.",
+        description:
+          "ServiceAccount binds together: a name, understood by users, and perhaps by peripheral systems, for an identity; a principal that can be authenticated and authorized; a set of secrets.",
         properties: {
           ...typeMeta,
           automountServiceAccountToken: bool("AutomountServiceAccountToken indicates whether pods running as this service account should have an API token automatically mounted."),

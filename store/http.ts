@@ -178,7 +178,10 @@ export class ApiHandler {
 
     let segs: string[];
     try {
-      segs = path.split("/").filter((s) => s !== "").map(decodeURIComponent);
+      segs = path
+        .split("/")
+        .filter((s) => s !== "")
+        .map(decodeURIComponent);
     } catch (err) {
       throw new ApiError(400, "BadRequest", `malformed path ${JSON.stringify(path)}`, undefined, { cause: err });
     }
@@ -255,7 +258,13 @@ export class ApiHandler {
   private writeOptionsAs(q: URLSearchParams, req: IncomingMessage, kind: "CreateOptions" | "UpdateOptions" | "PatchOptions"): WriteOptions {
     const given = q.get("fieldManager");
     if (given !== null && given.length > 128) throw invalid("meta.k8s.io", kind, "", [cause("FieldValueTooLong", "fieldManager", "may not be longer than 128", { v: given })]);
-    const fieldManager = given !== null && given !== "" ? given : [...(req.headers["user-agent"] ?? "").split("/")[0] ?? ""].filter((c) => c >= " " && c !== "\x7f").join("").slice(0, 128);
+    const fieldManager =
+      given !== null && given !== ""
+        ? given
+        : [...((req.headers["user-agent"] ?? "").split("/")[0] ?? "")]
+            .filter((c) => c >= " " && c !== "\x7f")
+            .join("")
+            .slice(0, 128);
     return { ...this.writeOptions(q), fieldManager };
   }
 
@@ -305,7 +314,11 @@ export class ApiHandler {
         const ct = req.headers["content-type"] ?? "";
         const type = patchTypeOf(ct);
         if (!type) {
-          throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.builtin ? ", application/strategic-merge-patch+json" : ""}`);
+          throw new ApiError(
+            415,
+            "UnsupportedMediaType",
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.builtin ? ", application/strategic-merge-patch+json" : ""}`,
+          );
         }
         const opts = this.writeOptionsAs(q, req, "PatchOptions");
         const force = q.get("force");
@@ -423,7 +436,12 @@ export class ApiHandler {
     const rv = String(this.store.db.currentRv());
     if (neg.as === "table") return this.sendDurable(res, 200, toTable(rt, items, { include: includeObject(q), resourceVersion: rv, apiVersion: neg.apiVersion }));
     if (neg.as === "meta") {
-      return this.sendDurable(res, 200, { kind: "PartialObjectMetadataList", apiVersion: neg.apiVersion, metadata: { resourceVersion: rv }, items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)) });
+      return this.sendDurable(res, 200, {
+        kind: "PartialObjectMetadataList",
+        apiVersion: neg.apiVersion,
+        metadata: { resourceVersion: rv },
+        items: items.map((o) => partialObjectMetadata(o, neg.apiVersion)),
+      });
     }
     // Items are already serialised-ready objects; build the JSON by hand to avoid a deep copy.
     const head = JSON.stringify({ apiVersion: apiVersionOf(rt), kind: rt.listKind, metadata: { resourceVersion: rv } }).slice(0, -1);

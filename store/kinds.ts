@@ -36,7 +36,14 @@ export function prepareKind(rt: ResourceType, obj: KObject, old: KObject | undef
     const causes: StatusCause[] = [];
     for (const k of Object.keys(data)) {
       if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253) {
-        causes.push(cause("FieldValueInvalid", "data", "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')", { v: k }));
+        causes.push(
+          cause(
+            "FieldValueInvalid",
+            "data",
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+            { v: k },
+          ),
+        );
       }
     }
     // Keys the real server requires for its well-known Secret types.
@@ -49,10 +56,20 @@ export function prepareKind(rt: ResourceType, obj: KObject, old: KObject | undef
     const causes: StatusCause[] = [];
     const data = isPlainObject(obj.data) ? obj.data : {};
     const bin = isPlainObject(obj.binaryData) ? obj.binaryData : {};
-    for (const [field, m] of [["data", data], ["binaryData", bin]] as const) {
+    for (const [field, m] of [
+      ["data", data],
+      ["binaryData", bin],
+    ] as const) {
       for (const k of Object.keys(m)) {
         if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253) {
-          causes.push(cause("FieldValueInvalid", field, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')", { v: k }));
+          causes.push(
+            cause(
+              "FieldValueInvalid",
+              field,
+              "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+              { v: k },
+            ),
+          );
         }
       }
     }

@@ -119,7 +119,12 @@ function walkField(s: JSONSchemaProps, key: string, v: unknown, path: string, ou
 
 /** Fields the API server sets itself: never owned by anyone (the stripMetaManager's set). */
 const stripped = new Set(
-  [["f:apiVersion"], ["f:kind"], ["f:metadata"], ...["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "managedFields", "resourceVersion"].map((f) => ["f:metadata", `f:${f}`])].map(pathKey),
+  [
+    ["f:apiVersion"],
+    ["f:kind"],
+    ["f:metadata"],
+    ...["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "managedFields", "resourceVersion"].map((f) => ["f:metadata", `f:${f}`]),
+  ].map(pathKey),
 );
 
 /**

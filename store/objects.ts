@@ -186,7 +186,9 @@ export class ObjectStore {
       const nsObj = this.namespaceExists(ns);
       if (!nsObj) throw notFound("", "namespaces", ns);
       if (meta(nsObj).deletionTimestamp) {
-        throw forbidden(`${rt.plural}${rt.group ? "." + rt.group : ""} "${str(m.name) || str(m.generateName)}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`);
+        throw forbidden(
+          `${rt.plural}${rt.group ? "." + rt.group : ""} "${str(m.name) || str(m.generateName)}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+        );
       }
     } else delete m.namespace;
     if ((m.name === undefined || m.name === "") && typeof m.generateName === "string" && m.generateName !== "") {
@@ -256,7 +258,11 @@ export class ObjectStore {
         break;
       case "strategic":
         if (!rt.builtin) {
-          throw new ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
+          throw new ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+          );
         }
         next = applyStrategicMergePatch(current, patch);
         break;
@@ -361,7 +367,11 @@ export class ObjectStore {
       const added = ((m.finalizers as string[] | undefined) ?? []).filter((f) => !oldF.has(f));
       if (added.length > 0) {
         throw invalid(rt.group, rt.kind, str(om.name), [
-          cause("FieldValueForbidden", "metadata.finalizers", `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(", ")}}`),
+          cause(
+            "FieldValueForbidden",
+            "metadata.finalizers",
+            `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(", ")}}`,
+          ),
         ]);
       }
     }
@@ -536,7 +546,6 @@ export class ObjectStore {
     if (!isPlainObject(obj.metadata)) throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: metadata must be an object`);
     return obj;
   }
-
 
   /** Schema (with defaults and pruning), metadata rules, unknown-field policy. Returns warnings. */
   private validate(rt: ResourceType, obj: KObject, fv: FieldValidation, old: KObject | undefined): string[] {

@@ -7,7 +7,6 @@ import type { Registry, ResourceType } from "./registry.js";
 
 type Doc = Record<string, unknown>;
 
-
 /** Reverse-DNS schema names, as the real server's: io.dockmesh.v1alpha1.Machine, io.k8s.api.core.v1.Secret. */
 export function schemaName(rt: Pick<ResourceType, "group" | "version" | "kind" | "builtin">, kind = rt.kind): string {
   if (rt.group === "") return `io.k8s.api.core.${rt.version}.${kind}`;
@@ -26,11 +25,17 @@ const objectMetaSchema = {
   type: "object",
   description: "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
   properties: {
-    annotations: s("object", "Annotations is an unstructured key value map stored with a resource that may be set by external tools to store and retrieve arbitrary metadata.", { additionalProperties: { type: "string", default: "" } }),
+    annotations: s("object", "Annotations is an unstructured key value map stored with a resource that may be set by external tools to store and retrieve arbitrary metadata.", {
+      additionalProperties: { type: "string", default: "" },
+    }),
     creationTimestamp: s("string", "CreationTimestamp is a timestamp representing the server time when this object was created.", { format: "date-time" }),
     deletionGracePeriodSeconds: s("integer", "Number of seconds allowed for this object to gracefully terminate before it will be removed from the system.", { format: "int64" }),
     deletionTimestamp: s("string", "DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted.", { format: "date-time" }),
-    finalizers: s("array", "Must be empty before the object is deleted from the registry.", { items: { type: "string", default: "" }, "x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge" }),
+    finalizers: s("array", "Must be empty before the object is deleted from the registry.", {
+      items: { type: "string", default: "" },
+      "x-kubernetes-list-type": "set",
+      "x-kubernetes-patch-strategy": "merge",
+    }),
     generateName: s("string", "GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided."),
     generation: s("integer", "A sequence number representing a specific generation of the desired state. Populated by the system. Read-only.", { format: "int64" }),
     labels: s("object", "Map of string keys and values that can be used to organize and categorize (scope and select) objects.", { additionalProperties: { type: "string", default: "" } }),
@@ -43,7 +48,10 @@ const objectMetaSchema = {
         required: ["apiVersion", "kind", "name", "uid"],
         properties: {
           apiVersion: s("string", "API version of the referent."),
-          blockOwnerDeletion: s("boolean", "If true, AND if the owner has the \"foregroundDeletion\" finalizer, then the owner cannot be deleted from the key-value store until this reference is removed."),
+          blockOwnerDeletion: s(
+            "boolean",
+            'If true, AND if the owner has the "foregroundDeletion" finalizer, then the owner cannot be deleted from the key-value store until this reference is removed.',
+          ),
           controller: s("boolean", "If true, this reference points to the managing controller."),
           kind: s("string", "Kind of the referent."),
           name: s("string", "Name of the referent."),
@@ -81,8 +89,8 @@ const commonSchemas: Record<string, unknown> = {
       kind: s("string", "Kind is a string value representing the REST resource this object represents."),
       message: s("string", "A human-readable description of the status of this operation."),
       metadata: s("object", "Standard list metadata."),
-      reason: s("string", "A machine-readable description of why this operation is in the \"Failure\" status."),
-      status: s("string", "Status of the operation. One of: \"Success\" or \"Failure\"."),
+      reason: s("string", 'A machine-readable description of why this operation is in the "Failure" status.'),
+      status: s("string", 'Status of the operation. One of: "Success" or "Failure".'),
     },
     "x-kubernetes-group-version-kind": [{ group: "", kind: "Status", version: "v1" }],
   },
@@ -113,10 +121,10 @@ const fieldValidation = queryParam(
   "fieldValidation",
   "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown fields that are silently dropped from the object, and will ignore all but the last duplicate field that the decoder encounters. - Warn: This will send a warning via the standard warning response header for each unknown field that is dropped from the object, and for each duplicate field that is encountered. - Strict: This will fail the request with a BadRequest error if any unknown fields would be dropped from the object, or if any duplicate fields are present.",
 );
-const force = queryParam("force", "Force is going to \"force\" Apply requests.", "boolean");
+const force = queryParam("force", 'Force is going to "force" Apply requests.', "boolean");
 const pretty = queryParam("pretty", "If 'true', then the output is pretty printed.");
 const listParams = [
-  queryParam("allowWatchBookmarks", "allowWatchBookmarks requests watch events with type \"BOOKMARK\".", "boolean"),
+  queryParam("allowWatchBookmarks", 'allowWatchBookmarks requests watch events with type "BOOKMARK".', "boolean"),
   queryParam("continue", "The continue option should be set when retrieving more results from the server."),
   queryParam("fieldSelector", "A selector to restrict the list of returned objects by their fields. Defaults to everything."),
   queryParam("labelSelector", "A selector to restrict the list of returned objects by their labels. Defaults to everything."),
@@ -212,9 +220,16 @@ function pathsFor(rt: ResourceType): Record<string, unknown> {
         tags,
         description: `delete a ${rt.kind}`,
         operationId: operationId("delete", rt),
-        parameters: [dryRun, queryParam("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"), queryParam("propagationPolicy", "Whether and how garbage collection will be performed.")],
+        parameters: [
+          dryRun,
+          queryParam("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"),
+          queryParam("propagationPolicy", "Whether and how garbage collection will be performed."),
+        ],
         requestBody: { content: { "*/*": { schema: ref("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions") } } },
-        responses: { "200": { description: "OK", content: json("io.k8s.apimachinery.pkg.apis.meta.v1.Status") }, "202": { description: "Accepted", content: json("io.k8s.apimachinery.pkg.apis.meta.v1.Status") } },
+        responses: {
+          "200": { description: "OK", content: json("io.k8s.apimachinery.pkg.apis.meta.v1.Status") },
+          "202": { description: "Accepted", content: json("io.k8s.apimachinery.pkg.apis.meta.v1.Status") },
+        },
         ...ext("delete"),
       },
     },
@@ -222,7 +237,14 @@ function pathsFor(rt: ResourceType): Record<string, unknown> {
   if (rt.statusSubresource) paths[`${item}/status`] = itemOps("Status", "status");
   if (rt.namespaced) {
     paths[`${base}/${rt.plural}`] = {
-      get: { tags, description: `list or watch objects of kind ${rt.kind}`, operationId: operationId("list", { ...rt, namespaced: false }, "ForAllNamespaces"), parameters: listParams, responses: ok(listRef), ...ext("list") },
+      get: {
+        tags,
+        description: `list or watch objects of kind ${rt.kind}`,
+        operationId: operationId("list", { ...rt, namespaced: false }, "ForAllNamespaces"),
+        parameters: listParams,
+        responses: ok(listRef),
+        ...ext("list"),
+      },
     };
   }
   return paths;
@@ -232,9 +254,20 @@ function pathsFor(rt: ResourceType): Record<string, unknown> {
 function kindSchema(rt: ResourceType): Record<string, unknown> {
   const root = structuredClone(rt.schema) as Record<string, unknown> & JSONSchemaProps;
   const props = { ...(root.properties ?? {}) } as Record<string, unknown>;
-  props.apiVersion = { type: "string", description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values." };
-  props.kind = { type: "string", description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase." };
-  props.metadata = { allOf: [ref("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")], description: "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata" };
+  props.apiVersion = {
+    type: "string",
+    description:
+      "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.",
+  };
+  props.kind = {
+    type: "string",
+    description:
+      "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase.",
+  };
+  props.metadata = {
+    allOf: [ref("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")],
+    description: "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+  };
   return { ...root, properties: props, "x-kubernetes-group-version-kind": [{ group: rt.group, kind: rt.kind, version: rt.version }] };
 }
 

@@ -15,7 +15,10 @@ export const PATTERN_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
   [crdPattern(IPV4_CIDR), "an IPv4 CIDR such as 10.210.0.0/16"],
   [`^${CIDR}(,${CIDR})*$`, "IPv4 CIDRs separated by commas, such as 10.210.1.0/24,10.211.1.0/24"],
   [crdPattern(ENDPOINT), "host:port or [IPv6]:port with a port from 1 to 65535, such as 203.0.113.10:51820"],
-  ["^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|[0-9A-Fa-f:.]+)$", "a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)"],
+  [
+    "^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|[0-9A-Fa-f:.]+)$",
+    "a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)",
+  ],
   [crdPattern(WIREGUARD_KEY), "a WireGuard key: 44 characters of base64 ending in =, as wg pubkey prints it"],
   [crdPattern(OBJECT_NAME), "a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, such as m1"],
   [`^${DNS1123}<->${DNS1123}$`, "two Machine names joined by <->, such as m1<->m2"],

@@ -90,9 +90,7 @@ export class Registry {
       if (!s) m.set(rt.group, (s = new Set()));
       s.add(rt.version);
     }
-    return [...m.entries()]
-      .sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b)))
-      .map(([group, vs]) => ({ group, versions: [...vs].sort(compareVersions) }));
+    return [...m.entries()].sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))).map(([group, vs]) => ({ group, versions: [...vs].sort(compareVersions) }));
   }
 
   resources(group: string, version: string): ResourceType[] {

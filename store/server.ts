@@ -196,7 +196,12 @@ export async function startStore(options: StoreOptions): Promise<StoreHandle> {
     });
     await new Promise<void>((resolveListen, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) => {
-        const why = err.code === "EADDRINUSE" ? `: the port is taken (another dockmesh up or API server?); choose another with --listen ${host}:PORT` : err.code === "EADDRNOTAVAIL" ? `: ${host} is not an address of this machine` : "";
+        const why =
+          err.code === "EADDRINUSE"
+            ? `: the port is taken (another dockmesh up or API server?); choose another with --listen ${host}:PORT`
+            : err.code === "EADDRNOTAVAIL"
+              ? `: ${host} is not an address of this machine`
+              : "";
         reject(new Error(`cannot listen on ${host}:${port}${why}`, { cause: err }));
       });
       server.listen(port, host, () => resolveListen());

@@ -20,7 +20,9 @@ function lstatOrUndefined(path: string): Stats | undefined {
 function checkOwner(path: string, st: Stats): void {
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new Error(`${path} is owned by uid ${st.uid}, not by this process (uid ${uid}): whoever owns it can read or replace the API server's keys and token; use a --state-dir of your own or chown it`);
+    throw new Error(
+      `${path} is owned by uid ${st.uid}, not by this process (uid ${uid}): whoever owns it can read or replace the API server's keys and token; use a --state-dir of your own or chown it`,
+    );
   }
 }
 
@@ -74,7 +76,7 @@ export function writePrivateFile(path: string, data: string): void {
     fchmodSync(fd, 0o600);
     ftruncateSync(fd, 0);
     const buf = Buffer.from(data);
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
   } finally {
     closeSync(fd);
   }

@@ -61,7 +61,10 @@ export class YamlBodyParser {
       worker.once("message", (r: YamlResult) => finish(() => resolve(r)));
       worker.once("error", (err: NodeJS.ErrnoException) => {
         // Past its heap limit the worker dies with ERR_WORKER_OUT_OF_MEMORY: the body's fault.
-        const e = err.code === "ERR_WORKER_OUT_OF_MEMORY" ? new ApiError(413, "RequestEntityTooLarge", `YAML request body too complex: ${err.message}`, undefined, { cause: err }) : new ApiError(500, "InternalError", `YAML parser failed: ${err.message}`, undefined, { cause: err });
+        const e =
+          err.code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? new ApiError(413, "RequestEntityTooLarge", `YAML request body too complex: ${err.message}`, undefined, { cause: err })
+            : new ApiError(500, "InternalError", `YAML parser failed: ${err.message}`, undefined, { cause: err });
         finish(() => reject(e));
       });
       worker.once("exit", (code) => finish(() => reject(new ApiError(500, "InternalError", `YAML parser exited with code ${code}`))));

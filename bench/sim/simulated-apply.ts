@@ -114,7 +114,11 @@ export function runCall(host: SimulatedHost, call: ScriptCall, stdin: () => stri
 export function runApplyScript(host: SimulatedHost, body: string, input: string, guard?: readonly string[]): ApplyRun {
   const lines = input.split("\n").filter((l) => l !== "");
   let next = 0;
-  const rest = () => lines.slice(next).map((l) => `${l}\n`).join("");
+  const rest = () =>
+    lines
+      .slice(next)
+      .map((l) => `${l}\n`)
+      .join("");
   let parsed: ReturnType<typeof parseApplyBody>;
   try {
     parsed = parseApplyBody(body);

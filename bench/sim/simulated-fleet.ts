@@ -235,7 +235,11 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
     socket.once("close", () => {
       if (this.pending.get(from)?.socket === socket) this.release(from);
       const queue = this.waiting.get(from);
-      if (queue) this.waiting.set(from, queue.filter((q) => q.socket !== socket));
+      if (queue)
+        this.waiting.set(
+          from,
+          queue.filter((q) => q.socket !== socket),
+        );
     });
     if (this.pending.has(from)) {
       // The same client port to another host, both before their SSH header: keep them apart.

@@ -309,7 +309,12 @@ export class SimulatedHost {
       if (!used.has(text)) ip = text;
     }
     if (!ip) throw new Error(`simulated host ${this.name}: network ${network} is full`);
-    const c: SimulatedContainer = { id: randomBytes(32).toString("hex"), name, ...(opts.service ? { service: opts.service } : {}), networks: new Map([[network, { ip, aliases: [...(opts.aliases ?? [])] }]]) };
+    const c: SimulatedContainer = {
+      id: randomBytes(32).toString("hex"),
+      name,
+      ...(opts.service ? { service: opts.service } : {}),
+      networks: new Map([[network, { ip, aliases: [...(opts.aliases ?? [])] }]]),
+    };
     this.containers.set(c.id, c);
     this.dockerEvent("network", "connect");
     this.dockerEvent("container", "start");

@@ -71,7 +71,11 @@ function linksJson(host: SimulatedHost): string {
   const links = [...host.links.values()].map((l) => {
     index++;
     const flags =
-      l.kind === "loopback" ? ["LOOPBACK", "UP", "LOWER_UP"] : l.kind === "wireguard" ? ["POINTOPOINT", "NOARP", ...(l.up ? ["UP", "LOWER_UP"] : [])] : ["BROADCAST", "MULTICAST", ...(l.up ? ["UP", "LOWER_UP"] : [])];
+      l.kind === "loopback"
+        ? ["LOOPBACK", "UP", "LOWER_UP"]
+        : l.kind === "wireguard"
+          ? ["POINTOPOINT", "NOARP", ...(l.up ? ["UP", "LOWER_UP"] : [])]
+          : ["BROADCAST", "MULTICAST", ...(l.up ? ["UP", "LOWER_UP"] : [])];
     return {
       ifindex: index,
       ifname: l.name,
@@ -103,9 +107,17 @@ function wgDump(host: SimulatedHost): string[] {
     out.push([iface, "(hidden)", wg.publicKey, String(wg.listenPort), "off"].join("\t"));
     for (const p of wg.peers.values()) {
       out.push(
-        [iface, p.publicKey, "(none)", p.endpoint ?? "(none)", p.allowedIPs.length ? p.allowedIPs.join(",") : "(none)", String(p.handshake), String(p.rx), String(p.tx), p.persistentKeepalive ? String(p.persistentKeepalive) : "off"].join(
-          "\t",
-        ),
+        [
+          iface,
+          p.publicKey,
+          "(none)",
+          p.endpoint ?? "(none)",
+          p.allowedIPs.length ? p.allowedIPs.join(",") : "(none)",
+          String(p.handshake),
+          String(p.rx),
+          String(p.tx),
+          p.persistentKeepalive ? String(p.persistentKeepalive) : "off",
+        ].join("\t"),
       );
     }
   }
@@ -197,7 +209,14 @@ function renderState(host: SimulatedHost, args: readonly string[]): string {
   out.push(routesJson(host));
   sec("wg");
   out.push(...wgDump(host));
-  for (const [t, c] of [["filter", "DOCKER-USER"], ["nat", "POSTROUTING"], ["filter", "INPUT"], ["filter", "FORWARD"], ["raw", "PREROUTING"], ["filter", "DOCKMESH-INPUT"]] as const) {
+  for (const [t, c] of [
+    ["filter", "DOCKER-USER"],
+    ["nat", "POSTROUTING"],
+    ["filter", "INPUT"],
+    ["filter", "FORWARD"],
+    ["raw", "PREROUTING"],
+    ["filter", "DOCKMESH-INPUT"],
+  ] as const) {
     out.push(...iptablesSection(host, t, c));
   }
   for (const i of ifaces) {

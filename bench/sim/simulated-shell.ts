@@ -97,7 +97,13 @@ export function parseWgQuickConfig(text: string): WgQuickConfig {
       else if (!["address", "dns", "table", "preup", "predown", "saveconfig", "fwmark"].includes(key)) throw new Error(`wg-quick: unknown interface key ${key}`);
     } else if (peer) {
       if (key === "publickey") peer.publicKey = value;
-      else if (key === "allowedips") peer.allowedIPs.push(...value.split(",").map((s) => s.trim()).filter(Boolean));
+      else if (key === "allowedips")
+        peer.allowedIPs.push(
+          ...value
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+        );
       else if (key === "endpoint") peer.endpoint = value;
       else if (key === "persistentkeepalive") peer.persistentKeepalive = value === "off" ? undefined : Number(value);
       else if (key !== "presharedkey") throw new Error(`wg-quick: unknown peer key ${key}`);

@@ -70,10 +70,15 @@ class Env {
 
   /** The Machines once every one has `ok`. */
   async until(what: string, ok: (m: Machine) => boolean, timeoutMs = 90_000): Promise<Machine[]> {
-    return eventually(what, async () => {
-      const ms = await this.machines();
-      return ms.length === NAMES.length && ms.every(ok) ? ms : undefined;
-    }, timeoutMs, 250);
+    return eventually(
+      what,
+      async () => {
+        const ms = await this.machines();
+        return ms.length === NAMES.length && ms.every(ok) ? ms : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   }
 
   async stop(): Promise<void> {
@@ -113,7 +118,12 @@ describe("mesh DNS on (the default), on simulated Debian hosts with dnsmasq-base
     const web = env.fleet.get("m2")!.host.runContainer("web", "mesh");
     const ip = web.networks.get("mesh")!.ip;
     for (const n of NAMES) {
-      await eventually(`${n} names web.m2`, async () => (new RegExp(`^${ip.replaceAll(".", "\\.")} web\\.m2\\.`, "m").test(env.fleet.get(n)!.host.files.get("/etc/dockmesh/dns/dm0/records/mesh")?.content ?? "") ? true : undefined), 30_000, 100);
+      await eventually(
+        `${n} names web.m2`,
+        async () => (new RegExp(`^${ip.replaceAll(".", "\\.")} web\\.m2\\.`, "m").test(env.fleet.get(n)!.host.files.get("/etc/dockmesh/dns/dm0/records/mesh")?.content ?? "") ? true : undefined),
+        30_000,
+        100,
+      );
     }
     const t = env.fleet.totals();
     assert.ok(t.dnsInspects > before.dnsInspects, "the event made the controller look");
@@ -151,7 +161,10 @@ describe("mesh DNS off from the start", () => {
     const ms = await env.until("Ready", (m) => cond(m, "Ready")?.status === "True");
     for (const m of ms) assert.equal(cond(m, "DNSReady"), undefined, m.metadata.name);
     const t = env.fleet.totals();
-    assert.deepEqual({ streams: t.dnsStreams, inspects: t.dnsInspects, writes: t.dnsWrites, unknown: t.unknown, failures: t.failures }, { streams: 0, inspects: 0, writes: 0, unknown: 0, failures: 0 });
+    assert.deepEqual(
+      { streams: t.dnsStreams, inspects: t.dnsInspects, writes: t.dnsWrites, unknown: t.unknown, failures: t.failures },
+      { streams: 0, inspects: 0, writes: 0, unknown: 0, failures: 0 },
+    );
     for (const n of NAMES) assert.ok(![...env.fleet.get(n)!.host.files.keys()].some((p) => p.startsWith("/etc/dockmesh/dns")), n);
   });
 });

@@ -36,7 +36,8 @@ function target(name: string, privateKey = clientKey.privateKey): SshTarget {
 
 function plan(name: string, facts = {}): NetworkPlan[] {
   const members = freshNames.includes(name) ? freshMachines : machines;
-  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" })], members, pubs, new Map([[`default/${name}`, facts]])).hosts.find((h) => h.machine === name)!.networks;
+  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" })], members, pubs, new Map([[`default/${name}`, facts]])).hosts.find((h) => h.machine === name)!
+    .networks;
 }
 
 /**
@@ -47,7 +48,8 @@ function plan(name: string, facts = {}): NetworkPlan[] {
 async function reconcile(name: string, fresh?: HostFacts): Promise<{ result: ConvergeResult; roundTrips: number }> {
   const session = await connect(target(name));
   const keys = { ...wgKeys.get(name)!, previous: [] };
-  const probes = (nets: readonly NetworkPlan[]) => nets.flatMap((n) => n.wireguard.peers.map((p) => ({ iface: "dm0", source: "10.0.0.1", publicKey: p.publicKey!, address: p.allowedIPs[0]!.replace(/0\/\d+$/, "1") })));
+  const probes = (nets: readonly NetworkPlan[]) =>
+    nets.flatMap((n) => n.wireguard.peers.map((p) => ({ iface: "dm0", source: "10.0.0.1", publicKey: p.publicKey!, address: p.allowedIPs[0]!.replace(/0\/\d+$/, "1") })));
   try {
     let names = namesOf(plan(name), []);
     let applied: ConvergeResult["applied"] = [];
@@ -80,7 +82,10 @@ describe("SimulatedHostFleet", () => {
   after(() => fleet.close());
 
   test("hosts listen on their own loopback addresses", () => {
-    assert.deepEqual(fleet.hosts.map((h) => h.sshHost), [simulatedAddress(0), simulatedAddress(1), simulatedAddress(2)]);
+    assert.deepEqual(
+      fleet.hosts.map((h) => h.sshHost),
+      [simulatedAddress(0), simulatedAddress(1), simulatedAddress(2)],
+    );
     assert.ok(fleet.hosts.every((h) => h.sshHost.startsWith("127.") && h.sshPort > 0));
   });
 
@@ -91,7 +96,10 @@ describe("SimulatedHostFleet", () => {
     assert.ok(first.result.applied.length > 5);
     assert.deepEqual(first.result.remaining, []);
     const c = fleet.get("m0")!.counters;
-    assert.deepEqual({ sessions: c.sessions, roundTrips: c.roundTrips, observes: c.observes, applies: c.applies, failures: c.failures }, { sessions: 1, roundTrips: 2, observes: 2, applies: 1, failures: 0 });
+    assert.deepEqual(
+      { sessions: c.sessions, roundTrips: c.roundTrips, observes: c.observes, applies: c.applies, failures: c.failures },
+      { sessions: 1, roundTrips: 2, observes: 2, applies: 1, failures: 0 },
+    );
     assert.equal(c.steps, first.result.applied.length);
     const again = await reconcile("m0");
     assert.equal(again.roundTrips, 1);
@@ -105,10 +113,16 @@ describe("SimulatedHostFleet", () => {
     assert.ok(peerReports(r.networks, r.observation, nowS()).every((p) => p.state === "NoHandshake"));
     await reconcile("m1");
     r = (await reconcile("m0")).result;
-    assert.deepEqual(peerReports(r.networks, r.observation, nowS()).map((p) => `${p.machine} ${p.state}`), ["m1 Connected", "m2 NoHandshake"]);
+    assert.deepEqual(
+      peerReports(r.networks, r.observation, nowS()).map((p) => `${p.machine} ${p.state}`),
+      ["m1 Connected", "m2 NoHandshake"],
+    );
     await reconcile("m2");
     r = (await reconcile("m0")).result;
-    assert.deepEqual(peerReports(r.networks, r.observation, nowS()).map((p) => `${p.machine} ${p.state}`), ["m1 Connected", "m2 Connected"]);
+    assert.deepEqual(
+      peerReports(r.networks, r.observation, nowS()).map((p) => `${p.machine} ${p.state}`),
+      ["m1 Connected", "m2 Connected"],
+    );
   });
 
   test("anything but dockmesh's scripts exits 127; a wrong key is refused", async () => {
@@ -160,7 +174,13 @@ describe("SimulatedHostFleet", () => {
       const text = "# Managed by dockmesh: zone mesh.internal\n10.0.1.1 m1.mesh.internal\n";
       assert.deepEqual(await writeRecords(session, [{ interface: "dm0", text }]), { done: ["dm0"], noResolver: [] });
       assert.equal(entry.host.files.get("/etc/dockmesh/dns/dm0/records/mesh")?.content, text);
-      assert.deepEqual(await writeRecords(session, [{ interface: "dm0", text }, { interface: "dm9", text }]), { done: ["dm0"], noResolver: ["dm9"] });
+      assert.deepEqual(
+        await writeRecords(session, [
+          { interface: "dm0", text },
+          { interface: "dm9", text },
+        ]),
+        { done: ["dm0"], noResolver: ["dm9"] },
+      );
       assert.ok(entry.host.removeContainer("web"));
       await until("three more events", () => events.length === 6);
     } finally {
@@ -173,7 +193,7 @@ describe("SimulatedHostFleet", () => {
       { streams: c.dnsStreams - before.dnsStreams, inspects: c.dnsInspects - before.dnsInspects, writes: c.dnsWrites - before.dnsWrites, noResolver: c.dnsNoResolver - before.dnsNoResolver },
       { streams: 1, inspects: 2, writes: 2, noResolver: 1 },
     );
-    assert.equal(c.failures, before.failures, "a write's \"not yet\" and a stream the client ended are no failures");
+    assert.equal(c.failures, before.failures, 'a write\'s "not yet" and a stream the client ended are no failures');
     assert.equal(c.unknown, before.unknown);
   });
 

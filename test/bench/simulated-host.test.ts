@@ -66,7 +66,13 @@ test("shell: the exec command line and the apply script parse back to what was s
   assert.deepEqual(parseExecCommand(cmd), { script, args });
   assert.deepEqual(parseExecCommand(`sudo -n ${cmd}`), { script, args });
   assert.equal(parseExecCommand("uname -a"), undefined);
-  const body = ["step 0", `ensure_rule ${shJoin(["nat", "POSTROUTING", "-s", "10.0.0.0/24", "-m", "comment", "--comment", "dockmesh:dm0", "-j", "RETURN"])} </dev/null`, "step 1", "write_file /etc/x 600 700", "step done"].join("\n");
+  const body = [
+    "step 0",
+    `ensure_rule ${shJoin(["nat", "POSTROUTING", "-s", "10.0.0.0/24", "-m", "comment", "--comment", "dockmesh:dm0", "-j", "RETURN"])} </dev/null`,
+    "step 1",
+    "write_file /etc/x 600 700",
+    "step done",
+  ].join("\n");
   assert.deepEqual(parseApplyBody(body), {
     done: true,
     calls: [
@@ -80,10 +86,7 @@ test("a fresh simulated host gets the whole procedure; afterwards it diffs empty
   const host = new SimulatedHost({ name: "a" });
   const r = converge(host, "a");
   assert.deepEqual(r.before.blockers, []);
-  assert.deepEqual(
-    [...new Set(r.before.steps.map((s) => s.op))],
-    ["ensure_network", "write_file", "wg_up", "enable_unit", "daemon_reload", "dns_enable", "dns_up"],
-  );
+  assert.deepEqual([...new Set(r.before.steps.map((s) => s.op))], ["ensure_network", "write_file", "wg_up", "enable_unit", "daemon_reload", "dns_enable", "dns_up"]);
   assert.equal(r.run.code, 0, r.run.stderr);
   assert.equal(r.run.completed, r.before.steps.length);
   assert.match(r.run.stdout, /@@step done\n$/);
@@ -100,7 +103,12 @@ test("a fresh simulated host gets the whole procedure; afterwards it diffs empty
   // Mesh DNS's resolver: its files, its unit enabled, dnsmasq running with our config.
   const f = r.after.ifaces.get("dm0")!;
   assert.deepEqual({ enabled: f.dnsEnabled, running: f.dnsRunning }, { enabled: true, running: true });
-  assert.deepEqual([...f.mine].sort(), ["/etc/dockmesh/dns/dm0/dnsmasq.conf", "/etc/systemd/system/dockmesh-dns-dm0.service", "/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", "/etc/wireguard/dm0.conf"]);
+  assert.deepEqual([...f.mine].sort(), [
+    "/etc/dockmesh/dns/dm0/dnsmasq.conf",
+    "/etc/systemd/system/dockmesh-dns-dm0.service",
+    "/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf",
+    "/etc/wireguard/dm0.conf",
+  ]);
   assert.equal(networks(r)[0]!.dns?.mode.mode, "none", "a Debian host without systemd-resolved: containers are given --dns");
 });
 
@@ -135,14 +143,20 @@ test("mesh DNS: a changed config restarts dnsmasq (a new pid); stopped behind ou
   // Edited by hand: the diff writes it back and restarts.
   host.files.get("/etc/dockmesh/dns/dm0/dnsmasq.conf")!.content += "port=5353\n";
   const d = diffHost(input("a", networks), observe(host, networks));
-  assert.deepEqual(d.steps.map((s) => s.op), ["write_file", "dns_up"]);
+  assert.deepEqual(
+    d.steps.map((s) => s.op),
+    ["write_file", "dns_up"],
+  );
   assert.equal(apply(host, d.steps).code, 0);
   assert.notEqual(pidOf(), first);
   assert.equal(host.processes.has(first), false, "the old one was stopped");
   // Killed: not running any more; the diff starts it.
   host.kill(pidOf());
   const again = diffHost(input("a", networks), observe(host, networks));
-  assert.deepEqual(again.steps.map((s) => s.op), ["dns_up"]);
+  assert.deepEqual(
+    again.steps.map((s) => s.op),
+    ["dns_up"],
+  );
   assert.equal(apply(host, again.steps).code, 0);
   assert.equal(observe(host, networks).ifaces.get("dm0")!.dnsRunning, true);
 });
@@ -176,7 +190,10 @@ test("drift on a simulated host diffs to exactly its repair", () => {
   assert.ok(host.dropFirstRule("filter/DOCKER-USER", "dockmesh:dm0"));
   host.links.get("dm0")!.up = false;
   const d = diffHost(input("a", networks), observe(host, networks));
-  assert.deepEqual(d.steps.map((s) => s.op), ["link_up", "route_replace", "route_replace", "route_replace", "ensure_rule"]);
+  assert.deepEqual(
+    d.steps.map((s) => s.op),
+    ["link_up", "route_replace", "route_replace", "route_replace", "ensure_rule"],
+  );
   assert.equal(apply(host, d.steps).code, 0);
   assert.deepEqual(diffHost(input("a", networks), observe(host, networks)).steps, []);
 });
@@ -187,12 +204,18 @@ test("a new peer is synced live: existing handshakes survive, the new peer has n
   const bKey = pubs.get("b")!;
   host.wg.get("dm0")!.peers.get(bKey)!.handshake = NOW - 10;
   machines.push(pub("d", 3));
-  keys.set("d", generateKeyPair((len) => new Uint8Array(len).fill(40)));
+  keys.set(
+    "d",
+    generateKeyPair((len) => new Uint8Array(len).fill(40)),
+  );
   pubs.set("d", keys.get("d")!.publicKey);
   try {
     const more = planOf("a", observe(host, networks));
     const d = diffHost(input("a", more), observe(host, more));
-    assert.deepEqual(d.steps.map((s) => s.op), ["write_file", "wg_sync", "route_replace"]);
+    assert.deepEqual(
+      d.steps.map((s) => s.op),
+      ["write_file", "wg_sync", "route_replace"],
+    );
     assert.equal(apply(host, d.steps).code, 0);
     const obs = observe(host, more);
     assert.equal(obs.wg.get("dm0")!.peers.find((p) => p.publicKey === bKey)!.latestHandshake, NOW - 10);
@@ -213,7 +236,13 @@ test("handshakes: a probed peer handshakes once both sides have each other, and 
   };
   const a = converge(hosts.get("a")!, "a", dir);
   const probes = (n: string) => `dm0 10.210.0.1 ${pubs.get(n)} 10.210.1.1\n`;
-  assert.equal(observe(hosts.get("a")!, a.networks, dir, probes("b")).wg.get("dm0")!.peers.find((p) => p.publicKey === pubs.get("b"))!.latestHandshake, 0, "b has no interface yet");
+  assert.equal(
+    observe(hosts.get("a")!, a.networks, dir, probes("b"))
+      .wg.get("dm0")!
+      .peers.find((p) => p.publicKey === pubs.get("b"))!.latestHandshake,
+    0,
+    "b has no interface yet",
+  );
   converge(hosts.get("b")!, "b", dir);
   const seen = observe(hosts.get("a")!, a.networks, dir, probes("b"));
   assert.equal(seen.wg.get("dm0")!.peers.find((p) => p.publicKey === pubs.get("b"))!.latestHandshake, NOW);

@@ -31,7 +31,10 @@ const records = async (h: string): Promise<string> => (await env.lab.exec(h, ["c
 async function lookup(from: string, name: string): Promise<string[]> {
   const r = await env.lab.exec(from, ["docker", "exec", "probe", "busybox", "nslookup", name, gateways.get(from)!], { timeoutMs: 10_000 });
   // busybox prints the server first, then "Name: …" and "Address: …" lines of the answer.
-  const answer = r.stdout.split(/\n\s*\n/).slice(1).join("\n");
+  const answer = r.stdout
+    .split(/\n\s*\n/)
+    .slice(1)
+    .join("\n");
   return [...answer.matchAll(/Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
 }
 
@@ -43,7 +46,7 @@ async function run(h: string, name: string, args: readonly string[] = []): Promi
 
 /** Messages of the InvalidDNSName Events on Machine h2. */
 async function invalidNameEvents(): Promise<string[]> {
-  const out = await env.kubectlOk(["get", "events", "--field-selector", "involvedObject.name=h2", "-o", "jsonpath={range .items[*]}{.reason}{\" \"}{.count}{\" \"}{.message}{\"\\n\"}{end}"]);
+  const out = await env.kubectlOk(["get", "events", "--field-selector", "involvedObject.name=h2", "-o", 'jsonpath={range .items[*]}{.reason}{" "}{.count}{" "}{.message}{"\\n"}{end}']);
   return out.split("\n").filter((l) => l.startsWith("InvalidDNSName "));
 }
 
@@ -72,10 +75,15 @@ describe("mesh DNS records on real hosts", { timeout: 600_000 }, () => {
 
   test("every host's file names every machine's gateway", async () => {
     for (const h of HOSTS) {
-      await eventually(`${h}: gateways in ${RECORDS}`, async () => {
-        const text = await records(h);
-        return HOSTS.every((x) => text.includes(`${gateways.get(x)} ${x}.${ZONE}\n`)) ? text : undefined;
-      }, 30_000, 200);
+      await eventually(
+        `${h}: gateways in ${RECORDS}`,
+        async () => {
+          const text = await records(h);
+          return HOSTS.every((x) => text.includes(`${gateways.get(x)} ${x}.${ZONE}\n`)) ? text : undefined;
+        },
+        30_000,
+        200,
+      );
       const text = await records(h);
       assert.ok(text.startsWith(`# Managed by dockmesh: zone ${ZONE}\n`), text);
     }
@@ -108,10 +116,15 @@ describe("mesh DNS records on real hosts", { timeout: 600_000 }, () => {
   test("names DNS forbids: a Warning Event, nothing in any file", async () => {
     // "bad_" normalises to "bad-" (ends with "-"); the alias carries a newline and a dnsmasq directive.
     await run("h2", "bad_", ["--network-alias", "evil\naddress=/#/6.6.6.6", "--network-alias", "has space"]);
-    const events = await eventually("InvalidDNSName events", async () => {
-      const out = await invalidNameEvents();
-      return out.length >= 3 ? out.join("\n") : undefined;
-    }, 15_000, 300);
+    const events = await eventually(
+      "InvalidDNSName events",
+      async () => {
+        const out = await invalidNameEvents();
+        return out.length >= 3 ? out.join("\n") : undefined;
+      },
+      15_000,
+      300,
+    );
     assert.match(events, /container name "\/bad_"/);
     assert.match(events, /has space/);
     await sleep(500);

@@ -66,7 +66,10 @@ interface Answer {
 
 /** busybox nslookup's output: the server block first, then the answer's "Address:" lines. */
 function parseNslookup(out: string): Answer {
-  const answer = out.split(/\n\s*\n/).slice(1).join("\n");
+  const answer = out
+    .split(/\n\s*\n/)
+    .slice(1)
+    .join("\n");
   const addresses = [...answer.matchAll(/Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
   return { addresses, nxdomain: /NXDOMAIN/.test(out), raw: out };
 }
@@ -103,10 +106,15 @@ async function serve(h: string): Promise<string> {
 
 /** wget by name from web-`from` (the first lookups may wait for a handshake: bounded retries). */
 async function fetchByName(from: string, host: string, timeoutMs = 20_000): Promise<string> {
-  return eventually(`${from} fetches ${host} by name`, async () => {
-    const r = await env.lab.exec(from, ["docker", "exec", web(from), "timeout", "5", "wget", "-qO-", `http://${host}:80/`], { timeoutMs: 15_000 });
-    return r.code === 0 ? r.stdout : undefined;
-  }, timeoutMs, 300);
+  return eventually(
+    `${from} fetches ${host} by name`,
+    async () => {
+      const r = await env.lab.exec(from, ["docker", "exec", web(from), "timeout", "5", "wget", "-qO-", `http://${host}:80/`], { timeoutMs: 15_000 });
+      return r.code === 0 ? r.stdout : undefined;
+    },
+    timeoutMs,
+    300,
+  );
 }
 
 async function assertFetches(from: string, to: string): Promise<void> {
@@ -120,16 +128,30 @@ async function resolverPids(h: string, iface: string): Promise<number[]> {
   // Lab hosts share the machine's PID namespace: keep the processes of this host's network
   // namespace whose program is dnsmasq (not this script, whose arguments name the config too).
   const self = await env.lab.execOk(h, ["readlink", "/proc/self/ns/net"]);
-  const script = 'me="$1"; conf="$2"; for d in /proc/[0-9]*; do [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$me" ] || continue; c=$(tr "\\0" " " < "$d/cmdline" 2>/dev/null) || continue; case "$c" in dnsmasq\\ *"$conf"*|*/dnsmasq\\ *"$conf"*) echo "${d#/proc/}";; esac; done';
+  const script =
+    'me="$1"; conf="$2"; for d in /proc/[0-9]*; do [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$me" ] || continue; c=$(tr "\\0" " " < "$d/cmdline" 2>/dev/null) || continue; case "$c" in dnsmasq\\ *"$conf"*|*/dnsmasq\\ *"$conf"*) echo "${d#/proc/}";; esac; done';
   const out = await env.lab.execOk(h, ["sh", "-c", script, "sh", self.trim(), `/etc/dockmesh/dns/${iface}/dnsmasq.conf`]);
-  return out.split("\n").filter(Boolean).map(Number).sort((x, y) => x - y);
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map(Number)
+    .sort((x, y) => x - y);
 }
 
 /** Everything of the resolver for iface on host h, as the host shows it; empty: nothing left. */
 async function resolverLeftovers(h: string, iface: string): Promise<string[]> {
   const found = (await resolverPids(h, iface)).map((p) => `dnsmasq pid ${p}`);
-  const files = await env.lab.exec(h, ["sh", "-c", `ls -d /etc/dockmesh/dns/${iface} /etc/systemd/system/dockmesh-dns-${iface}.service /etc/systemd/system/*/dockmesh-dns-${iface}.service /run/dockmesh-dns-${iface}.pid 2>/dev/null`]);
-  found.push(...files.stdout.split("\n").filter(Boolean).map((f) => `file ${f}`));
+  const files = await env.lab.exec(h, [
+    "sh",
+    "-c",
+    `ls -d /etc/dockmesh/dns/${iface} /etc/systemd/system/dockmesh-dns-${iface}.service /etc/systemd/system/*/dockmesh-dns-${iface}.service /run/dockmesh-dns-${iface}.pid 2>/dev/null`,
+  ]);
+  found.push(
+    ...files.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((f) => `file ${f}`),
+  );
   for (const table of ["filter", "nat", "raw", "mangle"]) {
     const rules = await env.lab.execOk(h, ["iptables", "-w", "-t", table, "-S"]);
     for (const l of rules.split("\n")) if (l.includes(`dockmesh:${iface}`) && l.includes("--dport 53")) found.push(`${table}: ${l}`);
@@ -140,17 +162,22 @@ async function resolverLeftovers(h: string, iface: string): Promise<string[]> {
 async function nothingOfResolver(h: string, iface: string): Promise<void> {
   let last: string[] = [];
   try {
-    await eventually(`nothing of ${iface}'s resolver on ${h}`, async () => {
-      last = await resolverLeftovers(h, iface);
-      return last.length === 0 ? true : undefined;
-    }, 60_000, 500);
+    await eventually(
+      `nothing of ${iface}'s resolver on ${h}`,
+      async () => {
+        last = await resolverLeftovers(h, iface);
+        return last.length === 0 ? true : undefined;
+      },
+      60_000,
+      500,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; still there: ${last.join("; ")}`, { cause: err });
   }
 }
 
 /** Every table's rules, as `iptables -S` prints them. */
-const allRules = (h: string) => env.lab.execOk(h, ["sh", "-c", "for t in filter nat raw mangle; do echo \"## $t\"; iptables -w -t $t -S; done"]);
+const allRules = (h: string) => env.lab.execOk(h, ["sh", "-c", 'for t in filter nat raw mangle; do echo "## $t"; iptables -w -t $t -S; done']);
 
 /** Machines whose "reconciled" log line appears in the controller's output after offset `from`. */
 function reconciledSince(from: number): Set<string> {
@@ -179,10 +206,15 @@ describe("mesh DNS acceptance (issue 13) on lab hosts", { timeout: 420_000 }, ()
     });
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + MESHES + env.machineYaml([...HOSTS]));
     await env.kubectlOk(["label", "machine", ...IN_B, "b=member"]);
-    await eventually("h1, h2 in both meshes", async () => {
-      const all = await Promise.all(IN_B.map(machine));
-      return all.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "a,b") ? true : undefined;
-    }, 120_000, 1000);
+    await eventually(
+      "h1, h2 in both meshes",
+      async () => {
+        const all = await Promise.all(IN_B.map(machine));
+        return all.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "a,b") ? true : undefined;
+      },
+      120_000,
+      1000,
+    );
     const ready = await env.kubectl(["wait", "--for=condition=Ready", "--timeout=150s", ...HOSTS.map((h) => `machine/${h}`)], undefined, 170_000);
     if (ready.code !== 0) {
       const conds = await env.kubectl(["get", "machines", "-o", 'jsonpath={range .items[*]}{.metadata.name}{" "}{.status.conditions}{"\\n"}{end}']);
@@ -208,17 +240,26 @@ describe("mesh DNS acceptance (issue 13) on lab hosts", { timeout: 420_000 }, ()
     for (const h of HOSTS) {
       const m = await machine(h);
       const nets = m.status?.networks ?? [];
-      assert.deepEqual(nets.map((n) => n.meshNetwork), (IN_B as readonly string[]).includes(h) ? ["a", "b"] : ["a"], h);
+      assert.deepEqual(
+        nets.map((n) => n.meshNetwork),
+        (IN_B as readonly string[]).includes(h) ? ["a", "b"] : ["a"],
+        h,
+      );
       for (const n of nets) {
         assert.equal(n.dns?.zone, NETS[n.meshNetwork as Net].zone, `${h} ${n.meshNetwork}`);
         assert.equal(n.dns?.containers, "none", `${h} ${n.meshNetwork}: ${JSON.stringify(n.dns)}`);
         assert.match(n.dns?.reason ?? "", /systemd does not run the host/, `${h} ${n.meshNetwork}: reason`);
         assert.match(n.dns?.reason ?? "", new RegExp(`--dns ${n.dns.address!.replace(/\./g, "\\.")}`), `${h} ${n.meshNetwork}: reason names the address to use`);
       }
-      const dnsReady = await eventually(`${h} DNSReady True`, async () => {
-        const c = (await machine(h)).status?.conditions?.find((x) => x.type === "DNSReady");
-        return c?.status === "True" ? c : undefined;
-      }, 30_000, 500);
+      const dnsReady = await eventually(
+        `${h} DNSReady True`,
+        async () => {
+          const c = (await machine(h)).status?.conditions?.find((x) => x.type === "DNSReady");
+          return c?.status === "True" ? c : undefined;
+        },
+        30_000,
+        500,
+      );
       assert.equal(dnsReady.reason, "Serving");
       for (const n of nets) assert.equal((await resolverPids(h, NETS[n.meshNetwork as Net].iface)).length, 1, `${h}: one resolver for ${n.meshNetwork}`);
     }
@@ -307,8 +348,15 @@ describe("mesh DNS acceptance (issue 13) on lab hosts", { timeout: 420_000 }, ()
       // The rule is what stops it: without dockmesh's DROP (udp) the same query is answered.
       const rule = (await env.lab.execOk("h1", ["iptables", "-w", "-S", "INPUT"])).split("\n").find((l) => l.includes("dockmesh:dm0") && l.includes("-p udp") && l.includes("--dport 53"));
       assert.ok(rule, "h1 has dockmesh's port 53 rule");
-      const spec = rule.replace(/^-A INPUT /, "").match(/"[^"]*"|\S+/g)!.map((s) => s.replace(/^"|"$/g, ""));
-      const pos = (await env.lab.execOk("h1", ["iptables", "-w", "-S", "INPUT"])).split("\n").filter((l) => l.startsWith("-A INPUT")).indexOf(rule) + 1;
+      const spec = rule
+        .replace(/^-A INPUT /, "")
+        .match(/"[^"]*"|\S+/g)!
+        .map((s) => s.replace(/^"|"$/g, ""));
+      const pos =
+        (await env.lab.execOk("h1", ["iptables", "-w", "-S", "INPUT"]))
+          .split("\n")
+          .filter((l) => l.startsWith("-A INPUT"))
+          .indexOf(rule) + 1;
       await env.lab.execOk("h1", ["iptables", "-w", "-D", "INPUT", ...spec]);
       try {
         assert.equal((await lookupFromHost("h2", name, target)).addresses.length, 1, "control: without the rule, the uplink query is answered");

@@ -21,7 +21,12 @@ const NAT_LANS = { first: 122, last: 125 };
 const PORT = 16478;
 const HOSTS = ["p1", "n1", "n2"] as const;
 
-const MESH = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.232.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" } }); // the relayed pair is drawn
+const MESH = yamlDoc({
+  apiVersion: "dockmesh.io/v1alpha1",
+  kind: "MeshNetwork",
+  metadata: { name: "mesh", namespace: "default" },
+  spec: { cidr: "10.232.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" },
+}); // the relayed pair is drawn
 
 let env: MeshEnv;
 
@@ -76,7 +81,15 @@ const peerState = (m: Machine, peer: string) => m.status?.networks?.[0]?.peers?.
 describe("dockmesh graph on lab hosts", { timeout: 900_000 }, () => {
   before(async () => {
     await ensureSystemPackages({ requirements: [{ binary: "dot", paths: ["/usr/bin/dot", "/usr/local/bin/dot"], pkg: "graphviz" }] });
-    env = await startMeshEnv({ prefix: PREFIX, labnet: LABNET, natLans: NAT_LANS, hosts: [{ name: "p1" }, { name: "n1", nat: true }, { name: "n2", nat: true }], port: PORT, resyncPeriod: "5s", extraArgs: ["--ready-check-period", "5s"] });
+    env = await startMeshEnv({
+      prefix: PREFIX,
+      labnet: LABNET,
+      natLans: NAT_LANS,
+      hosts: [{ name: "p1" }, { name: "n1", nat: true }, { name: "n2", nat: true }],
+      port: PORT,
+      resyncPeriod: "5s",
+      extraArgs: ["--ready-check-period", "5s"],
+    });
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + MESH + env.machineYaml([...HOSTS]));
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", ...HOSTS.map((h) => `machine/${h}`)], undefined, 200_000);
   });
@@ -90,11 +103,16 @@ describe("dockmesh graph on lab hosts", { timeout: 900_000 }, () => {
     const mesh = await env.getJson<MeshNetwork>(["get", "meshnetwork", "mesh"]);
     assert.deepEqual(mesh.status?.relays, [{ machines: ["n1", "n2"], via: "p1" }]);
     // Status catches up with the handshakes within a resync or two.
-    const text = await eventually("every edge fresh in the SVG", async () => {
-      const s = await svg();
-      const edges = svgEdges(s);
-      return edges.size === 3 && [...edges.values()].every((e) => e.cls === "fresh") ? s : undefined;
-    }, 60_000, 2000);
+    const text = await eventually(
+      "every edge fresh in the SVG",
+      async () => {
+        const s = await svg();
+        const edges = svgEdges(s);
+        return edges.size === 3 && [...edges.values()].every((e) => e.cls === "fresh") ? s : undefined;
+      },
+      60_000,
+      2000,
+    );
     for (const h of HOSTS) assert.match(text, new RegExp(`<title>${h}</title>`), h);
     assert.match(text, />behind NAT</);
     assert.match(text, new RegExp(`>${env.lab.host("p1").publicEndpoint!.replace(/\./g, "\\.")}:51820<`));
@@ -125,15 +143,25 @@ describe("dockmesh graph on lab hosts", { timeout: 900_000 }, () => {
     const cutAt = Date.now();
     await env.lab.cut("n1");
     // The handshake goes stale 3 minutes after the last one (WireGuard re-keys every 2), as p1's status shows.
-    await eventually("p1's status shows n1's handshake stale", async () => {
-      const s = peerState(await env.getJson<Machine>(["get", "machine", "p1"]), "n1");
-      return s === "Stale" || s === "NoHandshake" ? s : undefined;
-    }, 300_000, 2000);
+    await eventually(
+      "p1's status shows n1's handshake stale",
+      async () => {
+        const s = peerState(await env.getJson<Machine>(["get", "machine", "p1"]), "n1");
+        return s === "Stale" || s === "NoHandshake" ? s : undefined;
+      },
+      300_000,
+      2000,
+    );
     console.log(`# p1's status shows n1 stale ${((Date.now() - cutAt) / 1000).toFixed(0)} s after the cut`);
-    const text = await eventually("the SVG shows n1's links stale", async () => {
-      const s = await svg();
-      return svgEdges(s).get("n1--p1")?.cls === "stale" ? s : undefined;
-    }, 30_000, 2000);
+    const text = await eventually(
+      "the SVG shows n1's links stale",
+      async () => {
+        const s = await svg();
+        return svgEdges(s).get("n1--p1")?.cls === "stale" ? s : undefined;
+      },
+      30_000,
+      2000,
+    );
     const edges = svgEdges(text);
     assert.deepEqual(edges.get("n1--p1"), { cls: "stale", stroke: HEALTH_COLOR.stale, dashed: false, label: "" });
     assert.deepEqual(edges.get("n1--n2"), { cls: "stale", stroke: HEALTH_COLOR.stale, dashed: true, label: "via p1" });

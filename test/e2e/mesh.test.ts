@@ -36,11 +36,15 @@ async function waitReady(names: readonly string[], timeout = "180s"): Promise<vo
 async function waitReason(name: string, type: string, reason: string, timeoutMs = 90_000): Promise<Machine> {
   let last: unknown;
   try {
-    return await eventually(`${name} ${type}=${reason}`, async () => {
-      const x = await machine(name);
-      last = cond(x, type);
-      return cond(x, type)?.reason === reason ? x : undefined;
-    }, timeoutMs);
+    return await eventually(
+      `${name} ${type}=${reason}`,
+      async () => {
+        const x = await machine(name);
+        last = cond(x, type);
+        return cond(x, type)?.reason === reason ? x : undefined;
+      },
+      timeoutMs,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`, { cause: err });
   }
@@ -128,14 +132,22 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
     await sleep(1000);
     await env.kubectlOk(["apply", "-f", "-"], env.machineYaml(["h4"]));
     await waitReady(["h4"]);
-    await eventually("h1..h3 see 3/3 peers", async () => {
-      for (const h of ["h1", "h2", "h3"]) if ((await machine(h)).status?.peers !== "3/3") return undefined;
-      return true;
-    }, 120_000);
+    await eventually(
+      "h1..h3 see 3/3 peers",
+      async () => {
+        for (const h of ["h1", "h2", "h3"]) if ((await machine(h)).status?.peers !== "3/3") return undefined;
+        return true;
+      },
+      120_000,
+    );
     const ping = await pinger;
     assert.match(ping.stdout, /200 packets transmitted, 200 packets received, 0% packet loss/, ping.stdout + ping.stderr);
     const restarts = appliedSteps(env.log).filter((l) => /^h[123] \[#\] wg-quick (up|down)/.test(l));
-    assert.deepEqual(restarts.filter((l) => !l.includes("up dm0") || false), [], "no interface restart on existing hosts");
+    assert.deepEqual(
+      restarts.filter((l) => !l.includes("up dm0") || false),
+      [],
+      "no interface restart on existing hosts",
+    );
     await startHttpd("h4");
     await assertFullMesh(["h1", "h2", "h3", "h4"]);
   });
@@ -153,30 +165,38 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
     assert.doesNotMatch(nets, /^mesh$/m, "network left on h3");
     const files = await env.lab.exec("h3", ["sh", "-c", "ls /etc/wireguard/dm0.conf /etc/systemd/system/wg-quick@dm0.service.d /etc/systemd/system/multi-user.target.wants/wg-quick@dm0.service 2>&1"]);
     assert.doesNotMatch(files.stdout, /^\/etc/m, `unit or config left on h3: ${files.stdout}`);
-    await eventually("h3 gone from every peer", async () => {
-      for (const h of ["h1", "h2", "h4"]) {
-        const peers = await env.lab.execOk(h, ["wg", "show", "dm0", "peers"]);
-        if (peers.includes(pub3)) return undefined;
-      }
-      return true;
-    }, 60_000);
+    await eventually(
+      "h3 gone from every peer",
+      async () => {
+        for (const h of ["h1", "h2", "h4"]) {
+          const peers = await env.lab.execOk(h, ["wg", "show", "dm0", "peers"]);
+          if (peers.includes(pub3)) return undefined;
+        }
+        return true;
+      },
+      60_000,
+    );
     const secret = await env.kubectl(["get", "secret", "h3-wireguard"]);
     assert.notEqual(secret.code, 0, "the key Secret of a deleted Machine is removed");
   });
 
   test("drift: a deleted DOCKER-USER rule and a downed interface are reported, then repaired by the resync", async () => {
     // Watch h1's conditions: the repair must show up as a False → True flip, not silently.
-    const watch = env.kubectl(["get", "machine", "h1", "-w", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}{\"\\n\"}", "--request-timeout=25s"], undefined, 35_000);
+    const watch = env.kubectl(["get", "machine", "h1", "-w", "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}{"\\n"}', "--request-timeout=25s"], undefined, 35_000);
     await sleep(1000);
     await env.lab.execOk("h1", ["iptables", "-D", "DOCKER-USER", "-i", "dm0", "-o", "br-dm0", "-m", "comment", "--comment", "dockmesh:dm0", "-j", "ACCEPT"]);
     await env.lab.execOk("h1", ["ip", "link", "set", "dm0", "down"]);
-    await eventually("h1 repaired", async () => {
-      const rules = await rulesOf("h1");
-      const link = await env.lab.execOk("h1", ["ip", "-o", "link", "show", "dm0"]);
-      return /-A DOCKER-USER -i dm0 -o br-dm0/.test(rules) && /[<,]UP[,>]/.test(link) ? true : undefined;
-    }, 60_000);
+    await eventually(
+      "h1 repaired",
+      async () => {
+        const rules = await rulesOf("h1");
+        const link = await env.lab.execOk("h1", ["ip", "-o", "link", "show", "dm0"]);
+        return /-A DOCKER-USER -i dm0 -o br-dm0/.test(rules) && /[<,]UP[,>]/.test(link) ? true : undefined;
+      },
+      60_000,
+    );
     await waitReady(["h1"]);
-    const events = await env.kubectlOk(["get", "events", "--field-selector", "involvedObject.name=h1", "-o", "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"]);
+    const events = await env.kubectlOk(["get", "events", "--field-selector", "involvedObject.name=h1", "-o", 'jsonpath={range .items[*]}{.reason}{"\\n"}{end}']);
     assert.match(events, /^DriftDetected$/m, "a DriftDetected event names the repair");
     const seen = await watch;
     assert.match(seen.stdout, /DriftDetected/, `the condition showed the drift: ${seen.stdout}`);
@@ -188,12 +208,15 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
     const other = generateEd25519("not-authorized").privateKey;
     const bad = (name: string, ssh: Record<string, unknown>) =>
       yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name, namespace: "default" }, spec: { ssh: { port: 22, privateKeySecretRef: { name: "lab-ssh" }, ...ssh } } });
-    await env.kubectlOk(["apply", "-f", "-"], [
-      yamlDoc({ apiVersion: "v1", kind: "Secret", metadata: { name: "other-key" }, stringData: { "ssh-privatekey": other } }),
-      bad("wrongkey", { host: env.lab.host("h5").sshHost, privateKeySecretRef: { name: "other-key" } }),
-      bad("nohost", { host: "198.18.3.250" }),
-      bad("pinned", { host: env.lab.host("h5").sshHost, hostKey: env.lab.host("h1").hostKey }),
-    ].join(""));
+    await env.kubectlOk(
+      ["apply", "-f", "-"],
+      [
+        yamlDoc({ apiVersion: "v1", kind: "Secret", metadata: { name: "other-key" }, stringData: { "ssh-privatekey": other } }),
+        bad("wrongkey", { host: env.lab.host("h5").sshHost, privateKeySecretRef: { name: "other-key" } }),
+        bad("nohost", { host: "198.18.3.250" }),
+        bad("pinned", { host: env.lab.host("h5").sshHost, hostKey: env.lab.host("h1").hostKey }),
+      ].join(""),
+    );
     const expect: Record<string, [string, RegExp]> = {
       wrongkey: ["AuthFailed", /key in Secret default\/other-key key ssh-privatekey rejected; add its public key \(ssh-ed25519 .*\) to ~root\/\.ssh\/authorized_keys/],
       nohost: ["Unreachable", /ssh root@198\.18\.3\.250:22: (no route to host|timed out)/],
@@ -227,18 +250,30 @@ describe("dockmesh on real hosts", { timeout: 900_000 }, () => {
     await env.stopController("SIGTERM");
     const report = await env.lab.reboot("h1");
     assert.ok(report, "rebooted");
-    await eventually("h1's container is back", async () => {
-      const r = await env.lab.exec("h1", ["docker", "inspect", "-f", "{{.State.Running}}", "web"]);
-      return r.stdout.trim() === "true" ? true : undefined;
-    }, 60_000);
+    await eventually(
+      "h1's container is back",
+      async () => {
+        const r = await env.lab.exec("h1", ["docker", "inspect", "-f", "{{.State.Running}}", "web"]);
+        return r.stdout.trim() === "true" ? true : undefined;
+      },
+      60_000,
+    );
     ips.set("h1", await env.lab.containerIp("h1", "web", "mesh"));
-    await eventually("h2 reaches h1 after the reboot", async () => {
-      await assertReaches("h2", "h1");
-      return true;
-    }, 60_000, 1000);
+    await eventually(
+      "h2 reaches h1 after the reboot",
+      async () => {
+        await assertReaches("h2", "h1");
+        return true;
+      },
+      60_000,
+      1000,
+    );
     await assertReaches("h1", "h4");
     const rules = (await rulesOf("h1")).split("\n").filter((l) => l.includes("dockmesh:dm0"));
-    assert.ok(rules.some((l) => /-A DOCKER-USER -i dm0 -o br-dm0 /.test(l)) && rules.some((l) => /-A POSTROUTING -s 10\.210\.\d+\.0\/24 -o dm0 /.test(l)), `rules restored by PostUp:\n${rules.join("\n")}`);
+    assert.ok(
+      rules.some((l) => /-A DOCKER-USER -i dm0 -o br-dm0 /.test(l)) && rules.some((l) => /-A POSTROUTING -s 10\.210\.\d+\.0\/24 -o dm0 /.test(l)),
+      `rules restored by PostUp:\n${rules.join("\n")}`,
+    );
     assert.equal(new Set(rules).size, rules.length, `no rule twice:\n${rules.join("\n")}`);
     await env.startController();
   });

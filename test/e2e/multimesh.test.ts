@@ -25,7 +25,12 @@ const NETS = {
 type Net = keyof typeof NETS;
 
 const MESHES =
-  yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "one", namespace: "default" }, spec: { cidr: NETS.one.cidr, dockerNetwork: "one", interface: NETS.one.iface } }) +
+  yamlDoc({
+    apiVersion: "dockmesh.io/v1alpha1",
+    kind: "MeshNetwork",
+    metadata: { name: "one", namespace: "default" },
+    spec: { cidr: NETS.one.cidr, dockerNetwork: "one", interface: NETS.one.iface },
+  }) +
   yamlDoc({
     apiVersion: "dockmesh.io/v1alpha1",
     kind: "MeshNetwork",
@@ -54,10 +59,15 @@ async function startContainer(host: string, net: Net): Promise<void> {
 /** A ping from host's container to `to`'s on the network, retried while a first handshake completes (bounded). */
 async function pings(from: string, to: string, net: Net, ms = 30_000): Promise<void> {
   const ip = ips.get(`${to}/${net}`)!;
-  await eventually(`${from} pings ${to} on ${net} (${ip})`, async () => {
-    const r = await env.lab.exec(from, ["docker", "exec", container(net), "ping", "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
-    return r.code === 0 ? true : undefined;
-  }, ms, 500);
+  await eventually(
+    `${from} pings ${to} on ${net} (${ip})`,
+    async () => {
+      const r = await env.lab.exec(from, ["docker", "exec", container(net), "ping", "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
+      return r.code === 0 ? true : undefined;
+    },
+    ms,
+    500,
+  );
 }
 
 const leftovers = (host: string, net: Net): Promise<string[]> => meshLeftovers(env.lab, host, { iface: NETS[net].iface, cidr: NETS[net].cidr, dockerNetwork: net });
@@ -65,10 +75,15 @@ const leftovers = (host: string, net: Net): Promise<string[]> => meshLeftovers(e
 async function nothingLeft(host: string, net: Net): Promise<void> {
   let last: string[] = [];
   try {
-    await eventually(`nothing of ${net} on ${host}`, async () => {
-      last = await leftovers(host, net);
-      return last.length === 0 ? true : undefined;
-    }, 90_000, 1000);
+    await eventually(
+      `nothing of ${net} on ${host}`,
+      async () => {
+        last = await leftovers(host, net);
+        return last.length === 0 ? true : undefined;
+      },
+      90_000,
+      1000,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; still there: ${last.join("; ")}`, { cause: err });
   }
@@ -77,7 +92,12 @@ async function nothingLeft(host: string, net: Net): Promise<void> {
 /** The WireGuard endpoints a host configured on an interface: peer key → host:port. */
 async function endpoints(host: string, iface: string): Promise<Map<string, string>> {
   const out = await env.lab.execOk(host, ["wg", "show", iface, "endpoints"]);
-  return new Map(out.split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]));
+  return new Map(
+    out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split("\t") as [string, string]),
+  );
 }
 
 describe("a Machine in two MeshNetworks, on lab hosts", { timeout: 900_000 }, () => {
@@ -102,16 +122,26 @@ describe("a Machine in two MeshNetworks, on lab hosts", { timeout: 900_000 }, ()
     // Endpoints are written host:51820, as for one mesh: the second mesh's peers must use :51822.
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + MESHES + env.machineYaml([...HOSTS]));
     await env.kubectlOk(["label", "machine", ...HOSTS, "two=member"]);
-    await eventually("every machine has a network in both meshes", async () => {
-      const all = await Promise.all(HOSTS.map(machine));
-      return all.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "one,two") ? true : undefined;
-    }, 180_000, 1000);
+    await eventually(
+      "every machine has a network in both meshes",
+      async () => {
+        const all = await Promise.all(HOSTS.map(machine));
+        return all.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "one,two") ? true : undefined;
+      },
+      180_000,
+      1000,
+    );
     await waitReady([...HOSTS]);
 
     for (const h of HOSTS) {
       const m = await machine(h);
       // Each network lists each other member once (the status the API server refused with 422 before).
-      for (const n of m.status!.networks!) assert.deepEqual(n.peers?.map((p) => p.machine), HOSTS.filter((x) => x !== (h as string)), `${h} ${n.meshNetwork} peers`);
+      for (const n of m.status!.networks!)
+        assert.deepEqual(
+          n.peers?.map((p) => p.machine),
+          HOSTS.filter((x) => x !== (h as string)),
+          `${h} ${n.meshNetwork} peers`,
+        );
       const two = m.status!.networks!.find((n) => n.meshNetwork === "two")!;
       assert.equal(two.listenPort, 51822);
       for (const p of two.peers ?? []) if (p.machine !== "n1") assert.match(p.endpoint ?? "", /:51822$/, `${h}: peer ${p.machine} in mesh two`);
@@ -127,13 +157,19 @@ describe("a Machine in two MeshNetworks, on lab hosts", { timeout: 900_000 }, ()
     for (const h of HOSTS) for (const net of ["one", "two"] as const) await startContainer(h, net);
     let count = 0;
     const t0 = Date.now();
-    for (const a of HOSTS) for (const b of HOSTS) if (a !== b) for (const net of ["one", "two"] as const) {
-      await pings(a, b, net);
-      count++;
-    }
+    for (const a of HOSTS)
+      for (const b of HOSTS)
+        if (a !== b)
+          for (const net of ["one", "two"] as const) {
+            await pings(a, b, net);
+            count++;
+          }
     // No status write was refused on the way (before: every one, 422 Duplicate value).
     const events = await env.getJson<{ items: Array<{ reason?: string; message?: string }> }>(["get", "events"]);
-    assert.deepEqual(events.items.filter((e) => e.reason === "StatusWriteFailed").map((e) => e.message), []);
+    assert.deepEqual(
+      events.items.filter((e) => e.reason === "StatusWriteFailed").map((e) => e.message),
+      [],
+    );
     console.log(`two meshes: ${count} container pairs ping (${HOSTS.length} hosts × 2 networks) in ${Date.now() - t0} ms`);
   });
 
@@ -149,7 +185,11 @@ describe("a Machine in two MeshNetworks, on lab hosts", { timeout: 900_000 }, ()
     }
     await eventually("n1's status lists mesh one only", async () => ((await machine("n1")).status?.networks?.map((n) => n.meshNetwork).join() === "one" ? true : undefined), 60_000, 1000);
     await waitReady([...HOSTS]);
-    for (const h of ["a1", "a2"]) assert.deepEqual((await machine(h)).status?.networks?.find((n) => n.meshNetwork === "two")?.peers?.map((p) => p.machine), ["a1", "a2"].filter((x) => x !== h));
+    for (const h of ["a1", "a2"])
+      assert.deepEqual(
+        (await machine(h)).status?.networks?.find((n) => n.meshNetwork === "two")?.peers?.map((p) => p.machine),
+        ["a1", "a2"].filter((x) => x !== h),
+      );
     await pings("n1", "a1", "one");
     await pings("a2", "n1", "one");
     await pings("a1", "a2", "two");
@@ -159,10 +199,15 @@ describe("a Machine in two MeshNetworks, on lab hosts", { timeout: 900_000 }, ()
     for (const h of ["a1", "a2"]) await env.lab.execOk(h, ["docker", "rm", "-f", container("two")]);
     await env.kubectlOk(["delete", "meshnetwork", "two", "--timeout=60s"]);
     for (const h of HOSTS) await nothingLeft(h, "two");
-    await eventually("no status lists mesh two", async () => {
-      const all = await Promise.all(HOSTS.map(machine));
-      return all.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "one") ? true : undefined;
-    }, 60_000, 1000);
+    await eventually(
+      "no status lists mesh two",
+      async () => {
+        const all = await Promise.all(HOSTS.map(machine));
+        return all.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "one") ? true : undefined;
+      },
+      60_000,
+      1000,
+    );
     await waitReady([...HOSTS]);
     for (const h of HOSTS) assert.equal(cond(await machine(h), "Ready")?.status, "True");
     for (const a of HOSTS) for (const b of HOSTS) if (a !== b) await pings(a, b, "one");

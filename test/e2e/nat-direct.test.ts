@@ -22,7 +22,12 @@ const PORT = 16521;
 const HOSTS = ["p1", "p2", "n1", "n2", "n3"] as const;
 
 const meshYaml = (natTraversal: "Auto" | "Relay") =>
-  yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.233.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal } });
+  yamlDoc({
+    apiVersion: "dockmesh.io/v1alpha1",
+    kind: "MeshNetwork",
+    metadata: { name: "mesh", namespace: "default" },
+    spec: { cidr: "10.233.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal },
+  });
 
 let env: MeshEnv;
 
@@ -36,11 +41,16 @@ async function bothPaths(a: string, b: string, path: "Direct" | "Relayed", timeo
   const t0 = Date.now();
   let last: unknown;
   try {
-    await eventually(`${a}↔${b} ${path} on both sides`, async () => {
-      const [x, y] = await Promise.all([peerOf(a, b), peerOf(b, a)]);
-      last = { [a]: x, [b]: y };
-      return x?.path === path && y?.path === path ? true : undefined;
-    }, timeoutMs, 250);
+    await eventually(
+      `${a}↔${b} ${path} on both sides`,
+      async () => {
+        const [x, y] = await Promise.all([peerOf(a, b), peerOf(b, a)]);
+        last = { [a]: x, [b]: y };
+        return x?.path === path && y?.path === path ? true : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`, { cause: err });
   }
@@ -108,7 +118,9 @@ describe("NAT↔NAT direct paths on lab hosts (issue 19)", { timeout: 900_000 },
     assert.equal(n1.via, undefined);
     assert.match(n1.endpoint ?? "", /^198\.18\.67\.\d+:51820$/, "n2's mapping as the public hosts see it");
     assert.ok(n1.pathSince, "since when");
-    const relay = (await peerOf("n1", "n2"))?.via ?? (await env.getJson<{ status?: { relays?: Array<{ machines: string[]; via: string }> } }>(["get", "meshnetwork", "mesh"])).status?.relays?.find((r) => r.machines.join() === "n1,n2")?.via;
+    const relay =
+      (await peerOf("n1", "n2"))?.via ??
+      (await env.getJson<{ status?: { relays?: Array<{ machines: string[]; via: string }> } }>(["get", "meshnetwork", "mesh"])).status?.relays?.find((r) => r.machines.join() === "n1,n2")?.via;
     assert.ok(relay === "p1" || relay === "p2", `the pair's relay: ${relay}`);
     const before = await transfer(relay, ["n1", "n2"]);
     const directBefore = await transfer("n1", ["n2"]);
@@ -124,10 +136,15 @@ describe("NAT↔NAT direct paths on lab hosts (issue 19)", { timeout: 900_000 },
 
   test("n3 (a NAT that maps per destination) stays relayed with both, and status says why; its traffic flows through the relay", async () => {
     for (const other of ["n1", "n2"]) {
-      const seen = await eventually(`${other}'s peer n3 relayed with a reason`, async () => {
-        const p = await peerOf(other, "n3");
-        return p?.path === "Relayed" && /maps per destination/.test(p.pathReason ?? "") ? p : undefined;
-      }, 60_000, 500);
+      const seen = await eventually(
+        `${other}'s peer n3 relayed with a reason`,
+        async () => {
+          const p = await peerOf(other, "n3");
+          return p?.path === "Relayed" && /maps per destination/.test(p.pathReason ?? "") ? p : undefined;
+        },
+        60_000,
+        500,
+      );
       assert.equal(seen.state, "Relayed");
       assert.ok(seen.via === "p1" || seen.via === "p2");
       console.log(`# NAT↔NAT: ${other}↔n3 relayed via ${seen.via}: ${seen.pathReason}`);
@@ -171,15 +188,48 @@ describe("NAT↔NAT direct paths on lab hosts (issue 19)", { timeout: 900_000 },
     await new Promise((r) => setTimeout(r, 1000));
     const t0 = Date.now();
     // The router now maps n2 to port 40000, and forgets the mappings it had.
-    await runOk(["ip", "netns", "exec", router, "iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", "-s", `${lan}/32`, "-o", "eth0", "-p", "udp", "-m", "comment", "--comment", "dockmesh-lab rebinding", "-j", "MASQUERADE", "--to-ports", "40000"]);
+    await runOk([
+      "ip",
+      "netns",
+      "exec",
+      router,
+      "iptables",
+      "-w",
+      "-t",
+      "nat",
+      "-I",
+      "POSTROUTING",
+      "1",
+      "-s",
+      `${lan}/32`,
+      "-o",
+      "eth0",
+      "-p",
+      "udp",
+      "-m",
+      "comment",
+      "--comment",
+      "dockmesh-lab rebinding",
+      "-j",
+      "MASQUERADE",
+      "--to-ports",
+      "40000",
+    ]);
     await runOk(["ip", "netns", "exec", router, "conntrack", "-D", "-p", "udp", "-s", lan]).catch(() => undefined); // exits 1 when nothing matched
-    const seen = await eventually("n1 direct with n2 at its new mapping", async () => {
-      const [x, y] = await Promise.all([peerOf("n1", "n2"), peerOf("n2", "n1")]);
-      return x?.path === "Direct" && y?.path === "Direct" && x.endpoint?.endsWith(":40000") ? x : undefined;
-    }, 120_000, 250);
+    const seen = await eventually(
+      "n1 direct with n2 at its new mapping",
+      async () => {
+        const [x, y] = await Promise.all([peerOf("n1", "n2"), peerOf("n2", "n1")]);
+        return x?.path === "Direct" && y?.path === "Direct" && x.endpoint?.endsWith(":40000") ? x : undefined;
+      },
+      120_000,
+      250,
+    );
     const ms = Date.now() - t0;
     const p = await ping$;
-    console.log(`# NAT↔NAT rebinding: n2 mapped from ${before} to ${seen.endpoint}; direct again ${ms} ms later (n2's next keepalive, 25 s apart, shows the public hosts the new port); ${p.sent - p.received} of ${p.sent} pings lost (10 ms apart)`);
+    console.log(
+      `# NAT↔NAT rebinding: n2 mapped from ${before} to ${seen.endpoint}; direct again ${ms} ms later (n2's next keepalive, 25 s apart, shows the public hosts the new port); ${p.sent - p.received} of ${p.sent} pings lost (10 ms apart)`,
+    );
     assert.match(before, /:51820$/);
     assert.ok(p.received > 0);
     const q = await ping("n1", "n2", 50, 0.02);

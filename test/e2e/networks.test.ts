@@ -43,10 +43,15 @@ async function reaches(from: string, to: string): Promise<void> {
 
 /** Keeps trying a fetch (a path that is being re-established), bounded. */
 const reachesSoon = (from: string, to: string, ms = 60_000) =>
-  eventually(`${from} reaches ${to}`, async () => {
-    await reaches(from, to);
-    return true;
-  }, ms, 1000);
+  eventually(
+    `${from} reaches ${to}`,
+    async () => {
+      await reaches(from, to);
+      return true;
+    },
+    ms,
+    1000,
+  );
 
 /** PID of a container's process, to run the host's own tools in its network namespace. */
 async function containerPid(host: string, name: string): Promise<string> {
@@ -93,7 +98,7 @@ describe("real-world networks", { timeout: 900_000 }, () => {
     // MTU follows each host's uplink (1500 → 1420, fw's 1400 → 1320), Docker network included.
     assert.equal((await machine("p1")).status?.networks?.[0]?.mtu, 1420);
     assert.equal((await machine("fw")).status?.networks?.[0]?.mtu, 1320);
-    assert.match(await env.lab.execOk("fw", ["docker", "network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.mtu\"}}", "mesh"]), /^1320\s*$/);
+    assert.match(await env.lab.execOk("fw", ["docker", "network", "inspect", "-f", '{{index .Options "com.docker.network.driver.mtu"}}', "mesh"]), /^1320\s*$/);
   });
 
   test("(a) NAT'd host <-> public host, both ways; (e) a NAT'd host reaches the firewalled one", async () => {
@@ -121,10 +126,14 @@ describe("real-world networks", { timeout: 900_000 }, () => {
   test("(c) removing the relay's Machine re-routes the pair through another relay", async () => {
     const before = (await mesh()).status!.relays!.find((r) => r.machines.join() === "n1,n2")!.via;
     await env.kubectlOk(["delete", "machine", before, "--timeout=120s"], undefined, 150_000);
-    const after = await eventually("a new relay for n1<->n2", async () => {
-      const via = (await mesh()).status?.relays?.find((r) => r.machines.join() === "n1,n2")?.via;
-      return via && via !== before ? via : undefined;
-    }, 60_000);
+    const after = await eventually(
+      "a new relay for n1<->n2",
+      async () => {
+        const via = (await mesh()).status?.relays?.find((r) => r.machines.join() === "n1,n2")?.via;
+        return via && via !== before ? via : undefined;
+      },
+      60_000,
+    );
     await reachesSoon("n1", "n2");
     await reachesSoon("n2", "n1");
     const peer = (await machine("n2")).status?.networks?.[0]?.peers?.find((p) => p.machine === "n1");
@@ -141,12 +150,20 @@ describe("real-world networks", { timeout: 900_000 }, () => {
     // (sleep), and the sender's container lives on a moment so its socket drains.
     await env.lab.runContainer("p2", "sink", ["--network", "mesh", env.lab.image, "sh", "-c", "sleep 600 | nc -l -p 5000 | wc -c > /count; sleep 600"]);
     const sinkIp = await env.lab.containerIp("p2", "sink", "mesh");
-    const send = await env.lab.exec("n1", ["docker", "run", "--rm", "--network", "mesh", env.lab.image, "sh", "-c", `dd if=/dev/urandom bs=1048576 count=10 2>/dev/null | nc ${sinkIp} 5000; sleep 3`], { timeoutMs: 120_000 });
+    const send = await env.lab.exec(
+      "n1",
+      ["docker", "run", "--rm", "--network", "mesh", env.lab.image, "sh", "-c", `dd if=/dev/urandom bs=1048576 count=10 2>/dev/null | nc ${sinkIp} 5000; sleep 3`],
+      { timeoutMs: 120_000 },
+    );
     assert.equal(send.code, 0, send.stderr);
-    const count = await eventually("the sink counted the bytes", async () => {
-      const r = await env.lab.exec("p2", ["docker", "exec", "sink", "cat", "/count"]);
-      return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
-    }, 30_000);
+    const count = await eventually(
+      "the sink counted the bytes",
+      async () => {
+        const r = await env.lab.exec("p2", ["docker", "exec", "sink", "cat", "/count"]);
+        return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+      },
+      30_000,
+    );
     assert.equal(count, String(10 * 1048576));
 
     // n1's tunnel MTU is 1420: 1392 bytes of ICMP payload + 28 of headers fit with DF set, 1393 do not.
@@ -162,12 +179,16 @@ describe("real-world networks", { timeout: 900_000 }, () => {
 
   test("an MTU change on a network with containers is reported, not forced", async () => {
     await env.kubectlOk(["patch", "meshnetwork", "mesh", "--type=merge", "-p", JSON.stringify({ spec: { mtu: 1380 } })]);
-    const m = await eventually("p1 reports the held MTU change", async () => {
-      const x = await machine("p1");
-      return cond(x, "NetworkConfigured")?.reason === "MtuChangePending" ? x : undefined;
-    }, 60_000);
+    const m = await eventually(
+      "p1 reports the held MTU change",
+      async () => {
+        const x = await machine("p1");
+        return cond(x, "NetworkConfigured")?.reason === "MtuChangePending" ? x : undefined;
+      },
+      60_000,
+    );
     assert.match(cond(m, "NetworkConfigured")!.message, /should be 1380 but Docker network mesh has \d+ container\(s\) attached and keeps 1420/);
-    assert.match(await env.lab.execOk("p1", ["docker", "network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.mtu\"}}", "mesh"]), /^1420\s*$/);
+    assert.match(await env.lab.execOk("p1", ["docker", "network", "inspect", "-f", '{{index .Options "com.docker.network.driver.mtu"}}', "mesh"]), /^1420\s*$/);
     await reaches("p1", "p2");
     await env.kubectlOk(["patch", "meshnetwork", "mesh", "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/mtu" }])]);
     await waitReady([...HOSTS]);
@@ -184,10 +205,14 @@ describe("real-world networks", { timeout: 900_000 }, () => {
     const docker = lines.findIndex((l) => l.includes(`${ip}/32`));
     if (ours > docker) {
       // Docker's rule went in front: the next resync must move ours ahead of it.
-      await eventually("our raw pass moved ahead of Docker's drop", async () => {
-        const l = (await env.lab.execOk("p2", ["iptables", "-t", "raw", "-S", "PREROUTING"])).split("\n");
-        return l.findIndex((x) => x.includes("dockmesh:dm0")) < l.findIndex((x) => x.includes(`${ip}/32`)) ? true : undefined;
-      }, 60_000);
+      await eventually(
+        "our raw pass moved ahead of Docker's drop",
+        async () => {
+          const l = (await env.lab.execOk("p2", ["iptables", "-t", "raw", "-S", "PREROUTING"])).split("\n");
+          return l.findIndex((x) => x.includes("dockmesh:dm0")) < l.findIndex((x) => x.includes(`${ip}/32`)) ? true : undefined;
+        },
+        60_000,
+      );
     }
     await reachesSoon("p1", "p2", 30_000);
     await reaches("n1", "p2");
@@ -214,10 +239,15 @@ describe("real-world networks", { timeout: 900_000 }, () => {
     // Back as a secondary address: the management route to n1's LAN goes through it.
     await runOk([...r, "addr", "add", `${oldWan}/24`, "dev", "eth0"]);
     const n1key = (await machine("n1")).status!.publicKey!;
-    await eventually("p2 sees n1 at its new address", async () => {
-      const dump = await env.lab.execOk("p2", ["wg", "show", "dm0", "endpoints"]);
-      return dump.split("\n").some((l) => l.startsWith(n1key) && l.includes(`${newWan}:`)) ? true : undefined;
-    }, 90_000, 1000);
+    await eventually(
+      "p2 sees n1 at its new address",
+      async () => {
+        const dump = await env.lab.execOk("p2", ["wg", "show", "dm0", "endpoints"]);
+        return dump.split("\n").some((l) => l.startsWith(n1key) && l.includes(`${newWan}:`)) ? true : undefined;
+      },
+      90_000,
+      1000,
+    );
     await reachesSoon("p2", "n1");
     await reaches("n1", "p2");
   });
@@ -228,10 +258,14 @@ describe("real-world networks", { timeout: 900_000 }, () => {
     const pinger = env.lab.exec("n1", ["docker", "run", "--rm", "--network", "mesh", env.lab.image, "ping", "-c", "400", "-i", "0.05", "-W", "1", ips.get("p2")!], { timeoutMs: 120_000 });
     await sleep(2000);
     await env.kubectlOk(["annotate", "machine", "p2", "dockmesh.io/rotate-key=r1"]);
-    const m = await eventually("p2 rotated", async () => {
-      const x = await machine("p2");
-      return x.status?.keyRotation === "r1" && x.status.publicKey !== before ? x : undefined;
-    }, 60_000);
+    const m = await eventually(
+      "p2 rotated",
+      async () => {
+        const x = await machine("p2");
+        return x.status?.keyRotation === "r1" && x.status.publicKey !== before ? x : undefined;
+      },
+      60_000,
+    );
     await waitReady([...HOSTS]);
     const ping = await pinger;
     const sent = Number(/(\d+) packets transmitted/.exec(ping.stdout)?.[1]);

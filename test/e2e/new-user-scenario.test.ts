@@ -57,10 +57,15 @@ async function startContainer(host: string, net: Net): Promise<void> {
 /** A ping from host's container to `to`'s on the network, retried while a first handshake completes (bounded). */
 async function pings(from: string, to: string, net: Net, ms = 30_000): Promise<void> {
   const ip = ips.get(`${to}/${net}`)!;
-  await eventually(`${from} pings ${to} on ${net} (${ip})`, async () => {
-    const r = await env.lab.exec(from, ["docker", "exec", `c-${net}`, "ping", "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
-    return r.code === 0 ? true : undefined;
-  }, ms, 500);
+  await eventually(
+    `${from} pings ${to} on ${net} (${ip})`,
+    async () => {
+      const r = await env.lab.exec(from, ["docker", "exec", `c-${net}`, "ping", "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
+      return r.code === 0 ? true : undefined;
+    },
+    ms,
+    500,
+  );
 }
 
 describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 1_200_000 }, () => {
@@ -74,10 +79,15 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
 
   test("1. two meshes over three hosts (one behind NAT): Ready, and containers reach each other on both networks", async () => {
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + MESHES + env.machineYaml([...HOSTS]));
-    await eventually("all Ready in both meshes", async () => {
-      const ms = await Promise.all(HOSTS.map(machine));
-      return ms.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "one,two") && (await allReady(HOSTS)()) ? true : undefined;
-    }, 180_000, 1000);
+    await eventually(
+      "all Ready in both meshes",
+      async () => {
+        const ms = await Promise.all(HOSTS.map(machine));
+        return ms.every((m) => m.status?.networks?.map((n) => n.meshNetwork).join() === "one,two") && (await allReady(HOSTS)()) ? true : undefined;
+      },
+      180_000,
+      1000,
+    );
     const c = await columns();
     for (const h of HOSTS) assert.equal(c.get(h)?.peers, "4/4", `${h}: two peers in each of two meshes`);
     for (const h of HOSTS) for (const net of ["one", "two"] as const) await startContainer(h, net);
@@ -90,20 +100,30 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
 
   test("2. an overlapping pool is refused with plan's message, on the mesh and its machines; deleting it brings Ready back", async () => {
     await env.kubectlOk(["apply", "-f", "-"], OVERLAPPING);
-    const three = await eventually("three refused", async () => {
-      const m = await env.getJson<MeshNetwork>(["get", "meshnetwork", "three"]);
-      return cond(m, "Ready")?.reason === "MeshConflict" ? m : undefined;
-    }, 60_000, 500);
+    const three = await eventually(
+      "three refused",
+      async () => {
+        const m = await env.getJson<MeshNetwork>(["get", "meshnetwork", "three"]);
+        return cond(m, "Ready")?.reason === "MeshConflict" ? m : undefined;
+      },
+      60_000,
+      500,
+    );
     const plan = planErrors(MESHES + OVERLAPPING + env.machineYaml([...HOSTS])).find((l) => l.startsWith("MeshNetwork default/three: "));
     assert.ok(plan, "dockmesh plan refuses the same mesh");
     assert.equal(cond(three, "Ready")?.message, plan.replace(/^MeshNetwork default\/three: /, ""), "the controller says what plan says");
     assert.match(plan, /spec\.cidr: pool 10\.240\.128\.0\/17 overlaps the pool 10\.240\.0\.0\/16 of MeshNetwork one/);
     assert.deepEqual(three.status?.allocations ?? [], [], "nothing allocated");
     for (const h of HOSTS) {
-      const m = await eventually(`${h} says MeshConflict`, async () => {
-        const x = await machine(h);
-        return cond(x, "NetworkConfigured")?.reason === "MeshConflict" ? x : undefined;
-      }, 60_000, 500);
+      const m = await eventually(
+        `${h} says MeshConflict`,
+        async () => {
+          const x = await machine(h);
+          return cond(x, "NetworkConfigured")?.reason === "MeshConflict" ? x : undefined;
+        },
+        60_000,
+        500,
+      );
       assert.match(cond(m, "NetworkConfigured")!.message, /MeshNetwork three: .*overlaps the pool 10\.240\.0\.0\/16 of MeshNetwork one/);
       assert.notEqual((await env.lab.exec(h, ["ip", "link", "show", "dev", "dm3"])).code, 0, `nothing of three on ${h}`);
     }
@@ -118,10 +138,15 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
     await env.kubectlOk(["delete", "meshnetwork", "two", "--timeout=120s"], undefined, 150_000);
     for (const h of HOSTS) {
       let last: string[] = [];
-      await eventually(`nothing of two on ${h}`, async () => {
-        last = await meshLeftovers(env.lab, h, NETS.two);
-        return last.length === 0 ? true : undefined;
-      }, 90_000, 1000).catch((err: Error) => assert.fail(`${err.message}; still there: ${last.join("; ")}`));
+      await eventually(
+        `nothing of two on ${h}`,
+        async () => {
+          last = await meshLeftovers(env.lab, h, NETS.two);
+          return last.length === 0 ? true : undefined;
+        },
+        90_000,
+        1000,
+      ).catch((err: Error) => assert.fail(`${err.message}; still there: ${last.join("; ")}`));
     }
     await eventually("Ready with one mesh", allReady(HOSTS), 90_000, 1000);
     // The host is clean before its status is written (the resolver's teardown is part of it): wait for the write.
@@ -155,7 +180,10 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
       if (m instanceof Error) out.push(`${h}: ${m.message}`);
       else out.push(`${h}: ${(m.status?.conditions ?? []).map((c) => `${c.type}=${c.status} ${c.reason ?? ""}: ${c.message ?? ""}`).join(" | ")}`);
     }
-    const lines = env.log.split("\n").filter((l) => l.includes("default/h2")).slice(-40);
+    const lines = env.log
+      .split("\n")
+      .filter((l) => l.includes("default/h2"))
+      .slice(-40);
     return `${out.join("\n")}\n--- controller lines about default/h2 ---\n${lines.join("\n")}`;
   }
 
@@ -173,7 +201,12 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
   }
 
   test("5. a Machine that never connected is deleted without an annotation", async () => {
-    const ghost = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "ghost", namespace: "default" }, spec: { ssh: { host: "198.18.57.250", privateKeySecretRef: { name: "lab-ssh" } } } });
+    const ghost = yamlDoc({
+      apiVersion: "dockmesh.io/v1alpha1",
+      kind: "Machine",
+      metadata: { name: "ghost", namespace: "default" },
+      spec: { ssh: { host: "198.18.57.250", privateKeySecretRef: { name: "lab-ssh" } } },
+    });
     await env.kubectlOk(["apply", "-f", "-"], ghost);
     await eventually("ghost unreachable", async () => (cond(await machine("ghost"), "Reachable")?.status === "False" ? true : undefined), 90_000, 1000);
     await env.kubectlOk(["delete", "machine", "ghost", "--timeout=60s"], undefined, 90_000);
@@ -186,10 +219,15 @@ describe("issue 12's scenario as a new user meets it, on lab hosts", { timeout: 
     await env.lab.exec("h2", ["docker", "rm", "-f", "c-one"]);
     await env.kubectlOk(["delete", "machine", "h2", "--timeout=120s"], undefined, 150_000);
     assert.deepEqual(await meshLeftovers(env.lab, "h2", NETS.one), [], "nothing of mesh one on h2");
-    await eventually("h2 off every peer", async () => {
-      for (const h of ["h1", "n1"]) if ((await env.lab.execOk(h, ["wg", "show", "dm1", "peers"])).includes(key!)) return undefined;
-      return true;
-    }, 60_000, 1000);
+    await eventually(
+      "h2 off every peer",
+      async () => {
+        for (const h of ["h1", "n1"]) if ((await env.lab.execOk(h, ["wg", "show", "dm1", "peers"])).includes(key!)) return undefined;
+        return true;
+      },
+      60_000,
+      1000,
+    );
     await eventually("h1 and n1 Ready", allReady(["h1", "n1"]), 90_000, 1000);
     assert.equal((await columns()).get("h1")?.peers, "1/1");
     await pings("n1", "h1", "one");

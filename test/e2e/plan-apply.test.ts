@@ -133,10 +133,14 @@ describe("dockmesh plan = what apply runs, on lab hosts", { timeout: 900_000 }, 
     const from = appliedSteps(env.log).length;
     await env.startController();
     // Ready in status may still be the one from before the wipe: wait for each host's apply to end first.
-    await eventually("every host re-applied", async () => {
-      const lines = appliedSteps(env.log).slice(from);
-      return HOSTS.every((h) => lines.includes(`default/${h} [#] systemctl enable wg-quick@dm0.service`)) ? true : undefined;
-    }, 180_000);
+    await eventually(
+      "every host re-applied",
+      async () => {
+        const lines = appliedSteps(env.log).slice(from);
+        return HOSTS.every((h) => lines.includes(`default/${h} [#] systemctl enable wg-quick@dm0.service`)) ? true : undefined;
+      },
+      180_000,
+    );
     await wait();
 
     const facts: Record<string, Record<string, number | boolean>> = {};
@@ -153,7 +157,11 @@ describe("dockmesh plan = what apply runs, on lab hosts", { timeout: 900_000 }, 
       const steps = planned.get(h) ?? [];
       const mine = ran.filter((l) => l.startsWith(`default/${h} [#] `)).map((l) => l.slice(`default/${h} [#] `.length));
       console.log(`# ${h}: ${mine.length} command(s) applied, ${steps.length} planned`);
-      assert.deepEqual(mine, steps.map((s) => s.command), `${h}: apply ran exactly the plan's commands, in order`);
+      assert.deepEqual(
+        mine,
+        steps.map((s) => s.command),
+        `${h}: apply ran exactly the plan's commands, in order`,
+      );
 
       const create = steps.find((s) => s.command.startsWith("docker network create "))!;
       assert.match(create.command, / --label dockmesh\.io\/interface=dm0 /);
@@ -164,7 +172,11 @@ describe("dockmesh plan = what apply runs, on lab hosts", { timeout: 900_000 }, 
       // Files: as plan prints them (the private key redacted, peers' keys named).
       const conf = steps.find((s) => s.command === "write /etc/wireguard/dm0.conf (mode 0600)")!;
       const onHost = await env.lab.execOk(h, ["cat", "/etc/wireguard/dm0.conf"]);
-      assert.deepEqual(asPlanned(onHost), conf.below.filter((l, i, all) => i < all.length - 1 || l !== ""), `${h}: wg-quick config`);
+      assert.deepEqual(
+        asPlanned(onHost),
+        conf.below.filter((l, i, all) => i < all.length - 1 || l !== ""),
+        `${h}: wg-quick config`,
+      );
       const dropIn = steps.find((s) => s.command.startsWith("write /etc/systemd/system/wg-quick@dm0.service.d/"))!;
       assert.equal(await env.lab.execOk(h, ["cat", "/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf"]), dropIn.below.join("\n").replace(/\n*$/, "\n"), `${h}: unit drop-in`);
 
@@ -178,8 +190,15 @@ describe("dockmesh plan = what apply runs, on lab hosts", { timeout: 900_000 }, 
         for (const l of (await env.lab.execOk(h, ["iptables", "-t", t, "-S"])).split("\n")) if (l.includes("dockmesh")) tagged.push(`iptables -t ${t} -I ${l.replace(/^-A /, "").replace(/"/g, "")}`);
       }
       assert.deepEqual([...tagged].sort(), [...rules].sort(), `${h}: the rules on the host are the planned ones`);
-      assert.equal(rules.some((r) => r.startsWith("iptables -t raw -I PREROUTING ")), facts[h]!.rawTable, `${h}: the raw-table pass exactly when the host has the table`);
-      const live = (await env.lab.execOk(h, ["ip", "-o", "route", "show", "dev", "dm0"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0]!);
+      assert.equal(
+        rules.some((r) => r.startsWith("iptables -t raw -I PREROUTING ")),
+        facts[h]!.rawTable,
+        `${h}: the raw-table pass exactly when the host has the table`,
+      );
+      const live = (await env.lab.execOk(h, ["ip", "-o", "route", "show", "dev", "dm0"]))
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ")[0]!);
       assert.deepEqual(live.sort(), routes.sort(), `${h}: routes`);
     }
   });

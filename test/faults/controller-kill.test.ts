@@ -65,7 +65,12 @@ describe("fault suite: the controller killed at random points of a converge", { 
       console.log(`# trial ${t}: SIGKILL ${delayMs} ms after ${afterStep ? "the first apply step a host finished" : "kubectl apply"}`);
 
       const secret = env.sshSecretYaml().replace("namespace: default", `namespace: ${ns}`);
-      const mesh = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: ns }, spec: { cidr: `10.${100 + t}.0.0/16`, interface: iface, dockerNetwork: net, listenPort: 51820 + t } });
+      const mesh = yamlDoc({
+        apiVersion: "dockmesh.io/v1alpha1",
+        kind: "MeshNetwork",
+        metadata: { name: "mesh", namespace: ns },
+        spec: { cidr: `10.${100 + t}.0.0/16`, interface: iface, dockerNetwork: net, listenPort: 51820 + t },
+      });
       const machines = env.machineYaml([...HOSTS], (n) => ({ endpoint: `${env.lab.host(n).publicEndpoint}:${51820 + t}` })).replaceAll("namespace: default", `namespace: ${ns}`);
       const logFrom = env.log.length;
       await env.kubectlOk(["apply", "-f", "-"], yamlDoc({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }) + secret + mesh + machines);
@@ -87,12 +92,22 @@ describe("fault suite: the controller killed at random points of a converge", { 
         assert.equal(rules.filter((l) => /^-A DOCKER-USER -i dmk\d -o br-dmk\d /.test(l)).length, 1, `${h}: DOCKER-USER accept:\n${rules.join("\n")}`);
         assert.equal(rules.filter((l) => /^-A POSTROUTING -s 10\.\d+\.\d+\.0\/24 -o dmk\d /.test(l)).length, 1, `${h}: nat RETURN:\n${rules.join("\n")}`);
         assert.equal(rules.filter((l) => /^-A PREROUTING -d 10\.\d+\.\d+\.0\/24 -i dmk\d /.test(l)).length, 1, `${h}: raw accept:\n${rules.join("\n")}`);
-        assert.equal(rules.filter((l) => /^-A INPUT -d 10\.\d+\.\d+\.1\/32 ! -i br-dmk\d .* --dport 53 .*-j DROP$/.test(l)).length, 2, `${h}: the resolver's port closed, udp and tcp:\n${rules.join("\n")}`);
+        assert.equal(
+          rules.filter((l) => /^-A INPUT -d 10\.\d+\.\d+\.1\/32 ! -i br-dmk\d .* --dport 53 .*-j DROP$/.test(l)).length,
+          2,
+          `${h}: the resolver's port closed, udp and tcp:\n${rules.join("\n")}`,
+        );
         assert.equal(rules.length, 5, `${h}: only dockmesh's five rules for ${iface} (three for the tunnel, two for the resolver):\n${rules.join("\n")}`);
         const nets = (await env.lab.execOk(h, ["docker", "network", "ls", "--filter", `name=^${net}$`, "--format", "{{.Name}}"])).trim().split("\n");
         assert.deepEqual(nets, [net], `${h}: exactly one Docker network ${net}`);
         const peers = (await env.lab.execOk(h, ["wg", "show", iface, "peers"])).trim().split("\n").sort();
-        assert.deepEqual(peers, HOSTS.filter((x) => x !== h).map((x) => keys.get(x)!).sort(), `${h}: peers are the two others, with their current keys`);
+        assert.deepEqual(
+          peers,
+          HOSTS.filter((x) => x !== h)
+            .map((x) => keys.get(x)!)
+            .sort(),
+          `${h}: peers are the two others, with their current keys`,
+        );
         const temp = await env.lab.exec(h, ["sh", "-c", "ls /etc/wireguard/*.dockmesh.* /etc/systemd/system/*/*.dockmesh.* 2>/dev/null"]);
         assert.equal(temp.stdout.trim(), "", `${h}: a temporary file was left behind`);
       }

@@ -27,7 +27,12 @@ async function reaches(from: string, to: string): Promise<void> {
 describe("fault suite: a host cut off, then healed", { timeout: 300_000 }, () => {
   before(async () => {
     env = await startMeshEnv({ prefix: PREFIX, labnet: LABNET, natLans: { first: 96, last: 97 }, hosts: HOSTS.map((name) => ({ name })), port: PORT, resyncPeriod: "5s" });
-    const mesh = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.230.0.0/16", dockerNetwork: "mesh", interface: "dm0" } });
+    const mesh = yamlDoc({
+      apiVersion: "dockmesh.io/v1alpha1",
+      kind: "MeshNetwork",
+      metadata: { name: "mesh", namespace: "default" },
+      spec: { cidr: "10.230.0.0/16", dockerNetwork: "mesh", interface: "dm0" },
+    });
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + mesh + env.machineYaml([...HOSTS]));
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=120s", ...HOSTS.map((h) => `machine/${h}`)], undefined, 150_000);
     for (const h of HOSTS) ips.set(h, (await env.lab.startHttpd(h, { name: "web", network: "mesh", content: `page of ${h}` })).ip);
@@ -53,11 +58,16 @@ describe("fault suite: a host cut off, then healed", { timeout: 300_000 }, () =>
         if (r?.status !== "True") notReady.push(`${h}: ${r?.reason}: ${r?.message}`);
       }
     };
-    const h3 = await eventually("h3 Reachable=False", async () => {
-      await watchOthers();
-      const m = await machine("h3");
-      return cond(m, "Reachable")?.status === "False" ? m : undefined;
-    }, 90_000, 1000);
+    const h3 = await eventually(
+      "h3 Reachable=False",
+      async () => {
+        await watchOthers();
+        const m = await machine("h3");
+        return cond(m, "Reachable")?.status === "False" ? m : undefined;
+      },
+      90_000,
+      1000,
+    );
     console.log(`# h3 while cut: Reachable=False/${cond(h3, "Reachable")?.reason}: ${cond(h3, "Reachable")?.message}`);
     assert.equal(cond(h3, "Ready")?.status, "False");
     assert.equal(cond(h3, "Reachable")?.reason, "Unreachable");
@@ -83,10 +93,15 @@ describe("fault suite: a host cut off, then healed", { timeout: 300_000 }, () =>
     await env.lab.heal("h3");
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=120s", ...HOSTS.map((h) => `machine/${h}`)], undefined, 150_000);
     console.log(`# all Ready ${((Date.now() - t0) / 1000).toFixed(1)} s after the heal`);
-    await eventually("h1 reaches h3", async () => {
-      await reaches("h1", "h3");
-      return true;
-    }, 30_000, 500);
+    await eventually(
+      "h1 reaches h3",
+      async () => {
+        await reaches("h1", "h3");
+        return true;
+      },
+      30_000,
+      500,
+    );
     await reaches("h3", "h2");
     await reaches("h2", "h3");
     const h3 = await machine("h3");

@@ -136,7 +136,10 @@ describe("deletes and status on lab hosts", { timeout: 900_000 }, () => {
     assert.ok(m.metadata.finalizers?.includes("dockmesh.io/host-cleanup"), "held by the finalizer");
     await env.kubectlOk(["-n", "ghosts", "delete", "machine", "ghost", "--timeout=30s"], undefined, 40_000);
     const list = await env.getJson<{ items: Array<{ reason: string; message: string }> }>(["-n", "ghosts", "get", "events", "--field-selector", "involvedObject.name=ghost"]);
-    assert.match(list.items.map((e) => `${e.reason}: ${e.message}`).join("\n"), /Released: nothing to clean up: the controller never connected to ssh root@198\.18\.56\.250:22 \(no host key record Secret ghosts\/dockmesh-hostkey-/);
+    assert.match(
+      list.items.map((e) => `${e.reason}: ${e.message}`).join("\n"),
+      /Released: nothing to clean up: the controller never connected to ssh root@198\.18\.56\.250:22 \(no host key record Secret ghosts\/dockmesh-hostkey-/,
+    );
   });
 
   test("deleting a Machine under a running container disconnects it and says so; the container keeps running", async () => {

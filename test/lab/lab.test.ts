@@ -63,7 +63,10 @@ describe("lab: life cycle", { timeout: 300_000 }, () => {
     const log: string[] = [];
     lab = await createLab({ ...MAIN, hosts: HOSTS, log: (m) => log.push(m) });
     console.log(`# 3-host lab created in ${lab.timings.createMs} ms, leftovers included`);
-    assert.ok(log.some((l) => /removed leftovers of an earlier run: .*namespaces dmlab-controller/.test(l)), log.join("\n"));
+    assert.ok(
+      log.some((l) => /removed leftovers of an earlier run: .*namespaces dmlab-controller/.test(l)),
+      log.join("\n"),
+    );
     for (const pid of [containerPid, ...hostPids]) assert.ok(!isRunning(pid), `old PID ${pid} is gone`);
     assert.equal(await sshHostname(lab, "h1"), "h1");
     assert.equal((await lab.execOk("h1", ["docker", "ps", "-aq"])).trim(), "", "the new host starts with no containers");

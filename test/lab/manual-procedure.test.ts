@@ -45,12 +45,7 @@ describe("lab: the manual WireGuard procedure on simulated hosts", { timeout: 60
       prefix: PREFIX,
       labnet: LABNET,
       natLans: NAT_LANS,
-      hosts: [
-        { name: "h1" },
-        { name: "h2", sshUser: "deploy", inputPolicy: "DROP" },
-        { name: "h3", nat: true },
-        { name: "h4", nat: true, bastionOnly: true },
-      ],
+      hosts: [{ name: "h1" }, { name: "h2", sshUser: "deploy", inputPolicy: "DROP" }, { name: "h3", nat: true }, { name: "h4", nat: true, bastionOnly: true }],
       log: (m) => console.log(`# ${m}`),
     });
   });

@@ -64,7 +64,17 @@ test("plan: invalid options are refused with what to change", () => {
     [{ ...base, labnet: "198.18.7.0/16", hosts: [{ name: "a" }] }, /\/24/],
     [{ ...base, hosts: [{ name: "a" }, { name: "a" }] }, /used twice/],
     [{ ...base, hosts: [{ name: "A" }] }, /host name "A"/],
-    [{ ...base, hosts: [{ name: "a", nat: true }, { name: "b", nat: true }, { name: "c", nat: true }] }, /3 NAT'd hosts need 3 LANs/],
+    [
+      {
+        ...base,
+        hosts: [
+          { name: "a", nat: true },
+          { name: "b", nat: true },
+          { name: "c", nat: true },
+        ],
+      },
+      /3 NAT'd hosts need 3 LANs/,
+    ],
     [{ ...base, hosts: [{ name: "a", nat: true, bastionOnly: true }] }, /no public host to be its bastion/],
     [{ ...base, hosts: [{ name: "a" }, { name: "b", bastion: "a" }] }, /bastionOnly is not/],
     [{ ...base, hosts: [{ name: "a", sshUser: "Bad User" }] }, /sshUser/],
@@ -102,12 +112,10 @@ test("plan: a NAT router masquerades its LAN and forwards in only replies and ma
 test("plan: firewalled host and sshd config", () => {
   const p = planLab({ ...base, hosts: [{ name: "fw", inputPolicy: "DROP", sshUser: "deploy" }] });
   const fw = p.hosts[0]!;
-  assert.deepEqual(hostFirewallRules(fw).map((r) => r.join(" ")), [
-    "-A INPUT -i lo -j ACCEPT",
-    "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-    "-A INPUT -p tcp --dport 22 -j ACCEPT",
-    "-P INPUT DROP",
-  ]);
+  assert.deepEqual(
+    hostFirewallRules(fw).map((r) => r.join(" ")),
+    ["-A INPUT -i lo -j ACCEPT", "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-P INPUT DROP"],
+  );
   const cfg = renderSshdConfig(p, fw, "/k");
   assert.match(cfg, /^ListenAddress 198\.18\.7\.10$/m);
   assert.match(cfg, /^HostKey \/k$/m);
@@ -162,12 +170,22 @@ test("manifests: the demo's Secret, MeshNetwork and Machines validate against th
   assert.equal(secret[0]?.metadata.name, "lab-ssh");
   assert.match(secret[0]?.stringData["ssh-privatekey"] ?? "", /^-----BEGIN OPENSSH PRIVATE KEY-----/);
   const machines = docs<Machine>("20-machines.yaml");
-  assert.deepEqual(machines.map((m) => [m.metadata.name, m.spec.endpoint]), [["m1", "198.18.7.10:51820"], ["m3", undefined], ["m4", undefined]]);
+  assert.deepEqual(
+    machines.map((m) => [m.metadata.name, m.spec.endpoint]),
+    [
+      ["m1", "198.18.7.10:51820"],
+      ["m3", undefined],
+      ["m4", undefined],
+    ],
+  );
   assert.deepEqual(machines[0]?.spec.ssh.privateKeySecretRef, { name: "lab-ssh", key: "ssh-privatekey" });
   assert.equal(machines[2]?.spec.ssh.bastion?.host, "198.18.7.10");
   const mesh = docs<MeshNetwork>("10-meshnetwork.yaml");
   assert.equal(mesh[0]?.spec.cidr, "10.210.0.0/16");
-  for (const [kind, objs] of [["Machine", machines], ["MeshNetwork", mesh]] as const) {
+  for (const [kind, objs] of [
+    ["Machine", machines],
+    ["MeshNetwork", mesh],
+  ] as const) {
     const schema = loadCrd(kind).spec.versions[0]!.schema.openAPIV3Schema;
     for (const obj of objs) {
       const out: { causes: unknown[]; unknown: string[] } = { causes: [], unknown: [] };

@@ -10,7 +10,12 @@ export function luaOf(kind: keyof typeof HEALTH_SCRIPTS): string {
   return readFileSync(join(projectRoot, "deploy/argocd", HEALTH_SCRIPTS[kind]), "utf8");
 }
 
-const indent = (text: string) => text.replace(/\n$/, "").split("\n").map((l) => (l ? `    ${l}` : "")).join("\n");
+const indent = (text: string) =>
+  text
+    .replace(/\n$/, "")
+    .split("\n")
+    .map((l) => (l ? `    ${l}` : ""))
+    .join("\n");
 
 /** The argocd-cm patch as it must be in deploy/argocd/argocd-cm.yaml. */
 export function argocdCmYaml(): string {

@@ -54,9 +54,19 @@ describe("Argo CD health checks (Lua 5.1)", () => {
   test("the fixtures cover Healthy, Progressing, Degraded and being deleted for both kinds", () => {
     for (const script of ["health-machine.lua", "health-meshnetwork.lua"]) {
       const mine = cases.filter((c) => c.script === script);
-      for (const s of ["Healthy", "Progressing", "Degraded"]) assert.ok(mine.some((c) => c.healthStatus.status === s), `${script}: a ${s} fixture`);
-      assert.ok(mine.some((c) => /deleting/.test(c.inputPath)), `${script}: a fixture being deleted`);
-      assert.ok(mine.some((c) => /generation-not-observed/.test(c.inputPath)), `${script}: a fixture whose generation is not observed yet`);
+      for (const s of ["Healthy", "Progressing", "Degraded"])
+        assert.ok(
+          mine.some((c) => c.healthStatus.status === s),
+          `${script}: a ${s} fixture`,
+        );
+      assert.ok(
+        mine.some((c) => /deleting/.test(c.inputPath)),
+        `${script}: a fixture being deleted`,
+      );
+      assert.ok(
+        mine.some((c) => /generation-not-observed/.test(c.inputPath)),
+        `${script}: a fixture whose generation is not observed yet`,
+      );
     }
   });
 

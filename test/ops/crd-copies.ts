@@ -8,7 +8,10 @@ import { projectRoot } from "../support/golden.js";
 export function assertSameCrds(copyDir: string): void {
   const src = join(projectRoot, "crds");
   const dst = join(projectRoot, copyDir);
-  const yaml = (d: string) => readdirSync(d).filter((f) => f.endsWith(".yaml")).sort();
+  const yaml = (d: string) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith(".yaml"))
+      .sort();
   assert.deepEqual(yaml(dst), yaml(src), `${copyDir} holds the same files as crds/ (run npm run crds:sync)`);
   for (const f of yaml(src)) {
     assert.equal(readFileSync(join(dst, f), "utf8"), readFileSync(join(src, f), "utf8"), `${copyDir}/${f} is identical to crds/${f} (run npm run crds:sync)`);

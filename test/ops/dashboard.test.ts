@@ -17,7 +17,13 @@ interface Panel {
   targets?: Array<{ refId: string; expr: string }>;
 }
 
-const dashboard = JSON.parse(readFileSync(join(projectRoot, "helm/dockmesh/dashboards/dockmesh.json"), "utf8")) as { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: Array<{ name: string }> } };
+const dashboard = JSON.parse(readFileSync(join(projectRoot, "helm/dockmesh/dashboards/dockmesh.json"), "utf8")) as {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: { list: Array<{ name: string }> };
+};
 
 /** Metric names a registry exports, with a histogram's _bucket, _count and _sum. */
 async function exportedNames(): Promise<Set<string>> {
@@ -37,7 +43,29 @@ function metricsIn(expr: string): string[] {
   const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   const withoutLabels = withoutStrings.replace(/\{[^}]*\}/g, "{}").replace(/\b(by|without)\s*\([^)]*\)/g, "");
   const words = [...withoutLabels.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]);
-  const notMetrics = new Set(["sum", "max", "min", "avg", "count", "rate", "increase", "topk", "bottomk", "histogram_quantile", "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "s", "m", "h", "d"]);
+  const notMetrics = new Set([
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "increase",
+    "topk",
+    "bottomk",
+    "histogram_quantile",
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "s",
+    "m",
+    "h",
+    "d",
+  ]);
   return words.filter((w) => !notMetrics.has(w) && !/^\d/.test(w));
 }
 
@@ -60,7 +88,18 @@ describe("Grafana dashboard", () => {
 
   test("covers mesh health, handshake ages, traffic, reconcile latency, SSH round trips and the work queue", () => {
     const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join("\n");
-    for (const m of ["dockmesh_machines", "dockmesh_peer_handshake_stale", "dockmesh_peer_last_handshake_age_seconds", "dockmesh_peer_relayed", "dockmesh_machine_peer_receive_bytes_total", "dockmesh_reconcile_duration_seconds_bucket", "dockmesh_ssh_roundtrip_seconds_bucket", "dockmesh_workqueue_depth", "dockmesh_peer_pairs_dropped"]) assert.ok(exprs.includes(m), m);
+    for (const m of [
+      "dockmesh_machines",
+      "dockmesh_peer_handshake_stale",
+      "dockmesh_peer_last_handshake_age_seconds",
+      "dockmesh_peer_relayed",
+      "dockmesh_machine_peer_receive_bytes_total",
+      "dockmesh_reconcile_duration_seconds_bucket",
+      "dockmesh_ssh_roundtrip_seconds_bucket",
+      "dockmesh_workqueue_depth",
+      "dockmesh_peer_pairs_dropped",
+    ])
+      assert.ok(exprs.includes(m), m);
   });
 
   test("every query names only metrics the controller exports", async () => {
@@ -70,6 +109,9 @@ describe("Grafana dashboard", () => {
     for (const p of dashboard.panels) for (const t of p.targets ?? []) for (const m of metricsIn(t.expr)) if (!names.has(m)) unknown.push(`${p.title}: ${m}`);
     assert.deepEqual(unknown, []);
     // The check can fail: a misspelt metric is caught.
-    assert.deepEqual(metricsIn('sum(rate(dockmesh_reconcile_totl{kind="Machine"}[5m]))').filter((m) => !names.has(m)), ["dockmesh_reconcile_totl"]);
+    assert.deepEqual(
+      metricsIn('sum(rate(dockmesh_reconcile_totl{kind="Machine"}[5m]))').filter((m) => !names.has(m)),
+      ["dockmesh_reconcile_totl"],
+    );
   });
 });

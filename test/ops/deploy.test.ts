@@ -56,6 +56,7 @@ describe("deploy/ (kustomize)", () => {
 
   test("the install fits together: service account, bindings, the Lease role, flags, probes, hardening", () => {
     checkInstall(objs, { namespace: "dockmesh-system", leaseName: DEFAULT_LEASE_NAME });
-    for (const o of objs) if (!["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) assert.equal(o.metadata.namespace, "dockmesh-system", `${o.kind} ${o.metadata.name}`);
+    for (const o of objs)
+      if (!["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) assert.equal(o.metadata.namespace, "dockmesh-system", `${o.kind} ${o.metadata.name}`);
   });
 });

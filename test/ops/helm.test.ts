@@ -36,7 +36,17 @@ describe("helm/dockmesh (real helm)", () => {
 
   test("helm template (with CRDs) renders objects that validate against the upstream schemas", async () => {
     const objs = await template("--include-crds");
-    assert.deepEqual(objs.map((o) => o.kind).sort(), ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]);
+    assert.deepEqual(objs.map((o) => o.kind).sort(), [
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "CustomResourceDefinition",
+      "CustomResourceDefinition",
+      "Deployment",
+      "Role",
+      "RoleBinding",
+      "Service",
+      "ServiceAccount",
+    ]);
     await validateAll(objs);
     checkInstall(objs, { namespace: "dockmesh-system", leaseName: DEFAULT_LEASE_NAME });
   });
@@ -46,29 +56,43 @@ describe("helm/dockmesh (real helm)", () => {
     const objs = await template("--include-crds");
     for (const f of ["dockmesh.io_machines.yaml", "dockmesh.io_meshnetworks.yaml"]) {
       const src = parse(readFileSync(join(projectRoot, "crds", f), "utf8")) as KubeObject;
-      assert.deepEqual(objs.find((o) => o.kind === "CustomResourceDefinition" && o.metadata.name === src.metadata.name), src);
+      assert.deepEqual(
+        objs.find((o) => o.kind === "CustomResourceDefinition" && o.metadata.name === src.metadata.name),
+        src,
+      );
     }
   });
 
   test("values reach the Deployment: image, replicas, resources, log level and format, resync period, concurrency", async () => {
     const objs = await template(
-      "--set", "image.repository=registry.test/dockmesh/controller",
-      "--set", "image.tag=9.9.9",
-      "--set", "replicas=3",
-      "--set", "resources.requests.cpu=200m",
-      "--set", "resources.limits.memory=1Gi",
-      "--set", "logLevel=debug",
-      "--set", "logFormat=text",
-      "--set", "resyncPeriod=30s",
-      "--set", "concurrency=4",
-      "--set", "metrics.port=9090",
+      "--set",
+      "image.repository=registry.test/dockmesh/controller",
+      "--set",
+      "image.tag=9.9.9",
+      "--set",
+      "replicas=3",
+      "--set",
+      "resources.requests.cpu=200m",
+      "--set",
+      "resources.limits.memory=1Gi",
+      "--set",
+      "logLevel=debug",
+      "--set",
+      "logFormat=text",
+      "--set",
+      "resyncPeriod=30s",
+      "--set",
+      "concurrency=4",
+      "--set",
+      "metrics.port=9090",
     );
     await validateAll(objs);
     const { deployment, container } = controllerContainer(objs);
     assert.equal(deployment.spec.replicas, 3);
     assert.equal(container.image, "registry.test/dockmesh/controller:9.9.9");
     assert.deepEqual(container.resources, { requests: { cpu: "200m", memory: "96Mi" }, limits: { memory: "1Gi" } });
-    for (const a of ["--log-level=debug", "--log-format=text", "--resync-period=30s", "--concurrency=4", "--metrics-bind-address=:9090"]) assert.ok(container.args?.includes(a), `${a} in ${container.args?.join(" ")}`);
+    for (const a of ["--log-level=debug", "--log-format=text", "--resync-period=30s", "--concurrency=4", "--metrics-bind-address=:9090"])
+      assert.ok(container.args?.includes(a), `${a} in ${container.args?.join(" ")}`);
     checkInstall(objs, { namespace: "dockmesh-system", leaseName: DEFAULT_LEASE_NAME });
     const defaults = controllerContainer(await template()).container;
     assert.equal(defaults.image, "dockmesh/controller:0.1.0", "the tag defaults to the chart's appVersion");
@@ -90,19 +114,42 @@ describe("helm/dockmesh (real helm)", () => {
   });
 
   test("optional ServiceMonitor (prometheus-operator schema) and Grafana dashboard ConfigMap", async () => {
-    const objs = await template("--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=kps", "--set", "metrics.serviceMonitor.interval=15s", "--set", "grafanaDashboard.enabled=true", "--set", "metrics.peerMaxPairs=250");
+    const objs = await template(
+      "--set",
+      "metrics.serviceMonitor.enabled=true",
+      "--set",
+      "metrics.serviceMonitor.labels.release=kps",
+      "--set",
+      "metrics.serviceMonitor.interval=15s",
+      "--set",
+      "grafanaDashboard.enabled=true",
+      "--set",
+      "metrics.peerMaxPairs=250",
+    );
     await validateAll(objs);
-    const sm = objs.find((o) => o.kind === "ServiceMonitor") as KubeObject & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string; interval: string }> } };
+    const sm = objs.find((o) => o.kind === "ServiceMonitor") as KubeObject & {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string; interval: string }> };
+    };
     const svc = objs.find((o) => o.kind === "Service") as KubeObject & { spec: { ports: Array<{ name: string }> } };
     assert.ok(sm && svc, "a ServiceMonitor and the metrics Service");
     assert.equal(sm.apiVersion, "monitoring.coreos.com/v1");
     assert.equal(sm.metadata.labels?.["release"], "kps");
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels?.[k], v, `the ServiceMonitor selects the Service (${k})`);
-    assert.deepEqual(sm.spec.endpoints.map((e) => [e.port, e.path, e.interval]), [["metrics", "/metrics", "15s"]]);
-    assert.ok(svc.spec.ports.some((p) => p.name === "metrics"), "the Service's port is named metrics");
+    assert.deepEqual(
+      sm.spec.endpoints.map((e) => [e.port, e.path, e.interval]),
+      [["metrics", "/metrics", "15s"]],
+    );
+    assert.ok(
+      svc.spec.ports.some((p) => p.name === "metrics"),
+      "the Service's port is named metrics",
+    );
     const cm = objs.find((o) => o.kind === "ConfigMap") as KubeObject & { data: Record<string, string> };
     assert.equal(cm.metadata.labels?.["grafana_dashboard"], "1");
-    assert.deepEqual(JSON.parse(cm.data["dockmesh.json"]!), JSON.parse(readFileSync(join(projectRoot, "helm/dockmesh/dashboards/dockmesh.json"), "utf8")), "the ConfigMap carries dashboards/dockmesh.json");
+    assert.deepEqual(
+      JSON.parse(cm.data["dockmesh.json"]!),
+      JSON.parse(readFileSync(join(projectRoot, "helm/dockmesh/dashboards/dockmesh.json"), "utf8")),
+      "the ConfigMap carries dashboards/dockmesh.json",
+    );
     assert.ok(controllerContainer(objs).container.args?.includes("--peer-metrics-max-pairs=250"));
     checkInstall(objs, { namespace: "dockmesh-system", leaseName: DEFAULT_LEASE_NAME });
     assert.ok(controllerContainer(await template()).container.args?.includes("--peer-metrics-max-pairs=1000"), "the default cap");

@@ -69,7 +69,8 @@ async function buildContext(): Promise<string> {
   copyFileSync(join(projectRoot, ".dockerignore"), join(ctx, ".dockerignore"));
   copyFileSync(join(projectRoot, "package.json"), join(app, "package.json"));
   for (const d of ["bin", "crds"]) cpSync(join(projectRoot, d), join(app, d), { recursive: true });
-  for (const d of ["api", "cli", "controllers", "hosts", "mesh", "runtime", "store"]) cpSync(join(projectRoot, "dist", d), join(app, "dist", d), { recursive: true, filter: (s) => !s.endsWith(".map") });
+  for (const d of ["api", "cli", "controllers", "hosts", "mesh", "runtime", "store"])
+    cpSync(join(projectRoot, "dist", d), join(app, "dist", d), { recursive: true, filter: (s) => !s.endsWith(".map") });
   // Production dependencies: npm's own view of the tree, without dev dependencies (no network).
   const paths = (await runOk(["npm", "ls", "--omit=dev", "--all", "--parseable"], { cwd: projectRoot })).split("\n").filter((p) => p.startsWith(join(projectRoot, "node_modules")));
   for (const p of paths) cpSync(p, join(app, relative(projectRoot, p)), { recursive: true, filter: (s) => s === p || !s.startsWith(join(p, "node_modules")) });
@@ -123,7 +124,12 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
     assert.equal(build.code, 0, `docker build failed:\n${build.stderr}${build.stdout}`);
     console.log(`image built in ${Date.now() - t0} ms`);
 
-    const config = JSON.parse(await dockerOk(["image", "inspect", IMAGE, "--format", "{{json .Config}}"])) as { User: string; Entrypoint: string[]; Cmd: string[]; ExposedPorts: Record<string, unknown> };
+    const config = JSON.parse(await dockerOk(["image", "inspect", IMAGE, "--format", "{{json .Config}}"])) as {
+      User: string;
+      Entrypoint: string[];
+      Cmd: string[];
+      ExposedPorts: Record<string, unknown>;
+    };
     assert.equal(config.User, "65532:65532");
     assert.deepEqual(config.Entrypoint, ["node", ...IMAGE_NODE_FLAGS, "/app/bin/dockmesh.js"]);
     assert.deepEqual(config.Cmd, ["controller", "--leader-elect", "--metrics-bind-address=:8080"]);
@@ -141,17 +147,56 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
     // The image runs as 65532, and the store refuses a state dir owned by someone else.
     mkdirSync(state, { mode: 0o700 });
     chownSync(state, 65532, 65532);
-    await dockerOk(["run", "-d", "--name", "dm-store", "--network", "host", "-v", `${state}:${state}`, "--entrypoint", "node", IMAGE, "/app/dist/store/serve.js", "--state-dir", state, "--listen", `127.0.0.1:${STORE_PORT}`]);
+    await dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "dm-store",
+      "--network",
+      "host",
+      "-v",
+      `${state}:${state}`,
+      "--entrypoint",
+      "node",
+      IMAGE,
+      "/app/dist/store/serve.js",
+      "--state-dir",
+      state,
+      "--listen",
+      `127.0.0.1:${STORE_PORT}`,
+    ]);
     const deadline = Date.now() + 60_000;
     while (!existsSync(join(state, "kubeconfig")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.ok(existsSync(join(state, "kubeconfig")), `the store wrote its kubeconfig: ${(await docker(["logs", "dm-store"])).stderr}`);
 
     await dockerOk([
-      "run", "-d", "--name", "dm-controller", "--network", "host",
-      "--read-only", "--tmpfs", "/tmp", "--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-      "-e", "POD_NAME=dockmesh-controller-0", "-e", "POD_NAMESPACE=kube-system",
-      "-v", `${state}/kubeconfig:/etc/dockmesh/kubeconfig:ro`, "-e", "KUBECONFIG=/etc/dockmesh/kubeconfig",
-      IMAGE, "controller", "--leader-elect", `--metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
+      "run",
+      "-d",
+      "--name",
+      "dm-controller",
+      "--network",
+      "host",
+      "--read-only",
+      "--tmpfs",
+      "/tmp",
+      "--user",
+      "65532:65532",
+      "--cap-drop",
+      "ALL",
+      "--security-opt",
+      "no-new-privileges",
+      "-e",
+      "POD_NAME=dockmesh-controller-0",
+      "-e",
+      "POD_NAMESPACE=kube-system",
+      "-v",
+      `${state}/kubeconfig:/etc/dockmesh/kubeconfig:ro`,
+      "-e",
+      "KUBECONFIG=/etc/dockmesh/kubeconfig",
+      IMAGE,
+      "controller",
+      "--leader-elect",
+      `--metrics-bind-address=127.0.0.1:${METRICS_PORT}`,
     ]);
 
     let holder = "";
@@ -162,7 +207,8 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
     }
     assert.equal(holder, "dockmesh-controller-0", `the controller in the container took the Lease:\n${(await docker(["logs", "dm-controller"])).stderr}`);
 
-    const mesh = "apiVersion: dockmesh.io/v1alpha1\nkind: MeshNetwork\nmetadata: { name: mesh, namespace: default }\nspec: { cidr: 10.240.0.0/16, subnetPrefixLength: 24, dockerNetwork: mesh, interface: dm0 }\n";
+    const mesh =
+      "apiVersion: dockmesh.io/v1alpha1\nkind: MeshNetwork\nmetadata: { name: mesh, namespace: default }\nspec: { cidr: 10.240.0.0/16, subnetPrefixLength: 24, dockerNetwork: mesh, interface: dm0 }\n";
     const apply = await kubectlIn(["apply", "-f", "-"], mesh);
     assert.equal(apply.code, 0, apply.stderr);
     const wait = await kubectlIn(["wait", "--for=jsonpath={.status.observedGeneration}=1", "--timeout=30s", "meshnetwork/mesh"]);
@@ -170,7 +216,10 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
 
     const logs = await docker(["logs", "dm-controller"]);
     const lines = (logs.stdout + logs.stderr).split("\n").filter((l) => l.startsWith("{"));
-    assert.ok(lines.some((l) => (JSON.parse(l) as { message?: string }).message === "acquired the lease; leading"), "JSON logs by default in the image");
+    assert.ok(
+      lines.some((l) => (JSON.parse(l) as { message?: string }).message === "acquired the lease; leading"),
+      "JSON logs by default in the image",
+    );
 
     const ready = await lab.exec(HOST, [process.execPath, "-e", `fetch("http://127.0.0.1:${METRICS_PORT}/readyz").then(async (r) => { console.log(r.status, await r.text()); })`]);
     assert.match(ready.stdout, /^200 ok/, ready.stderr);

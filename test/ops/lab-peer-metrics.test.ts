@@ -37,7 +37,12 @@ describe("per-peer metrics on lab hosts", { timeout: 600_000 }, () => {
       resyncPeriod: "5m",
       extraArgs: ["--ready-check-period", "5s", "--metrics-bind-address", `0.0.0.0:${METRICS_PORT}`],
     });
-    const mesh = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.230.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" } }); // the relayed pair's series are tested here
+    const mesh = yamlDoc({
+      apiVersion: "dockmesh.io/v1alpha1",
+      kind: "MeshNetwork",
+      metadata: { name: "mesh", namespace: "default" },
+      spec: { cidr: "10.230.0.0/16", dockerNetwork: "mesh", interface: "dm0", natTraversal: "Relay" },
+    }); // the relayed pair's series are tested here
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + mesh + env.machineYaml([...HOSTS]));
     await env.kubectlOk(["wait", "--for=condition=Ready", "--timeout=180s", ...HOSTS.map((h) => `machine/${h}`)], undefined, 200_000);
     for (const h of HOSTS) ips.set(h, (await env.lab.startHttpd(h, { name: "web", network: "mesh", content: `${h} `.repeat(PAGE_BYTES / 3).slice(0, PAGE_BYTES) })).ip);
@@ -49,11 +54,16 @@ describe("per-peer metrics on lab hosts", { timeout: 600_000 }, () => {
   });
 
   test("every pair, relayed or direct, with a fresh handshake", async () => {
-    const text = await eventually("all six pairs fresh", async () => {
-      const t = await scrape();
-      const fresh = HOSTS.flatMap((a) => HOSTS.filter((b) => b !== a).map((b) => metric(t, "dockmesh_peer_handshake_stale", pair(a, b))));
-      return fresh.every((v) => v === 0) ? t : undefined;
-    }, 90_000, 1000);
+    const text = await eventually(
+      "all six pairs fresh",
+      async () => {
+        const t = await scrape();
+        const fresh = HOSTS.flatMap((a) => HOSTS.filter((b) => b !== a).map((b) => metric(t, "dockmesh_peer_handshake_stale", pair(a, b))));
+        return fresh.every((v) => v === 0) ? t : undefined;
+      },
+      90_000,
+      1000,
+    );
     const table: Array<[string, string, number]> = [
       ["n1", "n2", 1],
       ["n2", "n1", 1],
@@ -86,12 +96,17 @@ describe("per-peer metrics on lab hosts", { timeout: 600_000 }, () => {
       assert.ok(body.length >= PAGE_BYTES - 1, `the whole page came (${body.length} B; the lab trims a trailing space)`);
     }
     const t0 = Date.now();
-    const after = await eventually("h1→n1 bytes grew", async () => {
-      const t = await scrape();
-      const tx = metric(t, "dockmesh_peer_transmit_bytes_total", pair("h1", "n1")) ?? 0;
-      const rx = metric(t, "dockmesh_peer_receive_bytes_total", pair("n1", "h1")) ?? 0;
-      return tx - txBefore >= 3 * PAGE_BYTES && rx - rxBefore >= 3 * PAGE_BYTES ? t : undefined;
-    }, 30_000, 1000);
+    const after = await eventually(
+      "h1→n1 bytes grew",
+      async () => {
+        const t = await scrape();
+        const tx = metric(t, "dockmesh_peer_transmit_bytes_total", pair("h1", "n1")) ?? 0;
+        const rx = metric(t, "dockmesh_peer_receive_bytes_total", pair("n1", "h1")) ?? 0;
+        return tx - txBefore >= 3 * PAGE_BYTES && rx - rxBefore >= 3 * PAGE_BYTES ? t : undefined;
+      },
+      30_000,
+      1000,
+    );
     const tx = metric(after, "dockmesh_peer_transmit_bytes_total", pair("h1", "n1"))!;
     const rx = metric(after, "dockmesh_peer_receive_bytes_total", pair("n1", "h1"))!;
     console.log(`# h1→n1 sent +${tx - txBefore} B, n1 received +${rx - rxBefore} B from h1 (pages: ${3 * PAGE_BYTES} B), seen ${((Date.now() - t0) / 1000).toFixed(1)} s after the fetches`);
@@ -105,16 +120,25 @@ describe("per-peer metrics on lab hosts", { timeout: 600_000 }, () => {
     const cutAt = Date.now();
     try {
       // WireGuard re-keys every 2 minutes: within 180 s + a Ready check the last handshake is stale.
-      const text = await eventually("h1's handshake with n2 stale", async () => {
-        const t = await scrape();
-        return metric(t, "dockmesh_peer_handshake_stale", pair("h1", "n2")) === 1 ? t : undefined;
-      }, 240_000, 2000);
+      const text = await eventually(
+        "h1's handshake with n2 stale",
+        async () => {
+          const t = await scrape();
+          return metric(t, "dockmesh_peer_handshake_stale", pair("h1", "n2")) === 1 ? t : undefined;
+        },
+        240_000,
+        2000,
+      );
       const age = metric(text, "dockmesh_peer_last_handshake_age_seconds", pair("h1", "n2")) ?? 0;
       const since = (Date.now() - cutAt) / 1000;
       console.log(`# h1→n2 stale ${since.toFixed(0)} s after the cut: age ${age} s (was ${ageBefore} s before)`);
       assert.ok(age >= 180, `age ${age} s is past the 180 s threshold`);
       assert.ok(age >= since - 5, `no handshake since the cut (age ${age} s, cut ${since.toFixed(0)} s ago)`);
-      for (const [a, b] of [["h1", "n1"], ["n1", "h1"]] as const) assert.equal(metric(text, "dockmesh_peer_handshake_stale", pair(a, b)), 0, `${a}→${b} stays fresh`);
+      for (const [a, b] of [
+        ["h1", "n1"],
+        ["n1", "h1"],
+      ] as const)
+        assert.equal(metric(text, "dockmesh_peer_handshake_stale", pair(a, b)), 0, `${a}→${b} stays fresh`);
     } finally {
       await env.lab.heal("n2");
     }

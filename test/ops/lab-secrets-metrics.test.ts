@@ -56,14 +56,19 @@ interface SecretJson {
 
 async function wireguardKey(machine: string): Promise<string> {
   const s = JSON.parse(await kubectl(["get", "secret", `${machine}-wireguard`, "-o", "json"])) as SecretJson;
-  const key = Buffer.from(s.data?.privateKey ?? "", "base64").toString("utf8").trim();
+  const key = Buffer.from(s.data?.privateKey ?? "", "base64")
+    .toString("utf8")
+    .trim();
   assert.match(key, /^[A-Za-z0-9+/]{43}=$/, `${machine}-wireguard holds a WireGuard private key`);
   return key;
 }
 
 /** Forms a secret could leak in: as is, base64 of it, and (for PEM/OpenSSH keys) each body line. */
 function needles(name: string, secret: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [[name, secret.trim()], [`${name} (base64)`, Buffer.from(secret.trim()).toString("base64")]];
+  const out: Array<[string, string]> = [
+    [name, secret.trim()],
+    [`${name} (base64)`, Buffer.from(secret.trim()).toString("base64")],
+  ];
   for (const line of secret.split("\n")) if (line.length >= 20 && !line.startsWith("-----")) out.push([`${name} (line)`, line.trim()]);
   return out;
 }
@@ -71,11 +76,31 @@ function needles(name: string, secret: string): Array<[string, string]> {
 describe("secrets never leak; metrics on real hosts", { timeout: 600_000 }, () => {
   before(async () => {
     await ensureSystemPackages();
-    lab = await createLab({ prefix: PREFIX, labnet: LABNET, natLans: { first: 60, last: 69 }, hosts: [{ name: "h1" }, { name: "h2" }], log: (m) => process.env.DOCKMESH_TEST_VERBOSE && console.error(`[lab] ${m}`) });
+    lab = await createLab({
+      prefix: PREFIX,
+      labnet: LABNET,
+      natLans: { first: 60, last: 69 },
+      hosts: [{ name: "h1" }, { name: "h2" }],
+      log: (m) => process.env.DOCKMESH_TEST_VERBOSE && console.error(`[lab] ${m}`),
+    });
     stateDir = mkdtempSync(join(tmpdir(), `${PREFIX}-state-`));
     up = new ControllerProcess(
       "dockmesh up",
-      ["up", "--state-dir", stateDir, "--listen", `${lab.controllerAddress}:${PORT}`, "--resync-period", "10s", "--log-format", "json", "--log-level", "debug", "--metrics-bind-address", `${lab.controllerAddress}:${METRICS_PORT}`],
+      [
+        "up",
+        "--state-dir",
+        stateDir,
+        "--listen",
+        `${lab.controllerAddress}:${PORT}`,
+        "--resync-period",
+        "10s",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+        "--metrics-bind-address",
+        `${lab.controllerAddress}:${METRICS_PORT}`,
+      ],
       { ...process.env, DOCKMESH_LOG_LEVEL: "debug" },
       (argv, env) => lab.spawnInControllerNs(argv, { stdio: ["ignore", "pipe", "pipe"], env }),
     );
@@ -110,9 +135,19 @@ describe("secrets never leak; metrics on real hosts", { timeout: 600_000 }, () =
       yamlDoc({ apiVersion: "v1", kind: "Secret", metadata: { name: "lab-ssh", namespace: "default" }, type: "kubernetes.io/ssh-auth", stringData: { "ssh-privatekey": lab.sshPrivateKey } }) +
       yamlDoc({ apiVersion: "v1", kind: "Secret", metadata: { name: "other-ssh", namespace: "default" }, type: "kubernetes.io/ssh-auth", stringData: { "ssh-privatekey": other.privateKey } });
     const mesh =
-      yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.230.0.0/16", subnetPrefixLength: 24, dockerNetwork: "mesh", interface: "dm0", machineSelector: { matchLabels: { mesh: "one" } } } }) +
+      yamlDoc({
+        apiVersion: "dockmesh.io/v1alpha1",
+        kind: "MeshNetwork",
+        metadata: { name: "mesh", namespace: "default" },
+        spec: { cidr: "10.230.0.0/16", subnetPrefixLength: 24, dockerNetwork: "mesh", interface: "dm0", machineSelector: { matchLabels: { mesh: "one" } } },
+      }) +
       // The refused machine alone in a mesh of its own: it is contacted (and refused) without holding up h1 and h2.
-      yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "other", namespace: "default" }, spec: { cidr: "10.231.0.0/16", subnetPrefixLength: 24, dockerNetwork: "other", interface: "dm1", listenPort: 51821, machineSelector: { matchLabels: { mesh: "two" } } } });
+      yamlDoc({
+        apiVersion: "dockmesh.io/v1alpha1",
+        kind: "MeshNetwork",
+        metadata: { name: "other", namespace: "default" },
+        spec: { cidr: "10.231.0.0/16", subnetPrefixLength: 24, dockerNetwork: "other", interface: "dm1", listenPort: 51821, machineSelector: { matchLabels: { mesh: "two" } } },
+      });
     await kubectl(["apply", "-f", "-"], secrets + mesh + machines + refused);
 
     await kubectl(["wait", "--for=condition=Ready", "--timeout=240s", "machine/h1", "machine/h2"]);
@@ -160,7 +195,12 @@ describe("secrets never leak; metrics on real hosts", { timeout: 600_000 }, () =
     console.log(`searched ${logLines.length} log lines, ${eventCount} events, ${objects.items.length} statuses and /metrics for ${secretsToFind.length} secret forms`);
 
     const leaks: string[] = [];
-    for (const [where, text] of [["a log line", up.output], ["an Event", events], ["a status", statuses], ["/metrics", metricsText]] as const) {
+    for (const [where, text] of [
+      ["a log line", up.output],
+      ["an Event", events],
+      ["a status", statuses],
+      ["/metrics", metricsText],
+    ] as const) {
       for (const [what, needle] of secretsToFind) if (text.includes(needle)) leaks.push(`${what} in ${where}`);
     }
     assert.deepEqual(leaks, []);

@@ -20,12 +20,18 @@ function controller(name: string): ControllerProcess {
     [
       "controller",
       "--leader-elect",
-      "--leader-election-namespace", "kube-system",
-      "--lease-duration", `${LEASE_S}s`,
-      "--renew-deadline", `${RENEW_S}s`,
-      "--retry-period", `${RETRY_S}s`,
-      "--metrics-bind-address", "127.0.0.1:0",
-      "--log-format", "json",
+      "--leader-election-namespace",
+      "kube-system",
+      "--lease-duration",
+      `${LEASE_S}s`,
+      "--renew-deadline",
+      `${RENEW_S}s`,
+      "--retry-period",
+      `${RETRY_S}s`,
+      "--metrics-bind-address",
+      "127.0.0.1:0",
+      "--log-format",
+      "json",
     ],
     { PATH: process.env.PATH, KUBECONFIG: store.kubeconfigPath, POD_NAME: name },
   );
@@ -138,7 +144,7 @@ describe("leader election between two controller processes", { timeout: 180_000 
     const cLeads = await waitLeader(c, (LEASE_S + 4 * RETRY_S) * 1000);
     console.log(`takeover after SIGTERM: ${cLeads - stoppedAt} ms`);
     assert.ok(cLeads - stoppedAt < LEASE_S * 1000, `a released Lease is taken at once, not after expiry (${cLeads - stoppedAt} ms)`);
-    assert.equal(await meshReconciles(c) >= 0, true);
+    assert.equal((await meshReconciles(c)) >= 0, true);
     await c.waitFor("replica-c's controllers", () => c.lines().some((l) => l.message === "controllers running"));
   });
 

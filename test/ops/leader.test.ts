@@ -184,7 +184,10 @@ describe("leader election", () => {
     const leases = new MemoryLeases();
     // An expired Lease of a process long gone.
     const old = formatMicroTime(clock.now() - 60_000);
-    await leases.client().create({ metadata: { name: "dockmesh-controller", namespace: "dockmesh-system" }, spec: { holderIdentity: "gone", leaseDurationSeconds: 15, acquireTime: old, renewTime: old, leaseTransitions: 3 } });
+    await leases.client().create({
+      metadata: { name: "dockmesh-controller", namespace: "dockmesh-system" },
+      spec: { holderIdentity: "gone", leaseDurationSeconds: 15, acquireTime: old, renewTime: old, leaseTransitions: 3 },
+    });
     const events: string[] = [];
     const a = elector(leases, clock, "a", events);
     const b = elector(leases, clock, "b", events);

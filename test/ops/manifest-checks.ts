@@ -73,7 +73,7 @@ export function checkInstall(objs: readonly KubeObject[], opts: { namespace: str
   const role = one(objs, "Role");
   assert.equal(role.metadata.namespace, opts.namespace, "the Lease role lives where the Lease does");
   assert.equal((rb as unknown as { roleRef: { name: string } }).roleRef.name, role.metadata.name);
-  const named = ((role as unknown as { rules: Rule[] }).rules).find((r) => r.resourceNames);
+  const named = (role as unknown as { rules: Rule[] }).rules.find((r) => r.resourceNames);
   assert.deepEqual(named?.resourceNames, [opts.leaseName], "get/update only on the controller's own Lease");
 
   // Flags: all known to the CLI; leader election on; the probes and the port match the bind address.
@@ -113,7 +113,8 @@ export function permissions(objs: readonly KubeObject[]): string[] {
   for (const o of objs) {
     if (o.kind !== "ClusterRole" && o.kind !== "Role") continue;
     for (const r of (o as unknown as { rules: Rule[] }).rules) {
-      for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.add(`${o.kind === "Role" ? "ns:" : ""}${g || "core"} ${res} ${v}${r.resourceNames ? ` [${r.resourceNames.join(",")}]` : ""}`);
+      for (const g of r.apiGroups)
+        for (const res of r.resources) for (const v of r.verbs) out.add(`${o.kind === "Role" ? "ns:" : ""}${g || "core"} ${res} ${v}${r.resourceNames ? ` [${r.resourceNames.join(",")}]` : ""}`);
     }
   }
   return [...out].sort();

@@ -27,7 +27,8 @@ function plan(meshName: string, iface: string, peers: Array<[string, string]>, r
   } as unknown as NetworkPlan;
 }
 
-const wg = (iface: string, peers: Array<[string, number, number, number]>) => new Map([[iface, { peers: peers.map(([publicKey, latestHandshake, rxBytes, txBytes]) => ({ publicKey, latestHandshake, rxBytes, txBytes })) }]]);
+const wg = (iface: string, peers: Array<[string, number, number, number]>) =>
+  new Map([[iface, { peers: peers.map(([publicKey, latestHandshake, rxBytes, txBytes]) => ({ publicKey, latestHandshake, rxBytes, txBytes })) }]]);
 
 function setup(maxPeerPairs?: number) {
   const stats = new PeerStats();
@@ -51,9 +52,23 @@ function setup(maxPeerPairs?: number) {
 
 describe("per-peer metrics", () => {
   test("samples come from the plan; the host's output only gives numbers, matched by the planned key", () => {
-    const nets = [plan("m1", "dm0", [["b", key("B")], ["c", key("C")]], [["d", "b"]], ["e"])];
+    const nets = [
+      plan(
+        "m1",
+        "dm0",
+        [
+          ["b", key("B")],
+          ["c", key("C")],
+        ],
+        [["d", "b"]],
+        ["e"],
+      ),
+    ];
     // The host also prints a peer the plan does not know (with a label-like key): ignored.
-    const live = wg("dm0", [[key("B"), NOW - 10, 1000, 2000], [key("X"), NOW, 5, 5]]);
+    const live = wg("dm0", [
+      [key("B"), NOW - 10, 1000, 2000],
+      [key("X"), NOW, 5, 5],
+    ]);
     assert.deepEqual(peerSamples(nets, live), [
       { mesh: "m1", peer: "b", relayed: false, latestHandshake: NOW - 10, rxBytes: 1000, txBytes: 2000 },
       { mesh: "m1", peer: "c", relayed: false, latestHandshake: 0 },
@@ -64,7 +79,27 @@ describe("per-peer metrics", () => {
 
   test("handshake age, stale flag, bytes, relayed and machine totals on /metrics", async () => {
     const env = setup();
-    env.stats.record("default", "a", peerSamples([plan("m1", "dm0", [["b", key("B")], ["c", key("C")]], [["d", "b"]])], wg("dm0", [[key("B"), NOW - 10, 1000, 2000], [key("C"), NOW - 600, 7, 9]])));
+    env.stats.record(
+      "default",
+      "a",
+      peerSamples(
+        [
+          plan(
+            "m1",
+            "dm0",
+            [
+              ["b", key("B")],
+              ["c", key("C")],
+            ],
+            [["d", "b"]],
+          ),
+        ],
+        wg("dm0", [
+          [key("B"), NOW - 10, 1000, 2000],
+          [key("C"), NOW - 600, 7, 9],
+        ]),
+      ),
+    );
     const text = await env.render();
     const l = (peer: string) => ({ namespace: "default", mesh: "m1", machine: "a", peer });
     const table: Array<[string, string, number | undefined]> = [
@@ -104,8 +139,29 @@ describe("per-peer metrics", () => {
     ] as const) {
       const env = setup(cap);
       // b: fresh, c: never, d: 10 min old, e: 1 min old → worst first: c, d, e, b.
-      const ages: Array<[string, number]> = [["b", NOW - 5], ["c", 0], ["d", NOW - 600], ["e", NOW - 60]];
-      env.stats.record("default", "a", peerSamples([plan("m1", "dm0", ages.map(([p]) => [p, key(p.toUpperCase())]))], wg("dm0", ages.map(([p, t]) => [key(p.toUpperCase()), t, 1, 1]))));
+      const ages: Array<[string, number]> = [
+        ["b", NOW - 5],
+        ["c", 0],
+        ["d", NOW - 600],
+        ["e", NOW - 60],
+      ];
+      env.stats.record(
+        "default",
+        "a",
+        peerSamples(
+          [
+            plan(
+              "m1",
+              "dm0",
+              ages.map(([p]) => [p, key(p.toUpperCase())]),
+            ),
+          ],
+          wg(
+            "dm0",
+            ages.map(([p, t]) => [key(p.toUpperCase()), t, 1, 1]),
+          ),
+        ),
+      );
       env.setMachines(["a", "b", "c", "d", "e"]);
       const text = await env.render();
       const shown = ["b", "c", "d", "e"].filter((p) => metric(text, "dockmesh_peer_handshake_stale", { peer: p }) !== undefined);
@@ -120,7 +176,11 @@ describe("per-peer metrics", () => {
     const env = setup(1_000_000);
     const names = Array.from({ length: 200 }, (_, i) => `p${String(i).padStart(3, "0")}`);
     env.setMachines(["a", ...names]);
-    env.stats.record("default", "a", names.map((peer, i) => ({ mesh: "m1", peer, relayed: false, latestHandshake: NOW - i, rxBytes: 1, txBytes: 1 })));
+    env.stats.record(
+      "default",
+      "a",
+      names.map((peer, i) => ({ mesh: "m1", peer, relayed: false, latestHandshake: NOW - i, rxBytes: 1, txBytes: 1 })),
+    );
     const text = await env.render();
     const shown = names.filter((p) => metric(text, "dockmesh_peer_handshake_stale", { peer: p }) !== undefined);
     assert.equal(shown.length, MAX_STORED_PER_MACHINE);
@@ -132,7 +192,22 @@ describe("per-peer metrics", () => {
 
   test("series of a deleted machine, peer or mesh disappear", async () => {
     const env = setup();
-    const samples = peerSamples([plan("m1", "dm0", [["b", key("B")], ["c", key("C")]]), plan("m2", "dm1", [["b", key("B")]])], new Map([...wg("dm0", [[key("B"), NOW - 1, 1, 1], [key("C"), NOW - 1, 1, 1]]), ...wg("dm1", [[key("B"), NOW - 1, 1, 1]])]));
+    const samples = peerSamples(
+      [
+        plan("m1", "dm0", [
+          ["b", key("B")],
+          ["c", key("C")],
+        ]),
+        plan("m2", "dm1", [["b", key("B")]]),
+      ],
+      new Map([
+        ...wg("dm0", [
+          [key("B"), NOW - 1, 1, 1],
+          [key("C"), NOW - 1, 1, 1],
+        ]),
+        ...wg("dm1", [[key("B"), NOW - 1, 1, 1]]),
+      ]),
+    );
     env.stats.record("default", "a", samples);
     env.stats.record("default", "b", [{ mesh: "m1", peer: "a", relayed: false, latestHandshake: NOW - 1 }]);
     env.setMeshes(["m1", "m2"]);
@@ -156,9 +231,21 @@ describe("per-peer metrics", () => {
 
   test("the Ready check reads handshakes and byte counters from the wg dump; lines that are not valid are dropped", () => {
     const peer = (k: string, t: string, rx: string, tx: string) => ["dm0", k, "(none)", "(none)", "10.0.1.0/24", t, rx, tx, "off"].join("\t");
-    const out = ["@@wg", ["dm0", "(hidden)", key("A"), "51820", "off"].join("\t"), peer(key("B"), String(NOW), "123", "456"), ["wg9", key("Z"), "(none)", "(none)", "(none)", "1", "9", "9", "off"].join("\t"), peer(`${key("B")}x`, "bad", "1", "1"), "@@links", "@@end", ""].join("\n");
+    const out = [
+      "@@wg",
+      ["dm0", "(hidden)", key("A"), "51820", "off"].join("\t"),
+      peer(key("B"), String(NOW), "123", "456"),
+      ["wg9", key("Z"), "(none)", "(none)", "(none)", "1", "9", "9", "off"].join("\t"),
+      peer(`${key("B")}x`, "bad", "1", "1"),
+      "@@links",
+      "@@end",
+      "",
+    ].join("\n");
     const live = parseLiveness(out);
-    assert.deepEqual(live.wg.get("dm0")?.peers.map((p) => [p.publicKey, p.latestHandshake, p.rxBytes, p.txBytes]), [[key("B"), NOW, 123, 456]]);
+    assert.deepEqual(
+      live.wg.get("dm0")?.peers.map((p) => [p.publicKey, p.latestHandshake, p.rxBytes, p.txBytes]),
+      [[key("B"), NOW, 123, 456]],
+    );
   });
 
   test("--peer-metrics-max-pairs", () => {

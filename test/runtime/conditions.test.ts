@@ -20,8 +20,18 @@ const cond = (type: string, status: Condition["status"], extra: Partial<Conditio
 test("setCondition: lastTransitionTime moves only when status changes", () => {
   const cases: Array<{ name: string; before: Condition[] | undefined; set: Parameters<typeof setCondition>[1]; wantTime: string }> = [
     { name: "new condition gets now", before: undefined, set: { type: "Reachable", status: "True", reason: "Connected", message: "" }, wantTime: "2025-01-01T00:05:00Z" },
-    { name: "same status, same reason keeps it", before: [cond("Reachable", "True", { reason: "Connected" })], set: { type: "Reachable", status: "True", reason: "Connected", message: "m" }, wantTime: T0 },
-    { name: "same status, new reason and message keeps it", before: [cond("Reachable", "False", { reason: "Timeout" })], set: { type: "Reachable", status: "False", reason: "AuthFailed", message: "key rejected" }, wantTime: T0 },
+    {
+      name: "same status, same reason keeps it",
+      before: [cond("Reachable", "True", { reason: "Connected" })],
+      set: { type: "Reachable", status: "True", reason: "Connected", message: "m" },
+      wantTime: T0,
+    },
+    {
+      name: "same status, new reason and message keeps it",
+      before: [cond("Reachable", "False", { reason: "Timeout" })],
+      set: { type: "Reachable", status: "False", reason: "AuthFailed", message: "key rejected" },
+      wantTime: T0,
+    },
     { name: "status change moves it", before: [cond("Reachable", "False")], set: { type: "Reachable", status: "True", reason: "Connected", message: "" }, wantTime: "2025-01-01T00:05:00Z" },
     { name: "Unknown to False moves it", before: [cond("Reachable", "Unknown")], set: { type: "Reachable", status: "False", reason: "Timeout", message: "" }, wantTime: "2025-01-01T00:05:00Z" },
   ];
@@ -42,8 +52,14 @@ test("setCondition keeps the caller's order, then sorts unknown types by name", 
   for (const type of ["Zeta", "PeersConnected", "Alpha", "Ready", "Reachable"]) {
     list = setCondition(list, { type, status: "True", reason: "R", message: "" }, 1, T1, ORDER);
   }
-  assert.deepEqual(list.map((c) => c.type), ["Ready", "Reachable", "PeersConnected", "Alpha", "Zeta"]);
-  assert.deepEqual(sortConditions(list).map((c) => c.type), ["Alpha", "PeersConnected", "Reachable", "Ready", "Zeta"]);
+  assert.deepEqual(
+    list.map((c) => c.type),
+    ["Ready", "Reachable", "PeersConnected", "Alpha", "Zeta"],
+  );
+  assert.deepEqual(
+    sortConditions(list).map((c) => c.type),
+    ["Alpha", "PeersConnected", "Reachable", "Ready", "Zeta"],
+  );
 });
 
 test("setConditions applied twice with the same inputs gives an equal list (a resync writes nothing)", () => {
@@ -55,7 +71,10 @@ test("setConditions applied twice with the same inputs gives an equal list (a re
   const second = setConditions(first, inputs, 3, new Date("2025-06-01T00:00:00Z"), ORDER);
   assert.deepEqual(second, first);
   assert.ok(conditionsEqual(first, second));
-  assert.deepEqual(first.map((c) => c.type), ["Ready", "Reachable"]);
+  assert.deepEqual(
+    first.map((c) => c.type),
+    ["Ready", "Reachable"],
+  );
 });
 
 test("conditionsEqual compares every field, type by type", () => {
@@ -82,7 +101,10 @@ test("isTrue / isFalse / removeCondition / formatTime", () => {
   assert.equal(isTrue(undefined, "Ready"), false);
   assert.equal(isFalse(list, "Reachable"), true);
   assert.equal(isFalse(list, "DockerReady"), false);
-  assert.deepEqual(removeCondition(list, "Reachable").map((c) => c.type), ["Ready", "DockerReady"]);
+  assert.deepEqual(
+    removeCondition(list, "Reachable").map((c) => c.type),
+    ["Ready", "DockerReady"],
+  );
   assert.equal(formatTime(new Date("2025-03-04T05:06:07.891Z")), "2025-03-04T05:06:07Z");
   assert.equal(formatTime(Date.UTC(2025, 0, 1)), "2025-01-01T00:00:00Z");
   assert.throws(() => formatTime("yesterday"), /not a time/);

@@ -87,13 +87,22 @@ test("informer: initial sync fills the cache, then live changes arrive in order;
   inf.start();
   await inf.synced();
   assert.equal(inf.hasSynced, true);
-  assert.deepEqual(inf.keys().filter((k) => k.includes("/a")).sort(), ["default/a1", "default/a2"]);
+  assert.deepEqual(
+    inf
+      .keys()
+      .filter((k) => k.includes("/a"))
+      .sort(),
+    ["default/a1", "default/a2"],
+  );
   assert.equal(inf.get("default/a1")?.spec.ssh.host, "a1.example.test");
   await createMachine(server, "a3");
   await setEndpoint(server, "a1", "198.51.100.1:51820");
   await deleteMachine(server, "a2");
   await until(() => seen.some((e) => e.type === "DELETED"), "DELETED a2");
-  assert.deepEqual(summary(seen).filter((s) => /a\d$/.test(s)), ["ADDED default/a1", "ADDED default/a2", "ADDED default/a3", "MODIFIED default/a1", "DELETED default/a2"]);
+  assert.deepEqual(
+    summary(seen).filter((s) => /a\d$/.test(s)),
+    ["ADDED default/a1", "ADDED default/a2", "ADDED default/a3", "MODIFIED default/a1", "DELETED default/a2"],
+  );
   assert.equal(inf.get("default/a1")?.spec.endpoint, "198.51.100.1:51820");
   assert.equal(inf.get("default/a2"), undefined);
   const late: string[] = [];
@@ -114,7 +123,10 @@ test("informer: survives the server closing its watches (re-watches from its res
     await createMachine(server, name);
     await until(() => inf.get(`default/${name}`) !== undefined, `${name} in the cache`);
   }
-  assert.deepEqual(summary(seen).filter((s) => /b\d$/.test(s)), ["ADDED default/b1", "ADDED default/b2", "ADDED default/b3"]);
+  assert.deepEqual(
+    summary(seen).filter((s) => /b\d$/.test(s)),
+    ["ADDED default/b1", "ADDED default/b2", "ADDED default/b3"],
+  );
   assert.equal(inf.restarts, 0);
   assert.equal(clock.pending(), 0);
   await inf.stop();

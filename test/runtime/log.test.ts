@@ -107,7 +107,11 @@ test("describeError shortens client-node's ApiException to the server's message"
     { name: "Status body", err: new ApiException(404, "Unknown API Status Code!", status, { "content-type": "application/json" }), want: 'machines.dockmesh.io "x" not found (HTTP 404)' },
     { name: "plain body", err: new ApiException(502, "Unknown API Status Code!", "bad gateway\n", {}), want: "bad gateway (HTTP 502)" },
     { name: "no body", err: new ApiException(401, "Unauthorized", undefined, {}), want: "HTTP 401" },
-    { name: "wrapped", err: new Error("write status of Machine default/x", { cause: new ApiException(409, "Unknown API Status Code!", status, {}) }), want: 'write status of Machine default/x: machines.dockmesh.io "x" not found (HTTP 409)' },
+    {
+      name: "wrapped",
+      err: new Error("write status of Machine default/x", { cause: new ApiException(409, "Unknown API Status Code!", status, {}) }),
+      want: 'write status of Machine default/x: machines.dockmesh.io "x" not found (HTTP 409)',
+    },
   ];
   for (const c of cases) assert.equal(describeError(c.err), c.want, c.name);
 });

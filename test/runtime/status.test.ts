@@ -61,7 +61,12 @@ function memoryClient(initial: M, script: Array<number | "concurrent"> = []) {
   return { client, calls, stored: () => stored };
 }
 
-const base: M = { apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "m1", namespace: "default", resourceVersion: "10", generation: 2 }, status: { observedGeneration: 2, peers: "1/2" } };
+const base: M = {
+  apiVersion: "dockmesh.io/v1alpha1",
+  kind: "Machine",
+  metadata: { name: "m1", namespace: "default", resourceVersion: "10", generation: 2 },
+  status: { observedGeneration: 2, peers: "1/2" },
+};
 
 test("writeStatus: equal status → no API call; changed → one write with the object's resourceVersion", async () => {
   const same = memoryClient(base);
@@ -97,7 +102,10 @@ test("writeStatus: a conflict re-reads, recomputes from the fresh status and ret
   assert.deepEqual(seenCurrent, ["1/2", "9/9"], "desired recomputed from the re-read object");
   assert.deepEqual(m.stored().status, { observedGeneration: 3, peers: "9/9" });
   await flush();
-  assert.deepEqual(lines.map((l) => l.level), ["debug"]);
+  assert.deepEqual(
+    lines.map((l) => l.level),
+    ["debug"],
+  );
 });
 
 test("writeStatus: after a conflict the fresh status may already be what we want → no second write", async () => {
@@ -110,7 +118,13 @@ test("writeStatus: after a conflict the fresh status may already be what we want
 
 test("writeStatus: bounded retries on conflicts; 404 means gone; other errors are wrapped, not retried", async () => {
   const cases: Array<{ name: string; script: Array<number | "concurrent">; maxAttempts?: number; want: "written" | "gone" | RegExp; calls: string[] }> = [
-    { name: "conflicts forever", script: ["concurrent", "concurrent", "concurrent"], maxAttempts: 3, want: /Machine default\/m1: still conflicting after 3 attempts/, calls: ["put", "get", "put", "get", "put"] },
+    {
+      name: "conflicts forever",
+      script: ["concurrent", "concurrent", "concurrent"],
+      maxAttempts: 3,
+      want: /Machine default\/m1: still conflicting after 3 attempts/,
+      calls: ["put", "get", "put", "get", "put"],
+    },
     { name: "two conflicts then success", script: ["concurrent", "concurrent"], maxAttempts: 3, want: "written", calls: ["put", "get", "put", "get", "put"] },
     { name: "deleted meanwhile", script: [404], want: "gone", calls: ["put"] },
     { name: "server error", script: [500], want: /write status of Machine default\/m1: HTTP 500/, calls: ["put"] },
@@ -157,7 +171,10 @@ test("writeStatus against the API server: first write lands, a resync writes not
 
   // A resync an hour later computes the same status: nothing is sent.
   const fresh = await real.get("default", "s1");
-  const later = (cur: MStatus | undefined): MStatus => ({ ...desired(cur), conditions: setCondition(cur?.conditions, { type: "Ready", status: "False", reason: "Connecting", message: "ssh s1.example.test: not tried yet" }, 1, "2025-01-01T01:00:00Z", ["Ready"]) });
+  const later = (cur: MStatus | undefined): MStatus => ({
+    ...desired(cur),
+    conditions: setCondition(cur?.conditions, { type: "Ready", status: "False", reason: "Connecting", message: "ssh s1.example.test: not tried yet" }, 1, "2025-01-01T01:00:00Z", ["Ready"]),
+  });
   const second = await writeStatus(client, fresh, later);
   assert.equal(second.outcome, "unchanged");
   assert.equal(puts, 1);

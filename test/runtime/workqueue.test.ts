@@ -202,7 +202,10 @@ test("requeueAfter schedules a resync; an earlier pending wake-up wins over a la
   await q.whenIdle();
   clock.advance(30_000);
   await q.whenIdle();
-  assert.deepEqual(seen.map((t) => t - t0), [0, 10_000, 40_000]);
+  assert.deepEqual(
+    seen.map((t) => t - t0),
+    [0, 10_000, 40_000],
+  );
   assert.equal(q.stats().reconcilesTotal.requeue, 3);
   assert.equal(q.stats().delayed, 1);
 });

@@ -57,7 +57,10 @@ describe("renderers refuse control characters and malformed values, naming the f
     test(`refused: ${c.field.source}`, () => {
       const net = planned();
       c.change(net);
-      assert.throws(() => renderWgConfig(net, keys.a.privateKey), (err: unknown) => err instanceof UnsafeValueError && c.field.test(err.field) && !/[\n\r]/.test(err.message));
+      assert.throws(
+        () => renderWgConfig(net, keys.a.privateKey),
+        (err: unknown) => err instanceof UnsafeValueError && c.field.test(err.field) && !/[\n\r]/.test(err.message),
+      );
     });
   }
   test("a private key with a newline is refused", () => {
@@ -81,20 +84,53 @@ describe("renderers refuse control characters and malformed values, naming the f
 describe("forged allocations in MeshNetwork status are not used", () => {
   const m = resolveMesh(mesh("mesh", { cidr: "10.210.0.0/16", subnetPrefixLength: 24 })).mesh!;
   const TABLE: Array<{ what: string; allocations: Array<{ machine: string; subnet: string }>; valid: string[]; refused: RegExp[] }> = [
-    { what: "all fine", allocations: [{ machine: "a", subnet: "10.210.0.0/24" }, { machine: "b", subnet: "10.210.1.0/24" }], valid: ["a", "b"], refused: [] },
-    { what: "everything routed into the tunnel", allocations: [{ machine: "a", subnet: "0.0.0.0/0" }], valid: [], refused: [/allocations\[0\]\.subnet: "0\.0\.0\.0\/0" is not a \/24 inside the pool/] },
+    {
+      what: "all fine",
+      allocations: [
+        { machine: "a", subnet: "10.210.0.0/24" },
+        { machine: "b", subnet: "10.210.1.0/24" },
+      ],
+      valid: ["a", "b"],
+      refused: [],
+    },
+    {
+      what: "everything routed into the tunnel",
+      allocations: [{ machine: "a", subnet: "0.0.0.0/0" }],
+      valid: [],
+      refused: [/allocations\[0\]\.subnet: "0\.0\.0\.0\/0" is not a \/24 inside the pool/],
+    },
     { what: "outside the pool", allocations: [{ machine: "a", subnet: "10.99.0.0/24" }], valid: [], refused: [/allocations\[0\]\.subnet/] },
     { what: "wrong size", allocations: [{ machine: "a", subnet: "10.210.0.0/16" }], valid: [], refused: [/allocations\[0\]\.subnet/] },
     { what: "host bits", allocations: [{ machine: "a", subnet: "10.210.0.1/24" }], valid: [], refused: [/allocations\[0\]\.subnet/] },
     { what: "a newline", allocations: [{ machine: "a", subnet: `10.210.0.0/24${INJECT}` }], valid: [], refused: [/allocations\[0\]\.subnet: "10\.210\.0\.0\/24\\n/] },
     { what: "a bad machine name", allocations: [{ machine: `a${INJECT}`, subnet: "10.210.0.0/24" }], valid: [], refused: [/allocations\[0\]\.machine/] },
-    { what: "one subnet twice", allocations: [{ machine: "a", subnet: "10.210.0.0/24" }, { machine: "b", subnet: "10.210.0.0/24" }, { machine: "c", subnet: "10.210.2.0/24" }], valid: ["c"], refused: [/allocations\[0\]\.subnet: 10\.210\.0\.0\/24 is also allocated/, /allocations\[1\]\.subnet/] },
-    { what: "one machine twice", allocations: [{ machine: "a", subnet: "10.210.0.0/24" }, { machine: "a", subnet: "10.210.1.0/24" }], valid: ["a"], refused: [/allocations\[1\]\.machine: a has more than one allocation/] },
+    {
+      what: "one subnet twice",
+      allocations: [
+        { machine: "a", subnet: "10.210.0.0/24" },
+        { machine: "b", subnet: "10.210.0.0/24" },
+        { machine: "c", subnet: "10.210.2.0/24" },
+      ],
+      valid: ["c"],
+      refused: [/allocations\[0\]\.subnet: 10\.210\.0\.0\/24 is also allocated/, /allocations\[1\]\.subnet/],
+    },
+    {
+      what: "one machine twice",
+      allocations: [
+        { machine: "a", subnet: "10.210.0.0/24" },
+        { machine: "a", subnet: "10.210.1.0/24" },
+      ],
+      valid: ["a"],
+      refused: [/allocations\[1\]\.machine: a has more than one allocation/],
+    },
   ];
   for (const c of TABLE) {
     test(c.what, () => {
       const r = checkAllocations(m, c.allocations);
-      assert.deepEqual(r.valid.map((a) => a.machine), c.valid);
+      assert.deepEqual(
+        r.valid.map((a) => a.machine),
+        c.valid,
+      );
       assert.equal(r.refused.length, c.refused.length, r.refused.join("\n"));
       c.refused.forEach((re, i) => assert.match(r.refused[i]!, re));
     });
@@ -116,15 +152,32 @@ describe("a peer's key comes from its key Secret, not from its status (reconcile
       metadata: { name: "m0", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "1" },
       status: { publicKey: keys.a.publicKey },
     };
-    const m1: Machine = { ...pub("m1", 1), metadata: { name: "m1", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "2" }, status: { publicKey: `${keys.c.publicKey}${INJECT}` } };
-    const meshObj: MeshNetwork = { ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0", dockerNetwork: "apps" }), status: { allocations: [{ machine: "m0", subnet: "10.0.0.0/24" }, { machine: "m1", subnet: "10.0.1.0/24" }, { machine: "m2", subnet: "0.0.0.0/0" }] } };
+    const m1: Machine = {
+      ...pub("m1", 1),
+      metadata: { name: "m1", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "2" },
+      status: { publicKey: `${keys.c.publicKey}${INJECT}` },
+    };
+    const meshObj: MeshNetwork = {
+      ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0", dockerNetwork: "apps" }),
+      status: {
+        allocations: [
+          { machine: "m0", subnet: "10.0.0.0/24" },
+          { machine: "m1", subnet: "10.0.1.0/24" },
+          { machine: "m2", subnet: "0.0.0.0/0" },
+        ],
+      },
+    };
     const m2: Machine = { ...pub("m2", 2), metadata: { name: "m2", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "3" } };
-    const h = machineReconciler([m0, m1, m2], [meshObj], [
-      secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }),
-      secret("m0-wireguard", { privateKey: b64(keys.a.privateKey), publicKey: b64(keys.a.publicKey) }),
-      secret("m1-wireguard", { privateKey: b64(keys.b.privateKey), publicKey: b64(keys.b.publicKey) }),
-      secret("m2-wireguard", { privateKey: b64(keys.c.privateKey), publicKey: b64(keys.c.publicKey) }),
-    ]);
+    const h = machineReconciler(
+      [m0, m1, m2],
+      [meshObj],
+      [
+        secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }),
+        secret("m0-wireguard", { privateKey: b64(keys.a.privateKey), publicKey: b64(keys.a.publicKey) }),
+        secret("m1-wireguard", { privateKey: b64(keys.b.privateKey), publicKey: b64(keys.b.publicKey) }),
+        secret("m2-wireguard", { privateKey: b64(keys.c.privateKey), publicKey: b64(keys.c.publicKey) }),
+      ],
+    );
     await h.reconciler.reconcile("default/m0").catch(() => undefined);
     const config = host.host.files.get("/etc/wireguard/dm0.conf")?.content ?? "";
     assert.match(config, new RegExp(`^PublicKey = ${keys.b.publicKey.replace(/[+/]/g, "\\$&")}$`, "m"), "m1 is configured with the key from its Secret");

@@ -44,10 +44,15 @@ const fingerprintOf = (s: SecretJson) => Buffer.from(s.data?.fingerprint ?? "", 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 async function waitReachable(reason: string, timeoutMs = 60_000): Promise<Machine> {
-  return eventually(`h1 Reachable reason ${reason}`, async () => {
-    const m = await machine();
-    return cond(m, "Reachable")?.reason === reason ? m : undefined;
-  }, timeoutMs, 300);
+  return eventually(
+    `h1 Reachable reason ${reason}`,
+    async () => {
+      const m = await machine();
+      return cond(m, "Reachable")?.reason === reason ? m : undefined;
+    },
+    timeoutMs,
+    300,
+  );
 }
 
 describe("host keys are recorded where only the controller writes", { timeout: 420_000 }, () => {
@@ -108,11 +113,25 @@ describe("host keys are recorded where only the controller writes", { timeout: 4
     await env.lab.reboot("h1");
     const before = logins();
     // What a user allowed to patch machines/status can do: forget the fingerprint and the conditions.
-    await env.kubectlOk(["patch", "machine", "h1", "--subresource=status", "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/status/hostKeyFingerprint" }, { op: "remove", path: "/status/conditions" }])]);
+    await env.kubectlOk([
+      "patch",
+      "machine",
+      "h1",
+      "--subresource=status",
+      "--type=json",
+      "-p",
+      JSON.stringify([
+        { op: "remove", path: "/status/hostKeyFingerprint" },
+        { op: "remove", path: "/status/conditions" },
+      ]),
+    ]);
     const m = await waitReachable("HostKeyMismatch", (RESYNC_S + 45) * 1000);
     const msg = cond(m, "Reachable")!.message;
     assert.match(msg, new RegExp(`expected ${esc(original)} \\(recorded on first contact\\), got ${esc(pinFingerprint(impostor.publicKey))}; refusing to connect`));
-    assert.match(msg, /check the new key on the host itself \(ssh-keygen -lf \/etc\/ssh\/ssh_host_ed25519_key\.pub\) and only then pin it: set spec\.ssh\.hostKey to SHA256:\S+; if you did not reinstall it, someone may be intercepting the connection/);
+    assert.match(
+      msg,
+      /check the new key on the host itself \(ssh-keygen -lf \/etc\/ssh\/ssh_host_ed25519_key\.pub\) and only then pin it: set spec\.ssh\.hostKey to SHA256:\S+; if you did not reinstall it, someone may be intercepting the connection/,
+    );
     assert.equal(logins(), before, "the impostor accepted no login");
     assert.deepEqual((await records()).map(fingerprintOf), [original], "the record is unchanged");
   });

@@ -76,7 +76,9 @@ describe("security: a host that answers 600 MiB", { timeout: 600_000 }, () => {
 
   test("ssh: exec on the flooding host fails with the bounded-output error, quickly, in bounded memory", async () => {
     const r = await execInChild("flood", "echo hello");
-    console.log(`# flood exec: ${r.ms} ms, RSS ${mib(r.rssStartBytes)} at start, peak ${mib(r.rssPeakBytes)} (+${mib(r.rssPeakBytes - r.rssStartBytes)}; the host had ${mib(FLOOD_BYTES)} to send); ${r.reason}: ${r.message}`);
+    console.log(
+      `# flood exec: ${r.ms} ms, RSS ${mib(r.rssStartBytes)} at start, peak ${mib(r.rssPeakBytes)} (+${mib(r.rssPeakBytes - r.rssStartBytes)}; the host had ${mib(FLOOD_BYTES)} to send); ${r.reason}: ${r.message}`,
+    );
     assert.equal(r.ok, false);
     assert.equal(r.reason, "OutputTooLarge");
     assert.match(r.message ?? "", /: the host answered more than 1 MiB on stdout \(limit 1 MiB\); the command was stopped$/);
@@ -97,13 +99,23 @@ describe("security: a host that answers 600 MiB", { timeout: 600_000 }, () => {
     const pid = env.pid;
     assert.ok(pid, "the controller runs");
     const rssStart = procKib(pid, "VmRSS");
-    const mesh = yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.232.0.0/16", dockerNetwork: "mesh", interface: "dm0" } });
+    const mesh = yamlDoc({
+      apiVersion: "dockmesh.io/v1alpha1",
+      kind: "MeshNetwork",
+      metadata: { name: "mesh", namespace: "default" },
+      spec: { cidr: "10.232.0.0/16", dockerNetwork: "mesh", interface: "dm0" },
+    });
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + mesh + env.machineYaml(["good", "flood"]));
 
-    const flood = await eventually("flood Ready=False/ObserveFailed", async () => {
-      const m = await machine("flood");
-      return cond(m, "Ready")?.reason === "ObserveFailed" ? m : undefined;
-    }, 120_000, 1000);
+    const flood = await eventually(
+      "flood Ready=False/ObserveFailed",
+      async () => {
+        const m = await machine("flood");
+        return cond(m, "Ready")?.reason === "ObserveFailed" ? m : undefined;
+      },
+      120_000,
+      1000,
+    );
     const ready = cond(flood, "Ready")!;
     const reachable = cond(flood, "Reachable")!;
     console.log(`# flood: Ready=${ready.status}/${ready.reason}: ${ready.message}`);

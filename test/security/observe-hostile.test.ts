@@ -75,7 +75,14 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   },
   {
     name: "WireGuard keys that are not keys",
-    replace: { "@@dockmesh wg": [`dm0\t(hidden)\tPUBKEY0=\t51820\toff`, `dm1\t(hidden)\t${KEY_HOST}\t51821\toff`, `dm1\t${KEY_PEER.slice(0, -2)}Z=\t(none)\t(none)\t10.0.0.0/24\t0\t0\t0\toff`, `dm1\t${KEY_PEER}\x1b[2J\t(none)\t(none)\t10.0.0.0/24\t0\t0\t0\toff`] },
+    replace: {
+      "@@dockmesh wg": [
+        `dm0\t(hidden)\tPUBKEY0=\t51820\toff`,
+        `dm1\t(hidden)\t${KEY_HOST}\t51821\toff`,
+        `dm1\t${KEY_PEER.slice(0, -2)}Z=\t(none)\t(none)\t10.0.0.0/24\t0\t0\t0\toff`,
+        `dm1\t${KEY_PEER}\x1b[2J\t(none)\t(none)\t10.0.0.0/24\t0\t0\t0\toff`,
+      ],
+    },
     check: (o) => {
       assert.equal(o.wg.has("dm0"), false, "an interface whose key is not a key is dropped");
       assert.deepEqual(o.wg.get("dm1")?.peers, [], "peers whose keys are not keys are dropped");
@@ -83,7 +90,13 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   },
   {
     name: "peer endpoint, allowed IPs, counters and keepalive that are not what wg prints",
-    replace: { "@@dockmesh wg": [`dm0\t(hidden)\t${KEY_HOST}\t99999\toff`, `dm1\t(hidden)\t${KEY_HOST}\t51820\toff`, `dm1\t${KEY_PEER}\t(none)\t$(reboot):51820\t10.0.0.0/24,$(reboot),10.0.0.0/99,fd00::/64\t1e309\t-5\t${"9".repeat(30)}\t70000`] },
+    replace: {
+      "@@dockmesh wg": [
+        `dm0\t(hidden)\t${KEY_HOST}\t99999\toff`,
+        `dm1\t(hidden)\t${KEY_HOST}\t51820\toff`,
+        `dm1\t${KEY_PEER}\t(none)\t$(reboot):51820\t10.0.0.0/24,$(reboot),10.0.0.0/99,fd00::/64\t1e309\t-5\t${"9".repeat(30)}\t70000`,
+      ],
+    },
     check: (o) => {
       assert.equal(o.wg.has("dm0"), false, "listen port 99999 is not a port");
       assert.deepEqual(o.wg.get("dm1")?.peers, [{ publicKey: KEY_PEER, allowedIPs: ["10.0.0.0/24", "fd00::/64"], latestHandshake: 0, rxBytes: 0, txBytes: 0 }]);
@@ -92,13 +105,36 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   {
     name: "link names that are not Linux interface names",
     replace: {
-      "@@dockmesh links": [JSON.stringify([{ ifname: "../../etc" }, { ifname: "a b" }, { ifname: `dm0${ESC}` }, { ifname: "x".repeat(16) }, { ifname: "." }, { ifname: "eth0:1" }, { ifname: "ok0", mtu: 1e12, linkinfo: { info_kind: ESC } }, "junk", null])],
+      "@@dockmesh links": [
+        JSON.stringify([
+          { ifname: "../../etc" },
+          { ifname: "a b" },
+          { ifname: `dm0${ESC}` },
+          { ifname: "x".repeat(16) },
+          { ifname: "." },
+          { ifname: "eth0:1" },
+          { ifname: "ok0", mtu: 1e12, linkinfo: { info_kind: ESC } },
+          "junk",
+          null,
+        ]),
+      ],
     },
     check: (o) => assert.deepEqual([...o.links.values()], [{ name: "ok0", up: false, mtu: 0 }]),
   },
   {
     name: "routes whose destination is not a CIDR or whose device is not a name",
-    replace: { "@@dockmesh routes": [JSON.stringify([{ dst: "default", dev: "evil name" }, { dst: "10.0.0.0/24; reboot", dev: "dm0" }, { dst: "10.0.0.0/24", dev: "x/y" }, { dst: "300.0.0.0/8", dev: "dm0" }, { dst: 7, dev: "dm0" }, { dst: "10.1.0.0/16", dev: "dm0" }])] },
+    replace: {
+      "@@dockmesh routes": [
+        JSON.stringify([
+          { dst: "default", dev: "evil name" },
+          { dst: "10.0.0.0/24; reboot", dev: "dm0" },
+          { dst: "10.0.0.0/24", dev: "x/y" },
+          { dst: "300.0.0.0/8", dev: "dm0" },
+          { dst: 7, dev: "dm0" },
+          { dst: "10.1.0.0/16", dev: "dm0" },
+        ]),
+      ],
+    },
     check: (o) => {
       assert.equal(o.defaultDev, undefined);
       assert.deepEqual(o.routes, [{ dst: "10.1.0.0/16", dev: "dm0" }]);
@@ -107,7 +143,13 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   {
     name: "iptables lines that are too long or hold control characters, and chains not of iptables",
     replace: {
-      "@@dockmesh iptables filter:DOCKER-USER": ["-P DOCKER-USER DROP\x1b[2J", `-A DOCKER-USER -m comment --comment "${"x".repeat(5000)}" -j ACCEPT`, `-A DOCKER-USER -m comment --comment "${ESC}" -j ACCEPT`, "-A DOCKER-USER -j RETURN", "rc=0"],
+      "@@dockmesh iptables filter:DOCKER-USER": [
+        "-P DOCKER-USER DROP\x1b[2J",
+        `-A DOCKER-USER -m comment --comment "${"x".repeat(5000)}" -j ACCEPT`,
+        `-A DOCKER-USER -m comment --comment "${ESC}" -j ACCEPT`,
+        "-A DOCKER-USER -j RETURN",
+        "rc=0",
+      ],
       "@@dockmesh iptables filter:INPUT;reboot": ["-A INPUT -j ACCEPT", "rc=0"],
     },
     check: (o) => {
@@ -118,7 +160,10 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   },
   {
     name: "file hashes that are not sha256, and files the script never asked for",
-    replace: { "@@dockmesh iface dm0": [`file ${ESC} /etc/wireguard/dm0.conf`, `file ${HASH} /etc/shadow`, `file ${HASH.toUpperCase()} /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf`], "@@dockmesh iface ../x": ["enabled yes"] },
+    replace: {
+      "@@dockmesh iface dm0": [`file ${ESC} /etc/wireguard/dm0.conf`, `file ${HASH} /etc/shadow`, `file ${HASH.toUpperCase()} /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf`],
+      "@@dockmesh iface ../x": ["enabled yes"],
+    },
     check: (o) => {
       assert.deepEqual([...o.ifaces.get("dm0")!.files], []);
       assert.deepEqual([...o.ifaces.keys()], ["dm0"]);
@@ -127,7 +172,16 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
   {
     name: "Docker network JSON with a bad id, name, subnet, labels and options",
     replace: {
-      "@@dockmesh network apps": [JSON.stringify({ Id: "f00d", Name: "apps", IPAM: { Config: [{ Subnet: "fd00::/64" }, { Subnet: "10.210.0.0/24" }] }, Options: { "com.docker.network.driver.mtu": "1".repeat(2000), ok: "1" }, Labels: { "dockmesh.io/interface": `dm0${ESC}`, [`k${ESC}`]: "v" }, Containers: { a: {} } })],
+      "@@dockmesh network apps": [
+        JSON.stringify({
+          Id: "f00d",
+          Name: "apps",
+          IPAM: { Config: [{ Subnet: "fd00::/64" }, { Subnet: "10.210.0.0/24" }] },
+          Options: { "com.docker.network.driver.mtu": "1".repeat(2000), ok: "1" },
+          Labels: { "dockmesh.io/interface": `dm0${ESC}`, [`k${ESC}`]: "v" },
+          Containers: { a: {} },
+        }),
+      ],
       "@@dockmesh network other": [JSON.stringify({ Id: "../../x", Name: "other" })],
       "@@dockmesh network bad;name": [JSON.stringify({ Id: "f00d", Name: "bad;name" })],
       // Not the network asked for (a name with an escape, or Docker's match by id prefix): none.

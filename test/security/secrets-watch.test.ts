@@ -45,7 +45,6 @@ const kubectl = (args: readonly string[], input = "") => kubectlOk(store.kubecon
 const doc = (o: unknown) => `---\n${stringify(o)}`;
 const secretDoc = (name: string, data: Record<string, string>) => doc({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "default" }, stringData: data });
 
-
 const reachable = async () => {
   const m = JSON.parse(await kubectl(["get", "machine", "m0", "-o", "json"])) as Machine;
   return m.status?.conditions?.find((c) => c.type === "Reachable");
@@ -76,7 +75,15 @@ test("the controller lists and watches only its own Secrets, never reads an unre
   const host = fleet.get("m0")!;
   // An unrelated Secret (somebody else's credentials) and a Machine whose SSH key Secret does not exist yet.
   await kubectl(["create", "-f", "-"], secretDoc("unrelated", { password: "not-for-dockmesh" }));
-  await kubectl(["create", "-f", "-"], doc({ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "m0", namespace: "default" }, spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } } }));
+  await kubectl(
+    ["create", "-f", "-"],
+    doc({
+      apiVersion: "dockmesh.io/v1alpha1",
+      kind: "Machine",
+      metadata: { name: "m0", namespace: "default" },
+      spec: { ssh: { host: host.sshHost, port: host.sshPort, privateKeySecretRef: { name: "ssh" } } },
+    }),
+  );
 
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(store.kubeconfigPath);
@@ -99,13 +106,19 @@ test("the controller lists and watches only its own Secrets, never reads an unre
   assert.ok(collection.length > 0, "the informer listed (and watched) Secrets");
   assert.deepEqual(show(collection.filter((r) => r.query.get("labelSelector") !== "app.kubernetes.io/managed-by=dockmesh")), [], "every list/watch of Secrets carries the label selector");
   assert.deepEqual(show(secrets.filter((r) => r.path.endsWith("/secrets/unrelated"))), [], "the unrelated Secret is never requested");
-  assert.ok(secrets.some((r) => r.method === "GET" && r.path === "/api/v1/namespaces/default/secrets/ssh"), "the SSH key Secret is read by name");
+  assert.ok(
+    secrets.some((r) => r.method === "GET" && r.path === "/api/v1/namespaces/default/secrets/ssh"),
+    "the SSH key Secret is read by name",
+  );
   // Only names the controller knows are read: its SSH key Secret, its own Secrets.
   const names = new Set(secrets.filter((r) => !/\/secrets$/.test(r.path)).map((r) => r.path.split("/").at(-1)!));
   for (const n of names) assert.match(n, /^(ssh|m0-wireguard|dockmesh-hostkey-[0-9a-f]{20})$/, `read or wrote Secret ${n}`);
   // What it lists: its own Secrets: its WireGuard key and the host key record.
   const owned = JSON.parse(await kubectl(["get", "secrets", "-l", "app.kubernetes.io/managed-by=dockmesh", "-o", "json"])) as { items: Array<{ metadata: { name: string } }> };
-  assert.deepEqual(owned.items.map((s) => s.metadata.name).filter((n) => !n.startsWith("dockmesh-hostkey-")), ["m0-wireguard"]);
+  assert.deepEqual(
+    owned.items.map((s) => s.metadata.name).filter((n) => !n.startsWith("dockmesh-hostkey-")),
+    ["m0-wireguard"],
+  );
   assert.equal(owned.items.filter((s) => s.metadata.name.startsWith("dockmesh-hostkey-")).length, 1, "one host key record");
 
   // The Machine deleted (released: the simulated host is not torn down): its WireGuard key Secret

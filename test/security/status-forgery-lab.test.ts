@@ -24,10 +24,19 @@ const readyReason = async (name: string) => (await machine(name)).status?.condit
 describe("security: forged Machine status on real hosts", { timeout: 400_000 }, () => {
   before(async () => {
     env = await startMeshEnv({ prefix: PREFIX, labnet: LABNET, hosts: HOSTS.map((name) => ({ name })), port: PORT, resyncPeriod: "5s" });
-    await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.210.0.0/16", interface: "dm0" } }) + env.machineYaml([...HOSTS]));
+    await env.kubectlOk(
+      ["apply", "-f", "-"],
+      env.sshSecretYaml() +
+        yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name: "mesh", namespace: "default" }, spec: { cidr: "10.210.0.0/16", interface: "dm0" } }) +
+        env.machineYaml([...HOSTS]),
+    );
     await env.kubectlOk(["wait", "--for=condition=Ready", "machine/h1", "machine/h2", "--timeout=120s"], undefined, 150_000);
     // Something of the host owner's that dockmesh must never touch: a WireGuard config of its own, enabled.
-    await env.lab.execOk("h1", ["sh", "-c", "printf '[Interface]\\nListenPort = 51999\\n' > /etc/wireguard/victim.conf && mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sf /lib/systemd/system/wg-quick@.service /etc/systemd/system/multi-user.target.wants/wg-quick@victim.service"]);
+    await env.lab.execOk("h1", [
+      "sh",
+      "-c",
+      "printf '[Interface]\\nListenPort = 51999\\n' > /etc/wireguard/victim.conf && mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sf /lib/systemd/system/wg-quick@.service /etc/systemd/system/multi-user.target.wants/wg-quick@victim.service",
+    ]);
   });
   after(async () => {
     await env?.close();
@@ -35,7 +44,15 @@ describe("security: forged Machine status on real hosts", { timeout: 400_000 }, 
 
   test("a newline in status.publicKey is refused by the API server, naming the field", async () => {
     const real = (await machine("h2")).status?.publicKey ?? "";
-    const r = await env.kubectl(["patch", "machine", "h2", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { publicKey: `${real}\n[Interface]\nPreUp = touch /tmp/dockmesh-pwned` } })]);
+    const r = await env.kubectl([
+      "patch",
+      "machine",
+      "h2",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { publicKey: `${real}\n[Interface]\nPreUp = touch /tmp/dockmesh-pwned` } }),
+    ]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /status\.publicKey: Invalid value/);
   });
@@ -58,7 +75,7 @@ describe("security: forged Machine status on real hosts", { timeout: 400_000 }, 
     const forged = [...(h1.status?.networks ?? []), { meshNetwork: "gone", interface: "docker0" }, { meshNetwork: "gone2", interface: "victim", dockerNetwork: "bridge" }];
     await env.kubectlOk(["patch", "machine", "h1", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { networks: forged } })]);
     // h1 reconciles on its status change and writes its networks anew (without the forged ones).
-    await eventually("h1 reconciled after the forged status", async () => ((await machine("h1")).status?.networks ?? []).some((n) => n.meshNetwork.startsWith("gone")) ? undefined : true, 60_000);
+    await eventually("h1 reconciled after the forged status", async () => (((await machine("h1")).status?.networks ?? []).some((n) => n.meshNetwork.startsWith("gone")) ? undefined : true), 60_000);
     await sleep(12_000); // two more resyncs (5 s) of both machines
 
     const config = await env.lab.execOk("h1", ["cat", "/etc/wireguard/dm0.conf"]);

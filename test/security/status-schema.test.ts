@@ -73,7 +73,10 @@ describe("the API server refuses forged status values (real kubectl)", () => {
     { what: "peers[].publicKey with a newline", status: { networks: [{ meshNetwork: "m", peers: [{ machine: "b", publicKey: `${key}\n` }] }] }, field: "status.networks[0].peers[0].publicKey" },
     { what: "dockerVersion with terminal escapes", status: { dockerVersion: "28.0.0\u001b[2J" }, field: "status.dockerVersion" },
     { what: "hostKeyFingerprint not a fingerprint", status: { hostKeyFingerprint: "SHA256:x\nx" }, field: "status.hostKeyFingerprint" },
-    { what: "a valid status", status: { publicKey: key, dockerVersion: "20.10.24+dfsg1", networks: [{ meshNetwork: "m", interface: "dm0", bridge: "br-dm0", subnet: "10.210.0.0/24", dockerNetwork: "apps" }] } },
+    {
+      what: "a valid status",
+      status: { publicKey: key, dockerVersion: "20.10.24+dfsg1", networks: [{ meshNetwork: "m", interface: "dm0", bridge: "br-dm0", subnet: "10.210.0.0/24", dockerNetwork: "apps" }] },
+    },
   ];
   for (const c of CASES) {
     test(c.what, async () => {

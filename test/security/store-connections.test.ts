@@ -184,7 +184,10 @@ describe("security: cap on connections without the token (issue 11, finding 5)",
     const open = slow.filter((s) => s.closedAt === undefined);
     assert.ok(open.length <= cap, `${open.length} of ${slow.length} connections without the token still open, cap ${cap}`);
     // The newest survive: eviction goes oldest first.
-    assert.ok(slow.slice(-cap + 10).every((s) => s.closedAt === undefined), "one of the newest connections was closed");
+    assert.ok(
+      slow.slice(-cap + 10).every((s) => s.closedAt === undefined),
+      "one of the newest connections was closed",
+    );
     const took = await kubectlAnswers(store, 5000);
     console.log(`# ${slow.length - open.length} of ${slow.length} closed by the cap of ${cap}; kubectl: ${took.join(", ")} ms`);
     const created = await store.kubectl(["create", "namespace", "sec-cap-probe"]);

@@ -49,15 +49,54 @@ interface Row {
 
 const rows: Row[] = [
   { name: "the reported body: YAML, 25,000 keys (289 KB)", method: "POST", path: cmPath, contentType: "application/yaml", body: () => yamlConfigMap("keys-25k", 25_000), status: [201, 413] },
-  { name: "YAML just under 3 MiB: 250,000 keys", method: "POST", path: cmPath, contentType: "application/yaml", body: () => yamlConfigMap("keys-250k", 250_000), status: [413], message: /YAML request body too complex/ },
+  {
+    name: "YAML just under 3 MiB: 250,000 keys",
+    method: "POST",
+    path: cmPath,
+    contentType: "application/yaml",
+    body: () => yamlConfigMap("keys-250k", 250_000),
+    status: [413],
+    message: /YAML request body too complex/,
+  },
   { name: "YAML aliases, a billion laughs", method: "POST", path: cmPath, contentType: "application/yaml", body: billionLaughs, status: [400, 413], message: /alias/i },
   { name: "YAML nested 1,000,000 levels deep", method: "POST", path: cmPath, contentType: "application/yaml", body: () => `${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}`, status: [400, 413] },
-  { name: "YAML nested 1,001 maps deep (small)", method: "POST", path: cmPath, contentType: "application/yaml", body: () => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\nx: ${"{a: ".repeat(1001)}1${"}".repeat(1001)}\n`, status: [413], message: /nested deeper than 1000 levels/ },
-  { name: "YAML of 200,001 values in a flow sequence", method: "POST", path: cmPath, contentType: "application/yaml", body: () => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: many}\nx: [${"1,".repeat(200_000)}1]\n`, status: [413], message: /more than 200000 values|not parsed within 2000 ms/ },
+  {
+    name: "YAML nested 1,001 maps deep (small)",
+    method: "POST",
+    path: cmPath,
+    contentType: "application/yaml",
+    body: () => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\nx: ${"{a: ".repeat(1001)}1${"}".repeat(1001)}\n`,
+    status: [413],
+    message: /nested deeper than 1000 levels/,
+  },
+  {
+    name: "YAML of 200,001 values in a flow sequence",
+    method: "POST",
+    path: cmPath,
+    contentType: "application/yaml",
+    body: () => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: many}\nx: [${"1,".repeat(200_000)}1]\n`,
+    status: [413],
+    message: /more than 200000 values|not parsed within 2000 ms/,
+  },
   // (Which of the two limits answers first depends on the machine's load; each is tested alone in test/store/yaml-body-limits.test.ts.)
   // Server-side apply (issue 18) parses its YAML in the same worker, with the same limits.
-  { name: "server-side apply with 3 MiB of YAML", method: "PATCH", path: `${cmPath}/keys-25k?fieldManager=sec`, contentType: "application/apply-patch+yaml", body: () => yamlConfigMap("keys-25k", 250_000).slice(0, 3 * MiB - 1), status: [413], message: /YAML request body too complex/ },
-  { name: "JSON just under 3 MiB: a ConfigMap of 280,000 keys", method: "POST", path: cmPath, contentType: "application/json", body: () => jsonConfigMap("json-big", 3 * MiB - 4096), status: [201, 413, 422] },
+  {
+    name: "server-side apply with 3 MiB of YAML",
+    method: "PATCH",
+    path: `${cmPath}/keys-25k?fieldManager=sec`,
+    contentType: "application/apply-patch+yaml",
+    body: () => yamlConfigMap("keys-25k", 250_000).slice(0, 3 * MiB - 1),
+    status: [413],
+    message: /YAML request body too complex/,
+  },
+  {
+    name: "JSON just under 3 MiB: a ConfigMap of 280,000 keys",
+    method: "POST",
+    path: cmPath,
+    contentType: "application/json",
+    body: () => jsonConfigMap("json-big", 3 * MiB - 4096),
+    status: [201, 413, 422],
+  },
   { name: "JSON over 3 MiB", method: "POST", path: cmPath, contentType: "application/json", body: () => jsonConfigMap("json-over", 3 * MiB + 4096), status: [413], message: /limit is 3145728/ },
 ];
 

@@ -99,7 +99,15 @@ describe("API semantics", () => {
           assert.equal(r.json.groupVersion, "dockmesh.io/v1alpha1");
           const res = r.json.resources as Obj[];
           const m = res.find((x) => x.name === "machines");
-          assert.deepEqual(m, { name: "machines", singularName: "machine", namespaced: true, kind: "Machine", verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], shortNames: ["dmm"], categories: ["dockmesh"] });
+          assert.deepEqual(m, {
+            name: "machines",
+            singularName: "machine",
+            namespaced: true,
+            kind: "Machine",
+            verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            shortNames: ["dmm"],
+            categories: ["dockmesh"],
+          });
           assert.deepEqual(res.find((x) => x.name === "machines/status")?.verbs, ["get", "patch", "update"]);
         },
       ],
@@ -147,7 +155,16 @@ describe("API semantics", () => {
     assert.equal(nons.json.message, 'namespaces "nope" not found');
     const missing = await get("nope");
     assert.equal(missing.status, 404);
-    assert.deepEqual(missing.json, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: 'machines.dockmesh.io "nope" not found', reason: "NotFound", details: { name: "nope", group: "dockmesh.io", kind: "machines" }, code: 404 });
+    assert.deepEqual(missing.json, {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: 'machines.dockmesh.io "nope" not found',
+      reason: "NotFound",
+      details: { name: "nope", group: "dockmesh.io", kind: "machines" },
+      code: 404,
+    });
   });
 
   it("update: resourceVersion required for custom resources, 409 when stale, never creates; generation", async () => {
@@ -211,7 +228,11 @@ describe("API semantics", () => {
     assert.equal(r.status, 422);
     assert.equal(r.json.reason, "Invalid");
     assert.deepEqual(r.json.details.causes, [
-      { reason: "FieldValueInvalid", message: `Invalid value: "bad host!": spec.ssh.host in body should be a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)`, field: "spec.ssh.host" },
+      {
+        reason: "FieldValueInvalid",
+        message: `Invalid value: "bad host!": spec.ssh.host in body should be a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)`,
+        field: "spec.ssh.host",
+      },
       { reason: "FieldValueRequired", message: "Required value", field: "spec.ssh.privateKeySecretRef.name" },
     ]);
     assert.match(r.json.message, /^Machine\.dockmesh\.io "fv4" is invalid: \[spec\.ssh\.host: Invalid value/);
@@ -258,11 +279,19 @@ describe("API semantics", () => {
   });
 
   it("deletecollection deletes what the selector matches and returns it", async () => {
-    for (const [name, env] of [["dc-1", "tmp"], ["dc-2", "tmp"], ["dc-3", "keep"]] as const) await create(machine(name, {}, { env }));
+    for (const [name, env] of [
+      ["dc-1", "tmp"],
+      ["dc-2", "tmp"],
+      ["dc-3", "keep"],
+    ] as const)
+      await create(machine(name, {}, { env }));
     const r = await s.http("DELETE", `${M}?labelSelector=env%3Dtmp`);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.kind, "MachineList");
-    assert.deepEqual((r.json.items as Obj[]).map((o) => o.metadata.name), ["dc-1", "dc-2"]);
+    assert.deepEqual(
+      (r.json.items as Obj[]).map((o) => o.metadata.name),
+      ["dc-1", "dc-2"],
+    );
     assert.equal((await get("dc-1")).status, 404);
     assert.equal((await get("dc-3")).status, 200);
   });
@@ -299,7 +328,10 @@ describe("API semantics", () => {
     assert.equal((all.json.items as Obj[])[0]?.kind, "Machine");
     const t = await s.http("GET", `${M}?labelSelector=env%3Dlab`, undefined, { Accept: table });
     assert.equal(t.json.kind, "Table");
-    assert.deepEqual((t.json.columnDefinitions as Obj[]).map((c) => `${c.name}:${c.priority}`), ["Name:0", "Host:0", "Subnet:0", "Peers:0", "Ready:0", "Reason:0", "DNS:0", "Age:0", "Endpoint:1", "Docker:1", "WireGuard:1", "Public-Key:1"]);
+    assert.deepEqual(
+      (t.json.columnDefinitions as Obj[]).map((c) => `${c.name}:${c.priority}`),
+      ["Name:0", "Host:0", "Subnet:0", "Peers:0", "Ready:0", "Reason:0", "DNS:0", "Age:0", "Endpoint:1", "Docker:1", "WireGuard:1", "Public-Key:1"],
+    );
     assert.deepEqual(t.json.rows[0].cells.slice(0, 2), ["sel-a", "203.0.113.10"]);
     assert.equal(t.json.rows[0].object.kind, "PartialObjectMetadata");
     const proto = await s.http("GET", M, undefined, { Accept: "application/vnd.kubernetes.protobuf,application/json" });
@@ -318,9 +350,15 @@ describe("API semantics", () => {
     await s.http("PATCH", `${M}/sel-b`, { metadata: { labels: { env: "staging" } } }, { "Content-Type": "application/merge-patch+json" });
     const del = await s.http("DELETE", `${M}/sel-b`, { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" });
     assert.equal(del.status, 200);
-    assert.deepEqual({ status: del.json.status, details: { ...del.json.details, uid: undefined } }, { status: "Success", details: { name: "sel-b", group: "dockmesh.io", kind: "machines", uid: undefined } });
+    assert.deepEqual(
+      { status: del.json.status, details: { ...del.json.details, uid: undefined } },
+      { status: "Success", details: { name: "sel-b", group: "dockmesh.io", kind: "machines", uid: undefined } },
+    );
     const got = (await later).events.filter((e) => e.type !== "BOOKMARK");
-    assert.deepEqual(got.map((e) => `${e.type} ${e.object.metadata.name}`), ["MODIFIED sel-b", "DELETED sel-b"]);
+    assert.deepEqual(
+      got.map((e) => `${e.type} ${e.object.metadata.name}`),
+      ["MODIFIED sel-b", "DELETED sel-b"],
+    );
     assert.ok(Number(got[1]?.object.metadata.resourceVersion) > Number(got[0]?.object.metadata.resourceVersion));
     assert.ok(got.every((e) => e.object.kind === "Machine" && e.object.apiVersion === "dockmesh.io/v1alpha1"));
     const bm = await watch(s, `${M}?watch=true&resourceVersion=${rv}&allowWatchBookmarks=true&timeoutSeconds=2`, 5000);
@@ -335,11 +373,19 @@ describe("API semantics", () => {
     await sleep(100);
     await s.http("PATCH", `${M}/sel-a`, { metadata: { labels: { env: "gone" } } }, { "Content-Type": "application/merge-patch+json" });
     await s.http("PATCH", `${M}/sel-a`, { metadata: { labels: { env: "lab" } } }, { "Content-Type": "application/merge-patch+json" });
-    assert.deepEqual((await w).events.map((e) => e.type), ["ADDED", "DELETED", "ADDED"]);
+    assert.deepEqual(
+      (await w).events.map((e) => e.type),
+      ["ADDED", "DELETED", "ADDED"],
+    );
     const bad = await s.http("GET", `${M}?watch=true&sendInitialEvents=true`);
     assert.equal(bad.status, 422);
-    const si = await watch(s, `${M}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&labelSelector=env%3Dlab`, 3000, (e) => e.some((x) => x.type === "BOOKMARK"));
-    assert.deepEqual(si.events.map((e) => e.type), ["ADDED", "BOOKMARK"]);
+    const si = await watch(s, `${M}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&labelSelector=env%3Dlab`, 3000, (e) =>
+      e.some((x) => x.type === "BOOKMARK"),
+    );
+    assert.deepEqual(
+      si.events.map((e) => e.type),
+      ["ADDED", "BOOKMARK"],
+    );
     assert.equal(si.events[1]?.object.metadata.annotations["k8s.io/initial-events-end"], "true");
   });
 
@@ -362,7 +408,10 @@ describe("API semantics", () => {
     await sleep(100);
     r = await s.http("PATCH", `${M}/fin`, [{ op: "remove", path: "/metadata/finalizers" }], { "Content-Type": "application/json-patch+json" });
     assert.equal(r.status, 200);
-    assert.deepEqual((await w).events.map((e) => e.type), ["ADDED", "DELETED"]);
+    assert.deepEqual(
+      (await w).events.map((e) => e.type),
+      ["ADDED", "DELETED"],
+    );
     assert.equal((await get("fin")).status, 404);
   });
 
@@ -377,7 +426,9 @@ describe("API semantics", () => {
     assert.equal((await s.http("GET", "/api/v1/namespaces/default/secrets/owned-key")).status, 404);
     // propagationPolicy=Orphan keeps the dependent and drops its owner reference
     const owner2 = (await create(machine("owner2"))).json;
-    await s.http("POST", "/api/v1/namespaces/default/secrets", { metadata: { name: "kept-key", ownerReferences: [{ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", name: "owner2", uid: owner2.metadata.uid }] } });
+    await s.http("POST", "/api/v1/namespaces/default/secrets", {
+      metadata: { name: "kept-key", ownerReferences: [{ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", name: "owner2", uid: owner2.metadata.uid }] },
+    });
     const del = await s.http("DELETE", `${M}/owner2`, { propagationPolicy: "Orphan" });
     assert.equal(del.status, 200);
     const kept = await s.http("GET", "/api/v1/namespaces/default/secrets/kept-key");
@@ -420,10 +471,19 @@ describe("API semantics", () => {
     };
     let r = await s.http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
     assert.equal(r.status, 201, r.text);
-    await waitFor("Established", async () => ((await s.http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")).json.status?.conditions as Obj[] | undefined)?.some((c) => c.type === "Established" && c.status === "True"));
+    await waitFor("Established", async () =>
+      ((await s.http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")).json.status?.conditions as Obj[] | undefined)?.some(
+        (c) => c.type === "Established" && c.status === "True",
+      ),
+    );
     const disc = await s.http("GET", "/apis/example.com/v1");
     assert.equal(disc.status, 200);
-    r = await s.http("POST", "/apis/example.com/v1/widgets?fieldValidation=Ignore", { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w1" }, spec: { size: "10%", extra: 1, free: { a: { b: 2 } } } });
+    r = await s.http("POST", "/apis/example.com/v1/widgets?fieldValidation=Ignore", {
+      apiVersion: "example.com/v1",
+      kind: "Widget",
+      metadata: { name: "w1" },
+      spec: { size: "10%", extra: 1, free: { a: { b: 2 } } },
+    });
     assert.equal(r.status, 201, r.text);
     assert.deepEqual(r.json.spec, { size: "10%", colour: "blue", free: { a: { b: 2 } } });
     r = await s.http("POST", "/apis/example.com/v1/widgets", { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w2" }, spec: { colour: "green" } });

@@ -57,13 +57,34 @@ describe("server-side apply: merge by list and map type", () => {
     { name: "a set is a union; live-only items keep their place after the applied ones they follow", live: { set: ["a", "b"] }, config: { set: ["c", "a"] }, want: { set: ["c", "a", "b"] } },
     {
       name: "a keyed list merges items by key and fields inside items",
-      live: { ports: [{ name: "http", port: 80, proto: "TCP" }, { name: "dns", port: 53 }] },
-      config: { ports: [{ name: "dns", port: 5353 }, { name: "ssh", port: 22 }] },
-      want: { ports: [{ name: "http", port: 80, proto: "TCP" }, { name: "dns", port: 5353 }, { name: "ssh", port: 22 }] },
+      live: {
+        ports: [
+          { name: "http", port: 80, proto: "TCP" },
+          { name: "dns", port: 53 },
+        ],
+      },
+      config: {
+        ports: [
+          { name: "dns", port: 5353 },
+          { name: "ssh", port: 22 },
+        ],
+      },
+      want: {
+        ports: [
+          { name: "http", port: 80, proto: "TCP" },
+          { name: "dns", port: 5353 },
+          { name: "ssh", port: 22 },
+        ],
+      },
     },
     { name: "an atomic map is replaced whole", live: { atomicMap: { p: "1", q: "2" } }, config: { atomicMap: { p: "3" } }, want: { atomicMap: { p: "3" } } },
     { name: "a granular map (additionalProperties) merges by key", live: { data: { k1: "a", k2: "b" } }, config: { data: { k2: "c", k3: "d" } }, want: { data: { k1: "a", k2: "c", k3: "d" } } },
-    { name: "preserve-unknown-fields: objects merge, lists inside are atomic", live: { free: { m: { u: 1 }, l: [1, 2] } }, config: { free: { m: { v: 2 }, l: [3] } }, want: { free: { m: { u: 1, v: 2 }, l: [3] } } },
+    {
+      name: "preserve-unknown-fields: objects merge, lists inside are atomic",
+      live: { free: { m: { u: 1 }, l: [1, 2] } },
+      config: { free: { m: { v: 2 }, l: [3] } },
+      want: { free: { m: { u: 1, v: 2 }, l: [3] } },
+    },
     { name: "null in the configuration removes the field", live: { a: "1", b: "2" }, config: { a: null }, want: { b: "2" } },
   ];
   for (const r of rows) {
@@ -153,7 +174,26 @@ describe("server-side apply: ownership, conflicts, removal", () => {
     },
     {
       name: "a keyed list item the manager stops applying is removed",
-      run: () => apply(apply(base, "alice", obj({ a: "1", ports: [{ name: "http", port: 80 }, { name: "dns", port: 53 }] }, undefined, { team: "x" })), "alice", obj({ a: "1", ports: [{ name: "dns", port: 53 }] }, undefined, { team: "x" })),
+      run: () =>
+        apply(
+          apply(
+            base,
+            "alice",
+            obj(
+              {
+                a: "1",
+                ports: [
+                  { name: "http", port: 80 },
+                  { name: "dns", port: 53 },
+                ],
+              },
+              undefined,
+              { team: "x" },
+            ),
+          ),
+          "alice",
+          obj({ a: "1", ports: [{ name: "dns", port: 53 }] }, undefined, { team: "x" }),
+        ),
       spec: { a: "1", ports: [{ name: "dns", port: 53 }] },
     },
     {
@@ -205,7 +245,12 @@ describe("server-side apply: ownership, conflicts, removal", () => {
     },
     {
       name: "a field an update took: named with operation, apiVersion and time",
-      run: () => apply(update(base, "kubectl-edit", (o) => ((o.spec as Record<string, unknown>).b = "z")), "bob", obj({ b: "y" })),
+      run: () =>
+        apply(
+          update(base, "kubectl-edit", (o) => ((o.spec as Record<string, unknown>).b = "z")),
+          "bob",
+          obj({ b: "y" }),
+        ),
       message: `Apply failed with 1 conflict: conflict with "kubectl-edit" using example.io/v1 at ${now}: .spec.b`,
       fields: [".spec.b"],
     },

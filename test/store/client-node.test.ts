@@ -71,7 +71,10 @@ describe("client-node against the store", () => {
       const key = (e: Seen) => `${e.type} ${e.name} ${e.type === "delete" ? "" : e.rv}`;
       assert.deepEqual(seen.map(key), written.map(key));
       const rvs = seen.map((e) => Number(e.rv));
-      assert.ok(rvs.every((rv, i) => i === 0 || rv > (rvs[i - 1] ?? 0)), `resourceVersions not increasing: ${rvs.join(",")}`);
+      assert.ok(
+        rvs.every((rv, i) => i === 0 || rv > (rvs[i - 1] ?? 0)),
+        `resourceVersions not increasing: ${rvs.join(",")}`,
+      );
       assert.equal(lists, 1, "a closed watch must resume from the last resourceVersion, not relist");
     } finally {
       await informer.stop();
@@ -133,7 +136,10 @@ describe("client-node against the store", () => {
       }
       try {
         if (!cur) {
-          await api.createNamespacedLease({ namespace: ns, body: { metadata: { name, namespace: ns }, spec: { holderIdentity: id, leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaseTransitions: 0 } } });
+          await api.createNamespacedLease({
+            namespace: ns,
+            body: { metadata: { name, namespace: ns }, spec: { holderIdentity: id, leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+          });
           return true;
         }
         const spec = cur.spec ?? {};
@@ -157,8 +163,17 @@ describe("client-node against the store", () => {
     const leader = lease.spec?.holderIdentity;
     assert.ok(leader === "a" || leader === "b");
     const leaderIdx = leader === "a" ? 0 : 1;
-    assert.ok(leaderRounds.every((r) => r[leaderIdx] && !r[1 - leaderIdx]), `the leader changed hands: ${JSON.stringify(leaderRounds)}`);
-    assert.match(String((await s.http("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`)).json.spec && JSON.stringify((await s.http("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`)).json.spec)), /"renewTime":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"/);
+    assert.ok(
+      leaderRounds.every((r) => r[leaderIdx] && !r[1 - leaderIdx]),
+      `the leader changed hands: ${JSON.stringify(leaderRounds)}`,
+    );
+    assert.match(
+      String(
+        (await s.http("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`)).json.spec &&
+          JSON.stringify((await s.http("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`)).json.spec),
+      ),
+      /"renewTime":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"/,
+    );
   });
 
   it("a Lease time with 3 fractional digits is rejected like a real server does", async () => {

@@ -54,11 +54,15 @@ describe("group commit", () => {
     const rv = (await store.http("GET", "/api/v1/namespaces/default/configmaps")).json.metadata.resourceVersion as string;
     const ctrl = new AbortController();
     const { request } = await import("node:https");
-    const watch = request(new URL(`/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${rv}`, store.url), { ca: store.caCertPem, headers: { Authorization: `Bearer ${store.token}` }, signal: ctrl.signal }, (res) => {
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => events.push(...d.split("\n").filter((l) => l !== "")));
-      res.on("error", () => undefined);
-    });
+    const watch = request(
+      new URL(`/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${rv}`, store.url),
+      { ca: store.caCertPem, headers: { Authorization: `Bearer ${store.token}` }, signal: ctrl.signal },
+      (res) => {
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => events.push(...d.split("\n").filter((l) => l !== "")));
+        res.on("error", () => undefined);
+      },
+    );
     watch.on("error", () => undefined);
     watch.end();
     await sleep(200);

@@ -59,7 +59,7 @@ export async function startTestStore(opts: Partial<StoreOptions> = {}, stateDir 
 export function runKubectl(args: string[], env: Record<string, string>, input?: string, timeoutMs = 60_000): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile("kubectl", args, { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : -1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
     if (input !== undefined) child.stdin?.end(input);

@@ -85,14 +85,17 @@ describe("kubectl against the store", () => {
   });
 
   it("apply of an invalid Machine fails with 422 naming the fields", async () => {
-    const f = file("bad.yaml", `apiVersion: dockmesh.io/v1alpha1
+    const f = file(
+      "bad.yaml",
+      `apiVersion: dockmesh.io/v1alpha1
 kind: Machine
 metadata: {name: bad}
 spec:
   ssh:
     port: 70000
     privateKeySecretRef: {name: ssh}
-`);
+`,
+    );
     const r = await s.kubectl(["apply", "-f", f]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /The Machine "bad" is invalid/);
@@ -103,7 +106,10 @@ spec:
     assert.notEqual(r2.code, 0);
     assert.match(r2.stderr, /strict decoding error: unknown field "spec\.colour"/);
     const list = (await custom.listNamespacedCustomObject({ group, version, namespace: "default", plural })) as { items: Array<{ metadata: { name: string } }> };
-    assert.deepEqual(list.items.map((i) => i.metadata.name).filter((n) => n.startsWith("bad")), []);
+    assert.deepEqual(
+      list.items.map((i) => i.metadata.name).filter((n) => n.startsWith("bad")),
+      [],
+    );
   });
 
   it("get prints the printer columns, -o wide, -o yaml and -l", async () => {
@@ -119,7 +125,13 @@ spec:
     assert.match(r.stdout, /^kind: Machine$/m);
     assert.match(r.stdout, /^ {2}uid: [0-9a-f-]{36}$/m);
     assert.match(r.stdout, /^ {2}resourceVersion: "\d+"$/m);
-    await custom.createNamespacedCustomObject({ group, version, namespace: "default", plural, body: { apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "other", labels: { env: "prod" } }, spec: { ssh: { host: "h", privateKeySecretRef: { name: "ssh" } } } } });
+    await custom.createNamespacedCustomObject({
+      group,
+      version,
+      namespace: "default",
+      plural,
+      body: { apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "other", labels: { env: "prod" } }, spec: { ssh: { host: "h", privateKeySecretRef: { name: "ssh" } } } },
+    });
     r = await s.kubectl(["get", "dmm", "-l", "env=lab", "-o", "name"]);
     assert.equal(r.stdout.trim(), "machine.dockmesh.io/m1");
     r = await s.kubectl(["get", "machines", "-l", "env in (prod)", "-A"]);
@@ -131,7 +143,17 @@ spec:
     const w = background(s, ["get", "machine", "m1", "-w"]);
     try {
       await waitFor("the first row", () => w.out().includes("203.0.113.11"));
-      await custom.patchNamespacedCustomObject({ group, version, namespace: "default", plural, name: "m1", body: [{ op: "add", path: "/metadata/labels/seen", value: "yes" }, { op: "replace", path: "/spec/ssh/host", value: "watched.example" }] });
+      await custom.patchNamespacedCustomObject({
+        group,
+        version,
+        namespace: "default",
+        plural,
+        name: "m1",
+        body: [
+          { op: "add", path: "/metadata/labels/seen", value: "yes" },
+          { op: "replace", path: "/spec/ssh/host", value: "watched.example" },
+        ],
+      });
       await waitFor("the changed row", () => w.out().includes("watched.example"));
     } finally {
       stop(w.proc);
@@ -150,7 +172,13 @@ spec:
           plural,
           name: "m1",
           // client-node sends JSON Patch by default
-          body: [{ op: "add", path: "/status", value: { observedGeneration, conditions: [{ type: "Ready", status: "True", reason: "Converged", message: "all good", lastTransitionTime: "2025-01-01T00:00:00Z", observedGeneration }] } }],
+          body: [
+            {
+              op: "add",
+              path: "/status",
+              value: { observedGeneration, conditions: [{ type: "Ready", status: "True", reason: "Converged", message: "all good", lastTransitionTime: "2025-01-01T00:00:00Z", observedGeneration }] },
+            },
+          ],
         });
       await sleep(500);
       await setReady(gen - 1);
@@ -261,7 +289,9 @@ spec:
   });
 
   it("apply of Secrets and ConfigMaps uses strategic merge (a removed key goes)", async () => {
-    const f = file("cm.yaml", `apiVersion: v1
+    const f = file(
+      "cm.yaml",
+      `apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings}
 data: {a: "1", b: "2"}
@@ -270,14 +300,18 @@ apiVersion: v1
 kind: Secret
 metadata: {name: ssh}
 stringData: {ssh-privatekey: "not-a-real-key"}
-`);
+`,
+    );
     let r = await s.kubectl(["apply", "-f", f]);
     assert.equal(r.code, 0, r.stderr);
-    file("cm.yaml", `apiVersion: v1
+    file(
+      "cm.yaml",
+      `apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings}
 data: {a: "1", c: "3"}
-`);
+`,
+    );
     r = await s.kubectl(["apply", "-f", f]);
     assert.match(r.stdout, /configmap\/settings configured/);
     const cm = await core.readNamespacedConfigMap({ name: "settings", namespace: "default" });
@@ -290,7 +324,9 @@ data: {a: "1", c: "3"}
   });
 
   it("apply and delete -f of a file holding a Namespace and its objects, as on a real cluster", async () => {
-    const f = file("mix.yaml", `apiVersion: v1
+    const f = file(
+      "mix.yaml",
+      `apiVersion: v1
 kind: Namespace
 metadata: {name: lab-x}
 ---
@@ -304,7 +340,8 @@ apiVersion: coordination.k8s.io/v1
 kind: Lease
 metadata: {name: lock, namespace: lab-x}
 spec: {holderIdentity: me, leaseDurationSeconds: 15}
-`);
+`,
+    );
     let r = await s.kubectl(["apply", "-f", f]);
     assert.equal(r.code, 0, r.stderr);
     r = await s.kubectl(["apply", "-f", f]);

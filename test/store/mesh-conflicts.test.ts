@@ -35,7 +35,6 @@ const kubectl = (args: readonly string[], input = "") => kubectlOk(store.kubecon
 const doc = (o: unknown) => `---\n${stringify(o)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 const meshDoc = (name: string, spec: Record<string, unknown>) => doc({ apiVersion: "dockmesh.io/v1alpha1", kind: "MeshNetwork", metadata: { name, namespace: "default" }, spec });
 const FIRST = meshDoc("mesh", { cidr: "10.210.0.0/16", interface: "dm0", machineSelector: { matchLabels: { site: "a" } } });
 const SECOND = meshDoc("second", { cidr: "10.210.128.0/17", interface: "dm1", listenPort: 51822, dockerNetwork: "second" });
@@ -84,10 +83,14 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
   const m3Sessions = fleet.get("m3")!.counters.sessions;
   await kubectl(["apply", "-f", "-"], SECOND);
   // Decided either way: refused, or (as before the fix) allocating subnets from the overlapping pool.
-  const second = await eventually("second decided", async () => {
-    const m = await mesh("second");
-    return cond(m, "Ready")?.reason === "MeshConflict" || (m.status?.allocations?.length ?? 0) > 0 ? m : undefined;
-  }, 90_000);
+  const second = await eventually(
+    "second decided",
+    async () => {
+      const m = await mesh("second");
+      return cond(m, "Ready")?.reason === "MeshConflict" || (m.status?.allocations?.length ?? 0) > 0 ? m : undefined;
+    },
+    90_000,
+  );
   assert.equal(cond(second, "Ready")?.reason, "MeshConflict", JSON.stringify(second.status));
   const want = planErrors(FIRST + SECOND + machinesDoc());
   assert.equal(want.length, 1, want.join("\n"));
@@ -99,7 +102,7 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
   assert.equal(second.status?.machines, "0/3");
   const table = await kubectl(["get", "meshnetworks"]);
   assert.match(table, /^second\s+10\.210\.128\.0\/17\s+0\/3\s+False\s+MeshConflict/m, table);
-  const events = await kubectl(["get", "events", "--field-selector", "involvedObject.name=second", "-o", "jsonpath={range .items[*]}{.type} {.reason}{\"\\n\"}{end}"]);
+  const events = await kubectl(["get", "events", "--field-selector", "involvedObject.name=second", "-o", 'jsonpath={range .items[*]}{.type} {.reason}{"\\n"}{end}']);
   assert.match(events, /^Warning MeshConflict$/m);
 
   // Every Machine of it says so: m3 (only in second: not contacted) and m1, m2 (configured for mesh only).
@@ -115,10 +118,14 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
   }
   assert.ok(fleet.get("m1")!.host.links.has("dm0"), "the first mesh stays configured");
   // The mesh that kept the machines is fine on them: it says so, the conflict is said where it is.
-  await eventually("mesh counted ready", async () => {
-    const m = await mesh("mesh");
-    return m.status?.machines === "2/2" && cond(m, "Ready")?.reason === "AllMachinesReady" ? true : undefined;
-  }, 30_000);
+  await eventually(
+    "mesh counted ready",
+    async () => {
+      const m = await mesh("mesh");
+      return m.status?.machines === "2/2" && cond(m, "Ready")?.reason === "AllMachinesReady" ? true : undefined;
+    },
+    30_000,
+  );
   console.log(`# kubectl get meshnetworks,machines:\n${(await kubectl(["get", "meshnetworks,machines"])).replace(/^/gm, "# ")}`);
   assert.equal(fleet.get("m3")!.counters.sessions, m3Sessions, "m3 has nothing to configure since: not contacted");
 
@@ -133,7 +140,10 @@ test("overlapping and identical pools are refused on the MeshNetwork and its Mac
   assert.equal(cond(same, "Ready")?.message, wantSame.replace("MeshNetwork default/same: ", ""));
   assert.deepEqual(same.status?.allocations ?? [], []);
   const first = await mesh("mesh");
-  assert.deepEqual(first.status?.allocations?.map((a) => a.machine), ["m1", "m2"]);
+  assert.deepEqual(
+    first.status?.allocations?.map((a) => a.machine),
+    ["m1", "m2"],
+  );
 
   // The first mesh goes: second (older than same) takes the machines, same is now refused for second.
   await kubectl(["delete", "meshnetwork", "mesh", "--wait=false"]);

@@ -165,7 +165,10 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     const r = await store.kubectl(["explain", "machine.spec.endpoint"]);
     assert.equal(r.code, 0, r.stderr);
     const text = r.stdout.replace(/\s+/g, " ");
-    assert.match(text, /the port spec\.endpointPorts gives for that mesh; else this port, if the mesh's listenPort is this port, or if none of the machine's meshes listens on this port \(a port forward/);
+    assert.match(
+      text,
+      /the port spec\.endpointPorts gives for that mesh; else this port, if the mesh's listenPort is this port, or if none of the machine's meshes listens on this port \(a port forward/,
+    );
     assert.match(text, /host:51820 in meshes listening on 51820 and 51822 gives host:51820 and host:51822/);
     const ports = await store.kubectl(["explain", "machine.spec.endpointPorts"]);
     assert.equal(ports.code, 0, ports.stderr);
@@ -178,15 +181,30 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     for (const [i, n] of NAMES.entries()) {
       const m = await stored(n);
       assert.equal(ready(m)?.status, "True", `${n}: ${JSON.stringify(ready(m))}`);
-      assert.deepEqual(m.status?.networks?.map((x) => x.meshNetwork), ["one", "two"]);
+      assert.deepEqual(
+        m.status?.networks?.map((x) => x.meshNetwork),
+        ["one", "two"],
+      );
       for (const net of m.status.networks) {
         const port = MESHES[net.meshNetwork as MeshName].port;
-        assert.deepEqual(net.peers?.map((p) => p.machine), NAMES.filter((x) => x !== n), `${n} ${net.meshNetwork}`);
-        assert.deepEqual(net.peers?.map((p) => p.endpoint), NAMES.flatMap((x, j) => (x === n ? [] : [`203.0.113.${10 + j}:${port}`])), `${n} ${net.meshNetwork} endpoints`);
+        assert.deepEqual(
+          net.peers?.map((p) => p.machine),
+          NAMES.filter((x) => x !== n),
+          `${n} ${net.meshNetwork}`,
+        );
+        assert.deepEqual(
+          net.peers?.map((p) => p.endpoint),
+          NAMES.flatMap((x, j) => (x === n ? [] : [`203.0.113.${10 + j}:${port}`])),
+          `${n} ${net.meshNetwork} endpoints`,
+        );
       }
       // And on the host: mesh two's peers are configured at :51822.
       const two = [...host(n).wg.get("dm2")!.peers.values()].map((p) => p.endpoint).sort();
-      assert.deepEqual(two, NAMES.flatMap((x, j) => (x === n ? [] : [`203.0.113.${10 + j}:51822`])), `${n} dm2 endpoints (i=${i})`);
+      assert.deepEqual(
+        two,
+        NAMES.flatMap((x, j) => (x === n ? [] : [`203.0.113.${10 + j}:51822`])),
+        `${n} dm2 endpoints (i=${i})`,
+      );
     }
   });
 
@@ -199,8 +217,15 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     const errors = await converge(reconciler());
     assert.deepEqual(errors, []);
     assert.deepEqual(leftovers("m3", "two"), [], "nothing of mesh two on m3");
-    assert.deepEqual((await stored("m3")).status?.networks?.map((x) => x.meshNetwork), ["one"]);
-    for (const n of ["m1", "m2"]) assert.deepEqual((await stored(n)).status?.networks?.find((x) => x.meshNetwork === "two")?.peers?.map((p) => p.machine), ["m1", "m2"].filter((x) => x !== n));
+    assert.deepEqual(
+      (await stored("m3")).status?.networks?.map((x) => x.meshNetwork),
+      ["one"],
+    );
+    for (const n of ["m1", "m2"])
+      assert.deepEqual(
+        (await stored(n)).status?.networks?.find((x) => x.meshNetwork === "two")?.peers?.map((p) => p.machine),
+        ["m1", "m2"].filter((x) => x !== n),
+      );
     assert.ok(leftovers("m1", "one").length > 0 && leftovers("m3", "one").length > 0, "mesh one stays");
   });
 
@@ -212,7 +237,11 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     for (const n of ["m1", "m2"]) {
       const m = await stored(n);
       assert.equal(m.status?.conditions?.find((c) => c.type === "NetworkConfigured")?.reason, "WaitingForSubnet", n);
-      assert.deepEqual(m.status?.networks?.map((x) => x.meshNetwork), ["one", "two"], `${n} keeps mesh two on record (before: dropped, and deleting the mesh then left it all on the host)`);
+      assert.deepEqual(
+        m.status?.networks?.map((x) => x.meshNetwork),
+        ["one", "two"],
+        `${n} keeps mesh two on record (before: dropped, and deleting the mesh then left it all on the host)`,
+      );
       assert.ok(leftovers(n, "two").length > 0, `${n} keeps mesh two on the host`);
     }
   });
@@ -223,7 +252,10 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     assert.deepEqual(errors, []);
     for (const n of NAMES) {
       assert.deepEqual(leftovers(n, "two"), [], `nothing of mesh two on ${n}`);
-      assert.deepEqual((await stored(n)).status?.networks?.map((x) => x.meshNetwork), ["one"]);
+      assert.deepEqual(
+        (await stored(n)).status?.networks?.map((x) => x.meshNetwork),
+        ["one"],
+      );
     }
   });
 
@@ -251,10 +283,16 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     assert.equal(ready(m1)?.reason, "StatusWriteFailed");
     assert.match(ready(m1)!.message, /status\.networks\[\d\]\.peers\[\d\]: Duplicate value/, "the condition names the field and the error");
     // On record before it was applied: status lists mesh three, so its teardown knows what to remove.
-    assert.deepEqual(m1.status?.networks?.map((x) => x.meshNetwork), ["one", "three"]);
+    assert.deepEqual(
+      m1.status?.networks?.map((x) => x.meshNetwork),
+      ["one", "three"],
+    );
     await recorder.flush();
     const ev = await events("StatusWriteFailed");
-    assert.ok(ev.some((e) => e.involvedObject.name === "m1" && e.type === "Warning" && /Duplicate value/.test(e.message)), `a Warning Event: ${JSON.stringify(ev)}`);
+    assert.ok(
+      ev.some((e) => e.involvedObject.name === "m1" && e.type === "Warning" && /Duplicate value/.test(e.message)),
+      `a Warning Event: ${JSON.stringify(ev)}`,
+    );
 
     // Deleting mesh three (the writes still failing had left its interface, network, rules and files before).
     meshes.delete("three");
@@ -265,12 +303,18 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     assert.deepEqual(leftovers("m1", "three"), [], "nothing of mesh three on m1");
     const after = await stored("m1");
     assert.equal(ready(after)?.status, "True", "a good write replaces StatusWriteFailed");
-    assert.deepEqual(after.status?.networks?.map((x) => x.meshNetwork), ["one"]);
+    assert.deepEqual(
+      after.status?.networks?.map((x) => x.meshNetwork),
+      ["one"],
+    );
   });
 
   test("when even the stored status is refused, a minimal one is written: the networks' names (for teardown), the key, Ready False StatusWriteFailed", async () => {
     // The server refuses every status of m2 that lists a peer, the stored one included.
-    forge = (o) => (o.metadata?.name === "m2" && o.status?.networks?.some((x) => x.peers?.length) ? { ...o, status: { ...o.status, networks: o.status.networks.map((x) => ({ ...x, peers: [...(x.peers ?? []), ...(x.peers ?? []).slice(0, 1)] })) } } : undefined);
+    forge = (o) =>
+      o.metadata?.name === "m2" && o.status?.networks?.some((x) => x.peers?.length)
+        ? { ...o, status: { ...o.status, networks: o.status.networks.map((x) => ({ ...x, peers: [...(x.peers ?? []), ...(x.peers ?? []).slice(0, 1)] })) } }
+        : undefined;
     const before = await stored("m2");
     // Something to write: the stored peer count is stale.
     const put = await store.http("PUT", `${api("m2")}/status`, { ...before, status: { ...before.status, peers: "0/0" } });
@@ -292,6 +336,9 @@ describe("a Machine in several MeshNetworks, status through the real API server"
     assert.deepEqual(await converge(reconciler(), ["m2"]), []);
     const back = await stored("m2");
     assert.equal(ready(back)?.status, "True");
-    assert.deepEqual(back.status?.networks?.[0]?.peers?.map((p) => p.machine), ["m1", "m3"]);
+    assert.deepEqual(
+      back.status?.networks?.[0]?.peers?.map((p) => p.machine),
+      ["m1", "m3"],
+    );
   });
 });

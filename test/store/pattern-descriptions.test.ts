@@ -11,7 +11,9 @@ import { PATTERN_DESCRIPTIONS } from "../../store/pattern-descriptions.js";
 import type { JSONSchemaProps } from "../../api/crd-schema.js";
 
 const crdDir = fileURLToPath(new URL("../../../crds/", import.meta.url));
-const crds = readdirSync(crdDir).map((f) => parseAllDocuments(readFileSync(join(crdDir, f), "utf8"))[0]!.toJS() as { spec: { names: { kind: string }; versions: Array<{ schema: { openAPIV3Schema: JSONSchemaProps } }> } });
+const crds = readdirSync(crdDir).map(
+  (f) => parseAllDocuments(readFileSync(join(crdDir, f), "utf8"))[0]!.toJS() as { spec: { names: { kind: string }; versions: Array<{ schema: { openAPIV3Schema: JSONSchemaProps } }> } },
+);
 const schemaOf = (kind: string) => crds.find((c) => c.spec.names.kind === kind)!.spec.versions[0]!.schema.openAPIV3Schema;
 
 function patterns(s: JSONSchemaProps | undefined, out: Set<string>): Set<string> {
@@ -31,8 +33,18 @@ test("every pattern in crds/ has words for it", () => {
 
 for (const c of [
   { kind: "MeshNetwork", spec: { cidr: "10.210.0.0/33" }, field: "spec.cidr", want: 'spec.cidr: Invalid value: "10.210.0.0/33": spec.cidr in body should be an IPv4 CIDR such as 10.210.0.0/16' },
-  { kind: "MeshNetwork", spec: { cidr: "10.210.0.0/16", interface: "wg+" }, field: "spec.interface", want: /^spec\.interface: Invalid value: "wg\+": spec\.interface in body should be a network interface name: 1 to 15 letters/ },
-  { kind: "Machine", spec: { ssh: { host: "h", privateKeySecretRef: { name: "s" } }, endpoint: "198.18.0.1" }, field: "spec.endpoint", want: /^spec\.endpoint: Invalid value: "198\.18\.0\.1": spec\.endpoint in body should be host:port or \[IPv6\]:port/ },
+  {
+    kind: "MeshNetwork",
+    spec: { cidr: "10.210.0.0/16", interface: "wg+" },
+    field: "spec.interface",
+    want: /^spec\.interface: Invalid value: "wg\+": spec\.interface in body should be a network interface name: 1 to 15 letters/,
+  },
+  {
+    kind: "Machine",
+    spec: { ssh: { host: "h", privateKeySecretRef: { name: "s" } }, endpoint: "198.18.0.1" },
+    field: "spec.endpoint",
+    want: /^spec\.endpoint: Invalid value: "198\.18\.0\.1": spec\.endpoint in body should be host:port or \[IPv6\]:port/,
+  },
 ]) {
   test(`${c.kind} ${c.field}: the error says what form is expected, not the regex`, () => {
     const out: SchemaResult = { causes: [], unknown: [] };

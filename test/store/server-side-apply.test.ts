@@ -13,7 +13,9 @@ import { startTestStore, type TestStore } from "./helpers.js";
 const resource = { group: "dockmesh.io", version: "v1alpha1", plural: "machines" };
 
 function machineYaml(name: string, o: { endpoint?: string; labels?: Record<string, string>; ports?: Array<[string, number]> } = {}): string {
-  const labels = Object.entries(o.labels ?? {}).map(([k, v]) => `    ${k}: ${v}\n`).join("");
+  const labels = Object.entries(o.labels ?? {})
+    .map(([k, v]) => `    ${k}: ${v}\n`)
+    .join("");
   const ports = (o.ports ?? []).map(([mesh, port]) => `  - meshNetwork: ${mesh}\n    port: ${port}\n`).join("");
   return `apiVersion: dockmesh.io/v1alpha1
 kind: Machine
@@ -94,7 +96,16 @@ describe("server-side apply with kubectl", () => {
   });
 
   it("a field removed from the applied file is removed from the object", async () => {
-    const f = file("m2.yaml", machineYaml("m2", { labels: { env: "lab", tier: "edge" }, ports: [["alpha", 51820], ["beta", 51821]] }));
+    const f = file(
+      "m2.yaml",
+      machineYaml("m2", {
+        labels: { env: "lab", tier: "edge" },
+        ports: [
+          ["alpha", 51820],
+          ["beta", 51821],
+        ],
+      }),
+    );
     let r = await s.kubectl(["apply", "--server-side", "-f", f]);
     assert.equal(r.code, 0, r.stderr);
     file("m2.yaml", machineYaml("m2", { labels: { env: "lab" }, ports: [["beta", 51821]] }));

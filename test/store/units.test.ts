@@ -17,7 +17,13 @@ const schema: JSONSchemaProps = {
     port: { type: "integer", minimum: 1, maximum: 65535, default: 22 },
     mode: { type: "string", enum: ["kernel", "userspace"] },
     name: { type: "string", maxLength: 3 },
-    mtu: { "x-kubernetes-int-or-string": true, anyOf: [{ type: "integer", minimum: 1280, maximum: 9000 }, { type: "string", enum: ["auto"] }] },
+    mtu: {
+      "x-kubernetes-int-or-string": true,
+      anyOf: [
+        { type: "integer", minimum: 1280, maximum: 9000 },
+        { type: "string", enum: ["auto"] },
+      ],
+    },
     note: { type: "string", nullable: true },
     when: { type: "string", format: "date-time" },
     tags: { type: "array", maxItems: 2, items: { type: "string" } },
@@ -41,7 +47,11 @@ describe("structural schema", () => {
     { name: "maximum", in: { host: "a", port: 70000 }, causes: ["spec.port: Invalid value: 70000: spec.port in body should be less than or equal to 65535"] },
     { name: "minimum", in: { host: "a", port: 0 }, causes: ["spec.port: Invalid value: 0: spec.port in body should be greater than or equal to 1"] },
     { name: "pattern", in: { host: "A B" }, causes: [`spec.host: Invalid value: "A B": spec.host in body should match '^[a-z.]+$'`] },
-    { name: "minLength", in: { host: "" }, causes: ['spec.host: Invalid value: "": spec.host in body should be at least 1 chars long', `spec.host: Invalid value: "": spec.host in body should match '^[a-z.]+$'`] },
+    {
+      name: "minLength",
+      in: { host: "" },
+      causes: ['spec.host: Invalid value: "": spec.host in body should be at least 1 chars long', `spec.host: Invalid value: "": spec.host in body should match '^[a-z.]+$'`],
+    },
     { name: "maxLength", in: { host: "a", name: "abcd" }, causes: ["spec.name: Too long: may not be longer than 3"] },
     { name: "enum", in: { host: "a", mode: "fast" }, causes: ['spec.mode: Unsupported value: "fast": supported values: "kernel", "userspace"'] },
     { name: "int-or-string int", in: { host: "a", mtu: 1400 }, causes: [] },
@@ -59,7 +69,10 @@ describe("structural schema", () => {
   for (const c of cases) {
     it(c.name, () => {
       const { value, res } = check(c.in);
-      assert.deepEqual(res.causes.map((x) => `${x.field}: ${x.message}`), c.causes ?? []);
+      assert.deepEqual(
+        res.causes.map((x) => `${x.field}: ${x.message}`),
+        c.causes ?? [],
+      );
       if (c.unknown) assert.deepEqual(res.unknown, c.unknown);
       if (c.out) assert.deepEqual(value, c.out);
     });
@@ -77,7 +90,12 @@ describe("JSONPath", () => {
   const obj = {
     metadata: { name: "m1", creationTimestamp: "2025-01-01T00:00:00Z" },
     spec: { ssh: { host: "h" }, list: [1, 2, 3] },
-    status: { conditions: [{ type: "Reachable", status: "True" }, { type: "Ready", status: "False", reason: "AuthFailed" }] },
+    status: {
+      conditions: [
+        { type: "Reachable", status: "True" },
+        { type: "Ready", status: "False", reason: "AuthFailed" },
+      ],
+    },
   };
   const cases: Array<[string, unknown[]]> = [
     [".spec.ssh.host", ["h"]],
@@ -123,7 +141,10 @@ describe("patches", () => {
   });
   it("json patch, and a failing test op is 422", () => {
     assert.deepEqual(applyJsonPatch({ metadata: {}, spec: { a: 1 } }, [{ op: "replace", path: "/spec/a", value: 2 }]), { metadata: {}, spec: { a: 2 } });
-    assert.throws(() => applyJsonPatch({ metadata: {}, spec: { a: 1 } }, [{ op: "test", path: "/spec/a", value: 2 }]), (e: { code?: number }) => e.code === 422);
+    assert.throws(
+      () => applyJsonPatch({ metadata: {}, spec: { a: 1 } }, [{ op: "test", path: "/spec/a", value: 2 }]),
+      (e: { code?: number }) => e.code === 422,
+    );
   });
   it("strategic merge patch: maps merge, directives, merge-key lists", () => {
     const target = { metadata: { name: "x", finalizers: ["a"], ownerReferences: [{ uid: "1", name: "o1" }] }, data: { a: "1", b: "2" }, secrets: [{ name: "s1" }] };
@@ -134,7 +155,14 @@ describe("patches", () => {
       $setElementOrder: "ignored",
     });
     assert.deepEqual(out, {
-      metadata: { name: "x", finalizers: ["a", "b"], ownerReferences: [{ uid: "1", name: "o1" }, { uid: "2", name: "o2" }] },
+      metadata: {
+        name: "x",
+        finalizers: ["a", "b"],
+        ownerReferences: [
+          { uid: "1", name: "o1" },
+          { uid: "2", name: "o2" },
+        ],
+      },
       data: { b: "2", c: "3" },
       secrets: [{ name: "s2" }],
       $setElementOrder: "ignored",

@@ -8,9 +8,21 @@ import { YamlBodyParser, defaultYamlLimits, type YamlLimits } from "../../store/
 const limits = (patch: Partial<YamlLimits>): YamlLimits => ({ ...defaultYamlLimits, budgetMs: 30_000, ...patch });
 
 const rows: Array<{ name: string; limits: Partial<YamlLimits>; body: string; status: number; message: RegExp }> = [
-  { name: "one value over the count", limits: { maxNodes: 10 }, body: `x: [${"1,".repeat(10)}1]\n`, status: 413, message: /^YAML request body too complex: more than 10 values; send fewer fields or split the object$/ },
+  {
+    name: "one value over the count",
+    limits: { maxNodes: 10 },
+    body: `x: [${"1,".repeat(10)}1]\n`,
+    status: 413,
+    message: /^YAML request body too complex: more than 10 values; send fewer fields or split the object$/,
+  },
   { name: "one level over the depth", limits: { maxDepth: 5 }, body: `x: ${"{a: ".repeat(6)}1${"}".repeat(6)}\n`, status: 413, message: /nested deeper than 5 levels/ },
-  { name: "a budget too short for the body", limits: { budgetMs: 1 }, body: `x: [${"1,".repeat(100_000)}1]\n`, status: 413, message: /^YAML request body too complex: not parsed within 1 ms; send it as JSON or make it smaller$/ },
+  {
+    name: "a budget too short for the body",
+    limits: { budgetMs: 1 },
+    body: `x: [${"1,".repeat(100_000)}1]\n`,
+    status: 413,
+    message: /^YAML request body too complex: not parsed within 1 ms; send it as JSON or make it smaller$/,
+  },
   { name: "not YAML", limits: {}, body: "x: [1, 2\n", status: 400, message: /^error decoding YAML: / },
 ];
 

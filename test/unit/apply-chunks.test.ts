@@ -45,14 +45,23 @@ const config = (peers: number): Step => ({
 
 test("apply: a first apply for 2,000 peers goes in commands under the SSH packet limit, all steps done in order", async () => {
   const host = new SimulatedHost({ name: "a" });
-  const steps: Step[] = [config(2000), { op: "wg_up", args: ["dm0"], display: "wg-quick up dm0" }, ...Array.from({ length: 2000 }, (_, i) => route(i)), { op: "enable_unit", args: ["dm0"], display: "systemctl enable wg-quick@dm0.service" }];
+  const steps: Step[] = [
+    config(2000),
+    { op: "wg_up", args: ["dm0"], display: "wg-quick up dm0" },
+    ...Array.from({ length: 2000 }, (_, i) => route(i)),
+    { op: "enable_unit", args: ["dm0"], display: "systemctl enable wg-quick@dm0.service" },
+  ];
   const session = sessionOn(host);
   const logged: string[] = [];
   const r = await applySteps(session, steps, (l) => logged.push(l));
   assert.equal(r.done.length, steps.length);
   assert.ok(session.commands.length >= 4, `${session.commands.length} commands`);
   for (const len of session.commands) assert.ok(len <= 35_000 - 100, `a command of ${len} bytes`);
-  assert.deepEqual(logged, steps.map((s) => `[#] ${s.display}`), "every step reported once, in order");
+  assert.deepEqual(
+    logged,
+    steps.map((s) => `[#] ${s.display}`),
+    "every step reported once, in order",
+  );
   assert.equal(host.routes.filter((x) => x.dev === "dm0").length, 2000);
   assert.ok(host.enabled.has("dm0"));
   assert.equal(host.files.get("/etc/wireguard/dm0.conf")?.content, steps[0]!.content, "file contents still travel on stdin, with their own step");
@@ -85,5 +94,8 @@ test("apply: a failure in a later command names the step of the whole apply; not
 test("apply: chunks stay under the limit for long arguments too, and a single oversized step runs alone", () => {
   const long = (n: number): Step => ({ op: "ensure_rule", args: ["filter", "DOCKER-USER", "-m", "comment", "--comment", `it's ${"x".repeat(n)}`], display: "rule" });
   const chunks = chunkSteps([long(100), long(40_000), long(100)], MAX_SCRIPT_BYTES);
-  assert.deepEqual(chunks.map((c) => c.length), [1, 1, 1]);
+  assert.deepEqual(
+    chunks.map((c) => c.length),
+    [1, 1, 1],
+  );
 });

@@ -20,7 +20,7 @@ const linkUp: Step = { op: "link_up", args: ["dm0"], display: "ip link set dev d
 const mtu: Step = { op: "link_mtu", args: ["dm0", "1420"], display: "ip link set dev dm0 mtu 1420" };
 
 /** A minimal observe answer: tools, a Docker version, the end marker. */
-const OBSERVED = ["@@dockmesh tools", "docker yes", "wg yes", "@@dockmesh docker-version", "api {\"Version\":\"27.5.1\"}", "@@dockmesh end", ""].join("\n");
+const OBSERVED = ["@@dockmesh tools", "docker yes", "wg yes", "@@dockmesh docker-version", 'api {"Version":"27.5.1"}', "@@dockmesh end", ""].join("\n");
 
 class ScriptedSession implements HostSession {
   readonly fingerprint = "SHA256:fake";
@@ -47,7 +47,10 @@ test("rendering: plain, then-observe and guarded scripts", () => {
   const guarded = renderScript([linkUp], { guard: ["1500", "yes", "no", "no", "-", "-", "dm0"] });
   assert.ok(guarded.script.startsWith(APPLY_OPEN + SCRIPT_PRELUDE + FRESH_PRELUDE + "fresh_guard 1500 yes no no - - dm0 </dev/null\nstep 0\n"), "the guard runs before the first step");
   assert.ok(guarded.script.endsWith(OBSERVE_AFTER_APPLY), "a guard implies the observe");
-  assert.throws(() => renderScript([linkUp], { guard: ["1500\nreboot"] }), (err: unknown) => err instanceof UnsafeValueError && /fresh_guard argument 1/.test(err.message));
+  assert.throws(
+    () => renderScript([linkUp], { guard: ["1500\nreboot"] }),
+    (err: unknown) => err instanceof UnsafeValueError && /fresh_guard argument 1/.test(err.message),
+  );
 });
 
 interface ReadCase {
@@ -71,7 +74,13 @@ const readCases: ReadCase[] = [
     error: /step 2 of 2 \(ip link set dev dm0 mtu 1420\) failed: RTNETLINK answers: Invalid argument/,
     observed: true,
   },
-  { name: "the guard applied nothing: skipped, no error, observed", stdout: `@@fresh-skip interface dm0 exists\n${APPLIED_MARK} 3\n${OBSERVED}`, done: 0, observed: true, skipped: "interface dm0 exists" },
+  {
+    name: "the guard applied nothing: skipped, no error, observed",
+    stdout: `@@fresh-skip interface dm0 exists\n${APPLIED_MARK} 3\n${OBSERVED}`,
+    done: 0,
+    observed: true,
+    skipped: "interface dm0 exists",
+  },
   { name: "no marker (the script died in the apply): an error and no observation", stdout: "@@step 0\n", code: 137, done: 0, error: /failed: exit code 137/, observed: false },
   {
     name: "observe sections printed by the apply part are not the observation",
@@ -79,7 +88,12 @@ const readCases: ReadCase[] = [
     done: 2,
     observed: true,
   },
-  { name: "a truncated observation: no observation (the caller looks again), the steps still done", stdout: `@@step 0\n@@step 1\n@@step done\n${APPLIED_MARK} 0\n@@dockmesh tools\n`, done: 2, observed: false },
+  {
+    name: "a truncated observation: no observation (the caller looks again), the steps still done",
+    stdout: `@@step 0\n@@step 1\n@@step done\n${APPLIED_MARK} 0\n@@dockmesh tools\n`,
+    done: 2,
+    observed: false,
+  },
 ];
 
 for (const c of readCases) {
@@ -132,12 +146,20 @@ test("a real sh: the steps, the marker with their exit code, then the observe wi
     const odd: Step = { op: "write_file", args: [join(dir, "h.conf"), "640", "755"], display: "write h.conf", content: "group\n" };
     const ok = runReal([file, open, odd, linkUp, mtu], {});
     const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
-    assert.deepEqual([mode(join(dir, "sub")), mode(join(dir, "sub", "f.conf")), mode(join(dir, "sub", "g.conf")), mode(join(dir, "h.conf"))], ["700", "600", "644", "640"], "each file with its mode, a new directory with its own");
+    assert.deepEqual(
+      [mode(join(dir, "sub")), mode(join(dir, "sub", "f.conf")), mode(join(dir, "sub", "g.conf")), mode(join(dir, "h.conf"))],
+      ["700", "600", "644", "640"],
+      "each file with its mode, a new directory with its own",
+    );
     assert.equal(readFileSync(join(dir, "sub", "g.conf"), "utf8"), "not secret\n");
     assert.deepEqual(readdirSync(join(dir, "sub")).sort(), ["f.conf", "g.conf"], "no temporary file left");
     assert.match(ok.stdout, new RegExp(`@@step done\\n${APPLIED_MARK} 0\\n`));
     assert.equal(readFileSync(join(dir, "sub", "f.conf"), "utf8"), "secret\n", "the file came from the first stdin line");
-    assert.deepEqual(ok.log.filter((l) => !l.startsWith("ip -j")), ["ip link set dev dm0 up", "ip link set dev dm0 mtu 1420", "ping 10.0.1.1"], "the steps, then the probe read after the file's line");
+    assert.deepEqual(
+      ok.log.filter((l) => !l.startsWith("ip -j")),
+      ["ip link set dev dm0 up", "ip link set dev dm0 mtu 1420", "ping 10.0.1.1"],
+      "the steps, then the probe read after the file's line",
+    );
     assert.ok(parseObservation(ok.stdout.slice(ok.stdout.indexOf(APPLIED_MARK))).tools.wg, "observed");
     rmSync(ok.dir, { recursive: true, force: true });
 

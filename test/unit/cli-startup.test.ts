@@ -47,7 +47,10 @@ for (const c of cases) {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, c.usage);
     assert.ok(r.packages.has("commander"), `the recorder saw commander (it saw: ${[...r.packages].join(", ")})`);
-    assert.deepEqual(HEAVY.filter((p) => r.packages.has(p)), []);
+    assert.deepEqual(
+      HEAVY.filter((p) => r.packages.has(p)),
+      [],
+    );
     // Help needs only commander; plan needs yaml for the manifests.
     assert.equal(r.packages.has("yaml"), c.yaml, `yaml loaded: ${r.packages.has("yaml")}`);
   });

@@ -23,7 +23,9 @@ function obs(handshake: (i: number) => number): HostObservation {
     wireguardImplementation: "kernel",
     dockerVersion: "27.5.1",
     links: new Map([["dm0", { name: "dm0", up: true, mtu: 1420 }]]),
-    wg: new Map([["dm0", { publicKey: "x", listenPort: 51820, peers: names.slice(1).map((n, i) => ({ publicKey: pubs.get(n)!, allowedIPs: [], latestHandshake: handshake(i), rxBytes: 0, txBytes: 0 })) }]]),
+    wg: new Map([
+      ["dm0", { publicKey: "x", listenPort: 51820, peers: names.slice(1).map((n, i) => ({ publicKey: pubs.get(n)!, allowedIPs: [], latestHandshake: handshake(i), rxBytes: 0, txBytes: 0 })) }],
+    ]),
   });
 }
 
@@ -43,7 +45,10 @@ test("large mesh: 999 peers without a handshake are named five at a time", () =>
 });
 
 test("large mesh: peers without keys, unmanaged peers and leftover steps are counted, not listed", () => {
-  const pending = outcome(obs(() => NOW - 5), { pendingPeers: names.slice(1) });
+  const pending = outcome(
+    obs(() => NOW - 5),
+    { pendingPeers: names.slice(1) },
+  );
   assert.match(machineConditions(pending).find((c) => c.type === "PeersConnected")!.message, /machine-0005 and 994 more have no WireGuard key yet/);
   assert.ok(longest(pending) < 1000);
   const drift: Outcome = outcome(obs(() => NOW - 5));
@@ -78,9 +83,23 @@ test("status lists at most 50 peers of a large mesh: those not connected first, 
   assert.equal(shown.length, MAX_LISTED_PEERS);
   const waiting = all.filter((p) => p.state === "NoHandshake").map((p) => p.machine);
   assert.equal(waiting.length, 10);
-  assert.ok(waiting.every((m) => shown.some((p) => p.machine === m)), "every peer without a handshake is listed");
-  assert.deepEqual(shown.map((p) => p.machine), [...shown.map((p) => p.machine)].sort(), "sorted by machine");
-  assert.deepEqual(shown.filter((p) => p.state === "Connected").map((p) => p.machine), all.filter((p) => p.state === "Connected").slice(0, 40).map((p) => p.machine), "then the first connected ones by name");
+  assert.ok(
+    waiting.every((m) => shown.some((p) => p.machine === m)),
+    "every peer without a handshake is listed",
+  );
+  assert.deepEqual(
+    shown.map((p) => p.machine),
+    [...shown.map((p) => p.machine)].sort(),
+    "sorted by machine",
+  );
+  assert.deepEqual(
+    shown.filter((p) => p.state === "Connected").map((p) => p.machine),
+    all
+      .filter((p) => p.state === "Connected")
+      .slice(0, 40)
+      .map((p) => p.machine),
+    "then the first connected ones by name",
+  );
   assert.deepEqual(listedPeers(all), shown, "the same peers every time (a resync writes nothing)");
   assert.deepEqual(listedPeers(all.slice(0, 3)), all.slice(0, 3), "a small mesh lists every peer");
 });

@@ -37,35 +37,78 @@ const summary = (o: Outcome) => {
 const cases: Array<{ name: string; outcome: Outcome; want: string; message?: RegExp }> = [
   {
     name: "everything in place, every peer handshaking",
-    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 30]])),
+    outcome: converged(
+      obs([
+        ["b", NOW - 5],
+        ["h", NOW - 30],
+      ]),
+    ),
     want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
   },
   {
     name: "a peer without a handshake holds Ready back and says where it should connect",
-    outcome: converged(obs([["b", NOW - 5], ["h", 0]])),
+    outcome: converged(
+      obs([
+        ["b", NOW - 5],
+        ["h", 0],
+      ]),
+    ),
     want: "Ready=False/HandshakePending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=False/HandshakePending",
     message: /1\/2 connected; waiting for h \(no handshake yet, it connects in\)/,
   },
   {
     name: "a stale handshake (over 3 minutes) is not connected",
-    outcome: converged(obs([["b", NOW - 200], ["h", NOW - 1]])),
+    outcome: converged(
+      obs([
+        ["b", NOW - 200],
+        ["h", NOW - 1],
+      ]),
+    ),
     want: "Ready=False/HandshakePending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=False/HandshakePending",
     message: /b \(handshake is stale, endpoint 203\.0\.113\.11:51820\)/,
   },
   {
     name: "a peer the controller cannot reach is listed but not held against us",
-    outcome: converged(obs([["b", NOW - 5], ["h", 0]]), { peers: peerReports([net], obs([["b", NOW - 5], ["h", 0]]), NOW, new Set(["h"])) }),
+    outcome: converged(
+      obs([
+        ["b", NOW - 5],
+        ["h", 0],
+      ]),
+      {
+        peers: peerReports(
+          [net],
+          obs([
+            ["b", NOW - 5],
+            ["h", 0],
+          ]),
+          NOW,
+          new Set(["h"]),
+        ),
+      },
+    ),
     want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
     message: /not counted: h \(the controller cannot reach it\)/,
   },
   {
     name: "members without a key yet keep PeersConnected False",
-    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 5]]), { pendingPeers: ["c"] }),
+    outcome: converged(
+      obs([
+        ["b", NOW - 5],
+        ["h", NOW - 5],
+      ]),
+      { pendingPeers: ["c"] },
+    ),
     want: "Ready=False/PeersPending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=False/PeersPending",
   },
   {
     name: "a held MTU change is reported on NetworkConfigured",
-    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 5]]), { mtuPending: ["MeshNetwork mesh: the MTU should be 1380 but …"] }),
+    outcome: converged(
+      obs([
+        ["b", NOW - 5],
+        ["h", NOW - 5],
+      ]),
+      { mtuPending: ["MeshNetwork mesh: the MTU should be 1380 but …"] },
+    ),
     want: "Ready=False/MtuChangePending Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=False/MtuChangePending PeersConnected=True/AllConnected",
   },
   {
@@ -85,7 +128,13 @@ const cases: Array<{ name: string; outcome: Outcome; want: string; message?: Reg
   },
   {
     name: "a downed interface is WireGuardReady=False InterfaceDown",
-    outcome: converged({ ...obs([["b", NOW - 5], ["h", NOW - 5]]), links: new Map([["dm0", { name: "dm0", up: false, mtu: 1420 }]]) }),
+    outcome: converged({
+      ...obs([
+        ["b", NOW - 5],
+        ["h", NOW - 5],
+      ]),
+      links: new Map([["dm0", { name: "dm0", up: false, mtu: 1420 }]]),
+    }),
     want: "Ready=False/InterfaceDown Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=False/InterfaceDown NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
   },
 ];
@@ -95,13 +144,45 @@ const cases: Array<{ name: string; outcome: Outcome; want: string; message?: Reg
 cases.push(
   {
     name: "peers the controller cannot reach and that do not handshake are counted by neither PeersConnected nor PEERS",
-    outcome: converged(obs([["b", 0], ["h", NOW - 500]]), { peers: peerReports([net], obs([["b", 0], ["h", NOW - 500]]), NOW, new Set(["b", "h"])) }),
+    outcome: converged(
+      obs([
+        ["b", 0],
+        ["h", NOW - 500],
+      ]),
+      {
+        peers: peerReports(
+          [net],
+          obs([
+            ["b", 0],
+            ["h", NOW - 500],
+          ]),
+          NOW,
+          new Set(["b", "h"]),
+        ),
+      },
+    ),
     want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
     message: /0\/0 peers connected; not counted: b, h \(the controller cannot reach them\)/,
   },
   {
     name: "a peer the controller cannot reach is left out of both counts even while it handshakes",
-    outcome: converged(obs([["b", NOW - 5], ["h", NOW - 5]]), { peers: peerReports([net], obs([["b", NOW - 5], ["h", NOW - 5]]), NOW, new Set(["h"])) }),
+    outcome: converged(
+      obs([
+        ["b", NOW - 5],
+        ["h", NOW - 5],
+      ]),
+      {
+        peers: peerReports(
+          [net],
+          obs([
+            ["b", NOW - 5],
+            ["h", NOW - 5],
+          ]),
+          NOW,
+          new Set(["h"]),
+        ),
+      },
+    ),
     want: "Ready=True/Converged Reachable=True/Connected DockerReady=True/DockerRunning WireGuardReady=True/InterfaceUp NetworkConfigured=True/Configured PeersConnected=True/AllConnected",
     message: /"1\/1 peers connected"/,
   },
@@ -158,7 +239,14 @@ for (const c of cases) {
 
 test("conditions: NAT<->NAT with no relay is NoRelay on the Machine and on the MeshNetwork", () => {
   const machines = [nat("x"), nat("y")];
-  const { hosts, meshes } = planAll([mesh("mesh", { interface: "dm0" })], machines, new Map([["x", "X".repeat(43) + "="], ["y", "Y".repeat(43) + "="]]));
+  const { hosts, meshes } = planAll(
+    [mesh("mesh", { interface: "dm0" })],
+    machines,
+    new Map([
+      ["x", "X".repeat(43) + "="],
+      ["y", "Y".repeat(43) + "="],
+    ]),
+  );
   const x = hosts.find((h) => h.machine === "x")!.networks[0]!;
   const o = { ...obs([]), wg: new Map([["dm0", { publicKey: "x", listenPort: 51820, peers: [] }]]) };
   const out: Outcome = { kind: "converged", result: { networks: [x], observation: o, applied: [], blockers: [], remaining: [] }, connectedVia: "ssh", peers: peerReports([x], o, NOW), planErrors: [] };
@@ -171,7 +259,13 @@ test("conditions: NAT<->NAT with no relay is NoRelay on the Machine and on the M
 });
 
 const ready = (extra: Partial<Record<string, "True" | "False">> = {}): Condition[] =>
-  Object.entries({ Reachable: "True", WireGuardReady: "True", PeersConnected: "True", ...extra }).map(([type, status]) => ({ type, status: status as "True", reason: "X", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }));
+  Object.entries({ Reachable: "True", WireGuardReady: "True", PeersConnected: "True", ...extra }).map(([type, status]) => ({
+    type,
+    status: status as "True",
+    reason: "X",
+    message: "",
+    lastTransitionTime: "2026-01-01T00:00:00Z",
+  }));
 
 for (const c of [
   { name: "a healthy public machine", m: { ...pub("r", 0), status: { conditions: ready(), peers: "2/2" } }, want: true },
@@ -194,14 +288,22 @@ test("mesh status: counts, allocations sorted, Ready names the machines that are
   const plan = planMesh(resolveMesh(mesh("mesh")).mesh!, machines);
   const s = meshStatus(plan, new Map(machines.map((m) => [m.metadata.name!, m])));
   assert.equal(s.fields.machines, "1/3");
-  assert.deepEqual(s.fields.allocations!.map((a) => a.machine), ["a", "b", "c"]);
+  assert.deepEqual(
+    s.fields.allocations!.map((a) => a.machine),
+    ["a", "b", "c"],
+  );
   assert.equal(s.ready.reason, "MachinesNotReady");
   assert.match(s.ready.message, /not ready: b \(AuthFailed\), c \(NotObserved\)/);
 });
 
 test("mesh plan: a machine being deleted keeps its subnet reserved but is no member", () => {
   const machines = [pub("a", 0), { ...pub("b", 1), metadata: { ...pub("b", 1).metadata, deletionTimestamp: new Date() } }, pub("c", 2)];
-  const plan = planMesh(resolveMesh(mesh("mesh")).mesh!, machines, { existing: [{ machine: "a", subnet: "10.210.0.0/24" }, { machine: "b", subnet: "10.210.1.0/24" }] });
+  const plan = planMesh(resolveMesh(mesh("mesh")).mesh!, machines, {
+    existing: [
+      { machine: "a", subnet: "10.210.0.0/24" },
+      { machine: "b", subnet: "10.210.1.0/24" },
+    ],
+  });
   assert.deepEqual(plan.members, ["a", "c"]);
   assert.deepEqual(plan.allocations, [
     { machine: "a", subnet: "10.210.0.0/24" },

@@ -42,7 +42,15 @@ function convergedHost(net: NetworkPlan): HostObservation {
   obs.wg.set(iface, {
     publicKey: keys.get("a")!.publicKey,
     listenPort: net.wireguard.listenPort,
-    peers: net.wireguard.peers.map((p) => ({ publicKey: p.publicKey!, ...(p.endpoint ? { endpoint: p.endpoint } : {}), allowedIPs: [...p.allowedIPs].sort(), latestHandshake: 1, rxBytes: 0, txBytes: 0, ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}) })),
+    peers: net.wireguard.peers.map((p) => ({
+      publicKey: p.publicKey!,
+      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+      allowedIPs: [...p.allowedIPs].sort(),
+      latestHandshake: 1,
+      rxBytes: 0,
+      txBytes: 0,
+      ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
+    })),
   });
   obs.routes = net.routes.map((r) => ({ dst: r.destination, dev: r.dev }));
   for (const r of net.rules) {
@@ -68,10 +76,17 @@ test("diff: an empty host gets the whole procedure, in order; wg-quick up's own 
   const net = planFor();
   const r = diffHost(input(net), emptyHost());
   assert.deepEqual(r.blockers, []);
-  assert.deepEqual(r.steps.map((s) => s.op), ["ensure_network", "write_file", "write_file", "wg_up", "enable_unit"]);
+  assert.deepEqual(
+    r.steps.map((s) => s.op),
+    ["ensure_network", "write_file", "write_file", "wg_up", "enable_unit"],
+  );
   // What wg-quick up does instead: a route for every AllowedIPs, every planned rule in PostUp.
   const config = renderWgConfig(net, keys.get("a")!.privateKey);
-  for (const route of net.routes) assert.ok(net.wireguard.peers.some((p) => p.allowedIPs.includes(route.destination)), `${route.destination} is some peer's AllowedIPs`);
+  for (const route of net.routes)
+    assert.ok(
+      net.wireguard.peers.some((p) => p.allowedIPs.includes(route.destination)),
+      `${route.destination} is some peer's AllowedIPs`,
+    );
   assert.equal(config.split("\n").filter((l) => l.startsWith("PostUp = iptables") && l.includes(" -C ")).length, net.rules.length);
   assert.deepEqual(r.steps[0]!.args.slice(0, 5), ["apps", "--driver", "bridge", "--subnet", "10.210.0.0/24"]);
 });
@@ -82,7 +97,10 @@ test("diff: with the interface gone, a rule of ours behind Docker's MASQUERADE i
   obs.links.delete(net.wireguard.interface);
   const ours = obs.iptables.get("nat/POSTROUTING")!.find((l) => l.includes("dockmesh:"))!;
   obs.iptables.set("nat/POSTROUTING", ["-A POSTROUTING -s 10.210.0.0/24 ! -o br-dm0 -j MASQUERADE", ours]);
-  assert.deepEqual(diffHost(input(net), obs).steps.map((s) => `${s.op} ${s.args.slice(0, 2).join(" ")}`), ["wg_up dm0", "replace_rule nat POSTROUTING"]);
+  assert.deepEqual(
+    diffHost(input(net), obs).steps.map((s) => `${s.op} ${s.args.slice(0, 2).join(" ")}`),
+    ["wg_up dm0", "replace_rule nat POSTROUTING"],
+  );
 });
 
 test("diff: a converged host needs nothing (a resync writes nothing)", () => {
@@ -161,7 +179,10 @@ test("diff: a new peer is a config write + wg syncconf + route, never wg-quick d
   const before = planFor([pub("a", 0), pub("b", 1)]);
   const after = planFor([pub("a", 0), pub("b", 1), nat("h")]);
   const r = diffHost(input(after), convergedHost(before));
-  assert.deepEqual(r.steps.map((s) => s.op), ["write_file", "wg_sync", "route_replace"]);
+  assert.deepEqual(
+    r.steps.map((s) => s.op),
+    ["write_file", "wg_sync", "route_replace"],
+  );
   assert.ok(!r.steps.some((s) => s.op === "wg_up" || s.op === "wg_down"));
 });
 
@@ -170,7 +191,10 @@ test("diff: a Docker network dockmesh did not create is never touched", () => {
   const obs = emptyHost();
   obs.networks.set("apps", { id: "x", name: "apps", subnet: "172.30.0.0/16", options: {}, labels: {}, containers: 0 });
   const r = diffHost(input(net), obs);
-  assert.deepEqual(r.blockers.map((b) => b.reason), ["NetworkNameTaken"]);
+  assert.deepEqual(
+    r.blockers.map((b) => b.reason),
+    ["NetworkNameTaken"],
+  );
   assert.match(r.blockers[0]!.message, /spec\.dockerNetwork/);
   assert.deepEqual(r.steps, [], "a blocked mesh gets no half configuration");
 });
@@ -180,10 +204,16 @@ test("diff: our network with another subnet is recreated when empty, reported wh
   const obs = convergedHost(net);
   obs.networks.get("apps")!.subnet = "10.210.5.0/24";
   obs.networks.get("apps")!.containers = 0;
-  assert.deepEqual(diffHost(input(net), obs).steps.map((s) => s.op), ["remove_network", "ensure_network"]);
+  assert.deepEqual(
+    diffHost(input(net), obs).steps.map((s) => s.op),
+    ["remove_network", "ensure_network"],
+  );
   obs.networks.get("apps")!.containers = 3;
   const r = diffHost(input(net), obs);
-  assert.deepEqual(r.blockers.map((b) => b.reason), ["NetworkInUse"]);
+  assert.deepEqual(
+    r.blockers.map((b) => b.reason),
+    ["NetworkInUse"],
+  );
   assert.match(r.blockers[0]!.message, /3 container\(s\) attached/);
   assert.deepEqual(r.steps, []);
 });
@@ -192,7 +222,10 @@ test("diff: a mesh the machine left is torn down completely", () => {
   const old = planFor();
   const obs = convergedHost(old);
   const r = diffHost({ networks: [], privateKey: keys.get("a")!.privateKey, publicKey: keys.get("a")!.publicKey, previous: [{ meshNetwork: "mesh", interface: "dm0", dockerNetwork: "apps" }] }, obs);
-  assert.deepEqual(r.steps.map((s) => s.op), ["wg_down", "delete_rule", "delete_rule", "route_del", "route_del", "remove_network", "disable_unit", "remove_file", "remove_file"]);
+  assert.deepEqual(
+    r.steps.map((s) => s.op),
+    ["wg_down", "delete_rule", "delete_rule", "route_del", "route_del", "remove_network", "disable_unit", "remove_file", "remove_file"],
+  );
 });
 
 test("steps: the apply script carries no key; file contents travel on stdin", () => {
@@ -202,27 +235,54 @@ test("steps: the apply script carries no key; file contents travel on stdin", ()
   const priv = keys.get("a")!.privateKey;
   assert.ok(!script.includes(priv), "private key in the script text");
   assert.ok(!r.steps.some((s) => s.display.includes(priv)), "private key in a step's display");
-  const files = stdin.trim().split("\n").map((l) => Buffer.from(l, "base64").toString());
+  const files = stdin
+    .trim()
+    .split("\n")
+    .map((l) => Buffer.from(l, "base64").toString());
   assert.equal(files.length, 2);
   assert.ok(files[0]!.includes(`PrivateKey = ${priv}`));
 });
 
 test("observe: parses real command output (wg dump with the key blanked, ip -j, iptables -S)", () => {
   const text = [
-    "@@dockmesh tools", "docker yes", "wg yes", "wg-quick yes", "iptables yes", "ip yes", "systemctl no",
-    "@@dockmesh system", "systemd no", "wireguard userspace", "iptables nft",
-    "@@dockmesh docker-version", "20.10.24+dfsg1", "rc=0",
-    "@@dockmesh links", '[{"ifname":"eth0","flags":["UP"],"mtu":1500},{"ifname":"dm0","flags":["POINTOPOINT","NOARP","UP","LOWER_UP"],"mtu":1420,"linkinfo":{"info_kind":"tun"}}]',
-    "@@dockmesh routes", '[{"dst":"198.18.0.0/15","dev":"eth0"},{"dst":"10.210.1.0/24","dev":"dm0","scope":"link"},{"dst":"10.9.9.9","dev":"dm0"}]',
+    "@@dockmesh tools",
+    "docker yes",
+    "wg yes",
+    "wg-quick yes",
+    "iptables yes",
+    "ip yes",
+    "systemctl no",
+    "@@dockmesh system",
+    "systemd no",
+    "wireguard userspace",
+    "iptables nft",
+    "@@dockmesh docker-version",
+    "20.10.24+dfsg1",
+    "rc=0",
+    "@@dockmesh links",
+    '[{"ifname":"eth0","flags":["UP"],"mtu":1500},{"ifname":"dm0","flags":["POINTOPOINT","NOARP","UP","LOWER_UP"],"mtu":1420,"linkinfo":{"info_kind":"tun"}}]',
+    "@@dockmesh routes",
+    '[{"dst":"198.18.0.0/15","dev":"eth0"},{"dst":"10.210.1.0/24","dev":"dm0","scope":"link"},{"dst":"10.9.9.9","dev":"dm0"}]',
     "@@dockmesh wg",
     "dm0\t(hidden)\thF1dBgKvUYQw4R0l7tGMrXc1n9s2e6WjpZ3qaDyOxEA=\t51820\toff",
     "dm0\tYxL2gKp7RjW9nQ0t3VbC5mZs8dFh1aE6oUiPqJrTkGg=\t(none)\t198.18.0.11:51820\t10.210.1.0/24,10.210.3.0/24\t1700000000\t100\t200\t25",
     "dm0\tb0Ma8sHYqgN3c7WkTz2PjLfR9vE1xUoD5iQhCtKyVnw=\t(none)\t(none)\t10.210.2.0/24\t0\t0\t0\toff",
-    "@@dockmesh iptables filter:DOCKER-USER", "-N DOCKER-USER", '-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment "dockmesh:dm0" -j ACCEPT', "-A DOCKER-USER -j RETURN", "rc=0",
-    "@@dockmesh iptables raw:PREROUTING", "iptables: No chain/target/match by that name.", "rc=1",
-    "@@dockmesh iface dm0", "file 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 /etc/wireguard/dm0.conf", "file - /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", "enabled yes",
-    "@@dockmesh network apps", '{"Id":"f00","Name":"apps","IPAM":{"Config":[{"Subnet":"10.210.0.0/24"}]},"Options":{"com.docker.network.bridge.name":"br-dm0"},"Labels":{"dockmesh.io/interface":"dm0"},"Containers":{"c1":{},"c2":{}}}',
-    "@@dockmesh network gone", "{}",
+    "@@dockmesh iptables filter:DOCKER-USER",
+    "-N DOCKER-USER",
+    '-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment "dockmesh:dm0" -j ACCEPT',
+    "-A DOCKER-USER -j RETURN",
+    "rc=0",
+    "@@dockmesh iptables raw:PREROUTING",
+    "iptables: No chain/target/match by that name.",
+    "rc=1",
+    "@@dockmesh iface dm0",
+    "file 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 /etc/wireguard/dm0.conf",
+    "file - /etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf",
+    "enabled yes",
+    "@@dockmesh network apps",
+    '{"Id":"f00","Name":"apps","IPAM":{"Config":[{"Subnet":"10.210.0.0/24"}]},"Options":{"com.docker.network.bridge.name":"br-dm0"},"Labels":{"dockmesh.io/interface":"dm0"},"Containers":{"c1":{},"c2":{}}}',
+    "@@dockmesh network gone",
+    "{}",
     "@@dockmesh end",
   ].join("\n");
   const o = parseObservation(text);
@@ -230,18 +290,36 @@ test("observe: parses real command output (wg dump with the key blanked, ip -j, 
   assert.equal(o.tools.systemctl, false);
   assert.equal(o.iptablesBackend, "nft");
   assert.deepEqual(o.links.get("dm0"), { name: "dm0", up: true, mtu: 1420, kind: "tun" });
-  assert.deepEqual(o.routes, [{ dst: "198.18.0.0/15", dev: "eth0" }, { dst: "10.210.1.0/24", dev: "dm0" }, { dst: "10.9.9.9/32", dev: "dm0" }]);
+  assert.deepEqual(o.routes, [
+    { dst: "198.18.0.0/15", dev: "eth0" },
+    { dst: "10.210.1.0/24", dev: "dm0" },
+    { dst: "10.9.9.9/32", dev: "dm0" },
+  ]);
   assert.deepEqual(o.wg.get("dm0"), {
     publicKey: "hF1dBgKvUYQw4R0l7tGMrXc1n9s2e6WjpZ3qaDyOxEA=",
     listenPort: 51820,
     peers: [
-      { publicKey: "YxL2gKp7RjW9nQ0t3VbC5mZs8dFh1aE6oUiPqJrTkGg=", endpoint: "198.18.0.11:51820", allowedIPs: ["10.210.1.0/24", "10.210.3.0/24"], latestHandshake: 1700000000, rxBytes: 100, txBytes: 200, persistentKeepalive: 25 },
+      {
+        publicKey: "YxL2gKp7RjW9nQ0t3VbC5mZs8dFh1aE6oUiPqJrTkGg=",
+        endpoint: "198.18.0.11:51820",
+        allowedIPs: ["10.210.1.0/24", "10.210.3.0/24"],
+        latestHandshake: 1700000000,
+        rxBytes: 100,
+        txBytes: 200,
+        persistentKeepalive: 25,
+      },
       { publicKey: "b0Ma8sHYqgN3c7WkTz2PjLfR9vE1xUoD5iQhCtKyVnw=", allowedIPs: ["10.210.2.0/24"], latestHandshake: 0, rxBytes: 0, txBytes: 0 },
     ],
   });
   assert.deepEqual(o.iptables.get("filter/DOCKER-USER"), ["-A DOCKER-USER -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT", "-A DOCKER-USER -j RETURN"]);
   assert.equal(o.iptables.get("raw/PREROUTING"), undefined);
-  assert.deepEqual([...o.ifaces.get("dm0")!.files], [["/etc/wireguard/dm0.conf", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"], ["/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", undefined]]);
+  assert.deepEqual(
+    [...o.ifaces.get("dm0")!.files],
+    [
+      ["/etc/wireguard/dm0.conf", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+      ["/etc/systemd/system/wg-quick@dm0.service.d/dockmesh.conf", undefined],
+    ],
+  );
   assert.equal(o.networks.get("apps")!.containers, 2);
   assert.equal(o.networks.get("gone"), undefined);
   assert.throws(() => parseObservation("@@dockmesh tools\n"), /truncated/);
@@ -253,20 +331,25 @@ test("observe: iptables-nft's quoted comments and legacy's bare ones read the sa
   // The canonical form quotes "!" POSIX-style; it must split back to the same words.
   const docker28 = "-A PREROUTING -d 10.220.4.2/32 ! -i br-dm0 -j DROP";
   assert.deepEqual(splitRuleLine(canonicalRule(docker28)), splitRuleLine(docker28));
-  assert.deepEqual(splitRuleLine(canonicalRule("-A X -m comment --comment \"it's here\" -j ACCEPT")).at(-3), "it's here");
+  assert.deepEqual(splitRuleLine(canonicalRule('-A X -m comment --comment "it\'s here" -j ACCEPT')).at(-3), "it's here");
 });
 
 function planWith(facts: { inputDrops?: boolean; rawTable?: boolean }, iface = "dm0", listenPort = 51820): NetworkPlan {
-  return planAll([mesh("mesh", { interface: iface, dockerNetwork: "apps", listenPort, dns: { enabled: false } })], [pub("a", 0), pub("b", 1)], pubs, new Map([["default/a", facts]])).hosts.find((h) => h.machine === "a")!.networks[0]!;
+  return planAll([mesh("mesh", { interface: iface, dockerNetwork: "apps", listenPort, dns: { enabled: false } })], [pub("a", 0), pub("b", 1)], pubs, new Map([["default/a", facts]])).hosts.find(
+    (h) => h.machine === "a",
+  )!.networks[0]!;
 }
 
 test("plan: a firewalled host opens the WireGuard port in dockmesh's chain; the raw table gets a pass for Docker 28", () => {
   const net = planWith({ inputDrops: true, rawTable: true });
-  assert.deepEqual(net.rules.slice(2).map((r) => `${r.table} ${iptablesSaveLine(r)}`), [
-    "raw -A PREROUTING -d 10.210.0.0/24 -i dm0 -m comment --comment dockmesh:dm0 -j ACCEPT",
-    "filter -A DOCKMESH-INPUT -p udp -m udp --dport 51820 -m comment --comment dockmesh:dm0 -j ACCEPT",
-    "filter -A INPUT -m comment --comment dockmesh -j DOCKMESH-INPUT",
-  ]);
+  assert.deepEqual(
+    net.rules.slice(2).map((r) => `${r.table} ${iptablesSaveLine(r)}`),
+    [
+      "raw -A PREROUTING -d 10.210.0.0/24 -i dm0 -m comment --comment dockmesh:dm0 -j ACCEPT",
+      "filter -A DOCKMESH-INPUT -p udp -m udp --dport 51820 -m comment --comment dockmesh:dm0 -j ACCEPT",
+      "filter -A INPUT -m comment --comment dockmesh -j DOCKMESH-INPUT",
+    ],
+  );
   const conf = renderWgConfig(net, undefined);
   assert.match(conf, /^PostUp = iptables -t filter -N DOCKMESH-INPUT 2>\/dev\/null \|\| true$/m);
   assert.doesNotMatch(conf, /PostDown = .*-j DOCKMESH-INPUT/, "the shared jump is not removed by one interface going down");
@@ -303,9 +386,15 @@ test("diff: the shared INPUT chain goes with the last mesh that uses it, not bef
   const leaving = diffHost({ networks: [], privateKey: "", publicKey: "", previous: prev }, obs);
   assert.ok(leaving.steps.some((s) => s.op === "delete_rule" && s.args.includes("dockmesh:wg-blue")));
   assert.ok(!leaving.steps.some((s) => s.op === "drop_chain" || (s.op === "delete_rule" && s.args[1] === "INPUT")), "red still needs the chain");
-  obs.iptables.set("filter/DOCKMESH-INPUT", obs.iptables.get("filter/DOCKMESH-INPUT")!.filter((l) => l !== other));
+  obs.iptables.set(
+    "filter/DOCKMESH-INPUT",
+    obs.iptables.get("filter/DOCKMESH-INPUT")!.filter((l) => l !== other),
+  );
   const last = diffHost({ networks: [], privateKey: "", publicKey: "", previous: prev }, obs);
-  assert.deepEqual(last.steps.filter((s) => s.args[1] === "INPUT" || s.op === "drop_chain").map((s) => s.op), ["delete_rule", "drop_chain"]);
+  assert.deepEqual(
+    last.steps.filter((s) => s.args[1] === "INPUT" || s.op === "drop_chain").map((s) => s.op),
+    ["delete_rule", "drop_chain"],
+  );
 });
 
 test("diff: two meshes with DNS on one host: neither's port-53 DROPs move ahead of the other's (a converged host needs nothing)", () => {
@@ -314,9 +403,15 @@ test("diff: two meshes with DNS on one host: neither's port-53 DROPs move ahead 
     [pub("a", 0), pub("b", 1)],
     pubs,
   ).hosts.find((h) => h.machine === "a")!.networks;
-  assert.deepEqual(nets.map((n) => Boolean(n.dns)), [true, true]);
+  assert.deepEqual(
+    nets.map((n) => Boolean(n.dns)),
+    [true, true],
+  );
   const drops = (n: NetworkPlan) => n.rules.filter((r) => r.chain === "INPUT").map(iptablesSaveLine);
-  const pairs: [NetworkPlan, NetworkPlan][] = [[nets[0]!, nets[1]!], [nets[1]!, nets[0]!]];
+  const pairs: [NetworkPlan, NetworkPlan][] = [
+    [nets[0]!, nets[1]!],
+    [nets[1]!, nets[0]!],
+  ];
   for (const [first, second] of pairs) {
     const obs = convergedHost(first);
     obs.iptables.set("filter/INPUT", [...drops(second), ...drops(first)]);

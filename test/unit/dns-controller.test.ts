@@ -45,7 +45,10 @@ const SUBNETS: Record<string, string> = { h1: "10.210.1.0/24", h2: "10.210.2.0/2
 function setup(opts: { names?: string[]; graceSeconds?: number } = {}) {
   const names = opts.names ?? ["h1", "h2", "h3"];
   const clock = new FakeClock();
-  const m: MeshNetwork = { ...mesh("m", { interface: "dm0", dockerNetwork: "m", dns: { enabled: true, unreachableGraceSeconds: opts.graceSeconds ?? 30 } }), status: { allocations: names.map((n) => ({ machine: n, subnet: SUBNETS[n]! })) } };
+  const m: MeshNetwork = {
+    ...mesh("m", { interface: "dm0", dockerNetwork: "m", dns: { enabled: true, unreachableGraceSeconds: opts.graceSeconds ?? 30 } }),
+    status: { allocations: names.map((n) => ({ machine: n, subnet: SUBNETS[n]! })) },
+  };
   const machines = new FakeCache<Machine>(names.map((n) => machine(n)));
   const meshes = new FakeCache<MeshNetwork>([m]);
   const hosts = new Map<string, FakeHost>(names.map((n) => [n, { containers: [], writes: [], inspects: 0, reachable: true }]));
@@ -163,7 +166,17 @@ test("a machine out of the mesh: its records leave the others' files at once; in
   hosts.get("h2")!.emit!({ kind: "change", type: "container", action: "start" });
   await tick(1000);
   assert.equal(events.length, 2);
-  meshes.set([{ ...m, status: { allocations: [{ machine: "h1", subnet: SUBNETS.h1! }, { machine: "h3", subnet: SUBNETS.h3! }] } }]);
+  meshes.set([
+    {
+      ...m,
+      status: {
+        allocations: [
+          { machine: "h1", subnet: SUBNETS.h1! },
+          { machine: "h3", subnet: SUBNETS.h3! },
+        ],
+      },
+    },
+  ]);
   await tick(100);
   assert.doesNotMatch(lastText(hosts.get("h1")!), /h2/);
   assert.doesNotMatch(lastText(hosts.get("h3")!), /h2/);

@@ -67,9 +67,18 @@ test("records: golden file, sorted, deterministic whatever the input order", () 
     ].join("\n"),
   );
   // The container named like a member machine keeps <container>.<machine> but not the machine's name.
-  assert.deepEqual(r.skipped.map((s) => [s.machine, s.kind, s.name]), [["h2", "reserved", "/h1"]]);
-  assert.deepEqual([...r.records].sort(), [["h1", 6], ["h2", 4]]);
-  const again = renderRecords("mesh.internal", [...machines].reverse().map((m) => ({ ...m, containers: [...m.containers].reverse() })));
+  assert.deepEqual(
+    r.skipped.map((s) => [s.machine, s.kind, s.name]),
+    [["h2", "reserved", "/h1"]],
+  );
+  assert.deepEqual([...r.records].sort(), [
+    ["h1", 6],
+    ["h2", 4],
+  ]);
+  const again = renderRecords(
+    "mesh.internal",
+    [...machines].reverse().map((m) => ({ ...m, containers: [...m.containers].reverse() })),
+  );
   assert.equal(again.text, r.text);
 });
 
@@ -89,12 +98,15 @@ test("records: an address outside the reporting machine's subnet is dropped, and
     },
   ]);
   assert.equal(r.text, "# Managed by dockmesh: zone z\n10.1.1.1 h1.z\n10.1.1.9 ok.h1.z\n10.1.1.9 ok.z\n");
-  assert.deepEqual(r.skipped.map((s) => s.kind), ["address", "address", "address", "address", "address", "name", "name", "name", "name"]);
+  assert.deepEqual(
+    r.skipped.map((s) => s.kind),
+    ["address", "address", "address", "address", "address", "name", "name", "name", "name"],
+  );
   for (const s of r.skipped) assert.doesNotMatch(s.reason, /\n/);
 });
 
 test("records: bounds on containers per machine and names per container", () => {
-  const many = Array.from({ length: RECORD_LIMITS.containersPerMachine + 5 }, (_, i) => c(i, `/c${i}`, `10.2.${1 + (i >> 8)}.${(i & 255) || 1}`));
+  const many = Array.from({ length: RECORD_LIMITS.containersPerMachine + 5 }, (_, i) => c(i, `/c${i}`, `10.2.${1 + (i >> 8)}.${i & 255 || 1}`));
   const r = renderRecords("z", [{ machine: "m", subnet: "10.2.0.0/16", containers: many }]);
   assert.ok(r.skipped.some((s) => s.kind === "limit" && /only the first 4096/.test(s.reason)));
   assert.ok((r.records.get("m") ?? 0) <= RECORD_LIMITS.containersPerMachine * 2);

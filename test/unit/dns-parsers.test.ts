@@ -40,7 +40,10 @@ test("inspect: hostile output is dropped", () => {
   }
   // A duplicate network line cannot replace the first.
   const dup = parseInspect(`net mesh ${ID1}\nnet mesh ${ID2}\n${ctr(ID1, "/x", { mesh: { IPAddress: "10.1.1.2" } })}\n${ctr(ID2, "/y", { mesh: { IPAddress: "10.1.1.3" } })}`, ["mesh"]);
-  assert.deepEqual(dup.networks.get("mesh")?.map((c) => c.name), ["/x"]);
+  assert.deepEqual(
+    dup.networks.get("mesh")?.map((c) => c.name),
+    ["/x"],
+  );
   assert.equal(dup.dropped, 1);
   // Values pass through as data; names are checked where records are rendered.
   const odd = parseInspect(`net mesh ${ID1}\n${ctr(ID1, "/a\nb", { mesh: { IPAddress: "10.1.1.2", Aliases: ["x\ny", 5] } })}`, ["mesh"]);

@@ -26,7 +26,11 @@ test("dns spec: defaults, off, and refusals that name the field", () => {
   const cases: Array<[string, Parameters<typeof mesh>[1], (r: ReturnType<typeof resolveMesh>) => void]> = [
     ["defaults", {}, (r) => assert.deepEqual(r.mesh!.dns, { zone: "mesh.internal", ttl: 5, containers: "auto", unreachableGraceSeconds: 300 })],
     ["off", { dns: { enabled: false } }, (r) => assert.equal(r.mesh!.dns, undefined)],
-    ["set", { dns: { zone: "apps.example.internal", ttl: 30, containers: "none", unreachableGraceSeconds: 60 } }, (r) => assert.deepEqual(r.mesh!.dns, { zone: "apps.example.internal", ttl: 30, containers: "none", unreachableGraceSeconds: 60 })],
+    [
+      "set",
+      { dns: { zone: "apps.example.internal", ttl: 30, containers: "none", unreachableGraceSeconds: 60 } },
+      (r) => assert.deepEqual(r.mesh!.dns, { zone: "apps.example.internal", ttl: 30, containers: "none", unreachableGraceSeconds: 60 }),
+    ],
     ["bad zone", { dns: { zone: "Mesh.Internal" } }, (r) => assert.match(r.errors[0]!.field + " " + r.errors[0]!.message, /^spec\.dns\.zone .*lower-case labels/)],
     ["zone with a newline", { dns: { zone: "a.internal\naddress=/#/1.2.3.4" } }, (r) => assert.equal(r.errors[0]!.field, "spec.dns.zone")],
   ];
@@ -40,7 +44,14 @@ test("containers mode: what the host shows decides, and says why", () => {
   const cases: Array<[string, "auto" | "resolved" | "none", ResolverFacts, string, boolean, RegExp]> = [
     ["auto, systemd-resolved", "auto", ubuntu, "resolved", false, /systemd-resolved \(systemd 255\) is the host's resolver: it sends the zone to 10\.210\.0\.1/],
     ["auto, no systemd", "auto", noSystemd, "none", false, /^systemd does not run the host: run containers with --dns 10\.210\.0\.1 \(Compose: dns: \[10\.210\.0\.1\]\)$/],
-    ["auto, systemd without the stub", "auto", { dnsmasq: true, resolvedStub: false, systemdVersion: 252 }, "none", false, /systemd 252 runs the host, but \/etc\/resolv\.conf does not point at systemd-resolved's stub/],
+    [
+      "auto, systemd without the stub",
+      "auto",
+      { dnsmasq: true, resolvedStub: false, systemdVersion: 252 },
+      "none",
+      false,
+      /systemd 252 runs the host, but \/etc\/resolv\.conf does not point at systemd-resolved's stub/,
+    ],
     ["none asked", "none", ubuntu, "none", false, /^spec\.dns\.containers is none: run containers with --dns 10\.210\.0\.1/],
     ["resolved asked, not there", "resolved", noSystemd, "none", true, /^spec\.dns\.containers is resolved, but systemd does not run the host; until it does, run containers with --dns/],
     ["resolved asked, there", "resolved", ubuntu, "resolved", false, /systemd-resolved/],
@@ -59,7 +70,16 @@ test("dnsmasq's config: the gateway only, the zone local, upstream as the host r
   assert.equal(gatewayOf("10.210.0.128/25"), "10.210.0.129");
   const none = planDns(m, "10.210.3.0/24", noSystemd)!;
   const lines = none.conf.content.split("\n");
-  for (const want of ["listen-address=10.210.3.1", "bind-dynamic", "no-hosts", "local=/mesh.internal/", "local-ttl=5", "hostsdir=/etc/dockmesh/dns/dm0/records", "resolv-file=/etc/resolv.conf", "pid-file=/run/dockmesh-dns-dm0.pid"]) {
+  for (const want of [
+    "listen-address=10.210.3.1",
+    "bind-dynamic",
+    "no-hosts",
+    "local=/mesh.internal/",
+    "local-ttl=5",
+    "hostsdir=/etc/dockmesh/dns/dm0/records",
+    "resolv-file=/etc/resolv.conf",
+    "pid-file=/run/dockmesh-dns-dm0.pid",
+  ]) {
     assert.ok(lines.includes(want), `${want} in\n${none.conf.content}`);
   }
   assert.ok(lines[0]!.startsWith("# Managed by dockmesh"), "ours: teardown finds it");
@@ -70,13 +90,21 @@ test("dnsmasq's config: the gateway only, the zone local, upstream as the host r
   assert.equal(resolved.resolvedDropIn?.content.split("\n").slice(1, 4).join("|"), "[Resolve]|DNS=10.210.3.1|Domains=~mesh.internal");
   // Values that went around resolveMesh (a forged object) are refused where they are used.
   const forged: ResolvedMesh = { ...m, dns: { ...m.dns!, zone: "x.internal\naddress=/#/6.6.6.6" } };
-  assert.throws(() => planDns(forged, "10.210.3.0/24", noSystemd), (e: unknown) => e instanceof UnsafeValueError && /spec\.dns\.zone/.test(e.message));
+  assert.throws(
+    () => planDns(forged, "10.210.3.0/24", noSystemd),
+    (e: unknown) => e instanceof UnsafeValueError && /spec\.dns\.zone/.test(e.message),
+  );
   assert.throws(() => planDns({ ...m, interface: "dm0;reboot" }, "10.210.3.0/24", noSystemd), UnsafeValueError);
   assert.equal(planDns({ ...m, dns: undefined }, "10.210.3.0/24", noSystemd), undefined);
 });
 
 function netOf(facts: ResolverFacts, inputDrops = false, dns: Record<string, unknown> = {}): NetworkPlan {
-  const plan = planAll([mesh("mesh", { interface: "dm0", dns })], [pub("a", 0), pub("b", 1)], new Map(), new Map([["default/a", { resolver: facts, inputDrops, systemd: facts.systemdVersion !== undefined }]]));
+  const plan = planAll(
+    [mesh("mesh", { interface: "dm0", dns })],
+    [pub("a", 0), pub("b", 1)],
+    new Map(),
+    new Map([["default/a", { resolver: facts, inputDrops, systemd: facts.systemdVersion !== undefined }]]),
+  );
   return plan.hosts.find((h) => h.machine === "a")!.networks[0]!;
 }
 
@@ -99,7 +127,11 @@ const host = (over: Partial<HostObservation> = {}): HostObservation => observati
 /** The host with the resolver exactly as planned (and `extra` files of ours). */
 function served(net: NetworkPlan, running = true, extra: Record<string, string> = {}): HostObservation {
   const d = net.dns!;
-  const files = new Map<string, string | undefined>([[d.conf.path, sha(d.conf.content)], [d.unit.path, sha(d.unit.content)], ...Object.entries(extra).map(([p, c]) => [p, sha(c)] as [string, string])]);
+  const files = new Map<string, string | undefined>([
+    [d.conf.path, sha(d.conf.content)],
+    [d.unit.path, sha(d.unit.content)],
+    ...Object.entries(extra).map(([p, c]) => [p, sha(c)] as [string, string]),
+  ]);
   return host({ ifaces: new Map([["dm0", { files, mine: new Set(files.keys()), enabled: true, dnsEnabled: true, dnsRunning: running }]]) });
 }
 
@@ -215,11 +247,21 @@ test("two meshes' resolver DROP rules on one host never move ahead of each other
   assert.equal(nets.length, 2);
   const input = nets.flatMap((n) => n.rules.filter((r) => r.chain === "INPUT").map(iptablesSaveLine));
   for (const order of [input, [...input].reverse()]) {
-    const obs = host({ iptables: new Map([["filter/INPUT", order], ["filter/DOCKER-USER", []], ["nat/POSTROUTING", []]]) });
+    const obs = host({
+      iptables: new Map([
+        ["filter/INPUT", order],
+        ["filter/DOCKER-USER", []],
+        ["nat/POSTROUTING", []],
+      ]),
+    });
     const kp = generateKeyPair((len) => new Uint8Array(len).fill(3));
     const diff = diffHost({ networks: nets, privateKey: kp.privateKey, publicKey: kp.publicKey }, obs);
     assert.deepEqual(diff.blockers, []);
     const moved = diff.steps.filter((s) => s.area === "rules" && s.args[1] === "INPUT");
-    assert.deepEqual(moved.map((s) => s.display), [], "nothing to move");
+    assert.deepEqual(
+      moved.map((s) => s.display),
+      [],
+      "nothing to move",
+    );
   }
 });

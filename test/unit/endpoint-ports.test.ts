@@ -32,8 +32,18 @@ const CASES: Array<{ what: string; m: Machine; meshes: Array<typeof ONE>; want: 
     meshes: [ONE, TWO],
     want: { one: "198.51.100.1:1234", two: "198.51.100.1:51822" },
   },
-  { what: "an entry for a mesh the machine is not in changes nothing", m: machine("a", { endpoint: "198.51.100.1:51820", spec: ports([{ meshNetwork: "other", port: 9 }]) }), meshes: [ONE, TWO], want: { one: "198.51.100.1:51820", two: "198.51.100.1:51822" } },
-  { what: "behind NAT: no endpoint in any mesh; endpointPorts ignored", m: machine("a", { spec: ports([{ meshNetwork: "two", port: 40002 }]) }), meshes: [ONE, TWO], want: { one: undefined, two: undefined } },
+  {
+    what: "an entry for a mesh the machine is not in changes nothing",
+    m: machine("a", { endpoint: "198.51.100.1:51820", spec: ports([{ meshNetwork: "other", port: 9 }]) }),
+    meshes: [ONE, TWO],
+    want: { one: "198.51.100.1:51820", two: "198.51.100.1:51822" },
+  },
+  {
+    what: "behind NAT: no endpoint in any mesh; endpointPorts ignored",
+    m: machine("a", { spec: ports([{ meshNetwork: "two", port: 40002 }]) }),
+    meshes: [ONE, TWO],
+    want: { one: undefined, two: undefined },
+  },
   {
     what: "a forged entry (port 0) is refused, naming the field; the rule goes on without it",
     m: machine("a", { endpoint: "198.51.100.1:51820", spec: ports([{ meshNetwork: "two", port: 0 }]) }),
@@ -41,7 +51,13 @@ const CASES: Array<{ what: string; m: Machine; meshes: Array<typeof ONE>; want: 
     want: { one: "198.51.100.1:51820", two: "198.51.100.1:51822" },
     refused: /Machine a spec\.endpointPorts\[0\]: .* is not \{meshNetwork, port 1-65535\}; ignored/,
   },
-  { what: "an endpoint that is not host:port is refused: the machine is left out", m: machine("a", { endpoint: "198.51.100.1:51820\nPostUp = x" }), meshes: [ONE], want: { one: undefined }, refused: /spec\.endpoint: .* is not host:port/ },
+  {
+    what: "an endpoint that is not host:port is refused: the machine is left out",
+    m: machine("a", { endpoint: "198.51.100.1:51820\nPostUp = x" }),
+    meshes: [ONE],
+    want: { one: undefined },
+    refused: /spec\.endpoint: .* is not host:port/,
+  },
 ];
 
 for (const c of CASES) {

@@ -9,13 +9,21 @@ import { FanOut } from "../../controllers/fanout.js";
 import type { SecretObject } from "../../runtime/informer.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
 
-const cond = (type: string, status: "True" | "False" | "Unknown", reason = "X"): Condition => ({ type, status, reason, message: "", lastTransitionTime: "2026-01-01T00:00:00Z", observedGeneration: 1 });
+const cond = (type: string, status: "True" | "False" | "Unknown", reason = "X"): Condition => ({
+  type,
+  status,
+  reason,
+  message: "",
+  lastTransitionTime: "2026-01-01T00:00:00Z",
+  observedGeneration: 1,
+});
 
 function withStatus(m: Machine, status: Machine["status"]): Machine {
   return { ...m, status: { ...m.status, ...status } };
 }
 
-const ready = (m: Machine, yes: boolean) => withStatus(m, { conditions: [cond("Ready", yes ? "True" : "False"), cond("Reachable", "True"), cond("WireGuardReady", "True")], peers: yes ? "2/2" : "1/2" });
+const ready = (m: Machine, yes: boolean) =>
+  withStatus(m, { conditions: [cond("Ready", yes ? "True" : "False"), cond("Reachable", "True"), cond("WireGuardReady", "True")], peers: yes ? "2/2" : "1/2" });
 
 function setup() {
   const fan = new FanOut();
@@ -33,7 +41,10 @@ function setup() {
 test("fan-out: ADDED reconciles the machine and recounts meshes; its peers learn of it from the mesh's allocation", () => {
   const fan = new FanOut();
   const m = pub("new", 5);
-  assert.deepEqual(fan.onMachine({ type: "ADDED", object: m }, () => [m, pub("a", 0)]), { machines: ["default/new"], meshes: true });
+  assert.deepEqual(
+    fan.onMachine({ type: "ADDED", object: m }, () => [m, pub("a", 0)]),
+    { machines: ["default/new"], meshes: true },
+  );
 });
 
 test("fan-out: a new endpoint, new labels, deletion or unreachability reach every machine", () => {
@@ -52,7 +63,13 @@ test("fan-out: a new endpoint, new labels, deletion or unreachability reach ever
     assert.equal(r.meshes, true);
   }
   const s = setup();
-  assert.deepEqual(s.fan.onMachine({ type: "DELETED", object: s.get("b"), old: s.get("b") }, s.ns).machines.slice(1).sort(), every);
+  assert.deepEqual(
+    s.fan
+      .onMachine({ type: "DELETED", object: s.get("b"), old: s.get("b") }, s.ns)
+      .machines.slice(1)
+      .sort(),
+    every,
+  );
 });
 
 test("fan-out: status.publicKey alone reconciles only the machine itself (peers take keys from the key Secrets)", () => {
@@ -66,7 +83,11 @@ test("fan-out: a key Secret created reaches the machines not Ready; a new key in
   const isKey = (n: string) => ["a-wireguard", "b-wireguard", "h-wireguard"].includes(n);
   assert.deepEqual(s.fan.onKeySecret({ type: "ADDED", object: keySecret("b-wireguard", "K1") }, isKey, s.ns).sort(), ["default/b", "default/h"], "a is Ready: nothing to add");
   assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K1"), old: keySecret("b-wireguard", "K1") }, isKey, s.ns), [], "same key");
-  assert.deepEqual(s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K2"), old: keySecret("b-wireguard", "K1") }, isKey, s.ns).sort(), ["default/a", "default/b", "default/h"], "rotated");
+  assert.deepEqual(
+    s.fan.onKeySecret({ type: "MODIFIED", object: keySecret("b-wireguard", "K2"), old: keySecret("b-wireguard", "K1") }, isKey, s.ns).sort(),
+    ["default/a", "default/b", "default/h"],
+    "rotated",
+  );
   assert.deepEqual(s.fan.onKeySecret({ type: "ADDED", object: keySecret("ssh", "x") }, isKey, s.ns), [], "not a key Secret");
   assert.deepEqual(s.fan.onKeySecret({ type: "DELETED", object: keySecret("b-wireguard", "K2"), old: keySecret("b-wireguard", "K2") }, isKey, s.ns), []);
 });
@@ -74,7 +95,9 @@ test("fan-out: a key Secret created reaches the machines not Ready; a new key in
 test("fan-out: a status write that changes nothing peers use reconciles only the machine itself", () => {
   const s = setup();
   const b = s.get("b");
-  const r = s.modify(withStatus(b, { conditions: [cond("Ready", "False", "HandshakePending"), cond("Reachable", "True"), cond("WireGuardReady", "True")], subnet: "10.0.1.0/24", dockerVersion: "27.5.1" }));
+  const r = s.modify(
+    withStatus(b, { conditions: [cond("Ready", "False", "HandshakePending"), cond("Reachable", "True"), cond("WireGuardReady", "True")], subnet: "10.0.1.0/24", dockerVersion: "27.5.1" }),
+  );
   assert.deepEqual(r, { machines: ["default/b"], meshes: false });
 });
 
@@ -97,7 +120,17 @@ test("fan-out: a MeshNetwork's allocations or spec reach every machine; a recoun
   const fan = new FanOut();
   const machines = [pub("a", 0), pub("b", 1), pub("c", 2)];
   const ns = () => machines;
-  const base: MeshNetwork = { ...mesh("m"), status: { allocations: [{ machine: "a", subnet: "10.0.0.0/24" }, { machine: "b", subnet: "10.0.1.0/24" }], machines: "0/2", conditions: [cond("Ready", "False", "MachinesNotReady")] } };
+  const base: MeshNetwork = {
+    ...mesh("m"),
+    status: {
+      allocations: [
+        { machine: "a", subnet: "10.0.0.0/24" },
+        { machine: "b", subnet: "10.0.1.0/24" },
+      ],
+      machines: "0/2",
+      conditions: [cond("Ready", "False", "MachinesNotReady")],
+    },
+  };
   assert.equal(fan.onMesh({ type: "ADDED", object: base }, ns).length, 3);
   const recount = { ...base, status: { ...base.status, machines: "1/2", readyMachineCount: 1 } };
   assert.deepEqual(fan.onMesh({ type: "MODIFIED", object: recount, old: base }, ns), []);

@@ -36,7 +36,12 @@ function setup(clock: FakeClock, m1AgeMs: number) {
   const m1: Machine = { ...pub("m1", 1), metadata: { name: "m1", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "2", creationTimestamp: stamp(m1AgeMs) } };
   const meshObj: MeshNetwork = {
     ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0", dockerNetwork: "apps" }),
-    status: { allocations: [{ machine: "m0", subnet: "10.0.0.0/24" }, { machine: "m1", subnet: "10.0.1.0/24" }] },
+    status: {
+      allocations: [
+        { machine: "m0", subnet: "10.0.0.0/24" },
+        { machine: "m1", subnet: "10.0.1.0/24" },
+      ],
+    },
   };
   const h = machineReconciler([m0, m1], [meshObj], [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), keySecret("m0")], { clock });
   const before = { ...host.counters };

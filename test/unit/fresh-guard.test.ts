@@ -72,8 +72,15 @@ const cases: Case[] = [
   { name: "a REJECT that matches something is no catch-all", env: { INPUT: "-P INPUT ACCEPT\n-A INPUT -p tcp -j REJECT" } },
   { name: "INPUT drops, as guessed", env: { INPUT: "-P INPUT DROP" }, facts: { inputDrops: true } },
   { name: "systemd is not as guessed", facts: { systemd: !systemd }, skip: `systemd runs the host: ${systemd ? "yes" : "no"}` },
-  { name: "the default route's device sets the uplink MTU", env: { ROUTE: "default via 198.18.0.1 dev eth1 proto static", LINKS: `${LINKS}\n4: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP` }, skip: "uplink MTU 9001" },
-  { name: "the last of two default routes counts", env: { ROUTE: "default via 198.18.0.1 dev eth1 metric 100\ndefault via 198.18.1.1 dev eth0 metric 200", LINKS: `${LINKS}\n4: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP` } },
+  {
+    name: "the default route's device sets the uplink MTU",
+    env: { ROUTE: "default via 198.18.0.1 dev eth1 proto static", LINKS: `${LINKS}\n4: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP` },
+    skip: "uplink MTU 9001",
+  },
+  {
+    name: "the last of two default routes counts",
+    env: { ROUTE: "default via 198.18.0.1 dev eth1 metric 100\ndefault via 198.18.1.1 dev eth0 metric 200", LINKS: `${LINKS}\n4: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP` },
+  },
   { name: "a multipath default route is not guessed at", env: { ROUTE: "default proto static metric 100\n\tnexthop via 198.18.0.1 dev eth0 weight 1" }, skip: "a multipath default route" },
   {
     name: "without a default route: the smallest physical link that is up (not down, bridge, veth, WireGuard)",
@@ -114,7 +121,16 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
   const m = mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16" });
   const machines = [pub("m0", 0), pub("m1", 1)];
   const [k0, k1] = [generateKeyPair(), generateKeyPair()];
-  const plan = (facts = DEFAULT_FRESH_FACTS) => planAll([m], machines, new Map([["m0", k0.publicKey], ["m1", k1.publicKey]]), new Map([["default/m0", facts]])).hosts.find((h) => h.machine === "m0")!.networks;
+  const plan = (facts = DEFAULT_FRESH_FACTS) =>
+    planAll(
+      [m],
+      machines,
+      new Map([
+        ["m0", k0.publicKey],
+        ["m1", k1.publicKey],
+      ]),
+      new Map([["default/m0", facts]]),
+    ).hosts.find((h) => h.machine === "m0")!.networks;
   const key = k0.privateKey;
   const fresh = freshApply(plan(), key, key, DEFAULT_FRESH_FACTS)!;
   assert.deepEqual(
@@ -124,7 +140,14 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
   );
   assert.deepEqual(fresh.guard, ["1500", "yes", "no", "no", "yes", "no", "dm0"], "dnsmasq must be there, systemd-resolved not the resolver");
   const noDns = freshApply(
-    planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16", dns: { enabled: false } })], machines, new Map([["m0", k0.publicKey], ["m1", k1.publicKey]])).hosts.find((h) => h.machine === "m0")!.networks,
+    planAll(
+      [mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16", dns: { enabled: false } })],
+      machines,
+      new Map([
+        ["m0", k0.publicKey],
+        ["m1", k1.publicKey],
+      ]),
+    ).hosts.find((h) => h.machine === "m0")!.networks,
     key,
     key,
     DEFAULT_FRESH_FACTS,
@@ -132,7 +155,10 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
   assert.deepEqual(noDns.guard, ["1500", "yes", "no", "no", "-", "-", "dm0"], "without DNS the resolver's facts are not checked");
   const systemdHost = { ...DEFAULT_FRESH_FACTS, systemd: true, uplinkMtu: 9001 };
   const f2 = freshApply(plan(systemdHost), key, key, systemdHost)!;
-  assert.ok(f2.steps.some((s) => s.op === "daemon_reload"), "a changed drop-in is followed by daemon-reload where systemd runs");
+  assert.ok(
+    f2.steps.some((s) => s.op === "daemon_reload"),
+    "a changed drop-in is followed by daemon-reload where systemd runs",
+  );
   assert.deepEqual(f2.guard.slice(0, 4), ["9001", "yes", "no", "yes"]);
   assert.equal(freshApply([], key, key, DEFAULT_FRESH_FACTS), undefined, "nothing planned: no first converge");
   assert.equal(freshApply(plan(), "not a key\n", key, DEFAULT_FRESH_FACTS), undefined, "a refused value: the ordinary pass says why");

@@ -57,7 +57,10 @@ const healthOf = (g: ReturnType<typeof buildMeshGraph>) => Object.fromEntries(g.
 
 test("graph: a NAT↔NAT pair whose ends say Direct (issue 19) is drawn direct, though the mesh still names a relay for it", () => {
   const { meshes, machines } = natMesh();
-  for (const [self, peer] of [["n1", "n2"], ["n2", "n1"]] as const) {
+  for (const [self, peer] of [
+    ["n1", "n2"],
+    ["n2", "n1"],
+  ] as const) {
     const p = machines.find((m) => m.metadata.name === self)!.status!.networks![0]!.peers!.find((x) => x.machine === peer)!;
     Object.assign(p, { state: "Connected", path: "Direct", endpoint: "198.18.58.200:51820" });
     delete p.via;
@@ -70,7 +73,10 @@ test("graph: a NAT↔NAT pair whose ends say Direct (issue 19) is drawn direct, 
 test("graph: a NAT↔NAT pair is drawn through its relay; each edge coloured by its last handshake", () => {
   const { meshes, machines } = natMesh();
   const g = buildMeshGraph(meshes, machines);
-  assert.deepEqual(g.nodes.map((n) => n.name), ["n1", "n2", "p1", "p2"]);
+  assert.deepEqual(
+    g.nodes.map((n) => n.name),
+    ["n1", "n2", "p1", "p2"],
+  );
   assert.deepEqual(healthOf(g), {
     "n1-n2": "fresh via p1",
     "n1-p1": "fresh",
@@ -138,7 +144,13 @@ for (const c of cases) {
 
 test("graph: a NAT pair with no relay is drawn as never, labelled no relay", () => {
   const m = mesh("mesh");
-  m.status = { allocations: [{ machine: "a", subnet: "10.210.0.0/24" }, { machine: "b", subnet: "10.210.1.0/24" }], unreachablePairs: ["a<->b"] };
+  m.status = {
+    allocations: [
+      { machine: "a", subnet: "10.210.0.0/24" },
+      { machine: "b", subnet: "10.210.1.0/24" },
+    ],
+    unreachablePairs: ["a<->b"],
+  };
   const g = buildMeshGraph([m], [machine("a"), machine("b")]);
   assert.deepEqual(g.edges, [{ mesh: "mesh", a: "a", b: "b", noRelay: true, health: "never" }]);
   assert.match(renderDot(g), /"a" -- "b" \[color="#c62828", label="no relay"/);
@@ -151,14 +163,20 @@ test("graph: two meshes name the mesh on every edge and subnet", () => {
   b.status!.networks!.push({ meshNetwork: "two", subnet: "10.2.1.0/24", peers: [{ machine: "a", state: "Stale" }] });
   const g = buildMeshGraph([mesh("two"), mesh("one")], [b, a]);
   assertGolden("graph-two-meshes.dot", renderDot(g));
-  assert.deepEqual(g.edges.map((e) => `${e.mesh}:${e.health}`), ["one:fresh", "two:stale"]);
+  assert.deepEqual(
+    g.edges.map((e) => `${e.mesh}:${e.health}`),
+    ["one:fresh", "two:stale"],
+  );
 });
 
 test("graph: too many machines is a clear error, not a dot run of minutes", () => {
   const m = mesh("mesh");
   const ms = Array.from({ length: MAX_GRAPH_MACHINES + 1 }, (_, i) => machine(`m${i}`));
   m.status = { allocations: ms.map((x, i) => ({ machine: x.metadata.name!, subnet: `10.${i >> 8}.${i & 255}.0/24` })) };
-  assert.throws(() => buildMeshGraph([m], ms), (e: Error) => e instanceof GraphTooLargeError && /201 machines .*at most 200.*--mesh/.test(e.message));
+  assert.throws(
+    () => buildMeshGraph([m], ms),
+    (e: Error) => e instanceof GraphTooLargeError && /201 machines .*at most 200.*--mesh/.test(e.message),
+  );
 });
 
 /** Status and spec text written by someone hostile: quotes, newlines, control characters, HTML, dot and Mermaid syntax. */

@@ -17,7 +17,13 @@ const names = (n: number, p = "m") => Array.from({ length: n }, (_, i) => m(`${p
 
 const cases: Case[] = [
   { name: "first machine gets the first subnet", pool: "10.210.0.0/16", prefix: 24, members: [m("a")], want: { a: "10.210.0.0/24" } },
-  { name: "allocation follows name order, not input order", pool: "10.210.0.0/16", prefix: 24, members: [m("c"), m("a"), m("b")], want: { a: "10.210.0.0/24", b: "10.210.1.0/24", c: "10.210.2.0/24" } },
+  {
+    name: "allocation follows name order, not input order",
+    pool: "10.210.0.0/16",
+    prefix: 24,
+    members: [m("c"), m("a"), m("b")],
+    want: { a: "10.210.0.0/24", b: "10.210.1.0/24", c: "10.210.2.0/24" },
+  },
   { name: "/16 with /24 holds 256 machines", pool: "10.0.0.0/16", prefix: 24, members: names(256), want: { m000: "10.0.0.0/24", m255: "10.0.255.0/24" } },
   { name: "/16 with /24 refuses the 257th", pool: "10.0.0.0/16", prefix: 24, members: names(257), errors: { m256: "no free /24 left" } },
   { name: "/20 with /26 holds 64 machines", pool: "172.20.16.0/20", prefix: 26, members: names(64), want: { m000: "172.20.16.0/26", m001: "172.20.16.64/26", m063: "172.20.31.192/26" } },

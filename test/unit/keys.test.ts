@@ -15,7 +15,10 @@ test("keys: public keys equal what `wg pubkey` prints, for 200 random private ke
     input: pairs.map((p) => p.privateKey).join("\n") + "\n",
     encoding: "utf8",
   });
-  assert.deepEqual(out.trim().split("\n"), pairs.map((p) => p.publicKey));
+  assert.deepEqual(
+    out.trim().split("\n"),
+    pairs.map((p) => p.publicKey),
+  );
 });
 
 test("keys: unclamped private keys (from other tools) give wg's public key too", async () => {
@@ -43,6 +46,9 @@ test("keys: generated private keys are clamped and look like wg genkey output", 
 
 test("keys: malformed keys are refused without echoing them", () => {
   for (const bad of ["", "abc", "A".repeat(44), "not a key at all, with spaces="]) {
-    assert.throws(() => publicKeyOf(bad), (e: Error) => !e.message.includes(bad) || bad === "");
+    assert.throws(
+      () => publicKeyOf(bad),
+      (e: Error) => !e.message.includes(bad) || bad === "",
+    );
   }
 });

@@ -33,7 +33,16 @@ const host = (name: string, sshHost: string, sshPort = 22): LabHost =>
 test("ssh_config and known_hosts: `ssh -F DIR/ssh_config m1 CMD` asks nothing (no terminal needed)", () => {
   const hosts = [host("m1", "198.18.1.10"), host("m2", "198.18.1.11", 2222)];
   const cfg = sshConfig("/x/demo", hosts);
-  for (const line of ["Host m1", "  HostName 198.18.1.10", "  Port 2222", "  User root", '  IdentityFile "/x/demo/id_ed25519"', '  UserKnownHostsFile "/x/demo/known_hosts"', "  StrictHostKeyChecking yes", "  BatchMode yes"]) {
+  for (const line of [
+    "Host m1",
+    "  HostName 198.18.1.10",
+    "  Port 2222",
+    "  User root",
+    '  IdentityFile "/x/demo/id_ed25519"',
+    '  UserKnownHostsFile "/x/demo/known_hosts"',
+    "  StrictHostKeyChecking yes",
+    "  BatchMode yes",
+  ]) {
     assert.ok(cfg.split("\n").includes(line), `ssh_config has "${line}":\n${cfg}`);
   }
   const kh = knownHosts(hosts).trim().split("\n");

@@ -68,7 +68,12 @@ test("a Machine that never connected is released at once, without an annotation"
   await h.reconciler.reconcile("default/never");
   assert.equal(await exists("never"), false, "gone");
   const ev = h.events.find((e) => e.reason === "Released");
-  assert.match(ev?.message ?? "", new RegExp(`^nothing to clean up: the controller never connected to ssh root@127\\.0\\.0\\.1:${deadPort} \\(no host key record Secret default/dockmesh-hostkey-[0-9a-f]{20}\\); released without contacting the host$`));
+  assert.match(
+    ev?.message ?? "",
+    new RegExp(
+      `^nothing to clean up: the controller never connected to ssh root@127\\.0\\.0\\.1:${deadPort} \\(no host key record Secret default/dockmesh-hostkey-[0-9a-f]{20}\\); released without contacting the host$`,
+    ),
+  );
 });
 
 test("a Machine whose SSH key Secret never existed is released at once too", async () => {

@@ -53,7 +53,14 @@ test("a configured mesh refused for a clash with an older one is kept on the hos
   assert.match(cond(st, "NetworkConfigured")?.message ?? "", /^MeshNetwork second: spec\.cidr: pool 10\.210\.128\.0\/17 overlaps the pool 10\.210\.0\.0\/16 of MeshNetwork mesh, /);
   assert.ok(host.links.has("dm0") && host.networks.has("mesh"), "the older mesh is configured");
   assert.ok(host.links.has("dm1") && host.networks.has("second"), "nothing of the refused mesh torn down");
-  assert.deepEqual(st.status?.networks?.map((n) => [n.meshNetwork, n.interface]).sort(), [["mesh", "dm0"], ["second", "dm1"]], "its entry stays in status");
+  assert.deepEqual(
+    st.status?.networks?.map((n) => [n.meshNetwork, n.interface]).sort(),
+    [
+      ["mesh", "dm0"],
+      ["second", "dm1"],
+    ],
+    "its entry stays in status",
+  );
 
   // The refused mesh deleted: it goes from the host, the older one stays.
   h.meshes.delete("default/second");
@@ -61,5 +68,8 @@ test("a configured mesh refused for a clash with an older one is kept on the hos
   assert.ok(!host.links.has("dm1") && !host.networks.has("second"), "second torn down");
   assert.ok(![...host.files.keys()].some((f) => f.includes("dm1")), "its files too");
   assert.ok(host.links.has("dm0"), "mesh stays");
-  assert.deepEqual(h.statuses.at(-1)!.status?.networks?.map((n) => n.meshNetwork), ["mesh"]);
+  assert.deepEqual(
+    h.statuses.at(-1)!.status?.networks?.map((n) => n.meshNetwork),
+    ["mesh"],
+  );
 });

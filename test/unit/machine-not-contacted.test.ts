@@ -61,7 +61,23 @@ const cases: Array<{ name: string; meshes: MeshNetwork[]; machine?: Partial<Mach
     // The mesh's own Ready message mentions other machines (and contains this one's name, "m0",
     // as a substring of "m01"): only this machine's own refusal counts.
     name: "no subnet allocated yet, while the mesh reports another machine's error",
-    meshes: [{ ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }), status: { allocations: [], conditions: [{ type: "Ready", status: "False", reason: "MachineSpecInvalid", message: "m01: spec.subnet: MeshNetwork mesh: subnet 10.9.0.0/24 is outside the mesh's pool", lastTransitionTime: "2026-01-01T00:00:00Z" }] } }],
+    meshes: [
+      {
+        ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0" }),
+        status: {
+          allocations: [],
+          conditions: [
+            {
+              type: "Ready",
+              status: "False",
+              reason: "MachineSpecInvalid",
+              message: "m01: spec.subnet: MeshNetwork mesh: subnet 10.9.0.0/24 is outside the mesh's pool",
+              lastTransitionTime: "2026-01-01T00:00:00Z",
+            },
+          ],
+        },
+      },
+    ],
     reason: "WaitingForSubnet",
     message: /^MeshNetwork mesh has not allocated a subnet to this machine yet$/,
   },

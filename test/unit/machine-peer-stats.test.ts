@@ -21,9 +21,20 @@ test("converge and Ready check record each peer (named from the plan) with its b
   const stats = new PeerStats();
   const h = machineReconciler(sim.machines(), [sim.mesh], sim.secrets(), { clock, readyCheckMs: 30_000, peerStats: stats });
   for (let round = 0; round < 4 && !NAMES.every((n) => ready(h, n)); round++) for (const n of NAMES) await h.reconciler.reconcile(`default/${n}`);
-  assert.ok(NAMES.every((n) => ready(h, n)), "all Ready");
+  assert.ok(
+    NAMES.every((n) => ready(h, n)),
+    "all Ready",
+  );
   const m0 = () => stats.exported(1000, exists).machines.find((m) => m.machine === "m0")!;
-  assert.deepEqual(m0().peers.map((p) => [p.mesh, p.peer, p.relayed, p.latestHandshake > 0]).sort(), [["mesh", "m1", false, true], ["mesh", "m2", false, true]]);
+  assert.deepEqual(
+    m0()
+      .peers.map((p) => [p.mesh, p.peer, p.relayed, p.latestHandshake > 0])
+      .sort(),
+    [
+      ["mesh", "m1", false, true],
+      ["mesh", "m2", false, true],
+    ],
+  );
   const before = m0().rxBytes;
 
   // Traffic on the host, then a Ready check (not an observe): the bytes it read are recorded.
@@ -36,5 +47,9 @@ test("converge and Ready check record each peer (named from the plan) with its b
 
   h.machines.delete("default/m0");
   await h.reconciler.reconcile("default/m0");
-  assert.equal(stats.exported(1000, exists).machines.some((m) => m.machine === "m0"), false, "m0 forgotten");
+  assert.equal(
+    stats.exported(1000, exists).machines.some((m) => m.machine === "m0"),
+    false,
+    "m0 forgotten",
+  );
 });

@@ -33,9 +33,18 @@ test("a peer key published while the reconcile connects is in the first apply", 
   const m1: Machine = { ...pub("m1", 1), metadata: { name: "m1", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "2" } };
   const meshObj: MeshNetwork = {
     ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0", dockerNetwork: "apps" }),
-    status: { allocations: [{ machine: "m0", subnet: "10.0.0.0/24" }, { machine: "m1", subnet: "10.0.1.0/24" }] },
+    status: {
+      allocations: [
+        { machine: "m0", subnet: "10.0.0.0/24" },
+        { machine: "m1", subnet: "10.0.1.0/24" },
+      ],
+    },
   };
-  const h = machineReconciler([m0, m1], [meshObj], [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), secret("m0-wireguard", { privateKey: b64(wg.m0.privateKey), publicKey: b64(wg.m0.publicKey) })]);
+  const h = machineReconciler(
+    [m0, m1],
+    [meshObj],
+    [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), secret("m0-wireguard", { privateKey: b64(wg.m0.privateKey), publicKey: b64(wg.m0.publicKey) })],
+  );
 
   const running = h.reconciler.reconcile("default/m0");
   // m1 publishes its key once m0's reconcile is connected (its observe answer takes 150 ms).
@@ -56,7 +65,10 @@ test("a peer key published while the reconcile connects is in the first apply", 
   const last = h.statuses.at(-1)!;
   const pc = last.status?.conditions?.find((c) => c.type === "PeersConnected");
   assert.doesNotMatch(pc?.message ?? "", /no WireGuard key yet/, JSON.stringify(pc));
-  assert.deepEqual(last.status?.networks?.[0]?.peers?.map((p) => p.machine), ["m1"]);
+  assert.deepEqual(
+    last.status?.networks?.[0]?.peers?.map((p) => p.machine),
+    ["m1"],
+  );
 });
 
 test("a peer key published after the apply is applied in a second pass on the same session", async () => {
@@ -71,9 +83,18 @@ test("a peer key published after the apply is applied in a second pass on the sa
     const m1: Machine = { ...pub("m1", 1), metadata: { name: "m1", namespace: "default", finalizers: [FINALIZER], generation: 1, resourceVersion: "2" } };
     const meshObj: MeshNetwork = {
       ...mesh("mesh", { cidr: "10.0.0.0/16", interface: "dm0", dockerNetwork: "apps" }),
-      status: { allocations: [{ machine: "m0", subnet: "10.0.0.0/24" }, { machine: "m1", subnet: "10.0.1.0/24" }] },
+      status: {
+        allocations: [
+          { machine: "m0", subnet: "10.0.0.0/24" },
+          { machine: "m1", subnet: "10.0.1.0/24" },
+        ],
+      },
     };
-    const h = machineReconciler([m0, m1], [meshObj], [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), secret("m0-wireguard", { privateKey: b64(wg.m0.privateKey), publicKey: b64(wg.m0.publicKey) })]);
+    const h = machineReconciler(
+      [m0, m1],
+      [meshObj],
+      [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), secret("m0-wireguard", { privateKey: b64(wg.m0.privateKey), publicKey: b64(wg.m0.publicKey) })],
+    );
     const running = h.reconciler.reconcile("default/m0");
     // m1's key arrives once the first apply is done (the re-observe after it takes 150 ms).
     for (let i = 0; i < 1000 && host.counters.applies === 0; i++) await new Promise((r) => setTimeout(r, 2));

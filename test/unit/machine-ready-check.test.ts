@@ -161,7 +161,8 @@ for (const c of cases) {
 
 test("OwnWrites: a cached version this controller replaced gives its write; any other version is the server's", () => {
   const own = new OwnWrites<Machine>();
-  const at = (rv: string, note: string) => ({ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "a", namespace: "default", resourceVersion: rv }, spec: { ssh: { host: note } } }) as unknown as Machine;
+  const at = (rv: string, note: string) =>
+    ({ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: "a", namespace: "default", resourceVersion: rv }, spec: { ssh: { host: note } } }) as unknown as Machine;
   own.wrote("default/a", "1", at("2", "ours"));
   own.wrote("default/a", "2", at("3", "ours again"));
   assert.equal(own.fresh("default/a", at("1", "stale")).metadata.resourceVersion, "3", "two writes behind");

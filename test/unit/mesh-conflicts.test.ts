@@ -64,13 +64,19 @@ const cases: Case[] = [
   },
   {
     name: "overlapping pools but no machine in common: both stay",
-    meshes: [mesh("a", spec({ interface: "dma", machineSelector: { matchLabels: { site: "a" } } })), mesh("b", spec({ interface: "dmb", listenPort: 51821, machineSelector: { matchLabels: { site: "b" } } }))],
+    meshes: [
+      mesh("a", spec({ interface: "dma", machineSelector: { matchLabels: { site: "a" } } })),
+      mesh("b", spec({ interface: "dmb", listenPort: 51821, machineSelector: { matchLabels: { site: "b" } } })),
+    ],
     machines: [pub("m1", 0, { labels: { site: "a" } }), pub("m2", 1, { labels: { site: "b" } })],
   },
   {
     name: "a machine being deleted does not count",
     meshes: [mesh("a", spec({ interface: "dma", machineSelector: { matchLabels: { site: "a" } } })), mesh("b", spec({ interface: "dmb", listenPort: 51821 }))],
-    machines: [{ ...pub("m1", 0, { labels: { site: "a" } }), metadata: { name: "m1", namespace: "default", labels: { site: "a" }, deletionTimestamp: "2026-01-01T00:00:00Z" as unknown as Date } }, pub("m2", 1)],
+    machines: [
+      { ...pub("m1", 0, { labels: { site: "a" } }), metadata: { name: "m1", namespace: "default", labels: { site: "a" }, deletionTimestamp: "2026-01-01T00:00:00Z" as unknown as Date } },
+      pub("m2", 1),
+    ],
   },
   {
     name: "meshes in two namespaces never clash",
@@ -98,7 +104,11 @@ for (const c of cases) {
     const p = plan.meshes.find((x) => x.mesh.name === c.refused!.mesh)!;
     assert.deepEqual([p.allocations, p.refused], [[], err]);
     for (const h of plan.hosts) {
-      assert.deepEqual(h.networks.map((n) => n.meshNetwork).filter((n) => n === c.refused!.mesh), [], `${h.machine} has no network of the refused mesh`);
+      assert.deepEqual(
+        h.networks.map((n) => n.meshNetwork).filter((n) => n === c.refused!.mesh),
+        [],
+        `${h.machine} has no network of the refused mesh`,
+      );
       assert.deepEqual(h.errors, [err], `${h.machine} says why`);
     }
     // The MeshNetwork controller's status of that plan: Ready False, the same message, no allocations.
@@ -118,13 +128,20 @@ test("conflicts: without the check, two meshes with the same cidr hand out the s
 
 test("conflicts: a refused mesh refuses no later one; the order of the input does not matter", () => {
   // b clashes with a (port), c clashes only with b (interface): c stays.
-  const ms = [mesh("a", spec({ cidr: "10.1.0.0/16", interface: "dma" })), mesh("b", spec({ cidr: "10.2.0.0/16", interface: "dmc" })), mesh("c", spec({ cidr: "10.3.0.0/16", interface: "dmc", listenPort: 51822 }))];
+  const ms = [
+    mesh("a", spec({ cidr: "10.1.0.0/16", interface: "dma" })),
+    mesh("b", spec({ cidr: "10.2.0.0/16", interface: "dmc" })),
+    mesh("c", spec({ cidr: "10.3.0.0/16", interface: "dmc", listenPort: 51822 })),
+  ];
   for (const order of [ms, [...ms].reverse()]) {
     const refused = meshConflicts(order.map(resolved), [...three].reverse());
     assert.deepEqual([...refused.keys()], ["default/b"]);
   }
   const plan = planAll(ms, three);
-  assert.deepEqual(plan.hosts.map((h) => h.networks.map((n) => n.meshNetwork).join()), ["a,c", "a,c", "a,c"]);
+  assert.deepEqual(
+    plan.hosts.map((h) => h.networks.map((n) => n.meshNetwork).join()),
+    ["a,c", "a,c", "a,c"],
+  );
 });
 
 test("conflicts: refusedMeshPlan lists members and nothing else", () => {

@@ -33,7 +33,11 @@ for (const c of cases) {
     assert.equal(Boolean(n.mtuHeld), c.held);
     assert.deepEqual(
       mtuHeldText([n]),
-      c.held ? ["MeshNetwork mesh: the MTU should be 1380 but Docker network apps has 2 container(s) attached and keeps 1420 (tunnel too) until they are stopped or disconnected; then it is recreated with 1380"] : [],
+      c.held
+        ? [
+            "MeshNetwork mesh: the MTU should be 1380 but Docker network apps has 2 container(s) attached and keeps 1420 (tunnel too) until they are stopped or disconnected; then it is recreated with 1380",
+          ]
+        : [],
     );
   });
 }

@@ -13,8 +13,14 @@ test("two meshes over the same machines: each mesh's peers on that mesh's port, 
   assert.deepEqual(plan.errors, []);
   const n = plan.hosts.find((h) => h.machine === "n")!;
   const peers = (mesh: string) => n.networks.find((x) => x.meshNetwork === mesh)!.wireguard.peers.map((p) => [p.machine, p.endpoint]);
-  assert.deepEqual(peers("one"), [["a", "203.0.113.10:51820"], ["b", "203.0.113.11:51820"]]);
-  assert.deepEqual(peers("two"), [["a", "203.0.113.10:51822"], ["b", "203.0.113.11:51822"]]);
+  assert.deepEqual(peers("one"), [
+    ["a", "203.0.113.10:51820"],
+    ["b", "203.0.113.11:51820"],
+  ]);
+  assert.deepEqual(peers("two"), [
+    ["a", "203.0.113.10:51822"],
+    ["b", "203.0.113.11:51822"],
+  ]);
 });
 
 test("a port forward per mesh (spec.endpointPorts) is what the peers of that mesh use", () => {

@@ -9,11 +9,25 @@ const MESH = "mesh";
 const T0 = 1_800_000_000_000;
 const s = (ms: number) => Math.floor(ms / 1000);
 
-const live = (endpoint: string, handshakeMs: number, allowedIPs: string[] = []): WgPeerState => ({ publicKey: "k", endpoint, allowedIPs, latestHandshake: handshakeMs ? s(handshakeMs) : 0, rxBytes: 0, txBytes: 0 });
+const live = (endpoint: string, handshakeMs: number, allowedIPs: string[] = []): WgPeerState => ({
+  publicKey: "k",
+  endpoint,
+  allowedIPs,
+  latestHandshake: handshakeMs ? s(handshakeMs) : 0,
+  rxBytes: 0,
+  txBytes: 0,
+});
 
 /** p1 (public) sees a and b at these endpoints, with fresh handshakes. */
 function seen(nat: NatPaths, at: Record<string, string>, now = T0, observer = "p1"): void {
-  nat.observed(NS, MESH, observer, Object.entries(at).map(([machine, e]) => ({ machine, live: live(e, now) })), s(now), () => Object.keys(at));
+  nat.observed(
+    NS,
+    MESH,
+    observer,
+    Object.entries(at).map(([machine, e]) => ({ machine, live: live(e, now) })),
+    s(now),
+    () => Object.keys(at),
+  );
 }
 
 test("mappingOf: an IPv4 host:port that may be sent to; anything else is refused", () => {
@@ -149,8 +163,15 @@ test("the planner: Probing adds the peer at its mapping with no addresses (the r
     { machine: "b", allowedIPs: ["10.230.2.0/24"], endpoint: "198.51.100.2:51820", path: "Direct" },
   ]);
   assert.deepEqual(direct.relayed, []);
-  assert.deepEqual(direct.routes.map((r) => r.destination), ["10.230.0.0/24", "10.230.2.0/24"], "the same routes either way: one interface");
-  assert.deepEqual(direct.natPaths?.map((p) => [p.machine, p.path]), [["b", "Direct"]]);
+  assert.deepEqual(
+    direct.routes.map((r) => r.destination),
+    ["10.230.0.0/24", "10.230.2.0/24"],
+    "the same routes either way: one interface",
+  );
+  assert.deepEqual(
+    direct.natPaths?.map((p) => [p.machine, p.path]),
+    [["b", "Direct"]],
+  );
 });
 
 test("observers that disagree: per destination only when each has looked since the newest value appeared (a rebinding seen first by one, or a member that left, is not)", () => {

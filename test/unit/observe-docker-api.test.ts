@@ -24,7 +24,14 @@ after(() => {
   rmSync(CALLS, { force: true });
 });
 
-const NET = JSON.stringify({ Name: "mesh", Id: "abc123", IPAM: { Config: [{ Subnet: "10.210.0.0/24" }] }, Options: { "com.docker.network.driver.mtu": "1420" }, Labels: { "dockmesh.io/interface": "dm0" }, Containers: { c1: {} } });
+const NET = JSON.stringify({
+  Name: "mesh",
+  Id: "abc123",
+  IPAM: { Config: [{ Subnet: "10.210.0.0/24" }] },
+  Options: { "com.docker.network.driver.mtu": "1420" },
+  Labels: { "dockmesh.io/interface": "dm0" },
+  Containers: { c1: {} },
+});
 
 /**
  * curl answers every URL with $API_STATUS (the body only for 200), each followed by its -w text as
@@ -77,8 +84,20 @@ const cases: Case[] = [
   { name: "the API on the default socket answers: no docker CLI at all, one curl for the version and the network", env: { API_STATUS: "200" }, calls: [both], version: "27.5.1", network: "found" },
   { name: "a missing network is a 404, not a reason to ask the CLI", env: { API_STATUS: "404" }, calls: [both, "docker version --format"], version: "24.0.9", network: "missing" },
   { name: "an API error falls back to the CLI", env: { API_STATUS: "500" }, calls: [both, "docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
-  { name: "curl failing (daemon down) falls back to the CLI and its message", env: { API_STATUS: "fail" }, calls: [both, "docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
-  { name: "DOCKER_HOST on TCP: the CLI only", env: { API_STATUS: "200", DOCKER_HOST: "tcp://10.0.0.1:2376" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
+  {
+    name: "curl failing (daemon down) falls back to the CLI and its message",
+    env: { API_STATUS: "fail" },
+    calls: [both, "docker version --format", "docker network inspect"],
+    version: "24.0.9",
+    network: "found",
+  },
+  {
+    name: "DOCKER_HOST on TCP: the CLI only",
+    env: { API_STATUS: "200", DOCKER_HOST: "tcp://10.0.0.1:2376" },
+    calls: ["docker version --format", "docker network inspect"],
+    version: "24.0.9",
+    network: "found",
+  },
   { name: "a Docker context: the CLI only", env: { API_STATUS: "200", DOCKER_CONTEXT: "remote" }, calls: ["docker version --format", "docker network inspect"], version: "24.0.9", network: "found" },
 ];
 
@@ -100,7 +119,8 @@ for (const c of cases) {
     assert.equal(obs.dockerVersion, c.version);
     const net = obs.networks.get("mesh");
     if (c.network === "missing") assert.equal(net, undefined);
-    else assert.deepEqual(net, { id: "abc123", name: "mesh", subnet: "10.210.0.0/24", options: { "com.docker.network.driver.mtu": "1420" }, labels: { "dockmesh.io/interface": "dm0" }, containers: 1 });
+    else
+      assert.deepEqual(net, { id: "abc123", name: "mesh", subnet: "10.210.0.0/24", options: { "com.docker.network.driver.mtu": "1420" }, labels: { "dockmesh.io/interface": "dm0" }, containers: 1 });
   });
 }
 
@@ -109,7 +129,7 @@ test("observe, Docker: a network name that is not URL-safe never reaches the API
   assert.deepEqual(observe(".hidden", { API_STATUS: "200" }).calls, [api("/version"), "docker network inspect"], "a name curl would normalise as a path (./..) neither");
 });
 
-test("observe, Docker: asked for network \"a\", Docker's answer by id prefix (network \"bridge\", id a3…) is no network a", () => {
+test('observe, Docker: asked for network "a", Docker\'s answer by id prefix (network "bridge", id a3…) is no network a', () => {
   // What Docker 20.10 answered on a lab host for GET /networks/a before a network "a" existed.
   const prefixed = JSON.stringify({ Name: "bridge", Id: "a3c1f2e4d5b6", IPAM: { Config: [{ Subnet: "172.17.0.0/16" }] }, Options: {}, Labels: {}, Containers: {} });
   for (const env of [{ API_STATUS: "200" }, { API_STATUS: "500" }]) {

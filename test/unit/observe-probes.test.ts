@@ -33,7 +33,10 @@ test("probes go to configured peers without a recent handshake only", () => {
   const input = ["dm0 10.0.0.1 AAAA= 10.0.1.1", "dm0 10.0.0.1 BBBB= 10.0.2.1", "dm0 10.0.0.1 CCCC= 10.0.3.1", ""].join("\n");
   const r = spawnSync("sh", ["-c", `${STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input, env: { PROBED: probed }, encoding: "utf8", timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
-  const sent = spawnSync("sh", ["-c", `cat "${probed}" 2>/dev/null; rm -f "${probed}"`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+  const sent = spawnSync("sh", ["-c", `cat "${probed}" 2>/dev/null; rm -f "${probed}"`], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n")
+    .filter(Boolean);
   assert.deepEqual(sent, ["10.0.1.1"], "A (never handshaked) is probed; B (10 s ago) and C (a peer of dm1, not of dm0) are not");
   assert.match(r.stdout, /^@@dockmesh end$/m);
 });
@@ -83,9 +86,17 @@ for (const c of waitCases) {
     const count = `/tmp/dockmesh-probe-count-${process.pid}`;
     const slept = `/tmp/dockmesh-probe-slept-${process.pid}`;
     spawnSync("rm", ["-f", count, slept]);
-    const r = spawnSync("sh", ["-c", `${WAIT_STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input: c.input, env: { COUNT: count, SLEPT: slept, HANDSHAKE_AT: String(c.handshakeAt) }, encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync("sh", ["-c", `${WAIT_STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], {
+      input: c.input,
+      env: { COUNT: count, SLEPT: slept, HANDSHAKE_AT: String(c.handshakeAt) },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     assert.equal(r.status, 0, r.stderr);
-    const sleeps = spawnSync("sh", ["-c", `cat "${slept}" 2>/dev/null; rm -f "${slept}" "${count}"`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean).length;
+    const sleeps = spawnSync("sh", ["-c", `cat "${slept}" 2>/dev/null; rm -f "${slept}" "${count}"`], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .filter(Boolean).length;
     assert.equal(sleeps, c.sleeps);
     assert.match(r.stdout, /^@@dockmesh end$/m);
   });

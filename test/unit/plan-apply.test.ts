@@ -61,8 +61,14 @@ for (const c of cases) {
 
     const applied = diffHost({ networks: host.networks, privateKey: keys.get(c.machine)!.privateKey, publicKey: pubs.get(c.machine)! }, obs);
     assert.deepEqual(applied.blockers, []);
-    const printed = renderHostPlan(host, "ssh x").split("\n").flatMap((l) => (l.startsWith("    $ ") ? [l.slice(6)] : []));
-    assert.deepEqual(printed, applied.steps.map((s) => s.display), "the plan's commands are apply's steps, in order");
+    const printed = renderHostPlan(host, "ssh x")
+      .split("\n")
+      .flatMap((l) => (l.startsWith("    $ ") ? [l.slice(6)] : []));
+    assert.deepEqual(
+      printed,
+      applied.steps.map((s) => s.display),
+      "the plan's commands are apply's steps, in order",
+    );
 
     // What apply leaves to wg-quick up (no step of its own on a fresh host) is listed under it.
     const text = renderHostPlan(host, "ssh x");
@@ -70,7 +76,11 @@ for (const c of cases) {
       for (const r of n.rules) assert.ok(text.includes(`        iptables -t ${r.table} -I ${r.chain} ${r.args.join(" ")}\n`), `rule ${r.table} ${r.chain} listed`);
       for (const r of n.routes) assert.ok(text.includes(`        ip route replace ${r.destination} dev ${r.dev}\n`));
       assert.match(text, new RegExp(`--label dockmesh\\.io/interface=${n.wireguard.interface} `));
-      assert.equal(n.rules.some((r) => r.table === "raw" && r.chain === "PREROUTING"), c.host.raw, "the raw-table rule exactly when the host has the table");
+      assert.equal(
+        n.rules.some((r) => r.table === "raw" && r.chain === "PREROUTING"),
+        c.host.raw,
+        "the raw-table rule exactly when the host has the table",
+      );
     }
   });
 }

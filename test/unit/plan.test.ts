@@ -14,10 +14,13 @@ test("plan: three public machines form a full mesh with endpoints and no keepali
   assert.deepEqual(errors, []);
   const a = net(hosts, "a");
   assert.equal(a.subnet, "10.210.0.0/24");
-  assert.deepEqual(a.wireguard.peers.map((p) => [p.machine, p.allowedIPs.join(","), p.endpoint, p.persistentKeepalive]), [
-    ["b", "10.210.1.0/24", "203.0.113.11:51820", undefined],
-    ["c", "10.210.2.0/24", "203.0.113.12:51820", undefined],
-  ]);
+  assert.deepEqual(
+    a.wireguard.peers.map((p) => [p.machine, p.allowedIPs.join(","), p.endpoint, p.persistentKeepalive]),
+    [
+      ["b", "10.210.1.0/24", "203.0.113.11:51820", undefined],
+      ["c", "10.210.2.0/24", "203.0.113.12:51820", undefined],
+    ],
+  );
   assert.deepEqual(a.routes, [
     { destination: "10.210.1.0/24", dev: "dm-mesh" },
     { destination: "10.210.2.0/24", dev: "dm-mesh" },
@@ -47,10 +50,13 @@ test("plan: three public machines form a full mesh with endpoints and no keepali
 test("plan: a NAT'd machine connects out with keepalive; public peers have no endpoint for it", () => {
   const { hosts } = planAll([mesh("mesh", { persistentKeepalive: 15 })], [pub("a", 0), pub("b", 1), nat("h")]);
   const h = net(hosts, "h");
-  assert.deepEqual(h.wireguard.peers.map((p) => [p.machine, p.endpoint, p.persistentKeepalive]), [
-    ["a", "203.0.113.10:51820", 15],
-    ["b", "203.0.113.11:51820", 15],
-  ]);
+  assert.deepEqual(
+    h.wireguard.peers.map((p) => [p.machine, p.endpoint, p.persistentKeepalive]),
+    [
+      ["a", "203.0.113.10:51820", 15],
+      ["b", "203.0.113.11:51820", 15],
+    ],
+  );
   const toH = peer(net(hosts, "a"), "h")!;
   assert.equal(toH.endpoint, undefined);
   assert.equal(toH.persistentKeepalive, 15);
@@ -149,28 +155,49 @@ test("plan: a machine in two meshes gets a network, interface and port for each"
   const machines = [pub("a", 0, { labels: { blue: "yes", red: "" } }), pub("b", 1, { labels: { blue: "yes" } }), pub("c", 2, { labels: { red: "1" } })];
   const { hosts, errors } = planAll(meshes, machines);
   assert.deepEqual(errors, []);
-  assert.deepEqual(host(hosts, "a").networks.map((n) => [n.meshNetwork, n.subnet, n.wireguard.interface, n.wireguard.listenPort, n.wireguard.peers.map((p) => p.machine).join()]), [
-    ["blue", "10.1.0.0/24", "wg-blue", 51820, "b"],
-    ["red", "10.2.0.0/24", "wg-red", 51821, "c"],
-  ]);
-  assert.deepEqual(host(hosts, "b").networks.map((n) => n.meshNetwork), ["blue"]);
+  assert.deepEqual(
+    host(hosts, "a").networks.map((n) => [n.meshNetwork, n.subnet, n.wireguard.interface, n.wireguard.listenPort, n.wireguard.peers.map((p) => p.machine).join()]),
+    [
+      ["blue", "10.1.0.0/24", "wg-blue", 51820, "b"],
+      ["red", "10.2.0.0/24", "wg-red", 51821, "c"],
+    ],
+  );
+  assert.deepEqual(
+    host(hosts, "b").networks.map((n) => n.meshNetwork),
+    ["blue"],
+  );
 });
 
 test("plan: a Machine's subnet pin applies to the mesh whose pool holds it", () => {
   const meshes = [mesh("blue", { cidr: "10.1.0.0/16", interface: "wg-blue" }), mesh("red", { cidr: "10.2.0.0/16", interface: "wg-red", listenPort: 51821 })];
   const { hosts, errors } = planAll(meshes, [pub("a", 0, { subnet: "10.2.7.0/24" }), pub("b", 1)]);
   assert.deepEqual(errors, []);
-  assert.deepEqual(host(hosts, "a").networks.map((n) => n.subnet), ["10.1.0.0/24", "10.2.7.0/24"]);
+  assert.deepEqual(
+    host(hosts, "a").networks.map((n) => n.subnet),
+    ["10.1.0.0/24", "10.2.7.0/24"],
+  );
   const bad = planAll(meshes, [pub("a", 0, { subnet: "10.9.0.0/24" })]);
-  assert.deepEqual(bad.errors.map((e) => [e.name, e.field]), [["a", "spec.subnet"], ["a", "spec.subnet"]]);
+  assert.deepEqual(
+    bad.errors.map((e) => [e.name, e.field]),
+    [
+      ["a", "spec.subnet"],
+      ["a", "spec.subnet"],
+    ],
+  );
 });
 
 test("plan: two meshes clashing on a machine: the second is refused with an error naming both", () => {
   const meshes = [mesh("blue", { cidr: "10.1.0.0/16", interface: "wg0" }), mesh("red", { cidr: "10.2.0.0/16", interface: "wg0" })];
   const { hosts, errors } = planAll(meshes, [pub("a", 0)]);
-  assert.deepEqual(host(hosts, "a").networks.map((n) => n.meshNetwork), ["blue"]);
+  assert.deepEqual(
+    host(hosts, "a").networks.map((n) => n.meshNetwork),
+    ["blue"],
+  );
   assert.equal(errors.length, 1);
-  assert.match(errors[0]!.message, /^interface wg0 is also the interface of MeshNetwork blue, which came first .* shares machine a with it: nothing of red is allocated or configured; give it a different spec\.interface/);
+  assert.match(
+    errors[0]!.message,
+    /^interface wg0 is also the interface of MeshNetwork blue, which came first .* shares machine a with it: nothing of red is allocated or configured; give it a different spec\.interface/,
+  );
   const ports = planAll([mesh("blue", { cidr: "10.1.0.0/16", interface: "b" }), mesh("red", { cidr: "10.1.128.0/17", interface: "r", listenPort: 1 })], [pub("a", 0)]);
   assert.match(ports.errors[0]!.message, /^pool 10\.1\.128\.0\/17 overlaps the pool 10\.1\.0\.0\/16 of MeshNetwork blue/);
 });
@@ -211,22 +238,30 @@ for (const c of [
 
 test("plan: a default interface name longer than 15 characters asks for spec.interface", () => {
   const { errors } = planAll([mesh("a-rather-long-mesh-name")], []);
-  assert.deepEqual(errors.map((e) => e.field), ["spec.interface"]);
+  assert.deepEqual(
+    errors.map((e) => e.field),
+    ["spec.interface"],
+  );
 });
 
 test("plan: machines in another namespace or not selected are not members", () => {
-  const { meshes } = planAll([mesh("mesh", { machineSelector: { matchLabels: { mesh: "on" } } })], [
-    pub("a", 0, { labels: { mesh: "on" } }),
-    pub("b", 1, { labels: { mesh: "off" } }),
-    pub("c", 2, { labels: { mesh: "on" }, namespace: "other" }),
-  ]);
+  const { meshes } = planAll(
+    [mesh("mesh", { machineSelector: { matchLabels: { mesh: "on" } } })],
+    [pub("a", 0, { labels: { mesh: "on" } }), pub("b", 1, { labels: { mesh: "off" } }), pub("c", 2, { labels: { mesh: "on" }, namespace: "other" })],
+  );
   assert.deepEqual(meshes[0]!.members, ["a"]);
 });
 
 test("plan: a member without a subnet (pool exhausted) is left out of everyone's peers", () => {
   const { hosts, errors } = planAll([mesh("mesh", { cidr: "10.0.0.0/24", subnetPrefixLength: 25 })], [pub("a", 0), pub("b", 1), pub("c", 2)]);
-  assert.deepEqual(errors.map((e) => [e.kind, e.field]), [["MeshNetwork", "spec.cidr"]]);
-  assert.deepEqual(net(hosts, "a").wireguard.peers.map((p) => p.machine), ["b"]);
+  assert.deepEqual(
+    errors.map((e) => [e.kind, e.field]),
+    [["MeshNetwork", "spec.cidr"]],
+  );
+  assert.deepEqual(
+    net(hosts, "a").wireguard.peers.map((p) => p.machine),
+    ["b"],
+  );
   assert.deepEqual(host(hosts, "c").networks, []);
 });
 

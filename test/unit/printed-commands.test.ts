@@ -31,7 +31,7 @@ export function printedCommands(text: string): string[] {
 }
 
 test("printedCommands finds the commands to check", () => {
-  assert.deepEqual(printedCommands('const x = `run: kubectl annotate machine ${name} a=b`;\n// kubectl get pods\n'), ["kubectl annotate machine ${name} a=b"]);
+  assert.deepEqual(printedCommands("const x = `run: kubectl annotate machine ${name} a=b`;\n// kubectl get pods\n"), ["kubectl annotate machine ${name} a=b"]);
   assert.deepEqual(printedCommands('"kubectl -n ns get machines -w"'), ["kubectl -n ns get machines -w"]);
 });
 

@@ -70,7 +70,14 @@ async function sshServer(): Promise<Running> {
 
 let target: Running;
 let bastion: Running;
-const to = (s: Running, extra: Partial<SshTarget> = {}): SshTarget => ({ host: "127.0.0.1", port: s.port, user: "root", privateKey: clientKey.privateKey, keySource: "Secret default/ssh key ssh-privatekey", ...extra });
+const to = (s: Running, extra: Partial<SshTarget> = {}): SshTarget => ({
+  host: "127.0.0.1",
+  port: s.port,
+  user: "root",
+  privateKey: clientKey.privateKey,
+  keySource: "Secret default/ssh key ssh-privatekey",
+  ...extra,
+});
 
 async function failure(t: SshTarget): Promise<HostError> {
   try {
@@ -125,7 +132,12 @@ describe("SSH to hosts", () => {
   test("host key: a wrong pin is refused, naming both keys and the field to change", async () => {
     const e = await failure(to(target, { hostKeyPin: bastion.hostKey }));
     assert.equal(e.reason, "HostKeyMismatch");
-    assert.match(e.message, new RegExp(`expected ${esc(bastion.fingerprint)} \\(pinned in spec\\.ssh\\.hostKey\\), got ${esc(target.fingerprint)}; refusing to connect.*set spec\\.ssh\\.hostKey to ${esc(target.fingerprint)}`));
+    assert.match(
+      e.message,
+      new RegExp(
+        `expected ${esc(bastion.fingerprint)} \\(pinned in spec\\.ssh\\.hostKey\\), got ${esc(target.fingerprint)}; refusing to connect.*set spec\\.ssh\\.hostKey to ${esc(target.fingerprint)}`,
+      ),
+    );
   });
 
   test("host key: a key different from the one recorded on first contact is refused", async () => {
@@ -137,7 +149,10 @@ describe("SSH to hosts", () => {
   test("a rejected key names the Secret and the public key to authorize", async () => {
     const e = await failure(to(target, { privateKey: otherKey.privateKey }));
     assert.equal(e.reason, "AuthFailed");
-    assert.match(e.message, /^ssh root@127\.0\.0\.1:\d+: key in Secret default\/ssh key ssh-privatekey rejected; add its public key \(ssh-ed25519 AAAA[^ )]*\) to ~root\/\.ssh\/authorized_keys on 127\.0\.0\.1$/);
+    assert.match(
+      e.message,
+      /^ssh root@127\.0\.0\.1:\d+: key in Secret default\/ssh key ssh-privatekey rejected; add its public key \(ssh-ed25519 AAAA[^ )]*\) to ~root\/\.ssh\/authorized_keys on 127\.0\.0\.1$/,
+    );
     // The whole key, ready to paste (issue 12: it was cut after 60 characters).
     assert.ok(e.message.includes(`(${publicKeyLine(otherKey.privateKey)})`), e.message);
     assert.ok(!e.message.includes("PRIVATE KEY"));
