@@ -7,7 +7,7 @@ import type { HostSession } from "../hosts/ssh.js";
 import { formatTime, removeCondition, setConditions } from "../runtime/conditions.js";
 import { STATUS_WRITE_FAILED } from "../runtime/status-failure.js";
 import type { MachineKey } from "./keys.js";
-import { previousFromStatus, recordedNetworks } from "./previous-networks.js";
+import { networkRecord, previousFromStatus, recordedNetworks } from "./previous-networks.js";
 import { listed, listedPeers, peersColumn, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { DNS_CONDITION, dnsCondition, servingText, type ResolverVerdict } from "./dns-condition.js";
 import type { DnsHostState } from "./dns.js";
@@ -128,13 +128,7 @@ export function networkStatus(networks: readonly NetworkPlan[], peers: readonly 
     const mine = new Set([...n.wireguard.peers.map((p) => p.machine), ...n.relayed.map((r) => r.machine), ...n.unreachable]);
     const reports = peers.filter((p) => (p.meshNetwork === undefined || p.meshNetwork === n.meshNetwork) && mine.has(p.machine));
     return {
-      meshNetwork: n.meshNetwork,
-      subnet: n.subnet,
-      dockerNetwork: n.docker.name,
-      interface: n.wireguard.interface,
-      bridge: n.docker.bridge,
-      listenPort: n.wireguard.listenPort,
-      mtu: n.wireguard.mtu,
+      ...networkRecord(n),
       ...(n.dns ? { dns: { zone: n.dns.zone, address: n.dns.address, containers: n.dns.mode.mode, reason: n.dns.mode.reason } } : {}),
       peers: listedPeers(reports).map((p) => {
         const old = before.get(p.machine);

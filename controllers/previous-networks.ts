@@ -63,17 +63,20 @@ export function recordedNetworks(
  */
 export function withIntended(current: readonly MachineStatusNetwork[], planned: readonly NetworkPlan[]): MachineStatusNetwork[] | undefined {
   const have = new Set(current.map((n) => n.meshNetwork));
-  const added = planned
-    .filter((n) => !have.has(n.meshNetwork))
-    .map((n) => ({
-      meshNetwork: n.meshNetwork,
-      subnet: n.subnet,
-      dockerNetwork: n.docker.name,
-      interface: n.wireguard.interface,
-      bridge: n.docker.bridge,
-      listenPort: n.wireguard.listenPort,
-      mtu: n.wireguard.mtu,
-    }));
+  const added = planned.filter((n) => !have.has(n.meshNetwork)).map(networkRecord);
   if (!added.length) return undefined;
   return recordedNetworks(added, current, new Set(current.map((n) => n.meshNetwork)), new Set());
+}
+
+/** What status records of a planned network, its peers and DNS aside. */
+export function networkRecord(n: NetworkPlan): MachineStatusNetwork {
+  return {
+    meshNetwork: n.meshNetwork,
+    subnet: n.subnet,
+    dockerNetwork: n.docker.name,
+    interface: n.wireguard.interface,
+    bridge: n.docker.bridge,
+    listenPort: n.wireguard.listenPort,
+    mtu: n.wireguard.mtu,
+  };
 }
