@@ -452,8 +452,11 @@ const MTU_OPTION = "com.docker.network.driver.mtu";
 export function dockerNetworkFacts(obs: HostObservation): Map<string, DockerNetworkFacts> {
   const out = new Map<string, DockerNetworkFacts>();
   for (const [name, n] of obs.networks) {
-    const mtu = Number(n?.options[MTU_OPTION]);
-    if (n) out.set(name, { containers: n.containers, ...(mtu > 0 ? { mtu } : {}), ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}) });
+    // Host output that the plan may carry into the WireGuard config and `ip link` (a held MTU):
+    // a plain integer an interface can have, else as if no MTU were recorded (nothing is held).
+    const text = n?.options[MTU_OPTION] ?? "";
+    const mtu = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+    if (n) out.set(name, { containers: n.containers, ...(mtu >= 576 && mtu <= 65535 ? { mtu } : {}), ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}) });
   }
   return out;
 }

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { planAll, type DockerNetworkFacts, type HostFacts } from "../../mesh/plan.js";
 import { mtuHeldText } from "../../controllers/machine-conditions.js";
+import { dockerNetworkFacts, emptyObservation } from "../../hosts/observe.js";
 import { machine, mesh } from "../support/fixtures.js";
 
 const meshes = [mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16", mtu: 1380 })];
@@ -39,5 +40,26 @@ for (const c of cases) {
           ]
         : [],
     );
+  });
+}
+
+// The network's MTU option is host output: only a plain integer an interface can have may be
+// held (it reaches the WireGuard config's MTU line and `ip link set mtu`); anything else holds nothing.
+for (const [option, mtu] of [
+  ["1420", 1420],
+  ["1420.5", undefined],
+  ["1e4", undefined],
+  ["99999999", undefined],
+  ["-1", undefined],
+  ["1420\nPostUp = id", undefined],
+] as const) {
+  test(`MTU hold: the host says its network's MTU is ${JSON.stringify(option)}: ${mtu ?? "not held"}`, () => {
+    const obs = emptyObservation();
+    obs.networks.set("apps", { id: "x", name: "apps", options: { "com.docker.network.driver.mtu": option }, labels: { "dockmesh.io/interface": "dm0" }, containers: 2 });
+    const apps = dockerNetworkFacts(obs).get("apps")!;
+    assert.equal(apps.mtu, mtu);
+    const n = planned(apps);
+    assert.equal(Boolean(n.mtuHeld), mtu !== undefined);
+    assert.equal(n.wireguard.mtu, mtu ?? 1380);
   });
 }
