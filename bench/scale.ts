@@ -1,7 +1,7 @@
 // Scale benchmark (issue 7, items 3 and 4), on SIMULATED hosts: `npm run bench:scale`.
 //
 //   node dist/bench/scale.js [--sizes 10,100,1000] [--plan-sizes 10,100,1000,2000]
-//     [--resync-period 20s] [--steady-periods 3] [--latency-ms 0] [--concurrency 8]
+//     [--resync-period 20s] [--steady-periods 3] [--latency-ms 0] [--concurrency 32]
 //     [--timeout 30m] [--no-plan] [--no-controller] [--dns on|off]
 //
 // For each size: the embedded store, a SimulatedHostFleet (one simulated host per Machine,
@@ -27,7 +27,7 @@ const { values } = parseArgs({
     "resync-period": { type: "string", default: "20s" },
     "steady-periods": { type: "string", default: "3" },
     "latency-ms": { type: "string", default: "0" },
-    concurrency: { type: "string", default: "8" },
+    concurrency: { type: "string", default: "32" },
     timeout: { type: "string" },
     "no-plan": { type: "boolean", default: false },
     "no-controller": { type: "boolean", default: false },

@@ -65,7 +65,7 @@ export function addControllerFlags(cmd: Command): Command {
       "how often a Ready machine's host is checked between resyncs (one light SSH command: interfaces up, handshakes fresh); Ready=True is at most this plus 10 s old; 0 turns it off",
       `${DEFAULT_READY_CHECK_MS / 1000}s`,
     )
-    .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "8")
+    .option("--concurrency <n>", "machines reconciled (and SSH sessions open) at once", "32")
     .option("--log-level <level>", "error, warn, info or debug", process.env.DOCKMESH_LOG_LEVEL ?? "info")
     .option("--log-format <format>", "json or text (default: json in a cluster, text in a terminal)")
     .option("--metrics-bind-address <addr>", "where /metrics, /healthz and /readyz are served: :8080, 127.0.0.1:8080, or 0 for off (default :8080 for `dockmesh controller`, off for `dockmesh up`)")

@@ -58,7 +58,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const api = opts.api;
   const log = opts.logger ?? rootLogger();
   const clock = opts.clock ?? realClock;
-  const concurrency = opts.concurrency ?? 8;
+  const concurrency = opts.concurrency ?? 32;
   const common = { logger: log, clock };
 
   const machines = customResourceInformer<Machine>(api, MACHINES, common);

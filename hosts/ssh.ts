@@ -10,6 +10,7 @@ import { shQuote } from "../mesh/shell.js";
 const { Client, utils } = ssh2;
 type Client = ClientType;
 import { HostError, type HostErrorReason } from "./errors.js";
+import { gatedHandshake } from "./handshake-gate.js";
 import { sizeText } from "./host-text.js";
 
 export interface SshEndpoint {
@@ -299,7 +300,8 @@ export async function connect(target: SshTarget): Promise<StreamingHostSession> 
   let bastion: { client: Client; fingerprint: string } | undefined;
   let sock: ClientChannel | undefined;
   if (target.bastion) {
-    bastion = await connectOne(target.bastion, undefined, undefined, "spec.ssh.bastion.hostKey").catch((err: unknown) => {
+    const b = target.bastion;
+    bastion = await gatedHandshake(`${b.host}:${b.port}`, () => connectOne(b, undefined, undefined, "spec.ssh.bastion.hostKey")).catch((err: unknown) => {
       if (err instanceof HostError) throw new HostError(err.reason, `bastion: ${err.message}`, { cause: err });
       throw err;
     });
