@@ -43,6 +43,8 @@ export interface ConvergeStart {
   readyHash: string | undefined;
   /** Guessed facts: the host most likely has nothing of ours (its first converge in one round trip). */
   fresh: HostFacts | undefined;
+  /** The plan from `fresh` already made for the snapshot with this hash (its intent went on record): not made again. */
+  freshPlan?: { hash: string; networks: NetworkPlan[] };
 }
 
 /** A converge's outcome, and the Machine and snapshot as they stand after the writes it made. */
@@ -78,15 +80,19 @@ export class HostConverge {
 
   /** Throws the HostError of a host that fails preflight or drops the session. */
   async run(session: HostSession): Promise<Converged> {
-    // The plan as of the last status, so the first observation already looks at the right names.
-    const guess = planHost(this.ns, this.name, this.snap.views, {}).networks;
-    let names = namesOf(guess, this.keys.previous);
     let applied: ConvergeResult["applied"] = [];
     let applyError: ConvergeResult["applyError"];
     let obs: HostObservation | undefined;
+    let names: ObservedNames | undefined;
     const first = this.start.fresh ? await this.fresh(session, this.start.fresh) : undefined;
     if (first) ({ names, applied, applyError, observation: obs } = first);
-    obs ??= await this.timed("observe", () => observeHost(session, names.ifaces, names.nets, this.s.probes(guess, false)));
+    if (!obs || !names) {
+      // The plan as of the last status, so the first observation already looks at the right names.
+      const guess = planHost(this.ns, this.name, this.snap.views, {}).networks;
+      const looked = namesOf(guess, this.keys.previous);
+      obs = await this.timed("observe", () => observeHost(session, looked.ifaces, looked.nets, this.s.probes(guess, false)));
+      names = looked;
+    }
     let result = await this.pass(session, obs, names, applyError);
     result = { ...result, applied: [...applied, ...result.applied] };
     // Keys peers published while this converge ran (machines created together publish theirs
@@ -111,7 +117,9 @@ export class HostConverge {
   private async fresh(session: HostSession, facts: HostFacts) {
     if (this.keys.previous.length) return undefined;
     this.snap = this.refreshed();
-    const networks = planHost(this.ns, this.name, this.snap.views, facts).networks;
+    const made = this.start.freshPlan;
+    // A plan of 999 peers is milliseconds: made once per snapshot, not again for the same inputs.
+    const networks = made && made.hash === this.start.hashOf(this.snap) ? made.networks : planHost(this.ns, this.name, this.snap.views, facts).networks;
     const fresh = freshApply(networks, this.keys.privateKey, this.keys.publicKey, facts);
     if (!fresh) return undefined;
     const names = namesOf(networks, this.keys.previous);

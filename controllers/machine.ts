@@ -6,7 +6,7 @@ import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { planHost, type HostFacts, type MeshView, type NetworkPlan } from "../mesh/plan.js";
 import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
 import { type ConvergeResult } from "../hosts/converge.js";
-import { HostConverge } from "./machine-converge.js";
+import { HostConverge, type ConvergeStart } from "./machine-converge.js";
 import { finalizeMachine } from "./machine-teardown.js";
 import { HostError } from "../hosts/errors.js";
 import { hostFacts, type Probe } from "../hosts/observe.js";
@@ -251,13 +251,15 @@ export class MachineReconciler {
     await this.d.sshSlots.acquire();
     const tSlot = performance.now();
     let session: HostSession | undefined;
+    let freshPlan: ConvergeStart["freshPlan"];
     try {
       try {
         session = await connect(target);
         // A host with nothing recorded gets its first converge in one round trip (hosts/fresh.ts):
         // the networks it is about to get go on record (status.networks, for teardown) meanwhile.
         if (fresh) {
-          const intended = this.w.intended(m, planHost(ns, name, snap.views, fresh).networks).then((x) => {
+          freshPlan = { hash: hashOf(snap), networks: planHost(ns, name, snap.views, fresh).networks };
+          const intended = this.w.intended(m, freshPlan.networks).then((x) => {
             if (x) m = x;
           });
           await Promise.all([this.w.hostKeys(m, resolved.hostKeys, session), intended]);
@@ -281,7 +283,7 @@ export class MachineReconciler {
         natPaths: this.natPathsOf,
         probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined),
       };
-      const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh });
+      const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh, ...(freshPlan ? { freshPlan } : {}) });
       try {
         ({ result, m, snap } = await hc.run(session));
         this.factsGuess = hostFacts(result.observation);
