@@ -6,7 +6,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { IMAGE_NODE_FLAGS } from "../runtime/heap.js";
+import { IMAGE_ENV, IMAGE_NODE_FLAGS } from "../runtime/heap.js";
 
 export const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 
@@ -79,7 +79,7 @@ export interface ControllerChildOptions {
 }
 
 /**
- * Node flags of the benchmark's controller: the image's ENTRYPOINT flags, then
+ * Node flags of the benchmark's controller (its environment has the image's too, IMAGE_ENV): the image's ENTRYPOINT flags, then
  * BENCH_CONTROLLER_NODE_OPTIONS (for the controller only, e.g. --cpu-prof to profile it).
  */
 export function controllerNodeFlags(): string[] {
@@ -111,7 +111,7 @@ export class ControllerChild {
         "--log-format",
         "json",
       ],
-      { stdio: ["ignore", fd, fd], env: { ...process.env, KUBECONFIG: opts.kubeconfig } },
+      { stdio: ["ignore", fd, fd], env: { ...process.env, ...IMAGE_ENV, KUBECONFIG: opts.kubeconfig } },
     );
     closeSync(fd);
     this.exited = new Promise((resolve) => this.proc.once("exit", (code) => resolve(code)));

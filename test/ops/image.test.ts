@@ -16,7 +16,7 @@ import { createLab, type Lab } from "../../lab/lab.js";
 import { ensureSystemPackages } from "../../lab/requirements.js";
 import { projectRoot } from "../support/golden.js";
 import { runOk, type RunResult } from "./tools.js";
-import { IMAGE_NODE_FLAGS } from "../../runtime/heap.js";
+import { IMAGE_ENV, IMAGE_NODE_FLAGS } from "../../runtime/heap.js";
 
 const PREFIX = "dmops";
 const LABNET = "198.18.6.0/24";
@@ -128,10 +128,12 @@ describe("the container image (Dockerfile, real dockerd)", { timeout: 600_000 },
       User: string;
       Entrypoint: string[];
       Cmd: string[];
+      Env: string[];
       ExposedPorts: Record<string, unknown>;
     };
     assert.equal(config.User, "65532:65532");
     assert.deepEqual(config.Entrypoint, ["node", ...IMAGE_NODE_FLAGS, "/app/bin/dockmesh.js"]);
+    for (const [k, v] of Object.entries(IMAGE_ENV)) assert.ok(config.Env.includes(`${k}=${v}`), `the image's environment has ${k}=${v} (runtime/heap.ts IMAGE_ENV): ${config.Env.join(" ")}`);
     assert.deepEqual(config.Cmd, ["controller", "--leader-elect", "--metrics-bind-address=:8080"]);
     assert.ok("8080/tcp" in config.ExposedPorts);
     const size = Number(await dockerOk(["image", "inspect", IMAGE, "--format", "{{.Size}}"]));
