@@ -317,7 +317,7 @@ export class MachineReconciler {
         applied.length && void this.d.events.event(m, "Normal", "Configured", `applied ${applied.length} change(s): ${[...new Set(applied.map((s) => s.display))].slice(0, 8).join("; ")}`);
       if (this.quietFirstWait(m, key, outcome)) {
         configured();
-        this.d.log.debug("configured; peers' handshakes pending, status written at the next look", { machine: key, applied: result.applied.length });
+        this.d.log.debug("configured; peers' handshakes pending, status written at the next look", { machine: key, applied: result.applied.length, roundTrips: (result.timings ?? []).join(", ") });
         return { requeueAfter: this.d.pendingRequeueMs };
       }
       const ready = await this.writeOutcome(m, outcome, session, machineKey, snap.keep);
