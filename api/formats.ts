@@ -74,32 +74,9 @@ export function shown(value: string): string {
   return JSON.stringify(cut);
 }
 
-/** Strings seen to match, per format (matches). */
-const KNOWN = new WeakMap<RegExp, Set<string>>();
-/** Strings remembered per format at most (a fleet's keys, subnets and endpoints, several times over). */
-const MAX_KNOWN = 20_000;
-
-/**
- * format.test(value), remembering the strings that matched: every look at a host of a mesh of
- * 1,000 checks the same 999 keys, subnets and endpoints again (in the config it renders and in
- * what the host prints), ~2.4 s of regex at 1,000 simulated machines. Only exact strings that
- * matched are remembered, so the answer is the regex's own. The formats are anchored, without
- * the g or y flags (a regex with them keeps state between tests and is not remembered).
- */
-export function matches(format: RegExp, value: string): boolean {
-  if (format.global || format.sticky) return format.test(value);
-  let known = KNOWN.get(format);
-  if (known?.has(value)) return true;
-  if (!format.test(value)) return false;
-  if (!known) KNOWN.set(format, (known = new Set()));
-  if (known.size >= MAX_KNOWN) known.clear();
-  known.add(value);
-  return true;
-}
-
 /** Throws UnsafeValueError unless value matches format. */
 export function checked(value: string, format: RegExp, field: string, what: string): string {
-  if (matches(format, value)) return value;
+  if (format.test(value)) return value;
   const cc = controlCharacter(value);
   throw new UnsafeValueError(field, cc ? `contains a control character (${cc}); refused` : `${shown(value)} is not ${what}; refused`);
 }

@@ -4,12 +4,12 @@
 // pattern is anchored and bounded.
 import { isIP } from "node:net";
 import { parseCidr } from "../mesh/ipv4.js";
-import { DOCKER_NETWORK_NAME, DOCKER_VERSION, NO_CONTROL, WIREGUARD_KEY, matches } from "../api/formats.js";
+import { DOCKER_NETWORK_NAME, DOCKER_VERSION, NO_CONTROL, WIREGUARD_KEY } from "../api/formats.js";
 
 export const isDockerVersion = (v: unknown): v is string => typeof v === "string" && v.length <= 64 && DOCKER_VERSION.test(v);
 
 /** A WireGuard key: 32 bytes in base64, whose last character only takes the values 32 bytes can give. */
-export const isWgKey = (v: unknown): v is string => typeof v === "string" && matches(WIREGUARD_KEY, v);
+export const isWgKey = (v: unknown): v is string => typeof v === "string" && WIREGUARD_KEY.test(v);
 
 /**
  * A Linux interface name (dev_valid_name): 1-15 bytes, not "." or "..", no "/", ":" or white

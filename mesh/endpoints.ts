@@ -9,7 +9,7 @@
 //   3. else the endpoint's host with the mesh's own listenPort.
 // Pure; every value is checked against its format where it is read (status and spec are input).
 import type { Machine } from "../api/types.generated.js";
-import { ENDPOINT, OBJECT_NAME, matches, shown } from "../api/formats.js";
+import { ENDPOINT, OBJECT_NAME, shown } from "../api/formats.js";
 
 /** What the rule needs of a mesh. */
 export interface MeshPort {
@@ -40,7 +40,7 @@ export function endpointIn(m: Machine, mesh: MeshPort, machineMeshes: readonly M
   const written = m.spec.endpoint;
   if (written === undefined || written === "") return { refused: [] };
   const name = m.metadata.name ?? "";
-  if (!matches(ENDPOINT, written)) return { refused: [`Machine ${name} spec.endpoint: ${shown(written)} is not host:port; it is left out of MeshNetwork ${mesh.name}`] };
+  if (!ENDPOINT.test(written)) return { refused: [`Machine ${name} spec.endpoint: ${shown(written)} is not host:port; it is left out of MeshNetwork ${mesh.name}`] };
   const refused: string[] = [];
   const { host, port } = splitEndpoint(written);
   const entries = Array.isArray(m.spec.endpointPorts) ? m.spec.endpointPorts : [];
@@ -66,7 +66,7 @@ export function endpointIn(m: Machine, mesh: MeshPort, machineMeshes: readonly M
  */
 export function ambiguousForward(m: Machine, machineMeshes: readonly MeshPort[]): string | undefined {
   const written = m.spec.endpoint;
-  if (!written || !matches(ENDPOINT, written)) return undefined;
+  if (!written || !ENDPOINT.test(written)) return undefined;
   const { port } = splitEndpoint(written);
   if (machineMeshes.some((x) => x.listenPort === port)) return undefined;
   const listed = new Set((Array.isArray(m.spec.endpointPorts) ? m.spec.endpointPorts : []).map((e) => e?.meshNetwork));

@@ -1,6 +1,6 @@
 // WireGuard keys: Curve25519 (X25519) via tweetnacl, with WireGuard's clamping, base64 like `wg genkey`.
 import nacl from "tweetnacl";
-import { WIREGUARD_KEY, matches } from "../api/formats.js";
+import { WIREGUARD_KEY } from "../api/formats.js";
 
 export interface KeyPair {
   privateKey: string;
@@ -9,7 +9,7 @@ export interface KeyPair {
 
 /** True for a base64 32-byte key as wg(8) prints it. */
 export function isWireGuardKey(text: string): boolean {
-  return matches(WIREGUARD_KEY, text);
+  return WIREGUARD_KEY.test(text);
 }
 
 /** Clamps a Curve25519 scalar in place, exactly as `wg genkey` does. */
