@@ -80,19 +80,20 @@ export class HostConverge {
 
   /** Throws the HostError of a host that fails preflight or drops the session. */
   async run(session: HostSession): Promise<Converged> {
-    let applied: ConvergeResult["applied"] = [];
-    let applyError: ConvergeResult["applyError"];
-    let obs: HostObservation | undefined;
-    let names: ObservedNames | undefined;
     const first = this.start.fresh ? await this.fresh(session, this.start.fresh) : undefined;
-    if (first) ({ names, applied, applyError, observation: obs } = first);
-    if (!obs || !names) {
-      // The plan as of the last status, so the first observation already looks at the right names.
+    let obs = first?.observation;
+    let names: ObservedNames;
+    if (first && obs) names = first.names;
+    else {
+      // The plan as of the last status, so the first observation already looks at the right names
+      // (a fresh attempt whose observation did not parse has them already).
       const guess = planHost(this.ns, this.name, this.snap.views, {}).networks;
-      const looked = namesOf(guess, this.keys.previous);
+      const looked = first?.names ?? namesOf(guess, this.keys.previous);
       obs = await this.timed("observe", () => observeHost(session, looked.ifaces, looked.nets, this.s.probes(guess, false)));
       names = looked;
     }
+    const applied = first?.applied ?? [];
+    const applyError = first?.applyError;
     let result = await this.pass(session, obs, names, applyError);
     result = { ...result, applied: [...applied, ...result.applied] };
     // Keys peers published while this converge ran (machines created together publish theirs

@@ -36,11 +36,16 @@ export function routeDestination(v: unknown): string | undefined {
   return isIpv4Cidr(v) ? v : undefined;
 }
 
-/** A port 1-65535, or 0 when allowZero (a WireGuard interface without a listen port). */
-export function port(v: unknown, allowZero = false): number | undefined {
+/** A whole number from min to max (at most 65535) written in plain digits: no sign, point, exponent or space. */
+export function wholeNumber(v: unknown, min: number, max: number): number | undefined {
   if (typeof v !== "string" || !/^\d{1,5}$/.test(v)) return undefined;
   const n = Number(v);
-  return n <= 65535 && (n > 0 || allowZero) ? n : undefined;
+  return n >= min && n <= max ? n : undefined;
+}
+
+/** A port 1-65535, or 0 when allowZero (a WireGuard interface without a listen port). */
+export function port(v: unknown, allowZero = false): number | undefined {
+  return wholeNumber(v, allowZero ? 0 : 1, 65535);
 }
 
 /** A WireGuard endpoint: "203.0.113.7:51820" or "[2001:db8::1]:51820". */

@@ -21,6 +21,7 @@ import {
   isLinkKind,
   isLinkName,
   isMtu,
+  wholeNumber,
   isPolicy,
   isRuleLine,
   isSha256,
@@ -454,9 +455,8 @@ export function dockerNetworkFacts(obs: HostObservation): Map<string, DockerNetw
   for (const [name, n] of obs.networks) {
     // Host output that the plan may carry into the WireGuard config and `ip link` (a held MTU):
     // a plain integer an interface can have, else as if no MTU were recorded (nothing is held).
-    const text = n?.options[MTU_OPTION] ?? "";
-    const mtu = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-    if (n) out.set(name, { containers: n.containers, ...(mtu >= 576 && mtu <= 65535 ? { mtu } : {}), ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}) });
+    const mtu = wholeNumber(n?.options[MTU_OPTION], 576, 65535);
+    if (n) out.set(name, { containers: n.containers, ...(mtu !== undefined ? { mtu } : {}), ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}) });
   }
   return out;
 }
