@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { allocateSubnets, type IpamMember } from "../../mesh/ipam.js";
+import { IPV6 } from "../../mesh/ip-family.js";
 
 interface Case {
   name: string;
@@ -128,3 +129,39 @@ test("ipam: invalid pool is a programming error (callers validate the spec first
   assert.throws(() => allocateSubnets("10.0.1.0/16", 24, []), /invalid pool/);
   assert.throws(() => allocateSubnets("10.0.0.0/16", 8, []), /does not fit/);
 });
+
+// The IPv6 pool (spec.cidrV6): the same IPAM, its own fields in messages.
+const cases6: Case[] = [
+  { name: "a /64 per machine from a ULA /48", pool: "fd42:d0c::/48", prefix: 64, members: names(3), want: { m000: "fd42:d0c::/64", m001: "fd42:d0c:0:1::/64", m002: "fd42:d0c:0:2::/64" } },
+  {
+    name: "the last /64 of a /48 can be pinned",
+    pool: "fd42:d0c::/48",
+    prefix: 64,
+    members: [...names(1).map((x) => ({ ...x, pin: "fd42:d0c:0:ffff::/64" }))],
+    want: { m000: "fd42:d0c:0:ffff::/64" },
+  },
+  { name: "pin in the pool honoured", pool: "fd42:d0c::/48", prefix: 64, members: [m("a"), m("b", { pin: "fd42:d0c:0:9::/64" })], want: { a: "fd42:d0c::/64", b: "fd42:d0c:0:9::/64" } },
+  { name: "pin with host bits refused with the fix", pool: "fd42:d0c::/48", prefix: 64, members: [m("a", { pin: "fd42:d0c:0:9::1/64" })], errors: { a: "use fd42:d0c:0:9::/64" } },
+  { name: "pin that is not an IPv6 CIDR refused", pool: "fd42:d0c::/48", prefix: 64, members: [m("a", { pin: "10.0.0.0/24" })], errors: { a: "not an IPv6 CIDR (e.g. fd42:0:0:3::/64)" } },
+  { name: "pin outside refused, naming spec.subnetV6", pool: "fd42:d0c::/48", prefix: 64, members: [m("a", { pin: "fd43::/64" })], errors: { a: "remove spec.subnetV6" } },
+  { name: "existing allocations never move", pool: "fd42:d0c::/48", prefix: 64, members: [m("a", { existing: "fd42:d0c:0:5::/64" }), m("b")], want: { a: "fd42:d0c:0:5::/64", b: "fd42:d0c::/64" } },
+  {
+    name: "a full pool names spec.cidrV6 and spec.subnetPrefixLengthV6",
+    pool: "fd42:d0c::/126",
+    prefix: 127,
+    members: names(3),
+    errors: { m002: "widen the MeshNetwork's spec.cidrV6 or lengthen spec.subnetPrefixLengthV6" },
+  },
+  { name: "a /8 pool of /64s (2^56 of them) allocates from its start", pool: "fd00::/8", prefix: 64, members: names(2), want: { m000: "fd00::/64", m001: "fd00:0:0:1::/64" } },
+];
+
+for (const c of cases6) {
+  test(`ipam (IPv6): ${c.name}`, () => {
+    const res = allocateSubnets(c.pool, c.prefix, c.members, IPV6);
+    for (const [k, v] of Object.entries(c.want ?? {})) assert.equal(res.allocations.get(k), v, `allocation of ${k}`);
+    const errs = new Map(res.errors.map((e) => [e.machine, e]));
+    assert.deepEqual([...errs.keys()].sort(), Object.keys(c.errors ?? {}).sort(), `machines with errors: ${JSON.stringify(res.errors)}`);
+    for (const [k, v] of Object.entries(c.errors ?? {})) assert.ok(errs.get(k)!.message.includes(v), `error of ${k}: ${errs.get(k)!.message}`);
+    for (const e of res.errors) assert.match(e.field, /V6$/, "an IPv6 field is named");
+  });
+}
