@@ -287,6 +287,12 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                       "maxLength": 18,
                       "pattern": "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$",
                       "description": "Pin of this host's Docker subnet (CIDR) in the MeshNetwork whose pool contains it; its prefix length must equal the mesh's subnetPrefixLength. Left out, a free subnet is allocated."
+                    },
+                    "subnetV6": {
+                      "type": "string",
+                      "maxLength": 43,
+                      "pattern": "^[0-9a-fA-F:]{2,39}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$",
+                      "description": "Pin of this host's IPv6 Docker subnet (CIDR) in the dual-stack MeshNetwork whose cidrV6 contains it; its prefix length must equal the mesh's subnetPrefixLengthV6. Left out, a free IPv6 subnet is allocated."
                     }
                   }
                 },
@@ -378,6 +384,12 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                             "maxLength": 18,
                             "pattern": "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$",
                             "description": "The host's Docker subnet in this mesh."
+                          },
+                          "subnetV6": {
+                            "type": "string",
+                            "maxLength": 43,
+                            "pattern": "^[0-9a-fA-F:]{2,39}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$",
+                            "description": "The host's IPv6 Docker subnet in this mesh (a dual-stack mesh only)."
                           },
                           "dockerNetwork": {
                             "type": "string",
@@ -696,6 +708,18 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                       "maximum": 30,
                       "description": "Prefix length of each machine's subnet (default 24: 254 container addresses per host). Must be at least the prefix length of cidr."
                     },
+                    "cidrV6": {
+                      "type": "string",
+                      "maxLength": 43,
+                      "pattern": "^[0-9a-fA-F:]{2,39}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$",
+                      "description": "Optional IPv6 address pool (CIDR, e.g. a unique local /48 such as fd42:d0c::/48). With it the mesh is dual-stack: every member machine also gets an IPv6 subnet of subnetPrefixLengthV6 bits, its Docker network gets IPv6, and the tunnel carries both families. Left out, the mesh is IPv4 only."
+                    },
+                    "subnetPrefixLengthV6": {
+                      "type": "integer",
+                      "minimum": 16,
+                      "maximum": 124,
+                      "description": "Prefix length of each machine's IPv6 subnet from cidrV6 (default 64). Must be at least the prefix length of cidrV6."
+                    },
                     "dockerNetwork": {
                       "type": "string",
                       "minLength": 1,
@@ -887,6 +911,12 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                             "maxLength": 18,
                             "pattern": "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$",
                             "description": "The machine's Docker subnet in this mesh."
+                          },
+                          "subnetV6": {
+                            "type": "string",
+                            "maxLength": 43,
+                            "pattern": "^[0-9a-fA-F:]{2,39}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$",
+                            "description": "The machine's IPv6 Docker subnet in this mesh (a dual-stack mesh only)."
                           }
                         }
                       }

@@ -23,6 +23,15 @@ export const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 /** An IPv4 CIDR, as the CRDs write it. */
 export const IPV4_CIDR = /^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\/([0-9]|[12][0-9]|3[0-2])$/;
 
+/**
+ * An IPv6 CIDR as the CRDs write it: hex digits and colons, then a prefix length of 0-128. Loose
+ * (mesh/ipv6.ts parses it fully where it is used), but only characters that need no quoting.
+ */
+export const IPV6_CIDR = /^[0-9a-fA-F:]{2,39}\/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/;
+
+/** An IPv4 or IPv6 CIDR: a WireGuard AllowedIPs entry. */
+export const isMeshCidr = (v: string): boolean => IPV4_CIDR.test(v) || IPV6_CIDR.test(v);
+
 /** host:port or [IPv6]:port, as Machine.spec.endpoint and WireGuard's Endpoint take it. */
 export const ENDPOINT =
   /^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;

@@ -65,6 +65,8 @@ export interface MachineSpec {
   endpointPorts?: Array<MachineSpecEndpointPort>;
   /** Pin of this host's Docker subnet (CIDR) in the MeshNetwork whose pool contains it; its prefix length must equal the mesh's subnetPrefixLength. Left out, a free subnet is allocated. */
   subnet?: string;
+  /** Pin of this host's IPv6 Docker subnet (CIDR) in the dual-stack MeshNetwork whose cidrV6 contains it; its prefix length must equal the mesh's subnetPrefixLengthV6. Left out, a free IPv6 subnet is allocated. */
+  subnetV6?: string;
 }
 
 /** The mesh's DNS resolver on this host (absent when the mesh's DNS is disabled). */
@@ -107,6 +109,8 @@ export interface MachineStatusNetwork {
   meshNetwork: string;
   /** The host's Docker subnet in this mesh. */
   subnet?: string;
+  /** The host's IPv6 Docker subnet in this mesh (a dual-stack mesh only). */
+  subnetV6?: string;
   /** Name of the Docker network. */
   dockerNetwork?: string;
   /** WireGuard interface. */
@@ -197,6 +201,10 @@ export interface MeshNetworkSpec {
   cidr: string;
   /** Prefix length of each machine's subnet (default 24: 254 container addresses per host). Must be at least the prefix length of cidr. */
   subnetPrefixLength?: number;
+  /** Optional IPv6 address pool (CIDR, e.g. a unique local /48 such as fd42:d0c::/48). With it the mesh is dual-stack: every member machine also gets an IPv6 subnet of subnetPrefixLengthV6 bits, its Docker network gets IPv6, and the tunnel carries both families. Left out, the mesh is IPv4 only. */
+  cidrV6?: string;
+  /** Prefix length of each machine's IPv6 subnet from cidrV6 (default 64). Must be at least the prefix length of cidrV6. */
+  subnetPrefixLengthV6?: number;
   /** Name of the Docker bridge network created on every member host (default: the MeshNetwork's name). Run containers with --network <this name> to join the mesh. */
   dockerNetwork?: string;
   /** WireGuard interface name on every member host: 1-15 of a-z A-Z 0-9 _ = . -, not starting with "." (no "+": iptables reads it as a wildcard). Default "dm-" + the MeshNetwork's name when that fits, else required. The bridge is named "br-" + this name (cut to 15 characters). */
@@ -221,6 +229,8 @@ export interface MeshNetworkStatusAllocation {
   machine: string;
   /** The machine's Docker subnet in this mesh. */
   subnet: string;
+  /** The machine's IPv6 Docker subnet in this mesh (a dual-stack mesh only). */
+  subnetV6?: string;
 }
 
 /** One relayed pair. */

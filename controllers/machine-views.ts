@@ -191,7 +191,7 @@ export class MachineViews {
         );
         refused.push(...bad);
         if (written && !endpoint) continue;
-        members.push({ name: a.machine, subnet: a.subnet, ...(endpoint ? { endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
+        members.push({ name: a.machine, subnet: a.subnet, ...(a.subnetV6 ? { subnetV6: a.subnetV6 } : {}), ...(endpoint ? { endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
       }
       // Relays matter only where two members are behind NAT (a pair to relay). Elsewhere the list is
       // left empty, so peers' status changing (which decides who can relay) leaves this plan, and
@@ -332,7 +332,7 @@ export class MachineViews {
   private refusals(mesh: ResolvedMesh, obj: MeshNetwork, name: string, all: readonly ResolvedMesh[]): string[] {
     const plan = planMesh(mesh, this.d.machines.list(mesh.namespace), { existing: obj.status?.allocations ?? [], allMeshes: all });
     return plan.errors
-      .filter((e) => (e.kind === "Machine" && e.name === name) || (e.field === "spec.cidr" && e.machine === name))
+      .filter((e) => (e.kind === "Machine" && e.name === name) || ((e.field === "spec.cidr" || e.field === "spec.cidrV6") && e.machine === name))
       .map((e) => `${e.field}: ${e.message.replace(`MeshNetwork ${mesh.name}: `, "")}`);
   }
 

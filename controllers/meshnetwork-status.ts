@@ -53,7 +53,7 @@ export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine
     machines: `${ready.length}/${plan.members.length}`,
     machineCount: plan.members.length,
     readyMachineCount: ready.length,
-    allocations: plan.allocations.map((a) => ({ machine: a.machine, subnet: a.subnet })),
+    allocations: plan.allocations.map((a) => ({ machine: a.machine, subnet: a.subnet, ...(a.subnetV6 ? { subnetV6: a.subnetV6 } : {}) })),
     ...(plan.relays.length ? { relays: plan.relays.map((r) => ({ machines: [...r.machines], via: r.via })) } : {}),
     ...(plan.unreachablePairs.length ? { unreachablePairs: [...plan.unreachablePairs] } : {}),
   };

@@ -5,11 +5,10 @@
 import type { ResolvedMesh } from "./defaults.js";
 import { IPV4_CIDR, OBJECT_NAME, shown } from "../api/formats.js";
 import { contains, isAligned, parseCidr, type Cidr } from "./ipv4.js";
+import { contains6, formatCidr6, isAligned6, parseCidr6 } from "./ipv6.js";
+import type { Allocation } from "./plan.js";
 
-export interface Allocation {
-  machine: string;
-  subnet: string;
-}
+export type { Allocation };
 
 export interface CheckedAllocations {
   valid: Allocation[];
@@ -35,18 +34,36 @@ export function checkAllocations(mesh: ResolvedMesh, allocations: readonly Alloc
       refused.push(`${field}.subnet: ${shown(subnet)} is not a /${mesh.subnetPrefixLength} inside the pool ${mesh.cidr}; ignored`);
       return;
     }
+    // The IPv6 subnet of a dual-stack mesh: a /prefixV6 of cidrV6, in its one spelling (it is
+    // compared as text). Absent, the machine is IPv4 only until the MeshNetwork controller writes it;
+    // in an IPv4-only mesh it is not used.
+    let subnetV6: string | undefined;
+    if (mesh.cidrV6 !== undefined && a.subnetV6 !== undefined) {
+      const pool6 = parseCidr6(mesh.cidrV6);
+      const c6 = typeof a.subnetV6 === "string" && a.subnetV6.length <= 43 ? parseCidr6(a.subnetV6) : undefined;
+      if (!c6 || !pool6 || !isAligned6(c6) || c6.prefix !== mesh.subnetPrefixLengthV6 || !contains6(pool6, c6) || formatCidr6(c6) !== a.subnetV6) {
+        refused.push(`${field}.subnetV6: ${shown(String(a.subnetV6))} is not a /${mesh.subnetPrefixLengthV6 ?? "?"} inside the pool ${mesh.cidrV6}; ignored`);
+        return;
+      }
+      subnetV6 = a.subnetV6;
+    }
     if (seen.has(machine)) {
       refused.push(`${field}.machine: ${machine} has more than one allocation; ignored`);
       return;
     }
     seen.add(machine);
-    kept.push({ a: { machine, subnet }, c, field });
+    kept.push({ a: subnetV6 !== undefined ? { machine, subnet, subnetV6 } : { machine, subnet }, c, field });
   });
   // Two machines on one subnet: neither is used (which one is right cannot be told here). All are
   // aligned /prefix subnets of one pool, so overlapping means equal: a count, not a pairwise check.
   const holders = new Map<string, number>();
-  for (const k of kept) holders.set(k.a.subnet, (holders.get(k.a.subnet) ?? 0) + 1);
-  const clash = (k: (typeof kept)[number]) => (holders.get(k.a.subnet) ?? 0) > 1;
-  for (const k of kept.filter(clash)) refused.push(`${k.field}.subnet: ${k.a.subnet} is also allocated to another machine; ignored`);
+  const hold = (s: string | undefined) => s !== undefined && holders.set(s, (holders.get(s) ?? 0) + 1);
+  for (const k of kept) [k.a.subnet, k.a.subnetV6].forEach(hold);
+  const taken = (s: string | undefined) => s !== undefined && (holders.get(s) ?? 0) > 1;
+  const clash = (k: (typeof kept)[number]) => taken(k.a.subnet) || taken(k.a.subnetV6);
+  for (const k of kept.filter(clash)) {
+    const which = taken(k.a.subnet) ? `subnet: ${k.a.subnet}` : `subnetV6: ${k.a.subnetV6}`;
+    refused.push(`${k.field}.${which} is also allocated to another machine; ignored`);
+  }
   return { valid: kept.filter((k) => !clash(k)).map((k) => k.a), refused };
 }

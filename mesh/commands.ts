@@ -4,7 +4,7 @@
 // Each is an op of the apply script (hosts/steps.ts) with its arguments, and the command it
 // amounts to as a person reads it (the "[#] …" lines of the controller's log). Pure.
 import { shJoin } from "./shell.js";
-import type { HostFacts, IptablesRule, NetworkPlan, Route } from "./plan.js";
+import { tableToken, toolOfTable, type HostFacts, type IptablesRule, type NetworkPlan, type Route } from "./plan.js";
 import { dnsPaths, type DnsPlan } from "./dns-plan.js";
 
 export type StepOp =
@@ -46,13 +46,14 @@ export interface Step {
 
 const sorted = (o: Record<string, string>) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
-/** `docker network create` arguments between "create" and the name: driver, subnet, labels, options (sorted). */
+/** `docker network create` arguments between "create" and the name: driver, subnet(s), labels, options (sorted). */
 export function networkCreateArgs(net: NetworkPlan): string[] {
   return [
     "--driver",
     "bridge",
     "--subnet",
     net.docker.subnet,
+    ...(net.docker.subnetV6 !== undefined ? ["--ipv6", "--subnet", net.docker.subnetV6] : []),
     ...sorted(net.docker.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
     ...sorted(net.docker.options).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
   ];
@@ -84,15 +85,16 @@ export const linkMtu = (iface: string, mtu: number): Step => ({ op: "link_mtu", 
 export const routeReplace = (r: Route): Step => ({ op: "route_replace", args: [r.destination, r.dev], display: `ip route replace ${r.destination} dev ${r.dev}` });
 export const routeDel = (dst: string, dev: string): Step => ({ op: "route_del", args: [dst, dev], display: `ip route del ${dst} dev ${dev}` });
 
-const ruleDisplay = (r: IptablesRule) => shJoin(["iptables", "-t", r.table, "-I", r.chain, ...r.args]);
-export const ensureRule = (r: IptablesRule): Step => ({ op: "ensure_rule", args: [r.table, r.chain, ...r.args], display: ruleDisplay(r) });
+// Rule steps name the table by its token (plan.ts tableToken: "filter6" is ip6tables' filter).
+const ruleDisplay = (r: IptablesRule) => shJoin([toolOfTable(tableToken(r)).tool, "-t", r.table, "-I", r.chain, ...r.args]);
+export const ensureRule = (r: IptablesRule): Step => ({ op: "ensure_rule", args: [tableToken(r), r.chain, ...r.args], display: ruleDisplay(r) });
 /** Deleted wherever it is and inserted at the top; `why` is shown after the command. */
-export const replaceRule = (r: IptablesRule, why: string): Step => ({ op: "replace_rule", args: [r.table, r.chain, ...r.args], display: `${ruleDisplay(r)}  # ${why}` });
-export const deleteRule = (table: string, chain: string, args: readonly string[]): Step => ({
-  op: "delete_rule",
-  args: [table, chain, ...args],
-  display: shJoin(["iptables", "-t", table, "-D", chain, ...args]),
-});
+export const replaceRule = (r: IptablesRule, why: string): Step => ({ op: "replace_rule", args: [tableToken(r), r.chain, ...r.args], display: `${ruleDisplay(r)}  # ${why}` });
+/** `table`: a table token, as an observation's key names it. */
+export const deleteRule = (table: string, chain: string, args: readonly string[]): Step => {
+  const t = toolOfTable(table);
+  return { op: "delete_rule", args: [table, chain, ...args], display: shJoin([t.tool, "-t", t.table, "-D", chain, ...args]) };
+};
 
 export const enableUnit = (net: NetworkPlan): Step => ({ op: "enable_unit", args: [net.wireguard.interface], display: `systemctl enable ${net.unit.unit}` });
 export const daemonReload = (): Step => ({ op: "daemon_reload", args: [], display: "systemctl daemon-reload" });

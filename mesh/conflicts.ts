@@ -8,6 +8,7 @@
 import type { Machine } from "../api/types.generated.js";
 import type { ResolvedMesh, SpecError } from "./defaults.js";
 import { overlaps, parseCidr } from "./ipv4.js";
+import { overlaps6, parseCidr6 } from "./ipv6.js";
 import { selectorMatches } from "./selector.js";
 
 /** What two meshes would both use on a shared machine, and the field that changes it. */
@@ -19,6 +20,9 @@ export function sharedResource(a: ResolvedMesh, b: ResolvedMesh): { field: strin
   const pa = parseCidr(a.cidr);
   const pb = parseCidr(b.cidr);
   if (pa && pb && overlaps(pa, pb)) return { field: "spec.cidr", what: `overlapping pools ${a.cidr} and ${b.cidr}` };
+  const qa = a.cidrV6 === undefined ? undefined : parseCidr6(a.cidrV6);
+  const qb = b.cidrV6 === undefined ? undefined : parseCidr6(b.cidrV6);
+  if (qa && qb && overlaps6(qa, qb)) return { field: "spec.cidrV6", what: `overlapping IPv6 pools ${a.cidrV6} and ${b.cidrV6}` };
   return undefined;
 }
 
@@ -33,6 +37,8 @@ function clashText(a: ResolvedMesh, b: ResolvedMesh, field: string): string {
   switch (field) {
     case "spec.cidr":
       return `pool ${b.cidr} overlaps the pool ${a.cidr} of MeshNetwork ${a.name}`;
+    case "spec.cidrV6":
+      return `IPv6 pool ${b.cidrV6} overlaps the IPv6 pool ${a.cidrV6} of MeshNetwork ${a.name}`;
     case "spec.listenPort":
       return `UDP port ${b.listenPort} is also the listen port of MeshNetwork ${a.name}`;
     case "spec.dockerNetwork":

@@ -2,9 +2,12 @@
 // structural schema cannot express.
 import type { MeshNetwork, MeshNetworkSpecMachineSelector } from "../api/types.generated.js";
 import { formatCidr, isAligned, aligned, parseCidr } from "./ipv4.js";
+import { aligned6, formatCidr6, isAligned6, isUniqueLocal6, parseCidr6 } from "./ipv6.js";
 import { DNS_ZONE, INTERFACE_NAME } from "../api/formats.js";
 
 export const DEFAULT_SUBNET_PREFIX_LENGTH = 24;
+/** Each machine's IPv6 prefix from spec.cidrV6: a /64, as IPv6 subnets conventionally are. */
+export const DEFAULT_SUBNET_PREFIX_LENGTH_V6 = 64;
 export const DEFAULT_LISTEN_PORT = 51820;
 export const DEFAULT_PERSISTENT_KEEPALIVE = 25;
 export const DEFAULT_SSH_PORT = 22;
@@ -34,6 +37,10 @@ export interface ResolvedMesh {
   name: string;
   cidr: string;
   subnetPrefixLength: number;
+  /** spec.cidrV6, the optional IPv6 pool: with it the mesh is dual-stack. */
+  cidrV6?: string;
+  /** Prefix length of each machine's IPv6 subnet; set when cidrV6 is. */
+  subnetPrefixLengthV6?: number;
   dockerNetwork: string;
   interface: string;
   /** Linux bridge of the Docker network: "br-" + interface, cut to 15 characters. */
@@ -78,6 +85,8 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
   else if (!isAligned(pool)) err("spec.cidr", `${s.cidr} has host bits set; the pool's network address is ${formatCidr(aligned(pool))}`);
   else if (prefix < pool.prefix) err("spec.subnetPrefixLength", `/${prefix} subnets do not fit in the /${pool.prefix} pool ${s.cidr}; use a prefix length of at least ${pool.prefix}`);
 
+  const v6 = resolveV6(s, err);
+
   let iface = s.interface;
   if (iface === undefined) {
     iface = `dm-${name}`;
@@ -94,6 +103,7 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
       name,
       cidr: s.cidr,
       subnetPrefixLength: prefix,
+      ...v6,
       dockerNetwork: s.dockerNetwork ?? name,
       interface: iface,
       bridge: bridgeNameFor(iface),
@@ -106,6 +116,22 @@ export function resolveMesh(mesh: MeshNetwork): { mesh?: ResolvedMesh; errors: S
       ...createdOf(mesh),
     },
   };
+}
+
+/** spec.cidrV6 and its prefix length, checked; {} for an IPv4-only mesh. */
+function resolveV6(s: MeshNetwork["spec"], err: (field: string, message: string) => void): { cidrV6?: string; subnetPrefixLengthV6?: number } {
+  if (s.cidrV6 === undefined) {
+    if (s.subnetPrefixLengthV6 !== undefined) err("spec.subnetPrefixLengthV6", "is set but spec.cidrV6 is not; set spec.cidrV6 (e.g. fd42:d0c::/48) or remove spec.subnetPrefixLengthV6");
+    return {};
+  }
+  const pool = parseCidr6(s.cidrV6);
+  const prefix = s.subnetPrefixLengthV6 ?? DEFAULT_SUBNET_PREFIX_LENGTH_V6;
+  if (!pool) err("spec.cidrV6", `${JSON.stringify(s.cidrV6)} is not an IPv6 CIDR; write it like fd42:d0c::/48 (a unique local pool)`);
+  else if (!isAligned6(pool)) err("spec.cidrV6", `${s.cidrV6} has host bits set; the pool's network address is ${formatCidr6(aligned6(pool))}`);
+  else if (!isUniqueLocal6(pool)) err("spec.cidrV6", `${s.cidrV6} is not a unique local pool (fc00::/7); containers' addresses stay inside the mesh: use one such as fd42:d0c::/48`);
+  else if (prefix < pool.prefix) err("spec.subnetPrefixLengthV6", `/${prefix} subnets do not fit in the /${pool.prefix} pool ${s.cidrV6}; use a prefix length of at least ${pool.prefix}`);
+  // One spelling (RFC 5952) everywhere the pool is written: rules, plans, status.
+  return pool ? { cidrV6: formatCidr6(pool), subnetPrefixLengthV6: prefix } : {};
 }
 
 function resolveDns(name: string, spec: MeshNetwork["spec"]["dns"], err: (field: string, message: string) => void): ResolvedDns | undefined {

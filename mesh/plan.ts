@@ -2,8 +2,10 @@
 // planMesh works on one MeshNetwork (membership, allocations, relays); planHost turns the
 // meshes one machine belongs to into everything that machine needs, in O(members).
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
-import { allocateSubnets, type IpamMember } from "./ipam.js";
+import { allocateSubnets, type IpamMember, type IpamResult } from "./ipam.js";
 import { contains, parseCidr } from "./ipv4.js";
+import { contains6, parseCidr6 } from "./ipv6.js";
+import { IPV4, IPV6 } from "./ip-family.js";
 import { meshConflicts, meshKey, sharedResource } from "./conflicts.js";
 import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
@@ -27,7 +29,20 @@ export interface IptablesRule {
   chain: string;
   /** The rule as `iptables -S` prints it after the chain name (canonical order), comment included. */
   args: string[];
+  /** 6: an ip6tables rule (a dual-stack mesh's IPv6 half); absent: iptables. */
+  family?: 6;
 }
+
+/**
+ * The table as observations and apply steps name it: "filter", or "filter6" for ip6tables' filter
+ * table. The family travels with the table name, so a rule's key, its steps and its teardown
+ * (which reads the key back) cannot mix the two.
+ */
+export const tableToken = (r: Pick<IptablesRule, "table" | "family">): string => (r.family === 6 ? `${r.table}6` : r.table);
+
+/** The rule tool for a table token: ip6tables for "filter6", iptables for "filter". */
+export const toolOfTable = (token: string): { tool: "iptables" | "ip6tables"; table: string } =>
+  token.endsWith("6") ? { tool: "ip6tables", table: token.slice(0, -1) } : { tool: "iptables", table: token };
 
 export interface Route {
   destination: string;
@@ -37,6 +52,8 @@ export interface Route {
 export interface DockerNetworkPlan {
   name: string;
   subnet: string;
+  /** The IPv6 subnet of a dual-stack mesh: the network is created with --ipv6 and both subnets. */
+  subnetV6?: string;
   bridge: string;
   mtu: number;
   /** Driver options, sorted by key. */
@@ -80,6 +97,8 @@ export interface UnitPlan {
 export interface NetworkPlan {
   meshNetwork: string;
   subnet: string;
+  /** This machine's IPv6 subnet in a dual-stack mesh (spec.cidrV6). */
+  subnetV6?: string;
   docker: DockerNetworkPlan;
   wireguard: WireGuardPlan;
   rules: IptablesRule[];
@@ -119,6 +138,8 @@ export interface Member {
   publicKey?: string;
   /** Allocated subnet; members without one are left out of the mesh. */
   subnet?: string;
+  /** Allocated IPv6 subnet, in a dual-stack mesh (spec.cidrV6). */
+  subnetV6?: string;
 }
 
 /** How this machine reaches another member behind NAT (controllers/nat-paths.ts decides). */
@@ -166,12 +187,19 @@ export interface DockerNetworkFacts {
   label?: string;
 }
 
+/** One machine's subnets in a mesh: IPv4 always, IPv6 when the mesh has spec.cidrV6. */
+export interface Allocation {
+  machine: string;
+  subnet: string;
+  subnetV6?: string;
+}
+
 export interface MeshPlan {
   mesh: ResolvedMesh;
   /** Member machine names, sorted (machines being deleted are not members). */
   members: string[];
-  /** Members' subnets, plus those still reserved by machines being deleted. */
-  allocations: Array<{ machine: string; subnet: string }>;
+  /** Members' subnets (and IPv6 subnets in a dual-stack mesh), plus those still reserved by machines being deleted. */
+  allocations: Allocation[];
   errors: SpecError[];
   /** NAT'd pairs and their relay, sorted; capped so status stays small. */
   relays: Array<{ machines: [string, string]; via: string }>;
@@ -205,37 +233,54 @@ export function pinFor(mesh: ResolvedMesh, machine: Machine, machineMeshes: read
   return machineMeshes.some(inside) ? undefined : pin;
 }
 
+/** The same rule for Machine.spec.subnetV6 and the dual-stack meshes' IPv6 pools. */
+export function pinV6For(mesh: ResolvedMesh, machine: Machine, machineMeshes: readonly ResolvedMesh[]): string | undefined {
+  const pin = machine.spec.subnetV6;
+  if (pin === undefined || mesh.cidrV6 === undefined) return undefined;
+  const c = parseCidr6(pin);
+  if (!c) return pin;
+  const inside = (m: ResolvedMesh) => {
+    const pool = m.cidrV6 === undefined ? undefined : parseCidr6(m.cidrV6);
+    return pool !== undefined && contains6(pool, c);
+  };
+  if (inside(mesh)) return pin;
+  return machineMeshes.some(inside) ? undefined : pin;
+}
+
 /** Membership, subnet allocations and relays of one mesh. */
 export function planMesh(
   mesh: ResolvedMesh,
   machines: readonly Machine[],
-  opts: { existing?: ReadonlyArray<{ machine: string; subnet: string }>; allMeshes?: readonly ResolvedMesh[]; relayCandidates?: readonly string[] } = {},
+  opts: { existing?: ReadonlyArray<Allocation>; allMeshes?: readonly ResolvedMesh[]; relayCandidates?: readonly string[] } = {},
 ): MeshPlan {
   const selected = machines.filter((m) => isMember(mesh, m)).sort((a, b) => byName({ name: a.metadata.name ?? "" }, { name: b.metadata.name ?? "" }));
   // A machine being deleted is no longer a member (peers drop it at once), but its subnet
   // stays reserved until it is gone, so no newcomer gets a subnet still routed on its host.
   const members = selected.filter((m) => !m.metadata.deletionTimestamp);
-  const existing = new Map((opts.existing ?? []).map((a) => [a.machine, a.subnet]));
+  const existing = new Map((opts.existing ?? []).map((a) => [a.machine, a]));
   const all = opts.allMeshes ?? [mesh];
-  const ipamMembers: IpamMember[] = selected.map((m) => {
-    const name = m.metadata.name ?? "";
-    const pin = pinFor(
-      mesh,
-      m,
-      all.filter((x) => isMember(x, m)),
-    );
-    const ex = existing.get(name);
-    return { name, ...(pin !== undefined ? { pin } : {}), ...(ex !== undefined ? { existing: ex } : {}) };
-  });
-  const ipam = allocateSubnets(mesh.cidr, mesh.subnetPrefixLength, ipamMembers);
-  const errors: SpecError[] = ipam.errors.map((e) => ({
-    kind: e.field === "spec.cidr" ? "MeshNetwork" : "Machine",
+  const ipamMembers = (v6: boolean): IpamMember[] =>
+    selected.map((m) => {
+      const name = m.metadata.name ?? "";
+      const meshes = all.filter((x) => isMember(x, m));
+      const pin = v6 ? pinV6For(mesh, m, meshes) : pinFor(mesh, m, meshes);
+      const ex = v6 ? existing.get(name)?.subnetV6 : existing.get(name)?.subnet;
+      return { name, ...(pin !== undefined ? { pin } : {}), ...(ex !== undefined ? { existing: ex } : {}) };
+    });
+  const ipam = allocateSubnets(mesh.cidr, mesh.subnetPrefixLength, ipamMembers(false));
+  // A dual-stack mesh: a member needs both subnets. One refused its IPv6 subnet (a bad pin, a full
+  // pool) gets neither, so no host is configured with half of its addresses.
+  const ipam6: IpamResult | undefined = mesh.cidrV6 !== undefined ? allocateSubnets(mesh.cidrV6, mesh.subnetPrefixLengthV6 ?? 64, ipamMembers(true), IPV6) : undefined;
+  const poolFields = new Set([IPV4.fields.pool, IPV6.fields.pool]);
+  const errors: SpecError[] = [...ipam.errors, ...(ipam6?.errors ?? [])].map((e) => ({
+    kind: poolFields.has(e.field) ? "MeshNetwork" : "Machine",
     namespace: mesh.namespace,
-    name: e.field === "spec.cidr" ? mesh.name : e.machine,
+    name: poolFields.has(e.field) ? mesh.name : e.machine,
     field: e.field,
-    message: e.field === "spec.cidr" ? e.message : `MeshNetwork ${mesh.name}: ${e.message}`,
-    ...(e.field === "spec.cidr" ? { machine: e.machine } : {}),
+    message: poolFields.has(e.field) ? e.message : `MeshNetwork ${mesh.name}: ${e.message}`,
+    ...(poolFields.has(e.field) ? { machine: e.machine } : {}),
   }));
+  if (ipam6) for (const e of ipam6.errors) ipam.allocations.delete(e.machine);
 
   const reserved = new Set(selected.filter((m) => m.metadata.deletionTimestamp).map((m) => m.metadata.name ?? ""));
   const withSubnet = members.filter((m) => ipam.allocations.has(m.metadata.name ?? ""));
@@ -260,7 +305,12 @@ export function planMesh(
   return {
     mesh,
     members: members.map((m) => m.metadata.name ?? ""),
-    allocations: [...ipam.allocations].filter(([machine]) => !reserved.has(machine) || existing.has(machine)).map(([machine, subnet]) => ({ machine, subnet })),
+    allocations: [...ipam.allocations]
+      .filter(([machine]) => !reserved.has(machine) || existing.has(machine))
+      .map(([machine, subnet]) => {
+        const subnetV6 = ipam6?.allocations.get(machine);
+        return subnetV6 !== undefined ? { machine, subnet, subnetV6 } : { machine, subnet };
+      }),
     errors: errors.filter((e) => !reserved.has(e.name)),
     relays,
     unreachablePairs,
@@ -290,6 +340,10 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   const others = view.members.filter((m) => m.name !== self.name && m.subnet !== undefined).sort(byName);
   const candidates = view.relayCandidates ?? view.members.filter((m) => m.endpoint && m.subnet).map((m) => m.name);
   const keepalive = mesh.persistentKeepalive > 0 ? mesh.persistentKeepalive : undefined;
+  // Dual-stack: this machine has its IPv6 subnet; a peer's IPv6 subnet is routed to it then (a peer
+  // without one yet, its allocation not written, is reached over IPv4 only until it has).
+  const v6 = mesh.cidrV6 !== undefined && self.subnetV6 !== undefined;
+  const subnetsOf = (p: Member): string[] => (v6 && p.subnetV6 !== undefined ? [p.subnet!, p.subnetV6] : [p.subnet!]);
 
   const peers = new Map<string, PeerPlan>();
   const relayed: NetworkPlan["relayed"] = [];
@@ -300,7 +354,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
       peers.set(p.name, {
         machine: p.name,
         ...(p.publicKey ? { publicKey: p.publicKey } : {}),
-        allowedIPs: [p.subnet!],
+        allowedIPs: subnetsOf(p),
         ...(p.endpoint ? { endpoint: p.endpoint } : {}),
         ...(keepalive !== undefined && (!self.endpoint || !p.endpoint) ? { persistentKeepalive: keepalive } : {}),
         relayFor: [],
@@ -317,7 +371,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
         peers.set(p.name, {
           machine: p.name,
           ...(p.publicKey ? { publicKey: p.publicKey } : {}),
-          allowedIPs: d.path === "Direct" ? [p.subnet!] : [],
+          allowedIPs: d.path === "Direct" ? subnetsOf(p) : [],
           endpoint: d.endpoint,
           persistentKeepalive: keepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
           relayFor: [],
@@ -331,7 +385,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
         unreachable.push(p.name);
         continue;
       }
-      relayPeer.allowedIPs.push(p.subnet!);
+      relayPeer.allowedIPs.push(...subnetsOf(p));
       relayPeer.relayFor.push(p.name);
       relayed.push({ machine: p.name, via: relayPeer.machine });
     }
@@ -352,6 +406,16 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     // Docker 28+ drops packets for a container IP that do not arrive on its bridge, in raw
     // PREROUTING; let the tunnel's traffic for our subnet past those drops.
     rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnet!, "-i", iface, ...comment, "-j", "ACCEPT"] });
+  }
+  if (v6) {
+    // The same for IPv6, in ip6tables (Docker manages both when its ip6tables option is on, the
+    // default since 27): the tunnel into the bridge, no masquerading into the tunnel, the relay,
+    // the raw drops. Rules that are about the resolver's IPv4 address or the host's own firewall
+    // stay IPv4 only.
+    rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"], family: 6 });
+    rules.push({ table: "nat", chain: "POSTROUTING", args: ["-s", self.subnetV6!, "-o", iface, ...comment, "-j", "RETURN"], family: 6 });
+    if (relay) rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-s", mesh.cidrV6!, "-d", mesh.cidrV6!, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"], family: 6 });
+    if (facts.rawTable) rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnetV6!, "-i", iface, ...comment, "-j", "ACCEPT"], family: 6 });
   }
   if (facts.inputDrops) {
     // A firewalled host: open the WireGuard port in dockmesh's own chain (jumped to from INPUT).
@@ -377,18 +441,27 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     }
   }
   const peerList = [...peers.values()];
-  // Sorted by address, each destination parsed once (not in the comparator: O(N log N) parses per host).
+  // Sorted by address, each destination parsed once (not in the comparator: O(N log N) parses per
+  // host); IPv4 first, then IPv6 (by its bigint: only dual-stack meshes pay for it).
   const routes = peerList
-    .flatMap((p) => p.allowedIPs.map((destination) => ({ route: { destination, dev: iface }, base: parseCidr(destination)!.base })))
-    .sort((a, b) => a.base - b.base)
+    .flatMap((p) =>
+      p.allowedIPs.map((destination) => ({
+        route: { destination, dev: iface },
+        base: parseCidr(destination)?.base ?? 2 ** 32,
+        base6: destination.includes(":") ? (parseCidr6(destination)?.base ?? 0n) : 0n,
+      })),
+    )
+    .sort((a, b) => (a.base !== b.base ? a.base - b.base : a.base6 < b.base6 ? -1 : a.base6 > b.base6 ? 1 : 0))
     .map((r) => r.route);
   const unit = `wg-quick@${iface}.service`;
   return {
     meshNetwork: mesh.name,
     subnet: self.subnet!,
+    ...(v6 ? { subnetV6: self.subnetV6! } : {}),
     docker: {
       name: mesh.dockerNetwork,
       subnet: self.subnet!,
+      ...(v6 ? { subnetV6: self.subnetV6! } : {}),
       bridge: mesh.bridge,
       mtu,
       options: {
@@ -448,11 +521,12 @@ export function planHost(namespace: string, machine: string, views: readonly Mes
  * namespace's meshes) decide each member's port in this mesh (mesh/endpoints.ts).
  */
 export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKeys: ReadonlyMap<string, string>, allMeshes: readonly ResolvedMesh[] = [plan.mesh]): Member[] {
-  const subnets = new Map(plan.allocations.map((a) => [a.machine, a.subnet]));
+  const subnets = new Map(plan.allocations.map((a) => [a.machine, a]));
   const byN = new Map(machines.map((m) => [m.metadata.name ?? "", m]));
   return plan.members.map((name) => {
     const m = byN.get(name);
-    const subnet = subnets.get(name);
+    const subnet = subnets.get(name)?.subnet;
+    const subnetV6 = subnets.get(name)?.subnetV6;
     const key = publicKeys.get(name);
     const endpoint = m
       ? endpointIn(
@@ -466,6 +540,7 @@ export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKe
       ...(endpoint ? { endpoint } : {}),
       ...(key ? { publicKey: key } : {}),
       ...(subnet ? { subnet } : {}),
+      ...(subnetV6 ? { subnetV6 } : {}),
     };
   });
 }

@@ -2,16 +2,16 @@
 import { shJoin } from "./shell.js";
 import { INPUT_CHAIN, type HostFacts, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
 import { firstApply, networkCreateArgs } from "./commands.js";
-import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "../api/formats.js";
+import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, IPV6_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "../api/formats.js";
 
 /** The INPUT → DOCKMESH-INPUT jump, which every mesh on a host shares. */
 export const isSharedJump = (r: IptablesRule): boolean => r.chain === "INPUT" && r.args.at(-1) === INPUT_CHAIN;
 
 export const REDACTED = "(redacted)";
 
-/** iptables argv for a rule: op -C checks, -I inserts at the top, -D deletes. */
+/** iptables (ip6tables for an IPv6 rule) argv for a rule: op -C checks, -I inserts at the top, -D deletes. */
 export function iptablesArgv(rule: IptablesRule, op: "-C" | "-I" | "-D"): string[] {
-  return ["iptables", "-t", rule.table, op, rule.chain, ...rule.args];
+  return [rule.family === 6 ? "ip6tables" : "iptables", "-t", rule.table, op, rule.chain, ...rule.args];
 }
 
 /** The rule as `iptables -t T -S CHAIN` prints it. */
@@ -77,7 +77,10 @@ export function renderWgConfig(net: NetworkPlan, privateKey: string | undefined)
       `PublicKey = ${p.publicKey !== undefined ? checked(p.publicKey, WIREGUARD_KEY, `${peer} publicKey`, "a WireGuard key") : `(public key of ${p.machine}, generated on first apply)`}`,
     );
     // A probed peer has no addresses yet (its subnet stays with the relay): wg reads an empty AllowedIPs as an error.
-    if (p.allowedIPs.length) lines.push(`AllowedIPs = ${p.allowedIPs.map((c) => checked(c, IPV4_CIDR, `${peer} allowedIPs`, "an IPv4 CIDR")).join(", ")}`);
+    if (p.allowedIPs.length) {
+      const cidr = (c: string) => (c.includes(":") ? checked(c, IPV6_CIDR, `${peer} allowedIPs`, "an IPv6 CIDR") : checked(c, IPV4_CIDR, `${peer} allowedIPs`, "an IPv4 CIDR"));
+      lines.push(`AllowedIPs = ${p.allowedIPs.map(cidr).join(", ")}`);
+    }
     if (p.endpoint !== undefined) lines.push(`Endpoint = ${checked(p.endpoint, ENDPOINT, `${peer} endpoint`, "host:port")}`);
     if (p.persistentKeepalive !== undefined) lines.push(`PersistentKeepalive = ${integer(p.persistentKeepalive, 1, 65535, `${peer} persistentKeepalive`)}`);
   }

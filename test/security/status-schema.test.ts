@@ -5,7 +5,20 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { loadCrd } from "../../api/crd-schema.js";
-import { crdPattern, DNS_ZONE, IPV4_ADDRESS, DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY } from "../../api/formats.js";
+import {
+  crdPattern,
+  DNS_ZONE,
+  IPV4_ADDRESS,
+  DOCKER_NETWORK_NAME,
+  DOCKER_VERSION,
+  ENDPOINT,
+  INTERFACE_NAME,
+  IPV4_CIDR,
+  IPV6_CIDR,
+  OBJECT_NAME,
+  SSH_FINGERPRINT,
+  WIREGUARD_KEY,
+} from "../../api/formats.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { startTestStore, type TestStore } from "../store/helpers.js";
 
@@ -24,6 +37,8 @@ const FIELDS: Array<[kind: "Machine" | "MeshNetwork", path: string, format: RegE
   ["Machine", "status.publicKey", WIREGUARD_KEY],
   ["Machine", "status.networks.[].meshNetwork", OBJECT_NAME],
   ["Machine", "status.networks.[].subnet", IPV4_CIDR],
+  ["Machine", "status.networks.[].subnetV6", IPV6_CIDR],
+  ["Machine", "spec.subnetV6", IPV6_CIDR],
   ["Machine", "status.networks.[].dockerNetwork", DOCKER_NETWORK_NAME],
   ["Machine", "status.networks.[].interface", INTERFACE_NAME],
   ["Machine", "status.networks.[].bridge", INTERFACE_NAME],
@@ -41,6 +56,8 @@ const FIELDS: Array<[kind: "Machine" | "MeshNetwork", path: string, format: RegE
   ["MeshNetwork", "spec.cidr", IPV4_CIDR],
   ["MeshNetwork", "status.allocations.[].machine", OBJECT_NAME],
   ["MeshNetwork", "status.allocations.[].subnet", IPV4_CIDR],
+  ["MeshNetwork", "status.allocations.[].subnetV6", IPV6_CIDR],
+  ["MeshNetwork", "spec.cidrV6", IPV6_CIDR],
   ["MeshNetwork", "status.relays.[].via", OBJECT_NAME],
 ];
 
