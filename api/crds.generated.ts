@@ -76,6 +76,13 @@ export const CRDS: readonly CustomResourceDefinition[] = [
               "jsonPath": ".metadata.creationTimestamp"
             },
             {
+              "name": "Subnet6",
+              "type": "string",
+              "jsonPath": ".status.subnetV6",
+              "priority": 1,
+              "description": "The host's IPv6 Docker subnet in each dual-stack mesh, comma-separated."
+            },
+            {
               "name": "Endpoint",
               "type": "string",
               "jsonPath": ".spec.endpoint",
@@ -346,6 +353,12 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                       "maxLength": 4096,
                       "pattern": "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])(,((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2]))*$",
                       "description": "The host's Docker subnets, one per mesh, comma-separated."
+                    },
+                    "subnetV6": {
+                      "type": "string",
+                      "maxLength": 4096,
+                      "pattern": "^[0-9a-fA-F:]{2,39}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])(,[0-9a-fA-F:]{2,39}/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))*$",
+                      "description": "The host's IPv6 Docker subnets, one per dual-stack mesh, comma-separated."
                     },
                     "dns": {
                       "type": "string",
@@ -654,6 +667,13 @@ export const CRDS: readonly CustomResourceDefinition[] = [
               "name": "Age",
               "type": "date",
               "jsonPath": ".metadata.creationTimestamp"
+            },
+            {
+              "name": "CIDRv6",
+              "type": "string",
+              "jsonPath": ".spec.cidrV6",
+              "priority": 1,
+              "description": "IPv6 pool of a dual-stack mesh (empty when IPv4 only)."
             },
             {
               "name": "Network",

@@ -145,6 +145,8 @@ export interface MachineStatus {
   keyRotation?: string;
   /** The host's Docker subnets, one per mesh, comma-separated. */
   subnet?: string;
+  /** The host's IPv6 Docker subnets, one per dual-stack mesh, comma-separated. */
+  subnetV6?: string;
   /** The mesh DNS resolver's address and zone for each mesh with DNS, e.g. "10.210.0.1 mesh.internal", comma-separated. */
   dns?: string;
   /** Peers with a recent handshake over the peers PeersConnected counts, e.g. "2/2", counted per mesh (a machine that is a peer in two meshes counts twice): a peer the controller cannot reach (its Machine is Reachable=False) is in neither number. Removed while the host is not reached (not observed). */

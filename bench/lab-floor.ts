@@ -33,7 +33,7 @@ async function withSession<T>(lab: Lab, host: string, fn: (s: HostSession) => Pr
  * INPUT drops, whether the raw table is there. One observation per host.
  */
 export async function hostFactsOf(lab: Lab, hosts: readonly string[]): Promise<Map<string, HostFacts>> {
-  const facts = await Promise.all(hosts.map((h) => withSession(lab, h, async (s) => hostFacts(await observeHost(s, [], [])))));
+  const facts = await Promise.all(hosts.map((h) => withSession(lab, h, async (s) => hostFacts(await observeHost(s, { ifaces: [], nets: [] })))));
   return new Map(hosts.map((h, i) => [`default/${h}`, facts[i]!]));
 }
 
@@ -146,11 +146,7 @@ export async function floorLeftovers(lab: Lab, hosts: readonly string[], run: Fl
     hosts.map((h) =>
       withSession(lab, h, async (s) => {
         const networks = run.plans.get(h) ?? [];
-        const obs = await observeHost(
-          s,
-          networks.map((n) => n.wireguard.interface),
-          networks.map((n) => n.docker.name),
-        );
+        const obs = await observeHost(s, { ifaces: networks.map((n) => n.wireguard.interface), nets: networks.map((n) => n.docker.name) });
         const key = run.keys.get(h)!;
         const d = diffHost({ networks, privateKey: key.privateKey, publicKey: key.publicKey, previous: [] }, obs);
         out.set(h, [...d.steps.map((x) => x.display), ...d.blockers.map((b) => `blocked: ${b.message}`)]);

@@ -77,6 +77,8 @@ export type Outcome =
       pendingPeers?: string[];
       /** MTU changes held back because containers are attached. */
       mtuPending?: string[];
+      /** IPv6 turned on or off under attached containers (NetworkPlan.ipv6Held), as NetworkConfigured says it. */
+      ipv6Pending?: string[];
       /** Values refused where they were read (a forged status, a bad Secret), naming the field; left out of the plan. */
       refusedValues?: string[];
     };
@@ -177,6 +179,19 @@ export function mtuHeldText(networks: readonly NetworkPlan[]): string[] {
   );
 }
 
+/** Each IPv6 change of a Docker network held under containers (NetworkPlan.ipv6Held). */
+export function ipv6HeldText(networks: readonly NetworkPlan[]): string[] {
+  return networks.flatMap((n) => {
+    const h = n.ipv6Held;
+    if (!h) return [];
+    const what = h.change === "add" ? `should get IPv6 (${h.subnetV6})` : `should lose its IPv6 (${h.subnetV6}): the mesh no longer has spec.cidrV6`;
+    const then = h.change === "add" ? "recreated with IPv6; everything else of the mesh's IPv6 is in place" : "recreated without it; the tunnel, routes and rules for IPv6 are removed already";
+    return [
+      `MeshNetwork ${n.meshNetwork}: Docker network ${n.docker.name} ${what}, but has ${h.containers} container(s) attached and Docker cannot change a network's IPv6 in place; it is ${then} once they are stopped or disconnected`,
+    ];
+  });
+}
+
 const unknown = (type: MachineConditionType, message: string): ConditionInput => ({ type, status: "Unknown", reason: "NotObserved", message });
 
 function describeAreas(steps: ConvergeResult["remaining"], area: string): string[] {
@@ -261,6 +276,8 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "ApplyFailed", message: result.applyError.message });
   } else if (outcome.mtuPending?.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "MtuChangePending", message: outcome.mtuPending.join("; ") });
+  } else if (outcome.ipv6Pending?.length) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "IPv6ChangePending", message: outcome.ipv6Pending.join("; ") });
   } else if (leftovers.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "Drift", message: `still differs after applying: ${listed(leftovers, "; ")}` });
   } else if (result.networks.length === 0) {

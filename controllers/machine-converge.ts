@@ -70,7 +70,9 @@ export class HostConverge {
     this.snap = start.snap;
     this.ns = start.m.metadata.namespace ?? "default";
     this.name = start.m.metadata.name ?? "";
-    this.keys = { privateKey: start.machineKey.privateKey, publicKey: start.machineKey.publicKey, previous: start.snap.previous };
+    // Only a flag comes from status (any recorded IPv6 subnet): at worst one more look at ip6tables.
+    const ipv6Before = (start.m.status?.networks ?? []).some((n) => n.subnetV6 !== undefined);
+    this.keys = { privateKey: start.machineKey.privateKey, publicKey: start.machineKey.publicKey, previous: start.snap.previous, ...(ipv6Before ? { ipv6Before } : {}) };
   }
 
   /** The Machine as the writes made so far left it (later writes start from its resourceVersion). */
@@ -88,8 +90,8 @@ export class HostConverge {
       // The plan as of the last status, so the first observation already looks at the right names
       // (a fresh attempt whose observation did not parse has them already).
       const guess = planHost(this.ns, this.name, this.snap.views, {}).networks;
-      const looked = first?.names ?? namesOf(guess, this.keys.previous);
-      obs = await this.timed("observe", () => observeHost(session, looked.ifaces, looked.nets, this.s.probes(guess, false)));
+      const looked = first?.names ?? namesOf(guess, this.keys.previous, this.keys.ipv6Before);
+      obs = await this.timed("observe", () => observeHost(session, looked, this.s.probes(guess, false)));
       names = looked;
     }
     const applied = first?.applied ?? [];
@@ -101,7 +103,7 @@ export class HostConverge {
     // after a status write, a new connection and its observe. The host as the last pass left it:
     // planned again without looking again.
     for (let pass = 1; pass < MAX_CONVERGE_PASSES && !result.applyError && this.start.hashOf(this.refreshed()) !== this.start.hashOf(this.snap); pass++) {
-      const next = await this.pass(session, result.observation, namesOf(result.networks, this.keys.previous));
+      const next = await this.pass(session, result.observation, namesOf(result.networks, this.keys.previous, this.keys.ipv6Before));
       result = { ...next, applied: [...result.applied, ...next.applied] };
     }
     return this.done(result);
@@ -123,7 +125,7 @@ export class HostConverge {
     const networks = made && made.hash === this.start.hashOf(this.snap) ? made.networks : planHost(this.ns, this.name, this.snap.views, facts).networks;
     const fresh = freshApply(networks, this.keys.privateKey, this.keys.publicKey, facts);
     if (!fresh) return undefined;
-    const names = namesOf(networks, this.keys.previous);
+    const names = namesOf(networks, this.keys.previous, this.keys.ipv6Before);
     await this.beforeApply(fresh.steps, networks, assumedFreshHost(facts, networks));
     const r = await this.timed("fresh", () => applyThenObserve(session, fresh.steps, { ...names, probes: this.s.probes(networks, true) }, { guard: fresh.guard, log: this.logLine }));
     if (r.skipped) this.logLine(`first converge in one round trip not taken: ${r.skipped}`);
@@ -137,9 +139,9 @@ export class HostConverge {
     if (pre) throw pre;
     let obs = observed;
     const networks = this.plan(obs);
-    const names = namesOf(networks, this.keys.previous);
+    const names = namesOf(networks, this.keys.previous, this.keys.ipv6Before);
     // The observation may have missed names the plan introduced (a new mesh): look again.
-    if (namesMissing(looked, names)) obs = await this.timed("observe", () => observeHost(session, names.ifaces, names.nets));
+    if (namesMissing(looked, names)) obs = await this.timed("observe", () => observeHost(session, names));
     const first = stepsFor(networks, this.keys, obs);
     if (first.steps.length === 0 || applyError)
       return { networks, observation: obs, applied: [], blockers: first.blockers, remaining: applyError ? first.steps : [], ...(applyError ? { applyError } : {}) };

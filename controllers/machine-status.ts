@@ -106,9 +106,11 @@ export function outcomeStatus(cur: Status, x: OutcomeInput): MachineStatus {
     const leftovers = new Set(outcome.result.remaining.filter((s) => s.area === "teardown").map((s) => s.meshNetwork));
     next.networks = recordedNetworks(networkStatus(outcome.result.networks, outcome.peers, cur?.networks ?? []), cur?.networks ?? [], x.keep, leftovers);
     next.subnet = outcome.result.networks.map((n) => n.subnet).join(",");
+    next.subnetV6 = outcome.result.networks.flatMap((n) => (n.subnetV6 !== undefined ? [n.subnetV6] : [])).join(",");
     next.dns = outcome.result.networks.flatMap((n) => (n.dns ? [`${n.dns.address} ${n.dns.zone}`] : [])).join(", ");
     if (!next.networks.length) delete next.networks;
     if (!next.subnet) delete next.subnet;
+    if (!next.subnetV6) delete next.subnetV6;
     if (!next.dns) delete next.dns;
   }
   // The same counts as PeersConnected; none when the host was not observed.

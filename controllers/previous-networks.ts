@@ -32,7 +32,7 @@ export function previousFromStatus(m: Machine, keep: ReadonlySet<string>): Previ
       refused.push(`${field}.dockerNetwork: ${shown(n.dockerNetwork)} is not a Docker network name; nothing is torn down for it`);
       return;
     }
-    previous.push({ meshNetwork: n.meshNetwork, interface: n.interface, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}) });
+    previous.push({ meshNetwork: n.meshNetwork, interface: n.interface, ...(n.dockerNetwork ? { dockerNetwork: n.dockerNetwork } : {}), ...(n.subnetV6 !== undefined ? { ipv6: true } : {}) });
   });
   return { previous, refused };
 }
@@ -73,6 +73,7 @@ export function networkRecord(n: NetworkPlan): MachineStatusNetwork {
   return {
     meshNetwork: n.meshNetwork,
     subnet: n.subnet,
+    ...(n.subnetV6 !== undefined ? { subnetV6: n.subnetV6 } : {}),
     dockerNetwork: n.docker.name,
     interface: n.wireguard.interface,
     bridge: n.docker.bridge,

@@ -7,7 +7,7 @@ import { hostText } from "./host-text.js";
 import { shQuote } from "../mesh/shell.js";
 import { APPLIED_MARK, OBSERVE_AFTER_APPLY, renderScript, SCRIPT_PRELUDE, type Step } from "./steps.js";
 import { FRESH_PRELUDE, FRESH_SKIP } from "./fresh-guard.js";
-import { OBSERVE_LIMITS, parseObservation, probeInput, type HostObservation, type Probe } from "./observe.js";
+import { OBSERVE_LIMITS, observeArgs, parseObservation, probeInput, type HostObservation, type Probe } from "./observe.js";
 import { UnsafeValueError } from "../api/formats.js";
 
 export interface ApplyResult {
@@ -105,6 +105,8 @@ export async function applySteps(session: HostSession, steps: readonly Step[], l
 export interface ObserveRequest {
   ifaces: readonly string[];
   nets: readonly string[];
+  /** Read ip6tables and IPv6 routes too (a dual-stack mesh, planned or left). */
+  ipv6?: boolean;
   probes?: readonly Probe[];
 }
 
@@ -142,7 +144,7 @@ export async function applyThenObserve(
   req: ObserveRequest,
   opts: { log?: (line: string) => void; guard?: readonly string[] } = {},
 ): Promise<ApplyObserveResult> {
-  const args = [...req.ifaces, "--", ...req.nets];
+  const args = observeArgs(req);
   const extra =
     quotedLength(OBSERVE_AFTER_APPLY + (opts.guard ? FRESH_PRELUDE : "")) + args.reduce((n, a) => n + quotedLength(a) + 3, 0) + (opts.guard ?? []).reduce((n, a) => n + quotedLength(a) + 3, 64);
   let chunks: Step[][];

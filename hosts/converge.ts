@@ -28,21 +28,26 @@ export interface HostKeys {
   privateKey: string;
   publicKey: string;
   previous: readonly PreviousNetwork[];
+  /** A mesh still planned had IPv6 (its status says so): its IPv6 pieces are looked at, to be removed if no longer planned. */
+  ipv6Before?: boolean;
 }
 
-/** The interfaces and Docker networks an observe looks at. */
+/** The interfaces and Docker networks an observe looks at; `ipv6`: ip6tables and IPv6 routes too. */
 export interface ObservedNames {
   ifaces: string[];
   nets: string[];
+  /** A dual-stack mesh is planned, or was (its IPv6 pieces are found to be removed). */
+  ipv6?: boolean;
 }
 
-export const namesOf = (networks: readonly NetworkPlan[], previous: readonly PreviousNetwork[]): ObservedNames => ({
+export const namesOf = (networks: readonly NetworkPlan[], previous: readonly PreviousNetwork[], ipv6Before = false): ObservedNames => ({
   ifaces: [...new Set([...networks.map((n) => n.wireguard.interface), ...previous.map((p) => p.interface)])].sort(),
   nets: [...new Set([...networks.map((n) => n.docker.name), ...previous.flatMap((p) => (p.dockerNetwork ? [p.dockerNetwork] : []))])].sort(),
+  ...(ipv6Before || networks.some((n) => n.subnetV6 !== undefined || n.docker.subnetV6 !== undefined) || previous.some((p) => p.ipv6) ? { ipv6: true } : {}),
 });
 
 /** True when `b` names something `a` does not (an observe of `a` missed it). */
-export const namesMissing = (a: ObservedNames, b: ObservedNames): boolean => b.ifaces.some((i) => !a.ifaces.includes(i)) || b.nets.some((n) => !a.nets.includes(n));
+export const namesMissing = (a: ObservedNames, b: ObservedNames): boolean => b.ifaces.some((i) => !a.ifaces.includes(i)) || b.nets.some((n) => !a.nets.includes(n)) || (Boolean(b.ipv6) && !a.ipv6);
 
 export function preflight(obs: HostObservation): HostError | undefined {
   const missing = (["wg", "wg-quick", "iptables", "ip", "docker"] as const).filter((t) => !obs.tools[t]);
@@ -72,22 +77,22 @@ export async function applyAndCheck(
   look: { names: ObservedNames; probes: readonly Probe[]; again: readonly Probe[]; log?: (line: string) => void },
 ): Promise<{ applied: Step[]; applyError?: HostError; observation: HostObservation; blockers: Blocker[]; remaining: AreaStep[] }> {
   const r = await applyThenObserve(session, steps, { ...look.names, probes: look.probes }, look.log ? { log: look.log } : {});
-  const observation = r.observation ?? (await observeHost(session, look.names.ifaces, look.names.nets, look.again));
+  const observation = r.observation ?? (await observeHost(session, look.names, look.again));
   const after = stepsFor(networks, keys, observation);
   return { applied: r.done, ...(r.error ? { applyError: r.error } : {}), observation, blockers: after.blockers, remaining: after.steps };
 }
 
 /** Everything of ours for the given networks, as the host has it now: the steps that remove it. */
 export async function teardownSteps(session: HostSession, previous: readonly PreviousNetwork[]): Promise<{ steps: AreaStep[]; observation: HostObservation }> {
-  const { ifaces, nets } = namesOf([], previous);
-  const observation = await observeHost(session, ifaces, nets);
+  const names = namesOf([], previous);
+  const observation = await observeHost(session, names);
   return { steps: stepsFor([], { privateKey: "", publicKey: "", previous }, observation).steps, observation };
 }
 
 /** Removes it; returns what is still left afterwards. */
 export async function applyTeardown(session: HostSession, previous: readonly PreviousNetwork[], steps: readonly AreaStep[], log?: (line: string) => void): Promise<AreaStep[]> {
-  const { ifaces, nets } = namesOf([], previous);
-  const r = await applyThenObserve(session, steps, { ifaces, nets }, log ? { log } : {});
+  const names = namesOf([], previous);
+  const r = await applyThenObserve(session, steps, names, log ? { log } : {});
   if (r.error) throw r.error;
-  return stepsFor([], { privateKey: "", publicKey: "", previous }, r.observation ?? (await observeHost(session, ifaces, nets))).steps;
+  return stepsFor([], { privateKey: "", publicKey: "", previous }, r.observation ?? (await observeHost(session, names))).steps;
 }

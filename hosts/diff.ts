@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { NetworkPlan, IptablesRule } from "../mesh/plan.js";
-import { INPUT_CHAIN, NETWORK_LABEL, RULE_COMMENT_PREFIX } from "../mesh/plan.js";
+import { INPUT_CHAIN, NETWORK_LABEL, RULE_COMMENT_PREFIX, tableToken, toolOfTable } from "../mesh/plan.js";
 import {
   createNetwork,
   enableUnit,
@@ -48,6 +48,8 @@ export interface PreviousNetwork {
   meshNetwork: string;
   interface: string;
   dockerNetwork?: string;
+  /** It was dual-stack: ip6tables and IPv6 routes are looked at for its pieces too. */
+  ipv6?: boolean;
 }
 
 export interface DiffInput {
@@ -141,6 +143,7 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
   } else {
     const differs: string[] = [];
     if (existing.subnet !== net.docker.subnet) differs.push(`subnet ${existing.subnet ?? "(none)"} instead of ${net.docker.subnet}`);
+    if (existing.subnetV6 !== net.docker.subnetV6) differs.push(`IPv6 subnet ${existing.subnetV6 ?? "(none)"} instead of ${net.docker.subnetV6 ?? "(none)"}`);
     for (const [k, v] of Object.entries(net.docker.options)) {
       // Docker before 28.2 keeps unknown options verbatim too, so all three compare.
       if (existing.options[k] !== v) differs.push(`option ${k}=${existing.options[k] ?? "(unset)"} instead of ${v}`);
@@ -210,21 +213,26 @@ const isBuiltinInput = (r: IptablesRule) => r.table === "filter" && r.chain === 
 
 /** `freshUp`: the interface comes up from our config in this apply, whose PostUp adds missing rules. */
 function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObservation, mesh: string, steps: AreaStep[], blockers: Blocker[], freshUp: boolean): void {
-  const chains = new Set(rules.map((r) => `${r.table}/${r.chain}`));
+  const chains = new Set(rules.map((r) => `${tableToken(r)}/${r.chain}`));
   for (const chainKey of [...chains].sort()) {
     const lines = obs.iptables.get(chainKey);
     // dockmesh's own chains are created on demand; the filter table's INPUT is always there.
-    if (lines === undefined && !chainKey.includes("/DOCKMESH-") && chainKey !== "filter/INPUT") {
+    if (lines === undefined && !chainKey.includes("/DOCKMESH-") && chainKey !== "filter/INPUT" && chainKey !== "filter6/INPUT") {
+      const [token, chain] = chainKey.split("/") as [string, string];
+      const { tool, table } = toolOfTable(token);
       blockers.push({
         meshNetwork: mesh,
         area: "rules",
         reason: "ChainMissing",
-        message: `iptables chain ${chainKey.replace("/", " ")} is missing; Docker creates DOCKER-USER when it manages iptables: start Docker with iptables enabled`,
+        message:
+          tool === "ip6tables"
+            ? `ip6tables chain ${table} ${chain} is missing; Docker creates DOCKER-USER for IPv6 when its ip6tables option is on (the default since Docker 27): set "ip6tables": true in /etc/docker/daemon.json, or remove the MeshNetwork's spec.cidrV6`
+            : `iptables chain ${table} ${chain} is missing; Docker creates DOCKER-USER when it manages iptables: start Docker with iptables enabled`,
       });
     }
   }
   for (const r of rules) {
-    const lines = obs.iptables.get(`${r.table}/${r.chain}`) ?? (r.chain.startsWith("DOCKMESH-") || isBuiltinInput(r) ? [] : undefined);
+    const lines = obs.iptables.get(`${tableToken(r)}/${r.chain}`) ?? (r.chain.startsWith("DOCKMESH-") || isBuiltinInput(r) ? [] : undefined);
     if (lines === undefined) continue;
     const want = iptablesSaveLine(r);
     const at = lines.indexOf(want);
@@ -234,7 +242,7 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
     else if (firstBlocker >= 0 && firstBlocker < at) steps.push({ ...replaceRule(r, `move ahead of ${lines[firstBlocker]}`), area: "rules", meshNetwork: mesh });
     else if (lines.indexOf(want, at + 1) >= 0) steps.push({ ...replaceRule(r, "once, not twice"), area: "rules", meshNetwork: mesh });
   }
-  const wanted = new Set(rules.map((r) => `${r.table}/${iptablesSaveLine(r)}`));
+  const wanted = new Set(rules.map((r) => `${tableToken(r)}/${iptablesSaveLine(r)}`));
   for (const [chainKey, lines] of obs.iptables) {
     const [table, chain] = chainKey.split("/") as [string, string];
     for (const l of lines ?? []) {
@@ -285,7 +293,8 @@ export function teardownSteps(prev: PreviousNetwork, obs: HostObservation): Area
     for (const l of lines ?? []) {
       if (!isOurs(l, iface)) continue;
       const args = ruleLineArgs(l);
-      add({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv(["iptables", "-t", table, "-D", chain, ...args]) });
+      const t = toolOfTable(table);
+      add({ op: "delete_rule", args: [table, chain, ...args], display: displayArgv([t.tool, "-t", t.table, "-D", chain, ...args]) });
     }
   }
   if (ourLink) for (const r of obs.routes.filter((x) => x.dev === iface)) add({ op: "route_del", args: [r.dst, iface], display: `ip route del ${r.dst} dev ${iface}` });

@@ -31,6 +31,11 @@ export function assumedFreshHost(facts: HostFacts, networks: readonly NetworkPla
   obs.iptables.set("filter/INPUT", []);
   obs.iptables.set("filter/FORWARD", []);
   if (facts.rawTable) obs.iptables.set("raw/PREROUTING", []);
+  // A dual-stack mesh: Docker's ip6tables chains too (its ip6tables option is on by default since 27).
+  if (networks.some((n) => n.subnetV6 !== undefined)) {
+    for (const k of ["filter6/DOCKER-USER", "nat6/POSTROUTING", "filter6/INPUT", "filter6/FORWARD"]) obs.iptables.set(k, []);
+    if (facts.rawTable) obs.iptables.set("raw6/PREROUTING", []);
+  }
   for (const n of networks) obs.networks.set(n.docker.name, undefined);
   return obs;
 }

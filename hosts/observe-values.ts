@@ -4,6 +4,7 @@
 // pattern is anchored and bounded.
 import { isIP } from "node:net";
 import { parseCidr } from "../mesh/ipv4.js";
+import { formatCidr6, parseCidr6 } from "../mesh/ipv6.js";
 import { DOCKER_NETWORK_NAME, DOCKER_VERSION, NO_CONTROL, WIREGUARD_KEY } from "../api/formats.js";
 
 export const isDockerVersion = (v: unknown): v is string => typeof v === "string" && v.length <= 64 && DOCKER_VERSION.test(v);
@@ -29,9 +30,21 @@ export function isCidr(v: unknown): v is string {
   return family !== 0 && Number(m[2]) <= (family === 4 ? 32 : 128);
 }
 
-/** A route destination as `ip -j route` prints it: an IPv4 network, or an address (a /32). */
+/**
+ * An IPv6 network in its one spelling (RFC 5952, as the plan writes it), or undefined. Hosts print
+ * the same way (inet_ntop), but what a host prints is not trusted to.
+ */
+export function ipv6Cidr(v: unknown): string | undefined {
+  if (typeof v !== "string" || v.length > 43) return undefined;
+  const c = parseCidr6(v);
+  return c && formatCidr6(c);
+}
+
+/** A route destination as `ip -j route` (or `ip -6 -j route`) prints it: a network, or an address (a /32, a /128). */
 export function routeDestination(v: unknown): string | undefined {
-  if (typeof v !== "string" || v.length > 18) return undefined;
+  if (typeof v !== "string" || v.length > 43) return undefined;
+  if (v.includes(":")) return ipv6Cidr(v.includes("/") ? v : `${v}/128`);
+  if (v.length > 18) return undefined;
   if (isIP(v) === 4) return `${v}/32`;
   return isIpv4Cidr(v) ? v : undefined;
 }

@@ -28,6 +28,7 @@ import {
   isWgKey,
   port,
   routeDestination,
+  ipv6Cidr,
   stringMap,
 } from "./observe-values.js";
 
@@ -65,6 +66,8 @@ export interface DockerNetworkState {
   id: string;
   name: string;
   subnet?: string;
+  /** Its IPv6 subnet: a dual-stack network (created with --ipv6). */
+  subnetV6?: string;
   options: Record<string, string>;
   labels: Record<string, string>;
   containers: number;
@@ -166,8 +169,8 @@ function json<T>(lines: string[], fallback: T): T {
   }
 }
 
-/** A chain the observe script lists, as its section names it ("filter:DOCKER-USER"). */
-const CHAIN_SECTION = /^(filter|nat|raw|mangle):[A-Za-z0-9_-]{1,28}$/;
+/** A chain the observe script lists, as its section names it ("filter:DOCKER-USER"; "filter6:…" for ip6tables). */
+const CHAIN_SECTION = /^(filter|nat|raw|mangle)6?:[A-Za-z0-9_-]{1,28}$/;
 
 /** The files the observe script hashes for interface i (nothing else is kept). */
 const ifaceFiles = (i: string) => [
@@ -220,6 +223,14 @@ function parseRoutes(body: string[], obs: HostObservation): void {
   }
 }
 
+/** One of a peer's allowed IPs as the plan writes it (IPv6 in its RFC 5952 spelling), or none. */
+const allowedIp = (c: string): string[] => {
+  if (!isCidr(c)) return [];
+  if (!c.includes(":")) return [c];
+  const v6 = ipv6Cidr(c);
+  return v6 !== undefined ? [v6] : [];
+};
+
 /** `wg show all dump`: an interface line (5 fields), then its peers (9 fields); anything invalid is dropped. */
 export function parseWgDump(body: readonly string[]): Map<string, WgInterfaceState> {
   const wg = new Map<string, WgInterfaceState>();
@@ -235,7 +246,7 @@ export function parseWgDump(body: readonly string[]): Map<string, WgInterfaceSta
       iface.peers.push({
         publicKey: f[1],
         ...(isEndpoint(f[3]) ? { endpoint: f[3] } : {}),
-        allowedIPs: (f[4] ?? "").split(",").filter(isCidr).sort(),
+        allowedIPs: (f[4] ?? "").split(",").flatMap(allowedIp).sort(),
         latestHandshake: counter(f[5]) ?? 0,
         rxBytes: counter(f[6]) ?? 0,
         txBytes: counter(f[7]) ?? 0,
@@ -254,8 +265,9 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
   if (n.Name !== arg) return undefined;
   const ipam = n.IPAM as { Config?: unknown } | undefined;
   const configs = Array.isArray(ipam?.Config) ? (ipam.Config as Array<{ Subnet?: unknown } | null>) : [];
-  // Ours are IPv4 networks: a dual-stack network's IPv6 subnet may come first.
+  // A dual-stack network's IPv6 subnet may come first.
   const subnet = configs.map((c) => c?.Subnet).find(isIpv4Cidr);
+  const subnetV6 = configs.map((c) => ipv6Cidr(c?.Subnet)).find((c) => c !== undefined);
   const attached = n.Containers && typeof n.Containers === "object" ? Object.values(n.Containers as Record<string, { Name?: unknown } | null>) : [];
   const containers = attached.length;
   const containerNames = attached
@@ -267,6 +279,7 @@ function parseNetwork(body: string[], arg: string): DockerNetworkState | undefin
     id: n.Id,
     name: arg,
     ...(subnet ? { subnet } : {}),
+    ...(subnetV6 ? { subnetV6 } : {}),
     options: stringMap(n.Options),
     labels: stringMap(n.Labels),
     containers,
@@ -331,6 +344,7 @@ export function parseObservation(text: string): HostObservation {
         parseLinks(body, obs);
         break;
       case "routes":
+      case "routes6":
         parseRoutes(body, obs);
         break;
       case "wg":
@@ -415,12 +429,15 @@ export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes
 export const probeInput = (probes: readonly Probe[]): string =>
   (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? " w" : ""}\n`).join("");
 
+/** The observe script's arguments: "--ipv6" when asked, the interfaces, "--", the Docker networks. */
+export const observeArgs = (names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }): string[] => [...(names.ipv6 ? ["--ipv6"] : []), ...names.ifaces, "--", ...names.nets];
+
 /** Runs the observe script for the given interfaces and Docker networks. One round trip. */
-export async function observeHost(session: HostSession, ifaces: readonly string[], networks: readonly string[], probes: readonly Probe[] = []): Promise<HostObservation> {
+export async function observeHost(session: HostSession, names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }, probes: readonly Probe[] = []): Promise<HostObservation> {
   const input = probeInput(probes);
   let res;
   try {
-    res = await session.exec(OBSERVE_SCRIPT, { args: [...ifaces, "--", ...networks], input, timeoutMs: 60_000, ...OBSERVE_LIMITS });
+    res = await session.exec(OBSERVE_SCRIPT, { args: observeArgs(names), input, timeoutMs: 60_000, ...OBSERVE_LIMITS });
   } catch (err) {
     if (err instanceof OutputTooLargeError) throw err.as("ObserveFailed", "observing the host");
     throw err;
@@ -434,7 +451,7 @@ export async function observeHost(session: HostSession, ifaces: readonly string[
 }
 
 /** What the planner needs to know about the host. */
-export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "dockerNetworks">> {
+export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6">> & Pick<HostFacts, "rawTableV6"> {
   const input = obs.iptables.get("filter/INPUT") ?? [];
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
@@ -442,6 +459,8 @@ export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "docke
     uplinkMtu: uplinkMtu(obs) ?? DEFAULT_UPLINK_MTU,
     inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
+    // Known when ip6tables was looked at (a dual-stack mesh): its sections are there, present or not.
+    ...(obs.iptables.has("filter6/DOCKER-USER") ? { rawTableV6: obs.iptables.get("raw6/PREROUTING") !== undefined } : {}),
     systemd: obs.systemd,
     resolver: obs.resolver,
   };
@@ -456,7 +475,13 @@ export function dockerNetworkFacts(obs: HostObservation): Map<string, DockerNetw
     // Host output that the plan may carry into the WireGuard config and `ip link` (a held MTU):
     // a plain integer an interface can have, else as if no MTU were recorded (nothing is held).
     const mtu = wholeNumber(n?.options[MTU_OPTION], 576, 65535);
-    if (n) out.set(name, { containers: n.containers, ...(mtu !== undefined ? { mtu } : {}), ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}) });
+    if (n)
+      out.set(name, {
+        containers: n.containers,
+        ...(mtu !== undefined ? { mtu } : {}),
+        ...(n.subnetV6 !== undefined ? { subnetV6: n.subnetV6 } : {}),
+        ...(n.labels[NETWORK_LABEL] !== undefined ? { label: n.labels[NETWORK_LABEL] } : {}),
+      });
   }
   return out;
 }

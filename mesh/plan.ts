@@ -119,6 +119,12 @@ export interface NetworkPlan {
    * them off), so network and tunnel keep `have` until they are stopped; then it becomes `want`.
    */
   mtuHeld?: { want: number; have: number; containers: number };
+  /**
+   * IPv6 turned on or off for the mesh (spec.cidrV6 set or removed) while the Docker network has
+   * containers attached: Docker cannot add or drop a network's IPv6 in place, so the network keeps
+   * what it has until they are stopped; everything else of the change is made at once.
+   */
+  ipv6Held?: { change: "add" | "remove"; subnetV6: string; containers: number };
 }
 
 export interface HostPlan {
@@ -170,6 +176,8 @@ export interface HostFacts {
   inputDrops?: boolean;
   /** The raw table is there: Docker 28+ drops traffic to containers in raw PREROUTING. */
   rawTable?: boolean;
+  /** ip6tables' raw table is there (known only once a dual-stack host was observed; absent: as rawTable). */
+  rawTableV6?: boolean;
   /** systemd runs the host (/run/systemd/system): a changed unit drop-in is followed by daemon-reload. */
   systemd?: boolean;
   /** What decides the mesh DNS resolver's containers mode; absent when planning from manifests alone. */
@@ -181,6 +189,8 @@ export interface HostFacts {
 export interface DockerNetworkFacts {
   /** The MTU option it was created with, if any. */
   mtu?: number;
+  /** Its IPv6 subnet, when it is dual-stack. */
+  subnetV6?: string;
   /** Containers attached. */
   containers: number;
   /** The WireGuard interface named by its dockmesh label (ours when it is the mesh's). */
@@ -337,12 +347,21 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   const existing = facts.dockerNetworks?.get(mesh.dockerNetwork);
   const held = existing?.label === iface && existing.containers > 0 && existing.mtu && existing.mtu !== want ? { want, have: existing.mtu, containers: existing.containers } : undefined;
   const mtu = held?.have ?? want;
+  // The Docker network's IPv6 while containers are attached: as it is (see NetworkPlan.ipv6Held).
+  const busy = existing?.label === iface && existing.containers > 0 ? existing : undefined;
   const others = view.members.filter((m) => m.name !== self.name && m.subnet !== undefined).sort(byName);
   const candidates = view.relayCandidates ?? view.members.filter((m) => m.endpoint && m.subnet).map((m) => m.name);
   const keepalive = mesh.persistentKeepalive > 0 ? mesh.persistentKeepalive : undefined;
   // Dual-stack: this machine has its IPv6 subnet; a peer's IPv6 subnet is routed to it then (a peer
   // without one yet, its allocation not written, is reached over IPv4 only until it has).
   const v6 = mesh.cidrV6 !== undefined && self.subnetV6 !== undefined;
+  const ipv6Held: NetworkPlan["ipv6Held"] =
+    busy && v6 && busy.subnetV6 === undefined
+      ? { change: "add", subnetV6: self.subnetV6!, containers: busy.containers }
+      : busy && !v6 && busy.subnetV6 !== undefined
+        ? { change: "remove", subnetV6: busy.subnetV6, containers: busy.containers }
+        : undefined;
+  const dockerV6 = ipv6Held ? (ipv6Held.change === "remove" ? ipv6Held.subnetV6 : undefined) : v6 ? self.subnetV6 : undefined;
   const subnetsOf = (p: Member): string[] => (v6 && p.subnetV6 !== undefined ? [p.subnet!, p.subnetV6] : [p.subnet!]);
 
   const peers = new Map<string, PeerPlan>();
@@ -415,7 +434,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"], family: 6 });
     rules.push({ table: "nat", chain: "POSTROUTING", args: ["-s", self.subnetV6!, "-o", iface, ...comment, "-j", "RETURN"], family: 6 });
     if (relay) rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-s", mesh.cidrV6!, "-d", mesh.cidrV6!, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"], family: 6 });
-    if (facts.rawTable) rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnetV6!, "-i", iface, ...comment, "-j", "ACCEPT"], family: 6 });
+    if (facts.rawTableV6 ?? facts.rawTable) rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnetV6!, "-i", iface, ...comment, "-j", "ACCEPT"], family: 6 });
   }
   if (facts.inputDrops) {
     // A firewalled host: open the WireGuard port in dockmesh's own chain (jumped to from INPUT).
@@ -461,7 +480,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     docker: {
       name: mesh.dockerNetwork,
       subnet: self.subnet!,
-      ...(v6 ? { subnetV6: self.subnetV6! } : {}),
+      ...(dockerV6 !== undefined ? { subnetV6: dockerV6 } : {}),
       bridge: mesh.bridge,
       mtu,
       options: {
@@ -485,6 +504,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     ...(view.natPaths?.size && !self.endpoint ? { natPaths: [...view.natPaths].map(([machine, p]) => ({ machine, ...p })).sort(byMachine) } : {}),
     ...(dns ? { dns } : {}),
     ...(held ? { mtuHeld: held } : {}),
+    ...(ipv6Held ? { ipv6Held } : {}),
   };
 }
 

@@ -61,11 +61,13 @@ link_up() { ip link set dev "$1" up; }
 link_mtu() { ip link set dev "$1" mtu "$2"; }
 route_replace() { ip route replace "$1" dev "$2"; }
 route_del() { ip route del "$1" dev "$2" 2>/dev/null || true; }
-own_chain() { case "$2" in DOCKMESH-*) iptables -w -t "$1" -N "$2" 2>/dev/null || true ;; esac; }
-ensure_rule() { t=$1; c=$2; shift 2; own_chain "$t" "$c"; iptables -w -t "$t" -C "$c" "$@" 2>/dev/null || iptables -w -t "$t" -I "$c" "$@"; }
-replace_rule() { t=$1; c=$2; shift 2; own_chain "$t" "$c"; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; iptables -w -t "$t" -I "$c" "$@"; }
-drop_chain() { iptables -w -t "$1" -F "$2" 2>/dev/null || true; iptables -w -t "$1" -X "$2" 2>/dev/null || true; }
-delete_rule() { t=$1; c=$2; shift 2; while iptables -w -t "$t" -D "$c" "$@" 2>/dev/null; do :; done; }
+# A table named with a trailing 6 is ip6tables' ("filter6": ip6tables -t filter; mesh/plan.ts tableToken).
+ipt() { case "$1" in *6) ipt_t=${1%6}; shift; ip6tables -w -t "$ipt_t" "$@" ;; *) ipt_t=$1; shift; iptables -w -t "$ipt_t" "$@" ;; esac; }
+own_chain() { case "$2" in DOCKMESH-*) ipt "$1" -N "$2" 2>/dev/null || true ;; esac; }
+ensure_rule() { t=$1; c=$2; shift 2; own_chain "$t" "$c"; ipt "$t" -C "$c" "$@" 2>/dev/null || ipt "$t" -I "$c" "$@"; }
+replace_rule() { t=$1; c=$2; shift 2; own_chain "$t" "$c"; while ipt "$t" -D "$c" "$@" 2>/dev/null; do :; done; ipt "$t" -I "$c" "$@"; }
+drop_chain() { ipt "$1" -F "$2" 2>/dev/null || true; ipt "$1" -X "$2" 2>/dev/null || true; }
+delete_rule() { t=$1; c=$2; shift 2; while ipt "$t" -D "$c" "$@" 2>/dev/null; do :; done; }
 enable_unit() {
   if command -v systemctl >/dev/null 2>&1; then systemctl enable "wg-quick@$1.service" 2>&1
   else mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sf /lib/systemd/system/wg-quick@.service "/etc/systemd/system/multi-user.target.wants/wg-quick@$1.service"; fi

@@ -62,7 +62,7 @@ async function reconcile(name: string, fresh?: HostFacts): Promise<{ result: Con
       applied = r.done;
       obs = r.observation;
     }
-    obs ??= await observeHost(session, names.ifaces, names.nets, probes(plan(name)));
+    obs ??= await observeHost(session, names, probes(plan(name)));
     const pre = preflight(obs);
     if (pre) throw pre;
     const networks = plan(name, hostFacts(obs));

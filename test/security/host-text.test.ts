@@ -46,7 +46,7 @@ class FixedAnswerSessionFake implements HostSession {
 const hostile = `\x1b]0;owned\x07\x1b[2J${"E".repeat(1024 * 1024)}\nlast line \x1b[31mred\x1b[0m\n`;
 
 test("observeHost: a failing script's stderr reaches the error without escapes, bounded", async () => {
-  const err = await observeHost(new FixedAnswerSessionFake({ code: 1, stdout: "", stderr: hostile }), [], []).catch((e: unknown) => e);
+  const err = await observeHost(new FixedAnswerSessionFake({ code: 1, stdout: "", stderr: hostile }), { ifaces: [], nets: [] }).catch((e: unknown) => e);
   assert.ok(err instanceof HostError);
   assert.equal(err.reason, "ObserveFailed");
   assert.doesNotMatch(err.message, /[\x00-\x1f\x7f-\x9f]/);
@@ -74,7 +74,7 @@ const MiB = 1024 * 1024;
 const overflow = [
   {
     name: "observeHost",
-    run: (s: HostSession) => observeHost(s, ["dm0"], ["mesh"]),
+    run: (s: HostSession) => observeHost(s, { ifaces: ["dm0"], nets: ["mesh"] }),
     reason: "ObserveFailed",
     message: /^observing the host failed: the host answered more than 17 MiB on stdout \(limit 16 MiB\); /,
     limits: { maxStdoutBytes: 16 * MiB, maxStderrBytes: MiB },

@@ -170,6 +170,34 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
     },
   },
   {
+    name: "IPv6 routes, allowed IPs and ip6tables sections (a dual-stack observe): bad ones dropped, good ones in one spelling",
+    replace: {
+      "@@dockmesh routes6": [
+        '[{"dst":"FD42:D0C:0:1::/64","dev":"dm0"},{"dst":"fd42::1","dev":"dm0"},{"dst":"fd42::/64 dev x","dev":"dm0"},{"dst":"fd42::1::2/64","dev":"dm0"},{"dst":"::ffff:10.0.0.1/128","dev":"dm0"}]',
+      ],
+      "@@dockmesh wg": [
+        `dm0\t(hidden)\t${KEY_HOST}\t51820\toff`,
+        `dm0\t${KEY_PEER}\t(none)\t[2001:db8::7]:51820\t10.210.1.0/24,FD42:D0C:0:1::/64,fd42::/64;x,::ffff:10.0.0.1/128\t1700000000\t100\t200\t25`,
+      ],
+      "@@dockmesh iptables filter6:DOCKER-USER": ["-N DOCKER-USER", "-A DOCKER-USER -j RETURN", "rc=0"],
+      "@@dockmesh iptables filter7:DOCKER-USER": ["-N DOCKER-USER", "rc=0"],
+    },
+    check: (o) => {
+      assert.deepEqual(
+        o.routes.filter((r) => r.dst.includes(":")),
+        [
+          { dst: "fd42:d0c:0:1::/64", dev: "dm0" },
+          { dst: "fd42::1/128", dev: "dm0" },
+        ],
+      );
+      const peer = o.wg.get("dm0")!.peers[0]!;
+      assert.deepEqual(peer.allowedIPs, ["10.210.1.0/24", "fd42:d0c:0:1::/64"]);
+      assert.equal(peer.endpoint, "[2001:db8::7]:51820");
+      assert.deepEqual(o.iptables.get("filter6/DOCKER-USER"), ["-A DOCKER-USER -j RETURN"]);
+      assert.ok(![...o.iptables.keys()].some((k) => k.startsWith("filter7")));
+    },
+  },
+  {
     name: "Docker network JSON with a bad id, name, subnet, labels and options",
     replace: {
       "@@dockmesh network apps": [
@@ -183,12 +211,15 @@ const dropped: Array<{ name: string; replace: Record<string, string[]>; check: (
         }),
       ],
       "@@dockmesh network other": [JSON.stringify({ Id: "../../x", Name: "other" })],
+      // An IPv6 subnet that is no CIDR, or not in its one spelling: dropped, or written the one way.
+      "@@dockmesh network v6": [JSON.stringify({ Id: "f00f", Name: "v6", IPAM: { Config: [{ Subnet: "fd00::/64 -o x" }, { Subnet: "FD00:0::1:0/112" }] } })],
       "@@dockmesh network bad;name": [JSON.stringify({ Id: "f00d", Name: "bad;name" })],
       // Not the network asked for (a name with an escape, or Docker's match by id prefix): none.
       "@@dockmesh network mesh": [JSON.stringify({ Id: "f00e", Name: `mesh${ESC}`, IPAM: { Config: [{ Subnet: "10.210.1.0/24" }] } })],
     },
     check: (o) => {
-      assert.deepEqual(o.networks.get("apps"), { id: "f00d", name: "apps", subnet: "10.210.0.0/24", options: { ok: "1" }, labels: {}, containers: 1 });
+      assert.deepEqual(o.networks.get("apps"), { id: "f00d", name: "apps", subnet: "10.210.0.0/24", subnetV6: "fd00::/64", options: { ok: "1" }, labels: {}, containers: 1 });
+      assert.equal(o.networks.get("v6")?.subnetV6, "fd00::1:0/112");
       assert.equal(o.networks.get("mesh"), undefined);
       assert.equal(o.networks.get("other"), undefined);
       assert.equal(o.networks.has("bad;name"), false);
