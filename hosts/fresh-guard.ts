@@ -27,11 +27,23 @@ export interface GuardFacts {
   dnsmasq?: boolean;
   /** Whether systemd-resolved must be the resolver, when a planned mesh has DNS. */
   resolved?: boolean;
+  /** ip6tables' DOCKER-USER chain and raw table, when a planned mesh is dual-stack. */
+  ipv6?: { dockerUser: boolean; rawTable: boolean };
 }
 
 const yn = (b: boolean | undefined): string => (b === undefined ? "-" : b ? "yes" : "no");
 
 /** fresh_guard's arguments, in its order, then the interfaces. */
 export function guardArgs(f: GuardFacts, ifaces: readonly string[]): string[] {
-  return [f.uplinkMtu === undefined ? "-" : String(Math.trunc(f.uplinkMtu)), yn(f.rawTable), yn(f.inputDrops), yn(f.systemd), yn(f.dnsmasq), yn(f.resolved), ...ifaces];
+  return [
+    f.uplinkMtu === undefined ? "-" : String(Math.trunc(f.uplinkMtu)),
+    yn(f.rawTable),
+    yn(f.inputDrops),
+    yn(f.systemd),
+    yn(f.dnsmasq),
+    yn(f.resolved),
+    yn(f.ipv6?.dockerUser),
+    yn(f.ipv6?.rawTable),
+    ...ifaces,
+  ];
 }

@@ -33,8 +33,9 @@ export function assumedFreshHost(facts: HostFacts, networks: readonly NetworkPla
   if (facts.rawTable) obs.iptables.set("raw/PREROUTING", []);
   // A dual-stack mesh: Docker's ip6tables chains too (its ip6tables option is on by default since 27).
   if (networks.some((n) => n.subnetV6 !== undefined)) {
-    for (const k of ["filter6/DOCKER-USER", "nat6/POSTROUTING", "filter6/INPUT", "filter6/FORWARD"]) obs.iptables.set(k, []);
-    if (facts.rawTable) obs.iptables.set("raw6/PREROUTING", []);
+    for (const k of ["nat6/POSTROUTING", "filter6/INPUT", "filter6/FORWARD"]) obs.iptables.set(k, []);
+    if (facts.dockerUserV6 !== false) obs.iptables.set("filter6/DOCKER-USER", []);
+    if (facts.rawTableV6 ?? facts.rawTable) obs.iptables.set("raw6/PREROUTING", []);
   }
   for (const n of networks) obs.networks.set(n.docker.name, undefined);
   return obs;
@@ -66,6 +67,7 @@ export function freshApply(networks: readonly NetworkPlan[], privateKey: string,
       systemd: Boolean(facts.systemd),
       ...(dns.length ? { dnsmasq } : {}),
       ...(dns.length && dnsmasq ? { resolved: dns.some((n) => n.dns!.mode.mode === "resolved") } : {}),
+      ...(networks.some((n) => n.subnetV6 !== undefined) ? { ipv6: { dockerUser: facts.dockerUserV6 !== false, rawTable: Boolean(facts.rawTableV6 ?? facts.rawTable) } } : {}),
     },
     [...new Set(networks.map((n) => n.wireguard.interface))].sort(),
   );

@@ -451,7 +451,7 @@ export async function observeHost(session: HostSession, names: { ifaces: readonl
 }
 
 /** What the planner needs to know about the host. */
-export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6">> & Pick<HostFacts, "rawTableV6"> {
+export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6">> & Pick<HostFacts, "rawTableV6" | "dockerUserV6"> {
   const input = obs.iptables.get("filter/INPUT") ?? [];
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
@@ -460,7 +460,7 @@ export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "docke
     inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
     // Known when ip6tables was looked at (a dual-stack mesh): its sections are there, present or not.
-    ...(obs.iptables.has("filter6/DOCKER-USER") ? { rawTableV6: obs.iptables.get("raw6/PREROUTING") !== undefined } : {}),
+    ...(obs.iptables.has("filter6/DOCKER-USER") ? { rawTableV6: obs.iptables.get("raw6/PREROUTING") !== undefined, dockerUserV6: obs.iptables.get("filter6/DOCKER-USER") !== undefined } : {}),
     systemd: obs.systemd,
     resolver: obs.resolver,
   };

@@ -1,9 +1,10 @@
 // dockerd and sshd of a lab host, started inside its namespaces and awaited by readiness
 // (the Docker API answering /_ping, sshd listening), never by blind sleeps.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { inHost } from "./host-mounts.js";
-import { isRunning, spawnDetached, waitFor } from "./proc.js";
+import { LAB_PATH, isRunning, spawnDetached, waitFor } from "./proc.js";
 
 export const DOCKERD_TIMEOUT_MS = 90_000;
 const SSHD_TIMEOUT_MS = 20_000;
@@ -32,11 +33,19 @@ export function dockerPing(holderPid: number, timeoutMs = 2000): Promise<boolean
 
 export interface DockerdSetup {
   holderPid: number;
+  /** Docker manages ip6tables too (LabHostOptions.dockerIp6tables). */
+  ip6tables?: boolean;
   host: string;
   dataRoot: string;
   cgroupParent: string;
   logFd: number;
   logPath: string;
+}
+
+/** dockerd's flags for managing ip6tables: Docker before 27 has the option only as an experimental one. */
+function ip6tablesFlags(): string[] {
+  const v = /version (\d+)\./.exec(execFileSync("dockerd", ["--version"], { encoding: "utf8", env: { PATH: LAB_PATH } }))?.[1];
+  return Number(v) >= 27 ? ["--ip6tables"] : ["--experimental", "--ip6tables"];
 }
 
 export async function startDockerd(s: DockerdSetup): Promise<number> {
@@ -49,6 +58,7 @@ export async function startDockerd(s: DockerdSetup): Promise<number> {
     // Containers of a lab host stop within 2 s on shutdown/reboot (the default is 15 s).
     "--shutdown-timeout",
     "2",
+    ...(s.ip6tables ? ip6tablesFlags() : []),
   ]);
   const pid = await spawnDetached(argv, { logFd: s.logFd });
   return pid;

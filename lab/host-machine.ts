@@ -89,7 +89,15 @@ export class HostMachine {
         logFd: fds.holder,
       });
       this.holder = holder;
-      const dSetup = { holderPid: holder, host: this.name, dataRoot: files.dataRoot, cgroupParent: this.plan.cgroupParent, logFd: fds.dockerd, logPath: logs.dockerd };
+      const dSetup = {
+        holderPid: holder,
+        ...(this.plan.dockerIp6tables ? { ip6tables: true } : {}),
+        host: this.name,
+        dataRoot: files.dataRoot,
+        cgroupParent: this.plan.cgroupParent,
+        logFd: fds.dockerd,
+        logPath: logs.dockerd,
+      };
       const sSetup = { holderPid: holder, host: this.name, config: files.sshdConfig, logFd: fds.sshd, logPath: logs.sshd };
       this.dockerd = await startDockerd(dSetup);
       this.sshd = await startSshd(sSetup);

@@ -26,6 +26,12 @@ export interface LabHostOptions {
    * One line. Default none.
    */
   forceCommand?: string;
+  /**
+   * Docker manages ip6tables as well (`dockerd --ip6tables`, which Docker before 27 takes only
+   * with --experimental): what a dual-stack mesh needs on the host. Default false (as Debian's
+   * Docker 20.10 comes).
+   */
+  dockerIp6tables?: boolean;
 }
 
 export interface LabOptions {

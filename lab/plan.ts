@@ -49,6 +49,8 @@ export interface HostPlan {
   bastion: string | undefined;
   /** sshd's ForceCommand (LabHostOptions.forceCommand), when set. */
   forceCommand?: string;
+  /** dockerd manages ip6tables (LabHostOptions.dockerIp6tables). */
+  dockerIp6tables?: boolean;
   /** Address SSH is accepted from when bastionOnly and public (a security-group-like rule). */
   sshOnlyFrom: string | undefined;
   /** cgroup parent of its containers, so leftovers can be found after a crash. */
@@ -147,6 +149,7 @@ export function planLab(opts: LabOptions): LabPlan {
       cgroupParent: netns,
       dir: join(stateDir, "hosts", h.name),
       ...(h.forceCommand !== undefined ? { forceCommand: h.forceCommand } : {}),
+      ...(h.dockerIp6tables ? { dockerIp6tables: true } : {}),
     } as const;
     if (!h.nat) {
       const address = publicAddress(i);

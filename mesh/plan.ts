@@ -178,6 +178,11 @@ export interface HostFacts {
   rawTable?: boolean;
   /** ip6tables' raw table is there (known only once a dual-stack host was observed; absent: as rawTable). */
   rawTableV6?: boolean;
+  /**
+   * ip6tables has Docker's DOCKER-USER chain (Docker 23+ managing ip6tables; absent: assumed so).
+   * Without it (Docker 20.10 with --ip6tables) the tunnel's IPv6 is let into the bridge in FORWARD.
+   */
+  dockerUserV6?: boolean;
   /** systemd runs the host (/run/systemd/system): a changed unit drop-in is followed by daemon-reload. */
   systemd?: boolean;
   /** What decides the mesh DNS resolver's containers mode; absent when planning from manifests alone. */
@@ -431,9 +436,10 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     // default since 27): the tunnel into the bridge, no masquerading into the tunnel, the relay,
     // the raw drops. Rules that are about the resolver's IPv4 address or the host's own firewall
     // stay IPv4 only.
-    rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"], family: 6 });
+    const forward6 = facts.dockerUserV6 === false ? "FORWARD" : "DOCKER-USER";
+    rules.push({ table: "filter", chain: forward6, args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"], family: 6 });
     rules.push({ table: "nat", chain: "POSTROUTING", args: ["-s", self.subnetV6!, "-o", iface, ...comment, "-j", "RETURN"], family: 6 });
-    if (relay) rules.push({ table: "filter", chain: "DOCKER-USER", args: ["-s", mesh.cidrV6!, "-d", mesh.cidrV6!, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"], family: 6 });
+    if (relay) rules.push({ table: "filter", chain: forward6, args: ["-s", mesh.cidrV6!, "-d", mesh.cidrV6!, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"], family: 6 });
     if (facts.rawTableV6 ?? facts.rawTable) rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnetV6!, "-i", iface, ...comment, "-j", "ACCEPT"], family: 6 });
   }
   if (facts.inputDrops) {

@@ -169,3 +169,18 @@ test("spec.cidrV6 added under containers: the network keeps IPv4 only until they
   assert.ok(steps.some((s) => s.startsWith("ip6tables -t filter -I DOCKER-USER")));
   assert.ok(steps.includes("ip route replace fd42:d0c:0:1::/64 dev dm0"));
 });
+
+test("dual-stack on Docker 20.10 with ip6tables (no IPv6 DOCKER-USER): the tunnel is let into the bridge in ip6tables' FORWARD", () => {
+  const net = planFor(true, { rawTable: true, dockerUserV6: false });
+  const six = net.rules.filter((r) => r.family === 6);
+  assert.deepEqual(
+    six.map((r) => `${r.table} ${r.chain}`),
+    ["filter FORWARD", "nat POSTROUTING", "raw PREROUTING"],
+  );
+  const obs = convergedHost(planFor(false));
+  obs.iptables.set("filter6/DOCKER-USER", undefined);
+  obs.iptables.set("filter6/FORWARD", ["-A FORWARD -j DOCKER-ISOLATION-STAGE-1", "-A FORWARD -o br-dm0 -j DOCKER"]);
+  const d = diffHost(input(net), obs);
+  assert.deepEqual(d.blockers, []);
+  assert.ok(d.steps.some((s) => s.display === "ip6tables -t filter -I FORWARD -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT"));
+});

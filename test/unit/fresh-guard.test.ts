@@ -41,6 +41,13 @@ iptables() {
     *) return 1 ;;
   esac
 }
+ip6tables() {
+  case "$*" in
+    "-w -t filter -S DOCKER-USER") [ "$DOCKER_USER6" = yes ] ;;
+    "-w -t raw -S PREROUTING") [ "$RAW6" = yes ] ;;
+    *) return 1 ;;
+  esac
+}
 wg() { [ "$*" = "show interfaces" ] && printf '%s\n' "$WGIFS"; return 0; }
 docker() {
   case "$1 $2" in
@@ -60,7 +67,7 @@ interface Case {
 }
 
 const base: GuardFacts = { uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd };
-const env0 = { LINKS, ROUTE: "", DOCKER_USER: "yes", RAW: "yes", INPUT: "-P INPUT ACCEPT", WGIFS: "", EXISTS: "" };
+const env0 = { LINKS, ROUTE: "", DOCKER_USER: "yes", RAW: "yes", DOCKER_USER6: "no", RAW6: "no", INPUT: "-P INPUT ACCEPT", WGIFS: "", EXISTS: "" };
 
 const cases: Case[] = [
   { name: "a host as guessed: the steps run" },
@@ -100,6 +107,10 @@ const cases: Case[] = [
   { name: "no link to go by: the default uplink MTU", env: { LINKS: LINKS.split("\n")[0]! }, facts: { uplinkMtu: 1500 } },
   { name: "the uplink MTU is not checked when it does not matter (-)", env: { ROUTE: "default dev eth1", LINKS: `${LINKS}\n4: eth1: <UP> mtu 9001` }, facts: { uplinkMtu: undefined } },
   { name: "a Docker network of that name exists: nothing applied", env: { EXISTS: "mesh" }, skip: "Docker network mesh exists" },
+  { name: "IPv4 only: ip6tables is not looked at", env: { DOCKER_USER6: "yes" } },
+  { name: "dual-stack as guessed (DOCKER-USER and raw in ip6tables)", env: { DOCKER_USER6: "yes", RAW6: "yes" }, facts: { ipv6: { dockerUser: true, rawTable: true } } },
+  { name: "dual-stack: Docker 20.10's ip6tables has no DOCKER-USER", env: { RAW6: "yes" }, facts: { ipv6: { dockerUser: true, rawTable: true } }, skip: "ip6tables chain DOCKER-USER: no" },
+  { name: "dual-stack: no raw table in ip6tables", env: { DOCKER_USER6: "yes" }, facts: { ipv6: { dockerUser: true, rawTable: true } }, skip: "ip6tables raw table: no" },
 ];
 
 for (const c of cases) {
@@ -138,7 +149,7 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
     ["docker fresh_network", "wireguard write_file", "unit write_file", "wireguard wg_up", "unit enable_unit", "dns write_file", "dns write_file", "dns dns_enable", "dns dns_up"],
     "what a host without the network gets (the mesh DNS resolver on by default): wg-quick up adds its routes and PostUp rules itself",
   );
-  assert.deepEqual(fresh.guard, ["1500", "yes", "no", "no", "yes", "no", "dm0"], "dnsmasq must be there, systemd-resolved not the resolver");
+  assert.deepEqual(fresh.guard, ["1500", "yes", "no", "no", "yes", "no", "-", "-", "dm0"], "dnsmasq must be there, systemd-resolved not the resolver");
   const noDns = freshApply(
     planAll(
       [mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16", dns: { enabled: false } })],
@@ -152,7 +163,7 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
     key,
     DEFAULT_FRESH_FACTS,
   )!;
-  assert.deepEqual(noDns.guard, ["1500", "yes", "no", "no", "-", "-", "dm0"], "without DNS the resolver's facts are not checked");
+  assert.deepEqual(noDns.guard, ["1500", "yes", "no", "no", "-", "-", "-", "-", "dm0"], "without DNS the resolver's facts are not checked");
   const systemdHost = { ...DEFAULT_FRESH_FACTS, systemd: true, uplinkMtu: 9001 };
   const f2 = freshApply(plan(systemdHost), key, key, systemdHost)!;
   assert.ok(

@@ -1,0 +1,151 @@
+// Issue 17 acceptance on real lab hosts (dockerd with ip6tables, WireGuard, ip6tables in network
+// namespaces): a dual-stack mesh (spec.cidrV6) where every container pair pings and fetches over
+// IPv6 and over IPv4; and spec.cidrV6 removed while an IPv4 ping runs: 0 packets lost, and every
+// IPv6 piece leaves the hosts (the Docker network's own IPv6 once its containers are gone).
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import type { Machine, MeshNetwork } from "../../api/types.generated.js";
+import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
+
+const PREFIX = "dmsix";
+const LABNET = "198.18.68.0/24";
+const PORT = 16522;
+const HOSTS = ["h1", "h2", "h3"] as const;
+const POOL6 = "fd42:d0c::/48";
+
+const meshYaml = (v6: boolean) =>
+  yamlDoc({
+    apiVersion: "dockmesh.io/v1alpha1",
+    kind: "MeshNetwork",
+    metadata: { name: "mesh", namespace: "default" },
+    spec: { cidr: "10.231.0.0/16", ...(v6 ? { cidrV6: POOL6 } : {}), dockerNetwork: "mesh", interface: "dm0" },
+  });
+
+let env: MeshEnv;
+const v4 = new Map<string, string>();
+const v6 = new Map<string, string>();
+const page = (h: string) => `page of ${h}`;
+
+const machine = (name: string) => env.getJson<Machine>(["get", "machine", name]);
+const cond = (m: Machine | MeshNetwork, type: string) => m.status?.conditions?.find((c) => c.type === type);
+
+async function waitReady(names: readonly string[], timeout = "180s"): Promise<void> {
+  await env.kubectlOk(["wait", "--for=condition=Ready", `--timeout=${timeout}`, ...names.map((n) => `machine/${n}`)], undefined, 200_000);
+}
+
+async function startWeb(host: string): Promise<void> {
+  await env.lab.exec(host, ["docker", "rm", "-f", "web"]);
+  const { ip } = await env.lab.startHttpd(host, { name: "web", network: "mesh", content: page(host) });
+  v4.set(host, ip);
+  const addr = (await env.lab.execOk(host, ["docker", "inspect", "-f", "{{.NetworkSettings.Networks.mesh.GlobalIPv6Address}}", "web"])).trim();
+  assert.match(addr, /^fd42:d0c:/, `${host}'s container has an address from the mesh's IPv6 subnet`);
+  v6.set(host, addr);
+}
+
+/** A ping and a fetch from `from`'s web container to `to`'s, over one family (retried while a first handshake completes). */
+async function reaches(from: string, to: string, family: 4 | 6): Promise<void> {
+  const ip = family === 6 ? v6.get(to)! : v4.get(to)!;
+  await eventually(
+    `${from} pings ${to} over IPv${family}`,
+    async () => {
+      const r = await env.lab.exec(from, ["docker", "exec", "web", "ping", `-${family}`, "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
+      return r.code === 0 || undefined;
+    },
+    30_000,
+    500,
+  );
+  const url = family === 6 ? `http://[${ip}]:80/` : `http://${ip}:80/`;
+  const body = await env.lab.fetchOk(from, { network: "mesh", url, timeoutSec: 5, container: "web" });
+  assert.equal(body, page(to), `${from} → ${to} over IPv${family}`);
+}
+
+/** Our IPv6 pieces on a host: ip6tables rules tagged dockmesh, IPv6 routes on dm0, IPv6 AllowedIPs. */
+async function ipv6Pieces(host: string): Promise<string[]> {
+  const rules = (await env.lab.execOk(host, ["ip6tables-save"])).split("\n").filter((l) => l.includes("dockmesh:"));
+  const routes = (await env.lab.execOk(host, ["ip", "-6", "route", "show", "dev", "dm0"])).split("\n").filter((l) => l.startsWith("fd42:"));
+  const allowed = (await env.lab.execOk(host, ["wg", "show", "dm0", "allowed-ips"])).split("\n").filter((l) => l.includes("fd42:"));
+  return [...rules, ...routes, ...allowed];
+}
+
+describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
+  before(async () => {
+    env = await startMeshEnv({
+      prefix: PREFIX,
+      labnet: LABNET,
+      hosts: HOSTS.map((name) => ({ name, dockerIp6tables: true })),
+      port: PORT,
+      resyncPeriod: "10s",
+    });
+  });
+
+  after(async () => {
+    if (process.env.DOCKMESH_TEST_KEEP) return;
+    await env?.close();
+  });
+
+  test("3 dual-stack hosts: every container pair pings and fetches over IPv6 and over IPv4", async () => {
+    await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml(true) + env.machineYaml([...HOSTS]));
+    await waitReady([...HOSTS]);
+    for (const h of HOSTS) await startWeb(h);
+    for (const from of HOSTS) for (const to of HOSTS) if (from !== to) for (const family of [6, 4] as const) await reaches(from, to, family);
+
+    // Status and kubectl show both families.
+    const m1 = await machine("h1");
+    const net = m1.status?.networks?.[0];
+    assert.match(net?.subnetV6 ?? "", /^fd42:d0c:[0-9a-f:]*\/64$/);
+    assert.equal(m1.status?.subnetV6, net?.subnetV6);
+    const mesh = await env.getJson<MeshNetwork>(["get", "meshnetwork", "mesh"]);
+    assert.deepEqual(
+      mesh.status?.allocations?.map((a) => Boolean(a.subnetV6)),
+      [true, true, true],
+    );
+    assert.match(await env.kubectlOk(["get", "machines", "-o", "wide"]), /SUBNET6[\s\S]*fd42:d0c:/);
+    assert.match(await env.kubectlOk(["get", "meshnetworks", "-o", "wide"]), /CIDRV6[\s\S]*fd42:d0c::\/48/);
+    for (const h of HOSTS) assert.ok((await ipv6Pieces(h)).length > 0, `${h} has its IPv6 pieces`);
+  });
+
+  test("spec.cidrV6 removed while IPv4 traffic flows: 0 packets lost; every IPv6 piece goes, the network's own once its containers stop", async () => {
+    // 20 ms apart, h1 → h2 over IPv4, across the change.
+    const pinger = env.lab.exec("h1", ["docker", "exec", "web", "ping", "-4", "-c", "400", "-i", "0.02", "-W", "1", v4.get("h2")!], { timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    await env.kubectlOk(["apply", "-f", "-"], meshYaml(false));
+    for (const h of HOSTS) {
+      await eventually(`${h} without IPv6 rules, routes and AllowedIPs`, async () => ((await ipv6Pieces(h)).length === 0 ? true : undefined), 90_000, 1000);
+    }
+    const ping = await pinger;
+    assert.match(ping.stdout, /400 packets transmitted, 400 packets received, 0% packet loss/, ping.stdout + ping.stderr);
+    console.log(`cidrV6 removed: ${/\d+ packets transmitted, \d+ packets received, \d+% packet loss/.exec(ping.stdout)?.[0]}`);
+
+    // The Docker network keeps its IPv6 under the running containers, and says why.
+    const held = await eventually(
+      "NetworkConfigured=False IPv6ChangePending on h1",
+      async () => {
+        const c = cond(await machine("h1"), "NetworkConfigured");
+        return c?.reason === "IPv6ChangePending" ? c : undefined;
+      },
+      60_000,
+      1000,
+    );
+    assert.match(held.message, /should lose its IPv6/);
+    for (const h of HOSTS) await reaches(h === "h3" ? "h1" : "h3", h, 4);
+
+    // Containers gone: the network is recreated IPv4 only, and the hosts are Ready again.
+    for (const h of HOSTS) {
+      await env.lab.execOk(h, ["docker", "rm", "-f", "web"]);
+      await env.lab.exec(h, ["docker", "rm", "-f", "lab-fetch-mesh"]);
+    }
+    await waitReady([...HOSTS]);
+    for (const h of HOSTS) {
+      const enabled = (await env.lab.execOk(h, ["docker", "network", "inspect", "-f", "{{.EnableIPv6}}", "mesh"])).trim();
+      assert.equal(enabled, "false", `${h}'s Docker network is IPv4 only`);
+      assert.equal((await machine(h)).status?.subnetV6, undefined);
+    }
+    for (const h of HOSTS) await startWeb4(h);
+    for (const from of HOSTS) for (const to of HOSTS) if (from !== to) await reaches(from, to, 4);
+  });
+});
+
+async function startWeb4(host: string): Promise<void> {
+  const { ip } = await env.lab.startHttpd(host, { name: "web", network: "mesh", content: page(host) });
+  v4.set(host, ip);
+}
