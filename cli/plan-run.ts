@@ -55,9 +55,10 @@ export function planManifests(manifests: readonly Manifest[], facts: ReadonlyMap
     errors.push(`${m ? m.file + ": " : ""}${e.kind} ${e.namespace}/${e.name}: ${e.field}: ${e.message}`);
   }
   const sections = plan.meshes.map((p) => {
-    const lines = [`MeshNetwork ${p.mesh.namespace}/${p.mesh.name}: pool ${p.mesh.cidr}, /${p.mesh.subnetPrefixLength} per machine, ${p.members.length} member(s)`];
+    const pool6 = p.mesh.cidrV6 !== undefined ? `, IPv6 pool ${p.mesh.cidrV6}, /${p.mesh.subnetPrefixLengthV6} per machine` : "";
+    const lines = [`MeshNetwork ${p.mesh.namespace}/${p.mesh.name}: pool ${p.mesh.cidr}, /${p.mesh.subnetPrefixLength} per machine${pool6}, ${p.members.length} member(s)`];
     if (p.refused) lines.push(`  REFUSED (${p.refused.field}, see the errors): nothing allocated, configured on no machine`);
-    for (const a of p.allocations) lines.push(`  ${a.machine}: ${a.subnet}`);
+    for (const a of p.allocations) lines.push(`  ${a.machine}: ${a.subnet}${a.subnetV6 !== undefined ? ` ${a.subnetV6}` : ""}`);
     for (const r of p.relays) lines.push(`  ${r.machines[0]} <-> ${r.machines[1]}: both behind NAT, relayed via ${r.via}`);
     for (const u of p.unreachablePairs) lines.push(`  ${u}: UNREACHABLE (both behind NAT, no member with an endpoint)`);
     return lines.join("\n") + "\n";

@@ -114,7 +114,8 @@ export function renderHostPlan(host: HostPlan, ssh: string, factsFrom = "observe
   // The message itself is among the plan's errors; here only which mesh is left out of this machine.
   for (const e of host.errors) out.push(`  ${e.kind} ${e.namespace}/${e.name}: REFUSED (${e.field}, see the errors): nothing of it configured on this machine`);
   for (const net of host.networks) {
-    out.push(`  MeshNetwork ${host.namespace}/${net.meshNetwork}: subnet ${net.subnet}, interface ${net.wireguard.interface}, bridge ${net.docker.bridge}, mtu ${net.docker.mtu}`);
+    const v6 = net.subnetV6 !== undefined ? `, IPv6 subnet ${net.subnetV6}` : "";
+    out.push(`  MeshNetwork ${host.namespace}/${net.meshNetwork}: subnet ${net.subnet}${v6}, interface ${net.wireguard.interface}, bridge ${net.docker.bridge}, mtu ${net.docker.mtu}`);
     if (net.dns) out.push(`  DNS: zone ${net.dns.zone} answered at ${net.dns.address}; containers ${net.dns.mode.mode}: ${net.dns.mode.reason}`);
     else out.push("  DNS: off (spec.dns.enabled is false)");
     const first = firstApply(net, renderWgConfig(net, undefined), host.facts);

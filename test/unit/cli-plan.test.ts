@@ -140,3 +140,16 @@ test("cli: plan --host-facts plans each host for its facts and says where they c
   assert.match(m2, /iptables -t raw -I PREROUTING /);
   assert.match(m2, /^ {4}\$ systemctl daemon-reload$/m);
 });
+
+test("cli: dockmesh plan shows both families of a dual-stack mesh (spec.cidrV6)", () => {
+  const mesh6 = "apiVersion: dockmesh.io/v1alpha1\nkind: MeshNetwork\nmetadata: {name: mesh}\nspec: {cidr: 10.210.0.0/16, cidrV6: 'fd42:d0c::/48', interface: dm0}\n";
+  const { res } = planOf({ "m.yaml": mesh6, "a.yaml": machineYaml("a", `{ssh: ${SSH}, endpoint: "203.0.113.10:51820"}`), "b.yaml": machineYaml("b", `{ssh: ${SSH}}`) });
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stdout, /^MeshNetwork default\/mesh: pool 10\.210\.0\.0\/16, \/24 per machine, IPv6 pool fd42:d0c::\/48, \/64 per machine, 2 member\(s\)$/m);
+  assert.match(res.stdout, /^ {2}a: 10\.210\.0\.0\/24 fd42:d0c::\/64$/m);
+  assert.match(res.stdout, /^ {2}b: 10\.210\.1\.0\/24 fd42:d0c:0:1::\/64$/m);
+  assert.match(res.stdout, /MeshNetwork default\/mesh: subnet 10\.210\.0\.0\/24, IPv6 subnet fd42:d0c::\/64, interface dm0/);
+  assert.match(res.stdout, /\$ docker network create --driver bridge --subnet 10\.210\.0\.0\/24 --ipv6 --subnet fd42:d0c::\/64 /);
+  assert.match(res.stdout, /AllowedIPs = 10\.210\.1\.0\/24, fd42:d0c:0:1::\/64/);
+  assert.match(res.stdout, /PostUp = ip6tables -t nat -C POSTROUTING -s fd42:d0c::\/64/);
+});
