@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import https from "node:https";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { reuseConnections } from "../../runtime/kube-client.js";
+import { MAX_FREE_SOCKETS, MAX_SOCKETS, reuseConnections } from "../../runtime/kube-client.js";
 import { startTestServer, type TestServer } from "./store.js";
 
 let server: TestServer;
@@ -59,4 +59,27 @@ test("a changed client certificate gets a new agent; the same one keeps its agen
   assert.equal(create(cluster, { cert: Buffer.from("one"), key: Buffer.from("k") }), a);
   assert.notEqual(create(cluster, { cert: Buffer.from("two"), key: Buffer.from("k") }), a);
   assert.notEqual(create({ ...cluster, server: "https://127.0.0.1:2" }, { cert: Buffer.from("one"), key: Buffer.from("k") }), a);
+});
+
+test("a burst of 200 requests at once opens at most MAX_SOCKETS connections and keeps at most MAX_FREE_SOCKETS idle", async () => {
+  const kc = reuseConnections(new KubeConfig());
+  kc.loadFromFile(server.handle.kubeconfigPath);
+  // The agent the client gets (reuseConnections' shared one): seen as it is handed out.
+  const target = kc as unknown as { createAgent: (c: unknown, o: Record<string, unknown>) => https.Agent };
+  const shared = target.createAgent.bind(kc);
+  const agents = new Set<https.Agent>();
+  target.createAgent = (c, o) => {
+    const a = shared(c, o);
+    agents.add(a);
+    return a;
+  };
+  const api = kc.makeApiClient(CoreV1Api);
+  const n = await socketsOpened(async () => {
+    await Promise.all(Array.from({ length: 200 }, () => api.listNamespacedConfigMap({ namespace: "default" })));
+  });
+  assert.ok(n >= 2 && n <= MAX_SOCKETS, `${n} sockets opened for 200 requests at once (at most ${MAX_SOCKETS})`);
+  assert.equal(agents.size, 1, "one shared agent");
+  const idle = [...agents].flatMap((a) => Object.values(a.freeSockets).flat()).length;
+  assert.ok(idle >= 1 && idle <= MAX_FREE_SOCKETS, `${idle} idle connections kept (at most ${MAX_FREE_SOCKETS})`);
+  for (const a of agents) a.destroy();
 });
