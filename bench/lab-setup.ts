@@ -29,14 +29,23 @@ export function subnetOf(index: number): string {
   return `10.210.${index}.0/24`;
 }
 
-export function meshYaml(): string {
+/** The IPv6 pool of the dual-stack variant (issue 17). */
+export const MESH_CIDR_V6 = "fd42:d0c::/48";
+
+export function meshYaml(opts: { ipv6?: boolean } = {}): string {
   return yamlDoc({
     apiVersion: "dockmesh.io/v1alpha1",
     kind: "MeshNetwork",
     metadata: { name: MESH.name, namespace: "default" },
-    spec: { cidr: MESH.cidr, subnetPrefixLength: MESH.prefixLength, dockerNetwork: MESH.dockerNetwork, interface: MESH.iface },
+    spec: { cidr: MESH.cidr, ...(opts.ipv6 ? { cidrV6: MESH_CIDR_V6 } : {}), subnetPrefixLength: MESH.prefixLength, dockerNetwork: MESH.dockerNetwork, interface: MESH.iface },
   });
 }
+
+/**
+ * Lab hosts whose dockerd manages ip6tables (what a dual-stack mesh needs): set for every variant
+ * of a run that has a dual-stack one, so that all of them run on the same kind of host.
+ */
+export const benchHosts = { dockerIp6tables: false };
 
 const quietLog = (m: string) => {
   if (process.env.BENCH_VERBOSE) console.error(`[lab] ${m}`);
@@ -45,7 +54,7 @@ const quietLog = (m: string) => {
 /** A fresh lab of n public hosts (an earlier benchmark lab is removed first). */
 export async function benchLab(n: number): Promise<Lab> {
   await ensureSystemPackages();
-  return createLab({ prefix: BENCH_PREFIX, labnet: BENCH_LABNET, natLans: BENCH_NAT_LANS, hosts: hostNames(n).map((name) => ({ name })), log: quietLog });
+  return createLab({ prefix: BENCH_PREFIX, labnet: BENCH_LABNET, natLans: BENCH_NAT_LANS, hosts: hostNames(n).map((name) => ({ name, ...benchHosts })), log: quietLog });
 }
 
 /** A fresh lab of n public hosts with `dockmesh up` running (idle) in its controller namespace. */
@@ -54,7 +63,7 @@ export async function benchMeshEnv(n: number, opts: { resyncPeriod?: string; ext
     prefix: BENCH_PREFIX,
     labnet: BENCH_LABNET,
     natLans: BENCH_NAT_LANS,
-    hosts: hostNames(n).map((name) => ({ name })),
+    hosts: hostNames(n).map((name) => ({ name, ...benchHosts })),
     port: BENCH_API_PORT,
     // dockmesh's own default: a benchmark of the first converge must not ride on resyncs.
     resyncPeriod: opts.resyncPeriod ?? "5m",

@@ -18,12 +18,13 @@
 //   sudo node dist/bench/time-to-mesh.js
 // Environment: BENCH_SIZES=2,4,8  BENCH_RUNS=1 (more: medians too)  BENCH_VARIANTS=floor,manual,dockmesh
 //   BENCH_HOG=0|1|only (1: every run without and with the hog)
+//   BENCH_VARIANTS=dockmesh,dockmesh6: IPv4-only against dual-stack (issue 17), both on hosts with dockerd --ip6tables
 //   BENCH_LOG=<file> (the controller's log and Events of every dockmesh run, appended)  BENCH_VERBOSE=1 (lab progress)
 //   BENCH_PERF=<dir> (a perf profile of each configure phase, see Clock)
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { runManualProcedure } from "../lab/manual.js";
-import { benchLab, benchMeshEnv, hostNames, meshYaml, requireRoot, secs, sizesFromEnv, subnetOf, table, MESH } from "./lab-setup.js";
+import { benchHosts, benchLab, benchMeshEnv, hostNames, meshYaml, requireRoot, secs, sizesFromEnv, subnetOf, table, MESH } from "./lab-setup.js";
 import { checkFullMatrix, prepareProof, proveTcp } from "./lab-proof.js";
 import { floorLeftovers, hostFactsOf, runFloor, waitForHandshakes } from "./lab-floor.js";
 import { HostCpu } from "./lab-host-cpu.js";
@@ -90,7 +91,7 @@ function startHog(ms = 15 * 60_000): ChildProcess {
   return spawn(process.execPath, ["-e", `const end = Date.now() + ${ms}; while (Date.now() < end) {}`], { stdio: "ignore" });
 }
 
-async function dockmeshRun(n: number): Promise<Result> {
+async function dockmeshRun(n: number, opts: { ipv6?: boolean } = {}): Promise<Result> {
   const env = await benchMeshEnv(n);
   const hosts = hostNames(n);
   const watch = new ReadyWatch(env.kubeconfig);
@@ -102,7 +103,7 @@ async function dockmeshRun(n: number): Promise<Result> {
     const ctl0 = pid ? cpuMs(pid) : 0;
     const clock = new Clock("dockmesh", n, env.lab, hosts);
     const t0 = clock.t0;
-    await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml() + env.machineYaml(hosts));
+    await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml(opts) + env.machineYaml(hosts));
     const applied = Date.now() - t0;
     // All Ready: the moment the watch saw the last Machine turn Ready (kubectl wait, run after as a
     // check, adds its own latency: one request per Machine).
@@ -189,7 +190,8 @@ async function floorRun(n: number): Promise<Result> {
   }
 }
 
-const VARIANTS = { floor: floorRun, manual: manualRun, dockmesh: dockmeshRun } as const;
+// dockmesh6: the same with a dual-stack mesh (spec.cidrV6, issue 17); Ready then covers IPv6 too.
+const VARIANTS = { floor: floorRun, manual: manualRun, dockmesh: (n: number) => dockmeshRun(n), dockmesh6: (n: number) => dockmeshRun(n, { ipv6: true }) } as const;
 type Variant = keyof typeof VARIANTS;
 
 function variantsFromEnv(): Variant[] {
@@ -197,7 +199,7 @@ function variantsFromEnv(): Variant[] {
   if (!text) return ["floor", "manual", "dockmesh"];
   const list = text.split(",").map((s) => s.trim());
   const bad = list.filter((v) => !(v in VARIANTS));
-  if (bad.length) throw new Error(`BENCH_VARIANTS: unknown ${bad.join(", ")}; use floor, manual, dockmesh`);
+  if (bad.length) throw new Error(`BENCH_VARIANTS: unknown ${bad.join(", ")}; use floor, manual, dockmesh, dockmesh6`);
   return list as Variant[];
 }
 
@@ -223,6 +225,8 @@ async function main(): Promise<void> {
   requireRoot("bench/time-to-mesh");
   const sizes = sizesFromEnv([2, 4, 8]);
   const variants = variantsFromEnv();
+  // A dual-stack variant: every variant runs on hosts whose Docker manages ip6tables.
+  if (variants.includes("dockmesh6")) benchHosts.dockerIp6tables = true;
   const hogs = hogsFromEnv();
   const runs = Math.max(1, Math.min(10, Number(process.env.BENCH_RUNS ?? 1) || 1));
   const rows: string[][] = [];

@@ -11,6 +11,8 @@ export type { ResolvedDns } from "../mesh/defaults.js";
 export interface DnsMember {
   machine: string;
   subnet: string;
+  /** Its IPv6 subnet in a dual-stack mesh: its containers' IPv6 addresses are published (AAAA). */
+  subnetV6?: string;
 }
 
 /** A mesh with DNS on, as the records half needs it. */

@@ -491,7 +491,12 @@ export class DnsController {
         if (h?.lostAt !== undefined && !out) nextExpiry = Math.min(nextExpiry, h.lostAt + mesh.dns.unreachableGraceSeconds * 1000);
         // After a start: not before every member has reported once or is out for the grace period.
         if (!h?.reported && !out) waiting = true;
-        inputs.push({ machine: mem.machine, subnet: mem.subnet, containers: out || !h ? [] : (h.containers.get(mesh.dockerNetwork) ?? []) });
+        inputs.push({
+          machine: mem.machine,
+          subnet: mem.subnet,
+          ...(mem.subnetV6 !== undefined ? { subnetV6: mem.subnetV6 } : {}),
+          containers: out || !h ? [] : (h.containers.get(mesh.dockerNetwork) ?? []),
+        });
       }
       // Once a mesh was written, a member that joins later does not hold the others back.
       if (waiting && !this.rendered.has(key)) continue;

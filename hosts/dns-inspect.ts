@@ -121,7 +121,10 @@ export function parseInspect(stdout: string, networks: readonly string[]): Inspe
         continue;
       }
       const names = (aliases ?? []).filter((a): a is string => isStr(a, INSPECT_LIMITS.nameChars)).slice(0, INSPECT_LIMITS.aliasesPerContainer);
-      list.push({ id, name: c.name, ip, aliases: names, ...(c.service !== undefined ? { service: c.service } : {}) });
+      // A dual-stack network's IPv6 address (checked against the machine's subnet where it is used).
+      const ip6 = n.GlobalIPv6Address;
+      const ipv6 = isStr(ip6, 39) && ip6 !== "" ? ip6 : undefined;
+      list.push({ id, name: c.name, ip, ...(ipv6 !== undefined ? { ipv6 } : {}), aliases: names, ...(c.service !== undefined ? { service: c.service } : {}) });
     }
     out.set(net, list);
   }

@@ -10,6 +10,7 @@
 // Every container address must lie inside its own machine's subnet (not its network, gateway or
 // broadcast address): a host cannot claim another host's addresses.
 import { formatIp, parseCidr } from "./ipv4.js";
+import { contains6, formatIp6, parseCidr6, parseIp6 } from "./ipv6.js";
 import { FQDN_MAX_CHARS, dnsLabelOf, shownName } from "./dns-names.js";
 import { DNS_ZONE, checked } from "../api/formats.js";
 
@@ -21,6 +22,8 @@ export interface ReportedContainer {
   name: string;
   /** IPv4 address on the mesh network. */
   ip: string;
+  /** IPv6 address on the mesh network, when it is dual-stack. */
+  ipv6?: string;
   /** Network aliases on the mesh network. */
   aliases: string[];
   /** Label com.docker.compose.service, when set. */
@@ -31,6 +34,8 @@ export interface MachineRecordsInput {
   machine: string;
   /** The machine's allocation in this mesh (checked by mesh/allocations.ts). */
   subnet: string;
+  /** Its IPv6 allocation in a dual-stack mesh (checked by mesh/allocations.ts): AAAA records beside the A records. */
+  subnetV6?: string;
   containers: readonly ReportedContainer[];
 }
 
@@ -69,9 +74,13 @@ function ipNumber(ip: string): number | undefined {
 }
 
 interface Line {
-  ip: number;
+  /** IPv4 as a number, or an IPv6 address: a bigint (AAAA), sorted after the IPv4 lines of a name. */
+  ip: number | bigint;
   name: string;
 }
+
+const lineText = (l: Line): string => `${typeof l.ip === "bigint" ? formatIp6(l.ip) : formatIp(l.ip)} ${l.name}`;
+const byAddress = (a: number | bigint, b: number | bigint): number => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === "bigint" ? 1 : -1);
 
 /**
  * The file text and what was skipped. `reserved` are the labels of the member machines: a
@@ -83,8 +92,8 @@ export function renderRecords(zone: string, machines: readonly MachineRecordsInp
   const skipped: SkippedName[] = [];
   const records = new Map<string, number>();
   const lines = new Map<string, Line>();
-  const add = (ip: number, name: string): boolean => {
-    const key = `${ip} ${name}`;
+  const add = (ip: number | bigint, name: string): boolean => {
+    const key = `${typeof ip === "bigint" ? "6:" : ""}${ip} ${name}`;
     if (lines.has(key)) return true;
     if (lines.size >= RECORD_LIMITS.linesPerMesh) return false;
     lines.set(key, { ip, name });
@@ -110,6 +119,16 @@ export function renderRecords(zone: string, machines: readonly MachineRecordsInp
     const broadcast = subnet.base + 2 ** (32 - subnet.prefix) - 1;
     const fits = (name: string) => name.length + zone.length + 1 <= FQDN_MAX_CHARS;
     if (fits(mLabel)) add(gateway, `${mLabel}.${zone}`);
+    // Dual-stack: the IPv6 gateway, and each container's IPv6 address inside the machine's own
+    // IPv6 subnet (not its network or gateway address), under the same names.
+    const subnet6 = m.subnetV6 === undefined ? undefined : parseCidr6(m.subnetV6);
+    const gateway6 = subnet6 ? subnet6.base + 1n : undefined;
+    if (gateway6 !== undefined && fits(mLabel)) add(gateway6, `${mLabel}.${zone}`);
+    const ipv6Of = (c: ReportedContainer): bigint | undefined => {
+      if (!subnet6 || gateway6 === undefined || c.ipv6 === undefined) return undefined;
+      const a = parseIp6(c.ipv6);
+      return a !== undefined && a > gateway6 && contains6(subnet6, { base: a, prefix: 128 }) ? a : undefined;
+    };
     let count = 0;
     const containers = [...m.containers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, RECORD_LIMITS.containersPerMachine);
     for (const c of containers) {
@@ -125,6 +144,9 @@ export function renderRecords(zone: string, machines: readonly MachineRecordsInp
         ...c.aliases.filter((a) => a !== short).map((raw) => ({ raw, kind: "network alias" })),
         ...(c.service !== undefined && c.service !== "" ? [{ raw: c.service, kind: "label com.docker.compose.service" }] : []),
       ].slice(0, RECORD_LIMITS.namesPerContainer);
+      const ip6 = ipv6Of(c);
+      if (c.ipv6 !== undefined && ip6 === undefined)
+        skip(c.id, c.name, "address", `IPv6 address ${shownName(c.ipv6)} is not a container address inside ${m.machine}'s IPv6 subnet ${m.subnetV6 ?? "(none)"}; no AAAA record`);
       let containerLabel: string | undefined;
       for (const [i, n] of names.entries()) {
         const r = dnsLabelOf(n.raw);
@@ -135,13 +157,17 @@ export function renderRecords(zone: string, machines: readonly MachineRecordsInp
         if (i === 0) containerLabel = r.label;
         if (reserved.has(r.label)) {
           skip(c.id, n.raw, "reserved", `${n.kind} ${shownName(n.raw)} is also the name of a member machine: ${r.label}.${zone} stays that machine's gateway`);
-        } else if (fits(r.label) && add(ip, `${r.label}.${zone}`)) count++;
-        else skip(c.id, n.raw, "limit", `${r.label}.${zone} is too long or the mesh has ${RECORD_LIMITS.linesPerMesh} records already; not published`);
+        } else if (fits(r.label) && add(ip, `${r.label}.${zone}`)) {
+          count++;
+          if (ip6 !== undefined && add(ip6, `${r.label}.${zone}`)) count++;
+        } else skip(c.id, n.raw, "limit", `${r.label}.${zone} is too long or the mesh has ${RECORD_LIMITS.linesPerMesh} records already; not published`);
       }
       if (containerLabel !== undefined) {
         const fq = `${containerLabel}.${mLabel}`;
-        if (fits(fq) && add(ip, `${fq}.${zone}`)) count++;
-        else skip(c.id, c.name, "limit", `${fq}.${zone} is too long or the mesh has ${RECORD_LIMITS.linesPerMesh} records already; not published`);
+        if (fits(fq) && add(ip, `${fq}.${zone}`)) {
+          count++;
+          if (ip6 !== undefined && add(ip6, `${fq}.${zone}`)) count++;
+        } else skip(c.id, c.name, "limit", `${fq}.${zone} is too long or the mesh has ${RECORD_LIMITS.linesPerMesh} records already; not published`);
       }
     }
     if (m.containers.length > RECORD_LIMITS.containersPerMachine) {
@@ -149,7 +175,7 @@ export function renderRecords(zone: string, machines: readonly MachineRecordsInp
     }
     records.set(m.machine, count);
   }
-  const sorted = [...lines.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.ip - b.ip));
-  const text = [RECORDS_HEADER(zone), ...sorted.map((l) => `${formatIp(l.ip)} ${l.name}`)].join("\n") + "\n";
+  const sorted = [...lines.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : byAddress(a.ip, b.ip)));
+  const text = [RECORDS_HEADER(zone), ...sorted.map(lineText)].join("\n") + "\n";
   return { text, skipped, records };
 }

@@ -83,7 +83,7 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
     await env?.close();
   });
 
-  test("3 dual-stack hosts: every container pair pings and fetches over IPv6 and over IPv4", async () => {
+  test("3 dual-stack hosts: every container pair pings and fetches over IPv6 and over IPv4; AAAA answers across hosts", async () => {
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml(true) + env.machineYaml([...HOSTS]));
     await waitReady([...HOSTS]);
     for (const h of HOSTS) await startWeb(h);
@@ -102,6 +102,24 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
     assert.match(await env.kubectlOk(["get", "machines", "-o", "wide"]), /SUBNET6[\s\S]*fd42:d0c:/);
     assert.match(await env.kubectlOk(["get", "meshnetworks", "-o", "wide"]), /CIDRV6[\s\S]*fd42:d0c::\/48/);
     for (const h of HOSTS) assert.ok((await ipv6Pieces(h)).length > 0, `${h} has its IPv6 pieces`);
+
+    // AAAA beside A: from h1's container, at h1's resolver, every other host's container by name.
+    const resolver = net?.dns?.address;
+    assert.ok(resolver, "h1 has a resolver address");
+    for (const to of ["h2", "h3"]) {
+      const answer = await eventually(
+        `AAAA of web.${to}.mesh.internal at h1's resolver`,
+        async () => {
+          const r = await env.lab.exec("h1", ["docker", "exec", "web", "nslookup", "-type=AAAA", `web.${to}.mesh.internal`, resolver], { timeoutMs: 10_000 });
+          return r.stdout.includes(v6.get(to)!) ? r.stdout : undefined;
+        },
+        60_000,
+        1000,
+      );
+      assert.ok(answer.includes(v6.get(to)!), answer);
+      const a = await env.lab.execOk("h1", ["docker", "exec", "web", "nslookup", "-type=A", `web.${to}.mesh.internal`, resolver]);
+      assert.ok(a.includes(v4.get(to)!), `A record too: ${a}`);
+    }
   });
 
   test("spec.cidrV6 removed while IPv4 traffic flows: 0 packets lost; every IPv6 piece goes, the network's own once its containers stop", async () => {
