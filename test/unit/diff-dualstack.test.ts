@@ -4,21 +4,18 @@
 // change it in place) while every other piece is added or removed at once.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { planAll, NETWORK_LABEL, tableToken, type HostFacts, type NetworkPlan } from "../../mesh/plan.js";
+import { planAll, type HostFacts, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
-import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
 import { diffHost } from "../../hosts/diff.js";
 import { namesOf } from "../../hosts/converge.js";
 import { observeArgs, type HostObservation } from "../../hosts/observe.js";
 import { assumedFreshHost, freshApply, DEFAULT_FRESH_FACTS } from "../../hosts/fresh.js";
 import { ipv6HeldText } from "../../controllers/machine-conditions.js";
 import { mesh, pub } from "../support/fixtures.js";
-import { observation } from "../support/observations.js";
+import { convergedOnto, observation } from "../support/observations.js";
 
 const keys = new Map(["a", "b", "c"].map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 7))]));
 const pubs = new Map([...keys].map(([k, v]) => [k, v.publicKey]));
-const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const machines = [pub("a", 0), pub("b", 1), pub("c", 2)];
 
 function planFor(dual: boolean, facts: HostFacts = { rawTable: true }): NetworkPlan {
@@ -35,48 +32,7 @@ function dockerHost(): HostObservation {
 }
 
 /** The host exactly as `net` wants it; `containers` attached to its Docker network. */
-function convergedHost(net: NetworkPlan, containers = 0): HostObservation {
-  const obs = dockerHost();
-  const iface = net.wireguard.interface;
-  obs.networks.set(net.docker.name, {
-    id: "abc",
-    name: net.docker.name,
-    subnet: net.docker.subnet,
-    ...(net.docker.subnetV6 ? { subnetV6: net.docker.subnetV6 } : {}),
-    options: { ...net.docker.options },
-    labels: { [NETWORK_LABEL]: iface },
-    containers,
-  });
-  obs.links.set(iface, { name: iface, up: true, mtu: net.wireguard.mtu, kind: "wireguard" });
-  obs.wg.set(iface, {
-    publicKey: keys.get("a")!.publicKey,
-    listenPort: net.wireguard.listenPort,
-    peers: net.wireguard.peers.map((p) => ({
-      publicKey: p.publicKey!,
-      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-      allowedIPs: [...p.allowedIPs].sort(),
-      latestHandshake: 1,
-      rxBytes: 0,
-      txBytes: 0,
-    })),
-  });
-  obs.routes = net.routes.map((r) => ({ dst: r.destination, dev: r.dev }));
-  for (const r of net.rules) {
-    const k = `${tableToken(r)}/${r.chain}`;
-    obs.iptables.set(k, [iptablesSaveLine(r), ...(obs.iptables.get(k) ?? [])]);
-  }
-  obs.ifaces.set(iface, {
-    files: new Map([
-      [net.wireguard.configPath, sha(renderWgConfig(net, keys.get("a")!.privateKey))],
-      [net.unit.dropInPath, sha(net.unit.dropInContent)],
-    ]),
-    mine: new Set([net.wireguard.configPath, net.unit.dropInPath]),
-    enabled: true,
-    dnsEnabled: false,
-    dnsRunning: false,
-  });
-  return obs;
-}
+const convergedHost = (net: NetworkPlan, containers = 0): HostObservation => convergedOnto(dockerHost(), net, keys.get("a")!, containers);
 
 const shown = (net: NetworkPlan, obs: HostObservation) => diffHost(input(net), obs).steps.map((s) => s.display);
 

@@ -1,19 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { planAll, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
 import { diffHost, type DiffInput } from "../../hosts/diff.js";
-import { NETWORK_LABEL } from "../../mesh/plan.js";
 import { canonicalRule, hostFacts, parseObservation, splitRuleLine, type HostObservation } from "../../hosts/observe.js";
 import { renderScript } from "../../hosts/steps.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
-import { observation } from "../support/observations.js";
+import { convergedOnto, observation } from "../support/observations.js";
 
 const keys = new Map(["a", "b", "c", "h"].map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 7))]));
 const pubs = new Map([...keys].map(([k, v]) => [k, v.publicKey]));
-const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 function planFor(machines = [pub("a", 0), pub("b", 1), nat("h")]): NetworkPlan {
   return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", dns: { enabled: false } })], machines, pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
@@ -34,41 +31,7 @@ function emptyHost(): HostObservation {
 }
 
 /** The host exactly as the plan wants it. */
-function convergedHost(net: NetworkPlan): HostObservation {
-  const obs = emptyHost();
-  const iface = net.wireguard.interface;
-  obs.networks.set(net.docker.name, { id: "abc", name: net.docker.name, subnet: net.docker.subnet, options: { ...net.docker.options }, labels: { [NETWORK_LABEL]: iface }, containers: 1 });
-  obs.links.set(iface, { name: iface, up: true, mtu: net.wireguard.mtu, kind: "wireguard" });
-  obs.wg.set(iface, {
-    publicKey: keys.get("a")!.publicKey,
-    listenPort: net.wireguard.listenPort,
-    peers: net.wireguard.peers.map((p) => ({
-      publicKey: p.publicKey!,
-      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-      allowedIPs: [...p.allowedIPs].sort(),
-      latestHandshake: 1,
-      rxBytes: 0,
-      txBytes: 0,
-      ...(p.persistentKeepalive ? { persistentKeepalive: p.persistentKeepalive } : {}),
-    })),
-  });
-  obs.routes = net.routes.map((r) => ({ dst: r.destination, dev: r.dev }));
-  for (const r of net.rules) {
-    const k = `${r.table}/${r.chain}`;
-    obs.iptables.set(k, [iptablesSaveLine(r), ...(obs.iptables.get(k) ?? [])]);
-  }
-  obs.ifaces.set(iface, {
-    files: new Map([
-      [net.wireguard.configPath, sha(renderWgConfig(net, keys.get("a")!.privateKey))],
-      [net.unit.dropInPath, sha(net.unit.dropInContent)],
-    ]),
-    mine: new Set([net.wireguard.configPath, net.unit.dropInPath]),
-    enabled: true,
-    dnsEnabled: false,
-    dnsRunning: false,
-  });
-  return obs;
-}
+const convergedHost = (net: NetworkPlan): HostObservation => convergedOnto(emptyHost(), net, keys.get("a")!);
 
 const ops = (r: ReturnType<typeof diffHost>) => r.steps.map((s) => `${s.op} ${s.args.join(" ")}`);
 
