@@ -218,7 +218,9 @@ function parseRoutes(body: string[], obs: HostObservation): void {
     if (r.dst === "default") obs.defaultDev = r.dev;
     else {
       const dst = routeDestination(r.dst);
-      if (dst) obs.routes.push({ dst, dev: r.dev });
+      // The kernel's own IPv6 routes on every link (link-local fe80::/64, multicast ff00::/8) are
+      // not the mesh's: never compared, never deleted.
+      if (dst && !/^f[ef][0-9a-f]{2}:/.test(dst)) obs.routes.push({ dst, dev: r.dev });
     }
   }
 }
