@@ -4,16 +4,32 @@
 // such as 10.210.0.0/16"), in the same "FIELD: Invalid value: VALUE: DETAIL" form. Keyed by
 // the pattern exactly as the CRD writes it; test/store/pattern-descriptions.test.ts checks that
 // every pattern in crds/ has one. A pattern not listed here is printed as before.
-import { DNS_ZONE, DOCKER_NETWORK_NAME, DOCKER_VERSION, ENDPOINT, INTERFACE_NAME, IPV4_ADDRESS, IPV4_CIDR, OBJECT_NAME, SSH_FINGERPRINT, WIREGUARD_KEY, crdPattern } from "../api/formats.js";
+import {
+  DNS_ZONE,
+  DOCKER_NETWORK_NAME,
+  DOCKER_VERSION,
+  ENDPOINT,
+  INTERFACE_NAME,
+  IPV4_ADDRESS,
+  IPV4_CIDR,
+  IPV6_CIDR,
+  OBJECT_NAME,
+  SSH_FINGERPRINT,
+  WIREGUARD_KEY,
+  crdPattern,
+} from "../api/formats.js";
 
 // The formats dockmesh checks in code are keyed as the CRDs write them (api/formats.ts); the rest
 // are patterns only the schema has.
 const CIDR = crdPattern(IPV4_CIDR).slice(1, -1);
+const CIDR6 = crdPattern(IPV6_CIDR).slice(1, -1);
 const DNS1123 = crdPattern(OBJECT_NAME).slice(1, -1);
 
 export const PATTERN_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
   [crdPattern(IPV4_CIDR), "an IPv4 CIDR such as 10.210.0.0/16"],
   [`^${CIDR}(,${CIDR})*$`, "IPv4 CIDRs separated by commas, such as 10.210.1.0/24,10.211.1.0/24"],
+  [crdPattern(IPV6_CIDR), "an IPv6 CIDR such as fd42:d0c::/48"],
+  [`^${CIDR6}(,${CIDR6})*$`, "IPv6 CIDRs separated by commas, such as fd42:d0c::/64,fd43:1::/64"],
   [crdPattern(ENDPOINT), "host:port or [IPv6]:port with a port from 1 to 65535, such as 203.0.113.10:51820"],
   [
     "^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|[0-9A-Fa-f:.]+)$",

@@ -330,7 +330,7 @@ describe("API semantics", () => {
     assert.equal(t.json.kind, "Table");
     assert.deepEqual(
       (t.json.columnDefinitions as Obj[]).map((c) => `${c.name}:${c.priority}`),
-      ["Name:0", "Host:0", "Subnet:0", "Peers:0", "Ready:0", "Reason:0", "DNS:0", "Age:0", "Endpoint:1", "Docker:1", "WireGuard:1", "Public-Key:1"],
+      ["Name:0", "Host:0", "Subnet:0", "Peers:0", "Ready:0", "Reason:0", "DNS:0", "Age:0", "Subnet6:1", "Endpoint:1", "Docker:1", "WireGuard:1", "Public-Key:1"],
     );
     assert.deepEqual(t.json.rows[0].cells.slice(0, 2), ["sel-a", "203.0.113.10"]);
     assert.equal(t.json.rows[0].object.kind, "PartialObjectMetadata");
