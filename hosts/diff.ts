@@ -217,7 +217,7 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
   for (const chainKey of [...chains].sort()) {
     const lines = obs.iptables.get(chainKey);
     // dockmesh's own chains are created on demand; the filter table's INPUT is always there.
-    if (lines === undefined && !chainKey.includes("/DOCKMESH-") && chainKey !== "filter/INPUT" && chainKey !== "filter6/INPUT") {
+    if (lines === undefined && !chainKey.includes("/DOCKMESH-") && chainKey !== "filter/INPUT") {
       const [token, chain] = chainKey.split("/") as [string, string];
       const { tool, table } = toolOfTable(token);
       blockers.push({

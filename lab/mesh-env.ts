@@ -136,6 +136,11 @@ export class MeshEnv {
     return r.stdout;
   }
 
+  /** `kubectl wait --for=condition=Ready` on these Machines, bounded by `timeout`. */
+  async waitReady(names: readonly string[], timeout = "180s"): Promise<void> {
+    await this.kubectlOk(["wait", "--for=condition=Ready", `--timeout=${timeout}`, ...names.map((n) => `machine/${n}`)], undefined, 200_000);
+  }
+
   async getJson<T>(args: readonly string[]): Promise<T> {
     return JSON.parse(await this.kubectlOk([...args, "-o", "json"])) as T;
   }

@@ -3,9 +3,9 @@
 // meshes one machine belongs to into everything that machine needs, in O(members).
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { allocateSubnets, type IpamMember, type IpamResult } from "./ipam.js";
-import { contains, parseCidr } from "./ipv4.js";
-import { contains6, parseCidr6 } from "./ipv6.js";
-import { IPV4, IPV6 } from "./ip-family.js";
+import { parseCidr } from "./ipv4.js";
+import { parseCidr6 } from "./ipv6.js";
+import { IPV4, IPV6, familyContains, type IpFamily } from "./ip-family.js";
 import { meshConflicts, meshKey, sharedResource } from "./conflicts.js";
 import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
@@ -232,35 +232,26 @@ export function isMember(mesh: ResolvedMesh, machine: Machine): boolean {
 }
 
 /**
- * The pin Machine.spec.subnet means for this mesh: it applies to the mesh whose pool holds it,
- * and when none of the machine's meshes holds it, to every mesh (which then reports it).
+ * The pin Machine.spec.subnet (spec.subnetV6 for the IPv6 pool) means for this mesh: it applies to
+ * the mesh whose pool holds it, and when none of the machine's meshes holds it, to every mesh
+ * (which then reports it).
  */
-export function pinFor(mesh: ResolvedMesh, machine: Machine, machineMeshes: readonly ResolvedMesh[]): string | undefined {
-  const pin = machine.spec.subnet;
-  if (pin === undefined) return undefined;
-  const c = parseCidr(pin);
+function pinIn(f: IpFamily, pin: string | undefined, poolOf: (m: ResolvedMesh) => string | undefined, mesh: ResolvedMesh, machineMeshes: readonly ResolvedMesh[]): string | undefined {
+  if (pin === undefined || poolOf(mesh) === undefined) return undefined;
+  const c = f.parse(pin);
   if (!c) return pin;
   const inside = (m: ResolvedMesh) => {
-    const pool = parseCidr(m.cidr);
-    return pool !== undefined && contains(pool, c);
+    const text = poolOf(m);
+    const pool = text === undefined ? undefined : f.parse(text);
+    return pool !== undefined && familyContains(f, pool, c);
   };
   if (inside(mesh)) return pin;
   return machineMeshes.some(inside) ? undefined : pin;
 }
 
-/** The same rule for Machine.spec.subnetV6 and the dual-stack meshes' IPv6 pools. */
-export function pinV6For(mesh: ResolvedMesh, machine: Machine, machineMeshes: readonly ResolvedMesh[]): string | undefined {
-  const pin = machine.spec.subnetV6;
-  if (pin === undefined || mesh.cidrV6 === undefined) return undefined;
-  const c = parseCidr6(pin);
-  if (!c) return pin;
-  const inside = (m: ResolvedMesh) => {
-    const pool = m.cidrV6 === undefined ? undefined : parseCidr6(m.cidrV6);
-    return pool !== undefined && contains6(pool, c);
-  };
-  if (inside(mesh)) return pin;
-  return machineMeshes.some(inside) ? undefined : pin;
-}
+export const pinFor = (mesh: ResolvedMesh, machine: Machine, machineMeshes: readonly ResolvedMesh[]): string | undefined => pinIn(IPV4, machine.spec.subnet, (m) => m.cidr, mesh, machineMeshes);
+
+export const pinV6For = (mesh: ResolvedMesh, machine: Machine, machineMeshes: readonly ResolvedMesh[]): string | undefined => pinIn(IPV6, machine.spec.subnetV6, (m) => m.cidrV6, mesh, machineMeshes);
 
 /** Membership, subnet allocations and relays of one mesh. */
 export function planMesh(

@@ -29,10 +29,6 @@ const page = (h: string) => `page of ${h}`;
 const machine = (name: string) => env.getJson<Machine>(["get", "machine", name]);
 const cond = (m: Machine | MeshNetwork, type: string) => m.status?.conditions?.find((c) => c.type === type);
 
-async function waitReady(names: readonly string[], timeout = "180s"): Promise<void> {
-  await env.kubectlOk(["wait", "--for=condition=Ready", `--timeout=${timeout}`, ...names.map((n) => `machine/${n}`)], undefined, 200_000);
-}
-
 async function startWeb(host: string): Promise<void> {
   await env.lab.exec(host, ["docker", "rm", "-f", "web"]);
   const { ip } = await env.lab.startHttpd(host, { name: "web", network: "mesh", content: page(host) });
@@ -85,7 +81,7 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
 
   test("3 dual-stack hosts: every container pair pings and fetches over IPv6 and over IPv4; AAAA answers across hosts", async () => {
     await env.kubectlOk(["apply", "-f", "-"], env.sshSecretYaml() + meshYaml(true) + env.machineYaml([...HOSTS]));
-    await waitReady([...HOSTS]);
+    await env.waitReady([...HOSTS]);
     for (const h of HOSTS) await startWeb(h);
     for (const from of HOSTS) for (const to of HOSTS) if (from !== to) for (const family of [6, 4] as const) await reaches(from, to, family);
 
@@ -152,7 +148,7 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
       await env.lab.execOk(h, ["docker", "rm", "-f", "web"]);
       await env.lab.exec(h, ["docker", "rm", "-f", "lab-fetch-mesh"]);
     }
-    await waitReady([...HOSTS]);
+    await env.waitReady([...HOSTS]);
     for (const h of HOSTS) {
       const enabled = (await env.lab.execOk(h, ["docker", "network", "inspect", "-f", "{{.EnableIPv6}}", "mesh"])).trim();
       assert.equal(enabled, "false", `${h}'s Docker network is IPv4 only`);
