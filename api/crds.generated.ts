@@ -258,6 +258,12 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                       "pattern": "^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|\\[[0-9A-Fa-f:.]+\\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$",
                       "description": "host:port where the other machines reach this host's WireGuard port (an IPv6 address goes in brackets). Leave it out for a host behind NAT: it then connects out to the peers that have an endpoint, with keepalives, and reaches other NAT'd machines through a relay. The host is the address for every MeshNetwork the machine is in; each mesh has its own WireGuard port, and the peers of a mesh use, in this order: the port spec.endpointPorts gives for that mesh; else this port, if the mesh's listenPort is this port, or if none of the machine's meshes listens on this port (a port forward, e.g. host:40000 forwarded to 51820); else the mesh's own listenPort. So host:51820 in meshes listening on 51820 and 51822 gives host:51820 and host:51822."
                     },
+                    "endpointV6": {
+                      "type": "string",
+                      "maxLength": 48,
+                      "pattern": "^\\[[0-9A-Fa-f:]{2,39}\\]:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$",
+                      "description": "A second endpoint, [IPv6]:port, for a host whose uplink has both IPv4 and IPv6 while spec.endpoint is its IPv4 address: peers whose own uplink is IPv6 only reach it here. Each mesh's port follows the rule of spec.endpoint (spec.endpointPorts apply to spec.endpoint only). A machine's uplink families are those of its endpoints (an IPv6 address in spec.endpoint: IPv6 only; no endpoint: IPv4, behind NAT); a pair whose uplinks share no family talks through a relay, a member with an endpoint in both families. Ignored without spec.endpoint, or when spec.endpoint is itself IPv6."
+                    },
                     "endpointPorts": {
                       "type": "array",
                       "maxItems": 64,
@@ -944,7 +950,7 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                     "relays": {
                       "type": "array",
                       "x-kubernetes-list-type": "atomic",
-                      "description": "Pairs of machines that are both behind NAT and talk through a relay machine with a public endpoint, sorted.",
+                      "description": "Pairs of machines that cannot reach each other directly and talk through a relay machine, sorted: both behind NAT, or their uplinks share no address family (an IPv6-only host and an IPv4-only one; the relay then has an endpoint in both, spec.endpoint and spec.endpointV6).",
                       "items": {
                         "type": "object",
                         "description": "One relayed pair.",
@@ -976,7 +982,7 @@ export const CRDS: readonly CustomResourceDefinition[] = [
                     "unreachablePairs": {
                       "type": "array",
                       "x-kubernetes-list-type": "set",
-                      "description": "Pairs of machines that cannot be connected at all: both behind NAT and no member has a public endpoint to relay through. Give one of them spec.endpoint.",
+                      "description": "Pairs of machines that cannot be connected at all: both behind NAT and no member has a public endpoint to relay through (give one of them spec.endpoint), or their uplinks share no address family and no member has an endpoint in both (give one spec.endpoint and spec.endpointV6).",
                       "items": {
                         "type": "string",
                         "maxLength": 510,

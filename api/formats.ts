@@ -36,6 +36,9 @@ export const isMeshCidr = (v: string): boolean => IPV4_CIDR.test(v) || IPV6_CIDR
 export const ENDPOINT =
   /^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;
 
+/** [IPv6]:port, as Machine.spec.endpointV6 takes it (a dual-uplink host's second endpoint). */
+export const ENDPOINT_V6 = /^\[[0-9A-Fa-f:]{2,39}\]:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;
+
 /** An SSH host key fingerprint as `ssh-keygen -lf` prints it. */
 export const SSH_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 

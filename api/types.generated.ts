@@ -61,6 +61,8 @@ export interface MachineSpec {
   ssh: MachineSpecSsh;
   /** host:port where the other machines reach this host's WireGuard port (an IPv6 address goes in brackets). Leave it out for a host behind NAT: it then connects out to the peers that have an endpoint, with keepalives, and reaches other NAT'd machines through a relay. The host is the address for every MeshNetwork the machine is in; each mesh has its own WireGuard port, and the peers of a mesh use, in this order: the port spec.endpointPorts gives for that mesh; else this port, if the mesh's listenPort is this port, or if none of the machine's meshes listens on this port (a port forward, e.g. host:40000 forwarded to 51820); else the mesh's own listenPort. So host:51820 in meshes listening on 51820 and 51822 gives host:51820 and host:51822. */
   endpoint?: string;
+  /** A second endpoint, [IPv6]:port, for a host whose uplink has both IPv4 and IPv6 while spec.endpoint is its IPv4 address: peers whose own uplink is IPv6 only reach it here. Each mesh's port follows the rule of spec.endpoint (spec.endpointPorts apply to spec.endpoint only). A machine's uplink families are those of its endpoints (an IPv6 address in spec.endpoint: IPv6 only; no endpoint: IPv4, behind NAT); a pair whose uplinks share no family talks through a relay, a member with an endpoint in both families. Ignored without spec.endpoint, or when spec.endpoint is itself IPv6. */
+  endpointV6?: string;
   /** Per-MeshNetwork port of spec.endpoint, for a host behind a port forward: the peers of that mesh reach this host at spec.endpoint's host and this port (forwarded to the mesh's listenPort). Meshes not listed follow the rule in spec.endpoint. Ignored without spec.endpoint. */
   endpointPorts?: Array<MachineSpecEndpointPort>;
   /** Pin of this host's Docker subnet (CIDR) in the MeshNetwork whose pool contains it; its prefix length must equal the mesh's subnetPrefixLength. Left out, a free subnet is allocated. */
@@ -255,9 +257,9 @@ export interface MeshNetworkStatus {
   readyMachineCount?: number;
   /** Subnet of every member machine, sorted by machine name. An allocation stays the same for as long as its machine stays a member. */
   allocations?: Array<MeshNetworkStatusAllocation>;
-  /** Pairs of machines that are both behind NAT and talk through a relay machine with a public endpoint, sorted. */
+  /** Pairs of machines that cannot reach each other directly and talk through a relay machine, sorted: both behind NAT, or their uplinks share no address family (an IPv6-only host and an IPv4-only one; the relay then has an endpoint in both, spec.endpoint and spec.endpointV6). */
   relays?: Array<MeshNetworkStatusRelay>;
-  /** Pairs of machines that cannot be connected at all: both behind NAT and no member has a public endpoint to relay through. Give one of them spec.endpoint. */
+  /** Pairs of machines that cannot be connected at all: both behind NAT and no member has a public endpoint to relay through (give one of them spec.endpoint), or their uplinks share no address family and no member has an endpoint in both (give one spec.endpoint and spec.endpointV6). */
   unreachablePairs?: Array<string>;
   /** Current state. Ready summarises the mesh. */
   conditions?: Array<Condition>;

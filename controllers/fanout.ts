@@ -8,6 +8,7 @@ import type { SecretObject } from "../runtime/informer.js";
 import { findCondition } from "../runtime/conditions.js";
 import { changed, objectKey, type WatchEvent } from "../runtime/informer.js";
 import { canRelay } from "./relays.js";
+import { hasFamilyGap, reachOfMachine } from "../mesh/uplinks.js";
 
 /**
  * What other machines plan with (endpoints, membership) or report (a peer the controller cannot
@@ -16,6 +17,7 @@ import { canRelay } from "./relays.js";
 export function peerPlanFacts(m: Machine): string {
   return JSON.stringify([
     m.spec.endpoint ?? "",
+    m.spec.endpointV6 ?? "",
     m.spec.endpointPorts ?? [],
     m.metadata.labels ?? {},
     Boolean(m.metadata.deletionTimestamp),
@@ -61,7 +63,7 @@ export class FanOut {
   /**
    * A Machine event: the machine itself, plus (for changes and deletions)
    * - every machine of the namespace when something they plan with changed;
-   * - the NAT'd machines when it became able or unable to relay (only they use relays);
+   * - the machines that use relays when it became able or unable to relay (NAT'd ones; all when uplinks differ in family);
    * - the machines not Ready yet when its readiness changed (they may be waiting for it);
    * and whether the namespace's meshes must recount.
    */
@@ -73,7 +75,10 @@ export class FanOut {
     if (changed(e, peerPlanFacts)) return { machines: [key, ...namespace().map(objectKey)], meshes: true };
     const relay = changed(e, canRelay);
     const readiness = changed(e, readinessFacts);
-    const others = namespace().filter((m) => (relay && !m.spec.endpoint) || (readiness && !isReady(m)));
+    // Relays serve NAT'd machines, and any machine when some uplinks share no family (mesh/uplinks.ts).
+    const all = namespace();
+    const gap = relay && hasFamilyGap(all.map(reachOfMachine));
+    const others = all.filter((m) => (relay && (!m.spec.endpoint || gap)) || (readiness && !isReady(m)));
     // A mesh's status counts its members, relays and Ready machines.
     return { machines: [key, ...others.map(objectKey)], meshes: relay || readiness };
   }

@@ -302,11 +302,23 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
       message: `${good.length}/${counted.length + pending.length} connected; ${listed(pending)} ${pending.length === 1 ? "has" : "have"} no WireGuard key yet (their first reconcile creates it)${note}`,
     });
   } else if (unreachable.length) {
+    // Behind NAT like this machine, or an uplink of the other address family (mesh/uplinks.ts).
+    const families = new Set(result.networks.flatMap((n) => n.noSharedFamily ?? []));
+    const natted = unreachable.filter((u) => !families.has(u));
+    const gapped = unreachable.filter((u) => families.has(u));
+    const why = [
+      ...(natted.length ? [`${listed(natted)} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint`] : []),
+      ...(gapped.length
+        ? [
+            `${listed(gapped)} cannot be reached: ${gapped.length === 1 ? "its uplink shares" : "their uplinks share"} no address family with this machine's and no machine in the mesh has an endpoint in both to relay through; give one machine spec.endpoint (IPv4) and spec.endpointV6`,
+          ]
+        : []),
+    ];
     conds.push({
       type: "PeersConnected",
       status: "False",
       reason: "NoRelay",
-      message: `${good.length}/${counted.length} connected; ${listed(unreachable)} cannot be reached: both behind NAT and no machine in the mesh has an endpoint to relay through; give one machine spec.endpoint${note}`,
+      message: `${good.length}/${counted.length} connected; ${why.join("; ")}${note}`,
     });
   } else if (waiting.length) {
     const detail = listed(

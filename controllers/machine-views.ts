@@ -9,6 +9,7 @@ import { isMember, planMesh, type Member, type MeshView } from "../mesh/plan.js"
 import { meshConflicts, meshKey } from "../mesh/conflicts.js";
 import { checkAllocations } from "../mesh/allocations.js";
 import { endpointIn } from "../mesh/endpoints.js";
+import { hasFamilyGap } from "../mesh/uplinks.js";
 import type { PreviousNetwork } from "../hosts/diff.js";
 import { findCondition } from "../runtime/conditions.js";
 import { changed, type Informer, type SecretObject } from "../runtime/informer.js";
@@ -184,20 +185,31 @@ export class MachineViews {
         const publicKey = publicKeyFromSecret(this.secret(ns, keySecretName(a.machine)), peer);
         // Each mesh's own port on the peer's one endpoint (mesh/endpoints.ts has the rule).
         const written = peer.spec.endpoint;
-        const { endpoint, refused: bad } = endpointIn(
+        const {
+          endpoint,
+          endpointV6,
+          refused: bad,
+        } = endpointIn(
           peer,
           mesh,
           all.filter((x) => isMember(x, peer)),
         );
         refused.push(...bad);
         if (written && !endpoint) continue;
-        members.push({ name: a.machine, subnet: a.subnet, ...(a.subnetV6 ? { subnetV6: a.subnetV6 } : {}), ...(endpoint ? { endpoint } : {}), ...(publicKey ? { publicKey } : {}) });
+        members.push({
+          name: a.machine,
+          subnet: a.subnet,
+          ...(a.subnetV6 ? { subnetV6: a.subnetV6 } : {}),
+          ...(endpoint ? { endpoint } : {}),
+          ...(endpointV6 ? { endpointV6 } : {}),
+          ...(publicKey ? { publicKey } : {}),
+        });
       }
-      // Relays matter only where two members are behind NAT (a pair to relay). Elsewhere the list is
+      // Relays matter only where two members are behind NAT or uplinks share no family (a pair to relay). Elsewhere the list is
       // left empty, so peers' status changing (which decides who can relay) leaves this plan, and
       // its hash, as they are: no re-converge of every host when the others turn Ready.
       const natMembers = members.filter((x) => !x.endpoint).length;
-      const relayCandidates = natMembers >= 2 ? members.filter((x) => canRelay(this.d.machines.get(`${ns}/${x.name}`))).map((x) => x.name) : [];
+      const relayCandidates = natMembers >= 2 || hasFamilyGap(members) ? members.filter((x) => canRelay(this.d.machines.get(`${ns}/${x.name}`))).map((x) => x.name) : [];
       const digest = createHash("sha256").update(JSON.stringify({ mesh, members, relayCandidates })).digest("hex");
       meshes.push({ mesh, obj, allocated: new Set(checked.valid.map((a) => a.machine)), members, refused, relayCandidates, natMembers, digest });
     }

@@ -63,12 +63,18 @@ export function meshStatus(plan: MeshPlan, machines: ReadonlyMap<string, Machine
   if (poolErrors.length) {
     cond = { type: "Ready", status: "False", reason: "PoolExhausted", message: poolErrors.map((e) => e.message).join("; ") };
   } else if (plan.unreachablePairs.length) {
-    cond = {
-      type: "Ready",
-      status: "False",
-      reason: "NoRelay",
-      message: `${plan.unreachablePairs.length} pair(s) of machines behind NAT cannot be connected (${names(plan.unreachablePairs)}): no member has an endpoint to relay through; give one machine spec.endpoint`,
-    };
+    const families = new Set(plan.noSharedFamily ?? []);
+    const natted = plan.unreachablePairs.filter((p) => !families.has(p));
+    const gapped = plan.unreachablePairs.filter((p) => families.has(p));
+    const why = [
+      ...(natted.length ? [`${natted.length} pair(s) of machines behind NAT cannot be connected (${names(natted)}): no member has an endpoint to relay through; give one machine spec.endpoint`] : []),
+      ...(gapped.length
+        ? [
+            `${gapped.length} pair(s) of machines whose uplinks share no address family cannot be connected (${names(gapped)}): no member has an endpoint in both to relay through; give one machine spec.endpoint (IPv4) and spec.endpointV6`,
+          ]
+        : []),
+    ];
+    cond = { type: "Ready", status: "False", reason: "NoRelay", message: why.join("; ") };
   } else if (machineErrors.length) {
     cond = { type: "Ready", status: "False", reason: "MachineSpecInvalid", message: machineErrors.map((e) => `${e.name}: ${e.field}: ${e.message}`).join("; ") };
   } else if (plan.members.length === 0) {

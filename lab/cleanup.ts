@@ -6,19 +6,24 @@ import { cgroupRoots, sweepCgroup } from "./cgroups.js";
 import { deleteNetns, listNetns, pidsInNetns } from "./netns.js";
 import { PREFIX_PATTERN, tagFor } from "./plan.js";
 import { run, stopPids } from "./proc.js";
-import { listPrefixedLinks, removeRootRules } from "./root-network.js";
+import { listPrefixedLinks, removeRootRoute6, removeRootRules } from "./root-network.js";
 
 export interface CleanupReport {
   processes: number;
   containerProcesses: number;
   namespaces: string[];
   links: string[];
+  /** Root-namespace iptables rules carrying the lab's tag. */
   rules: number;
+  /** Root-namespace ip6tables rules carrying the lab's tag (a lab with IPv6 uplinks). */
+  rules6: number;
+  /** The root's unreachable route for the lab's IPv6 /64 (a lab with IPv6 uplinks), when it was there. */
+  route6: string | undefined;
   stateDir: boolean;
 }
 
 export function isEmptyReport(r: CleanupReport): boolean {
-  return r.processes + r.containerProcesses + r.namespaces.length + r.links.length + r.rules === 0 && !r.stateDir;
+  return r.processes + r.containerProcesses + r.namespaces.length + r.links.length + r.rules + r.rules6 === 0 && r.route6 === undefined && !r.stateDir;
 }
 
 function prefixedCgroups(prefix: string): string[] {
@@ -35,7 +40,7 @@ function prefixedCgroups(prefix: string): string[] {
 
 export async function clearLab(prefix: string, stateDir: string): Promise<CleanupReport> {
   if (!PREFIX_PATTERN.test(prefix)) throw new Error(`refusing to clean up lab prefix "${prefix}"`);
-  const report: CleanupReport = { processes: 0, containerProcesses: 0, namespaces: [], links: [], rules: 0, stateDir: false };
+  const report: CleanupReport = { processes: 0, containerProcesses: 0, namespaces: [], links: [], rules: 0, rules6: 0, route6: undefined, stateDir: false };
   const namespaces = listNetns().filter((n) => n.startsWith(`${prefix}-`));
   // Everything running in the lab's namespaces: dockerd, containerd, shims, sshd and its
   // sessions, wireguard-go, holders. Found by namespace, never by process name. SIGKILL at
@@ -56,6 +61,8 @@ export async function clearLab(prefix: string, stateDir: string): Promise<Cleanu
     else if (!/Cannot find device|No such device/.test(r.stderr)) throw new Error(`ip link delete ${link}: ${r.stderr.trim()}`);
   }
   report.rules = await removeRootRules(tagFor(prefix));
+  report.rules6 = await removeRootRules(tagFor(prefix), "ip6tables");
+  report.route6 = await removeRootRoute6(stateDir);
   if (existsSync(stateDir)) {
     try {
       rmSync(stateDir, { recursive: true, force: true, maxRetries: 3 });
@@ -74,6 +81,8 @@ export function describeCleanup(r: CleanupReport): string {
   if (r.namespaces.length) parts.push(`namespaces ${r.namespaces.join(" ")}`);
   if (r.links.length) parts.push(`links ${r.links.join(" ")}`);
   if (r.rules) parts.push(`${r.rules} iptables rules`);
+  if (r.rules6) parts.push(`${r.rules6} ip6tables rules`);
+  if (r.route6) parts.push(`the IPv6 route ${r.route6}`);
   if (r.stateDir) parts.push("the state directory");
   return parts.join(", ") || "nothing";
 }

@@ -86,14 +86,23 @@ export async function startSshd(s: SshdSetup): Promise<number> {
   return spawnDetached(inHost(s.holderPid, ["/usr/sbin/sshd", "-D", "-e", "-f", s.config]), { logFd: s.logFd });
 }
 
-/** True when the network namespace of `pid` has a TCP socket listening on `port`. */
+/** True when the network namespace of `pid` has a TCP socket listening on `port` (IPv4, else IPv6: an IPv6-only uplink's sshd). */
 export function listening(pid: number, port: number): boolean {
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  const table = readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1);
-  return table.some((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[1]?.endsWith(`:${hexPort}`) && f[3] === "0A";
-  });
+  const listensIn = (table: string): boolean =>
+    table
+      .split("\n")
+      .slice(1)
+      .some((l) => {
+        const f = l.trim().split(/\s+/);
+        return f[1]?.endsWith(`:${hexPort}`) && f[3] === "0A";
+      });
+  if (listensIn(readFileSync(`/proc/${pid}/net/tcp`, "utf8"))) return true;
+  try {
+    return listensIn(readFileSync(`/proc/${pid}/net/tcp6`, "utf8"));
+  } catch {
+    return false; // no IPv6 in the namespace
+  }
 }
 
 export async function waitSshd(pid: number, s: SshdSetup): Promise<void> {

@@ -58,10 +58,14 @@ export function uidOf(passwd: string, user: string): { uid: number; gid: number 
   return { uid: Number(f[2]), gid: Number(f[3]) };
 }
 
+/** Addresses of the host's eth0 other than `address`: the IPv6 one of a "dual" uplink. */
+const otherAddresses = (host: HostPlan): string[] => (host.address6 !== undefined && host.address6 !== host.address ? [host.address6] : []);
+
 export function renderSshdConfig(plan: LabPlan, host: HostPlan, hostKeyPath: string): string {
   return [
     `# sshd of dockmesh lab host ${host.name} (lab ${plan.prefix})`,
-    `ListenAddress ${host.address}`,
+    // Every address of its uplink: IPv4, IPv6 ("ipv6" uplink), or both ("dual").
+    ...[host.address, ...otherAddresses(host)].map((a) => `ListenAddress ${a}`),
     "Port 22",
     `HostKey ${hostKeyPath}`,
     "PidFile /run/sshd.pid",
@@ -134,7 +138,8 @@ export function prepareHostFiles(plan: LabPlan, host: HostPlan, hostPrivateKey: 
   }
 
   const hostsPath = join(etc, "hosts");
-  writeFileSync(hostsPath, `127.0.0.1\tlocalhost\n127.0.1.1\t${host.name}\n${host.address}\t${host.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  const own = [host.address, ...otherAddresses(host)].map((a) => `${a}\t${host.name}\n`).join("");
+  writeFileSync(hostsPath, `127.0.0.1\tlocalhost\n127.0.1.1\t${host.name}\n${own}::1\tlocalhost ip6-localhost ip6-loopback\n`);
   const hostnamePath = join(etc, "hostname");
   writeFileSync(hostnamePath, `${host.name}\n`);
   // The host's resolver is its own address, where nothing answers port 53: a lookup the mesh's

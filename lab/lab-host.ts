@@ -1,5 +1,6 @@
 // What the lab tells its users about a host: where to reach it over SSH, as whom, where its
 // peers reach its WireGuard port. The shape the controller's Machine manifests are made from.
+import type { Uplink } from "./options.js";
 import type { HostPlan, LabPlan } from "./plan.js";
 
 export interface LabHostBastion {
@@ -18,13 +19,21 @@ export interface LabHost {
   sshUser: string;
   /** The host's SSH host key, "ssh-ed25519 AAAA..." (for Machine spec.ssh.hostKey or checks). */
   hostKey: string;
-  /** Address of the host's eth0 (on the lab net, or in its LAN when NAT'd). */
+  /** Address of the host's eth0 (on the lab net, or in its LAN when NAT'd): IPv4, or IPv6 for an "ipv6" uplink. */
   address: string;
+  /** Address families of its uplink (LabHostOptions.uplink). */
+  uplink: Uplink;
+  /** Its IPv6 address on the lab's /64 ("dual" and "ipv6" uplinks), else undefined. */
+  address6: string | undefined;
   /**
-   * Address peers reach its WireGuard port at (no port: that is the mesh's listenPort).
-   * Undefined behind NAT: the router's address is not an endpoint.
+   * Host part of the endpoint where peers reach its WireGuard port (no port: that is the mesh's
+   * listenPort), ready for `${publicEndpoint}:${port}`: its IPv4 address, or for an "ipv6" uplink
+   * its IPv6 address in brackets ("[fdc6:1218:45::b]"). Undefined behind NAT: the router's address
+   * is not an endpoint.
    */
   publicEndpoint: string | undefined;
+  /** A "dual" uplink's IPv6 address in brackets, the host part of Machine spec.endpointV6; else undefined. */
+  publicEndpointV6: string | undefined;
   /** NAT'd: its address in its private LAN. */
   lanAddress: string | undefined;
   /** NAT'd: the router's lab address, the source address its peers see. */
@@ -53,7 +62,10 @@ export function describeHosts(plan: LabPlan, hostKeys: ReadonlyMap<string, strin
       sshUser: h.sshUser,
       hostKey: key(h.name),
       address: h.address,
-      publicEndpoint: h.nat ? undefined : h.address,
+      uplink: h.uplink,
+      address6: h.address6,
+      publicEndpoint: h.nat ? undefined : h.uplink === "ipv6" ? `[${h.address}]` : h.address,
+      publicEndpointV6: h.uplink === "dual" && h.address6 !== undefined ? `[${h.address6}]` : undefined,
       lanAddress: h.router ? h.router.lanHostAddress : undefined,
       routerAddress: h.router ? h.router.wanAddress : undefined,
       nat: h.nat,

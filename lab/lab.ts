@@ -5,21 +5,21 @@ import { lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearLab, describeCleanup, isEmptyReport } from "./cleanup.js";
 import { fetchFrom, containerIp, runContainer, runHttpd, startHttpd, type FetchOptions, type HttpdOptions } from "./containers.js";
-import { createControllerNs, runInNetns, spawnInNetns } from "./controller-ns.js";
+import { createControllerNs, runInNetns, spawnInNetns, tcpFromNetns } from "./controller-ns.js";
 import { HostMachine, type BootReport, type HostCommand } from "./host-machine.js";
 import { buildImageTar, LAB_IMAGE } from "./image.js";
 import { generateEd25519, keyWithoutComment } from "./keys.js";
 import { describeHosts, type LabHost } from "./lab-host.js";
 import { addNetns } from "./netns.js";
 import type { LabOptions } from "./options.js";
-import { planLab, type LabPlan } from "./plan.js";
+import { planLab, uplinkCidrs, type LabPlan } from "./plan.js";
 import { describeFailure, runOk, type RunOptions, type RunResult } from "./proc.js";
 import { createRouter } from "./router.js";
-import { addRootRoutes, addRootRules, checkLabnetFree, createBridge, plugIntoBridge } from "./root-network.js";
+import { addRootRoute6, addRootRoutes, addRootRules, checkLabnetFree, createBridge, plugIntoBridge } from "./root-network.js";
 import { SshSession } from "./ssh.js";
 
 export type { LabHost } from "./lab-host.js";
-export type { LabOptions, LabHostOptions } from "./options.js";
+export type { LabOptions, LabHostOptions, Uplink } from "./options.js";
 export type { BootReport, HostCommand } from "./host-machine.js";
 export type { RunResult } from "./proc.js";
 export { LAB_IMAGE } from "./image.js";
@@ -58,6 +58,10 @@ export class Lab {
   get controllerAddress(): string {
     return this.plan.controller.address;
   }
+  /** The controller namespace's IPv6 address: only in a lab where some host has an IPv6 uplink. */
+  get controllerAddress6(): string | undefined {
+    return this.plan.controller.address6;
+  }
   /** The root namespace's address on the lab net. */
   get rootAddress(): string {
     return this.plan.bridgeAddress;
@@ -95,7 +99,11 @@ export class Lab {
     return this.machine(host).execOk(cmd, opts);
   }
 
-  /** Opens an SSH session (ssh2, the lab key, host key checked, through the bastion if any). */
+  /**
+   * Opens an SSH session (ssh2, the lab key, host key checked, through the bastion if any). A host
+   * with an IPv6-only uplink is reached over IPv6 from the controller namespace (the root namespace
+   * has no lab IPv6 address), as the controller would.
+   */
   ssh(host: string | LabHost, opts: { readyTimeoutMs?: number; user?: string } = {}): Promise<SshSession> {
     const h = typeof host === "string" ? this.host(host) : host;
     return SshSession.open(
@@ -106,6 +114,7 @@ export class Lab {
         hostKey: h.hostKey,
         privateKey: this.sshPrivateKey,
         ...(h.bastion ? { bastion: { host: h.bastion.host, port: h.bastion.port, user: h.bastion.user, hostKey: h.bastion.hostKey } } : {}),
+        ...(h.uplink === "ipv6" && !h.bastion ? { transport: () => tcpFromNetns(this.controllerNs, h.sshHost, h.sshPort) } : {}),
       },
       opts.readyTimeoutMs,
     );
@@ -212,12 +221,13 @@ async function buildLab(plan: LabPlan, log: (m: string) => void, keys: LabOption
 
   await checkLabnetFree(plan);
   await createBridge(plan);
+  await addRootRoute6(plan);
   await addRootRules(plan, log);
   await createControllerNs(plan);
   await Promise.all(
     plan.hosts.map(async (h) => {
       await addNetns(h.netns);
-      if (h.rootVeth) await plugIntoBridge(plan, h.rootVeth, h.netns, h.address);
+      if (h.rootVeth) await plugIntoBridge(plan, h.rootVeth, h.netns, uplinkCidrs(h));
       else await createRouter(plan, h);
     }),
   );

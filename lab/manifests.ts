@@ -42,6 +42,8 @@ export function machineManifest(h: LabHost, o: ManifestOptions = {}): Machine {
     },
   };
   if (h.publicEndpoint) m.spec.endpoint = `${h.publicEndpoint}:${o.listenPort ?? 51820}`;
+  // A "dual" uplink only: its IPv6 address as the second endpoint (an "ipv6" one's is spec.endpoint).
+  if (h.uplink === "dual" && h.publicEndpointV6) m.spec.endpointV6 = `${h.publicEndpointV6}:${o.listenPort ?? 51820}`;
   return m;
 }
 

@@ -159,6 +159,8 @@ export class MeshEnv {
             ...(h.bastion ? { bastion: { host: h.bastion.host, port: h.bastion.port, user: h.bastion.user, privateKeySecretRef: { name: "lab-ssh" } } } : {}),
           },
           ...(h.publicEndpoint ? { endpoint: `${h.publicEndpoint}:51820` } : {}),
+          // A "dual" uplink only: its IPv6 address as the second endpoint (an "ipv6" one's is spec.endpoint).
+          ...(h.uplink === "dual" && h.publicEndpointV6 ? { endpointV6: `${h.publicEndpointV6}:51820` } : {}),
           ...extra(n),
         };
         return yamlDoc({ apiVersion: "dockmesh.io/v1alpha1", kind: "Machine", metadata: { name: n, namespace: "default" }, spec });

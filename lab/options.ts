@@ -1,6 +1,9 @@
 // What a caller asks of a lab: the prefix, the address blocks and the hosts.
 import type { KeyPair } from "./keys.js";
 
+/** Address families of a host's uplink (its eth0 on the lab net). */
+export type Uplink = "ipv4" | "dual" | "ipv6";
+
 export interface LabHostOptions {
   /** Host name: lower-case letters and digits, starting with a letter, at most 10 characters. */
   name: string;
@@ -32,6 +35,14 @@ export interface LabHostOptions {
    * Docker 20.10 comes).
    */
   dockerIp6tables?: boolean;
+  /**
+   * Address families of its uplink: "ipv4" (default; as every lab host had before), "dual" (its
+   * IPv4 address and its IPv6 twin in the lab's ULA /64, fdc6:1218:X::/64 for labnet
+   * 198.18.X.0/24) or "ipv6" (the IPv6 address only: no IPv4 address on eth0; SSH and its
+   * endpoint are IPv6). Only a public host (not nat, not bastionOnly) may have IPv6, and a bastion
+   * needs IPv4.
+   */
+  uplink?: Uplink;
 }
 
 export interface LabOptions {

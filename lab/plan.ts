@@ -3,7 +3,8 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addr, cidrOf, inLabRange, parseBlock24, type Block24 } from "./ipv4.js";
-import type { LabOptions } from "./options.js";
+import { addr6, labnet6Of } from "./ipv6.js";
+import type { LabOptions, Uplink } from "./options.js";
 
 export interface Route {
   dst: string;
@@ -33,8 +34,15 @@ export interface RouterPlan {
 export interface HostPlan {
   name: string;
   netns: string;
-  /** Address of its eth0: on the lab net when public, in its LAN when NAT'd. */
+  /**
+   * Address of its eth0: on the lab net when public, in its LAN when NAT'd. Its IPv4 address,
+   * except for an "ipv6" uplink, which has none: then its IPv6 address (the same as address6).
+   */
   address: string;
+  /** Address families of its uplink (LabHostOptions.uplink): "ipv4" for every NAT'd host. */
+  uplink: Uplink;
+  /** Its IPv6 address on the lab's /64 (uplink "dual" or "ipv6"), else absent. */
+  address6?: string;
   /** Routes (besides the connected one) of its main table; never a default route. */
   routes: Route[];
   /** Root-namespace end of its veth, for a public host (a NAT'd host's link ends in its router). */
@@ -43,6 +51,7 @@ export interface HostPlan {
   nat: boolean;
   inputPolicy: "ACCEPT" | "DROP";
   sshUser: string;
+  /** Where SSH reaches it: `address` (IPv4, or IPv6 for an "ipv6" uplink), or its LAN address when NAT'd. */
   sshHost: string;
   bastionOnly: boolean;
   /** Name of the lab host that is its bastion. */
@@ -64,8 +73,14 @@ export interface LabPlan {
   tag: string;
   bridge: string;
   labnetCidr: string;
+  /**
+   * The lab's IPv6 /64 (fdc6:1218:X::/64 for labnet 198.18.X.0/24), present only when a host has
+   * an IPv6 uplink. Never on the bridge: the root namespace has no lab IPv6 address.
+   */
+  labnet6Cidr?: string;
   bridgeAddress: string;
-  controller: { netns: string; rootVeth: string; address: string; routes: readonly Route[] };
+  /** address6: the controller namespace's IPv6 address, present when labnet6Cidr is. */
+  controller: { netns: string; rootVeth: string; address: string; address6?: string; routes: readonly Route[] };
   /** Root-namespace routes: the NAT'd LANs through their routers, the rest of the LAN range on-link. */
   rootRoutes: readonly RootRoute[];
   rootPortsForController: readonly number[];
@@ -88,6 +103,16 @@ export function tagFor(prefix: string): string {
   return `dockmesh-lab:${prefix}`;
 }
 
+const UPLINKS: readonly Uplink[] = ["ipv4", "dual", "ipv6"];
+
+/**
+ * What goes on an eth0 on the lab net: "<IPv4>/24" unless the uplink is "ipv6", and
+ * "<IPv6>/64" when there is an IPv6 address (a host plan, or the controller's, which has no uplink field).
+ */
+export function uplinkCidrs(a: { address: string; address6?: string; uplink?: Uplink }): string[] {
+  return [...(a.uplink === "ipv6" ? [] : [`${a.address}/24`]), ...(a.address6 !== undefined ? [`${a.address6}/64`] : [])];
+}
+
 export function planLab(opts: LabOptions): LabPlan {
   const p = opts.prefix;
   if (!PREFIX_PATTERN.test(p)) throw new Error(`lab prefix "${p}" must be 2-8 lower-case letters or digits, starting with a letter`);
@@ -108,6 +133,14 @@ export function planLab(opts: LabOptions): LabPlan {
     if (h.sshUser !== undefined && !USER_PATTERN.test(h.sshUser)) throw new Error(`host ${h.name}: sshUser "${h.sshUser}" is not a valid user name`);
     // It becomes one line of sshd_config: a line break would add configuration.
     if (h.forceCommand !== undefined && (h.forceCommand.trim() === "" || /[\r\n]/.test(h.forceCommand))) throw new Error(`host ${h.name}: forceCommand must be one non-empty line`);
+    const uplink = h.uplink ?? "ipv4";
+    if (!UPLINKS.includes(uplink)) throw new Error(`host ${h.name}: uplink ${JSON.stringify(uplink)} must be "ipv4", "dual" or "ipv6"`);
+    if (uplink !== "ipv4" && h.nat) {
+      throw new Error(`host ${h.name}: uplink "${uplink}" is for a public host; a NAT'd host (nat: true) has an IPv4 uplink only (leave uplink out or set "ipv4")`);
+    }
+    if (uplink !== "ipv4" && h.bastionOnly) {
+      throw new Error(`host ${h.name}: uplink "${uplink}" is for a public host; a bastionOnly host is reached through its bastion over IPv4 (leave uplink out or set "ipv4")`);
+    }
   }
   const natCount = opts.hosts.filter((h) => h.nat).length;
   if (natCount > Math.min(MAX_NAT, lans.last - lans.first + 1)) {
@@ -122,7 +155,10 @@ export function planLab(opts: LabOptions): LabPlan {
   const controllerAddress = addr(labnet, 2);
   const stateDir = stateDirFor(p, opts.stateRoot);
   const publicAddress = (i: number): string => addr(labnet, 10 + i);
-  const directCandidates = opts.hosts.filter((h) => !h.nat && !h.bastionOnly);
+  const uplinkOf = (h: LabOptions["hosts"][number]): Uplink => h.uplink ?? "ipv4";
+  const hasIpv6 = opts.hosts.some((h) => uplinkOf(h) !== "ipv4");
+  // A bastion reaches the hosts behind it over IPv4: an IPv6-only host is never the default one.
+  const directCandidates = opts.hosts.filter((h) => !h.nat && !h.bastionOnly && uplinkOf(h) !== "ipv6");
 
   let natIndex = 0;
   const hosts: HostPlan[] = opts.hosts.map((h, i) => {
@@ -133,6 +169,7 @@ export function planLab(opts: LabOptions): LabPlan {
       const bh = opts.hosts.find((x) => x.name === b);
       if (!b || !bh) throw new Error(`host ${h.name} is bastionOnly but the lab has no public host to be its bastion${h.bastion ? ` (no host "${h.bastion}")` : ""}`);
       if (bh.nat || bh.bastionOnly) throw new Error(`host ${h.name}: its bastion ${b} must be public and reachable directly`);
+      if (uplinkOf(bh) === "ipv6") throw new Error(`host ${h.name}: its bastion ${b} has an IPv6-only uplink, but a bastion reaches its hosts over IPv4 (give ${b} uplink "dual" or "ipv4")`);
       bastion = b;
     } else if (h.bastion !== undefined) {
       throw new Error(`host ${h.name}: bastion is set but bastionOnly is not`);
@@ -142,6 +179,7 @@ export function planLab(opts: LabOptions): LabPlan {
       name: h.name,
       netns,
       nat: h.nat === true,
+      uplink: uplinkOf(h),
       inputPolicy: h.inputPolicy ?? "ACCEPT",
       sshUser: h.sshUser ?? "root",
       bastionOnly: h.bastionOnly === true,
@@ -152,8 +190,18 @@ export function planLab(opts: LabOptions): LabPlan {
       ...(h.dockerIp6tables ? { dockerIp6tables: true } : {}),
     } as const;
     if (!h.nat) {
-      const address = publicAddress(i);
-      return { ...common, address, sshHost: address, routes: [], rootVeth: `${p}-h${i}`, router: undefined, sshOnlyFrom: bastionAddress };
+      const address6 = common.uplink === "ipv4" ? undefined : addr6(labnet, 10 + i);
+      const address = common.uplink === "ipv6" && address6 !== undefined ? address6 : publicAddress(i);
+      return {
+        ...common,
+        address,
+        ...(address6 !== undefined ? { address6 } : {}),
+        sshHost: address,
+        routes: [],
+        rootVeth: `${p}-h${i}`,
+        router: undefined,
+        sshOnlyFrom: bastionAddress,
+      };
     }
     const k = natIndex++;
     const lan: Block24 = { octets: [198, 19, lans.first + k] };
@@ -201,8 +249,15 @@ export function planLab(opts: LabOptions): LabPlan {
     tag: tagFor(p),
     bridge: `${p}-br`,
     labnetCidr: cidrOf(labnet),
+    ...(hasIpv6 ? { labnet6Cidr: labnet6Of(labnet) } : {}),
     bridgeAddress,
-    controller: { netns: `${p}-controller`, rootVeth: `${p}-c`, address: controllerAddress, routes: managementRoutes },
+    controller: {
+      netns: `${p}-controller`,
+      rootVeth: `${p}-c`,
+      address: controllerAddress,
+      ...(hasIpv6 ? { address6: addr6(labnet, 2) } : {}),
+      routes: managementRoutes,
+    },
     rootRoutes,
     rootPortsForController: opts.rootPortsForController ?? [],
     hosts,

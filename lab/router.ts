@@ -29,7 +29,7 @@ export async function createRouter(plan: LabPlan, host: HostPlan): Promise<void>
   const r = host.router;
   if (!r) throw new Error(`host ${host.name} is not behind NAT`);
   await addNetns(r.netns);
-  await plugIntoBridge(plan, r.rootVeth, r.netns, r.wanAddress);
+  await plugIntoBridge(plan, r.rootVeth, r.netns, [`${r.wanAddress}/24`]);
   await runOk(["ip", "-n", r.netns, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", host.netns]);
   await runOk(["ip", "-n", r.netns, "addr", "add", `${r.lanRouterAddress}/24`, "dev", "lan0"]);
   await runOk(["ip", "-n", r.netns, "link", "set", "lan0", "up"]);

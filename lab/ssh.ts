@@ -1,7 +1,7 @@
 // Real SSH to lab hosts with ssh2 (as the controller does): one connection per session,
 // through a bastion when the host is reachable only that way, host keys checked.
 import ssh2, { type Client as ClientT, type ClientChannel, type ConnectConfig } from "ssh2";
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type { RunResult } from "./proc.js";
 
 const { Client } = ssh2; // CommonJS: named imports fail at run time under ESM
@@ -15,9 +15,18 @@ export interface SshEndpoint {
   hostKey?: string;
 }
 
+/** A byte stream to the first hop's SSH port, opened by someone else (e.g. from another network namespace). */
+export interface SshTransport {
+  stream: Duplex;
+  /** Ends whatever carries the stream; called when the session closes or fails to open. */
+  close(): void;
+}
+
 export interface SshTarget extends SshEndpoint {
   privateKey: string;
   bastion?: SshEndpoint;
+  /** Opens the first hop's connection (the bastion's, else the host's) instead of a TCP connection from this process. */
+  transport?: () => SshTransport;
 }
 
 /** POSIX single-quoting: the word reaches the remote argv exactly as given. */
@@ -71,14 +80,25 @@ export class SshSession {
     readonly target: SshTarget,
     private readonly client: Client,
     private readonly jump: Client | undefined,
+    private readonly transport: SshTransport | undefined = undefined,
   ) {}
 
   static async open(target: SshTarget, readyTimeoutMs = 10_000): Promise<SshSession> {
-    if (!target.bastion) return new SshSession(target, await connect(target, target.privateKey, readyTimeoutMs), undefined);
-    const jump = await connect(target.bastion, target.privateKey, readyTimeoutMs);
+    const transport = target.transport?.();
+    try {
+      return await SshSession.openOver(target, readyTimeoutMs, transport);
+    } catch (e) {
+      transport?.close();
+      throw e;
+    }
+  }
+
+  private static async openOver(target: SshTarget, readyTimeoutMs: number, transport: SshTransport | undefined): Promise<SshSession> {
+    if (!target.bastion) return new SshSession(target, await connect(target, target.privateKey, readyTimeoutMs, transport?.stream), undefined, transport);
+    const jump = await connect(target.bastion, target.privateKey, readyTimeoutMs, transport?.stream);
     try {
       const stream = await new Promise<ClientChannel>((resolve, reject) => jump.forwardOut("127.0.0.1", 0, target.host, target.port, (err, ch) => (err ? reject(err) : resolve(ch))));
-      return new SshSession(target, await connect(target, target.privateKey, readyTimeoutMs, stream), jump);
+      return new SshSession(target, await connect(target, target.privateKey, readyTimeoutMs, stream), jump, transport);
     } catch (e) {
       jump.end();
       throw new Error(`ssh ${target.user}@${target.host} through bastion ${target.bastion.host}`, { cause: e });
@@ -119,5 +139,6 @@ export class SshSession {
   close(): void {
     this.client.end();
     this.jump?.end();
+    this.transport?.close();
   }
 }

@@ -7,9 +7,12 @@
 //      meshes listens on it (a port forward, as with a single mesh: host:40000 → 51820 keeps
 //      working as it always did);
 //   3. else the endpoint's host with the mesh's own listenPort.
+// spec.endpointV6, a dual-uplink host's second endpoint (mesh/uplinks.ts), takes rules 2 and 3.
 // Pure; every value is checked against its format where it is read (status and spec are input).
 import type { Machine } from "../api/types.generated.js";
-import { ENDPOINT, OBJECT_NAME, shown } from "../api/formats.js";
+import { ENDPOINT, ENDPOINT_V6, OBJECT_NAME, shown } from "../api/formats.js";
+import { parseIp6 } from "./ipv6.js";
+import { endpointFamily } from "./uplinks.js";
 
 /** What the rule needs of a mesh. */
 export interface MeshPort {
@@ -20,6 +23,8 @@ export interface MeshPort {
 export interface PeerEndpoint {
   /** host:port for WireGuard's Endpoint; absent when the machine has no endpoint (behind NAT). */
   endpoint?: string;
+  /** [IPv6]:port from spec.endpointV6, beside an IPv4 endpoint (mesh/uplinks.ts). */
+  endpointV6?: string;
   /** Values refused, naming the field; the machine is then left out of the mesh (endpoint) or the entry ignored. */
   refused: string[];
 }
@@ -38,11 +43,17 @@ const isPort = (p: unknown): p is number => typeof p === "number" && Number.isIn
  */
 export function endpointIn(m: Machine, mesh: MeshPort, machineMeshes: readonly MeshPort[]): PeerEndpoint {
   const written = m.spec.endpoint;
-  if (written === undefined || written === "") return { refused: [] };
   const name = m.metadata.name ?? "";
+  if (written === undefined || written === "") {
+    // A host with an IPv6 uplink only writes its address in spec.endpoint; alone, this one is not used.
+    const v6 = m.spec.endpointV6;
+    return {
+      refused: v6 !== undefined && v6 !== "" ? [`Machine ${name} spec.endpointV6: ignored without spec.endpoint; a host whose uplink is IPv6 only gives its [IPv6]:port in spec.endpoint`] : [],
+    };
+  }
   if (!ENDPOINT.test(written)) return { refused: [`Machine ${name} spec.endpoint: ${shown(written)} is not host:port; it is left out of MeshNetwork ${mesh.name}`] };
   const refused: string[] = [];
-  const { host, port } = splitEndpoint(written);
+  const { host } = splitEndpoint(written);
   const entries = Array.isArray(m.spec.endpointPorts) ? m.spec.endpointPorts : [];
   let override: number | undefined;
   entries.forEach((e, i) => {
@@ -53,10 +64,30 @@ export function endpointIn(m: Machine, mesh: MeshPort, machineMeshes: readonly M
     }
     override ??= e.port;
   });
-  if (override !== undefined) return { endpoint: `${host}:${override}`, refused };
+  const endpoint = override !== undefined ? `${host}:${override}` : portRule(written, mesh, machineMeshes);
+  const second = secondEndpoint(m, endpoint, mesh, machineMeshes);
+  if (second.refused) refused.push(second.refused);
+  return { endpoint, ...(second.endpointV6 !== undefined ? { endpointV6: second.endpointV6 } : {}), refused };
+}
+
+/** Rules 2 and 3 of the header for an endpoint checked against ENDPOINT. */
+function portRule(written: string, mesh: MeshPort, machineMeshes: readonly MeshPort[]): string {
+  const { host, port } = splitEndpoint(written);
   const forwarded = !machineMeshes.some((x) => x.listenPort === port);
-  if (mesh.listenPort === port || forwarded) return { endpoint: written, refused };
-  return { endpoint: `${host}:${mesh.listenPort}`, refused };
+  return mesh.listenPort === port || forwarded ? written : `${host}:${mesh.listenPort}`;
+}
+
+/** spec.endpointV6, beside an IPv4 spec.endpoint only; the same port rule without spec.endpointPorts. */
+function secondEndpoint(m: Machine, endpoint: string, mesh: MeshPort, machineMeshes: readonly MeshPort[]): { endpointV6?: string; refused?: string } {
+  const written = m.spec.endpointV6;
+  if (written === undefined || written === "") return {};
+  const name = m.metadata.name ?? "";
+  if (typeof written !== "string" || !ENDPOINT_V6.test(written) || parseIp6(splitEndpoint(written).host.slice(1, -1)) === undefined) {
+    return { refused: `Machine ${name} spec.endpointV6: ${shown(written)} is not [IPv6]:port; ignored (write the address in brackets, e.g. [2001:db8::1]:51820)` };
+  }
+  if (endpointFamily(endpoint) === 6)
+    return { refused: `Machine ${name} spec.endpointV6: ignored, spec.endpoint is IPv6 already; spec.endpointV6 is the second endpoint of a host whose spec.endpoint is IPv4` };
+  return { endpointV6: portRule(written, mesh, machineMeshes) };
 }
 
 /**

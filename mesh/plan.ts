@@ -11,6 +11,7 @@ import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
 import { DEFAULT_PERSISTENT_KEEPALIVE, resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
 import { endpointIn } from "./endpoints.js";
+import { bothBehindNat, carriesAPair, endpointFor, hasFamilyGap, isDirect, reachKind, reachOfMachine, type Reach } from "./uplinks.js";
 import { planDns, type DnsPlan, type ResolverFacts } from "./dns-plan.js";
 
 /** Comment on every iptables rule dockmesh adds, so observe and teardown find exactly ours. */
@@ -106,8 +107,10 @@ export interface NetworkPlan {
   unit: UnitPlan;
   /** Other NAT'd machines reached through a relay. */
   relayed: Array<{ machine: string; via: string }>;
-  /** Other NAT'd machines that cannot be reached: no machine in the mesh has an endpoint. */
+  /** Other machines that cannot be reached: not directly, and no machine can relay between them. */
   unreachable: string[];
+  /** Those of `unreachable` whose uplinks share no family with this machine's (the others are behind NAT, as it is). */
+  noSharedFamily?: string[];
   /** True when this machine relays between NAT'd members (it has an endpoint and the mesh needs one). */
   relay: boolean;
   /** For a machine behind NAT: the path to each other NAT'd member, as decided (MeshView.natPaths), sorted. */
@@ -141,6 +144,8 @@ export interface HostPlan {
 export interface Member {
   name: string;
   endpoint?: string;
+  /** [IPv6]:port beside an IPv4 endpoint, for a dual-uplink host (mesh/uplinks.ts). */
+  endpointV6?: string;
   publicKey?: string;
   /** Allocated subnet; members without one are left out of the mesh. */
   subnet?: string;
@@ -220,6 +225,8 @@ export interface MeshPlan {
   relays: Array<{ machines: [string, string]; via: string }>;
   /** NAT'd pairs with no relay, as "a<->b", sorted. */
   unreachablePairs: string[];
+  /** Those of unreachablePairs whose uplinks share no address family (not both behind NAT). */
+  noSharedFamily?: string[];
   /** Why the mesh is refused as a whole (mesh/conflicts.ts): then it allocates nothing. */
   refused?: SpecError;
 }
@@ -294,6 +301,17 @@ export function planMesh(
   const candidates = opts.relayCandidates ?? withSubnet.filter((m) => m.spec.endpoint).map((m) => m.metadata.name ?? "");
   const relays: MeshPlan["relays"] = [];
   const unreachablePairs: string[] = [];
+  const reaches = withSubnet.map((m) => ({ name: m.metadata.name ?? "", ...reachOfMachine(m) }));
+  if (hasFamilyGap(reaches)) {
+    const gaps = relayFamilyGaps(mesh.name, reaches, candidates);
+    return {
+      mesh,
+      members: members.map((m) => m.metadata.name ?? ""),
+      allocations: allocationsOf(ipam, ipam6, reserved, existing),
+      errors: errors.filter((e) => !reserved.has(e.name)),
+      ...gaps,
+    };
+  }
   // Listing every NAT'd pair is quadratic; stop once the lists are full. A candidate that is not
   // itself behind NAT relays every pair, so then no pair is unreachable and relays alone can fill.
   const natSet = new Set(nat);
@@ -311,15 +329,74 @@ export function planMesh(
   return {
     mesh,
     members: members.map((m) => m.metadata.name ?? ""),
-    allocations: [...ipam.allocations]
-      .filter(([machine]) => !reserved.has(machine) || existing.has(machine))
-      .map(([machine, subnet]) => {
-        const subnetV6 = ipam6?.allocations.get(machine);
-        return subnetV6 !== undefined ? { machine, subnet, subnetV6 } : { machine, subnet };
-      }),
+    allocations: allocationsOf(ipam, ipam6, reserved, existing),
     errors: errors.filter((e) => !reserved.has(e.name)),
     relays,
     unreachablePairs,
+  };
+}
+
+function allocationsOf(ipam: IpamResult, ipam6: IpamResult | undefined, reserved: ReadonlySet<string>, existing: ReadonlyMap<string, Allocation>): Allocation[] {
+  return [...ipam.allocations]
+    .filter(([machine]) => !reserved.has(machine) || existing.has(machine))
+    .map(([machine, subnet]) => {
+      const subnetV6 = ipam6?.allocations.get(machine);
+      return subnetV6 !== undefined ? { machine, subnet, subnetV6 } : { machine, subnet };
+    });
+}
+
+/**
+ * Relays of a mesh whose members' uplinks do not all share a family: every pair that is not
+ * direct, NAT'd pairs and family gaps alike, in name order; the lists capped as for NAT'd pairs.
+ */
+function relayFamilyGaps(mesh: string, reaches: ReadonlyArray<Reach & { name: string }>, candidates: readonly string[]): Pick<MeshPlan, "relays" | "unreachablePairs" | "noSharedFamily"> {
+  const relays: MeshPlan["relays"] = [];
+  const unreachablePairs: string[] = [];
+  const noSharedFamily: string[] = [];
+  const pick = pairCandidates(reaches, candidates);
+  const full = () => relays.length >= MAX_LISTED_PAIRS && unreachablePairs.length >= MAX_LISTED_PAIRS;
+  outer: for (let i = 0; i < reaches.length; i++) {
+    for (let j = i + 1; j < reaches.length; j++) {
+      if (full()) break outer;
+      const a = reaches[i]!;
+      const b = reaches[j]!;
+      if (isDirect(a, b)) continue;
+      const usable = pick(a, b);
+      // Relayed for sure (three or more usable relays) and the relay list is full: nothing to add.
+      if (relays.length >= MAX_LISTED_PAIRS && usable.length >= 3) continue;
+      const via = chooseRelay(mesh, a.name, b.name, usable);
+      if (via && relays.length < MAX_LISTED_PAIRS) relays.push({ machines: [a.name, b.name], via });
+      if (!via && unreachablePairs.length < MAX_LISTED_PAIRS) {
+        unreachablePairs.push(`${a.name}<->${b.name}`);
+        if (!bothBehindNat(a, b)) noSharedFamily.push(`${a.name}<->${b.name}`);
+      }
+    }
+  }
+  return { relays, unreachablePairs, ...(noSharedFamily.length ? { noSharedFamily } : {}) };
+}
+
+/**
+ * The relays that can carry a pair: candidates direct with both ends. One filtered array per kind
+ * of pair (mesh/uplinks.ts reachKind), and the candidates array itself when every one can, so
+ * mesh/relays.ts builds each ring once.
+ */
+function pairCandidates(members: ReadonlyArray<Reach & { name: string }>, candidates: readonly string[]): (a: Reach, b: Reach) => readonly string[] {
+  const byName = new Map(members.map((m) => [m.name, m]));
+  const memo = new Map<string, readonly string[]>();
+  return (a, b) => {
+    const ka = reachKind(a);
+    const kb = reachKind(b);
+    const key = ka < kb ? `${ka}|${kb}` : `${kb}|${ka}`;
+    let list = memo.get(key);
+    if (!list) {
+      const ok = candidates.filter((c) => {
+        const r = byName.get(c);
+        return r !== undefined && isDirect(r, a) && isDirect(r, b);
+      });
+      list = ok.length === candidates.length ? candidates : ok;
+      memo.set(key, list);
+    }
+    return list;
   };
 }
 
@@ -363,49 +440,56 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   const peers = new Map<string, PeerPlan>();
   const relayed: NetworkPlan["relayed"] = [];
   const unreachable: string[] = [];
-  const natCount = view.members.filter((m) => !m.endpoint && m.subnet).length;
+  const noSharedFamily: string[] = [];
+  // Direct peers first (a relay must be one); mesh/uplinks.ts says which pairs are direct.
+  const indirect: Member[] = [];
   for (const p of others) {
-    if (self.endpoint || p.endpoint) {
+    if (!isDirect(self, p)) {
+      indirect.push(p);
+      continue;
+    }
+    const endpoint = endpointFor(self, p);
+    peers.set(p.name, {
+      machine: p.name,
+      ...(p.publicKey ? { publicKey: p.publicKey } : {}),
+      allowedIPs: subnetsOf(p),
+      ...(endpoint ? { endpoint } : {}),
+      // Keepalives where one side cannot send to the other first (NAT, or an uplink without its family).
+      ...(keepalive !== undefined && (endpoint === undefined || endpointFor(p, self) === undefined) ? { persistentKeepalive: keepalive } : {}),
+      relayFor: [],
+    });
+  }
+  // An uplink of the other family among this machine's peers: only relays direct with both ends count.
+  const gap = indirect.some((p) => !bothBehindNat(self, p));
+  const pick = gap ? pairCandidates(view.members, candidates) : () => candidates;
+  for (const p of indirect) {
+    const d = bothBehindNat(self, p) ? view.natPaths?.get(p.name) : undefined;
+    if (d && d.path !== "Relayed" && d.endpoint) {
+      // Through the peer's NAT mapping, with a keepalive: it opens this side's NAT to the peer
+      // (both sides send at once) and keeps both mappings alive. Probing: no subnet yet.
       peers.set(p.name, {
         machine: p.name,
         ...(p.publicKey ? { publicKey: p.publicKey } : {}),
-        allowedIPs: subnetsOf(p),
-        ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-        ...(keepalive !== undefined && (!self.endpoint || !p.endpoint) ? { persistentKeepalive: keepalive } : {}),
+        allowedIPs: d.path === "Direct" ? subnetsOf(p) : [],
+        endpoint: d.endpoint,
+        persistentKeepalive: keepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
         relayFor: [],
+        path: d.path,
       });
+      if (d.path === "Direct") continue;
     }
-  }
-  if (!self.endpoint) {
-    for (const p of others) {
-      if (p.endpoint) continue;
-      const d = view.natPaths?.get(p.name);
-      if (d && d.path !== "Relayed" && d.endpoint) {
-        // Through the peer's NAT mapping, with a keepalive: it opens this side's NAT to the peer
-        // (both sides send at once) and keeps both mappings alive. Probing: no subnet yet.
-        peers.set(p.name, {
-          machine: p.name,
-          ...(p.publicKey ? { publicKey: p.publicKey } : {}),
-          allowedIPs: d.path === "Direct" ? subnetsOf(p) : [],
-          endpoint: d.endpoint,
-          persistentKeepalive: keepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
-          relayFor: [],
-          path: d.path,
-        });
-        if (d.path === "Direct") continue;
-      }
-      const via = chooseRelay(mesh.name, self.name, p.name, candidates);
-      const relayPeer = via === undefined ? undefined : peers.get(via);
-      if (!relayPeer) {
-        unreachable.push(p.name);
-        continue;
-      }
-      relayPeer.allowedIPs.push(...subnetsOf(p));
-      relayPeer.relayFor.push(p.name);
-      relayed.push({ machine: p.name, via: relayPeer.machine });
+    const via = chooseRelay(mesh.name, self.name, p.name, pick(self, p));
+    const relayPeer = via === undefined ? undefined : peers.get(via);
+    if (!relayPeer) {
+      unreachable.push(p.name);
+      if (!bothBehindNat(self, p)) noSharedFamily.push(p.name);
+      continue;
     }
+    relayPeer.allowedIPs.push(...subnetsOf(p));
+    relayPeer.relayFor.push(p.name);
+    relayed.push({ machine: p.name, via: relayPeer.machine });
   }
-  const relay = Boolean(self.endpoint) && natCount >= 2 && candidates.includes(self.name);
+  const relay = Boolean(self.endpoint) && candidates.includes(self.name) && carriesAPair(self, others);
   const comment = ["-m", "comment", "--comment", `${RULE_COMMENT_PREFIX}${iface}`];
   const rules: IptablesRule[] = [
     // Docker drops traffic from external interfaces to containers; let the tunnel in.
@@ -497,6 +581,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     },
     relayed: relayed.sort(byMachine),
     unreachable: unreachable.sort(),
+    ...(noSharedFamily.length ? { noSharedFamily: noSharedFamily.sort() } : {}),
     relay,
     ...(view.natPaths?.size && !self.endpoint ? { natPaths: [...view.natPaths].map(([machine, p]) => ({ machine, ...p })).sort(byMachine) } : {}),
     ...(dns ? { dns } : {}),
@@ -545,16 +630,17 @@ export function membersOf(plan: MeshPlan, machines: readonly Machine[], publicKe
     const subnet = subnets.get(name)?.subnet;
     const subnetV6 = subnets.get(name)?.subnetV6;
     const key = publicKeys.get(name);
-    const endpoint = m
+    const { endpoint, endpointV6 } = m
       ? endpointIn(
           m,
           plan.mesh,
           allMeshes.filter((x) => isMember(x, m)),
-        ).endpoint
-      : undefined;
+        )
+      : { endpoint: undefined, endpointV6: undefined };
     return {
       name,
       ...(endpoint ? { endpoint } : {}),
+      ...(endpointV6 ? { endpointV6 } : {}),
       ...(key ? { publicKey: key } : {}),
       ...(subnet ? { subnet } : {}),
       ...(subnetV6 ? { subnetV6 } : {}),

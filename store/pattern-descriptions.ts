@@ -9,6 +9,7 @@ import {
   DOCKER_NETWORK_NAME,
   DOCKER_VERSION,
   ENDPOINT,
+  ENDPOINT_V6,
   INTERFACE_NAME,
   IPV4_ADDRESS,
   IPV4_CIDR,
@@ -31,6 +32,7 @@ export const PATTERN_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
   [crdPattern(IPV6_CIDR), "an IPv6 CIDR such as fd42:d0c::/48"],
   [`^${CIDR6}(,${CIDR6})*$`, "IPv6 CIDRs separated by commas, such as fd42:d0c::/64,fd43:1::/64"],
   [crdPattern(ENDPOINT), "host:port or [IPv6]:port with a port from 1 to 65535, such as 203.0.113.10:51820"],
+  [crdPattern(ENDPOINT_V6), "an IPv6 address in brackets and a port from 1 to 65535, such as [2001:db8::10]:51820"],
   [
     "^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?))*|[0-9A-Fa-f:.]+)$",
     "a host name or an IP address without a port, such as 203.0.113.10 or host1.example.com (the port goes in port)",
