@@ -27,8 +27,11 @@ export interface GuardFacts {
   dnsmasq?: boolean;
   /** Whether systemd-resolved must be the resolver, when a planned mesh has DNS. */
   resolved?: boolean;
-  /** ip6tables' DOCKER-USER chain and raw table, when a planned mesh is dual-stack. */
-  ipv6?: { dockerUser: boolean; rawTable: boolean };
+  /**
+   * ip6tables' raw table, when a planned mesh is dual-stack. Its DOCKER-USER chain is not checked:
+   * the rules that depend on it come from PostUp lines that pick the chain on the host.
+   */
+  ipv6?: { rawTable: boolean };
 }
 
 const yn = (b: boolean | undefined): string => (b === undefined ? "-" : b ? "yes" : "no");
@@ -42,7 +45,8 @@ export function guardArgs(f: GuardFacts, ifaces: readonly string[]): string[] {
     yn(f.systemd),
     yn(f.dnsmasq),
     yn(f.resolved),
-    yn(f.ipv6?.dockerUser),
+    // Once ip6tables' DOCKER-USER: always "-" (IptablesRule.userOrForward); the argument stays so the order does.
+    "-",
     yn(f.ipv6?.rawTable),
     ...ifaces,
   ];

@@ -56,6 +56,7 @@ export function freshApply(networks: readonly NetworkPlan[], privateKey: string,
   if (networks.length === 0) return undefined;
   const d = diffHost({ networks, privateKey, publicKey }, assumedFreshHost(facts, networks));
   if (d.blockers.length || d.steps.length === 0) return undefined;
+  // Rules come with wg-quick up (its PostUp lines, which pick ip6tables' chain on the host).
   const steps = d.steps.map((s) => (s.op === "ensure_network" ? { ...s, op: "fresh_network" as const } : s));
   const dns = networks.filter((n) => n.dns);
   const dnsmasq = facts.resolver?.dnsmasq !== false;
@@ -67,7 +68,7 @@ export function freshApply(networks: readonly NetworkPlan[], privateKey: string,
       systemd: Boolean(facts.systemd),
       ...(dns.length ? { dnsmasq } : {}),
       ...(dns.length && dnsmasq ? { resolved: dns.some((n) => n.dns!.mode.mode === "resolved") } : {}),
-      ...(networks.some((n) => n.subnetV6 !== undefined) ? { ipv6: { dockerUser: facts.dockerUserV6 !== false, rawTable: Boolean(facts.rawTableV6 ?? facts.rawTable) } } : {}),
+      ...(networks.some((n) => n.subnetV6 !== undefined) ? { ipv6: { rawTable: Boolean(facts.rawTableV6 ?? facts.rawTable) } } : {}),
     },
     [...new Set(networks.map((n) => n.wireguard.interface))].sort(),
   );

@@ -245,6 +245,8 @@ export const FRESH_GUARD_SH = [
   "  if [ \"$g_user6\" != - ]; then",
   "    if ip6tables -w -t filter -S DOCKER-USER >/dev/null 2>&1; then r=yes; else r=no; fi",
   "    [ \"$r\" = \"$g_user6\" ] || fresh_skip \"ip6tables chain DOCKER-USER: $r\"",
+  "  fi",
+  "  if [ \"$g_raw6\" != - ]; then",
   "    if ip6tables -w -t raw -S PREROUTING >/dev/null 2>&1; then r=yes; else r=no; fi",
   "    [ \"$r\" = \"$g_raw6\" ] || fresh_skip \"ip6tables raw table: $r\"",
   "  fi",

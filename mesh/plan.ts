@@ -32,6 +32,13 @@ export interface IptablesRule {
   args: string[];
   /** 6: an ip6tables rule (a dual-stack mesh's IPv6 half); absent: iptables. */
   family?: 6;
+  /**
+   * An ip6tables rule that goes in DOCKER-USER where the host has that chain, else in FORWARD
+   * (Docker 20.10 managing ip6tables has none). `chain` is the planner's choice from the host's
+   * facts, which diffs use; the wg-quick PostUp lines choose on the host, so the config is the same
+   * for both Docker generations and a first converge from guessed facts (hosts/fresh.ts) holds.
+   */
+  userOrForward?: true;
 }
 
 /**
@@ -512,9 +519,9 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     // the raw drops. Rules that are about the resolver's IPv4 address or the host's own firewall
     // stay IPv4 only.
     const forward6 = facts.dockerUserV6 === false ? "FORWARD" : "DOCKER-USER";
-    rules.push({ table: "filter", chain: forward6, args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"], family: 6 });
+    rules.push({ table: "filter", chain: forward6, args: ["-i", iface, "-o", mesh.bridge, ...comment, "-j", "ACCEPT"], family: 6, userOrForward: true });
     rules.push({ table: "nat", chain: "POSTROUTING", args: ["-s", self.subnetV6!, "-o", iface, ...comment, "-j", "RETURN"], family: 6 });
-    if (relay) rules.push({ table: "filter", chain: forward6, args: ["-s", mesh.cidrV6!, "-d", mesh.cidrV6!, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"], family: 6 });
+    if (relay) rules.push({ table: "filter", chain: forward6, args: ["-s", mesh.cidrV6!, "-d", mesh.cidrV6!, "-i", iface, "-o", iface, ...comment, "-j", "ACCEPT"], family: 6, userOrForward: true });
     if (facts.rawTableV6 ?? facts.rawTable) rules.push({ table: "raw", chain: "PREROUTING", args: ["-d", self.subnetV6!, "-i", iface, ...comment, "-j", "ACCEPT"], family: 6 });
   }
   if (facts.inputDrops) {

@@ -62,9 +62,23 @@ export function renderWgConfig(net: NetworkPlan, privateKey: string | undefined)
       const [table, chain] = tc.split(" ") as [string, string];
       return `PostUp = ${shJoin(["iptables", "-t", oneLine(table, `${where} rule table`), "-N", oneLine(chain, `${where} rule chain`)])} 2>/dev/null || true`;
     }),
-    ...net.rules.map((r, i) => `PostUp = ${ruleLine(r, "-C", i)} || ${ruleLine(r, "-I", i)}`),
+    ...net.rules.map((r, i) => {
+      if (!r.userOrForward) return `PostUp = ${ruleLine(r, "-C", i)} || ${ruleLine(r, "-I", i)}`;
+      // The chain chosen on the host: the same line whatever Docker the host runs.
+      const [user, fwd] = [
+        { ...r, chain: "DOCKER-USER" },
+        { ...r, chain: "FORWARD" },
+      ];
+      return `PostUp = if ip6tables -t filter -S DOCKER-USER >/dev/null 2>&1; then ${ruleLine(user, "-C", i)} || ${ruleLine(user, "-I", i)}; else ${ruleLine(fwd, "-C", i)} || ${ruleLine(fwd, "-I", i)}; fi`;
+    }),
     // The shared INPUT jump stays: another mesh on the host may use the chain.
-    ...net.rules.flatMap((r, i) => (isSharedJump(r) ? [] : [`PostDown = ${ruleLine(r, "-D", i)} || true`])),
+    ...net.rules.flatMap((r, i) =>
+      isSharedJump(r)
+        ? []
+        : r.userOrForward
+          ? [`PostDown = ${ruleLine({ ...r, chain: "DOCKER-USER" }, "-D", i)} 2>/dev/null || ${ruleLine({ ...r, chain: "FORWARD" }, "-D", i)} || true`]
+          : [`PostDown = ${ruleLine(r, "-D", i)} || true`],
+    ),
   ];
   for (const p of wg.peers) {
     const peer = `${where} peer ${shownName(p.machine)}`;

@@ -9,7 +9,8 @@
 ## tools and mostly shell builtins: `ip` x2, `iptables` x3, `wg` x1 (about 10 ms of CPU).
 ## fresh_guard's arguments (guardArgs): uplink MTU (or "-": any), raw table, INPUT drops,
 ## systemd, dnsmasq (or "-"), systemd-resolved as the resolver (or "-"), ip6tables' DOCKER-USER
-## and raw table (or "-": no dual-stack mesh), each "yes"/"no"; then the interface names that must
+## (always "-": the PostUp lines that need it pick the chain on the host) and raw table (or "-": no dual-stack
+## mesh), each "yes"/"no"; then the interface names that must
 ## not exist yet. 1500: mesh/defaults.ts DEFAULT_UPLINK_MTU.
 
 nl='
@@ -47,6 +48,8 @@ fresh_guard() {
   if [ "$g_user6" != - ]; then
     if ip6tables -w -t filter -S DOCKER-USER >/dev/null 2>&1; then r=yes; else r=no; fi
     [ "$r" = "$g_user6" ] || fresh_skip "ip6tables chain DOCKER-USER: $r"
+  fi
+  if [ "$g_raw6" != - ]; then
     if ip6tables -w -t raw -S PREROUTING >/dev/null 2>&1; then r=yes; else r=no; fi
     [ "$r" = "$g_raw6" ] || fresh_skip "ip6tables raw table: $r"
   fi

@@ -3,6 +3,7 @@
 // and an IPv4-only mesh planned exactly as before.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { planAll, planMesh } from "../../mesh/plan.js";
 import { resolveMesh } from "../../mesh/defaults.js";
 import { checkAllocations } from "../../mesh/allocations.js";
@@ -79,6 +80,31 @@ test("dual-stack: peers, routes, Docker network and rules carry both families", 
   assert.match(conf, /^AllowedIPs = 10\.230\.1\.0\/24, fd42:d0c:0:1::\/64$/m);
   assert.match(conf, /^PostUp = ip6tables -t nat -C POSTROUTING -s fd42:d0c::\/64 -o dm0 -m comment --comment dockmesh:dm0 -j RETURN \|\| ip6tables -t nat -I POSTROUTING/m);
   assert.match(conf, /^PostDown = ip6tables -t filter -D DOCKER-USER -i dm0 -o br-dm0/m);
+});
+
+test("the IPv6 tunnel rule's PostUp picks ip6tables' chain on the host: one config for Docker 20.10 (FORWARD) and 23+ (DOCKER-USER)", () => {
+  const confOf = (dockerUserV6: boolean) => {
+    const p = planAll([dual()], [pub("a", 0), pub("b", 1)], new Map([["b", "B".repeat(42) + "A="]]), new Map([["default/a", { dockerUserV6 }]]));
+    const net = p.hosts.find((h) => h.machine === "a")!.networks[0]!;
+    return { net, conf: renderWgConfig(net, undefined) };
+  };
+  const [old, cur] = [confOf(false), confOf(true)];
+  assert.equal(old.conf, cur.conf, "the same file whatever the host's Docker");
+  assert.equal(old.net.rules.find((r) => r.userOrForward)?.chain, "FORWARD", "diffs still go by the observed facts");
+  assert.equal(cur.net.rules.find((r) => r.userOrForward)?.chain, "DOCKER-USER");
+  const line = cur.conf.split("\n").find((l) => l.startsWith("PostUp = if ip6tables"))!;
+  assert.ok(line, cur.conf);
+  // Run as wg-quick does (bash eval), with ip6tables stubbed: which chain gets the rule.
+  for (const [has, chain] of [
+    ["yes", "DOCKER-USER"],
+    ["no", "FORWARD"],
+  ] as const) {
+    const stub = `ip6tables() { if [ "$3" = -S ]; then [ "$HAS" = yes ]; return; fi; if [ "$3" = -C ]; then return 1; fi; echo "$*"; }`;
+    const r = spawnSync("bash", ["-c", `${stub}\neval "$LINE"`], { env: { HAS: has, LINE: line.slice("PostUp = ".length), PATH: process.env.PATH ?? "" }, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `-t filter -I ${chain} -i dm0 -o br-dm0 -m comment --comment dockmesh:dm0 -j ACCEPT\n`, `DOCKER-USER there: ${has}`);
+  }
+  assert.match(cur.conf, /^PostDown = ip6tables -t filter -D DOCKER-USER -i dm0 .* 2>\/dev\/null \|\| ip6tables -t filter -D FORWARD -i dm0 .* \|\| true$/m);
 });
 
 test("an IPv4-only mesh: no IPv6 anywhere in its plan", () => {
