@@ -79,6 +79,8 @@ export type Outcome =
       mtuPending?: string[];
       /** IPv6 turned on or off under attached containers (NetworkPlan.ipv6Held), as NetworkConfigured says it. */
       ipv6Pending?: string[];
+      /** ipv6ForwardingText. */
+      ipv6Forwarding?: string[];
       /** Values refused where they were read (a forged status, a bad Secret), naming the field; left out of the plan. */
       refusedValues?: string[];
     };
@@ -177,6 +179,16 @@ export function mtuHeldText(networks: readonly NetworkPlan[]): string[] {
         ]
       : [],
   );
+}
+
+/** Each dual-stack mesh on a host that does not forward IPv6 (NetworkPlan.ipv6ForwardingOff). */
+export function ipv6ForwardingText(networks: readonly NetworkPlan[]): string[] {
+  return networks
+    .filter((n) => n.ipv6ForwardingOff)
+    .map(
+      (n) =>
+        `MeshNetwork ${n.meshNetwork}: the host does not forward IPv6 (net.ipv6.conf.all.forwarding is 0), so containers get no IPv6 across the mesh; Docker turns it on with an IPv6 network unless its ip-forward option is off. Turn it on (sysctl -w net.ipv6.conf.all.forwarding=1; first accept_ra=2 on an uplink configured by router advertisements, so it keeps its default route), or remove spec.cidrV6`,
+    );
 }
 
 /** Each IPv6 change of a Docker network held under containers (NetworkPlan.ipv6Held). */
@@ -278,6 +290,8 @@ export function machineConditions(outcome: Outcome): ConditionInput[] {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "MtuChangePending", message: outcome.mtuPending.join("; ") });
   } else if (outcome.ipv6Pending?.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "IPv6ChangePending", message: outcome.ipv6Pending.join("; ") });
+  } else if (outcome.ipv6Forwarding?.length) {
+    conds.push({ type: "NetworkConfigured", status: "False", reason: "IPv6ForwardingOff", message: outcome.ipv6Forwarding.join("; ") });
   } else if (leftovers.length) {
     conds.push({ type: "NetworkConfigured", status: "False", reason: "Drift", message: `still differs after applying: ${listed(leftovers, "; ")}` });
   } else if (result.networks.length === 0) {

@@ -24,7 +24,7 @@ import type { Clock } from "../runtime/clock.js";
 import { ensureMachineKey, type MachineKey } from "./keys.js";
 import { gatewayOf } from "../mesh/ipv4.js";
 import { ambiguousForward } from "../mesh/endpoints.js";
-import { ipv6HeldText, machineConditions, mtuHeldText, peerReports, readyCondition, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
+import { ipv6ForwardingText, ipv6HeldText, machineConditions, mtuHeldText, peerReports, readyCondition, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { FINALIZER, hasFinalizer, isDeleting, keySecretName, setFinalizers } from "./resources.js";
 import { isProblem, sshTargetFor, type ResolvedTarget, type SecretReader } from "./ssh-target.js";
 import { type HostKeyRecords } from "./host-keys.js";
@@ -310,6 +310,7 @@ export class MachineReconciler {
         pendingPeers: snap.pending,
         mtuPending: mtuHeldText(result.networks),
         ipv6Pending: ipv6HeldText(result.networks),
+        ipv6Forwarding: ipv6ForwardingText(result.networks),
         refusedValues: snap.refused,
       };
       // Events are recorded on the side (the recorder never rejects): not on the way to the next reconcile.

@@ -91,6 +91,8 @@ export interface IfaceFiles {
 
 export interface HostObservation {
   tools: Record<"docker" | "wg" | "wg-quick" | "iptables" | "ip" | "systemctl", boolean>;
+  /** net.ipv6.conf.all.forwarding, read when a mesh of the host is dual-stack. */
+  ipv6Forwarding?: boolean;
   systemd: boolean;
   wireguardImplementation: "kernel" | "userspace";
   iptablesBackend: "nft" | "legacy";
@@ -336,6 +338,7 @@ export function parseObservation(text: string): HostObservation {
           if (v) obs.resolver.systemdVersion = Number(v[1]);
           if (/^nameserver /.test(l)) nameservers.push(l.slice("nameserver ".length));
           if (l === "wireguard kernel") obs.wireguardImplementation = "kernel";
+          if (l === "ipv6-forwarding 0" || l === "ipv6-forwarding 1") obs.ipv6Forwarding = l.endsWith("1");
           if (l === "iptables nft") obs.iptablesBackend = "nft";
         }
         break;
@@ -453,7 +456,9 @@ export async function observeHost(session: HostSession, names: { ifaces: readonl
 }
 
 /** What the planner needs to know about the host. */
-export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6">> & Pick<HostFacts, "rawTableV6" | "dockerUserV6"> {
+export function hostFacts(
+  obs: HostObservation,
+): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6" | "ipv6Forwarding">> & Pick<HostFacts, "rawTableV6" | "dockerUserV6" | "ipv6Forwarding"> {
   const input = obs.iptables.get("filter/INPUT") ?? [];
   // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
   const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
@@ -463,6 +468,7 @@ export function hostFacts(obs: HostObservation): Required<Omit<HostFacts, "docke
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
     // Known when ip6tables was looked at (a dual-stack mesh): its sections are there, present or not.
     ...(obs.iptables.has("filter6/DOCKER-USER") ? { rawTableV6: obs.iptables.get("raw6/PREROUTING") !== undefined, dockerUserV6: obs.iptables.get("filter6/DOCKER-USER") !== undefined } : {}),
+    ...(obs.ipv6Forwarding !== undefined ? { ipv6Forwarding: obs.ipv6Forwarding } : {}),
     systemd: obs.systemd,
     resolver: obs.resolver,
   };

@@ -135,6 +135,12 @@ export interface NetworkPlan {
    * what it has until they are stopped; everything else of the change is made at once.
    */
   ipv6Held?: { change: "add" | "remove"; subnetV6: string; containers: number };
+  /**
+   * The Docker network has IPv6 but the host does not forward IPv6 (Docker leaves it off when its
+   * ip-forward option is off): IPv6 between the tunnel and the bridge goes nowhere. dockmesh does
+   * not turn on the host-wide switch itself; the Machine says so, IPv4 is configured as ever.
+   */
+  ipv6ForwardingOff?: true;
 }
 
 export interface HostPlan {
@@ -195,6 +201,8 @@ export interface HostFacts {
    * Without it (Docker 20.10 with --ip6tables) the tunnel's IPv6 is let into the bridge in FORWARD.
    */
   dockerUserV6?: boolean;
+  /** net.ipv6.conf.all.forwarding (known once a dual-stack host was observed). */
+  ipv6Forwarding?: boolean;
   /** systemd runs the host (/run/systemd/system): a changed unit drop-in is followed by daemon-reload. */
   systemd?: boolean;
   /** What decides the mesh DNS resolver's containers mode; absent when planning from manifests alone. */
@@ -594,6 +602,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     ...(dns ? { dns } : {}),
     ...(held ? { mtuHeld: held } : {}),
     ...(ipv6Held ? { ipv6Held } : {}),
+    ...(v6 && facts.ipv6Forwarding === false && existing?.label === iface && existing.subnetV6 !== undefined ? { ipv6ForwardingOff: true as const } : {}),
   };
 }
 

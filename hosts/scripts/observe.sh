@@ -21,6 +21,12 @@ for c in docker wg wg-quick iptables ip systemctl; do if command -v "$c" >/dev/n
 sec system
 if [ -d /run/systemd/system ]; then echo "systemd yes"; else echo "systemd no"; fi
 if [ -d /sys/module/wireguard ]; then echo "wireguard kernel"; else echo "wireguard userspace"; fi
+# IPv6 forwarding (one switch for the host in Linux): Docker turns it on with an IPv6 network.
+# (dash's read reports a failure on /proc files even when it read the value: the value decides.)
+if [ -n "$v6" ]; then
+  f=; { read -r f < /proc/sys/net/ipv6/conf/all/forwarding; } 2>/dev/null || :
+  case "$f" in 0 | 1) echo "ipv6-forwarding $f" ;; esac
+fi
 # The mesh DNS resolver: dnsmasq, and whether systemd-resolved is the host's resolver.
 if [ -x /usr/sbin/dnsmasq ]; then echo "dnsmasq yes"; fi
 if [ -d /run/systemd/system ]; then

@@ -110,4 +110,21 @@ describe("IPv6-only uplink (issue 17)", { timeout: 600_000 }, () => {
     assert.equal(toSix?.via, "relay");
     assert.equal(toSix?.state, "Relayed");
   });
+
+  test("a host that stops forwarding IPv6 says so (NetworkConfigured=False IPv6ForwardingOff) and recovers when it forwards again", async () => {
+    const configured = async () => (await env.getJson<Machine>(["get", "machine", "relay"])).status?.conditions?.find((c) => c.type === "NetworkConfigured");
+    await env.lab.execOk("relay", ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=0"]);
+    try {
+      const c = await eventually("relay: NetworkConfigured=False IPv6ForwardingOff", async () => ((await configured())?.reason === "IPv6ForwardingOff" ? await configured() : undefined), 60_000, 1000);
+      assert.equal(c?.status, "False");
+      assert.match(c?.message ?? "", /net\.ipv6\.conf\.all\.forwarding is 0.*accept_ra=2/);
+      // dockmesh leaves the host-wide switch to its owner: still off, and IPv4 across the relay still flows.
+      assert.equal((await env.lab.execOk("relay", ["sysctl", "-n", "net.ipv6.conf.all.forwarding"])).trim(), "0");
+      await reaches("four", "six", 4);
+    } finally {
+      await env.lab.execOk("relay", ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+    }
+    await eventually("relay: NetworkConfigured=True again", async () => ((await configured())?.status === "True" ? true : undefined), 60_000, 1000);
+    await reaches("four", "six", 6);
+  });
 });
