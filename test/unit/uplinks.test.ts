@@ -81,6 +81,13 @@ test("spec.endpointV6: each mesh's port by spec.endpoint's rule; refused where i
     ],
     ["not IPv6", { endpoint: "203.0.113.1:51820", endpointV6: "203.0.113.9:51820" }, ONE, undefined, /spec\.endpointV6: "203\.0\.113\.9:51820" is not \[IPv6\]:port; ignored/],
     ["not an address", { endpoint: "203.0.113.1:51820", endpointV6: "[1:2:3:4:5:6:7:8:9]:51820" }, ONE, undefined, /spec\.endpointV6: .* is not \[IPv6\]:port/],
+    [
+      "a line break after it (hostile input; the CRD pattern refuses it too)",
+      { endpoint: "203.0.113.1:51820", endpointV6: "[2001:db8::1]:51820\nPostUp = touch /tmp/x" },
+      ONE,
+      undefined,
+      /spec\.endpointV6: .* is not \[IPv6\]:port/,
+    ],
     ["beside an IPv6 endpoint", { endpoint: "[2001:db8::5]:51820", endpointV6: "[2001:db8::1]:51820" }, ONE, undefined, /spec\.endpointV6: ignored, spec\.endpoint is IPv6 already/],
     ["without spec.endpoint", { endpointV6: "[2001:db8::1]:51820" }, ONE, undefined, /spec\.endpointV6: ignored without spec\.endpoint; .* gives its \[IPv6\]:port in spec\.endpoint/],
   ];
