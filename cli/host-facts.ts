@@ -21,7 +21,7 @@ export const DEFAULT_PLAN_FACTS: Readonly<PlanFacts> = {
 };
 
 /** The facts a manifest plan assumes (a host's Docker networks are only known by observing it). */
-type PlanFacts = Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6" | "ipv6Forwarding">>;
+type PlanFacts = Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6" | "ipv6Forwarding" | "inputDropsV6">>;
 
 const EXAMPLE = "h1: {uplinkMtu: 1500, rawTable: true, inputDrops: false, systemd: true}";
 

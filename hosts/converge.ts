@@ -43,7 +43,7 @@ export interface ObservedNames {
 export const namesOf = (networks: readonly NetworkPlan[], previous: readonly PreviousNetwork[], ipv6Before = false): ObservedNames => ({
   ifaces: [...new Set([...networks.map((n) => n.wireguard.interface), ...previous.map((p) => p.interface)])].sort(),
   nets: [...new Set([...networks.map((n) => n.docker.name), ...previous.flatMap((p) => (p.dockerNetwork ? [p.dockerNetwork] : []))])].sort(),
-  ...(ipv6Before || networks.some((n) => n.subnetV6 !== undefined || n.docker.subnetV6 !== undefined) || previous.some((p) => p.ipv6) ? { ipv6: true } : {}),
+  ...(ipv6Before || networks.some((n) => n.subnetV6 !== undefined || n.docker.subnetV6 !== undefined || n.uplinkV6) || previous.some((p) => p.ipv6) ? { ipv6: true } : {}),
 });
 
 /** True when `b` names something `a` does not (an observe of `a` missed it). */

@@ -254,20 +254,22 @@ function ruleSteps(iface: string, rules: readonly IptablesRule[], obs: HostObser
 
 /**
  * The INPUT jump and DOCKMESH-INPUT are shared by the meshes on a host: once no rule of ours
- * is left in the chain (after `removing` go), they go too.
+ * is left in the chain (after `removing` go), they go too. Per family: `table` is "filter" or
+ * ip6tables' "filter6" (IPv6 uplinks open their port there).
  */
-function sharedChainSteps(obs: HostObservation, removing: ReadonlySet<string>, stillWanted: boolean, meshNetwork: string): AreaStep[] {
+function sharedChainSteps(obs: HostObservation, table: "filter" | "filter6", removing: ReadonlySet<string>, stillWanted: boolean, meshNetwork: string): AreaStep[] {
   if (stillWanted) return [];
-  const chain = obs.iptables.get(`filter/${INPUT_CHAIN}`);
-  const jump = (obs.iptables.get("filter/INPUT") ?? []).filter((l) => splitRuleLine(l).at(-1) === INPUT_CHAIN);
+  const chain = obs.iptables.get(`${table}/${INPUT_CHAIN}`);
+  const jump = (obs.iptables.get(`${table}/INPUT`) ?? []).filter((l) => splitRuleLine(l).at(-1) === INPUT_CHAIN);
   if (chain === undefined && jump.length === 0) return [];
   const others = (chain ?? []).filter((l) => !removing.has(l) && splitRuleLine(l).some((w) => w.startsWith(RULE_COMMENT_PREFIX)));
   if (others.length) return [];
+  const { tool } = toolOfTable(table);
   const steps: AreaStep[] = jump.map((l) => {
     const args = ruleLineArgs(l);
-    return { op: "delete_rule", args: ["filter", "INPUT", ...args], display: displayArgv(["iptables", "-D", "INPUT", ...args]), area: "teardown", meshNetwork };
+    return { op: "delete_rule", args: [table, "INPUT", ...args], display: displayArgv([tool, "-D", "INPUT", ...args]), area: "teardown", meshNetwork };
   });
-  if (chain !== undefined) steps.push({ op: "drop_chain", args: ["filter", INPUT_CHAIN], display: `iptables -F ${INPUT_CHAIN}; iptables -X ${INPUT_CHAIN}`, area: "teardown", meshNetwork });
+  if (chain !== undefined) steps.push({ op: "drop_chain", args: [table, INPUT_CHAIN], display: `${tool} -F ${INPUT_CHAIN}; ${tool} -X ${INPUT_CHAIN}`, area: "teardown", meshNetwork });
   return steps;
 }
 
@@ -324,9 +326,11 @@ export function diffHost(input: DiffInput, obs: HostObservation): DiffResult {
     const p = prev.dockerNetwork && plannedNets.has(prev.dockerNetwork) ? { meshNetwork: prev.meshNetwork, interface: prev.interface } : prev;
     steps.push(...teardownSteps(p, obs));
   }
-  const wantsChain = input.networks.some((n) => n.rules.some((r) => r.chain === INPUT_CHAIN));
-  const removing = new Set(steps.filter((s) => s.op === "delete_rule" && s.args[1] === INPUT_CHAIN).map((s) => shJoin(["-A", ...s.args.slice(1)])));
-  steps.push(...sharedChainSteps(obs, removing, wantsChain, input.networks[0]?.meshNetwork ?? "-"));
+  for (const table of ["filter", "filter6"] as const) {
+    const wantsChain = input.networks.some((n) => n.rules.some((r) => r.chain === INPUT_CHAIN && tableToken(r) === table));
+    const removing = new Set(steps.filter((s) => s.op === "delete_rule" && s.args[0] === table && s.args[1] === INPUT_CHAIN).map((s) => shJoin(["-A", ...s.args.slice(1)])));
+    steps.push(...sharedChainSteps(obs, table, removing, wantsChain, input.networks[0]?.meshNetwork ?? "-"));
+  }
   // A blocked mesh gets no steps at all: no half-configured network.
   const blocked = new Set(blockers.map((b) => b.meshNetwork));
   return { steps: steps.filter((s) => s.area === "teardown" || !blocked.has(s.meshNetwork)), blockers };

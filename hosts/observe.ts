@@ -455,20 +455,24 @@ export async function observeHost(session: HostSession, names: { ifaces: readonl
   }
 }
 
+/** An INPUT chain drops what it does not allow: policy DROP, or a catch-all DROP/REJECT (no match before the verdict). */
+function dropsAll(obs: HostObservation, key: "filter/INPUT" | "filter6/INPUT"): boolean {
+  return obs.policies.get(key) === "DROP" || (obs.iptables.get(key) ?? []).some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
+}
+
 /** What the planner needs to know about the host. */
 export function hostFacts(
   obs: HostObservation,
-): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6" | "ipv6Forwarding">> & Pick<HostFacts, "rawTableV6" | "dockerUserV6" | "ipv6Forwarding"> {
-  const input = obs.iptables.get("filter/INPUT") ?? [];
-  // A catch-all DROP/REJECT (no match before the verdict) drops new flows just like a DROP policy.
-  const catchAll = input.some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
+): Required<Omit<HostFacts, "dockerNetworks" | "rawTableV6" | "dockerUserV6" | "ipv6Forwarding" | "inputDropsV6">> &
+  Pick<HostFacts, "rawTableV6" | "dockerUserV6" | "ipv6Forwarding" | "inputDropsV6"> {
   return {
     uplinkMtu: uplinkMtu(obs) ?? DEFAULT_UPLINK_MTU,
-    inputDrops: obs.policies.get("filter/INPUT") === "DROP" || catchAll,
+    inputDrops: dropsAll(obs, "filter/INPUT"),
     rawTable: obs.iptables.get("raw/PREROUTING") !== undefined,
     // Known when ip6tables was looked at (a dual-stack mesh): its sections are there, present or not.
     ...(obs.iptables.has("filter6/DOCKER-USER") ? { rawTableV6: obs.iptables.get("raw6/PREROUTING") !== undefined, dockerUserV6: obs.iptables.get("filter6/DOCKER-USER") !== undefined } : {}),
     ...(obs.ipv6Forwarding !== undefined ? { ipv6Forwarding: obs.ipv6Forwarding } : {}),
+    ...(obs.iptables.has("filter6/INPUT") ? { inputDropsV6: dropsAll(obs, "filter6/INPUT") } : {}),
     systemd: obs.systemd,
     resolver: obs.resolver,
   };

@@ -11,7 +11,7 @@ import { chooseRelay } from "./relays.js";
 import { selectorMatches } from "./selector.js";
 import { DEFAULT_PERSISTENT_KEEPALIVE, resolveMesh, tunnelMtu, type ResolvedMesh, type SpecError } from "./defaults.js";
 import { endpointIn } from "./endpoints.js";
-import { bothBehindNat, carriesAPair, endpointFor, hasFamilyGap, isDirect, reachKind, reachOfMachine, type Reach } from "./uplinks.js";
+import { bothBehindNat, carriesAPair, endpointFor, hasFamilyGap, isDirect, reachKind, reachOfMachine, uplinkFamilies, type Reach } from "./uplinks.js";
 import { planDns, type DnsPlan, type ResolverFacts } from "./dns-plan.js";
 
 /** Comment on every iptables rule dockmesh adds, so observe and teardown find exactly ours. */
@@ -141,6 +141,8 @@ export interface NetworkPlan {
    * not turn on the host-wide switch itself; the Machine says so, IPv4 is configured as ever.
    */
   ipv6ForwardingOff?: true;
+  /** This machine's WireGuard port is reached over IPv6 (an IPv6 endpoint): ip6tables' INPUT is looked at and opened. */
+  uplinkV6?: true;
 }
 
 export interface HostPlan {
@@ -192,6 +194,8 @@ export interface HostFacts {
   uplinkMtu?: number;
   /** The host's INPUT chain drops what it does not allow (policy DROP or a final DROP/REJECT). */
   inputDrops?: boolean;
+  /** ip6tables' INPUT drops what it does not allow (known once ip6tables was observed). */
+  inputDropsV6?: boolean;
   /** The raw table is there: Docker 28+ drops traffic to containers in raw PREROUTING. */
   rawTable?: boolean;
   /** ip6tables' raw table is there (known only once a dual-stack host was observed; absent: as rawTable). */
@@ -537,6 +541,12 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     rules.push({ table: "filter", chain: INPUT_CHAIN, args: ["-p", "udp", "-m", "udp", "--dport", String(mesh.listenPort), ...comment, "-j", "ACCEPT"] });
     rules.push({ table: "filter", chain: "INPUT", args: ["-m", "comment", "--comment", INPUT_JUMP_COMMENT, "-j", INPUT_CHAIN] });
   }
+  const uplinkV6 = uplinkFamilies(self).includes(6);
+  if (uplinkV6 && facts.inputDropsV6) {
+    // The same in ip6tables for a port its peers reach over IPv6.
+    rules.push({ table: "filter", chain: INPUT_CHAIN, args: ["-p", "udp", "-m", "udp", "--dport", String(mesh.listenPort), ...comment, "-j", "ACCEPT"], family: 6 });
+    rules.push({ table: "filter", chain: "INPUT", args: ["-m", "comment", "--comment", INPUT_JUMP_COMMENT, "-j", INPUT_CHAIN], family: 6 });
+  }
   const dns = planDns(mesh, self.subnet!, facts.resolver ?? { dnsmasq: true, resolvedStub: false });
   if (dns && facts.resolver?.dnsmasq !== false) {
     // The resolver answers the mesh's bridge and the host itself (systemd-resolved), nobody else:
@@ -602,6 +612,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     ...(dns ? { dns } : {}),
     ...(held ? { mtuHeld: held } : {}),
     ...(ipv6Held ? { ipv6Held } : {}),
+    ...(uplinkV6 ? { uplinkV6: true as const } : {}),
     ...(v6 && facts.ipv6Forwarding === false && existing?.label === iface && existing.subnetV6 !== undefined ? { ipv6ForwardingOff: true as const } : {}),
   };
 }

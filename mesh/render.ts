@@ -1,6 +1,6 @@
 // Rendering: wg-quick configuration text, iptables and docker commands, and the human plan.
 import { shJoin } from "./shell.js";
-import { INPUT_CHAIN, type HostFacts, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
+import { INPUT_CHAIN, tableToken, toolOfTable, type HostFacts, type HostPlan, type IptablesRule, type NetworkPlan } from "./plan.js";
 import { firstApply, networkCreateArgs } from "./commands.js";
 import { ENDPOINT, INTERFACE_NAME, IPV4_CIDR, IPV6_CIDR, NO_CONTROL, OBJECT_NAME, UnsafeValueError, WIREGUARD_KEY, checked } from "../api/formats.js";
 
@@ -58,9 +58,10 @@ export function renderWgConfig(net: NetworkPlan, privateKey: string | undefined)
     `ListenPort = ${integer(wg.listenPort, 1, 65535, `${where} listenPort`)}`,
     `MTU = ${integer(wg.mtu, 68, 65535, `${where} mtu`)}`,
     // dockmesh's own chains first (idempotent), then every rule checked before it is inserted.
-    ...[...new Set(net.rules.filter((r) => r.chain.startsWith("DOCKMESH-")).map((r) => `${r.table} ${r.chain}`))].map((tc) => {
-      const [table, chain] = tc.split(" ") as [string, string];
-      return `PostUp = ${shJoin(["iptables", "-t", oneLine(table, `${where} rule table`), "-N", oneLine(chain, `${where} rule chain`)])} 2>/dev/null || true`;
+    ...[...new Set(net.rules.filter((r) => r.chain.startsWith("DOCKMESH-")).map((r) => `${tableToken(r)} ${r.chain}`))].map((tc) => {
+      const [token, chain] = tc.split(" ") as [string, string];
+      const { tool, table } = toolOfTable(token);
+      return `PostUp = ${shJoin([tool, "-t", oneLine(table, `${where} rule table`), "-N", oneLine(chain, `${where} rule chain`)])} 2>/dev/null || true`;
     }),
     ...net.rules.map((r, i) => {
       if (!r.userOrForward) return `PostUp = ${ruleLine(r, "-C", i)} || ${ruleLine(r, "-I", i)}`;

@@ -1,7 +1,8 @@
 // Issue 17 acceptance on real lab hosts: a host whose only uplink is IPv6 joins a mesh (the
 // controller reaches it over SSH on IPv6, its tunnel runs over IPv6), and a host with IPv4 only
 // reaches it through a relay: the machine with an endpoint in both families (spec.endpoint and
-// spec.endpointV6). Containers on the two talk over IPv4 and IPv6 inside the mesh.
+// spec.endpointV6). Containers on the two talk over IPv4 and IPv6 inside the mesh. The IPv6-only
+// host is firewalled (INPUT policy DROP): its WireGuard port is opened in ip6tables.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
@@ -61,7 +62,8 @@ describe("IPv6-only uplink (issue 17)", { timeout: 600_000 }, () => {
       hosts: [
         { name: "relay", uplink: "dual", dockerIp6tables: true },
         { name: "four", dockerIp6tables: true },
-        { name: "six", uplink: "ipv6", dockerIp6tables: true },
+        // Firewalled like a cloud VM (INPUT policy DROP in iptables and ip6tables, SSH let in).
+        { name: "six", uplink: "ipv6", dockerIp6tables: true, inputPolicy: "DROP" },
       ],
       port: PORT,
       resyncPeriod: "10s",
@@ -101,6 +103,11 @@ describe("IPv6-only uplink (issue 17)", { timeout: 600_000 }, () => {
     assert.match(fourPeers.get(relayKey)!, /^198\.18\.71\.\d+:51820$/, "four reaches the relay over IPv4");
     const relayPeers = await wgEndpoints("relay");
     assert.match(relayPeers.get(sixKey)!, /^\[fdc6:1218:47::[0-9a-f]+\]:51820$/);
+
+    // six's WireGuard port is open in ip6tables (dockmesh's own chain), and the relay's packets came in through it.
+    const counters = await env.lab.execOk("six", ["ip6tables", "-w", "-L", "DOCKMESH-INPUT", "-v", "-n", "-x"]);
+    const port = counters.split("\n").find((l) => /udp dpt:51820/.test(l));
+    assert.ok(port && Number(port.trim().split(/\s+/)[0]) > 0, `packets accepted by dockmesh's ip6tables rule on six:\n${counters}`);
 
     // Status says it: the pair is relayed, four sees six through the relay.
     const mesh = await env.getJson<MeshNetwork>(["get", "meshnetwork", "mesh"]);

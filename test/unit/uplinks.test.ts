@@ -172,3 +172,41 @@ test("an IPv6-only relay never carries a NAT'd pair; a mesh of IPv4 endpoints an
   assert.equal("noSharedFamily" in plain.meshes[0]!, false);
   for (const h of plain.hosts) assert.equal("noSharedFamily" in h.networks[0]!, false, h.machine);
 });
+
+test("a firewalled host reached over IPv6 opens its WireGuard port in ip6tables too; the shared chain goes when no mesh needs it", async () => {
+  const { parseObservation, hostFacts } = await import("../../hosts/observe.js");
+  const { diffHost } = await import("../../hosts/diff.js");
+  const { renderWgConfig } = await import("../../mesh/render.js");
+  const { observation } = await import("../support/observations.js");
+  const v4mesh = mesh("m", { cidr: "10.230.0.0/16", interface: "dm0" });
+  // ip6tables' INPUT as the observe prints it: policy DROP.
+  const obs = parseObservation(["@@dockmesh iptables filter6:INPUT", "-P INPUT DROP", "rc=0", "@@dockmesh iptables filter:INPUT", "-P INPUT ACCEPT", "rc=0", "@@dockmesh end"].join("\n"));
+  const facts = hostFacts(obs);
+  assert.equal(facts.inputDropsV6, true);
+  assert.equal(facts.inputDrops, false);
+  const planFor = (m: ReturnType<typeof machine>) => planAll([v4mesh], [m, pub("b", 1)], KEYS, new Map([["default/a", facts]])).hosts.find((h) => h.machine === "a")!.networks[0]!;
+  const net = planFor(machine("a", { endpoint: "[2001:db8::12]:51820" }));
+  assert.equal(net.uplinkV6, true);
+  assert.deepEqual(
+    net.rules.filter((r) => r.family === 6).map((r) => `${r.chain} ${r.args.join(" ")}`),
+    ["DOCKMESH-INPUT -p udp -m udp --dport 51820 -m comment --comment dockmesh:dm0 -j ACCEPT", "INPUT -m comment --comment dockmesh -j DOCKMESH-INPUT"],
+  );
+  const conf = renderWgConfig(net, undefined);
+  assert.match(conf, /^PostUp = ip6tables -t filter -N DOCKMESH-INPUT 2>\/dev\/null \|\| true$/m);
+  assert.doesNotMatch(conf, /^PostUp = iptables -t filter -N DOCKMESH-INPUT/m, "IPv4's INPUT accepts: nothing opened there");
+  // An IPv4 endpoint: ip6tables is not this machine's business.
+  assert.equal(
+    planFor(pub("a", 0)).rules.some((r) => r.family === 6),
+    false,
+  );
+  // The chain and jump left in ip6tables once no mesh opens a port there: both removed, with ip6tables.
+  const left = observation();
+  left.iptables.set("filter6/INPUT", ["-A INPUT -m comment --comment dockmesh -j DOCKMESH-INPUT"]);
+  left.iptables.set("filter6/DOCKMESH-INPUT", []);
+  const d = diffHost({ networks: [], privateKey: "k", publicKey: "p" }, left);
+  assert.deepEqual(
+    d.steps.map((s) => `${s.op} ${s.args.slice(0, 2).join(" ")}`),
+    ["delete_rule filter6 INPUT", "drop_chain filter6 DOCKMESH-INPUT"],
+  );
+  assert.match(d.steps[1]!.display, /^ip6tables -F DOCKMESH-INPUT/);
+});
