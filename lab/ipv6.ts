@@ -3,26 +3,12 @@
 // address n of the IPv4 block (198.18.X.n) → fdc6:1218:X::n (n in hex). Written the way `ip`
 // prints them (RFC 5952: lower case, the longest run of zero groups as "::").
 import { addr, type Block24 } from "./ipv4.js";
+import { formatIp6 } from "../mesh/ipv6.js";
 
-/** RFC 5952 text of eight 16-bit groups. */
+/** RFC 5952 text of eight 16-bit groups (mesh/ipv6.ts spells every address the planner writes). */
 export function formatIpv6(groups: readonly number[]): string {
   if (groups.length !== 8 || !groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff)) throw new Error(`not eight 16-bit groups: ${groups.join(",")}`);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [bestStart, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  // A single zero group is not compressed (RFC 5952 4.2.2).
-  if (bestLen < 2) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  return formatIp6(groups.reduce((n, g) => (n << 16n) | BigInt(g), 0n));
 }
 
 function groupsOf(block: Block24, host: number): number[] {

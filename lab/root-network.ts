@@ -112,11 +112,7 @@ export function rootRules(plan: LabPlan, physdev: boolean): string[][] {
   const br = plan.bridge;
   const bridged = physdev ? ["-m", "physdev", "--physdev-is-bridged"] : [];
   return [
-    // FORWARD (seen by bridged frames through br_netfilter, and by anything the root would route):
-    // lab-to-lab frames on the bridge pass even under a DROP policy; nothing is routed in or out.
-    ["FORWARD", "-i", br, "-o", br, ...bridged, ...c, "-j", "ACCEPT"],
-    ["FORWARD", "-i", br, ...c, "-j", "DROP"],
-    ["FORWARD", "-o", br, ...c, "-j", "DROP"],
+    ...bridgeForwardRules(br, bridged, c),
     // INPUT: the lab can answer the root namespace but not open connections to it.
     ["INPUT", "-i", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", ...c, "-j", "ACCEPT"],
     ...plan.rootPortsForController.map((port) => ["INPUT", "-i", br, "-s", plan.controller.address, "-p", "tcp", "--dport", String(port), ...c, "-j", "ACCEPT"]),
@@ -136,11 +132,19 @@ export function rootRules6(plan: LabPlan, physdev: boolean): string[][] {
   const c = ["-m", "comment", "--comment", plan.tag];
   const br = plan.bridge;
   const bridged = physdev ? ["-m", "physdev", "--physdev-is-bridged"] : [];
+  return [...bridgeForwardRules(br, bridged, c), ["INPUT", "-i", br, ...c, "-j", "DROP"]];
+}
+
+/**
+ * FORWARD (seen by bridged frames through br_netfilter, and by anything the root would route):
+ * lab-to-lab frames on the bridge pass even under a DROP policy; nothing is routed in or out.
+ * The same for iptables and ip6tables.
+ */
+function bridgeForwardRules(br: string, bridged: readonly string[], c: readonly string[]): string[][] {
   return [
     ["FORWARD", "-i", br, "-o", br, ...bridged, ...c, "-j", "ACCEPT"],
     ["FORWARD", "-i", br, ...c, "-j", "DROP"],
     ["FORWARD", "-o", br, ...c, "-j", "DROP"],
-    ["INPUT", "-i", br, ...c, "-j", "DROP"],
   ];
 }
 
