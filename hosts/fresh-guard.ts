@@ -38,16 +38,5 @@ const yn = (b: boolean | undefined): string => (b === undefined ? "-" : b ? "yes
 
 /** fresh_guard's arguments, in its order, then the interfaces. */
 export function guardArgs(f: GuardFacts, ifaces: readonly string[]): string[] {
-  return [
-    f.uplinkMtu === undefined ? "-" : String(Math.trunc(f.uplinkMtu)),
-    yn(f.rawTable),
-    yn(f.inputDrops),
-    yn(f.systemd),
-    yn(f.dnsmasq),
-    yn(f.resolved),
-    // Once ip6tables' DOCKER-USER: always "-" (IptablesRule.userOrForward); the argument stays so the order does.
-    "-",
-    yn(f.ipv6?.rawTable),
-    ...ifaces,
-  ];
+  return [f.uplinkMtu === undefined ? "-" : String(Math.trunc(f.uplinkMtu)), yn(f.rawTable), yn(f.inputDrops), yn(f.systemd), yn(f.dnsmasq), yn(f.resolved), yn(f.ipv6?.rawTable), ...ifaces];
 }

@@ -318,19 +318,25 @@ export function planMesh(
   const withSubnet = members.filter((m) => ipam.allocations.has(m.metadata.name ?? ""));
   const nat = withSubnet.filter((m) => !m.spec.endpoint).map((m) => m.metadata.name ?? "");
   const candidates = opts.relayCandidates ?? withSubnet.filter((m) => m.spec.endpoint).map((m) => m.metadata.name ?? "");
+  const reaches = withSubnet.map((m) => ({ name: m.metadata.name ?? "", ...reachOfMachine(m) }));
+  return {
+    mesh,
+    members: members.map((m) => m.metadata.name ?? ""),
+    allocations: [...ipam.allocations]
+      .filter(([machine]) => !reserved.has(machine) || existing.has(machine))
+      .map(([machine, subnet]) => {
+        const subnetV6 = ipam6?.allocations.get(machine);
+        return subnetV6 !== undefined ? { machine, subnet, subnetV6 } : { machine, subnet };
+      }),
+    errors: errors.filter((e) => !reserved.has(e.name)),
+    ...(hasFamilyGap(reaches) ? relayFamilyGaps(mesh.name, reaches, candidates) : relayNatPairs(mesh.name, nat, candidates)),
+  };
+}
+
+/** Relays of NAT'd pairs, in a mesh whose uplinks all share a family; the lists capped. */
+function relayNatPairs(mesh: string, nat: readonly string[], candidates: readonly string[]): Pick<MeshPlan, "relays" | "unreachablePairs"> {
   const relays: MeshPlan["relays"] = [];
   const unreachablePairs: string[] = [];
-  const reaches = withSubnet.map((m) => ({ name: m.metadata.name ?? "", ...reachOfMachine(m) }));
-  if (hasFamilyGap(reaches)) {
-    const gaps = relayFamilyGaps(mesh.name, reaches, candidates);
-    return {
-      mesh,
-      members: members.map((m) => m.metadata.name ?? ""),
-      allocations: allocationsOf(ipam, ipam6, reserved, existing),
-      errors: errors.filter((e) => !reserved.has(e.name)),
-      ...gaps,
-    };
-  }
   // Listing every NAT'd pair is quadratic; stop once the lists are full. A candidate that is not
   // itself behind NAT relays every pair, so then no pair is unreachable and relays alone can fill.
   const natSet = new Set(nat);
@@ -340,28 +346,12 @@ export function planMesh(
       if (relays.length >= MAX_LISTED_PAIRS && (everyPairRelayed || unreachablePairs.length >= MAX_LISTED_PAIRS)) break outer;
       const a = nat[i]!;
       const b = nat[j]!;
-      const via = chooseRelay(mesh.name, a, b, candidates);
+      const via = chooseRelay(mesh, a, b, candidates);
       if (via && relays.length < MAX_LISTED_PAIRS) relays.push({ machines: [a, b], via });
       if (!via && unreachablePairs.length < MAX_LISTED_PAIRS) unreachablePairs.push(`${a}<->${b}`);
     }
   }
-  return {
-    mesh,
-    members: members.map((m) => m.metadata.name ?? ""),
-    allocations: allocationsOf(ipam, ipam6, reserved, existing),
-    errors: errors.filter((e) => !reserved.has(e.name)),
-    relays,
-    unreachablePairs,
-  };
-}
-
-function allocationsOf(ipam: IpamResult, ipam6: IpamResult | undefined, reserved: ReadonlySet<string>, existing: ReadonlyMap<string, Allocation>): Allocation[] {
-  return [...ipam.allocations]
-    .filter(([machine]) => !reserved.has(machine) || existing.has(machine))
-    .map(([machine, subnet]) => {
-      const subnetV6 = ipam6?.allocations.get(machine);
-      return subnetV6 !== undefined ? { machine, subnet, subnetV6 } : { machine, subnet };
-    });
+  return { relays, unreachablePairs };
 }
 
 /**

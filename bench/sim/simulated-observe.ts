@@ -173,7 +173,9 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
  * host's observe prints (hostFacts), so the simulation agrees with the planner by construction.
  */
 export function freshGuardVerdict(host: SimulatedHost, guard: readonly string[]): string | undefined {
-  const [mtu, raw, drops, systemd, dnsmasq, resolved, ...ifaces] = guard;
+  // guardArgs' order (hosts/fresh-guard.ts); the simulated hosts have no ip6tables.
+  const [mtu, raw, drops, systemd, dnsmasq, resolved, raw6, ...ifaces] = guard;
+  if (raw6 === "yes") return "ip6tables raw table: no";
   const obs = parseObservation(renderState(host, []));
   const f = hostFacts(obs);
   const yn = (b: boolean) => (b ? "yes" : "no");

@@ -8,16 +8,16 @@
 ## (hosts/observe.ts hostFacts, uplinkMtu; mesh/dns-plan.ts decideMode), with the host's own
 ## tools and mostly shell builtins: `ip` x2, `iptables` x3, `wg` x1 (about 10 ms of CPU).
 ## fresh_guard's arguments (guardArgs): uplink MTU (or "-": any), raw table, INPUT drops,
-## systemd, dnsmasq (or "-"), systemd-resolved as the resolver (or "-"), ip6tables' DOCKER-USER
-## (always "-": the PostUp lines that need it pick the chain on the host) and raw table (or "-": no dual-stack
-## mesh), each "yes"/"no"; then the interface names that must
+## systemd, dnsmasq (or "-"), systemd-resolved as the resolver (or "-"), ip6tables' raw table
+## (or "-": no dual-stack mesh; its DOCKER-USER is not checked: the PostUp lines that need it pick
+## the chain on the host), each "yes"/"no"; then the interface names that must
 ## not exist yet. 1500: mesh/defaults.ts DEFAULT_UPLINK_MTU.
 
 nl='
 '
 fresh_skip() { printf '@@fresh-skip %s\n' "$*"; exit 3; }
 fresh_guard() {
-  g_mtu=$1; g_raw=$2; g_drops=$3; g_systemd=$4; g_dnsmasq=$5; g_resolved=$6; g_user6=$7; g_raw6=$8; shift 8
+  g_mtu=$1; g_raw=$2; g_drops=$3; g_systemd=$4; g_dnsmasq=$5; g_resolved=$6; g_raw6=$7; shift 7
   for c in docker wg wg-quick iptables ip; do command -v "$c" >/dev/null 2>&1 || fresh_skip "$c is not installed"; done
   links=$(ip -o link show 2>/dev/null) || fresh_skip "ip link show failed"
   for i in "$@"; do
@@ -45,10 +45,6 @@ fresh_guard() {
   iptables -w -t filter -S DOCKER-USER >/dev/null 2>&1 || fresh_skip "iptables chain DOCKER-USER is missing"
   if iptables -w -t raw -S PREROUTING >/dev/null 2>&1; then r=yes; else r=no; fi
   [ "$r" = "$g_raw" ] || fresh_skip "iptables raw table: $r"
-  if [ "$g_user6" != - ]; then
-    if ip6tables -w -t filter -S DOCKER-USER >/dev/null 2>&1; then r=yes; else r=no; fi
-    [ "$r" = "$g_user6" ] || fresh_skip "ip6tables chain DOCKER-USER: $r"
-  fi
   if [ "$g_raw6" != - ]; then
     if ip6tables -w -t raw -S PREROUTING >/dev/null 2>&1; then r=yes; else r=no; fi
     [ "$r" = "$g_raw6" ] || fresh_skip "ip6tables raw table: $r"

@@ -6,6 +6,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
+import { MeshWeb } from "../support/mesh-web.js";
 
 const PREFIX = "dmsix";
 const LABNET = "198.18.68.0/24";
@@ -22,38 +23,17 @@ const meshYaml = (v6: boolean) =>
   });
 
 let env: MeshEnv;
-const v4 = new Map<string, string>();
-const v6 = new Map<string, string>();
-const page = (h: string) => `page of ${h}`;
+let web: MeshWeb;
 
 const machine = (name: string) => env.getJson<Machine>(["get", "machine", name]);
 const cond = (m: Machine | MeshNetwork, type: string) => m.status?.conditions?.find((c) => c.type === type);
 
 async function startWeb(host: string): Promise<void> {
-  await env.lab.exec(host, ["docker", "rm", "-f", "web"]);
-  const { ip } = await env.lab.startHttpd(host, { name: "web", network: "mesh", content: page(host) });
-  v4.set(host, ip);
-  const addr = (await env.lab.execOk(host, ["docker", "inspect", "-f", "{{.NetworkSettings.Networks.mesh.GlobalIPv6Address}}", "web"])).trim();
+  const addr = await web.start(host);
   assert.match(addr, /^fd42:d0c:/, `${host}'s container has an address from the mesh's IPv6 subnet`);
-  v6.set(host, addr);
 }
 
-/** A ping and a fetch from `from`'s web container to `to`'s, over one family (retried while a first handshake completes). */
-async function reaches(from: string, to: string, family: 4 | 6): Promise<void> {
-  const ip = family === 6 ? v6.get(to)! : v4.get(to)!;
-  await eventually(
-    `${from} pings ${to} over IPv${family}`,
-    async () => {
-      const r = await env.lab.exec(from, ["docker", "exec", "web", "ping", `-${family}`, "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 });
-      return r.code === 0 || undefined;
-    },
-    30_000,
-    500,
-  );
-  const url = family === 6 ? `http://[${ip}]:80/` : `http://${ip}:80/`;
-  const body = await env.lab.fetchOk(from, { network: "mesh", url, timeoutSec: 5, container: "web" });
-  assert.equal(body, page(to), `${from} → ${to} over IPv${family}`);
-}
+const reaches = (from: string, to: string, family: 4 | 6) => web.reaches(from, to, family);
 
 /** Our IPv6 pieces on a host: ip6tables rules tagged dockmesh, IPv6 routes on dm0, IPv6 AllowedIPs. */
 async function ipv6Pieces(host: string): Promise<string[]> {
@@ -72,6 +52,7 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
       port: PORT,
       resyncPeriod: "10s",
     });
+    web = new MeshWeb(env);
   });
 
   after(async () => {
@@ -107,20 +88,20 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
         `AAAA of web.${to}.mesh.internal at h1's resolver`,
         async () => {
           const r = await env.lab.exec("h1", ["docker", "exec", "web", "nslookup", "-type=AAAA", `web.${to}.mesh.internal`, resolver], { timeoutMs: 10_000 });
-          return r.stdout.includes(v6.get(to)!) ? r.stdout : undefined;
+          return r.stdout.includes(web.v6.get(to)!) ? r.stdout : undefined;
         },
         60_000,
         1000,
       );
-      assert.ok(answer.includes(v6.get(to)!), answer);
+      assert.ok(answer.includes(web.v6.get(to)!), answer);
       const a = await env.lab.execOk("h1", ["docker", "exec", "web", "nslookup", "-type=A", `web.${to}.mesh.internal`, resolver]);
-      assert.ok(a.includes(v4.get(to)!), `A record too: ${a}`);
+      assert.ok(a.includes(web.v4.get(to)!), `A record too: ${a}`);
     }
   });
 
   test("spec.cidrV6 removed while IPv4 traffic flows: 0 packets lost; every IPv6 piece goes, the network's own once its containers stop", async () => {
     // 20 ms apart, h1 → h2 over IPv4, across the change.
-    const pinger = env.lab.exec("h1", ["docker", "exec", "web", "ping", "-4", "-c", "400", "-i", "0.02", "-W", "1", v4.get("h2")!], { timeoutMs: 120_000 });
+    const pinger = env.lab.exec("h1", ["docker", "exec", "web", "ping", "-4", "-c", "400", "-i", "0.02", "-W", "1", web.v4.get("h2")!], { timeoutMs: 120_000 });
     await new Promise((r) => setTimeout(r, 1000));
     await env.kubectlOk(["apply", "-f", "-"], meshYaml(false));
     for (const h of HOSTS) {
@@ -160,6 +141,5 @@ describe("dual-stack mesh (issue 17)", { timeout: 900_000 }, () => {
 });
 
 async function startWeb4(host: string): Promise<void> {
-  const { ip } = await env.lab.startHttpd(host, { name: "web", network: "mesh", content: page(host) });
-  v4.set(host, ip);
+  await web.start(host, false);
 }

@@ -7,6 +7,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine, MeshNetwork } from "../../api/types.generated.js";
 import { MeshEnv, startMeshEnv, eventually, yamlDoc } from "../../lab/mesh-env.js";
+import { MeshWeb } from "../support/mesh-web.js";
 
 const PREFIX = "dmup6";
 const LABNET = "198.18.71.0/24";
@@ -20,28 +21,9 @@ const meshYaml = yamlDoc({
 });
 
 let env: MeshEnv;
-const v4 = new Map<string, string>();
-const v6 = new Map<string, string>();
-const page = (h: string) => `page of ${h}`;
-
-async function startWeb(host: string): Promise<void> {
-  await env.lab.exec(host, ["docker", "rm", "-f", "web"]);
-  const { ip } = await env.lab.startHttpd(host, { name: "web", network: "mesh", content: page(host) });
-  v4.set(host, ip);
-  v6.set(host, (await env.lab.execOk(host, ["docker", "inspect", "-f", "{{.NetworkSettings.Networks.mesh.GlobalIPv6Address}}", "web"])).trim());
-}
-
-async function reaches(from: string, to: string, family: 4 | 6): Promise<void> {
-  const ip = family === 6 ? v6.get(to)! : v4.get(to)!;
-  await eventually(
-    `${from} pings ${to} over IPv${family}`,
-    async () => ((await env.lab.exec(from, ["docker", "exec", "web", "ping", `-${family}`, "-c", "1", "-W", "2", ip], { timeoutMs: 10_000 })).code === 0 ? true : undefined),
-    30_000,
-    500,
-  );
-  const body = await env.lab.fetchOk(from, { network: "mesh", url: family === 6 ? `http://[${ip}]:80/` : `http://${ip}:80/`, timeoutSec: 5, container: "web" });
-  assert.equal(body, page(to), `${from} → ${to} over IPv${family}`);
-}
+let web: MeshWeb;
+const startWeb = (host: string) => web.start(host);
+const reaches = (from: string, to: string, family: 4 | 6) => web.reaches(from, to, family);
 
 /** `wg show dm0 endpoints` of a host, as peer public key → endpoint. */
 async function wgEndpoints(host: string): Promise<Map<string, string>> {
@@ -68,6 +50,7 @@ describe("IPv6-only uplink (issue 17)", { timeout: 600_000 }, () => {
       port: PORT,
       resyncPeriod: "10s",
     });
+    web = new MeshWeb(env);
   });
 
   after(async () => {

@@ -44,8 +44,8 @@ test("rendering: plain, then-observe and guarded scripts", () => {
   assert.ok(observed.script.startsWith(APPLY_OPEN + SCRIPT_PRELUDE));
   assert.ok(observed.script.endsWith(OBSERVE_AFTER_APPLY));
   assert.match(observed.script, /\nstep 0\nlink_up dm0 <\/dev\/null\nstep done\n\)\nprintf '@@dockmesh applied %s\\n' "\$\?"\n/);
-  const guarded = renderScript([linkUp], { guard: ["1500", "yes", "no", "no", "-", "-", "-", "-", "dm0"] });
-  assert.ok(guarded.script.startsWith(APPLY_OPEN + SCRIPT_PRELUDE + FRESH_PRELUDE + "fresh_guard 1500 yes no no - - - - dm0 </dev/null\nstep 0\n"), "the guard runs before the first step");
+  const guarded = renderScript([linkUp], { guard: ["1500", "yes", "no", "no", "-", "-", "-", "dm0"] });
+  assert.ok(guarded.script.startsWith(APPLY_OPEN + SCRIPT_PRELUDE + FRESH_PRELUDE + "fresh_guard 1500 yes no no - - - dm0 </dev/null\nstep 0\n"), "the guard runs before the first step");
   assert.ok(guarded.script.endsWith(OBSERVE_AFTER_APPLY), "a guard implies the observe");
   assert.throws(
     () => renderScript([linkUp], { guard: ["1500\nreboot"] }),

@@ -150,7 +150,7 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
     ["docker fresh_network", "wireguard write_file", "unit write_file", "wireguard wg_up", "unit enable_unit", "dns write_file", "dns write_file", "dns dns_enable", "dns dns_up"],
     "what a host without the network gets (the mesh DNS resolver on by default): wg-quick up adds its routes and PostUp rules itself",
   );
-  assert.deepEqual(fresh.guard, ["1500", "yes", "no", "no", "yes", "no", "-", "-", "dm0"], "dnsmasq must be there, systemd-resolved not the resolver");
+  assert.deepEqual(fresh.guard, ["1500", "yes", "no", "no", "yes", "no", "-", "dm0"], "dnsmasq must be there, systemd-resolved not the resolver");
   const noDns = freshApply(
     planAll(
       [mesh("mesh", { interface: "dm0", dockerNetwork: "apps", cidr: "10.0.0.0/16", dns: { enabled: false } })],
@@ -164,7 +164,7 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
     key,
     DEFAULT_FRESH_FACTS,
   )!;
-  assert.deepEqual(noDns.guard, ["1500", "yes", "no", "no", "-", "-", "-", "-", "dm0"], "without DNS the resolver's facts are not checked");
+  assert.deepEqual(noDns.guard, ["1500", "yes", "no", "no", "-", "-", "-", "dm0"], "without DNS the resolver's facts are not checked");
   const systemdHost = { ...DEFAULT_FRESH_FACTS, systemd: true, uplinkMtu: 9001 };
   const f2 = freshApply(plan(systemdHost), key, key, systemdHost)!;
   assert.ok(
