@@ -63,17 +63,17 @@ async function gateway(machine: string): Promise<string> {
   return subnet.replace(/\.0\/\d+$/, ".1");
 }
 
-/** A ping from `from`'s bridge gateway to `to`'s, through the tunnel: sent, received, average RTT in ms. */
-async function ping(from: string, to: string, count: number, intervalS: number): Promise<{ sent: number; received: number; avgMs: number }> {
+/** A ping from `from`'s bridge gateway to `to`'s, through the tunnel: sent, received, least and average RTT in ms. */
+async function ping(from: string, to: string, count: number, intervalS: number): Promise<{ sent: number; received: number; minMs: number; avgMs: number }> {
   const [src, dst] = await Promise.all([gateway(from), gateway(to)]);
   // -w: a deadline, so the summary comes even when an outage slows the sending (ping waits on
   // unanswered packets), rather than the command being killed without one.
   const deadlineS = Math.ceil(count * intervalS) + 15;
   const r = await env.lab.exec(from, ["ping", "-n", "-q", "-I", src, "-i", String(intervalS), "-W", "1", "-w", String(deadlineS), "-c", String(count), dst], { timeoutMs: (deadlineS + 30) * 1000 });
   const sum = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
-  const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+  const rtt = /= ([\d.]+)\/([\d.]+)\//.exec(r.stdout);
   assert.ok(sum, `ping ${from} → ${to}: ${r.stdout}${r.stderr}`);
-  return { sent: Number(sum[1]), received: Number(sum[2]), avgMs: rtt ? Number(rtt[1]) : NaN };
+  return { sent: Number(sum[1]), received: Number(sum[2]), minMs: rtt ? Number(rtt[1]) : NaN, avgMs: rtt ? Number(rtt[2]) : NaN };
 }
 
 /** Bytes received + sent on `host`'s WireGuard peers for these machines, by their public keys. */
@@ -170,10 +170,14 @@ describe("NAT↔NAT direct paths on lab hosts (issue 19)", { timeout: 900_000 },
     const up = await toDirect;
     console.log(`# NAT↔NAT switch direct → relayed: ${down.sent - down.received} of ${down.sent} pings lost (10 ms apart), both sides relayed ${relayMs} ms after the apply`);
     console.log(`# NAT↔NAT switch relayed → direct: ${up.sent - up.received} of ${up.sent} pings lost (10 ms apart), both sides direct ${directMs} ms after the apply`);
-    console.log(`# NAT↔NAT latency n1 → n2 (200 pings each): direct ${direct.avgMs.toFixed(3)} ms, relayed ${relayed.avgMs.toFixed(3)} ms (${(relayed.avgMs / direct.avgMs).toFixed(2)}×)`);
+    console.log(
+      `# NAT↔NAT latency n1 → n2 (200 pings each): direct ${direct.avgMs.toFixed(3)} ms (least ${direct.minMs.toFixed(3)}), relayed ${relayed.avgMs.toFixed(3)} ms (least ${relayed.minMs.toFixed(3)}) (${(relayed.avgMs / direct.avgMs).toFixed(2)}×)`,
+    );
     assert.equal(direct.received, 200);
     assert.equal(relayed.received, 200);
-    assert.ok(relayed.avgMs > direct.avgMs, "the relay adds a hop");
+    // The least RTT: the path itself. The mean also carries the machine's scheduling (wireguard-go
+    // in user space): one CI run on a busy machine measured direct 1.120 ms, relayed 1.050 ms.
+    assert.ok(relayed.minMs > direct.minMs, `the relay adds a hop: least RTT relayed ${relayed.minMs} ms, direct ${direct.minMs} ms`);
     // The two sides switch in separate reconciles: a few packets in the gap, not a stall.
     assert.ok(down.sent - down.received <= 50, `lost switching to the relay: ${down.sent - down.received}`);
     assert.ok(up.sent - up.received <= 50, `lost switching to direct: ${up.sent - up.received}`);
