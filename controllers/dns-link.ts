@@ -2,7 +2,7 @@
 // looks and the writes share. DnsController talks to hosts only through HostLink, so its timing
 // logic is tested with a fake (test/unit/dns-controller.test.ts).
 import type { Machine } from "../api/types.generated.js";
-import { connect } from "../hosts/ssh.js";
+import { SessionPool } from "../hosts/ssh-pool.js";
 import { EVENTS_SCRIPT, parseEventLine, type DockerEvent } from "../hosts/docker-events.js";
 import { inspectContainers, type InspectResult } from "../hosts/dns-inspect.js";
 import { writeRecords, type RecordsFile, type WriteOutcome } from "../hosts/dns-write.js";
@@ -18,7 +18,8 @@ export interface EventStream {
 export interface HostLink {
   /** Starts the host's event stream; onEvent gets the ready marker first, then changes. */
   events(onEvent: (e: DockerEvent) => void): EventStream;
-  inspect(networks: readonly string[]): Promise<InspectResult>;
+  /** The containers on these networks, and the digests of these interfaces' records files. */
+  inspect(networks: readonly string[], interfaces: readonly string[]): Promise<InspectResult>;
   write(files: readonly RecordsFile[]): Promise<WriteOutcome>;
   close(): void;
 }
@@ -34,15 +35,16 @@ const MAX_EVENT_LINE = 1024;
 /**
  * Connects with the Machine's SSH target, as the Machine controller would, with the host key it
  * recorded. Never records a host key itself: with none recorded (and none pinned) it waits for
- * the Machine controller's first contact.
+ * the Machine controller's first contact. The connection comes from `sessions`: the Machine
+ * controller's looks share it when they use the same pool.
  */
-export function sshConnector(readSecret: SecretReader, hostKeys: HostKeyRecords): HostConnector {
+export function sshConnector(readSecret: SecretReader, hostKeys: HostKeyRecords, sessions = new SessionPool()): HostConnector {
   return async (m) => {
     const resolved = await sshTargetFor(m, readSecret, hostKeys);
     if (isProblem(resolved)) return { wait: resolved.message };
     const unrecorded = resolved.hostKeys.find((p) => !p.pinned && !p.recorded);
     if (unrecorded) return { wait: `no host key recorded yet for ssh ${unrecorded.id}; waiting for the Machine controller's first contact` };
-    const session = await connect(resolved.target);
+    const session = await sessions.lease(resolved.target);
     return {
       events(onEvent) {
         const h = session.stream(EVENTS_SCRIPT, { maxLineBytes: MAX_EVENT_LINE }, (line) => {
@@ -51,7 +53,7 @@ export function sshConnector(readSecret: SecretReader, hostKeys: HostKeyRecords)
         });
         return { done: h.done, close: () => h.close() };
       },
-      inspect: (networks) => inspectContainers(session, networks),
+      inspect: (networks, interfaces) => inspectContainers(session, networks, interfaces),
       write: (files) => writeRecords(session, files),
       close: () => session.close(),
     };

@@ -4,7 +4,8 @@
 // containers over the same connection; a change re-renders the host's meshes (coalesced) and
 // writes each member host whose file changed: one command per host per batch, single flight per
 // host (latest wins), a global cap on writes at once, unchanged content skipped by hash.
-// A full look follows every (re)connect and runs periodically (Docker keeps a short event history).
+// A full look follows every (re)connect and runs periodically (Docker keeps a short event history);
+// it also reads the digests of the host's records files, so only a file that differs is written.
 //
 // Degrades predictably: the files stay on the hosts when the controller stops; an unreachable
 // host's records stay for its mesh's unreachableGraceSeconds, then go; a Machine deleted or out
@@ -381,7 +382,7 @@ export class DnsController {
     h.resyncTimer = this.d.clock.setTimeout(() => {
       h.resyncTimer = undefined;
       if (h.stopped || !h.link) return;
-      h.written.clear();
+      // The look reads the files' digests: only a file that differs is written again.
       this.requestInspect(h, true);
       this.scheduleResync(h);
     }, this.t.resyncMs);
@@ -410,10 +411,19 @@ export class DnsController {
     h.inspecting = true;
     try {
       const nets = this.networksOf(h.key);
+      const ifaces = [...new Set(this.meshesOf(h.key).map((m) => m.interface))].sort();
       this.inspects++;
-      const r = await link.inspect(nets);
+      const r = await link.inspect(nets, ifaces);
       if (h.stopped) return;
       if (r.dropped) this.d.log.warn("mesh DNS: dropped malformed lines from a host's container list", { machine: h.key, dropped: r.dropped });
+      // What the host's files hold now, by its own digest: a file that is right is not sent again
+      // (a resync or a reconnect cost a whole file per mesh per host before). A host that lies
+      // about its digest only keeps its own file stale.
+      for (const i of ifaces) {
+        const sum = r.files.get(i);
+        if (sum) h.written.set(i, sum);
+        else h.written.delete(i);
+      }
       const containers = new Map<string, ReportedContainer[]>(nets.map((n) => [n, r.networks.get(n) ?? []]));
       const hash = sha(JSON.stringify([...containers]));
       const first = !h.reported;

@@ -4,7 +4,8 @@
 import { createHash } from "node:crypto";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { planHost, type HostFacts, type MeshView, type NetworkPlan } from "../mesh/plan.js";
-import { connect, type HostSession, type SshEndpoint, type SshTarget } from "../hosts/ssh.js";
+import type { HostSession, SshEndpoint, SshTarget } from "../hosts/ssh.js";
+import { SessionPool } from "../hosts/ssh-pool.js";
 import { type ConvergeResult } from "../hosts/converge.js";
 import { HostConverge, type ConvergeStart } from "./machine-converge.js";
 import { finalizeMachine } from "./machine-teardown.js";
@@ -51,6 +52,8 @@ export interface MachineControllerDeps {
   status: StatusClient<Machine>;
   events: EventRecorder;
   sshSlots: Semaphore;
+  /** SSH connections shared with mesh DNS's (hosts/ssh-pool.ts); a pool of its own when absent. */
+  sessions?: SessionPool;
   clock: Clock;
   log: Logger;
   /** Periodic drift check (default 5 min). */
@@ -131,7 +134,11 @@ export class MachineReconciler {
   /** Machines with a NAT↔NAT pair being probed: looked at every PROBE_POLL_MS, never by the Ready check alone. */
   private readonly natProbing = new Set<string>();
 
+  /** SSH connections, shared with mesh DNS's when the manager passes one pool to both. */
+  private readonly sessions: SessionPool;
+
   constructor(private readonly d: MachineControllerDeps) {
+    this.sessions = d.sessions ?? new SessionPool();
     this.nat = d.natPaths ?? new NatPaths();
     this.views = new MachineViews(d);
     this.w = new MachineWriter(d);
@@ -254,7 +261,7 @@ export class MachineReconciler {
     let freshPlan: ConvergeStart["freshPlan"];
     try {
       try {
-        session = await connect(target);
+        session = await this.sessions.lease(target);
         // A host with nothing recorded gets its first converge in one round trip (hosts/fresh.ts):
         // the networks it is about to get go on record (status.networks, for teardown) meanwhile.
         if (fresh) {
@@ -393,7 +400,7 @@ export class MachineReconciler {
     try {
       let live: Liveness;
       try {
-        session = await connect(resolved.target);
+        session = await this.sessions.lease(resolved.target);
         await this.w.hostKeys(m, resolved.hostKeys, session);
         live = await checkLiveness(
           session,

@@ -6,6 +6,7 @@ import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import type { ApiClient } from "../runtime/client.js";
 import { customResourceInformer, enqueue, keysOf, objectKey, secretInformer, type Informer, type SecretObject, type WatchEvent } from "../runtime/informer.js";
 import { WorkQueue } from "../runtime/workqueue.js";
+import { SessionPool } from "../hosts/ssh-pool.js";
 import { Semaphore } from "../runtime/semaphore.js";
 import { customResourceStatusClient } from "../runtime/status.js";
 import { eventRecorder } from "../runtime/events.js";
@@ -75,11 +76,13 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const peerStats = new PeerStats();
   const readSecret = apiSecretReader(api);
   const hostKeys = apiHostKeyRecords(api, secrets);
+  // One SSH connection per host, shared by mesh DNS's event stream and the Machine looks.
+  const sessions = new SessionPool();
   // Mesh DNS records: its own long-lived connections, not the reconcilers' SSH slots.
   const dns = new DnsController({
     machines,
     meshes,
-    connector: sshConnector(readSecret, hostKeys),
+    connector: sshConnector(readSecret, hostKeys, sessions),
     events,
     clock,
     log: log.child({ component: "dns" }),
@@ -99,6 +102,7 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
     status: customResourceStatusClient<Machine>(api, MACHINES),
     events,
     sshSlots: new Semaphore(opts.sshConcurrency ?? concurrency),
+    sessions,
     clock,
     log,
     resyncMs: opts.resyncMs ?? 5 * 60_000,

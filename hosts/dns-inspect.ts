@@ -3,7 +3,7 @@
 // put into a template or shell text), bounded output, and a strict parser that drops whatever
 // does not look right. What it returns is still the host's word: mesh/dns-records.ts checks names
 // and addresses before anything is published.
-import { DOCKER_NETWORK_NAME, checked } from "../api/formats.js";
+import { DOCKER_NETWORK_NAME, INTERFACE_NAME, checked } from "../api/formats.js";
 import { HostError } from "./errors.js";
 import { OutputTooLargeError, type HostSession } from "./ssh.js";
 import { hostText } from "./host-text.js";
@@ -24,7 +24,8 @@ export const INSPECT_LIMITS = {
 export const DOCKER_DOWN_EXIT = 69;
 
 /**
- * hosts/scripts/dns-inspect.sh as sent: `net NAME ID…` per network found (its running
+ * hosts/scripts/dns-inspect.sh as sent: `records IF SHA256` per asked interface whose records
+ * file exists (and whose resolver is configured), `net NAME ID…` per network found (its running
  * containers' ids), then one JSON object per container: id, name, compose service label and its
  * networks (Docker's own JSON, keyed by network name). A network that does not exist is simply
  * not listed. It exits with DOCKER_DOWN_EXIT when the Docker daemon does not answer.
@@ -34,16 +35,29 @@ export const INSPECT_SCRIPT = DNS_INSPECT_SH;
 export interface InspectResult {
   /** Per network found on the host: its containers with an address on it. Networks not found are absent. */
   networks: Map<string, ReportedContainer[]>;
+  /**
+   * Per asked interface whose records file the host holds: the file's sha256 (hex), as the host
+   * said. Absent: no file, no resolver yet, or no sha256sum on the host (the file is written).
+   */
+  files: Map<string, string>;
   /** Lines dropped as malformed (for a log line). */
   dropped: number;
 }
 
 const ID = /^[0-9a-f]{64}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
 const isStr = (v: unknown, max: number): v is string => typeof v === "string" && v.length <= max;
 
-/** The containers of the given mesh networks on a host, in one command. */
-export async function inspectContainers(session: HostSession, networks: readonly string[]): Promise<InspectResult> {
-  const args = networks.map((n, i) => checked(n, DOCKER_NETWORK_NAME, `mesh Docker network [${i}]`, "a Docker network name dockmesh creates"));
+/**
+ * The containers of the given mesh networks on a host, and the digests of the records files of
+ * the given interfaces, in one command.
+ */
+export async function inspectContainers(session: HostSession, networks: readonly string[], interfaces: readonly string[] = []): Promise<InspectResult> {
+  const args = [
+    String(interfaces.length),
+    ...interfaces.map((n, i) => checked(n, INTERFACE_NAME, `records file [${i}] interface`, "an interface name")),
+    ...networks.map((n, i) => checked(n, DOCKER_NETWORK_NAME, `mesh Docker network [${i}]`, "a Docker network name dockmesh creates")),
+  ];
   let r;
   try {
     r = await session.exec(INSPECT_SCRIPT, { args, timeoutMs: INSPECT_LIMITS.timeoutMs, maxStdoutBytes: INSPECT_LIMITS.maxStdoutBytes, maxStderrBytes: 64 * 1024 });
@@ -54,12 +68,14 @@ export async function inspectContainers(session: HostSession, networks: readonly
   if (r.code === DOCKER_DOWN_EXIT) throw new HostError("DockerNotRunning", `listing the containers on the mesh networks: the Docker daemon does not answer (${hostText(r.stderr, 200)})`);
   if (r.code === 127) throw new HostError("MissingTools", `listing the containers on the mesh networks: ${hostText(r.stderr, 200)}; install Docker`);
   if (r.code !== 0) throw new HostError("ObserveFailed", `listing the containers on the mesh networks failed (exit ${r.code}): ${hostText(r.stderr, 300)}`);
-  return parseInspect(r.stdout, networks);
+  return parseInspect(r.stdout, networks, interfaces);
 }
 
 /** The script's output, strictly: only the asked networks, only well-formed values. */
-export function parseInspect(stdout: string, networks: readonly string[]): InspectResult {
+export function parseInspect(stdout: string, networks: readonly string[], interfaces: readonly string[] = []): InspectResult {
   const wanted = new Set(networks);
+  const asked = new Set(interfaces);
+  const files = new Map<string, string>();
   const members = new Map<string, string[]>();
   const containers = new Map<string, { name: string; service?: string; networks: Record<string, unknown> }>();
   let dropped = 0;
@@ -67,6 +83,12 @@ export function parseInspect(stdout: string, networks: readonly string[]): Inspe
     if (line === "") continue;
     if (line.length > INSPECT_LIMITS.maxLineChars) {
       dropped++;
+      continue;
+    }
+    if (line.startsWith("records ")) {
+      const [ifc, sum, ...rest] = line.slice(8).split(" ");
+      if (!ifc || !asked.has(ifc) || files.has(ifc) || !sum || !SHA256.test(sum) || rest.length) dropped++;
+      else files.set(ifc, sum);
       continue;
     }
     if (line.startsWith("net ")) {
@@ -128,5 +150,5 @@ export function parseInspect(stdout: string, networks: readonly string[]): Inspe
     }
     out.set(net, list);
   }
-  return { networks: out, dropped };
+  return { networks: out, files, dropped };
 }

@@ -296,7 +296,12 @@ function forward(bastion: Client, host: string, port: number): Promise<ClientCha
   });
 }
 
-export async function connect(target: SshTarget): Promise<StreamingHostSession> {
+/** A session of its own connection: `closed` settles (resolves) when that connection is gone. */
+export interface ConnectedSession extends StreamingHostSession {
+  readonly closed: Promise<void>;
+}
+
+export async function connect(target: SshTarget): Promise<ConnectedSession> {
   let bastion: { client: Client; fingerprint: string } | undefined;
   let sock: ClientChannel | undefined;
   if (target.bastion) {
@@ -323,9 +328,10 @@ export async function connect(target: SshTarget): Promise<StreamingHostSession> 
   return new Session(conn.client, conn.fingerprint, target, bastion);
 }
 
-class Session implements StreamingHostSession {
+class Session implements ConnectedSession {
   roundTrips = 0;
   readonly bastionFingerprint?: string;
+  readonly closed: Promise<void>;
   constructor(
     private readonly client: Client,
     readonly fingerprint: string,
@@ -333,6 +339,10 @@ class Session implements StreamingHostSession {
     private readonly bastion: { client: Client; fingerprint: string } | undefined,
   ) {
     if (bastion) this.bastionFingerprint = bastion.fingerprint;
+    this.closed = new Promise((resolve) => {
+      client.once("close", () => resolve());
+      bastion?.client.once("close", () => resolve());
+    });
     // Errors after the handshake (a keepalive timeout, a reset) end the connection; what was
     // running learns it from its channel closing, so they must not go unhandled here.
     for (const c of [client, bastion?.client]) c?.on("error", () => undefined);

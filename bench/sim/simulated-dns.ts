@@ -43,15 +43,27 @@ function containerLine(host: SimulatedHost, c: SimulatedContainer): string {
 }
 
 /**
- * INSPECT_SCRIPT with these network names: `net NAME ID…` per network that exists (its running
+ * INSPECT_SCRIPT with these interfaces and network names: `records IF SHA256` per interface whose
+ * resolver and records file exist, `net NAME ID…` per network that exists (its running
  * containers' ids, in the order of Go's sorted map), then one JSON line per container. A network
  * that does not exist is not listed; none existing prints nothing. Exit 0 (Docker answers).
  */
-export function renderInspect(host: SimulatedHost, args: readonly string[]): CommandResult {
-  if (args.length === 0) return { code: 0 };
+export function renderInspect(host: SimulatedHost, argv: readonly string[]): CommandResult {
+  // `COUNT IF… NET…`: `records IF SHA256` per interface with a resolver and a records file.
+  const count = Number(argv[0] ?? "0");
+  if (!/^[0-9]*$/.test(argv[0] ?? "")) return { code: 2, stderr: "bad count\n" };
+  const records: string[] = [];
+  for (const ifc of argv.slice(1, 1 + count)) {
+    if (ifc === "" || ifc.startsWith(".") || ifc.includes("/")) continue;
+    const file = host.files.get(`${DNS_DIR}/${ifc}/records/mesh`);
+    if (!host.files.has(`${DNS_DIR}/${ifc}/dnsmasq.conf`) || !file) continue;
+    records.push(`records ${ifc} ${createHash("sha256").update(file.content).digest("hex")}\n`);
+  }
+  const args = argv.slice(1 + count);
+  if (args.length === 0) return { code: 0, stdout: records.join("") };
   // `docker network inspect --format '{{.Name}}{{range $id, $c := .Containers}} {{$id}}{{end}}' "$@"`
   const out = args.filter((n) => host.networks.has(n)).map((n) => [n, ...host.containersOn(n).map((c) => c.id)].join(" "));
-  const lines = out.map((l) => `net ${l}\n`);
+  const lines = [...records, ...out.map((l) => `net ${l}\n`)];
   const ids: string[] = [];
   for (const word of out.join("\n").split(/\s+/)) if (HEX64.test(word) && !ids.includes(word)) ids.push(word);
   for (const id of ids) {

@@ -2,9 +2,11 @@
 // (dnsmasq on the bridge gateway) and keeps its records file current from Docker's event streams;
 // a lookup from a container is the real measure. An alias on several hosts (three addresses, one
 // fewer when a container stops) is in the acceptance test, dns.test.ts.
+import { createHash } from "node:crypto";
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Machine } from "../../api/types.generated.js";
+import { INSPECT_SCRIPT, parseInspect } from "../../hosts/dns-inspect.js";
 import { MeshEnv, startMeshEnv, eventually, sleep, yamlDoc, timeUntil } from "../../lab/mesh-env.js";
 
 const PREFIX = "dmdnr";
@@ -88,6 +90,29 @@ describe("mesh DNS records on real hosts", { timeout: 600_000 }, () => {
       assert.ok(text.startsWith(`# Managed by dockmesh: zone ${ZONE}\n`), text);
     }
     assert.deepEqual(await lookup("h2", `h1.${ZONE}`), [gateways.get("h1")]);
+  });
+
+  test("the look at a host reports its records file's digest (a resync sends only a file that differs)", async () => {
+    // The script as the controller sends it, on the real host's sh, sha256sum and Docker: dm9 has no resolver.
+    const r = await env.lab.exec("h2", ["sh", "-c", INSPECT_SCRIPT, "sh", "2", "dm0", "dm9", "mesh"]);
+    assert.equal(r.code, 0, r.stderr);
+    const parsed = parseInspect(r.stdout, ["mesh"], ["dm0", "dm9"]);
+    assert.deepEqual(
+      [...parsed.files],
+      [
+        [
+          "dm0",
+          createHash("sha256")
+            .update(await records("h2"))
+            .digest("hex"),
+        ],
+      ],
+    );
+    assert.ok(
+      parsed.networks.get("mesh")?.some((c) => c.name === "/probe"),
+      r.stdout,
+    );
+    assert.equal(parsed.dropped, 0, r.stdout);
   });
 
   test("a container started on h1 resolves from h2 and is in h3's file within 2 s; removed, it is gone within 2 s", async () => {

@@ -1,7 +1,9 @@
 // controllers/dns.ts timing and fan-out, with a fake clock and fake host links (no SSH here):
 // many events on many hosts within a window give at most one write per host; unchanged content
 // gives none; after a start nothing is written until every member reported or its grace passed;
-// a machine leaving the mesh leaves the others' files at once.
+// a machine leaving the mesh leaves the others' files at once; a resync writes only a file that
+// differs from what the host holds (by the digest its look reports).
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Subject } from "rxjs";
@@ -38,11 +40,17 @@ interface FakeHost {
   inspects: number;
   emit?: (e: DockerEvent) => void;
   reachable: boolean;
+  /** What the host's records files hold, by interface. */
+  files: Map<string, string>;
+  /** The host has no sha256sum: its looks report no digests. */
+  noDigests?: boolean;
 }
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 const SUBNETS: Record<string, string> = { h1: "10.210.1.0/24", h2: "10.210.2.0/24", h3: "10.210.3.0/24" };
 
-function setup(opts: { names?: string[]; graceSeconds?: number } = {}) {
+function setup(opts: { names?: string[]; graceSeconds?: number; resyncMs?: number } = {}) {
   const names = opts.names ?? ["h1", "h2", "h3"];
   const clock = new FakeClock();
   const m: MeshNetwork = {
@@ -51,7 +59,7 @@ function setup(opts: { names?: string[]; graceSeconds?: number } = {}) {
   };
   const machines = new FakeCache<Machine>(names.map((n) => machine(n)));
   const meshes = new FakeCache<MeshNetwork>([m]);
-  const hosts = new Map<string, FakeHost>(names.map((n) => [n, { containers: [], writes: [], inspects: 0, reachable: true }]));
+  const hosts = new Map<string, FakeHost>(names.map((n) => [n, { containers: [], writes: [], inspects: 0, reachable: true, files: new Map() }]));
   const events: string[] = [];
   const connector = (mm: Machine): Promise<LinkResult> => {
     const h = hosts.get(mm.metadata.name ?? "")!;
@@ -62,12 +70,14 @@ function setup(opts: { names?: string[]; graceSeconds?: number } = {}) {
         queueMicrotask(() => onEvent({ kind: "ready" }));
         return { done: new Promise(() => undefined), close: () => undefined };
       },
-      inspect: (nets) => {
+      inspect: (nets, ifaces) => {
         h.inspects++;
-        return Promise.resolve({ networks: new Map(nets.map((n) => [n, h.containers.map((c) => ({ ...c }))])), dropped: 0 });
+        const files = new Map(h.noDigests ? [] : ifaces.flatMap((i) => (h.files.has(i) ? [[i, sha256(h.files.get(i)!)] as const] : [])));
+        return Promise.resolve({ networks: new Map(nets.map((n) => [n, h.containers.map((c) => ({ ...c }))])), files, dropped: 0 });
       },
       write: (files) => {
         h.writes.push(files.map((f) => ({ ...f })));
+        for (const f of files) h.files.set(f.interface, f.text);
         return Promise.resolve({ done: files.map((f) => f.interface), noResolver: [] });
       },
       close: () => undefined,
@@ -81,6 +91,7 @@ function setup(opts: { names?: string[]; graceSeconds?: number } = {}) {
     events: { event: (_o, type, reason, message) => (events.push(`${type} ${reason} ${message}`), Promise.resolve()) },
     clock,
     log: silentLogger(),
+    ...(opts.resyncMs !== undefined ? { timings: { resyncMs: opts.resyncMs } } : {}),
   });
   /** Moves the fake clock in small steps, letting promises settle in between. */
   const tick = async (ms: number, step = 5) => {
@@ -181,5 +192,27 @@ test("a machine out of the mesh: its records leave the others' files at once; in
   assert.doesNotMatch(lastText(hosts.get("h1")!), /h2/);
   assert.doesNotMatch(lastText(hosts.get("h3")!), /h2/);
   assert.equal(dns.hostState("default", "h2"), undefined);
+  await dns.stop();
+});
+
+test("a resync writes only a file that differs from the host's (by its digest); a host without digests gets its file again", async () => {
+  const { dns, hosts, tick } = setup({ resyncMs: 5_000 });
+  hosts.get("h3")!.noDigests = true;
+  dns.start();
+  await tick(1000);
+  for (const [n, h] of hosts) assert.equal(h.writes.length, 1, `${n}: the first write`);
+  const first = hosts.get("h1")!.files.get("dm0")!;
+  // Someone edits h2's file by hand; h1's stays right.
+  hosts.get("h2")!.files.set("dm0", "# edited\n");
+  await tick(5_500, 50);
+  assert.ok(hosts.get("h1")!.inspects >= 2, "h1 was looked at again");
+  assert.equal(hosts.get("h1")!.writes.length, 1, "h1: its file is right: not sent again");
+  assert.equal(hosts.get("h2")!.writes.length, 2, "h2: its edited file is written again");
+  assert.equal(hosts.get("h2")!.files.get("dm0"), first, "h2 holds the mesh's records again");
+  assert.equal(hosts.get("h3")!.writes.length, 2, "h3 reports no digest: written at every resync, as before");
+  // A reconnect: a host that still holds the right file gets nothing.
+  hosts.get("h1")!.emit!({ kind: "ready" });
+  await tick(1000, 50);
+  assert.equal(hosts.get("h1")!.writes.length, 1, "h1: right after a reconnect too");
   await dns.stop();
 });

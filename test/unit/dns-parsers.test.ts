@@ -53,6 +53,24 @@ test("inspect: hostile output is dropped", () => {
   assert.equal(many.networks.get("mesh")?.[0]?.aliases.length, 32);
 });
 
+test("inspect: records files' digests, only for asked interfaces and only well-formed", () => {
+  const SUM = "0123456789abcdef".repeat(4);
+  const table: Array<[string, string, Array<[string, string]>]> = [
+    ["one asked file", `records dm0 ${SUM}`, [["dm0", SUM]]],
+    ["an interface not asked for", `records dm9 ${SUM}`, []],
+    ["a digest that is not 64 hex", `records dm0 ${SUM.slice(1)}Z`, []],
+    ["an upper-case digest", `records dm0 ${SUM.toUpperCase()}`, []],
+    ["a word too many", `records dm0 ${SUM} x`, []],
+    ["a second line for the same file cannot replace the first", `records dm0 ${SUM}\nrecords dm0 ${"f".repeat(64)}`, [["dm0", SUM]]],
+  ];
+  for (const [what, out, want] of table) {
+    const r = parseInspect(`${out}\nnet mesh\n`, ["mesh"], ["dm0", "dm1"]);
+    assert.deepEqual([...r.files], want, what);
+    assert.deepEqual([...r.networks.keys()], ["mesh"], `${what}: the containers' part is read as before`);
+  }
+  assert.deepEqual([...parseInspect(`records dm0 ${SUM}\n`, ["mesh"]).files], [], "no interfaces asked: none read");
+});
+
 test("events: only the filtered events and the ready marker are understood", () => {
   const table: Array<[string, ReturnType<typeof parseEventLine>]> = [
     [`${READY_MARKER} 1796211503`, { kind: "ready" }],
