@@ -302,6 +302,11 @@ export class DnsController {
     return [...new Set(this.meshesOf(key).map((m) => m.dockerNetwork))].sort();
   }
 
+  /** The WireGuard interfaces of those meshes: each names a records file on the host. */
+  private interfacesOf(key: string): string[] {
+    return [...new Set(this.meshesOf(key).map((m) => m.interface))].sort();
+  }
+
   // --- one host: connection, events, looks -----------------------------------------------------
 
   private async run(h: Host): Promise<void> {
@@ -366,8 +371,8 @@ export class DnsController {
       h.stream = "Connected";
       h.since = this.d.clock.now();
       h.lostAt = undefined;
-      // What the host's files hold now is not known (a reboot, a hand edit): written again, and
-      // the host's script leaves a file that is already right untouched.
+      // What the host's files hold now is not known (a reboot, a hand edit) until the look below
+      // reports their digests: meanwhile a render writes them in full.
       h.written.clear();
       this.notify(h.key);
       this.requestInspect(h, true);
@@ -411,7 +416,7 @@ export class DnsController {
     h.inspecting = true;
     try {
       const nets = this.networksOf(h.key);
-      const ifaces = [...new Set(this.meshesOf(h.key).map((m) => m.interface))].sort();
+      const ifaces = this.interfacesOf(h.key);
       this.inspects++;
       const r = await link.inspect(nets, ifaces);
       if (h.stopped) return;

@@ -44,8 +44,8 @@ export interface InspectResult {
   dropped: number;
 }
 
-const ID = /^[0-9a-f]{64}$/;
-const SHA256 = /^[0-9a-f]{64}$/;
+/** A full container id, and a sha256 as sha256sum prints it: 64 lower-case hex digits both. */
+const HEX64 = /^[0-9a-f]{64}$/;
 const isStr = (v: unknown, max: number): v is string => typeof v === "string" && v.length <= max;
 
 /**
@@ -87,13 +87,13 @@ export function parseInspect(stdout: string, networks: readonly string[], interf
     }
     if (line.startsWith("records ")) {
       const [ifc, sum, ...rest] = line.slice(8).split(" ");
-      if (!ifc || !asked.has(ifc) || files.has(ifc) || !sum || !SHA256.test(sum) || rest.length) dropped++;
+      if (!ifc || !asked.has(ifc) || files.has(ifc) || !sum || !HEX64.test(sum) || rest.length) dropped++;
       else files.set(ifc, sum);
       continue;
     }
     if (line.startsWith("net ")) {
       const [name, ...ids] = line.slice(4).split(" ");
-      if (!name || !wanted.has(name) || members.has(name) || !ids.every((id) => ID.test(id))) {
+      if (!name || !wanted.has(name) || members.has(name) || !ids.every((id) => HEX64.test(id))) {
         dropped++;
         continue;
       }
@@ -115,7 +115,7 @@ export function parseInspect(stdout: string, networks: readonly string[], interf
     const service = c.service;
     if (
       !isStr(c.id, 64) ||
-      !ID.test(c.id) ||
+      !HEX64.test(c.id) ||
       !isStr(c.name, INSPECT_LIMITS.nameChars) ||
       !(service === null || isStr(service, INSPECT_LIMITS.nameChars)) ||
       typeof c.networks !== "object" ||
