@@ -3,7 +3,7 @@
 #   docker build -t dockmesh/controller:0.1.0 .
 #
 # Two ways to get /app, chosen with --build-arg APP_FROM:
-#   source  (default) npm ci, compile and prune to production dependencies in a build stage;
+#   source  (default) npm ci, build (tools/build.js) and prune to production dependencies in a build stage;
 #   context           take an already built tree from the build context's .docker-app/
 #                     (package.json, bin/, dist/, crds/, production node_modules/), for CI that
 #                     builds outside Docker or a machine that cannot reach a package registry.
@@ -22,8 +22,9 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: the root package's "prepare" (a build) needs the sources, copied below;
 # of the dependencies only better-sqlite3 needs its install script.
 RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.app.json ./
 COPY api/ api/
+COPY vendor/ vendor/
 COPY bin/ bin/
 COPY cli/ cli/
 COPY controllers/ controllers/
@@ -32,12 +33,9 @@ COPY hosts/ hosts/
 COPY mesh/ mesh/
 COPY runtime/ runtime/
 COPY store/ store/
-COPY tools/ tools/
-COPY lab/ lab/
-COPY bench/ bench/
-COPY test/ test/
-RUN npx tsc -p tsconfig.json \
- && rm -rf dist/test dist/bench dist/lab dist/tools dist/.tsbuildinfo \
+COPY tools/build.js tools/
+# esbuild compiles dockmesh itself (tsconfig.app.json's directories) and bundles vendor/.
+RUN node tools/build.js \
  && find dist -name '*.map' -delete \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && mkdir -p /out \

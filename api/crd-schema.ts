@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse } from "../vendor/yaml.js";
 
 /** The subset of an OpenAPI v3 schema that Kubernetes structural schemas use. */
 export interface JSONSchemaProps {

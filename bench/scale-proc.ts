@@ -76,6 +76,8 @@ export interface ControllerChildOptions {
   concurrency: number;
   /** The child's stdout and stderr (JSON log lines) go here. */
   logFile: string;
+  /** Another build's dist/cli/main.js (default: this build's). */
+  main?: string;
 }
 
 /**
@@ -93,7 +95,7 @@ export class ControllerChild {
   private readonly exited: Promise<number | null>;
 
   private constructor(opts: ControllerChildOptions, port: number) {
-    const main = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+    const main = opts.main ?? fileURLToPath(new URL("../cli/main.js", import.meta.url));
     const fd = openSync(opts.logFile, "a");
     this.metricsUrl = `http://127.0.0.1:${port}/metrics`;
     this.proc = spawn(

@@ -1,7 +1,7 @@
 // The work of `dockmesh controller`, and of the controllers inside `dockmesh up` (imported lazily
 // by cli/controller.ts): the API client, the controllers, SSH, the logger and the metrics are
 // loaded only by the commands that run them.
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../vendor/client-node.js";
 import { startControllers, type ControllerOptions, type RunningControllers } from "../controllers/manager.js";
 import { onRoundTrip } from "../hosts/ssh.js";
 import { createLogger, describeError, setRootLogger, type LogFormat, type LogLevel, type Logger } from "../runtime/log.js";

@@ -1,6 +1,6 @@
 // The work of `dockmesh graph` (imported lazily by cli/graph.ts): read MeshNetworks and Machines
 // from the API of the current kubeconfig, build the graph, render it.
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../vendor/client-node.js";
 import type { Machine, MeshNetwork } from "../api/types.generated.js";
 import { OBJECT_NAME } from "../api/formats.js";
 import { buildMeshGraph, MAX_GRAPH_MACHINES } from "../mesh/graph.js";

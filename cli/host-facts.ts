@@ -3,7 +3,7 @@
 // table is there (Docker 28+ drops tunnel traffic there unless let past), whether systemd runs it.
 // Defaults are a typical current host; --host-facts FILE sets them per Machine.
 import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { parse } from "../vendor/yaml.js";
 import type { HostFacts } from "../mesh/plan.js";
 import { DEFAULT_UPLINK_MTU } from "../mesh/defaults.js";
 import { ManifestError } from "./manifests.js";

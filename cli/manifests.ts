@@ -1,7 +1,7 @@
 // Reads multi-document YAML manifests from files and directories, as kubectl -f does.
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments } from "../vendor/yaml.js";
 
 export interface Manifest {
   file: string;

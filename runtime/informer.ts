@@ -7,7 +7,7 @@
 // fires `error` and stops for good. This one restarts it with exponential backoff,
 // resuming from the last resourceVersion (so no event is missed while the server keeps
 // history; a 410 then relists), logging one line per restart.
-import { ListWatch } from "@kubernetes/client-node";
+import { ListWatch } from "../vendor/client-node.js";
 import type { KubernetesListObject, KubernetesObject, Watch } from "@kubernetes/client-node";
 import { EMPTY, Observable, Subject, concat, defer, from, mergeMap } from "rxjs";
 import type { Subscription } from "rxjs";

@@ -12,7 +12,7 @@
 // dockmesh does not use fails rather than call a method that has no rule.
 import { createHash } from "node:crypto";
 import type { Agent } from "node:http";
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, Watch } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, Watch } from "../vendor/client-node.js";
 import type { CoreV1Event, KubeConfig, KubernetesListObject, KubernetesObject, V1Lease, V1Secret } from "@kubernetes/client-node";
 import type { ApiClient, ListOptions, Resource } from "./client.js";
 

@@ -14,7 +14,8 @@
 // acquireTime/renewTime are metav1.MicroTime: RFC 3339 with exactly six fractional digits,
 // which real API servers (and the embedded store) require.
 import { hostname } from "node:os";
-import { V1MicroTime, type V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
+import { V1MicroTime } from "../vendor/client-node.js";
 import { LEASES, isNotFound, type ApiClient } from "./client.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";

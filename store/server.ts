@@ -7,7 +7,7 @@ import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import type { Socket } from "node:net";
 import type { IncomingMessage } from "node:http";
-import { stringify } from "yaml";
+import { stringify } from "../vendor/yaml.js";
 import { loadCrds } from "../api/crd-schema.js";
 import { builtinTypes } from "./builtins.js";
 import { ConnectionGuard, connectionLimits, serverTimeoutOptions, type ConnectionLimits } from "./connections.js";

@@ -3,7 +3,7 @@
 // aliases; duplicate keys are found here in linear time (the yaml package's own check compares
 // every pair of keys of a map: 25,000 keys took 42 s).
 import { parentPort, workerData } from "node:worker_threads";
-import { isMap, isScalar, isSeq, parseDocument, type Node } from "yaml";
+import { isMap, isScalar, isSeq, parseDocument, type Node } from "../vendor/yaml.js";
 
 export interface YamlJob {
   text: string;

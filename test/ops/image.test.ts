@@ -6,7 +6,7 @@
 // it (read-only root, user 65532, no capabilities) against an embedded store run from the same
 // image: it takes the Lease and reconciles a MeshNetwork.
 // Not covered here (no registry or package mirror inside the lab): the default APP_FROM=source
-// path (npm ci and tsc in a node:20-bookworm-slim build stage).
+// path (npm ci and tools/build.js in a node:20-bookworm-slim build stage).
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -69,7 +69,7 @@ async function buildContext(): Promise<string> {
   copyFileSync(join(projectRoot, ".dockerignore"), join(ctx, ".dockerignore"));
   copyFileSync(join(projectRoot, "package.json"), join(app, "package.json"));
   for (const d of ["bin", "crds"]) cpSync(join(projectRoot, d), join(app, d), { recursive: true });
-  for (const d of ["api", "cli", "controllers", "hosts", "mesh", "runtime", "store"])
+  for (const d of ["api", "vendor", "cli", "controllers", "hosts", "mesh", "runtime", "store"])
     cpSync(join(projectRoot, "dist", d), join(app, "dist", d), { recursive: true, filter: (s) => !s.endsWith(".map") });
   // Production dependencies: npm's own view of the tree, without dev dependencies (no network).
   const paths = (await runOk(["npm", "ls", "--omit=dev", "--all", "--parseable"], { cwd: projectRoot })).split("\n").filter((p) => p.startsWith(join(projectRoot, "node_modules")));

@@ -14,8 +14,11 @@ const recorder = join(projectRoot, "dist/test/support/module-recorder.js");
 /** Packages for the commands that run something (controller, up, graph), never for help or plan. */
 const HEAVY = ["@kubernetes/client-node", "better-sqlite3", "ssh2", "winston", "prom-client", "node-forge"];
 
-/** The packages (by node_modules/ directory) among the modules that `dockmesh ARGS` loads. */
-function packagesLoaded(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; packages: Set<string> } {
+/** The packages that load as one bundle from dist/vendor/ (tools/build.js), by its file name. */
+const VENDORED: Record<string, string> = { "client-node": "@kubernetes/client-node", yaml: "yaml" };
+
+/** The packages (by node_modules/ directory, or their dist/vendor/ bundle) among the modules that `dockmesh ARGS` loads. */
+function packagesLoaded(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; packages: Set<string>; urls: string[] } {
   const dir = mkdtempSync(join(tmpdir(), "dockmesh-modules-"));
   try {
     const out = join(dir, "modules.txt");
@@ -25,8 +28,8 @@ function packagesLoaded(args: string[], env: Record<string, string> = {}): { sta
       env: { ...process.env, DOCKMESH_MODULES_OUT: out, ...env },
     });
     const urls = readFileSync(out, "utf8").split("\n").filter(Boolean);
-    const packages = new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr, packages };
+    const packages = new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? VENDORED[/\/dist\/vendor\/([^/]+)\.js$/.exec(u)?.[1] ?? ""] ?? []));
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, packages, urls };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -61,4 +64,7 @@ test("cli start-up: the recorder sees the heavy packages where a command does lo
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^dockmesh: .*no-such-kubeconfig/);
   for (const p of ["@kubernetes/client-node", "ssh2", "winston", "prom-client"]) assert.ok(r.packages.has(p), `${p} not seen; seen: ${[...r.packages].join(", ")}`);
+  // The API client runs as its bundle (tools/build.js), not as the package's ~970 modules.
+  const fromPackage = r.urls.filter((u) => u.includes("/node_modules/@kubernetes/client-node/"));
+  assert.deepEqual(fromPackage.slice(0, 3), [], `${fromPackage.length} files of @kubernetes/client-node loaded instead of dist/vendor/client-node.js`);
 });

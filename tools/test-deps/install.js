@@ -4,8 +4,8 @@
 // against ./package-lock.json, once per lockfile: the sha256 of package.json and
 // package-lock.json is recorded in node_modules/.dockmesh-lock-sha256, and an equal one skips
 // the install. Kept out of the root package so that the root `npm ci` installs only what
-// builds and runs dockmesh. typescript is a peer dependency left out here (--omit=peer):
-// typescript-eslint finds the root's, the one the build uses.
+// builds and runs dockmesh. typescript is here too: `npm run build` type-checks with its tsc
+// (esbuild compiles, tools/build.js), and typescript-eslint uses the same.
 // Run by `npm run lint` and test/run.js; by hand: node tools/test-deps/install.js
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
