@@ -153,6 +153,11 @@ export class MachineReconciler {
     }
   }
 
+  /** The Machine informer cached this version of key (manager.ts): this controller's own write, if it is that, need not be kept. */
+  cached(key: string, resourceVersion: string | undefined): void {
+    this.w.own.cached(key, resourceVersion);
+  }
+
   private async reconcileMachine(key: string): Promise<ReconcileResult | void> {
     const tStart = performance.now();
     const inCache = this.d.machines.get(key);

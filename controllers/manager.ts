@@ -116,6 +116,10 @@ export async function startControllers(opts: ControllerOptions): Promise<Running
   const fanOut = new FanOut();
 
   const subs: Subscription[] = [
+    // The cache caught up with a write of ours: its answer need not be kept (runtime/own-writes.ts).
+    machines.events$.subscribe((e) => {
+      if (e.type !== "DELETED") machineReconciler.cached(objectKey(e.object), e.object.metadata?.resourceVersion);
+    }),
     // A Machine: itself; its namespace's meshes when their status depends on what changed; and
     // the other machines that plan or wait with it (controllers/fanout.ts).
     enqueue(

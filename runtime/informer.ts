@@ -7,6 +7,9 @@
 // fires `error` and stops for good. This one restarts it with exponential backoff,
 // resuming from the last resourceVersion (so no event is missed while the server keeps
 // history; a 410 then relists), logging one line per restart.
+//
+//
+// The cache holds objects without metadata.managedFields, their short strings shared (runtime/cache-transform.ts).
 import { ListWatch } from "../vendor/client-node.js";
 import type { KubernetesListObject, KubernetesObject, Watch } from "@kubernetes/client-node";
 import { EMPTY, Observable, Subject, concat, defer, from, mergeMap } from "rxjs";
@@ -15,6 +18,7 @@ import { SECRETS, type ApiClient, type Resource } from "./client.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
+import { forCache } from "./cache-transform.js";
 import { describeError, rootLogger } from "./log.js";
 import type { BackoffOptions } from "./workqueue.js";
 import { backoffDelay } from "./workqueue.js";
@@ -110,6 +114,7 @@ export class Informer<T extends KubernetesObject> {
     const selectors = { ...(namespace !== undefined ? { namespace } : {}), ...(labelSelector !== undefined ? { labelSelector } : {}), ...(fieldSelector !== undefined ? { fieldSelector } : {}) };
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await api.list(resource, selectors);
+      for (const item of result.items) forCache(item);
       // ListWatch fills its cache right after this promise resolves, in the same run of
       // microtasks; setImmediate runs after that, so synced() never sees an empty cache.
       setImmediate(() => this.markSynced());
@@ -120,7 +125,8 @@ export class Informer<T extends KubernetesObject> {
     const watch = {
       watch: async (_path: string, params: { resourceVersion?: string }, onEvent: (type: string, object: T) => void, done: (err: unknown) => void) => {
         let finished = false;
-        const controller = await api.watch(resource, { ...selectors, ...(params.resourceVersion !== undefined ? { resourceVersion: params.resourceVersion } : {}) }, onEvent, (err) => {
+        const kept = (type: string, object: T) => onEvent(type, forCache(object));
+        const controller = await api.watch(resource, { ...selectors, ...(params.resourceVersion !== undefined ? { resourceVersion: params.resourceVersion } : {}) }, kept, (err) => {
           finished = true;
           done(err);
         });

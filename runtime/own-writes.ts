@@ -7,6 +7,7 @@
 // controller itself replaced is known to be older than that write's answer; any other version
 // is the server's newer truth (the watch caught up, or another writer came after).
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { forCache } from "./cache-transform.js";
 
 interface Written<T> {
   /** Versions this controller's writes replaced since the cache last caught up. */
@@ -24,6 +25,7 @@ export class OwnWrites<T extends KubernetesObject> {
   /** After a write of key that replaced version `replaced` and got `written` back. */
   wrote(key: string, replaced: string | undefined, written: T | undefined): void {
     if (replaced === undefined || written?.metadata?.resourceVersion === undefined) return;
+    forCache(written);
     const rec = this.byKey.get(key) ?? { superseded: new Set<string>(), latest: written };
     rec.superseded.add(replaced);
     rec.latest = written;
@@ -40,6 +42,16 @@ export class OwnWrites<T extends KubernetesObject> {
     // The cache caught up with (or went past) the writes recorded: nothing to patch over any more.
     this.byKey.delete(key);
     return cached;
+  }
+
+  /**
+   * The informer cached version rv of key: when that is the last write's answer, the cache has
+   * caught up and the answer need not be kept until the next reconcile (at 1,000 Machines that
+   * was a second copy of most statuses).
+   */
+  cached(key: string, rv: string | undefined): void {
+    const rec = this.byKey.get(key);
+    if (rec && rv !== undefined && rec.latest.metadata?.resourceVersion === rv) this.byKey.delete(key);
   }
 
   forget(key: string): void {

@@ -112,6 +112,30 @@ test("informer: initial sync fills the cache, then live changes arrive in order;
   for (const n of ["a1", "a3"]) await deleteMachine(server, n);
 });
 
+test("informer: caches objects without metadata.managedFields, from the list and from the watch; a replace from the cache keeps the server's", async () => {
+  await createMachine(server, "f1");
+  const api = kubeApiClient(server.kubeConfig);
+  const inf = customResourceInformer<Machine>(api, MACHINES, { logger: silentLogger(), namespace: "default" });
+  inf.start();
+  await inf.synced();
+  const managers = async () => ((await api.get(MACHINES, "default", "f1")).metadata?.managedFields ?? []).map((f) => f.manager).sort();
+  const before = await managers();
+  assert.ok(before.length > 0, "the server records managedFields (else this test shows nothing)");
+  const listed = inf.get("default/f1");
+  assert.ok(listed, "f1 in the cache after the list");
+  assert.equal(listed.metadata?.managedFields, undefined);
+  await setEndpoint(server, "f1", "198.51.100.9:51820");
+  await until(() => inf.get("default/f1")?.spec.endpoint === "198.51.100.9:51820", "the watch's MODIFIED f1");
+  const watched = inf.get("default/f1")!;
+  assert.equal(watched.metadata?.managedFields, undefined);
+  // Writing a status onto what the cache holds (no managedFields in the request), as the
+  // controller does, keeps the server's entries.
+  await api.replaceStatus(MACHINES, { ...watched, status: { observedGeneration: 1 } } as Machine, { fieldManager: "dockmesh-test" });
+  assert.deepEqual(await managers(), [...before, "dockmesh-test"].sort(), "managedFields kept (and the status writer added) after a write without them");
+  await inf.stop();
+  await deleteMachine(server, "f1");
+});
+
 test("informer: survives the server closing its watches (re-watches from its resourceVersion, no restart)", async () => {
   const clock = new FakeClock();
   const inf = customResourceInformer<Machine>(kubeApiClient(server.kubeConfig), MACHINES, { logger: silentLogger(), clock });
