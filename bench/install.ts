@@ -113,7 +113,6 @@ function measure(rev: { name: string; sha: string }, run: number): void {
     }
     // What `npm test` adds before the tests: the rest of the build (npm ci builds dockmesh only,
     // since tsconfig.app.json), the lint's and tests' packages, helm.
-    if (existsSync(join(dir, "tsconfig.app.json"))) r.extra["npm run build (whole tree) s"] = timed(["npm", "run", "build"], dir).wall;
     if (existsSync(join(dir, "tools/test-deps/install.js"))) {
       const first = timed([process.execPath, "tools/test-deps/install.js"], dir);
       const again = timed([process.execPath, "tools/test-deps/install.js"], dir);
@@ -122,6 +121,8 @@ function measure(rev: { name: string; sha: string }, run: number): void {
       r.extra["test-deps MB"] = duMB(join(dir, "tools/test-deps/node_modules"));
       r.extra["test-deps packages"] = added(first.out);
     }
+    // After the test-deps install: since the esbuild build, `npm run build` installs them first itself.
+    if (existsSync(join(dir, "tsconfig.app.json"))) r.extra["npm run build (whole tree) s"] = timed(["npm", "run", "build"], dir).wall;
     if (existsSync(join(dir, "dist/test/support/tool-cache.js"))) {
       const cache = join(dir, ".bench-cache");
       const npmCache = join(dir, ".bench-npm-cache");

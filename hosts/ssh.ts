@@ -3,7 +3,7 @@
 // system ssh binary), sudo for non-root users, and timeouts on everything.
 import { createHash } from "node:crypto";
 import ssh2 from "ssh2";
-import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey } from "ssh2";
+import type { Client as ClientType, ClientChannel, ConnectConfig, ParsedKey, PublicKeyAuthMethod } from "ssh2";
 import { shQuote } from "../mesh/shell.js";
 
 // ssh2 is CommonJS: its named exports are reached through the default export.
@@ -217,12 +217,29 @@ function classifyConnectError(e: SshEndpoint, err: Error & { code?: string; leve
   return new HostError("Unreachable", `${where}: ${err.message}`, { cause: err });
 }
 
-function checkKeyUsable(e: SshEndpoint): void {
+/**
+ * Private keys parsed, by their text. ssh2 parses the key of every connection again (two
+ * OpenSSL key objects, and small buffers that each hold an 8 KB pool slab) and keeps it for the
+ * connection's life: at 1,000 hosts, 1,000 parsed copies of one key (docs/benchmarks.md, "Memory
+ * at 1,000 machines"). Bounded: the controller uses a few keys; a full cache starts over.
+ */
+const parsedKeys = new Map<string, ParsedKey>();
+const MAX_PARSED_KEYS = 16;
+
+function usableKey(e: SshEndpoint): ParsedKey {
+  const hit = parsedKeys.get(e.privateKey);
+  if (hit) return hit;
   const parsed = utils.parseKey(e.privateKey);
-  if (parsed instanceof Error) {
+  // ssh2 returns an array for a file of several keys (its types leave that out); it uses the first.
+  const key = parsed instanceof Error ? parsed : Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
+  if (key instanceof Error || !key || !key.isPrivateKey()) {
     // The parser's message never contains key material.
-    throw new HostError("KeyInvalid", `${e.keySource} is not a usable SSH private key (${parsed.message}); store an unencrypted OpenSSH or PEM private key there`);
+    const why = key instanceof Error ? key.message : "no private key in it";
+    throw new HostError("KeyInvalid", `${e.keySource} is not a usable SSH private key (${why}); store an unencrypted OpenSSH or PEM private key there`);
   }
+  if (parsedKeys.size >= MAX_PARSED_KEYS) parsedKeys.clear();
+  parsedKeys.set(e.privateKey, key);
+  return key;
 }
 
 interface Verified {
@@ -231,7 +248,7 @@ interface Verified {
 }
 
 function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, viaBastion: SshEndpoint | undefined, pinField: string): Promise<{ client: Client; fingerprint: string }> {
-  checkKeyUsable(e);
+  const publicKeyAuth: PublicKeyAuthMethod = { type: "publickey", username: e.user, key: usableKey(e) };
   return new Promise((resolve, reject) => {
     const client = new Client();
     // A second error (after the first settled this, or after client.end()) would otherwise find
@@ -269,7 +286,8 @@ function connectOne(e: SshEndpoint, sock: ConnectConfig["sock"] | undefined, via
       host: e.host,
       port: e.port,
       username: e.user,
-      privateKey: e.privateKey,
+      // The parsed key, not its text: ssh2 would parse it again for every connection.
+      authHandler: [publicKeyAuth],
       readyTimeout: CONNECT_TIMEOUT_MS,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,

@@ -164,6 +164,21 @@ describe("SSH to hosts", () => {
     assert.ok(!e.message.includes("hunter2"));
   });
 
+  test("a public key where the private key belongs is KeyInvalid, naming the Secret and the fix", async () => {
+    const e = await failure(to(target, { privateKey: clientKey.publicKey }));
+    assert.equal(e.reason, "KeyInvalid");
+    assert.match(e.message, /Secret default\/ssh key ssh-privatekey is not a usable SSH private key \(no private key in it\); store an unencrypted OpenSSH or PEM private key there/);
+  });
+
+  test("one key, many connections: each logs in, and a wrong key after it is still refused (the parsed-key cache is keyed by the key)", async () => {
+    for (let i = 0; i < 3; i++) {
+      const s = await connect(to(target));
+      s.close();
+    }
+    assert.equal((await failure(to(target, { privateKey: otherKey.privateKey }))).reason, "AuthFailed");
+    (await connect(to(target))).close();
+  });
+
   test("a connection lost mid-command is Unreachable, at once, saying so", async () => {
     const s = await connect(to(target));
     try {
