@@ -153,7 +153,7 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
   for (const r of runs) {
     const s = r.steady;
     const checks = [
-      `RSS ≤ 150 MB: ${r.peakRssBytes <= 150 * 2 ** 20 ? "met" : "MISSED"} (${mb(r.peakRssBytes)})`,
+      `RSS ≤ 200 MB (issue 14, at 1,000 machines): ${r.peakRssBytes <= 200 * 2 ** 20 ? "met" : "MISSED"} (${mb(r.peakRssBytes)})`,
       `converged: ${r.converged ? "yes" : "NO"}`,
       ...(r.dnsReady ? [`DNSReady: ${r.dnsReady.ms !== undefined ? "all" : `${r.dnsReady.machines}/${r.machines} (NOT all)`}`] : []),
       `unknown commands = 0: ${r.ssh.total.unknown === 0 ? "met" : "MISSED"} (${r.ssh.total.unknown}); failed commands: ${r.ssh.total.failures}`,

@@ -8,17 +8,17 @@
 // resuming from the last resourceVersion (so no event is missed while the server keeps
 // history; a 410 then relists), logging one line per restart.
 //
-//
-// The cache holds objects without metadata.managedFields, their short strings shared (runtime/cache-transform.ts).
+// The cache holds objects without metadata.managedFields, their short strings shared
+// (runtime/cache-transform.ts).
 import { ListWatch } from "../vendor/client-node.js";
 import type { KubernetesListObject, KubernetesObject, Watch } from "@kubernetes/client-node";
 import { EMPTY, Observable, Subject, concat, defer, from, mergeMap } from "rxjs";
 import type { Subscription } from "rxjs";
+import { forCache } from "./cache-transform.js";
 import { SECRETS, type ApiClient, type Resource } from "./client.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { realClock } from "./clock.js";
 import type { Logger } from "./log.js";
-import { forCache } from "./cache-transform.js";
 import { describeError, rootLogger } from "./log.js";
 import type { BackoffOptions } from "./workqueue.js";
 import { backoffDelay } from "./workqueue.js";

@@ -37,3 +37,11 @@ test("StringTable: a deeply nested value is walked only so far (no stack overflo
   table.internAll(deep);
   assert.equal(table.size, 1); // "x" from the levels walked; "leaf" lies deeper
 });
+
+test("forCache: a Secret's data is never put in the shared table (it would outlive the Secret)", () => {
+  const table = new StringTable();
+  forCache({ kind: "Secret", metadata: { name: "wg" }, type: "Opaque", data: { privateKey: "c2VjcmV0" }, stringData: { k: "secret" } }, table);
+  const kept = new StringTable();
+  kept.internAll(["Secret", "wg", "Opaque"]);
+  assert.equal(table.size, kept.size); // the three outside data and stringData, nothing else
+});
