@@ -80,6 +80,12 @@ export interface NamespaceViews {
 const ARRIVAL_WINDOW_MS = 60_000;
 /** How long a namespace's arrivals are reused (settleFirstContact's looks are lookups). */
 const ARRIVALS_TTL_MS = 250;
+/**
+ * After the inputs changed, arrivals are computed again at once, but not more often than this
+ * much per young machine (250 ms at 1,250 machines): a wait goes on at the event that completes
+ * the mesh in a small namespace, while a large one keeps the work per second bounded.
+ */
+const ARRIVALS_RECOMPUTE_MS_PER_MACHINE = 0.2;
 /** Longest wait of a first contact for arriving machines, and how often it looks again. */
 const FIRST_CONTACT_SETTLE_MS = 15_000;
 const SETTLE_POLL_MS = 1_000;
@@ -96,7 +102,7 @@ export class MachineViews {
   /** key → when its first contact began waiting for machines created with it (settleFirstContact). */
   private readonly settling = new Map<string, { since: number; next: number }>();
   /** Namespace → its meshes' arriving machines (arrivals), and when that was computed. */
-  private readonly arrivalsMemo = new Map<string, { at: number; meshes: Array<{ mesh: ResolvedMesh; names: Set<string> }> }>();
+  private readonly arrivalsMemo = new Map<string, { at: number; version: number | undefined; young: number; meshes: Array<{ mesh: ResolvedMesh; names: Set<string> }> }>();
 
   constructor(private readonly d: ViewsDeps) {
     const machines$ = (d.machines as Partial<Informer<Machine>>).events$;
@@ -276,12 +282,16 @@ export class MachineViews {
   /**
    * Per mesh of a namespace, the members created within ARRIVAL_WINDOW_MS that have no subnet or
    * no key yet: machines created together, whose keys and subnets come within seconds. Computed
-   * once per ARRIVALS_TTL_MS for the namespace (a wait's look is then a lookup, not a re-plan).
+   * once per ARRIVALS_TTL_MS for the namespace (a wait's look is then a lookup, not a re-plan),
+   * and again when the inputs changed, at most once per ARRIVALS_RECOMPUTE_MS_PER_MACHINE each.
    */
   private arrivals(ns: string): Array<{ mesh: ResolvedMesh; names: Set<string> }> {
     const now = this.d.clock.now();
     const memo = this.arrivalsMemo.get(ns);
-    if (memo && now - memo.at < ARRIVALS_TTL_MS) return memo.meshes;
+    if (memo && now - memo.at < ARRIVALS_TTL_MS) {
+      const current = memo.version === this.inputsVersion;
+      if (current || now - memo.at < memo.young * ARRIVALS_RECOMPUTE_MS_PER_MACHINE) return memo.meshes;
+    }
     const recent = (x: Machine) => {
       const created = x.metadata.creationTimestamp;
       const t = created ? new Date(created).getTime() : NaN;
@@ -303,7 +313,7 @@ export class MachineViews {
       if (names.size) meshes.push({ mesh, names });
     }
     if (this.arrivalsMemo.size > 1_000) this.arrivalsMemo.clear();
-    this.arrivalsMemo.set(ns, { at: now, meshes });
+    this.arrivalsMemo.set(ns, { at: now, version: this.inputsVersion, young: young.length, meshes });
     return meshes;
   }
 
@@ -316,8 +326,7 @@ export class MachineViews {
    */
   settleFirstContact(m: Machine, key: string, converged: boolean): number | undefined {
     // Its own key is there by now: it is among them only while its own subnet is not.
-    const waitFor = () => this.arrivals(m.metadata.namespace ?? "default").some((a) => isMember(a.mesh, m));
-    if (converged || (m.status?.networks?.length ?? 0) > 0 || !waitFor()) {
+    if (converged || (m.status?.networks?.length ?? 0) > 0 || !this.waitsForArrivals(m)) {
       this.settling.delete(key);
       return undefined;
     }
@@ -330,11 +339,20 @@ export class MachineViews {
 
   /**
    * While a first contact waits, the events of every arriving key Secret and subnet requeue it:
-   * it looks again only once a poll period has passed.
+   * it goes on at once when nothing is left to wait for (the event completed the mesh), else it
+   * looks again once the poll period has passed. At 8 machines the poll alone kept every first
+   * converge waiting for the rest of a second after the last key had come.
    */
-  settleWaitLeft(key: string): number {
+  settleWaitLeft(key: string, m: Machine): number {
     const s = this.settling.get(key);
-    return s ? s.next - this.d.clock.now() : 0;
+    const left = s ? s.next - this.d.clock.now() : 0;
+    if (left <= 0) return 0;
+    return this.waitsForArrivals(m) ? left : 0;
+  }
+
+  /** Whether machines created with m, in one of its meshes, still lack a key or a subnet. */
+  private waitsForArrivals(m: Machine): boolean {
+    return this.arrivals(m.metadata.namespace ?? "default").some((a) => isMember(a.mesh, m));
   }
 
   /**

@@ -189,7 +189,7 @@ export class MachineReconciler {
       if (!patched || !hasFinalizer(patched)) return; // changed meanwhile: its next event reconciles again
       m = patched;
     }
-    const waitLeft = this.views.settleWaitLeft(key);
+    const waitLeft = this.views.settleWaitLeft(key, m);
     if (waitLeft > 0) return { requeueAfter: waitLeft };
 
     const ns = m.metadata.namespace ?? "default";
