@@ -191,12 +191,16 @@ export function pinFingerprint(pin: string): string {
 
 /** The public key (authorized_keys line) for a private key, for "add this key" advice. */
 export function publicKeyLine(privateKey: string): string | undefined {
-  const parsed = utils.parseKey(privateKey);
-  if (parsed instanceof Error) return undefined;
-  // ssh2 returns an array for a file of several keys, which its types leave out (so parsed[0] is `any`).
-  const k = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
-  if (!k) return undefined;
+  const k = parseFirstKey(privateKey);
+  if (k instanceof Error || !k) return undefined;
   return `${k.type} ${k.getPublicSSH().toString("base64")}`;
+}
+
+/** The key in a key file's text (ssh2 uses the first of several), or the parser's error. */
+function parseFirstKey(text: string): ParsedKey | Error | undefined {
+  const parsed = utils.parseKey(text);
+  // ssh2 returns an array for a file of several keys, which its types leave out (so parsed[0] is `any`).
+  return Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
 }
 
 const who = (e: SshEndpoint) => `ssh ${e.user}@${e.host}:${e.port}`;
@@ -229,9 +233,7 @@ const MAX_PARSED_KEYS = 16;
 function usableKey(e: SshEndpoint): ParsedKey {
   const hit = parsedKeys.get(e.privateKey);
   if (hit) return hit;
-  const parsed = utils.parseKey(e.privateKey);
-  // ssh2 returns an array for a file of several keys (its types leave that out); it uses the first.
-  const key = parsed instanceof Error ? parsed : Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
+  const key = parseFirstKey(e.privateKey);
   if (key instanceof Error || !key || !key.isPrivateKey()) {
     // The parser's message never contains key material.
     const why = key instanceof Error ? key.message : "no private key in it";

@@ -38,8 +38,11 @@ export class StringTable {
     return s;
   }
 
-  /** Replaces, in place, every string value in a JSON value (objects and arrays) by the table's copy. */
-  internAll(value: unknown, depth = 0): void {
+  /**
+   * Replaces, in place, every string value in a JSON value (objects and arrays) by the table's
+   * copy; the top-level fields in `skip` are left as they are.
+   */
+  internAll(value: unknown, depth = 0, skip?: ReadonlySet<string>): void {
     if (depth > MAX_DEPTH || value === null || typeof value !== "object") return;
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
@@ -51,6 +54,7 @@ export class StringTable {
     }
     const o = value as Record<string, unknown>;
     for (const k in o) {
+      if (skip?.has(k)) continue;
       const v = o[k];
       if (typeof v === "string") o[k] = this.intern(v);
       else this.internAll(v, depth + 1);
@@ -75,13 +79,6 @@ export function stripManagedFields<T>(object: T): T {
 /** An object as it is kept: without managedFields, its short strings shared, its data fields as they are (in place). */
 export function forCache<T>(object: T, table: StringTable = shared): T {
   stripManagedFields(object);
-  if (object === null || typeof object !== "object") return object;
-  const o = object as Record<string, unknown>;
-  for (const k in o) {
-    if (PRIVATE_FIELDS.has(k)) continue;
-    const v = o[k];
-    if (typeof v === "string") o[k] = table.intern(v);
-    else table.internAll(v, 1);
-  }
+  table.internAll(object, 0, PRIVATE_FIELDS);
   return object;
 }
