@@ -1,7 +1,7 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertGolden, projectRoot } from "../support/golden.js";
@@ -25,8 +25,12 @@ test("cli: dockmesh plan -f examples/ prints the expected plan, byte-identical a
   assert.doesNotMatch(a.stdout, /PRIVATE KEY|PrivateKey = [A-Za-z0-9+/]{43}=/);
 });
 
+const planDirs: string[] = [];
+after(() => planDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function planOf(files: Record<string, string>) {
   const dir = mkdtempSync(join(tmpdir(), "dockmesh-plan-"));
+  planDirs.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return { dir, res: dockmesh("plan", "-f", dir) };
 }

@@ -2,7 +2,7 @@
 // its dot and Mermaid renderings (mesh/graph-render.ts), with golden files; hostile status text
 // stays text; SVG through a real Graphviz (installed here when missing, as root).
 import { test } from "node:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -246,9 +246,10 @@ test("graph: SVG through Graphviz shows every machine, the relayed edge and the 
   assert.doesNotMatch(hostile, /<script>|onload="/);
 });
 
-test("graph: -o svg without Graphviz says what to install; a dot that hangs or floods is cut off", async () => {
+test("graph: -o svg without Graphviz says what to install; a dot that hangs or floods is cut off", async (t) => {
   // Stand-ins for a misbehaving dot (fakes: a real dot does neither on a small graph).
   const dir = mkdtempSync(join(tmpdir(), "dockmesh-graph-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const script = (name: string, body: string) => {
     writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
     return join(dir, name);
