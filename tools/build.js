@@ -38,6 +38,18 @@ function tsFiles(dir) {
 // module has none, so the bundle makes one.
 const REQUIRE_BANNER = 'import { createRequire as __dockmeshCreateRequire } from "node:module"; const require = __dockmeshCreateRequire(import.meta.url);';
 
+// node-fetch 2 (client-node's HTTP) imports whatwg-url, but uses it only where Node has no URL
+// class (Node < 7): `const URL = Url.URL || whatwgUrl.URL`. Bundled, whatwg-url and its tr46
+// Unicode table are 280 KB of code and 2.7 MB of heap built at load and never read, so the
+// bundle gets Node's own URL in its place.
+const nodeUrlForWhatwgUrl = {
+  name: "node-url-for-whatwg-url",
+  setup(b) {
+    b.onResolve({ filter: /^whatwg-url$/ }, () => ({ path: "whatwg-url", namespace: "dockmesh-stub" }));
+    b.onLoad({ filter: /.*/, namespace: "dockmesh-stub" }, () => ({ contents: "export const URL = globalThis.URL; export default { URL };", loader: "js" }));
+  },
+};
+
 const common = { platform: "node", format: "esm", target: "node20", logLevel: "warning", absWorkingDir: root };
 
 async function main(argv) {
@@ -46,7 +58,16 @@ async function main(argv) {
   const files = dirs.filter((d) => d !== "vendor").flatMap(tsFiles);
   await build({ ...common, entryPoints: files, outdir: "dist", outbase: ".", sourcemap: "linked" });
   // vendor/ was left out above: each of its files becomes a bundle of the package it re-exports.
-  await build({ ...common, entryPoints: tsFiles("vendor"), outdir: "dist/vendor", bundle: true, minify: true, legalComments: "linked", banner: { js: REQUIRE_BANNER } });
+  await build({
+    ...common,
+    entryPoints: tsFiles("vendor"),
+    outdir: "dist/vendor",
+    bundle: true,
+    minify: true,
+    legalComments: "linked",
+    banner: { js: REQUIRE_BANNER },
+    plugins: [nodeUrlForWhatwgUrl],
+  });
 }
 
 main(process.argv.slice(2)).catch((err) => {
