@@ -34,23 +34,82 @@ export interface PeerSample {
 export interface MachinePeers {
   namespace: string;
   machine: string;
-  /** Its worst pairs, at most MAX_STORED_PER_MACHINE. */
-  peers: PeerSample[];
+  /** Its worst pairs, at most MAX_STORED_PER_MACHINE (worst first). */
+  peers: StoredPeers;
   /** All pairs of the machine, and the bytes over all its direct peers. */
   pairs: number;
   rxBytes: number;
   txBytes: number;
 }
 
+/**
+ * A machine's stored pairs as columns, not one object each: at 1,000 machines there are 64,000,
+ * and as objects (with their boxed numbers and out-of-object properties) they held ~7 MB of heap;
+ * as columns ~2 MB. Names are references to the plan's strings.
+ */
+export class StoredPeers {
+  private readonly meshes: string[];
+  private readonly peers: string[];
+  /** latestHandshake, rxBytes, txBytes per pair (NaN: no bytes read). */
+  private readonly numbers: Float64Array;
+  private readonly relayed: Uint8Array;
+
+  constructor(samples: readonly PeerSample[]) {
+    const n = samples.length;
+    this.meshes = new Array<string>(n);
+    this.peers = new Array<string>(n);
+    this.numbers = new Float64Array(n * 3);
+    this.relayed = new Uint8Array(n);
+    samples.forEach((s, i) => {
+      this.meshes[i] = s.mesh;
+      this.peers[i] = s.peer;
+      this.numbers.set([s.latestHandshake, s.rxBytes ?? NaN, s.txBytes ?? NaN], i * 3);
+      this.relayed[i] = s.relayed ? 1 : 0;
+    });
+  }
+
+  get length(): number {
+    return this.peers.length;
+  }
+
+  mesh(i: number): string {
+    return this.meshes[i]!;
+  }
+
+  peer(i: number): string {
+    return this.peers[i]!;
+  }
+
+  latestHandshake(i: number): number {
+    return this.numbers[i * 3]!;
+  }
+
+  /** The pair at i as a PeerSample (a copy). */
+  at(i: number): PeerSample {
+    const rx = this.numbers[i * 3 + 1]!;
+    const sample: PeerSample = { mesh: this.meshes[i]!, peer: this.peers[i]!, relayed: this.relayed[i] === 1, latestHandshake: this.latestHandshake(i) };
+    if (!Number.isNaN(rx)) Object.assign(sample, { rxBytes: rx, txBytes: this.numbers[i * 3 + 2]! });
+    return sample;
+  }
+
+  all(): PeerSample[] {
+    return this.peers.map((_, i) => this.at(i));
+  }
+}
+
 type WgPeers = ReadonlyMap<string, { peers: readonly Pick<WgPeerState, "publicKey" | "latestHandshake" | "rxBytes" | "txBytes">[] }>;
 
 /** Worst first: never handshaken, then the oldest handshake; then by mesh and peer (stable output). */
 export function worstFirst(a: PeerSample, b: PeerSample): number {
-  const ha = a.latestHandshake || -1;
-  const hb = b.latestHandshake || -1;
+  return worstOrder(a.latestHandshake, a.mesh, a.peer, b.latestHandshake, b.mesh, b.peer);
+}
+
+function worstOrder(handshakeA: number, meshA: string, peerA: string, handshakeB: number, meshB: string, peerB: string): number {
+  const ha = handshakeA || -1;
+  const hb = handshakeB || -1;
   if (ha !== hb) return ha - hb;
-  if (a.mesh !== b.mesh) return a.mesh < b.mesh ? -1 : 1;
-  return a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0;
+  if (meshA !== meshB) return meshA < meshB ? -1 : 1;
+  return peerA < peerB ? -1 : peerA > peerB ? 1 : 0;
 }
 
 /** The pairs of one machine from its plan and what `wg show` printed (matched by the planned key). */
@@ -90,7 +149,7 @@ export class PeerStats {
       rx += s.rxBytes ?? 0;
       tx += s.txBytes ?? 0;
     }
-    const peers = [...samples].sort(worstFirst).slice(0, MAX_STORED_PER_MACHINE);
+    const peers = new StoredPeers([...samples].sort(worstFirst).slice(0, MAX_STORED_PER_MACHINE));
     this.byMachine.set(`${namespace}/${machine}`, { namespace, machine, peers, pairs: samples.length, rxBytes: rx, txBytes: tx });
   }
 
@@ -109,8 +168,8 @@ export class PeerStats {
    */
   exported(maxPairs: number, exists: { machine(ns: string, name: string): boolean; mesh(ns: string, name: string): boolean }): Exported {
     const machines: MachinePeers[] = [];
-    // References first, copies only of the pairs kept: at 1,000 machines there are 64,000 candidates.
-    const candidates: Array<{ p: PeerSample; m: MachinePeers }> = [];
+    // Indexes first, copies only of the pairs kept: at 1,000 machines there are 64,000 candidates.
+    const candidates: Array<{ i: number; m: MachinePeers }> = [];
     const limit = Math.max(0, maxPairs);
     let seen = 0;
     for (const [key, m] of this.byMachine) {
@@ -120,17 +179,19 @@ export class PeerStats {
       }
       machines.push(m);
       let live = 0;
-      for (const p of m.peers) {
-        if (!exists.machine(m.namespace, p.peer) || !exists.mesh(m.namespace, p.mesh)) continue;
+      for (let i = 0; i < m.peers.length; i++) {
+        if (!exists.machine(m.namespace, m.peers.peer(i)) || !exists.mesh(m.namespace, m.peers.mesh(i))) continue;
         live++;
         // A machine's list is sorted worst first: more than `limit` of it can never be kept.
-        if (live <= limit) candidates.push({ p, m });
+        if (live <= limit) candidates.push({ i, m });
       }
       seen += m.pairs - (m.peers.length - live);
     }
     const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-    candidates.sort((a, b) => worstFirst(a.p, b.p) || byName(a.m.namespace, b.m.namespace) || byName(a.m.machine, b.m.machine));
-    const pairs = candidates.slice(0, limit).map(({ p, m }) => ({ ...p, namespace: m.namespace, machine: m.machine }));
+    const worst = ({ m: { peers: a }, i }: (typeof candidates)[number], { m: { peers: b }, i: j }: (typeof candidates)[number]) =>
+      worstOrder(a.latestHandshake(i), a.mesh(i), a.peer(i), b.latestHandshake(j), b.mesh(j), b.peer(j));
+    candidates.sort((a, b) => worst(a, b) || byName(a.m.namespace, b.m.namespace) || byName(a.m.machine, b.m.machine));
+    const pairs = candidates.slice(0, limit).map(({ i, m }) => ({ ...m.peers.at(i), namespace: m.namespace, machine: m.machine }));
     return { pairs, machines, dropped: seen - pairs.length };
   }
 }

@@ -28,7 +28,8 @@ test("converge and Ready check record each peer (named from the plan) with its b
   const m0 = () => stats.exported(1000, exists).machines.find((m) => m.machine === "m0")!;
   assert.deepEqual(
     m0()
-      .peers.map((p) => [p.mesh, p.peer, p.relayed, p.latestHandshake > 0])
+      .peers.all()
+      .map((p) => [p.mesh, p.peer, p.relayed, p.latestHandshake > 0])
       .sort(),
     [
       ["mesh", "m1", false, true],
