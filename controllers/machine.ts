@@ -94,6 +94,10 @@ interface Converged {
 }
 
 /** Peers' states as status shows them, to compare one look at the host with the last. */
+/** How long a quieted machine's next look waits for its peers' first converges (secondLookWait), and how often it checks. */
+const SECOND_LOOK_MAX_WAIT_MS = 30_000;
+const SECOND_LOOK_POLL_MS = 1_000;
+
 const peerState = (peers: readonly PeerReport[]): string =>
   createHash("sha256")
     .update(JSON.stringify(peers.map((p) => [p.machine, p.state, Boolean(p.unmanaged)])))
@@ -120,8 +124,8 @@ export class MachineReconciler {
   private readonly resolvers = new Map<string, ResolverVerdict | undefined>();
   /** What reconciles plan from (the caches' snapshot, memoized per namespace). */
   private readonly views: MachineViews;
-  /** Machines whose first outcome was left unwritten (quietFirstWait). */
-  private readonly quieted = new Set<string>();
+  /** key → when its first outcome was left unwritten (quietFirstWait). */
+  private readonly quieted = new Map<string, number>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
@@ -217,6 +221,8 @@ export class MachineReconciler {
       await this.writeOutcome(m, { kind: "setup", problem }, undefined, machineKey);
       return { requeueAfter: this.d.resyncMs };
     }
+    const peersPending = this.secondLookWait(m, key, snap);
+    if (peersPending !== undefined) return { requeueAfter: peersPending };
     const targetHash = targetIdentity(target);
     const hashOf = (x: Snapshot) =>
       createHash("sha256")
@@ -383,8 +389,28 @@ export class MachineReconciler {
     const ready = readyCondition(machineConditions(outcome));
     if (ready.status === "True" || ready.reason !== "HandshakePending") return false;
     if (this.quieted.size >= 100_000) this.quieted.clear();
-    this.quieted.add(key);
+    this.quieted.set(key, this.d.clock.now());
     return true;
+  }
+
+  /**
+   * The look that writes a quieted machine's first outcome waits (SECOND_LOOK_MAX_WAIT_MS at most)
+   * until every member of its meshes had its own first converge, or a status saying why not:
+   * a look before that finds their handshakes missing, writes Ready=False and must look once
+   * more. At 1,000 machines created at once that was 0.2 more round trips (a 999-peer look and
+   * a status write) per machine. No SSH while waiting: requeued every SECOND_LOOK_POLL_MS.
+   */
+  private secondLookWait(m: Machine, key: string, snap: Snapshot): number | undefined {
+    const since = this.quieted.get(key);
+    if (since === undefined || findCondition(m.status?.conditions, "Ready")) return undefined;
+    if (this.d.clock.now() - since >= SECOND_LOOK_MAX_WAIT_MS) return undefined;
+    const ns = m.metadata.namespace ?? "default";
+    const name = m.metadata.name;
+    const configured = (peer: string) => {
+      const k = `${ns}/${peer}`;
+      return this.quieted.has(k) || this.converged.has(k) || findCondition(this.d.machines.get(k)?.status?.conditions, "Ready") !== undefined;
+    };
+    return snap.views.some((v) => v.members.some((x) => x.name !== name && !configured(x.name))) ? SECOND_LOOK_POLL_MS : undefined;
   }
 
   /** The peers' states with these handshakes, as peerState writes them. */

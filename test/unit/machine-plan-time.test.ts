@@ -59,7 +59,9 @@ test("a peer key published while the reconcile connects is in the first apply", 
   assert.equal(host.counters.applies, 1, "one apply");
   // Only the peer's handshake is missing: that first outcome is not written (quietFirstWait)…
   assert.equal(h.statuses.filter((s) => s.status?.conditions?.length).length, 0, "no conditions written by the first reconcile");
-  // …the next look writes what it finds, without applying anything again.
+  // …the next look, once m1 had its own first converge (its status says how it went), writes
+  // what it finds without applying anything again (secondLookWait; a test of its own below).
+  h.machines.set({ ...m1, status: { conditions: [{ type: "Ready", status: "False", reason: "Unreachable", message: "-", lastTransitionTime: "2026-01-01T00:00:00Z" }] } });
   await h.reconciler.reconcile("default/m0");
   assert.equal(host.counters.applies, 1, "still one apply");
   const last = h.statuses.at(-1)!;

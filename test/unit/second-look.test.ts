@@ -1,0 +1,64 @@
+// Issue 14: a machine configured just now whose only missing piece was its peers' handshakes
+// (its first outcome left unwritten) looks at its host again only once every peer had its own
+// first converge, or after SECOND_LOOK_MAX_WAIT_MS; not before, when the look would find the
+// handshakes still missing, write Ready=False and have to look once more. Waiting costs no SSH.
+// Hosts are simulated (bench/sim) behind a real ssh2 server on loopback; nothing leaves it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { FakeClock } from "../../runtime/clock.js";
+import { SimulatedMesh, machineReconciler, type Harness } from "../support/reconciler-harness.js";
+
+const clock = new FakeClock(Date.parse("2026-12-04T12:00:00Z"));
+const waits = new SimulatedMesh(["m0", "m1", "m2"], "second-look");
+const capped = new SimulatedMesh(["c0", "c1"], "second-look-cap");
+
+before(async () => {
+  await waits.start({ nowS: () => Math.floor(clock.now() / 1000) });
+  await capped.start({ nowS: () => Math.floor(clock.now() / 1000), addressPrefix: "127.3" });
+});
+after(async () => {
+  await waits.close();
+  await capped.close();
+});
+
+const ready = (h: Harness, n: string) => h.machines.informer.get(`default/${n}`)?.status?.conditions?.find((c) => c.type === "Ready");
+const observes = (sim: SimulatedMesh, n: string) => sim.fleet.get(n)!.counters.observes;
+
+test("the look that writes a quieted machine's first outcome waits for every peer's first converge, without SSH", async () => {
+  const h = machineReconciler(waits.machines(), [waits.mesh], waits.secrets(), { clock });
+  await h.reconciler.reconcile("default/m0");
+  assert.equal(ready(h, "m0"), undefined, "m0's first outcome (peers' handshakes pending) is not written");
+  const looked = observes(waits, "m0");
+
+  // m1 and m2 have not been configured: m0's next look would find their handshakes missing.
+  clock.advance(5_000);
+  assert.deepEqual(await h.reconciler.reconcile("default/m0"), { requeueAfter: 1_000 });
+  assert.equal(observes(waits, "m0"), looked, "no look at m0's host while its peers are not configured");
+
+  await h.reconciler.reconcile("default/m1");
+  clock.advance(1_000);
+  assert.deepEqual(await h.reconciler.reconcile("default/m0"), { requeueAfter: 1_000 }, "m2 still not configured");
+  assert.equal(observes(waits, "m0"), looked);
+
+  await h.reconciler.reconcile("default/m2");
+  clock.advance(1_000);
+  await h.reconciler.reconcile("default/m0");
+  assert.equal(observes(waits, "m0"), looked + 1, "one look, once every peer was configured");
+  assert.equal(ready(h, "m0")?.status, "True", JSON.stringify(ready(h, "m0")));
+});
+
+test("the wait for peers' first converges ends after 30 s: the machine is looked at and its status written", async () => {
+  const h = machineReconciler(capped.machines(), [capped.mesh], capped.secrets(), { clock });
+  await h.reconciler.reconcile("default/c0");
+  assert.equal(ready(h, "c0"), undefined);
+  const looked = observes(capped, "c0");
+  clock.advance(29_000);
+  assert.deepEqual(await h.reconciler.reconcile("default/c0"), { requeueAfter: 1_000 });
+  assert.equal(observes(capped, "c0"), looked);
+  // c1 never gets its first converge (say its reconciles keep failing before the host): 30 s on, c0 is looked at anyway.
+  clock.advance(1_000);
+  await h.reconciler.reconcile("default/c0");
+  assert.equal(observes(capped, "c0"), looked + 1);
+  assert.equal(ready(h, "c0")?.status, "False");
+  assert.match(ready(h, "c0")?.message ?? "", /c1/);
+});
