@@ -11,6 +11,7 @@ import { FINALIZER } from "../../controllers/resources.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { generateEd25519 } from "../../lab/keys.js";
 import { SimulatedHostFleet } from "../../bench/sim/simulated-fleet.js";
+import { FakeClock } from "../../runtime/clock.js";
 import { mesh, pub } from "../support/fixtures.js";
 import { b64, machineReconciler, secret } from "../support/reconciler-harness.js";
 
@@ -40,10 +41,12 @@ test("a peer key published while the reconcile connects is in the first apply", 
       ],
     },
   };
+  const clock = new FakeClock(Date.now());
   const h = machineReconciler(
     [m0, m1],
     [meshObj],
     [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), secret("m0-wireguard", { privateKey: b64(wg.m0.privateKey), publicKey: b64(wg.m0.publicKey) })],
+    { clock },
   );
 
   const running = h.reconciler.reconcile("default/m0");
@@ -62,6 +65,7 @@ test("a peer key published while the reconcile connects is in the first apply", 
   // …the next look, once m1 had its own first converge (its status says how it went), writes
   // what it finds without applying anything again (secondLookWait; a test of its own below).
   h.machines.set({ ...m1, status: { conditions: [{ type: "Ready", status: "False", reason: "Unreachable", message: "-", lastTransitionTime: "2026-01-01T00:00:00Z" }] } });
+  clock.advance(5_000);
   await h.reconciler.reconcile("default/m0");
   assert.equal(host.counters.applies, 1, "still one apply");
   const last = h.statuses.at(-1)!;
