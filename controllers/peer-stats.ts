@@ -44,8 +44,9 @@ export interface MachinePeers {
 
 /**
  * A machine's stored pairs as columns, not one object each: at 1,000 machines there are 64,000,
- * and as objects (with their boxed numbers and out-of-object properties) they held ~7 MB of heap;
- * as columns ~2 MB. Names are references to the plan's strings.
+ * and as objects they held ~4 MB besides their boxed numbers and out-of-object property arrays;
+ * as columns 3.6 MB in all (heap snapshots, docs/benchmarks.md). Names are references to the
+ * plan's strings.
  */
 export class StoredPeers {
   private readonly meshes: string[];
