@@ -42,6 +42,8 @@ export interface MachinePeers {
   txBytes: number;
 }
 
+export type MachineTotals = Omit<MachinePeers, "peers">;
+
 /**
  * A machine's stored pairs as columns, not one object each: at 1,000 machines there are 64,000,
  * and as objects they held ~4 MB besides their boxed numbers and out-of-object property arrays;
@@ -134,7 +136,8 @@ export function peerSamples(networks: readonly NetworkPlan[], wg: WgPeers): Peer
 
 export interface Exported {
   pairs: Array<PeerSample & { namespace: string; machine: string }>;
-  machines: MachinePeers[];
+  /** Each machine's totals (not its stored pairs: the export is kept for a scrape's duration, and would keep them alive past their replacement). */
+  machines: MachineTotals[];
   /** Pairs observed but not exported (over the cap, or past a machine's stored worst). */
   dropped: number;
 }
@@ -163,12 +166,17 @@ export class PeerStats {
     return this.byMachine.size;
   }
 
+  /** The pairs stored for a machine ("namespace/name"), worst first. */
+  stored(key: string): PeerSample[] | undefined {
+    return this.byMachine.get(key)?.peers.all();
+  }
+
   /**
    * What /metrics shows: the maxPairs worst pairs of machines and peers that still exist, in
    * meshes that still exist (a Machine, a peer or a mesh deleted meanwhile disappears at once).
    */
   exported(maxPairs: number, exists: { machine(ns: string, name: string): boolean; mesh(ns: string, name: string): boolean }): Exported {
-    const machines: MachinePeers[] = [];
+    const machines: MachineTotals[] = [];
     // Indexes first, copies only of the pairs kept: at 1,000 machines there are 64,000 candidates.
     const candidates: Array<{ i: number; m: MachinePeers }> = [];
     const limit = Math.max(0, maxPairs);
@@ -178,7 +186,7 @@ export class PeerStats {
         this.byMachine.delete(key);
         continue;
       }
-      machines.push(m);
+      machines.push({ namespace: m.namespace, machine: m.machine, pairs: m.pairs, rxBytes: m.rxBytes, txBytes: m.txBytes });
       let live = 0;
       for (let i = 0; i < m.peers.length; i++) {
         if (!exists.machine(m.namespace, m.peers.peer(i)) || !exists.mesh(m.namespace, m.peers.mesh(i))) continue;
