@@ -93,11 +93,11 @@ interface Converged {
   unmanaged: string;
 }
 
-/** Peers' states as status shows them, to compare one look at the host with the last. */
 /** How long a quieted machine's next look waits for its peers' first converges (secondLookWait), and how often it checks. */
 const SECOND_LOOK_MAX_WAIT_MS = 30_000;
 const SECOND_LOOK_POLL_MS = 1_000;
 
+/** Peers' states as status shows them, to compare one look at the host with the last. */
 const peerState = (peers: readonly PeerReport[]): string =>
   createHash("sha256")
     .update(JSON.stringify(peers.map((p) => [p.machine, p.state, Boolean(p.unmanaged)])))
@@ -126,8 +126,6 @@ export class MachineReconciler {
   private readonly views: MachineViews;
   /** key → when its first outcome was left unwritten (quietFirstWait). */
   private readonly quieted = new Map<string, number>();
-  /** key → the peer its next look is waiting for (secondLookWait). */
-  private readonly awaitedPeer = new Map<string, string>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
@@ -174,7 +172,6 @@ export class MachineReconciler {
       this.secretMisses.delete(key);
       this.views.forget(key);
       this.quieted.delete(key);
-      this.awaitedPeer.delete(key);
       this.natProbing.delete(key);
       this.nat.forgetMachine(key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1));
       this.d.peerStats?.forget(key);
@@ -405,26 +402,13 @@ export class MachineReconciler {
    */
   private secondLookWait(m: Machine, key: string, snap: Snapshot): number | undefined {
     const since = this.quieted.get(key);
-    if (since === undefined || findCondition(m.status?.conditions, "Ready") || this.d.clock.now() - since >= SECOND_LOOK_MAX_WAIT_MS) {
-      this.awaitedPeer.delete(key);
-      return undefined;
-    }
+    if (since === undefined || findCondition(m.status?.conditions, "Ready") || this.d.clock.now() - since >= SECOND_LOOK_MAX_WAIT_MS) return undefined;
     const ns = m.metadata.namespace ?? "default";
     const configured = (peer: string) => {
       const k = `${ns}/${peer}`;
       return this.quieted.has(k) || this.converged.has(k) || findCondition(this.d.machines.get(k)?.status?.conditions, "Ready") !== undefined;
     };
-    // The peer found unconfigured last time is asked first: at 1,000 machines a full pass is 999 lookups.
-    const last = this.awaitedPeer.get(key);
-    if (last !== undefined && !configured(last) && snap.views.some((v) => v.members.some((x) => x.name === last))) return SECOND_LOOK_POLL_MS;
-    for (const v of snap.views)
-      for (const x of v.members)
-        if (x.name !== m.metadata.name && !configured(x.name)) {
-          this.awaitedPeer.set(key, x.name);
-          return SECOND_LOOK_POLL_MS;
-        }
-    this.awaitedPeer.delete(key);
-    return undefined;
+    return snap.views.some((v) => v.members.some((x) => x.name !== m.metadata.name && !configured(x.name))) ? SECOND_LOOK_POLL_MS : undefined;
   }
 
   /** The peers' states with these handshakes, as peerState writes them. */

@@ -66,7 +66,9 @@ export class StoredPeers {
     samples.forEach((s, i) => {
       this.meshes[i] = s.mesh;
       this.peers[i] = s.peer;
-      this.numbers.set([s.latestHandshake, s.rxBytes ?? NaN, s.txBytes ?? NaN], i * 3);
+      this.numbers[i * 3] = s.latestHandshake;
+      this.numbers[i * 3 + 1] = s.rxBytes ?? NaN;
+      this.numbers[i * 3 + 2] = s.txBytes ?? NaN;
       this.relayed[i] = s.relayed ? 1 : 0;
     });
   }
