@@ -12,7 +12,7 @@ import type { Clock } from "../runtime/clock.js";
 import { writeStatusVisibly } from "../runtime/status-failure.js";
 import { OwnWrites } from "../runtime/own-writes.js";
 import { withIntended } from "./previous-networks.js";
-import { driftStatus, statusWriteFallbacks } from "./machine-status.js";
+import { driftStatus, intendedStatus, statusWriteFallbacks } from "./machine-status.js";
 import { recordHostKeys, type HostKeyPlan } from "./ssh-target.js";
 import type { HostKeyRecords } from "./host-keys.js";
 
@@ -48,15 +48,12 @@ export class MachineWriter {
   }
 
   /**
-   * Records the planned networks status does not list yet (controllers/previous-networks.ts
-   * withIntended); returns the Machine as written, if it was.
+   * Records the planned networks status does not list yet, and says they are being configured
+   * (machine-status.ts intendedStatus); returns the Machine as written, if it was.
    */
   async intended(m: Machine, networks: readonly NetworkPlan[]): Promise<Machine | undefined> {
     if (!withIntended(m.status?.networks ?? [], networks)) return undefined;
-    const res = await this.status(m, (cur) => {
-      const next = withIntended(cur?.networks ?? [], networks);
-      return next ? { ...cur, networks: next } : { ...cur };
-    });
+    const res = await this.status(m, (cur) => intendedStatus(cur, networks, m.metadata.generation ?? 0, this.d.clock.now()) ?? { ...cur });
     return res.object;
   }
 
