@@ -109,6 +109,17 @@ async function dockmeshRun(n: number, opts: { ipv6?: boolean } = {}): Promise<Re
     // check, adds its own latency: one request per Machine).
     clock.configured(await watch.allReady(hosts, 300_000));
     const controllerCpuMs = pid ? cpuMs(pid) - ctl0 : NaN;
+    // With BENCH_LOG: each host's clock and its peers' endpoints, handshake times and bytes, read
+    // at once (before the proof's traffic), to tell a late handshake's side from the controller's
+    // log. Peer lines only (the interface line holds the private key).
+    const handshakes = process.env.BENCH_LOG
+      ? await Promise.all(
+          hosts.map(
+            async (h) =>
+              `${h} ${(await env.lab.exec(h, ["sh", "-c", "date +%s.%N; wg show all dump | awk 'NF == 9 { print $1, substr($2, 1, 8), $4, $6, $7, $8 }'"], { timeoutMs: 10_000 })).stdout.trim().replace(/\n/g, "\n  ")}`,
+          ),
+        )
+      : [];
     const proof = await proveTcp(env.lab, hosts, MESH.dockerNetwork);
     const result = clock.proven([]);
     const w0 = Date.now();
@@ -117,7 +128,7 @@ async function dockmeshRun(n: number, opts: { ipv6?: boolean } = {}): Promise<Re
     await checkFullMatrix(env.lab, hosts, MESH.dockerNetwork, proof.ips);
     if (process.env.BENCH_LOG) {
       const events = await env.kubectl(["get", "events", "-o", "custom-columns=FIRST:.firstTimestamp,LAST:.lastTimestamp,COUNT:.count,OBJ:.involvedObject.name,REASON:.reason,MSG:.message"]);
-      appendFileSync(process.env.BENCH_LOG, `=== dockmesh N=${n} t0 ${new Date(t0).toISOString()}\n${env.log.slice(logFrom)}\n${events.stdout}`);
+      appendFileSync(process.env.BENCH_LOG, `=== dockmesh N=${n} t0 ${new Date(t0).toISOString()}\n${env.log.slice(logFrom)}\n${events.stdout}\n${handshakes.join("\n")}\n`);
     }
 
     // Profile: when each host's apply steps ran, the round trips of its reconciles until Ready, and
