@@ -299,7 +299,7 @@ export class MachineReconciler {
         events: this.d.events,
         log: this.d.log,
         natPaths: this.natPathsOf,
-        probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined),
+        probes: (nets: readonly NetworkPlan[], settle: boolean) => this.probes(nets, settle ? ns : undefined, machineKey.publicKey),
       };
       const hc = new HostConverge(services, { m, machineKey, snap, hashOf, readyHash: wasReady ? last?.hash : undefined, fresh, ...(freshPlan ? { freshPlan } : {}) });
       try {
@@ -479,19 +479,23 @@ export class MachineReconciler {
   /**
    * The peers to probe. `settleIn` (the namespace, after changes): peers being reconciled right
    * now are waited for a moment (Probe.wait): their interfaces come up within seconds, and a
-   * handshake seen now saves looking again once they are Ready.
+   * handshake seen now saves looking again once they are Ready. Of each such pair, the end with
+   * the lower key (`ownKey`) initiates again while the handshake has not come (Probe.retry).
    */
-  private probes(nets: readonly NetworkPlan[], settleIn?: string): Probe[] {
+  private probes(nets: readonly NetworkPlan[], settleIn?: string, ownKey?: string): Probe[] {
     return nets.flatMap((n) =>
       n.wireguard.peers
         .filter((p) => p.publicKey && p.allowedIPs.length)
-        .map((p) => ({
-          iface: n.wireguard.interface,
-          source: gatewayOf(n.subnet),
-          publicKey: p.publicKey!,
-          address: gatewayOf(p.allowedIPs[0]!),
-          ...(settleIn !== undefined && this.inFlight.has(`${settleIn}/${p.machine}`) ? { wait: true } : {}),
-        })),
+        .map((p) => {
+          const wait = settleIn !== undefined && this.inFlight.has(`${settleIn}/${p.machine}`);
+          return {
+            iface: n.wireguard.interface,
+            source: gatewayOf(n.subnet),
+            publicKey: p.publicKey!,
+            address: gatewayOf(p.allowedIPs[0]!),
+            ...(wait ? { wait: true, ...(ownKey !== undefined && ownKey < p.publicKey! ? { retry: true } : {}) } : {}),
+          };
+        }),
     );
   }
 

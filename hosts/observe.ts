@@ -414,6 +414,12 @@ export interface Probe {
   address: string;
   /** The peer is being configured at this moment: wait a little for its handshake (PROBE_WAIT_TENTHS). */
   wait?: boolean;
+  /**
+   * With wait: this end initiates again while the first handshake has not come (one end of each
+   * pair, the one with the lower key: two ends initiating at once leave each other without a
+   * session until WireGuard's 5 s retry; hosts/scripts/probe-idle-peers.sh probe_again).
+   */
+  retry?: boolean;
 }
 
 /** How long the probes wait for peers being configured at the same time: 3 s, in tenths. */
@@ -430,9 +436,9 @@ export const PROBE_WAIT_TENTHS = 30;
  */
 export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes: 1024 * 1024 } as const;
 
-/** The probes as hosts/scripts/probe-idle-peers.sh reads them on stdin: "iface source publickey address" lines. */
+/** The probes as hosts/scripts/probe-idle-peers.sh reads them on stdin: "iface source publickey address [w|r]" lines. */
 export const probeInput = (probes: readonly Probe[]): string =>
-  (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? " w" : ""}\n`).join("");
+  (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? (p.retry ? " r" : " w") : ""}\n`).join("");
 
 /** The observe script's arguments: "--ipv6" when asked, the interfaces, "--", the Docker networks. */
 export const observeArgs = (names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }): string[] => [...(names.ipv6 ? ["--ipv6"] : []), ...names.ifaces, "--", ...names.nets];

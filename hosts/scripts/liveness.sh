@@ -9,6 +9,8 @@
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ## Inlined when sent, like every ". ./NAME.sh" line here: the host gets one script.
 . ./probe-idle-peers.sh
+probe_start
+probe_finish
 
 echo "@@wg"
 . ./wg-dump.sh

@@ -6,7 +6,8 @@
 ## Arguments: "--ipv6" first when a mesh of the host is dual-stack (ip6tables' chains and the IPv6
 ## routes are read too), interface names, "--", Docker network names: only ever quoted words here.
 ## Standard input: the peers to probe (probe-idle-peers.sh). Output: "@@dockmesh SECTION [ARG]"
-## lines, each followed by its body, and "@@dockmesh end" last.
+## lines, each followed by its body, and "@@dockmesh end" last (the "wg" section just before it,
+## once the probes are done).
 ## About a dozen processes on a host without our interfaces (iptables-save x3, awk x2, ip x2, wg,
 ## curl), a few more per interface of ours (sha256sum per file) and for peers to probe.
 
@@ -14,6 +15,10 @@ export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 nl='
 '
 sec() { printf '@@dockmesh %s\n' "$*"; }
+## Inlined when sent, like every ". ./NAME.sh" line here: the host gets one script.
+. ./probe-idle-peers.sh
+# The probes first: their handshakes go on while the rest of the host is read; `wg show` last.
+probe_start
 v6=
 if [ "${1:-}" = --ipv6 ]; then v6=1; shift; fi
 sec tools
@@ -42,11 +47,6 @@ ip -j link show 2>/dev/null || echo '[]'
 sec routes
 ip -j route show table main 2>/dev/null || echo '[]'
 if [ -n "$v6" ]; then sec routes6; ip -6 -j route show table main 2>/dev/null || echo '[]'; fi
-## Inlined when sent, like every ". ./NAME.sh" line here: the host gets one script.
-. ./probe-idle-peers.sh
-
-sec wg
-. ./wg-dump.sh
 
 ## iptables-save's output for the observed chains, as `iptables -S` sections: one
 ## `iptables-save` per table instead of an `iptables -S` per chain, turned into the same sections
@@ -167,4 +167,7 @@ for n in "$@"; do
   sec network "$n"
   docker network inspect --format '{{json .}}' "$n" 2>/dev/null || echo '{}'
 done
+probe_finish
+sec wg
+. ./wg-dump.sh
 sec end

@@ -101,3 +101,82 @@ for (const c of waitCases) {
     assert.match(r.stdout, /^@@dockmesh end$/m);
   });
 }
+
+// The probes run while the rest of the host is read, and `wg show` comes after them: a handshake
+// the probes make is in the observation, and the reads do not wait for the handshakes (before,
+// every host of a mesh being created read iptables, files and Docker only once its peers had
+// handshaken, all at once, on the way to Ready).
+const ORDER_STUBS = String.raw`
+date() { echo ${NOW}; }
+wg() {
+  if [ "$1 $2 $3" = "show all latest-handshakes" ]; then printf 'dm0\tAAAA=\t0\n'; return 0; fi
+  if [ "$1 $2 $3" = "show all dump" ]; then echo dump >> "$TRACE"; fi
+  return 0
+}
+ping() { echo ping-start >> "$TRACE"; command sleep 0.5; echo ping-end >> "$TRACE"; return 0; }
+ip() { echo read >> "$TRACE"; echo '[]'; }
+docker() { return 1; }
+iptables() { return 1; }
+systemctl() { return 0; }
+`;
+
+test("probes: the host is read while the probes run; the wg section comes after them, last before the end", () => {
+  const trace = `/tmp/dockmesh-probe-trace-${process.pid}`;
+  spawnSync("rm", ["-f", trace]);
+  const r = spawnSync("sh", ["-c", `${ORDER_STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input: "dm0 10.0.0.1 AAAA= 10.0.1.1\n", env: { TRACE: trace }, encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const steps = spawnSync("sh", ["-c", `cat "${trace}" 2>/dev/null; rm -f "${trace}"`], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n");
+  const at = (s: string) => steps.indexOf(s);
+  assert.ok(at("read") >= 0 && at("read") < at("ping-end"), `links and routes are read while the probe runs: ${steps.join(" ")}`);
+  assert.ok(at("ping-end") < at("dump"), `wg show after the probe: ${steps.join(" ")}`);
+  const sections = [...r.stdout.matchAll(/^@@dockmesh (\S+)/gm)].map((m) => m[1]);
+  assert.deepEqual(sections.slice(-2), ["wg", "end"]);
+});
+
+// Crossing first initiations (both ends configured at once, each probing the other) leave both
+// without a session until WireGuard's 5 s retry (seen on lab hosts: two hosts' handshake came 5 s
+// after the others', each end one 92-byte response short). The end marked r re-adds the peer with
+// its settings from `wg show` (clearing that wait) and pings again, 0.2 s into the wait and every
+// half second after;
+// an end marked w does not (were both to, they would cross again).
+const RETRY_STUBS = String.raw`
+date() { echo ${NOW}; }
+wg() {
+  if [ "$1 $2 $3" = "show all latest-handshakes" ]; then printf 'dm0\tRRRR=\t0\ndm0\tWWWW=\t0\n'; return 0; fi
+  if [ "$1 $3" = "show dump" ]; then
+    printf 'priv\tpub\t51820\toff\n'
+    printf 'RRRR=\t(none)\t198.18.0.9:51820\t10.0.1.0/24,10.0.9.0/24\t0\t0\t148\toff\n'
+    printf 'WWWW=\t(none)\t198.18.0.8:51820\t10.0.2.0/24\t0\t0\t148\t25\n'
+    return 0
+  fi
+  if [ "$1" = set ]; then shift; echo "set $*" >> "$TRACE"; fi
+  return 0
+}
+ping() { for a in "$@"; do last=$a; done; echo "ping $last" >> "$TRACE"; return 1; }
+sleep() { :; }
+docker() { return 1; }
+ip() { echo '[]'; }
+iptables() { return 1; }
+`;
+
+test("probes: the end marked r initiates again while the first handshake has not come; an end marked w does not", () => {
+  const trace = `/tmp/dockmesh-probe-retry-${process.pid}`;
+  spawnSync("rm", ["-f", trace]);
+  const input = "@wait 12\ndm0 10.0.0.1 RRRR= 10.0.1.1 r\ndm0 10.0.0.1 WWWW= 10.0.2.1 w\n";
+  const r = spawnSync("sh", ["-c", `${RETRY_STUBS}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input, env: { TRACE: trace }, encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const steps = spawnSync("sh", ["-c", `sleep 0.3; cat "${trace}" 2>/dev/null; rm -f "${trace}"`], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n");
+  const kick = ["set dm0 peer RRRR= remove", "set dm0 peer RRRR= endpoint 198.18.0.9:51820 allowed-ips 10.0.1.0/24,10.0.9.0/24 persistent-keepalive off"];
+  // A 1.2 s wait: again 0.2 s and 0.7 s in; each time the peer re-added, then pinged.
+  assert.deepEqual(
+    steps.filter((s) => s.startsWith("set")),
+    [...kick, ...kick],
+  );
+  assert.equal(steps.filter((s) => s === "ping 10.0.1.1").length, 3, `the first probe and two more: ${steps.join(" | ")}`);
+  assert.equal(steps.filter((s) => s === "ping 10.0.2.1").length, 1, "the w peer: its first probe only");
+  assert.ok(!steps.some((s) => s.includes("WWWW")), "the w peer is never re-added");
+});
