@@ -64,7 +64,7 @@ probe_finish() {
     if printf '%s\n' "$hs" | awk -v want="$probe_waiting" 'BEGIN { k = split(want, l, "\n"); for (i = 1; i <= k; i++) w[l[i]] = 1 } ($1 " " $2) in w && $3 > 0 { ok[$1 " " $2] = 1 } END { for (x in w) if (!(x in ok)) exit 1 }'; then break; fi
     # Again 0.2 s into the wait (the host was read since the probes: a handshake on its way has
     # had its round trip), then every half second.
-    if [ -n "$probe_retry" ] && [ $((n % 5)) -eq 2 ]; then probe_again "$hs$probe_nl"; fi
+    if [ -n "$probe_retry" ] && [ $((n % 5)) -eq 2 ]; then probe_again "$probe_nl$hs$probe_nl"; fi
     sleep 0.1; n=$((n + 1))
   done
 }
@@ -74,11 +74,11 @@ probe_finish() {
 # controller marks r (one end of each pair: hosts/observe.ts Probe.retry) re-adds the peer with
 # the same settings, which clears that wait, and pings again; the other end, which does not
 # initiate again within the 5 s, answers. Only a peer with an endpoint and no preshared key (all
-# a re-add restores). $1: `wg show all latest-handshakes`.
+# a re-add restores). $1: `wg show all latest-handshakes`, a newline before and after.
 probe_again() {
   while read -r ri rk rb ra; do
     [ -n "$ri" ] || continue
-    case "$1" in *"$ri	$rk	0$probe_nl"*) ;; *) continue ;; esac
+    case "$1" in *"$probe_nl$ri	$rk	0$probe_nl"*) ;; *) continue ;; esac
     cfg=$(wg show "$ri" dump 2>/dev/null | awk -F '\t' -v k="$rk" 'NF == 8 && $1 == k && $2 == "(none)" && $3 != "(none)" { a = ($4 == "(none)") ? "" : $4; print $3 "\t" a "\t" $8; exit }')
     [ -n "$cfg" ] || continue
     ep=${cfg%%	*}; rest=${cfg#*	}; aips=${rest%%	*}; ka=${rest#*	}

@@ -180,3 +180,28 @@ test("probes: the end marked r initiates again while the first handshake has not
   assert.equal(steps.filter((s) => s === "ping 10.0.2.1").length, 1, "the w peer: its first probe only");
   assert.ok(!steps.some((s) => s.includes("WWWW")), "the w peer is never re-added");
 });
+
+test("probes: a peer is initiated to again only on its own interface (the same key on another interface, without a handshake, does not count)", () => {
+  const trace = `/tmp/dockmesh-probe-iface-${process.pid}`;
+  const count = `/tmp/dockmesh-probe-iface-count-${process.pid}`;
+  spawnSync("rm", ["-f", trace, count]);
+  // RRRR= has no handshake when the probes start, and has one on dm0 from the wait's first look;
+  // "xdm0" (its name ends like dm0's) has the same key without one. WWWW= keeps the wait going.
+  const stubs = RETRY_STUBS.replace(
+    String.raw`printf 'dm0\tRRRR=\t0\ndm0\tWWWW=\t0\n'`,
+    String.raw`n=$(cat "$COUNT" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$COUNT"; if [ "$n" -gt 1 ]; then t=${NOW}; else t=0; fi; printf 'xdm0\tRRRR=\t0\ndm0\tRRRR=\t%s\ndm0\tWWWW=\t0\n' "$t"`,
+  );
+  assert.notEqual(stubs, RETRY_STUBS);
+  const input = "@wait 12\ndm0 10.0.0.1 RRRR= 10.0.1.1 r\ndm0 10.0.0.1 WWWW= 10.0.2.1 w\n";
+  const r = spawnSync("sh", ["-c", `${stubs}\n${OBSERVE_SCRIPT}`, "sh", "dm0", "--"], { input, env: { TRACE: trace, COUNT: count }, encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const steps = spawnSync("sh", ["-c", `sleep 0.3; cat "${trace}" 2>/dev/null; rm -f "${trace}" "${count}"`], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n");
+  assert.equal(steps.filter((s) => s === "ping 10.0.1.1").length, 1, `RRRR= was probed: ${steps.join(" | ")}`);
+  assert.deepEqual(
+    steps.filter((s) => s.startsWith("set")),
+    [],
+    "RRRR='s session on dm0 is left alone",
+  );
+});
