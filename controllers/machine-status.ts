@@ -7,7 +7,7 @@ import type { HostSession } from "../hosts/ssh.js";
 import { findCondition, formatTime, removeCondition, setConditions } from "../runtime/conditions.js";
 import { STATUS_WRITE_FAILED } from "../runtime/status-failure.js";
 import type { MachineKey } from "./keys.js";
-import { networkRecord, previousFromStatus, recordedNetworks, withIntended } from "./previous-networks.js";
+import { networkRecord, previousFromStatus, recordedNetworks, unrecorded, withIntended } from "./previous-networks.js";
 import { listed, listedPeers, peersColumn, readyCondition, MACHINE_CONDITION_TYPES, type ConditionInput, type Outcome, type PeerReport } from "./machine-conditions.js";
 import { DNS_CONDITION, dnsCondition, servingText, type ResolverVerdict } from "./dns-condition.js";
 import type { DnsHostState } from "./dns.js";
@@ -45,19 +45,19 @@ export function driftStatus(cur: Status, m: Machine, what: readonly string[], no
 }
 
 /**
- * The status that records the planned networks status does not list yet (withIntended), written
+ * The status that records the planned networks status does not list yet (unrecorded), written
  * before anything of them is applied; undefined when nothing is new. A machine that has a Ready
  * condition also says it is configuring them: its Ready stayed True beside a mesh not configured
  * yet, and `kubectl wait --for=condition=Ready` after a label change that added a mesh passed
  * before the mesh was there. A machine with no Ready yet (its first converge) is left without one.
  */
 export function intendedStatus(cur: Status, planned: readonly NetworkPlan[], gen: number, now: number): MachineStatus | undefined {
-  const networks = withIntended(cur?.networks ?? [], planned);
-  if (!networks) return undefined;
+  const added = unrecorded(cur?.networks ?? [], planned);
+  if (!added.length) return undefined;
+  const networks = withIntended(cur?.networks ?? [], added);
   if (!findCondition(cur?.conditions, "Ready")) return { ...cur, networks };
-  const had = new Set((cur?.networks ?? []).map((n) => n.meshNetwork));
-  const added = planned.filter((n) => !had.has(n.meshNetwork)).map((n) => `MeshNetwork ${n.meshNetwork}`);
-  const cond: ConditionInput = { type: "NetworkConfigured", status: "False", reason: "Converging", message: `configuring ${listed(added.sort())} on the host` };
+  const names = added.map((n) => `MeshNetwork ${n.meshNetwork}`).sort();
+  const cond: ConditionInput = { type: "NetworkConfigured", status: "False", reason: "Converging", message: `configuring ${listed(names)} on the host` };
   return { ...cur, networks, conditions: setConditions(cur?.conditions, [cond, readyCondition([cond])], gen, now, ORDER) };
 }
 

@@ -11,7 +11,7 @@ import type { StatusClient } from "../runtime/status.js";
 import type { Clock } from "../runtime/clock.js";
 import { writeStatusVisibly } from "../runtime/status-failure.js";
 import { OwnWrites } from "../runtime/own-writes.js";
-import { withIntended } from "./previous-networks.js";
+import { unrecorded } from "./previous-networks.js";
 import { driftStatus, intendedStatus, statusWriteFallbacks } from "./machine-status.js";
 import { recordHostKeys, type HostKeyPlan } from "./ssh-target.js";
 import type { HostKeyRecords } from "./host-keys.js";
@@ -52,7 +52,7 @@ export class MachineWriter {
    * (machine-status.ts intendedStatus); returns the Machine as written, if it was.
    */
   async intended(m: Machine, networks: readonly NetworkPlan[]): Promise<Machine | undefined> {
-    if (!withIntended(m.status?.networks ?? [], networks)) return undefined;
+    if (!unrecorded(m.status?.networks ?? [], networks).length) return undefined;
     const res = await this.status(m, (cur) => intendedStatus(cur, networks, m.metadata.generation ?? 0, this.d.clock.now()) ?? { ...cur });
     return res.object;
   }

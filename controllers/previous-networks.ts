@@ -56,16 +56,19 @@ export function recordedNetworks(
   return [...planned, ...kept].sort((a, b) => (a.meshNetwork < b.meshNetwork ? -1 : a.meshNetwork > b.meshNetwork ? 1 : 0));
 }
 
-/**
- * status.networks with an entry for every planned network that has none yet: written before
- * anything of a new mesh is applied, so that whatever happens next (a failed status write, a
- * crash), what is on the host is on record for its teardown. Undefined when nothing is new.
- */
-export function withIntended(current: readonly MachineStatusNetwork[], planned: readonly NetworkPlan[]): MachineStatusNetwork[] | undefined {
+/** The planned networks status.networks has no entry for yet (new meshes of the machine). */
+export function unrecorded(current: readonly MachineStatusNetwork[], planned: readonly NetworkPlan[]): NetworkPlan[] {
   const have = new Set(current.map((n) => n.meshNetwork));
-  const added = planned.filter((n) => !have.has(n.meshNetwork)).map(networkRecord);
-  if (!added.length) return undefined;
-  return recordedNetworks(added, current, new Set(current.map((n) => n.meshNetwork)), new Set());
+  return planned.filter((n) => !have.has(n.meshNetwork));
+}
+
+/**
+ * status.networks with an entry for each of `added` (unrecorded): written before anything of a
+ * new mesh is applied, so that whatever happens next (a failed status write, a crash), what is
+ * on the host is on record for its teardown.
+ */
+export function withIntended(current: readonly MachineStatusNetwork[], added: readonly NetworkPlan[]): MachineStatusNetwork[] {
+  return recordedNetworks(added.map(networkRecord), current, new Set(current.map((n) => n.meshNetwork)), new Set());
 }
 
 /** What status records of a planned network, its peers and DNS aside. */

@@ -19,6 +19,9 @@ probe() {
   elif command -v bash >/dev/null 2>&1; then bash -c 'printf x > "/dev/udp/$0/9"' "$2" 2>/dev/null; sleep 1
   fi
 }
+# A probe not waited for: detached from the script's input and output, so that it holds nothing
+# of the SSH session open.
+probe_detached() { probe "$1" "$2" </dev/null >/dev/null 2>&1 & }
 probe_wait_for=0
 probe_waiting=
 probe_retry=
@@ -43,8 +46,8 @@ probe_start() {
     [ -n "$pi" ] || continue
     case "$pw" in
       w | r)
-        # Its handshake is waited for below, not its ping (which holds nothing of the session's output).
-        probe "$pb" "$pa" </dev/null >/dev/null 2>&1 &
+        # Its handshake is waited for below, not its ping.
+        probe_detached "$pb" "$pa"
         probe_waiting="${probe_waiting:+$probe_waiting$probe_nl}$pi $pk"
         if [ "$pw" = r ]; then probe_retry="$probe_retry$pi $pk $pb $pa$probe_nl"; fi ;;
       *) probe "$pb" "$pa" & probe_pids="$probe_pids $!" ;;
@@ -84,7 +87,7 @@ probe_again() {
     ep=${cfg%%	*}; rest=${cfg#*	}; aips=${rest%%	*}; ka=${rest#*	}
     wg set "$ri" peer "$rk" remove 2>/dev/null || continue
     wg set "$ri" peer "$rk" endpoint "$ep" allowed-ips "$aips" persistent-keepalive "$ka" 2>/dev/null
-    probe "$rb" "$ra" </dev/null >/dev/null 2>&1 &
+    probe_detached "$rb" "$ra"
   done <<RETRY
 $probe_retry
 RETRY
