@@ -73,6 +73,12 @@ export interface ScaleRunResult {
   cpuMsToConverge: number;
   writes: WriteCounts;
   ssh: { total: SimulatedHostCounters; perHostMean: number; perHostMax: number };
+  /**
+   * The controller's mesh round trips (observe, apply, Ready check; a first converge's one command
+   * once) at each host up to its Machine's own Ready: the way to Ready, without the resyncs of
+   * machines Ready before the last one. Undefined when not every Machine was Ready.
+   */
+  meshTripsToReady?: { mean: number; max: number };
   reconciles: number;
   steady?: SteadyState;
 }
@@ -196,6 +202,21 @@ async function readyMachines(store: StoreHandle): Promise<number> {
   return t.rows.filter((r) => r.cells[col] === "True").length;
 }
 
+/** Per machine, the mesh round trips its host saw up to the second its Ready condition turned True (lastTransitionTime). */
+async function meshTripsToReady(store: StoreHandle, fleet: SimulatedHostFleet): Promise<{ mean: number; max: number } | undefined> {
+  const list = (await storeGet(store, `/apis/${GROUP}/${VERSION}/namespaces/${BENCH_NAMESPACE}/machines`)) as { items: Machine[] };
+  const counts: number[] = [];
+  for (const m of list.items) {
+    const ready = m.status?.conditions?.find((c) => c.type === "Ready" && c.status === "True");
+    const host = fleet.get(m.metadata?.name ?? "");
+    if (!ready?.lastTransitionTime || !host) return undefined;
+    // The condition's time has whole seconds: every command begun within its second counts.
+    const until = Date.parse(String(ready.lastTransitionTime)) + 999;
+    counts.push(host.meshTrips.filter((t) => t <= until).length);
+  }
+  return counts.length ? { mean: counts.reduce((a, b) => a + b, 0) / counts.length, max: Math.max(...counts) } : undefined;
+}
+
 /** Machines whose DNSReady condition is True. */
 async function dnsReadyMachines(store: StoreHandle): Promise<number> {
   const list = (await storeGet(store, `/apis/${GROUP}/${VERSION}/namespaces/${BENCH_NAMESPACE}/machines`)) as { items: Machine[] };
@@ -291,6 +312,7 @@ export async function runScale(opts: ScaleRunOptions): Promise<ScaleRunResult> {
       cpuMsToConverge: st1.cpuMs - cpu0,
       writes: { total, meshNetworks: wc.meshNetworks - 1, secrets: wc.secrets - 1, events: wc.events, machines: total - (wc.meshNetworks - 1) - (wc.secrets - 1) - wc.events },
       ssh: { total: totals, perHostMean: totals.roundTrips / n, perHostMax: Math.max(...perHost) },
+      ...(converged ? { meshTripsToReady: await meshTripsToReady(s, f) } : {}),
       reconciles: metricSum(await c.metrics(), "dockmesh_reconcile_total", { kind: "Machine" }),
     };
     opts.progress(

@@ -80,6 +80,10 @@ function printRuns(runs: ScaleRunResult[], resyncMs: number, latencyMs: number):
         `${t.dnsStreams} DNS stream, ${t.dnsInspects} DNS inspect, ${t.dnsWrites} DNS write (${t.dnsNoResolver} "no resolver yet"), ${t.unknown} other (failed: ${t.failures}); ${t.sessions} sessions; ` +
         `per machine ${per(t.observes)} observe, ${per(t.applies)} apply, ${per(t.readyChecks)} Ready check, ${per(dnsCommands(t))} DNS`,
     );
+    if (r.meshTripsToReady)
+      console.log(
+        `N=${r.machines}: mesh round trips on the way to each machine's own Ready (its first converge counted once; resyncs of machines already Ready left out): mean ${fmt(r.meshTripsToReady.mean, 3)}, busiest host ${r.meshTripsToReady.max}`,
+      );
   }
   const rows = runs.map((r) => [
     String(r.machines),

@@ -93,8 +93,13 @@ interface Converged {
   unmanaged: string;
 }
 
-/** How long a quieted machine's next look waits for its peers' first converges (secondLookWait), and how often it checks. */
-const SECOND_LOOK_MAX_WAIT_MS = 30_000;
+/**
+ * How long a quieted machine's next look waits for its peers' first converges (secondLookWait):
+ * while they go on arriving, up to SECOND_LOOK_MAX_WAIT_MS; once no machine of its namespace had
+ * a first converge for SECOND_LOOK_STALL_MS, no longer (a peer that is not coming). How often it checks.
+ */
+const SECOND_LOOK_MAX_WAIT_MS = 120_000;
+const SECOND_LOOK_STALL_MS = 15_000;
 const SECOND_LOOK_POLL_MS = 1_000;
 
 /** Peers' states as status shows them, to compare one look at the host with the last. */
@@ -126,6 +131,8 @@ export class MachineReconciler {
   private readonly views: MachineViews;
   /** key → when its first outcome was left unwritten (quietFirstWait). */
   private readonly quieted = new Map<string, number>();
+  /** namespace → when a machine of it was last left quieted: the mesh is still arriving (secondLookWait). */
+  private readonly arriving = new Map<string, number>();
   /** key → reconciles in a row that found its SSH key Secret missing or without the key. */
   private readonly secretMisses = new Map<string, number>();
   /** Ready checks made (stillReady), for tests and benchmarks. */
@@ -389,21 +396,28 @@ export class MachineReconciler {
     const ready = readyCondition(machineConditions(outcome));
     if (ready.status === "True" || ready.reason !== "HandshakePending") return false;
     if (this.quieted.size >= 100_000) this.quieted.clear();
-    this.quieted.set(key, this.d.clock.now());
+    if (this.arriving.size >= 10_000) this.arriving.clear();
+    const now = this.d.clock.now();
+    this.quieted.set(key, now);
+    this.arriving.set(m.metadata.namespace ?? "default", now);
     return true;
   }
 
   /**
-   * The look that writes a quieted machine's first outcome waits (SECOND_LOOK_MAX_WAIT_MS at most)
-   * until every member of its meshes had its own first converge, or a status saying why not:
-   * a look before that finds their handshakes missing, writes Ready=False and must look once
-   * more (300 machines created at once: 14–22 such looks and status writes, a host looked at 4
-   * times instead of 3; docs/benchmarks.md). No SSH while waiting: requeued every SECOND_LOOK_POLL_MS.
+   * The look that writes a quieted machine's first outcome waits until every member of its meshes
+   * had its own first converge, or a status saying why not: a look before that finds their
+   * handshakes missing, writes Ready=False and must look once more (300 machines created at once:
+   * 14–22 such looks and status writes, a host looked at 4 times instead of 3; docs/benchmarks.md).
+   * It waits while the namespace's machines go on having first converges (1,000 at once take about
+   * a minute), SECOND_LOOK_STALL_MS after the last, SECOND_LOOK_MAX_WAIT_MS in all. No SSH while
+   * waiting: requeued every SECOND_LOOK_POLL_MS.
    */
   private secondLookWait(m: Machine, key: string, snap: Snapshot): number | undefined {
     const since = this.quieted.get(key);
-    if (since === undefined || findCondition(m.status?.conditions, "Ready") || this.d.clock.now() - since >= SECOND_LOOK_MAX_WAIT_MS) return undefined;
     const ns = m.metadata.namespace ?? "default";
+    const now = this.d.clock.now();
+    if (since === undefined || findCondition(m.status?.conditions, "Ready") || now - since >= SECOND_LOOK_MAX_WAIT_MS) return undefined;
+    if (now - Math.max(since, this.arriving.get(ns) ?? since) >= SECOND_LOOK_STALL_MS) return undefined;
     const configured = (peer: string) => {
       const k = `${ns}/${peer}`;
       return this.quieted.has(k) || this.converged.has(k) || findCondition(this.d.machines.get(k)?.status?.conditions, "Ready") !== undefined;

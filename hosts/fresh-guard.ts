@@ -22,7 +22,6 @@ export interface GuardFacts {
   uplinkMtu?: number;
   rawTable: boolean;
   inputDrops: boolean;
-  systemd: boolean;
   /** Whether dnsmasq must be installed, when a planned mesh has DNS. */
   dnsmasq?: boolean;
   /** Whether systemd-resolved must be the resolver, when a planned mesh has DNS. */
@@ -38,5 +37,5 @@ const yn = (b: boolean | undefined): string => (b === undefined ? "-" : b ? "yes
 
 /** fresh_guard's arguments, in its order, then the interfaces. */
 export function guardArgs(f: GuardFacts, ifaces: readonly string[]): string[] {
-  return [f.uplinkMtu === undefined ? "-" : String(Math.trunc(f.uplinkMtu)), yn(f.rawTable), yn(f.inputDrops), yn(f.systemd), yn(f.dnsmasq), yn(f.resolved), yn(f.ipv6?.rawTable), ...ifaces];
+  return [f.uplinkMtu === undefined ? "-" : String(Math.trunc(f.uplinkMtu)), yn(f.rawTable), yn(f.inputDrops), yn(f.dnsmasq), yn(f.resolved), yn(f.ipv6?.rawTable), ...ifaces];
 }

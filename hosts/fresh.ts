@@ -54,7 +54,9 @@ export interface FreshApply {
  */
 export function freshApply(networks: readonly NetworkPlan[], privateKey: string, publicKey: string, facts: HostFacts): FreshApply | undefined {
   if (networks.length === 0) return undefined;
-  const d = diffHost({ networks, privateKey, publicKey }, assumedFreshHost(facts, networks));
+  // As if systemd ran the host, whatever the guess: the daemon_reload steps that gives run only
+  // where it does (apply-prelude.sh), so a guess wrong about systemd costs no second pass.
+  const d = diffHost({ networks, privateKey, publicKey }, assumedFreshHost({ ...facts, systemd: true }, networks));
   if (d.blockers.length || d.steps.length === 0) return undefined;
   // Rules come with wg-quick up (its PostUp lines, which pick ip6tables' chain on the host).
   const steps = d.steps.map((s) => (s.op === "ensure_network" ? { ...s, op: "fresh_network" as const } : s));
@@ -65,7 +67,6 @@ export function freshApply(networks: readonly NetworkPlan[], privateKey: string,
       uplinkMtu: facts.uplinkMtu ?? DEFAULT_UPLINK_MTU,
       rawTable: Boolean(facts.rawTable),
       inputDrops: Boolean(facts.inputDrops),
-      systemd: Boolean(facts.systemd),
       ...(dns.length ? { dnsmasq } : {}),
       ...(dns.length && dnsmasq ? { resolved: dns.some((n) => n.dns!.mode.mode === "resolved") } : {}),
       ...(networks.some((n) => n.subnetV6 !== undefined) ? { ipv6: { rawTable: Boolean(facts.rawTableV6 ?? facts.rawTable) } } : {}),

@@ -56,6 +56,9 @@ export interface SimulatedHostCounters {
   unknown: number;
 }
 
+/** How many mesh commands' start times a host keeps (SimulatedHostEntry.meshTrips). */
+export const MESH_TRIP_TIMES = 64;
+
 export interface SimulatedHostEntry {
   name: string;
   host: SimulatedHost;
@@ -63,6 +66,8 @@ export interface SimulatedHostEntry {
   sshHost: string;
   sshPort: number;
   counters: SimulatedHostCounters;
+  /** When (Date.now()) each of the controller's mesh commands (observe, apply, Ready check) began: the first MESH_TRIP_TIMES. */
+  meshTrips: number[];
   /** Gone away: every connection is closed at once, before SSH's greeting, and no peer handshakes with it. */
   down?: boolean;
 }
@@ -189,7 +194,7 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
   private async listen(i: number, name: string): Promise<void> {
     const address = simulatedAddress(i, this.opts.addressPrefix);
     const host = new SimulatedHost({ ...this.opts.host, name, uplinkAddress: `192.0.2.${(i % 250) + 2}`, keys: this });
-    const entry: SimulatedHostEntry = { name, host, sshHost: address, sshPort: 0, counters: zero() };
+    const entry: SimulatedHostEntry = { name, host, sshHost: address, sshPort: 0, counters: zero(), meshTrips: [] };
     const sockets = new Set<Socket>();
     this.connectionsOf.set(entry, sockets);
     // Going down drops the host's open connections too (mesh DNS's event stream among them).
@@ -362,6 +367,8 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
   private run(entry: SimulatedHostEntry, command: string, input: Buffer): { code: number; stdout: string; stderr: string } {
     const c = entry.counters;
     c.roundTrips++;
+    const began = Date.now();
+    const meshBefore = c.observes + c.applies + c.readyChecks;
     const parsed = parseExecCommand(command);
     const stdin = input.toString("utf8");
     let r: { code: number; stdout: string; stderr: string };
@@ -409,6 +416,7 @@ export class SimulatedHostFleet implements PeerDirectory, WireGuardKeyListener {
       r = { code: 127, stdout: "", stderr: `simulated host ${entry.name}: not a dockmesh script, not run: ${command.slice(0, 60)}\n` };
     }
     if (r.code !== 0 && !expected) c.failures++;
+    if (c.observes + c.applies + c.readyChecks > meshBefore && entry.meshTrips.length < MESH_TRIP_TIMES) entry.meshTrips.push(began);
     return r;
   }
 }

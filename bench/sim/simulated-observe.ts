@@ -174,13 +174,12 @@ export function renderObservation(host: SimulatedHost, args: readonly string[], 
  */
 export function freshGuardVerdict(host: SimulatedHost, guard: readonly string[]): string | undefined {
   // guardArgs' order (hosts/fresh-guard.ts); the simulated hosts have no ip6tables.
-  const [mtu, raw, drops, systemd, dnsmasq, resolved, raw6, ...ifaces] = guard;
+  const [mtu, raw, drops, dnsmasq, resolved, raw6, ...ifaces] = guard;
   if (raw6 === "yes") return "ip6tables raw table: no";
   const obs = parseObservation(renderState(host, []));
   const f = hostFacts(obs);
   const yn = (b: boolean) => (b ? "yes" : "no");
   for (const i of ifaces) if (host.links.has(i)) return `interface ${i} exists`;
-  if (yn(f.systemd) !== systemd) return `systemd runs the host: ${yn(f.systemd)}`;
   if (dnsmasq !== "-" && yn(f.resolver.dnsmasq) !== dnsmasq) return `dnsmasq installed: ${yn(f.resolver.dnsmasq)}`;
   const isResolved = f.resolver.systemdVersion !== undefined && f.resolver.resolvedStub;
   if (resolved !== "-" && yn(isResolved) !== resolved) return `systemd-resolved is the resolver: ${yn(isResolved)}`;

@@ -46,12 +46,19 @@ function setup(clock: FakeClock, m1AgeMs: number) {
   const h = machineReconciler([m0, m1], [meshObj], [secret("ssh", { "ssh-privatekey": b64(sshKey.privateKey) }), keySecret("m0")], { clock });
   const before = { ...host.counters };
   const peers = () => [...(host.host.wg.get("dm0")?.peers.keys() ?? [])];
-  return { host, h, peers, sessions: () => host.counters.sessions - before.sessions, applies: () => host.counters.applies - before.applies };
+  return {
+    host,
+    h,
+    peers,
+    sessions: () => host.counters.sessions - before.sessions,
+    applies: () => host.counters.applies - before.applies,
+    roundTrips: () => host.counters.roundTrips - before.roundTrips,
+  };
 }
 
 test("a fresh host waits for a peer created with it, goes on at the peer's key, and configures it in its one apply", async () => {
   const clock = new FakeClock(Date.now());
-  const { h, peers, sessions, applies } = setup(clock, 0);
+  const { h, peers, sessions, applies, roundTrips } = setup(clock, 0);
   assert.deepEqual(await h.reconciler.reconcile("default/m0"), { requeueAfter: 1_000 }, "waits a second");
   assert.equal(sessions(), 0, "the host is not contacted while m1 has no key");
   // m1's key arrives; its event requeues m0 at once and, with nothing left to wait for, m0 goes on
@@ -61,7 +68,11 @@ test("a fresh host waits for a peer created with it, goes on at the peer's key, 
   await h.reconciler.reconcile("default/m0");
   assert.equal(sessions(), 1, "one SSH session, 300 ms after the wait began");
   assert.equal(applies(), 1, "one apply");
+  // Nothing was observed before it, so the facts are guessed (no systemd); the simulated host runs
+  // systemd, and that costs no second pass (the guard does not check it).
+  assert.equal(roundTrips(), 1, "the first converge of a systemd host in one round trip");
   assert.deepEqual(peers(), [wg.m1.publicKey], "m1 configured by the first apply");
+  assert.ok(fleet.get("m0")!.host.enabled.has("dm0"), "wg-quick@dm0 enabled");
 });
 
 test("a requeue while a peer still lacks its key keeps waiting for the rest of the poll period", async () => {

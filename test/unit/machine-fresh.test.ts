@@ -10,7 +10,8 @@ import { SimulatedMesh, machineReconciler } from "../support/reconciler-harness.
 const sim = new SimulatedMesh(["m0", "m1", "m2"], "fresh");
 const clock = new FakeClock(Date.now());
 
-before(() => sim.start({ nowS: () => Math.floor(clock.now() / 1000) }));
+// Jumbo frames on the uplink: not what a controller that has seen no host yet guesses (1500).
+before(() => sim.start({ nowS: () => Math.floor(clock.now() / 1000), host: { uplinkMtu: 9001 } }));
 after(() => sim.close());
 
 /** Reconciles one machine; what its host saw meanwhile. */
@@ -23,8 +24,8 @@ async function reconcileCounted(h: ReturnType<typeof machineReconciler>, name: s
 
 test("fresh hosts: one round trip each once the fleet's facts are known; an unchanged host is one observe that changes nothing", async () => {
   const h = machineReconciler(sim.machines(), [sim.mesh], sim.secrets(), { clock });
-  // The first host of a fresh controller: the default guess (no systemd) is not this host's
-  // (simulated hosts run systemd), so the guard applies nothing and an ordinary pass follows.
+  // The first host of a fresh controller: the default guess (uplink MTU 1500) is not this host's,
+  // so the guard applies nothing and an ordinary pass follows.
   const first = await reconcileCounted(h, "m0");
   assert.deepEqual({ sessions: first.sessions, roundTrips: first.roundTrips, failures: first.failures }, { sessions: 1, roundTrips: 2, failures: 0 });
   assert.ok(first.steps > 0, "configured by the ordinary pass");
