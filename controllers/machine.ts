@@ -497,20 +497,21 @@ export class MachineReconciler {
    * the lower key (`ownKey`) initiates again while the handshake has not come (Probe.retry).
    */
   private probes(nets: readonly NetworkPlan[], settleIn?: string, ownKey?: string): Probe[] {
-    return nets.flatMap((n) =>
-      n.wireguard.peers
+    return nets.flatMap((n) => {
+      const source = gatewayOf(n.subnet);
+      return n.wireguard.peers
         .filter((p) => p.publicKey && p.allowedIPs.length)
         .map((p) => {
           const wait = settleIn !== undefined && this.inFlight.has(`${settleIn}/${p.machine}`);
           return {
             iface: n.wireguard.interface,
-            source: gatewayOf(n.subnet),
+            source,
             publicKey: p.publicKey!,
             address: gatewayOf(p.allowedIPs[0]!),
             ...(wait ? { wait: true, ...(ownKey !== undefined && ownKey < p.publicKey! ? { retry: true } : {}) } : {}),
           };
-        }),
-    );
+        });
+    });
   }
 
   /** DNSReady as the last converge's verdict and the records half's view give it now. */

@@ -444,8 +444,13 @@ export const probeInput = (probes: readonly Probe[]): string =>
 export const observeArgs = (names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }): string[] => [...(names.ipv6 ? ["--ipv6"] : []), ...names.ifaces, "--", ...names.nets];
 
 /** Runs the observe script for the given interfaces and Docker networks. One round trip. */
-export async function observeHost(session: HostSession, names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }, probes: readonly Probe[] = []): Promise<HostObservation> {
-  const input = probeInput(probes);
+export function observeHost(session: HostSession, names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }, probes: readonly Probe[] = []): Promise<HostObservation> {
+  // Not async itself: an async function keeps its arguments for as long as it waits, and the
+  // probes (an object per peer: ~135 KB at 1,000) are not needed once they are the script's input.
+  return observeWith(session, names, probeInput(probes));
+}
+
+async function observeWith(session: HostSession, names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }, input: string): Promise<HostObservation> {
   let res;
   try {
     res = await session.exec(OBSERVE_SCRIPT, { args: observeArgs(names), input, timeoutMs: 60_000, ...OBSERVE_LIMITS });

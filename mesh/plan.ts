@@ -447,6 +447,8 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   const subnetsOf = (p: Member): string[] => (v6 && p.subnetV6 !== undefined ? [p.subnet!, p.subnetV6] : [p.subnet!]);
 
   const peers = new Map<string, PeerPlan>();
+  /** Entries made for this host alone (NAT paths, relays' copies): the others are shared. */
+  const ownEntries = new Set<PeerPlan>();
   const relayed: NetworkPlan["relayed"] = [];
   const unreachable: string[] = [];
   const noSharedFamily: string[] = [];
@@ -458,15 +460,19 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
       continue;
     }
     const endpoint = endpointFor(self, p);
-    peers.set(p.name, {
-      machine: p.name,
-      ...(p.publicKey ? { publicKey: p.publicKey } : {}),
-      allowedIPs: subnetsOf(p),
-      ...(endpoint ? { endpoint } : {}),
-      // Keepalives where one side cannot send to the other first (NAT, or an uplink without its family).
-      ...(keepalive !== undefined && (endpoint === undefined || endpointFor(p, self) === undefined) ? { persistentKeepalive: keepalive } : {}),
-      relayFor: [],
-    });
+    // Keepalives where one side cannot send to the other first (NAT, or an uplink without its family).
+    const ka = keepalive !== undefined && (endpoint === undefined || endpointFor(p, self) === undefined) ? keepalive : undefined;
+    peers.set(
+      p.name,
+      sharedPeer(p, `${v6 ? 6 : 4} ${endpoint ?? ""} ${ka ?? ""}`, () => ({
+        machine: p.name,
+        ...(p.publicKey ? { publicKey: p.publicKey } : {}),
+        allowedIPs: subnetsOf(p),
+        ...(endpoint ? { endpoint } : {}),
+        ...(ka !== undefined ? { persistentKeepalive: ka } : {}),
+        relayFor: [],
+      })),
+    );
   }
   // An uplink of the other family among this machine's peers: only relays direct with both ends count.
   const gap = indirect.some((p) => !bothBehindNat(self, p));
@@ -476,7 +482,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     if (d && d.path !== "Relayed" && d.endpoint) {
       // Through the peer's NAT mapping, with a keepalive: it opens this side's NAT to the peer
       // (both sides send at once) and keeps both mappings alive. Probing: no subnet yet.
-      peers.set(p.name, {
+      const entry: PeerPlan = {
         machine: p.name,
         ...(p.publicKey ? { publicKey: p.publicKey } : {}),
         allowedIPs: d.path === "Direct" ? subnetsOf(p) : [],
@@ -484,11 +490,19 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
         persistentKeepalive: keepalive ?? DEFAULT_PERSISTENT_KEEPALIVE,
         relayFor: [],
         path: d.path,
-      });
+      };
+      ownEntries.add(entry);
+      peers.set(p.name, entry);
       if (d.path === "Direct") continue;
     }
     const via = chooseRelay(mesh.name, self.name, p.name, pick(self, p));
-    const relayPeer = via === undefined ? undefined : peers.get(via);
+    let relayPeer = via === undefined ? undefined : peers.get(via);
+    if (relayPeer && !ownEntries.has(relayPeer)) {
+      // A shared entry is never changed: this host's relay gets its own copy.
+      relayPeer = { ...relayPeer, allowedIPs: [...relayPeer.allowedIPs], relayFor: [...relayPeer.relayFor] };
+      ownEntries.add(relayPeer);
+      peers.set(relayPeer.machine, relayPeer);
+    }
     if (!relayPeer) {
       unreachable.push(p.name);
       if (!bothBehindNat(self, p)) noSharedFamily.push(p.name);
@@ -559,13 +573,7 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
   // Sorted by address, each destination parsed once (not in the comparator: O(N log N) parses per
   // host); IPv4 first, then IPv6 (by its bigint: only dual-stack meshes pay for it).
   const routes = peerList
-    .flatMap((p) =>
-      p.allowedIPs.map((destination) => ({
-        route: { destination, dev: iface },
-        base: parseCidr(destination)?.base ?? 2 ** 32,
-        base6: destination.includes(":") ? (parseCidr6(destination)?.base ?? 0n) : 0n,
-      })),
-    )
+    .flatMap((p) => routesVia(p, iface, ownEntries.has(p)))
     .sort((a, b) => (a.base !== b.base ? a.base - b.base : a.base6 < b.base6 ? -1 : a.base6 > b.base6 ? 1 : 0))
     .map((r) => r.route);
   const unit = `wg-quick@${iface}.service`;
@@ -605,6 +613,41 @@ function networkFor(self: Member, view: MeshView, facts: HostFacts): NetworkPlan
     ...(uplinkV6 ? { uplinkV6: true as const } : {}),
     ...(v6 && facts.ipv6Forwarding === false && existing?.label === iface && existing.subnetV6 !== undefined ? { ipv6ForwardingOff: true as const } : {}),
   };
+}
+
+/**
+ * A direct peer's entry as the plans of every host that has it the same way share it (keyed by
+ * the Member object, which the namespace's views share until the peer changes, and by what else
+ * the entry depends on): a host's plan holds a reference, not an object per peer per host. At
+ * 1,000 machines each plan in flight held ~160 KB of peer entries (docs/benchmarks.md). Shared
+ * entries are never changed (a relay gets a copy first); a WeakMap, so they go with the Member.
+ */
+const sharedPeers = new WeakMap<Member, Map<string, PeerPlan>>();
+function sharedPeer(p: Member, variant: string, make: () => PeerPlan): PeerPlan {
+  let byVariant = sharedPeers.get(p);
+  if (!byVariant) sharedPeers.set(p, (byVariant = new Map<string, PeerPlan>()));
+  let entry = byVariant.get(variant);
+  if (!entry) byVariant.set(variant, (entry = make()));
+  return entry;
+}
+
+interface SortableRoute {
+  route: Route;
+  base: number;
+  base6: bigint;
+}
+/** A peer's routes with their sort keys, kept with a shared entry (parsed once, not per host). */
+const sharedRoutes = new WeakMap<PeerPlan, { dev: string; routes: SortableRoute[] }>();
+function routesVia(p: PeerPlan, dev: string, own: boolean): SortableRoute[] {
+  const hit = own ? undefined : sharedRoutes.get(p);
+  if (hit && hit.dev === dev) return hit.routes;
+  const routes = p.allowedIPs.map((destination) => ({
+    route: { destination, dev },
+    base: parseCidr(destination)?.base ?? 2 ** 32,
+    base6: destination.includes(":") ? (parseCidr6(destination)?.base ?? 0n) : 0n,
+  }));
+  if (!own) sharedRoutes.set(p, { dev, routes });
+  return routes;
 }
 
 const byMachine = (a: { machine: string }, b: { machine: string }) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0);

@@ -90,6 +90,32 @@ test("plan: NAT<->NAT pairs go through one relay, the same on both sides", () =>
   assert.deepEqual(meshes[0]!.relays, [{ machines: ["x", "y"], via }]);
 });
 
+test("plan: hosts share a peer's entry where they have it alike; a relay's entry is the host's own copy", () => {
+  const machines = [pub("r1", 0), pub("r2", 1), nat("x"), nat("y"), nat("z")];
+  const first = planAll([mesh("mesh")], machines).hosts;
+  const { hosts } = planAll([mesh("mesh")], machines);
+  const [x, y, z] = [net(hosts, "x"), net(hosts, "y"), net(hosts, "z")];
+  // r2 is a plain peer of x, y and z alike when it relays for none of them: one object for all.
+  const plain = ["r1", "r2"].find((r) => [x, y, z].every((n) => peer(n, r)!.relayFor.length === 0));
+  if (plain) assert.equal(peer(x, plain), peer(y, plain), "the same entry, not a copy per host");
+  // Each host's relay entry carries the subnets it relays for that host, and no other host's.
+  for (const [n, self] of [
+    [x, "x"],
+    [y, "y"],
+    [z, "z"],
+  ] as const) {
+    const others = ["x", "y", "z"].filter((o) => o !== self);
+    for (const r of ["r1", "r2"]) {
+      const e = peer(n, r)!;
+      assert.deepEqual(e.relayFor, others.filter((o) => chooseRelay("mesh", self, o, ["r1", "r2"]) === r).sort(), `${self}'s entry for ${r}`);
+      assert.equal(e.allowedIPs.length, 1 + e.relayFor.length, `${self}'s entry for ${r}: ${e.allowedIPs.join(",")}`);
+      assert.ok(!e.allowedIPs.includes(n.subnet), `${self}'s own subnet is not routed to ${r}`);
+    }
+    assert.deepEqual(n.routes.map((r) => r.destination).sort(), n.wireguard.peers.flatMap((p) => p.allowedIPs).sort(), `${self}: a route per allowed IP`);
+  }
+  assert.deepEqual(hosts, first, "planning again gives the same plans (nothing accumulated in shared entries)");
+});
+
 test("plan: no public machine → NAT<->NAT pairs are reported unreachable, not silently dropped", () => {
   const { hosts, meshes } = planAll([mesh("mesh")], [nat("x"), nat("y"), nat("z")]);
   assert.deepEqual(net(hosts, "x").unreachable, ["y", "z"]);
