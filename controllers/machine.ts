@@ -10,7 +10,7 @@ import { type ConvergeResult } from "../hosts/converge.js";
 import { HostConverge, type ConvergeStart } from "./machine-converge.js";
 import { finalizeMachine } from "./machine-teardown.js";
 import { HostError } from "../hosts/errors.js";
-import { hostFacts, type Probe } from "../hosts/observe.js";
+import { hostFacts, forStatus, type Probe } from "../hosts/observe.js";
 import { DEFAULT_FRESH_FACTS } from "../hosts/fresh.js";
 import { checkLiveness, type Liveness } from "../hosts/liveness.js";
 import { findCondition } from "../runtime/conditions.js";
@@ -324,6 +324,8 @@ export class MachineReconciler {
       const unmanaged = this.views.unmanaged(ns);
       const peers = peerReports(result.networks, result.observation, Math.floor(this.d.clock.now() / 1000), unmanaged);
       this.d.peerStats?.record(ns, name, peerSamples(result.networks, result.observation.wg));
+      // The peers' dump is summed up in `peers` now: the status write waits with the rest.
+      result = { ...result, observation: forStatus(result.observation) };
       const via = `${target.user}@${target.host}:${target.port}${target.bastion ? ` via bastion ${target.bastion.host}` : ""}`;
       const outcome: Outcome = {
         kind: "converged",

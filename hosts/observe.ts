@@ -466,6 +466,15 @@ async function observeWith(session: HostSession, names: { ifaces: readonly strin
   }
 }
 
+/**
+ * What the status write needs of a look, once its peers were summed up: the observation without
+ * the WireGuard peers' dump (each interface keeps its key and port) and the route table. At 1,000
+ * peers those are ~440 KB of parsed objects per look, otherwise held across the write.
+ */
+export function forStatus(obs: HostObservation): HostObservation {
+  return { ...obs, routes: [], wg: new Map([...obs.wg].map(([name, s]) => [name, { publicKey: s.publicKey, listenPort: s.listenPort, peers: [] }])) };
+}
+
 /** An INPUT chain drops what it does not allow: policy DROP, or a catch-all DROP/REJECT (no match before the verdict). */
 function dropsAll(obs: HostObservation, key: "filter/INPUT" | "filter6/INPUT"): boolean {
   return obs.policies.get(key) === "DROP" || (obs.iptables.get(key) ?? []).some((l) => /^-A INPUT -j (DROP|REJECT)\b/.test(l));
