@@ -440,17 +440,24 @@ export const OBSERVE_LIMITS = { maxStdoutBytes: 16 * 1024 * 1024, maxStderrBytes
 export const probeInput = (probes: readonly Probe[]): string =>
   (probes.some((p) => p.wait) ? `@wait ${PROBE_WAIT_TENTHS}\n` : "") + probes.map((p) => `${p.iface} ${p.source} ${p.publicKey} ${p.address}${p.wait ? (p.retry ? " r" : " w") : ""}\n`).join("");
 
+/** What a look reads: the interfaces, the Docker networks, and IPv6 as well when asked. */
+export interface ObserveNames {
+  ifaces: readonly string[];
+  nets: readonly string[];
+  ipv6?: boolean;
+}
+
 /** The observe script's arguments: "--ipv6" when asked, the interfaces, "--", the Docker networks. */
-export const observeArgs = (names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }): string[] => [...(names.ipv6 ? ["--ipv6"] : []), ...names.ifaces, "--", ...names.nets];
+export const observeArgs = (names: ObserveNames): string[] => [...(names.ipv6 ? ["--ipv6"] : []), ...names.ifaces, "--", ...names.nets];
 
 /** Runs the observe script for the given interfaces and Docker networks. One round trip. */
-export function observeHost(session: HostSession, names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }, probes: readonly Probe[] = []): Promise<HostObservation> {
+export function observeHost(session: HostSession, names: ObserveNames, probes: readonly Probe[] = []): Promise<HostObservation> {
   // Not async itself: an async function keeps its arguments for as long as it waits, and the
   // probes (an object per peer: ~135 KB at 1,000) are not needed once they are the script's input.
   return observeWith(session, names, probeInput(probes));
 }
 
-async function observeWith(session: HostSession, names: { ifaces: readonly string[]; nets: readonly string[]; ipv6?: boolean }, input: string): Promise<HostObservation> {
+async function observeWith(session: HostSession, names: ObserveNames, input: string): Promise<HostObservation> {
   let res;
   try {
     res = await session.exec(OBSERVE_SCRIPT, { args: observeArgs(names), input, timeoutMs: 60_000, ...OBSERVE_LIMITS });
