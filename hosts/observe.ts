@@ -479,7 +479,9 @@ async function observeWith(session: HostSession, names: ObserveNames, input: str
  * peers those are ~440 KB of parsed objects per look, otherwise held across the write.
  */
 export function forStatus(obs: HostObservation): HostObservation {
-  return { ...obs, routes: [], wg: new Map([...obs.wg].map(([name, s]) => [name, { publicKey: s.publicKey, listenPort: s.listenPort, peers: [] }])) };
+  // A copy, not the parts themselves: the parsed strings are slices of the host's output (V8 keeps
+  // a substring as a view of its parent), so one key or rule kept would hold all of it (~172 KB).
+  return structuredClone({ ...obs, routes: [], wg: new Map([...obs.wg].map(([name, s]) => [name, { publicKey: s.publicKey, listenPort: s.listenPort, peers: [] }])) });
 }
 
 /** An INPUT chain drops what it does not allow: policy DROP, or a catch-all DROP/REJECT (no match before the verdict). */
