@@ -7,7 +7,7 @@ import { INPUT_CHAIN, NETWORK_LABEL, RULE_COMMENT_PREFIX, tableToken, toolOfTabl
 import {
   createNetwork,
   enableUnit,
-  daemonReload,
+  reloadUnlessLater,
   ensureRule,
   linkMtu,
   linkUp,
@@ -203,10 +203,10 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
 
   // 6. Boot persistence.
   if (!obs.ifaces.get(iface)?.enabled) add("unit", enableUnit(net));
-  if (dropInChanged && obs.systemd) add("unit", daemonReload());
-
   // 7. The mesh's DNS resolver, or its removal when the mesh's DNS was turned off.
-  for (const s of dnsSteps(iface, net.dns, obs)) add("dns", s);
+  const dns = dnsSteps(iface, net.dns, obs);
+  if (dropInChanged && obs.systemd) for (const s of reloadUnlessLater(dns)) add("unit", s);
+  for (const s of dns) add("dns", s);
 }
 
 const isBuiltinInput = (r: IptablesRule) => r.table === "filter" && r.chain === "INPUT";

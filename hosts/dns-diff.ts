@@ -22,13 +22,14 @@ export function dnsSteps(iface: string, plan: DnsPlan | undefined, obs: HostObse
   if (confChanged) steps.push(writeDnsFile(plan.conf.path, plan.conf.content));
   const unitChanged = files.get(plan.unit.path) !== sha256(plan.unit.content);
   if (unitChanged) steps.push(writeDnsFile(plan.unit.path, plan.unit.content));
+  // Right after the unit (mesh/commands.ts reloadUnlessLater counts on nothing between them).
+  if (unitChanged && obs.systemd) steps.push(daemonReload());
   const dropInPath = dnsPaths(iface).resolvedDropIn;
   if (plan.resolvedDropIn) {
     if (files.get(dropInPath) !== sha256(plan.resolvedDropIn.content)) steps.push(writeDnsFile(dropInPath, plan.resolvedDropIn.content), resolvedReload());
   } else if (f?.mine.has(dropInPath)) {
     steps.push({ op: "remove_file", args: [dropInPath], display: `rm ${dropInPath}` }, resolvedReload());
   }
-  if (unitChanged && obs.systemd) steps.push(daemonReload());
   if (!f?.dnsEnabled) steps.push(dnsEnable(plan));
   if (!f?.dnsRunning || confChanged || unitChanged) steps.push(dnsUp(plan));
   return steps;

@@ -124,27 +124,28 @@ export interface FirstApply {
  * by test/unit/plan-apply.test.ts, and on a lab host by test/e2e/plan-apply.test.ts).
  */
 export function firstApply(net: NetworkPlan, config: string, facts: HostFacts): FirstApply {
+  const dns = net.dns && facts.resolver?.dnsmasq !== false ? firstDnsApply(net.dns, facts) : [];
   return {
-    run: [
-      createNetwork(net),
-      writeWgConfig(net, config),
-      writeDropIn(net),
-      wgUp(net.wireguard.interface),
-      enableUnit(net),
-      ...(facts.systemd ? [daemonReload()] : []),
-      ...(net.dns && facts.resolver?.dnsmasq !== false ? firstDnsApply(net.dns, facts) : []),
-    ],
+    run: [createNetwork(net), writeWgConfig(net, config), writeDropIn(net), wgUp(net.wireguard.interface), enableUnit(net), ...(facts.systemd ? reloadUnlessLater(dns) : []), ...dns],
     byWgQuick: [...net.rules.map(ensureRule), ...net.routes.map(routeReplace)],
   };
 }
+
+/**
+ * The wg-quick drop-in's `systemctl daemon-reload`, unless `later` (the same interface's DNS steps,
+ * which come after the drop-in is written) has one: one reload reads both units, and on a
+ * systemd host each costs PID 1 a reload of every unit. Should a step fail before the reload,
+ * the DNS unit, written right before it, is not written yet, so the next converge plans both again.
+ */
+export const reloadUnlessLater = (later: readonly Step[]): Step[] => (later.some((s) => s.op === "daemon_reload") ? [] : [daemonReload()]);
 
 /** A first apply of a mesh's resolver (hosts/dns-diff.ts gives the same for a host without it). */
 export function firstDnsApply(d: DnsPlan, facts: HostFacts): Step[] {
   return [
     writeDnsFile(d.conf.path, d.conf.content),
     writeDnsFile(d.unit.path, d.unit.content),
-    ...(d.resolvedDropIn ? [writeDnsFile(d.resolvedDropIn.path, d.resolvedDropIn.content), resolvedReload()] : []),
     ...(facts.systemd ? [daemonReload()] : []),
+    ...(d.resolvedDropIn ? [writeDnsFile(d.resolvedDropIn.path, d.resolvedDropIn.content), resolvedReload()] : []),
     dnsEnable(d),
     dnsUp(d),
   ];

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { planAll, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
@@ -386,3 +387,29 @@ test("diff: two meshes with DNS on one host: neither's port-53 DROPs move ahead 
   obs.iptables.set("filter/INPUT", [canonicalRule("-A INPUT -p udp -m udp --dport 53 -j DROP"), ...drops(nets[0]!)]);
   assert.equal(ops(diffHost(input(nets[0]!), obs)).filter((s) => s.startsWith("replace_rule filter INPUT")).length, 0);
 });
+
+// On a systemd host every `systemctl daemon-reload` makes PID 1 reload every unit: the wg-quick
+// drop-in and the mesh DNS unit, both changed in one apply, get one reload after both are written.
+const reloadCases: Array<{ name: string; dropIn: boolean; dnsUnit: boolean; want: string[] }> = [
+  { name: "both changed: one reload, after the DNS unit", dropIn: true, dnsUnit: true, want: ["write_file unit", "write_file dns", "write_file dns", "daemon_reload dns"] },
+  { name: "the drop-in alone: its own reload", dropIn: true, dnsUnit: false, want: ["write_file unit", "daemon_reload unit"] },
+  { name: "the DNS unit alone: its own reload", dropIn: false, dnsUnit: true, want: ["write_file dns", "write_file dns", "daemon_reload dns"] },
+];
+for (const c of reloadCases) {
+  test(`diff: daemon-reload on a systemd host, ${c.name}`, () => {
+    const net = planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps" })], [pub("a", 0), pub("b", 1)], pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
+    const obs = convergedHost(net);
+    obs.systemd = true;
+    obs.resolver = { dnsmasq: true, resolvedStub: false };
+    const files = obs.ifaces.get("dm0")!.files;
+    if (!c.dropIn) files.set(net.unit.dropInPath, createHash("sha256").update(net.unit.dropInContent).digest("hex"));
+    else files.set(net.unit.dropInPath, "0".repeat(64));
+    if (!c.dnsUnit) for (const f of [net.dns!.conf, net.dns!.unit]) files.set(f.path, createHash("sha256").update(f.content).digest("hex"));
+    Object.assign(obs.ifaces.get("dm0")!, { dnsEnabled: true, dnsRunning: true });
+    const steps = diffHost(input(net), obs).steps.filter((s) => s.op === "write_file" || s.op === "daemon_reload");
+    assert.deepEqual(
+      steps.map((s) => `${s.op} ${s.area}`),
+      c.want,
+    );
+  });
+}

@@ -150,9 +150,9 @@ test("diff: the resolver converged, started, restarted on a new config, left alo
   assert.deepEqual(ops(dnsSteps("dm0", withSystemd.dns, host({ systemd: true, resolver: ubuntu }))), [
     `write_file ${p.conf}`,
     `write_file ${p.unitPath}`,
+    "daemon_reload",
     `write_file ${p.resolvedDropIn}`,
     "resolved_reload",
-    "daemon_reload",
     "dns_enable dm0",
     "dns_up dm0",
   ]);

@@ -142,20 +142,8 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
   const fresh = freshApply(plan(), key, key, DEFAULT_FRESH_FACTS)!;
   assert.deepEqual(
     fresh.steps.map((s) => `${s.area} ${s.op}`),
-    [
-      "docker fresh_network",
-      "wireguard write_file",
-      "unit write_file",
-      "wireguard wg_up",
-      "unit enable_unit",
-      "unit daemon_reload",
-      "dns write_file",
-      "dns write_file",
-      "dns daemon_reload",
-      "dns dns_enable",
-      "dns dns_up",
-    ],
-    "what a host without the network gets (the mesh DNS resolver on by default): wg-quick up adds its routes and PostUp rules itself; daemon_reload runs where systemd does",
+    ["docker fresh_network", "wireguard write_file", "unit write_file", "wireguard wg_up", "unit enable_unit", "dns write_file", "dns write_file", "dns daemon_reload", "dns dns_enable", "dns dns_up"],
+    "what a host without the network gets (the mesh DNS resolver on by default): wg-quick up adds its routes and PostUp rules itself; one daemon_reload, after both units are written, runs where systemd does",
   );
   assert.deepEqual(fresh.guard, ["1500", "yes", "no", "yes", "no", "-", "dm0"], "dnsmasq must be there, systemd-resolved not the resolver; systemd is not checked");
   const noDns = freshApply(
@@ -172,6 +160,11 @@ test("fresh apply: the first-apply steps with the network created by fresh_netwo
     DEFAULT_FRESH_FACTS,
   )!;
   assert.deepEqual(noDns.guard, ["1500", "yes", "no", "-", "-", "-", "dm0"], "without DNS the resolver's facts are not checked");
+  assert.deepEqual(
+    noDns.steps.filter((s) => s.op === "daemon_reload").map((s) => s.area),
+    ["unit"],
+    "without the DNS unit, the wg-quick drop-in has its own reload",
+  );
   const systemdHost = { ...DEFAULT_FRESH_FACTS, systemd: true, uplinkMtu: 9001 };
   const f2 = freshApply(plan(systemdHost), key, key, systemdHost)!;
   assert.deepEqual(f2.guard.slice(0, 3), ["9001", "yes", "no"]);
