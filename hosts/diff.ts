@@ -201,11 +201,12 @@ function networkSteps(net: NetworkPlan, obs: HostObservation, privateKey: string
   // 5. iptables: every planned rule present and ahead of the verdicts it must precede; ours not planned removed.
   ruleSteps(iface, net.rules, obs, mesh, steps, blockers, freshUp);
 
-  // 6. Boot persistence.
-  if (!obs.ifaces.get(iface)?.enabled) add("unit", enableUnit(net));
-  // 7. The mesh's DNS resolver, or its removal when the mesh's DNS was turned off.
+  // 6. Boot persistence; a changed drop-in is read by the daemon-reload of step 7 when it has one.
   const dns = dnsSteps(iface, net.dns, obs);
+  if (!obs.ifaces.get(iface)?.enabled) add("unit", enableUnit(net));
   if (dropInChanged && obs.systemd) for (const s of reloadUnlessLater(dns)) add("unit", s);
+
+  // 7. The mesh's DNS resolver, or its removal when the mesh's DNS was turned off.
   for (const s of dns) add("dns", s);
 }
 
