@@ -5,6 +5,9 @@ import { emptyObservation, type HostObservation } from "../../hosts/observe.js";
 import { NETWORK_LABEL, tableToken, type NetworkPlan } from "../../mesh/plan.js";
 import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
 
+/** The hex SHA-256 of a file's content, as the observe script reports it. */
+export const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+
 export function observation(over: Partial<HostObservation> = {}): HostObservation {
   return {
     ...emptyObservation(),
@@ -50,11 +53,10 @@ export function convergedOnto(obs: HostObservation, net: NetworkPlan, key: { pri
     const k = `${tableToken(r)}/${r.chain}`;
     obs.iptables.set(k, [iptablesSaveLine(r), ...(obs.iptables.get(k) ?? [])]);
   }
-  const sha = (s: string) => createHash("sha256").update(s).digest("hex");
   obs.ifaces.set(iface, {
     files: new Map([
-      [net.wireguard.configPath, sha(renderWgConfig(net, key.privateKey))],
-      [net.unit.dropInPath, sha(net.unit.dropInContent)],
+      [net.wireguard.configPath, sha256(renderWgConfig(net, key.privateKey))],
+      [net.unit.dropInPath, sha256(net.unit.dropInContent)],
     ]),
     mine: new Set([net.wireguard.configPath, net.unit.dropInPath]),
     enabled: true,

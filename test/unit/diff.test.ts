@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { planAll, type NetworkPlan } from "../../mesh/plan.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 import { iptablesSaveLine, renderWgConfig } from "../../mesh/render.js";
@@ -8,13 +7,13 @@ import { diffHost, type DiffInput } from "../../hosts/diff.js";
 import { canonicalRule, hostFacts, parseObservation, splitRuleLine, type HostObservation } from "../../hosts/observe.js";
 import { renderScript } from "../../hosts/steps.js";
 import { mesh, pub, nat } from "../support/fixtures.js";
-import { convergedOnto, observation } from "../support/observations.js";
+import { convergedOnto, observation, sha256 } from "../support/observations.js";
 
 const keys = new Map(["a", "b", "c", "h"].map((n, i) => [n, generateKeyPair((len) => new Uint8Array(len).fill(i + 7))]));
 const pubs = new Map([...keys].map(([k, v]) => [k, v.publicKey]));
 
-function planFor(machines = [pub("a", 0), pub("b", 1), nat("h")]): NetworkPlan {
-  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", dns: { enabled: false } })], machines, pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
+function planFor(machines = [pub("a", 0), pub("b", 1), nat("h")], dns = false): NetworkPlan {
+  return planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps", ...(dns ? {} : { dns: { enabled: false } }) })], machines, pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
 }
 
 function input(net: NetworkPlan, extra: Partial<DiffInput> = {}): DiffInput {
@@ -397,14 +396,13 @@ const reloadCases: Array<{ name: string; dropIn: boolean; dnsUnit: boolean; want
 ];
 for (const c of reloadCases) {
   test(`diff: daemon-reload on a systemd host, ${c.name}`, () => {
-    const net = planAll([mesh("mesh", { interface: "dm0", dockerNetwork: "apps" })], [pub("a", 0), pub("b", 1)], pubs).hosts.find((h) => h.machine === "a")!.networks[0]!;
+    const net = planFor([pub("a", 0), pub("b", 1)], true);
     const obs = convergedHost(net);
     obs.systemd = true;
     obs.resolver = { dnsmasq: true, resolvedStub: false };
     const files = obs.ifaces.get("dm0")!.files;
-    if (!c.dropIn) files.set(net.unit.dropInPath, createHash("sha256").update(net.unit.dropInContent).digest("hex"));
-    else files.set(net.unit.dropInPath, "0".repeat(64));
-    if (!c.dnsUnit) for (const f of [net.dns!.conf, net.dns!.unit]) files.set(f.path, createHash("sha256").update(f.content).digest("hex"));
+    if (c.dropIn) files.set(net.unit.dropInPath, "0".repeat(64));
+    if (!c.dnsUnit) for (const f of [net.dns!.conf, net.dns!.unit]) files.set(f.path, sha256(f.content));
     Object.assign(obs.ifaces.get("dm0")!, { dnsEnabled: true, dnsRunning: true });
     const steps = diffHost(input(net), obs).steps.filter((s) => s.op === "write_file" || s.op === "daemon_reload");
     assert.deepEqual(

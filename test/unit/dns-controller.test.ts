@@ -3,7 +3,6 @@
 // gives none; after a start nothing is written until every member reported or its grace passed;
 // a machine leaving the mesh leaves the others' files at once; a resync writes only a file that
 // differs from what the host holds (by the digest its look reports).
-import { createHash } from "node:crypto";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Subject } from "rxjs";
@@ -17,6 +16,7 @@ import type { DockerEvent } from "../../hosts/docker-events.js";
 import type { ReportedContainer } from "../../mesh/dns-records.js";
 import type { RecordsFile } from "../../hosts/dns-write.js";
 import { machine, mesh } from "../support/fixtures.js";
+import { sha256 } from "../support/observations.js";
 
 class FakeCache<T extends { metadata: { name?: string; namespace?: string } }> {
   readonly events$ = new Subject<WatchEvent<T>>();
@@ -45,8 +45,6 @@ interface FakeHost {
   /** The host has no sha256sum: its looks report no digests. */
   noDigests?: boolean;
 }
-
-const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 const SUBNETS: Record<string, string> = { h1: "10.210.1.0/24", h2: "10.210.2.0/24", h3: "10.210.3.0/24" };
 

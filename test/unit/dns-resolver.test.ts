@@ -3,7 +3,6 @@
 // observe reads, and the DNSReady condition. Table-driven, no I/O.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { resolveMesh, type ResolvedMesh } from "../../mesh/defaults.js";
 import { decideMode, dnsPaths, gatewayOf, planDns, type ResolverFacts } from "../../mesh/dns-plan.js";
 import { planAll, type NetworkPlan } from "../../mesh/plan.js";
@@ -15,10 +14,9 @@ import { dnsCondition, resolverVerdict } from "../../controllers/dns-condition.j
 import { UnsafeValueError } from "../../api/formats.js";
 import { renderScript } from "../../hosts/steps.js";
 import { mesh, pub } from "../support/fixtures.js";
-import { observation } from "../support/observations.js";
+import { observation, sha256 } from "../support/observations.js";
 import { generateKeyPair } from "../../mesh/keys.js";
 
-const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const noSystemd: ResolverFacts = { dnsmasq: true, resolvedStub: false };
 const ubuntu: ResolverFacts = { dnsmasq: true, resolvedStub: true, systemdVersion: 255 };
 
@@ -128,9 +126,9 @@ const host = (over: Partial<HostObservation> = {}): HostObservation => observati
 function served(net: NetworkPlan, running = true, extra: Record<string, string> = {}): HostObservation {
   const d = net.dns!;
   const files = new Map<string, string | undefined>([
-    [d.conf.path, sha(d.conf.content)],
-    [d.unit.path, sha(d.unit.content)],
-    ...Object.entries(extra).map(([p, c]) => [p, sha(c)] as [string, string]),
+    [d.conf.path, sha256(d.conf.content)],
+    [d.unit.path, sha256(d.unit.content)],
+    ...Object.entries(extra).map(([p, c]) => [p, sha256(c)] as [string, string]),
   ]);
   return host({ ifaces: new Map([["dm0", { files, mine: new Set(files.keys()), enabled: true, dnsEnabled: true, dnsRunning: running }]]) });
 }
